@@ -1,0 +1,25 @@
+/* The command line: one file per subcommand, sharing these small helpers. The CLI is the
+ * only layer that prints for humans and decides exit codes. */
+#ifndef S1C_CLI_H
+#define S1C_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+int cmd_generate(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+
+/* Prints "s1c: <msg>" to stderr and returns exit code 1. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Argument helpers: each consumes argv[*i + 1] as the value of argv[*i]. They return false
+ * (after printing why) when the value is missing or malformed. */
+bool arg_str(int argc, char **argv, int *i, const char **out);
+bool arg_int(int argc, char **argv, int *i, long lo, long hi, int *out);
+bool arg_u64(int argc, char **argv, int *i, uint64_t *out);
+bool arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
+
+/* Writes s as a JSON string literal (quotes included) to f (a FILE*). */
+void json_write_str(void *f, const char *s, size_t n);
+
+#endif

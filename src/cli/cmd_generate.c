@@ -1,0 +1,244 @@
+/* s1c generate: one prompt, streamed to stdout (or one JSON object with --json). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "s1c/infer.h"
+
+static const char *generate_help =
+    "usage: s1c generate --model PATH [--tokenizer PATH] (--prompt TEXT | --prompt-ids IDS) [options]\n"
+    "\n"
+    "  --model PATH         llama2.c .bin, .gguf, or a Hugging Face model directory\n"
+    "  --tokenizer PATH     tokenizer (needed for .bin: llama2.c tok512.bin; GGUF and HF carry their own)\n"
+    "  --prompt TEXT        prompt text (BOS is added when the model wants one)\n"
+    "  --prompt-ids IDS     prompt as token ids, comma or space separated, used as given\n"
+    "  --steps N            total positions including BOS and the prompt (llama2.c's -n)\n"
+    "  --max-tokens N       new tokens to generate (default 256)\n"
+    "  --temperature T      0 = greedy (default 0)\n"
+    "  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --repeat-last-n N  --seed S\n"
+    "  --stop TEXT          stop when TEXT appears (repeatable; TEXT is not printed)\n"
+    "  --ignore-eos         do not stop at end-of-sequence tokens\n"
+    "  --ctx N              context length (default: the model's)\n"
+    "  --no-echo            do not print the prompt before the generated text\n"
+    "  --json               print one JSON object: text, prompt_tokens, tokens, stop_reason, usage, timings\n"
+    "\n"
+    "examples:\n"
+    "  s1c generate --model stories260K.bin --tokenizer tok512.bin --prompt \"Once upon a time\" --temperature 0 --steps 200\n"
+    "  s1c generate --model stories260K.gguf --prompt \"Once upon a time\" --json\n";
+
+typedef struct gen_opts {
+    const char *model, *tokenizer, *prompt, *prompt_ids;
+    int steps, max_tokens, ctx;
+    bool json, echo, ignore_eos;
+    const char *stops[32];
+    int n_stops;
+    s1c_sampler_params sp;
+} gen_opts;
+
+static int parse_opts(int argc, char **argv, gen_opts *o) {
+    *o = (gen_opts){.steps = -1, .max_tokens = -1, .echo = true, .sp = s1c_sampler_defaults()};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(generate_help, stdout); return 0; }
+        else if (!strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &o->model);
+        else if (!strcmp(a, "--tokenizer")) ok = arg_str(argc, argv, &i, &o->tokenizer);
+        else if (!strcmp(a, "--prompt")) ok = arg_str(argc, argv, &i, &o->prompt);
+        else if (!strcmp(a, "--prompt-ids")) ok = arg_str(argc, argv, &i, &o->prompt_ids);
+        else if (!strcmp(a, "--steps")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->steps);
+        else if (!strcmp(a, "--max-tokens")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->max_tokens);
+        else if (!strcmp(a, "--ctx")) ok = arg_int(argc, argv, &i, 1, 1 << 24, &o->ctx);
+        else if (!strcmp(a, "--temperature")) ok = arg_float(argc, argv, &i, 0, 100, &o->sp.temperature);
+        else if (!strcmp(a, "--top-k")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->sp.top_k);
+        else if (!strcmp(a, "--top-p")) ok = arg_float(argc, argv, &i, 1e-9, 1, &o->sp.top_p);
+        else if (!strcmp(a, "--min-p")) ok = arg_float(argc, argv, &i, 0, 1, &o->sp.min_p);
+        else if (!strcmp(a, "--repeat-penalty")) ok = arg_float(argc, argv, &i, 1e-3, 100, &o->sp.repeat_penalty);
+        else if (!strcmp(a, "--repeat-last-n")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->sp.repeat_last_n);
+        else if (!strcmp(a, "--seed")) ok = arg_u64(argc, argv, &i, &o->sp.seed);
+        else if (!strcmp(a, "--stop")) {
+            if (o->n_stops == 32) return cli_error("at most 32 --stop strings");
+            ok = arg_str(argc, argv, &i, &o->stops[o->n_stops]);
+            if (ok && o->stops[o->n_stops][0] == 0) return cli_error("--stop: the stop string is empty");
+            o->n_stops += ok;
+        }
+        else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = true;
+        else if (!strcmp(a, "--no-echo")) o->echo = false;
+        else if (!strcmp(a, "--json")) o->json = true;
+        else return cli_error("generate: unknown option '%s' (see s1c generate --help)", a);
+        if (!ok) return 1;
+    }
+    if (!o->model) return cli_error("generate: --model is required (see s1c generate --help)");
+    if (!o->prompt && !o->prompt_ids) return cli_error("generate: give a prompt with --prompt or --prompt-ids");
+    if (o->prompt && o->prompt_ids) return cli_error("generate: --prompt and --prompt-ids exclude each other");
+    return -1; /* go on */
+}
+
+static int load_tokenizer(const gen_opts *o, const s1c_model *m, s1c_tokenizer **tok, s1c_err *err) {
+    *tok = NULL;
+    const char *path = o->tokenizer;
+    if (path) {
+        if (s1c_is_dir(path)) return s1c_tok_load_hf(tok, path, err);
+        gguf_file g;
+        FILE *fp = fopen(path, "rb");
+        char magic[4] = {0};
+        if (fp) { if (fread(magic, 1, 4, fp) != 4) magic[0] = 0; fclose(fp); }
+        if (memcmp(magic, "GGUF", 4) == 0) {
+            if (gguf_open(&g, path, err) != 0) return -1;
+            int rc = s1c_tok_load_gguf(tok, &g, err);
+            gguf_close(&g);
+            return rc;
+        }
+        return s1c_tok_load_llama2c(tok, path, s1c_model_config(m)->vocab_size, err);
+    }
+    switch (s1c_model_format_of(m)) {
+    case S1C_FMT_GGUF: return s1c_tok_load_gguf(tok, s1c_model_gguf(m), err);
+    case S1C_FMT_HF: {
+        char *tj = s1c_path_join(o->model, "tokenizer.json"), *vj = s1c_path_join(o->model, "vocab.json");
+        bool have = s1c_file_exists(tj) || s1c_file_exists(vj);
+        free(tj); free(vj);
+        return have ? s1c_tok_load_hf(tok, o->model, err) : 0;
+    }
+    default:
+        return s1c_fail(err, "%s: a llama2.c model needs --tokenizer (e.g. tok512.bin)", o->model);
+    }
+}
+
+static bool model_wants_bos(const s1c_model *m, const s1c_tokenizer *tok) {
+    if (!tok || s1c_tok_bos(tok) < 0) return false;
+    if (s1c_model_format_of(m) == S1C_FMT_LLAMA2C) return true;
+    if (s1c_model_format_of(m) == S1C_FMT_GGUF) {
+        bool add = s1c_tok_kind_of(tok) == S1C_TOK_SPM; /* llama.cpp's default per vocab type */
+        gguf_get_bool(s1c_model_gguf(m), "tokenizer.ggml.add_bos_token", &add, NULL);
+        return add;
+    }
+    return false; /* Qwen2 adds no BOS */
+}
+
+static int parse_ids(const char *s, int vocab, int32_t **out, int *n, s1c_err *err) {
+    size_t cap = strlen(s) / 2 + 2;
+    int32_t *ids = malloc(cap * sizeof(int32_t));
+    if (!ids) return s1c_fail(err, "out of memory");
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' || *p == '[' || *p == ']') p++;
+        if (!*p) break;
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= vocab) {
+            free(ids);
+            return s1c_fail(err, "--prompt-ids: '%.20s' is not a token id in [0, %d)", p, vocab);
+        }
+        ids[(*n)++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids;
+    return 0;
+}
+
+static int print_text(void *user, const char *text, int n) {
+    (void)user;
+    fwrite(text, 1, (size_t)n, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+/* Stop tokens: llama2.c's run.c stops only on BOS; other models on their end tokens. */
+static int collect_stop_ids(const s1c_model *m, const s1c_tokenizer *tok, int32_t *ids) {
+    int n = 0;
+    const s1c_config *c = s1c_model_config(m);
+    if (s1c_model_format_of(m) == S1C_FMT_LLAMA2C) { ids[n++] = 1; return n; }
+    if (c->eos_id >= 0) ids[n++] = c->eos_id;
+    if (tok && s1c_tok_eos(tok) >= 0) ids[n++] = s1c_tok_eos(tok);
+    return n;
+}
+
+static void print_json(const gen_opts *o, const int32_t *prompt, int n_prompt, const s1c_gen_result *r) {
+    printf("{\"text\":");
+    json_write_str(stdout, r->text, r->text_len);
+    printf(",\"prompt_tokens\":[");
+    for (int i = 0; i < n_prompt; i++) printf(i ? ",%d" : "%d", prompt[i]);
+    printf("],\"tokens\":[");
+    for (int i = 0; i < r->n_tokens; i++) printf(i ? ",%d" : "%d", r->tokens[i]);
+    printf("],\"stop_reason\":\"%s\"", s1c_stop_reason_name(r->stop_reason));
+    printf(",\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d}", n_prompt, r->n_tokens);
+    double dec_n = r->n_tokens > 1 ? r->n_tokens - 1 : 0;
+    printf(",\"timings\":{\"prefill_s\":%.6f,\"decode_s\":%.6f,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}",
+           r->prefill_s, r->decode_s, r->prefill_s > 0 ? n_prompt / r->prefill_s : 0.0, r->decode_s > 0 ? dec_n / r->decode_s : 0.0);
+    printf(",\"model\":");
+    json_write_str(stdout, o->model, strlen(o->model));
+    printf("}\n");
+}
+
+static void echo_prompt(const s1c_tokenizer *tok, const int32_t *ids, int n) {
+    s1c_detok dt = {0};
+    char piece[512], ready[600];
+    for (int i = 0; i < n; i++) {
+        if (i == 0 && ids[0] == s1c_tok_bos(tok)) continue;
+        int k = s1c_tok_decode(tok, i ? ids[i - 1] : -1, ids[i], piece, (int)sizeof piece);
+        k = s1c_detok_push(&dt, piece, k, ready, (int)sizeof ready);
+        fwrite(ready, 1, (size_t)k, stdout);
+    }
+    int k = s1c_detok_flush(&dt, ready, (int)sizeof ready);
+    fwrite(ready, 1, (size_t)k, stdout);
+}
+
+int cmd_generate(int argc, char **argv) {
+    gen_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc >= 0) return rc;
+    s1c_err err = {{0}};
+    s1c_model *m = NULL;
+    s1c_tokenizer *tok = NULL;
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
+    s1c_gen_result res = {0};
+    rc = 1;
+    if (s1c_model_open(&m, o.model, &err) != 0 || load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
+    const s1c_config *c = s1c_model_config(m);
+    if (o.prompt_ids) {
+        if (parse_ids(o.prompt_ids, c->vocab_size, &prompt, &n_prompt, &err) != 0) goto fail;
+    } else {
+        if (!tok) { s1c_fail(&err, "%s: no tokenizer found: pass --tokenizer or use --prompt-ids", o.model); goto fail; }
+        if (s1c_tok_encode(tok, o.prompt, model_wants_bos(m, tok), &prompt, &n_prompt, &err) != 0) goto fail;
+        for (int i = 0; i < n_prompt; i++)
+            if (prompt[i] >= c->vocab_size) { s1c_fail(&err, "token id %d from the tokenizer is outside the model's vocabulary (%d)", prompt[i], c->vocab_size); goto fail; }
+    }
+    if (n_prompt == 0) { s1c_fail(&err, "the prompt is empty: it encodes to no tokens"); goto fail; }
+    int32_t stop_ids[4];
+    s1c_gen_params gp = {.max_new_tokens = 256, .ctx = o.ctx, .stop_ids = stop_ids, .stop_strings = o.stops,
+                         .n_stop_strings = o.n_stops, .sampler = o.sp};
+    gp.n_stop_ids = o.ignore_eos ? 0 : collect_stop_ids(m, tok, stop_ids);
+    if (o.steps >= 0) {
+        /* llama2.c: positions 0..steps-1 are forwarded, clamped to the model's context */
+        int steps = o.steps == 0 || o.steps > c->max_seq_len ? c->max_seq_len : o.steps;
+        gp.max_new_tokens = steps - n_prompt + 1 > 0 ? steps - n_prompt + 1 : 0;
+        if (o.max_tokens >= 0 && o.max_tokens < gp.max_new_tokens) gp.max_new_tokens = o.max_tokens;
+    } else if (o.max_tokens >= 0) {
+        gp.max_new_tokens = o.max_tokens;
+    }
+    if (!o.json && o.echo && tok) echo_prompt(tok, prompt, n_prompt);
+    if (s1c_generate(m, tok, prompt, n_prompt, &gp, o.json || !tok ? NULL : print_text, NULL, &res, &err) != 0) goto fail;
+    if (o.json) {
+        print_json(&o, prompt, n_prompt, &res);
+    } else {
+        if (!tok)
+            for (int i = 0; i < res.n_tokens; i++) printf(i ? " %d" : "%d", res.tokens[i]);
+        printf("\n");
+        double n = res.n_tokens > 1 ? res.n_tokens - 1 : 0;
+        fprintf(stderr, "prompt: %d tokens in %.3f s; generated %d tokens, %.2f tok/s (%s)\n", n_prompt, res.prefill_s,
+                res.n_tokens, res.decode_s > 0 ? n / res.decode_s : 0.0, s1c_stop_reason_name(res.stop_reason));
+    }
+    rc = 0;
+    goto done;
+fail:
+    fflush(stdout);
+    cli_error("%s", err.msg);
+done:
+    s1c_gen_result_free(&res);
+    free(prompt);
+    s1c_tok_free(tok);
+    s1c_model_free(m);
+    return rc;
+}

@@ -1,0 +1,90 @@
+#include "kernels.h"
+
+#include <math.h>
+#include <string.h>
+#include "s1c/base.h"
+
+void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++) ss += x[j] * x[j];
+    ss /= (float)n;
+    ss += eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+}
+
+static float dot_f32(const float *w, const float *x, int n) {
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) s += w[j] * x[j];
+    return s;
+}
+
+static float dot_f16(const uint16_t *w, const float *x, int n) {
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) s += s1c_f16_to_f32(w[j]) * x[j];
+    return s;
+}
+
+static float dot_bf16(const uint16_t *w, const float *x, int n) {
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) s += s1c_bf16_to_f32(w[j]) * x[j];
+    return s;
+}
+
+void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
+    /* weight row outer, batch row inner: each weight row is read from memory once per call */
+    for (int i = 0; i < d; i++) {
+        for (int t = 0; t < n_rows; t++) {
+            const float *xt = x + (size_t)t * (size_t)n;
+            float v;
+            switch (dtype) {
+            case S1C_F16: v = dot_f16((const uint16_t *)w + (size_t)i * (size_t)n, xt, n); break;
+            case S1C_BF16: v = dot_bf16((const uint16_t *)w + (size_t)i * (size_t)n, xt, n); break;
+            default: v = dot_f32((const float *)w + (size_t)i * (size_t)n, xt, n); break;
+            }
+            out[(size_t)t * (size_t)d + (size_t)i] = v;
+        }
+    }
+}
+
+void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
+    int half = head_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = vec + (size_t)h * (size_t)head_dim;
+        for (int i = 0; i < half; i++) {
+            /* the same float expression llama2.c and HF (fp32 inv_freq) evaluate */
+            float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+            float val = (float)pos * freq;
+            float fcr = cosf(val), fci = sinf(val);
+            int a = rotate_half ? i : 2 * i;
+            int b = rotate_half ? i + half : 2 * i + 1;
+            float v0 = v[a], v1 = v[b];
+            v[a] = v0 * fcr - v1 * fci;
+            v[b] = v0 * fci + v1 * fcr;
+        }
+    }
+}
+
+void kern_softmax(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    for (int i = 0; i < n; i++) x[i] /= sum;
+}
+
+void kern_swiglu(float *a, const float *b, int n) {
+    for (int i = 0; i < n; i++) {
+        float v = a[i];
+        a[i] = v * (1.0f / (1.0f + expf(-v))) * b[i];
+    }
+}
+
+void kern_get_row(float *dst, const void *w, int dtype, int64_t row, int n) {
+    size_t es = dtype == S1C_F32 ? 4 : 2;
+    s1c_to_f32(dst, (const uint8_t *)w + (size_t)row * (size_t)n * es, dtype, (uint64_t)n, NULL);
+}

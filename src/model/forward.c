@@ -1,0 +1,183 @@
+/* The transformer forward pass over a ragged batch (scalar reference).
+ *
+ * For each layer, all rows of the batch go through each weight together (one
+ * matrix-matrix product per weight), their keys and values are written into the paged
+ * cache, and then every row attends to positions 0..pos of its own sequence through that
+ * sequence's block table. A row's arithmetic is the same whatever else is in the batch, so
+ * prefill, decode and any mix of sequences give the same logits. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kv_internal.h"
+#include "model_internal.h"
+
+struct s1c_fwd {
+    const s1c_model *m;
+    int max_tokens, max_ctx;
+    float *x;           /* [max_tokens][dim] residual stream */
+    float *xb;          /* [max_tokens][max(dim, q_dim)] */
+    float *xb2;         /* [max_tokens][max(dim, q_dim)] */
+    float *q;           /* [max_tokens][q_dim] */
+    float *k, *v;       /* [max_tokens][kv_dim] */
+    float *hb, *hb2;    /* [max_tokens][hidden] */
+    float *att;         /* [max_ctx] */
+    float *row_scratch; /* [kv_dim] for F16/BF16 caches */
+};
+
+int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, s1c_err *err) {
+    *out = NULL;
+    const s1c_config *c = &m->cfg;
+    if (max_tokens <= 0 || max_ctx <= 0) return s1c_fail(err, "forward: max_tokens and max_ctx must be positive");
+    s1c_fwd *f = calloc(1, sizeof *f);
+    if (!f) return s1c_fail(err, "forward: out of memory");
+    f->m = m;
+    f->max_tokens = max_tokens;
+    f->max_ctx = max_ctx;
+    size_t T = (size_t)max_tokens, q_dim = (size_t)c->n_heads * (size_t)c->head_dim;
+    size_t kv_dim = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+    size_t wide = q_dim > (size_t)c->dim ? q_dim : (size_t)c->dim;
+    f->x = malloc(T * (size_t)c->dim * sizeof(float));
+    f->xb = malloc(T * wide * sizeof(float));
+    f->xb2 = malloc(T * wide * sizeof(float));
+    f->q = malloc(T * q_dim * sizeof(float));
+    f->k = malloc(T * kv_dim * sizeof(float));
+    f->v = malloc(T * kv_dim * sizeof(float));
+    f->hb = malloc(T * (size_t)c->hidden_dim * sizeof(float));
+    f->hb2 = malloc(T * (size_t)c->hidden_dim * sizeof(float));
+    f->att = malloc((size_t)max_ctx * sizeof(float));
+    f->row_scratch = malloc(kv_dim * sizeof(float));
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->att || !f->row_scratch) {
+        s1c_fwd_free(f);
+        return s1c_fail(err, "forward: out of memory for %d rows", max_tokens);
+    }
+    *out = f;
+    return 0;
+}
+
+void s1c_fwd_free(s1c_fwd *f) {
+    if (!f) return;
+    free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
+    free(f->hb); free(f->hb2); free(f->att); free(f->row_scratch);
+    free(f);
+}
+
+static void matmul(float *out, const float *x, int n_rows, const s1c_tensor *w) {
+    kern_matmul(out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
+}
+
+static void add_bias(float *x, const float *b, int n_rows, int n) {
+    if (!b) return;
+    for (int t = 0; t < n_rows; t++)
+        for (int i = 0; i < n; i++) x[(size_t)t * (size_t)n + (size_t)i] += b[i];
+}
+
+static int check_batch(const s1c_fwd *f, const s1c_kv *kv, const s1c_batch *b, s1c_err *err) {
+    const s1c_config *c = &f->m->cfg;
+    if (b->n_tokens < 0 || (b->n_tokens > 0 && (!b->token || !b->pos || !b->seq || !b->seqs)))
+        return s1c_fail(err, "forward: malformed batch");
+    if (kv->n_layers != c->n_layers || kv->kv_dim != c->n_kv_heads * c->head_dim)
+        return s1c_fail(err, "forward: KV cache was made for another model shape");
+    for (int i = 0; i < b->n_tokens; i++) {
+        int s = b->seq[i], p = b->pos[i];
+        if (b->token[i] < 0 || b->token[i] >= c->vocab_size)
+            return s1c_fail(err, "forward: row %d: token id %d outside the vocabulary (0..%d)", i, b->token[i], c->vocab_size - 1);
+        if (s < 0 || s >= b->n_seqs) return s1c_fail(err, "forward: row %d: sequence %d outside the batch", i, s);
+        if (p < 0 || p >= f->max_ctx) return s1c_fail(err, "forward: row %d: position %d outside the context (%d)", i, p, f->max_ctx);
+        const s1c_seq_blocks *sb = &b->seqs[s];
+        if (p / kv->block_size >= sb->n_blocks)
+            return s1c_fail(err, "forward: row %d: position %d needs more than the %d blocks of sequence %d", i, p, sb->n_blocks, s);
+        for (int k = 0; k <= p / kv->block_size; k++)
+            if (sb->blocks[k] < 0 || sb->blocks[k] >= kv->n_blocks)
+                return s1c_fail(err, "forward: sequence %d: block id %d out of range", s, sb->blocks[k]);
+    }
+    return 0;
+}
+
+/* Attention of one row (query q, all heads) over positions 0..pos of its sequence. */
+static void attend(s1c_fwd *f, const s1c_kv *kv, int layer, const float *q, int pos, const s1c_seq_blocks *sb, float *out) {
+    const s1c_config *c = &f->m->cfg;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, bs = kv->block_size;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < c->n_heads; h++) {
+        const float *qh = q + (size_t)h * (size_t)hd;
+        int koff = (h / group) * hd;
+        for (int t = 0; t <= pos; t++) {
+            const float *k = kv_row(kv, false, layer, sb->blocks[t / bs], t % bs, f->row_scratch) + koff;
+            float score = 0.0f;
+            for (int i = 0; i < hd; i++) score += qh[i] * k[i];
+            f->att[t] = score * scale;
+        }
+        kern_softmax(f->att, pos + 1);
+        float *oh = out + (size_t)h * (size_t)hd;
+        memset(oh, 0, (size_t)hd * sizeof(float));
+        for (int t = 0; t <= pos; t++) {
+            const float *v = kv_row(kv, true, layer, sb->blocks[t / bs], t % bs, f->row_scratch) + koff;
+            float a = f->att[t];
+            for (int i = 0; i < hd; i++) oh[i] += a * v[i];
+        }
+    }
+}
+
+static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int r0, int n) {
+    const s1c_config *c = &f->m->cfg;
+    const layer_weights *w = &f->m->layers[l];
+    int dim = c->dim, q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    bool half = c->rope_layout == S1C_ROPE_HALF;
+    /* attention block */
+    for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
+    matmul(f->q, f->xb, n, w->wq);
+    matmul(f->k, f->xb, n, w->wk);
+    matmul(f->v, f->xb, n, w->wv);
+    add_bias(f->q, w->bq, n, q_dim);
+    add_bias(f->k, w->bk, n, kv_dim);
+    add_bias(f->v, w->bv, n, kv_dim);
+    for (int t = 0; t < n; t++) {
+        int pos = b->pos[r0 + t];
+        const s1c_seq_blocks *sb = &b->seqs[b->seq[r0 + t]];
+        kern_rope(f->q + (size_t)t * q_dim, c->n_heads, c->head_dim, pos, c->rope_theta, half);
+        kern_rope(f->k + (size_t)t * kv_dim, c->n_kv_heads, c->head_dim, pos, c->rope_theta, half);
+        kv_store(kv, l, sb->blocks[pos / kv->block_size], pos % kv->block_size, f->k + (size_t)t * kv_dim, f->v + (size_t)t * kv_dim);
+    }
+    /* every row's K/V is stored before any row attends: rows of one sequence see each other */
+    for (int t = 0; t < n; t++)
+        attend(f, kv, l, f->q + (size_t)t * q_dim, b->pos[r0 + t], &b->seqs[b->seq[r0 + t]], f->xb2 + (size_t)t * q_dim);
+    matmul(f->xb, f->xb2, n, w->wo);
+    for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
+    /* feed-forward block: down(silu(gate x) * up x) */
+    for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
+    matmul(f->hb, f->xb, n, w->w_gate);
+    matmul(f->hb2, f->xb, n, w->w_up);
+    kern_swiglu(f->hb, f->hb2, n * hid);
+    matmul(f->xb, f->hb, n, w->w_down);
+    for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
+}
+
+/* Rows [r0, r0+n) of the batch; returns how many logit rows were written. */
+static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int n, float *logits) {
+    const s1c_model *m = f->m;
+    const s1c_config *c = &m->cfg;
+    int dim = c->dim;
+    for (int t = 0; t < n; t++)
+        kern_get_row(f->x + (size_t)t * dim, m->tok_embd->data, m->tok_embd->dtype, b->token[r0 + t], dim);
+    for (int l = 0; l < c->n_layers; l++) layer_forward(f, kv, l, b, r0, n);
+    /* final norm and head, only for the rows asked for (gathered so the head is one matmul) */
+    int nw = 0;
+    for (int t = 0; t < n; t++)
+        if (b->logits && b->logits[r0 + t])
+            kern_rmsnorm(f->xb + (size_t)(nw++) * dim, f->x + (size_t)t * dim, m->output_norm, dim, c->norm_eps);
+    if (nw > 0) matmul(logits, f->xb, nw, m->output);
+    return nw;
+}
+
+int s1c_forward(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, float *logits_out, s1c_err *err) {
+    if (check_batch(f, kv, b, err) != 0) return -1;
+    size_t V = (size_t)f->m->cfg.vocab_size;
+    for (int r0 = 0; r0 < b->n_tokens; r0 += f->max_tokens) {
+        int n = b->n_tokens - r0 < f->max_tokens ? b->n_tokens - r0 : f->max_tokens;
+        int nw = forward_chunk(f, kv, b, r0, n, logits_out);
+        logits_out += (size_t)nw * V;
+    }
+    return 0;
+}

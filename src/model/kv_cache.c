@@ -1,0 +1,88 @@
+/* Paged KV cache: K and V for every layer in fixed-size blocks of positions. A block holds
+ * block_size positions of every layer, so one block id serves a whole sequence slice and a
+ * block table is one list per sequence. Layout: [layer][block][position in block][kv_dim]. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_internal.h"
+
+uint64_t s1c_kv_block_bytes(const s1c_config *c, int block_size, int dtype) {
+    uint64_t es = dtype == S1C_F32 ? 4 : 2;
+    return 2ull * (uint64_t)c->n_layers * (uint64_t)block_size * (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim * es;
+}
+
+int s1c_kv_new(s1c_kv **out, const s1c_config *c, int block_size, int n_blocks, int dtype, s1c_err *err) {
+    *out = NULL;
+    if (block_size <= 0 || n_blocks <= 0) return s1c_fail(err, "KV cache: block size and block count must be positive");
+    if (dtype != S1C_F32 && dtype != S1C_F16 && dtype != S1C_BF16) return s1c_fail(err, "KV cache: storage type must be f32, f16 or bf16");
+    s1c_kv *kv = calloc(1, sizeof *kv);
+    if (!kv) return s1c_fail(err, "KV cache: out of memory");
+    kv->n_layers = c->n_layers;
+    kv->kv_dim = c->n_kv_heads * c->head_dim;
+    kv->block_size = block_size;
+    kv->n_blocks = n_blocks;
+    kv->dtype = dtype;
+    kv->elem_size = dtype == S1C_F32 ? 4 : 2;
+    uint64_t half = s1c_kv_block_bytes(c, block_size, dtype) / 2 * (uint64_t)n_blocks;
+    kv->k = malloc(half);
+    kv->v = malloc(half);
+    kv->refcount = calloc((size_t)n_blocks, sizeof(int32_t));
+    kv->free_list = malloc((size_t)n_blocks * sizeof(int32_t));
+    if (!kv->k || !kv->v || !kv->refcount || !kv->free_list) {
+        s1c_kv_free(kv);
+        return s1c_fail(err, "KV cache: cannot allocate %llu MiB", (unsigned long long)(2 * half >> 20));
+    }
+    /* hand out low block ids first */
+    for (int i = 0; i < n_blocks; i++) kv->free_list[i] = n_blocks - 1 - i;
+    kv->n_free = n_blocks;
+    *out = kv;
+    return 0;
+}
+
+void s1c_kv_free(s1c_kv *kv) {
+    if (!kv) return;
+    free(kv->k);
+    free(kv->v);
+    free(kv->refcount);
+    free(kv->free_list);
+    free(kv);
+}
+
+int s1c_kv_block_size(const s1c_kv *kv) { return kv->block_size; }
+int s1c_kv_n_free(const s1c_kv *kv) { return kv->n_free; }
+
+int s1c_kv_alloc(s1c_kv *kv) {
+    if (kv->n_free == 0) return -1;
+    int b = kv->free_list[--kv->n_free];
+    kv->refcount[b] = 1;
+    return b;
+}
+
+void s1c_kv_ref(s1c_kv *kv, int block) { kv->refcount[block]++; }
+
+void s1c_kv_unref(s1c_kv *kv, int block) {
+    if (--kv->refcount[block] == 0) kv->free_list[kv->n_free++] = block;
+}
+
+static void *slot(const s1c_kv *kv, void *base, int layer, int block, int off) {
+    size_t idx = (((size_t)layer * (size_t)kv->n_blocks + (size_t)block) * (size_t)kv->block_size + (size_t)off) * (size_t)kv->kv_dim;
+    return (uint8_t *)base + idx * kv->elem_size;
+}
+
+static void store_row(const s1c_kv *kv, void *dst, const float *src) {
+    if (kv->dtype == S1C_F32) { memcpy(dst, src, (size_t)kv->kv_dim * 4); return; }
+    uint16_t *d = dst;
+    for (int i = 0; i < kv->kv_dim; i++) d[i] = kv->dtype == S1C_F16 ? s1c_f32_to_f16(src[i]) : s1c_f32_to_bf16(src[i]);
+}
+
+void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const float *v) {
+    store_row(kv, slot(kv, kv->k, layer, block, off), k);
+    store_row(kv, slot(kv, kv->v, layer, block, off), v);
+}
+
+const float *kv_row(const s1c_kv *kv, bool is_v, int layer, int block, int off, float *scratch) {
+    const void *p = slot(kv, is_v ? kv->v : kv->k, layer, block, off);
+    if (kv->dtype == S1C_F32) return p;
+    s1c_to_f32(scratch, p, kv->dtype, (uint64_t)kv->kv_dim, NULL);
+    return scratch;
+}

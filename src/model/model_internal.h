@@ -1,0 +1,39 @@
+/* The model's internal layout: shared by loading, the forward pass and (later) training. */
+#ifndef S1C_MODEL_INTERNAL_H
+#define S1C_MODEL_INTERNAL_H
+
+#include "s1c/model.h"
+
+/* One layer's weights: matrices are views into the mapped file (any float dtype); the small
+ * vectors are f32 copies in the model's `small` buffer. Biases are NULL when absent. */
+typedef struct layer_weights {
+    const s1c_tensor *wq, *wk, *wv, *wo;  /* [q_dim,dim] [kv_dim,dim] [kv_dim,dim] [dim,q_dim] */
+    const s1c_tensor *w_gate, *w_up, *w_down; /* [hidden,dim] [hidden,dim] [dim,hidden] */
+    float *attn_norm, *ffn_norm;          /* [dim] */
+    float *bq, *bk, *bv;                  /* [q_dim] [kv_dim] [kv_dim] */
+} layer_weights;
+
+struct s1c_model {
+    s1c_config cfg;
+    int format;
+    char *path;
+    gguf_file gguf;
+    st_set st;
+    l2c_file l2c;
+    const s1c_tensor *tok_embd; /* [vocab, dim] */
+    const s1c_tensor *output;   /* [vocab, dim]; == tok_embd when tied */
+    float *output_norm;         /* [dim] */
+    layer_weights *layers;
+    float *small;               /* one buffer for every f32 vector */
+};
+
+/* GGUF-style tensor names (what llama.cpp calls them) and the Hugging Face names. */
+typedef enum tensor_role {
+    T_TOK_EMBD, T_OUTPUT_NORM, T_OUTPUT,
+    T_ATTN_NORM, T_Q, T_K, T_V, T_Q_BIAS, T_K_BIAS, T_V_BIAS, T_O, T_FFN_NORM, T_GATE, T_UP, T_DOWN,
+    T_ROLE_COUNT
+} tensor_role;
+void tensor_name_gguf(char *buf, size_t n, int role, int layer);
+void tensor_name_hf(char *buf, size_t n, int role, int layer);
+
+#endif

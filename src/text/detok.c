@@ -1,0 +1,44 @@
+/* Streaming detokenization: never emit half a UTF-8 character. */
+#include <string.h>
+
+#include "s1c/text.h"
+
+/* Expected length of a sequence starting with lead byte c; 0 for a byte that cannot start one. */
+static int utf8_len(uint8_t c) {
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return 2;
+    if (c >= 0xE0 && c <= 0xEF) return 3;
+    if (c >= 0xF0 && c <= 0xF4) return 4;
+    return 0;
+}
+
+int s1c_detok_push(s1c_detok *d, const char *bytes, int n, char *out, int cap) {
+    int k = 0;
+    for (int i = 0; i < n && k < cap; i++) {
+        uint8_t c = (uint8_t)bytes[i];
+        if (d->n_pending > 0) {
+            if ((c & 0xC0) == 0x80) {
+                d->pending[d->n_pending++] = (char)c;
+                if (d->n_pending == utf8_len((uint8_t)d->pending[0])) {
+                    for (int j = 0; j < d->n_pending && k < cap; j++) out[k++] = d->pending[j];
+                    d->n_pending = 0;
+                }
+                continue;
+            }
+            /* the held sequence was cut short: pass its bytes through as they are */
+            for (int j = 0; j < d->n_pending && k < cap; j++) out[k++] = d->pending[j];
+            d->n_pending = 0;
+        }
+        int l = utf8_len(c);
+        if (l <= 1) out[k++] = (char)c; /* ASCII, or a stray byte passed through */
+        else d->pending[d->n_pending++] = (char)c;
+    }
+    return k;
+}
+
+int s1c_detok_flush(s1c_detok *d, char *out, int cap) {
+    int k = 0;
+    for (int j = 0; j < d->n_pending && k < cap; j++) out[k++] = d->pending[j];
+    d->n_pending = 0;
+    return k;
+}

@@ -1,0 +1,19 @@
+/* Running a model over token sequences in tests: prefill, decode, logits of every row. */
+#ifndef S1C_MODELRUN_H
+#define S1C_MODELRUN_H
+
+#include "s1c/model.h"
+
+/* A sequence with its own blocks in a shared cache. */
+typedef struct mr_seq {
+    int32_t blocks[256];
+    int n_blocks;
+} mr_seq;
+
+void mr_seq_alloc(mr_seq *s, s1c_kv *kv, int n_positions);
+/* Forwards tokens[from..to) of one sequence at positions from..to-1, all rows' logits. */
+int mr_forward(s1c_fwd *f, s1c_kv *kv, mr_seq *s, const int32_t *tokens, int from, int to, float *logits);
+/* Reads "1 2 3" ids into ids (returns the count). */
+int mr_read_ids(const char *path, int32_t *ids, int cap);
+
+#endif
