@@ -20,7 +20,7 @@ char *tu_path(const char *env, const char *rel) {
     size_t n = strlen(base) + strlen(rel) + 2;
     char *p = malloc(n);
     snprintf(p, n, "%s/%s", base, rel);
-    return p; /* tests are short-lived: callers may leak these */
+    return p;
 }
 
 char *tu_read(const char *path, size_t *len) {

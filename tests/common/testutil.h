@@ -10,7 +10,7 @@
 
 /* $S1C_DATA (the shared data folder), $S1C_TMP (a scratch folder), $S1C_SRC, $S1C_BIN. */
 const char *tu_env(const char *name);
-/* Joins the environment folder `env` and a relative path (static buffer, one per call site). */
+/* Joins the environment folder `env` and a relative path (malloc'd: the caller frees). */
 char *tu_path(const char *env, const char *rel);
 /* Reads a whole file (malloc'd); NULL if missing. */
 char *tu_read(const char *path, size_t *len);

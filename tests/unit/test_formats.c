@@ -101,6 +101,8 @@ static void test_stories_gguf_matches_bin(void **state) {
     }
     gguf_close(&g);
     l2c_close(&l);
+    free(gp);
+    free(bp);
 }
 
 static void test_safetensors_roundtrip_and_shards(void **state) {
@@ -203,8 +205,12 @@ static void test_spm_tokenizer(void **state) {
     s1c_err err;
     s1c_tokenizer *a, *b;
     gguf_file g;
-    if (s1c_tok_load_llama2c(&a, tu_path("S1C_DATA", "models/stories260K/tok512.bin"), 512, &err) != 0) fail_msg("%s", err.msg);
-    if (gguf_open(&g, tu_path("S1C_DATA", "models/stories260K/stories260K.gguf"), &err) != 0) fail_msg("%s", err.msg);
+    char *tp = tu_path("S1C_DATA", "models/stories260K/tok512.bin");
+    char *gp = tu_path("S1C_DATA", "models/stories260K/stories260K.gguf");
+    if (s1c_tok_load_llama2c(&a, tp, 512, &err) != 0) fail_msg("%s", err.msg);
+    if (gguf_open(&g, gp, &err) != 0) fail_msg("%s", err.msg);
+    free(tp);
+    free(gp);
     if (s1c_tok_load_gguf(&b, &g, &err) != 0) fail_msg("%s", err.msg);
     const int32_t want[] = {1, 301, 314, 269, 317, 263, 377};
     for (int k = 0; k < 2; k++) {
