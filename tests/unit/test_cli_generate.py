@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""s1c generate's behaviour as a user sees it (stories260K): --max-tokens, --steps, stop
+strings (cut from the output, also when they span tokens), --no-echo, --json fields, seeded
+sampling reproducible, streaming output equal to the JSON text."""
+import json, os, subprocess, sys
+
+BIN = os.environ["S1C_BIN"]
+D = os.path.join(os.environ["S1C_DATA"], "models", "stories260K")
+BASE = [BIN, "generate", "--model", f"{D}/stories260K.gguf", "--prompt", "Once upon a time"]
+passed = failed = 0
+
+def check(name, ok, detail=""):
+    global passed, failed
+    passed, failed = passed + bool(ok), failed + (not ok)
+    if not ok:
+        print(f"FAIL {name}: {detail}")
+
+def run(*extra):
+    r = subprocess.run(BASE + list(extra), capture_output=True)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+def js(*extra):
+    rc, out, err = run(*extra, "--json")
+    return json.loads(out) if rc == 0 else {"error": err}
+
+g = js("--max-tokens", "50")
+check("json fields", all(k in g for k in ("text", "prompt_tokens", "tokens", "stop_reason", "usage", "timings")), str(g)[:200])
+check("max-tokens", len(g["tokens"]) == 50 and g["stop_reason"] == "max_tokens", str(len(g["tokens"])))
+check("usage", g["usage"] == {"prompt_tokens": len(g["prompt_tokens"]), "completion_tokens": 50}, str(g["usage"]))
+s = js("--steps", "20")
+check("steps counts prompt positions", len(s["prompt_tokens"]) + len(s["tokens"]) == 21, f"{len(s['prompt_tokens'])}+{len(s['tokens'])}")
+check("steps and max-tokens agree", s["tokens"] == g["tokens"][:len(s["tokens"])])
+
+rc, out, _ = run("--max-tokens", "50", "--no-echo")
+check("stream equals json text", rc == 0 and out == g["text"] + "\n", repr(out[:80]) + " vs " + repr(g["text"][:80]))
+rc, out, _ = run("--max-tokens", "50")
+check("echo prints the prompt first", out.startswith("Once upon a time") and out[len("Once upon a time"):] == g["text"] + "\n", repr(out[:60]))
+
+# a stop string made of two words (several tokens), from the greedy text itself
+words = g["text"].split()
+stop = " ".join(words[3:5])
+cut = g["text"].index(stop)
+st = js("--max-tokens", "50", "--stop", stop)
+check("stop string cut", st["text"] == g["text"][:cut] and st["stop_reason"] == "stop_string", repr(st["text"]) + " want " + repr(g["text"][:cut]))
+rc, out, _ = run("--max-tokens", "50", "--stop", stop, "--no-echo")
+check("stop string streamed", out == g["text"][:cut] + "\n", repr(out))
+st2 = js("--max-tokens", "50", "--stop", "zzz-never", "--stop", stop)
+check("second stop string", st2["text"] == g["text"][:cut])
+
+a = js("--temperature", "1.0", "--seed", "7", "--max-tokens", "40")
+b = js("--temperature", "1.0", "--seed", "7", "--max-tokens", "40")
+c = js("--temperature", "1.0", "--seed", "8", "--max-tokens", "40")
+check("seeded sampling reproducible", a["tokens"] == b["tokens"])
+check("different seeds differ", a["tokens"] != c["tokens"])
+t = js("--temperature", "0.8", "--top-k", "5", "--top-p", "0.9", "--min-p", "0.05", "--repeat-penalty", "1.1", "--seed", "3", "--max-tokens", "30")
+check("all sampler flags", len(t.get("tokens", [])) == 30, str(t)[:200])
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
