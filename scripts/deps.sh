@@ -5,9 +5,9 @@
 #          torch does not fall back to the 20x slower reference BLAS)
 set -euo pipefail
 set_name="${1:-build}"
-pkgs=(gcc make cmake pkg-config libcjson-dev)
+pkgs=(gcc make cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev)
 if [ "$set_name" = test ]; then
-    pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-numpy python3-torch libopenblas0-pthread)
+    pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-jinja2 libopenblas0-pthread)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

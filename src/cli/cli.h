@@ -4,10 +4,14 @@
 #define S1C_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 int cmd_generate(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_extract(int argc, char **argv);
+int cmd_grade(int argc, char **argv);
 
 /* Prints "s1c: <msg>" to stderr and returns exit code 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

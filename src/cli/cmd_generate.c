@@ -76,21 +76,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
 
 static int load_tokenizer(const gen_opts *o, const s1c_model *m, s1c_tokenizer **tok, s1c_err *err) {
     *tok = NULL;
-    const char *path = o->tokenizer;
-    if (path) {
-        if (s1c_is_dir(path)) return s1c_tok_load_hf(tok, path, err);
-        gguf_file g;
-        FILE *fp = fopen(path, "rb");
-        char magic[4] = {0};
-        if (fp) { if (fread(magic, 1, 4, fp) != 4) magic[0] = 0; fclose(fp); }
-        if (memcmp(magic, "GGUF", 4) == 0) {
-            if (gguf_open(&g, path, err) != 0) return -1;
-            int rc = s1c_tok_load_gguf(tok, &g, err);
-            gguf_close(&g);
-            return rc;
-        }
-        return s1c_tok_load_llama2c(tok, path, s1c_model_config(m)->vocab_size, err);
-    }
+    if (o->tokenizer) return s1c_tok_load(tok, o->tokenizer, s1c_model_config(m)->vocab_size, err);
     switch (s1c_model_format_of(m)) {
     case S1C_FMT_GGUF: return s1c_tok_load_gguf(tok, s1c_model_gguf(m), err);
     case S1C_FMT_HF: {

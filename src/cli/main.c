@@ -10,6 +10,9 @@ static const struct {
 } commands[] = {
     {"generate", cmd_generate, "generate text from a prompt (llama2.c .bin, GGUF, or HF directory)"},
     {"init", cmd_init, "write a freshly initialized model as a Hugging Face directory"},
+    {"tokenize", cmd_tokenize, "encode text from stdin to token ids, or decode ids (--decode)"},
+    {"extract", cmd_extract, "extract final answers from model outputs (JSONL on stdin)"},
+    {"grade", cmd_grade, "grade predicted answers against gold answers (JSONL on stdin)"},
 };
 
 static void usage(FILE *f) {

@@ -43,7 +43,8 @@ int l2c_open(l2c_file *f, const char *path, s1c_err *err) {
     h->seq_len = cur_i32(&c);
     if (c.bad) { l2c_close(f); return s1c_fail(err, "%s: truncated llama2.c header (%zu bytes)", path, f->file.size); }
     h->shared_classifier = h->vocab_size > 0;
-    if (h->vocab_size < 0) h->vocab_size = -h->vocab_size;
+    /* INT32_MIN has no positive counterpart: make it 0, which the bounds below refuse */
+    if (h->vocab_size < 0) h->vocab_size = h->vocab_size == INT32_MIN ? 0 : -h->vocab_size;
     /* reasonable bounds: they also keep every product below in 64-bit range */
     if (h->dim <= 0 || h->dim > 65536 || h->hidden_dim <= 0 || h->hidden_dim > 1 << 20 || h->n_layers <= 0 ||
         h->n_layers > 1024 || h->n_heads <= 0 || h->n_kv_heads <= 0 || h->n_kv_heads > h->n_heads ||

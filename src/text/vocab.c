@@ -35,6 +35,8 @@ void s1c_tok_free(s1c_tokenizer *t) {
     free(t->score);
     free(t->type);
     free(t->sorted);
+    free(t->specials);
+    bpe_free(t->bpe);
     free(t);
 }
 
@@ -54,11 +56,31 @@ static int cmp_bytes(const char *a, int la, const char *b, int lb) {
     return c ? c : (la > lb) - (la < lb);
 }
 
-static const s1c_tokenizer *sort_ctx;
-static int cmp_ids(const void *x, const void *y) {
+static int cmp_ids(const void *x, const void *y, void *ctx) {
+    const s1c_tokenizer *t = ctx;
     int a = *(const int *)x, b = *(const int *)y;
-    int c = cmp_bytes(sort_ctx->piece[a], sort_ctx->piece_len[a], sort_ctx->piece[b], sort_ctx->piece_len[b]);
+    int c = cmp_bytes(t->piece[a], t->piece_len[a], t->piece[b], t->piece_len[b]);
     return c ? c : (a > b) - (a < b); /* equal pieces: the lower id wins lookups */
+}
+
+static int cmp_len_desc(const void *x, const void *y, void *ctx) {
+    const s1c_tokenizer *t = ctx;
+    int a = *(const int *)x, b = *(const int *)y;
+    int la = t->piece_len[a], lb = t->piece_len[b];
+    return la != lb ? (la < lb) - (la > lb) : (a > b) - (a < b);
+}
+
+/* Added tokens (control and user-defined) that special-token parsing matches in text,
+ * longest first so "<|im_start|>" wins over any shorter token it begins with. */
+static int build_specials(s1c_tokenizer *t) {
+    free(t->specials);
+    t->n_specials = 0;
+    t->specials = malloc((size_t)t->n_vocab * sizeof(int));
+    if (!t->specials) return -1;
+    for (int i = 0; i < t->n_vocab; i++)
+        if ((t->type[i] == TT_CONTROL || t->type[i] == TT_USER_DEFINED) && t->piece_len[i] > 0) t->specials[t->n_specials++] = i;
+    qsort_r(t->specials, (size_t)t->n_specials, sizeof(int), cmp_len_desc, t);
+    return 0;
 }
 
 int tok_finish(s1c_tokenizer *t, s1c_err *err) {
@@ -66,9 +88,8 @@ int tok_finish(s1c_tokenizer *t, s1c_err *err) {
         if (!t->piece[i] && tok_set_piece(t, i, "", 0) != 0) return s1c_fail(err, "tokenizer: out of memory");
         t->sorted[i] = i;
     }
-    sort_ctx = t; /* qsort has no context argument; loading is single-threaded */
-    qsort(t->sorted, (size_t)t->n_vocab, sizeof(int), cmp_ids);
-    sort_ctx = NULL;
+    qsort_r(t->sorted, (size_t)t->n_vocab, sizeof(int), cmp_ids, t);
+    if (build_specials(t) != 0) return s1c_fail(err, "tokenizer: out of memory");
     for (int b = 0; b < 256; b++) {
         char hex[8];
         snprintf(hex, sizeof hex, "<0x%02X>", b);
@@ -94,12 +115,26 @@ int tok_lookup(const s1c_tokenizer *t, const char *p, size_t len) {
 
 /* ------------------------------------------------------------------ llama2.c */
 
+/* The file does not store its token count (run.c takes it from the model): count records. */
+static int count_l2c_records(const uint8_t *data, size_t size) {
+    cursor c = {.base = data, .size = size, .pos = 4};
+    int n = 0;
+    while (cur_left(&c) > 0 && n < (1 << 24)) {
+        cur_f32(&c);
+        int32_t len = cur_i32(&c);
+        if (c.bad || len < 0 || !cur_take(&c, (uint64_t)len)) return -1;
+        n++;
+    }
+    return n;
+}
+
 int s1c_tok_load_llama2c(s1c_tokenizer **out, const char *path, int vocab_size, s1c_err *err) {
     *out = NULL;
     s1c_mfile f;
     if (s1c_mfile_open(&f, path, err) != 0) return -1;
     cursor c = {.base = f.data, .size = f.size};
     int32_t max_len = cur_i32(&c);
+    if (vocab_size <= 0) vocab_size = count_l2c_records(f.data, f.size);
     s1c_tokenizer *t = vocab_size > 0 ? tok_alloc(S1C_TOK_SPM, vocab_size) : NULL;
     int rc = 0;
     if (c.bad || max_len <= 0) rc = s1c_fail(err, "%s: not a llama2.c tokenizer (bad header)", path);
@@ -143,6 +178,25 @@ static int set_spm_piece(s1c_tokenizer *t, int id, const char *p, size_t len) {
     return rc;
 }
 
+/* Byte-level BPE from GGUF: the pre-tokenizer is named by llama.cpp's tokenizer.ggml.pre. */
+static int gguf_setup_bpe(s1c_tokenizer *t, const gguf_file *g, const char *path, s1c_err *err) {
+    s1c_str pre = {"default", 7};
+    if (gguf_get_str(g, "tokenizer.ggml.pre", &pre, err) < 0) return -1;
+    const char *regex;
+    if ((pre.len == 5 && memcmp(pre.p, "qwen2", 5) == 0) || (pre.len == 16 && memcmp(pre.p, "deepseek-r1-qwen", 16) == 0)) regex = bpe_regex_qwen2;
+    else if ((pre.len == 7 && memcmp(pre.p, "default", 7) == 0) || (pre.len == 4 && memcmp(pre.p, "gpt2", 4) == 0)) regex = bpe_regex_gpt2;
+    else return s1c_fail(err, "%s: pre-tokenizer '%.*s' is not supported (qwen2, gpt2 are)", path, (int)(pre.len > 32 ? 32 : pre.len), pre.p);
+    const gguf_kv *merges = gguf_find(g, "tokenizer.ggml.merges");
+    if (merges && (merges->type != GGUF_ARRAY || merges->arr_type != GGUF_STRING))
+        return s1c_fail(err, "%s: tokenizer.ggml.merges must be a string array", path);
+    uint64_t nm = merges ? merges->arr_n : 0;
+    if (bpe_init(t, regex, (size_t)nm, err) != 0) return s1c_fail_prefix(err, "%s", path);
+    for (uint64_t i = 0; i < nm; i++)
+        if (bpe_add_merge_line(t, merges->arr_strs[i].p, merges->arr_strs[i].len, (int)i) != 0)
+            return s1c_fail(err, "%s: merge %llu is not two symbols separated by a space", path, (unsigned long long)i);
+    return 0;
+}
+
 int s1c_tok_load_gguf(s1c_tokenizer **out, const gguf_file *g, s1c_err *err) {
     *out = NULL;
     const char *path = g->file.path ? g->file.path : "<memory>";
@@ -173,7 +227,10 @@ int s1c_tok_load_gguf(s1c_tokenizer **out, const gguf_file *g, s1c_err *err) {
         if (scores) t->score[i] = (float)gguf_arr_f64(scores, (uint64_t)i);
         if (types) t->type[i] = (uint8_t)gguf_arr_i64(types, (uint64_t)i);
     }
-    if (tok_finish(t, err) != 0) { s1c_tok_free(t); return -1; }
+    if (tok_finish(t, err) != 0 || (kind == S1C_TOK_BYTE_BPE && gguf_setup_bpe(t, g, path, err) != 0)) {
+        s1c_tok_free(t);
+        return -1;
+    }
     uint64_t id;
     if (gguf_get_u64(g, "tokenizer.ggml.bos_token_id", &id, NULL) == 1 && id < (uint64_t)n) t->bos = (int)id;
     if (gguf_get_u64(g, "tokenizer.ggml.eos_token_id", &id, NULL) == 1 && id < (uint64_t)n) t->eos = (int)id;
@@ -218,11 +275,77 @@ static int hf_add_vocab(s1c_tokenizer **tp, const cJSON *vocab, const cJSON *add
     return 0;
 }
 
-int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir, s1c_err *err) {
+/* The pre-tokenizer regex of a tokenizer.json: the pattern of its Split step (alone or in a
+ * Sequence); GPT-2's when only a regex-using ByteLevel step is there; NULL when none. */
+static const char *hf_pretok_regex(const cJSON *pre) {
+    if (!cJSON_IsObject(pre)) return NULL;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(pre, "type");
+    if (!cJSON_IsString(type)) return NULL;
+    if (strcmp(type->valuestring, "Split") == 0) {
+        const cJSON *re = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(pre, "pattern"), "Regex");
+        return cJSON_IsString(re) ? re->valuestring : NULL;
+    }
+    if (strcmp(type->valuestring, "ByteLevel") == 0) {
+        const cJSON *use = cJSON_GetObjectItemCaseSensitive(pre, "use_regex");
+        return cJSON_IsFalse(use) ? NULL : bpe_regex_gpt2;
+    }
+    if (strcmp(type->valuestring, "Sequence") == 0) {
+        const cJSON *list = cJSON_GetObjectItemCaseSensitive(pre, "pretokenizers");
+        for (const cJSON *e = cJSON_IsArray(list) ? list->child : NULL; e; e = e->next) {
+            const char *r = hf_pretok_regex(e);
+            if (r) return r;
+        }
+    }
+    return NULL;
+}
+
+/* tokenizer.json's model.merges: "a b" strings (older files) or ["a", "b"] pairs. */
+static int hf_add_merges_json(s1c_tokenizer *t, const cJSON *merges, const char *path, s1c_err *err) {
+    int rank = 0;
+    for (const cJSON *e = merges ? merges->child : NULL; e; e = e->next, rank++) {
+        int rc = -1;
+        if (cJSON_IsString(e)) rc = bpe_add_merge_line(t, e->valuestring, strlen(e->valuestring), rank);
+        else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) && cJSON_IsString(e->child->next))
+            rc = bpe_add_merge_pair(t, e->child->valuestring, e->child->next->valuestring, rank);
+        if (rc != 0) return s1c_fail(err, "%s: merge %d is malformed", path, rank);
+    }
+    return 0;
+}
+
+/* merges.txt: an optional "#version" line, then "a b" per line. */
+static int hf_add_merges_txt(s1c_tokenizer *t, const char *text, size_t len, const char *path, s1c_err *err) {
+    int rank = 0, line_no = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) : len, l = end - i;
+        line_no++;
+        if (l > 0 && text[i + l - 1] == '\r') l--;
+        bool skip = l == 0 || (line_no == 1 && l >= 8 && memcmp(text + i, "#version", 8) == 0);
+        if (!skip) {
+            if (bpe_add_merge_line(t, text + i, l, rank) != 0) return s1c_fail(err, "%s:%d: not two symbols separated by a space", path, line_no);
+            rank++;
+        }
+        i = end + 1;
+    }
+    return 0;
+}
+
+static int count_lines(const char *s, size_t n) {
+    int c = 1;
+    for (size_t i = 0; i < n; i++) c += s[i] == '\n';
+    return c;
+}
+
+int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir_or_file, s1c_err *err) {
     *out = NULL;
-    char *tj = s1c_path_join(dir, "tokenizer.json"), *vj = s1c_path_join(dir, "vocab.json");
-    char *tc = s1c_path_join(dir, "tokenizer_config.json");
-    char *text = NULL, *text2 = NULL;
+    /* a directory, or a tokenizer.json file itself */
+    bool is_file = !s1c_is_dir(dir_or_file);
+    char *tj = is_file ? strdup(dir_or_file) : s1c_path_join(dir_or_file, "tokenizer.json");
+    char *vj = is_file ? NULL : s1c_path_join(dir_or_file, "vocab.json");
+    char *mt = is_file ? NULL : s1c_path_join(dir_or_file, "merges.txt");
+    char *tc = is_file ? NULL : s1c_path_join(dir_or_file, "tokenizer_config.json");
+    char *text = NULL, *text2 = NULL, *mtext = NULL;
+    size_t mlen = 0;
     cJSON *root = NULL, *cfg = NULL;
     s1c_tokenizer *t = NULL;
     int rc;
@@ -230,8 +353,16 @@ int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir, s1c_err *err) {
         rc = s1c_read_file(tj, 256u << 20, &text, NULL, err);
         if (rc == 0 && !(root = cJSON_Parse(text))) rc = s1c_fail(err, "%s: not valid JSON", tj);
         const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+        const cJSON *mtype = cJSON_GetObjectItemCaseSensitive(model, "type");
+        if (rc == 0 && (!cJSON_IsString(mtype) || strcmp(mtype->valuestring, "BPE") != 0))
+            rc = s1c_fail(err, "%s: only BPE tokenizer models are supported", tj);
         if (rc == 0) rc = hf_add_vocab(&t, cJSON_GetObjectItemCaseSensitive(model, "vocab"), cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), tj, err);
-    } else if (s1c_file_exists(vj)) {
+        if (rc == 0) rc = tok_finish(t, err);
+        const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+        const char *re = hf_pretok_regex(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
+        if (rc == 0) rc = bpe_init(t, re ? re : bpe_regex_qwen2, (size_t)cJSON_GetArraySize(merges), err);
+        if (rc == 0) rc = hf_add_merges_json(t, merges, tj, err);
+    } else if (vj && s1c_file_exists(vj)) {
         rc = s1c_read_file(vj, 256u << 20, &text, NULL, err);
         if (rc == 0 && !(root = cJSON_Parse(text))) rc = s1c_fail(err, "%s: not valid JSON", vj);
         if (rc == 0 && s1c_file_exists(tc)) {
@@ -239,20 +370,47 @@ int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir, s1c_err *err) {
             if (rc == 0 && !(cfg = cJSON_Parse(text2))) rc = s1c_fail(err, "%s: not valid JSON", tc);
         }
         if (rc == 0) rc = hf_add_vocab(&t, root, cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder"), vj, err);
+        if (rc == 0) rc = tok_finish(t, err);
+        if (rc == 0 && !s1c_file_exists(mt)) rc = s1c_fail(err, "%s: missing (vocab.json needs merges.txt)", mt);
+        if (rc == 0) rc = s1c_read_file(mt, 256u << 20, &mtext, &mlen, err);
+        /* Qwen2's tokenizer class (the only vocab.json family s1c meets) uses its own regex */
+        if (rc == 0) rc = bpe_init(t, bpe_regex_qwen2, (size_t)count_lines(mtext, mlen), err);
+        if (rc == 0) rc = hf_add_merges_txt(t, mtext, mlen, mt, err);
     } else {
-        rc = s1c_fail(err, "%s: no tokenizer.json or vocab.json", dir);
+        rc = s1c_fail(err, "%s: no tokenizer.json or vocab.json", dir_or_file);
     }
-    if (rc == 0) rc = tok_finish(t, err);
     if (rc == 0) {
         t->eos = tok_lookup(t, "<|im_end|>", 10);
         if (t->eos < 0) t->eos = tok_lookup(t, "<|endoftext|>", 13);
     }
     cJSON_Delete(root);
     cJSON_Delete(cfg);
-    free(text); free(text2); free(tj); free(vj); free(tc);
+    free(text); free(text2); free(mtext); free(tj); free(vj); free(mt); free(tc);
     if (rc != 0) { s1c_tok_free(t); return -1; }
     *out = t;
     return 0;
+}
+
+/* ------------------------------------------------------------------ any of them */
+
+int s1c_tok_load(s1c_tokenizer **out, const char *path, int vocab_size, s1c_err *err) {
+    *out = NULL;
+    if (s1c_is_dir(path)) return s1c_tok_load_hf(out, path, err);
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return s1c_tok_load_hf(out, path, err);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return s1c_fail(err, "%s: cannot open", path);
+    char magic[4] = {0};
+    size_t got = fread(magic, 1, 4, fp);
+    fclose(fp);
+    if (got == 4 && memcmp(magic, "GGUF", 4) == 0) {
+        gguf_file g;
+        if (gguf_open(&g, path, err) != 0) return -1;
+        int rc = s1c_tok_load_gguf(out, &g, err);
+        gguf_close(&g);
+        return rc;
+    }
+    return s1c_tok_load_llama2c(out, path, vocab_size, err);
 }
 
 /* ------------------------------------------------------------------ queries and decoding */
@@ -261,12 +419,68 @@ int s1c_tok_kind_of(const s1c_tokenizer *t) { return t->kind; }
 int s1c_tok_n_vocab(const s1c_tokenizer *t) { return t->n_vocab; }
 int s1c_tok_bos(const s1c_tokenizer *t) { return t->bos; }
 int s1c_tok_eos(const s1c_tokenizer *t) { return t->eos; }
-bool s1c_tok_can_encode(const s1c_tokenizer *t) { return t->kind == S1C_TOK_SPM; }
+bool s1c_tok_can_encode(const s1c_tokenizer *t) { return t->kind == S1C_TOK_SPM || t->bpe != NULL; }
+
+/* Encodes plain text with the tokenizer's own algorithm, appending to the id array. */
+static int encode_plain(const s1c_tokenizer *t, const char *text, size_t len, bool first, int32_t **ids, int *n, int *cap, s1c_err *err) {
+    if (len == 0) return 0;
+    if (t->kind == S1C_TOK_SPM) return spm_encode_text(t, text, len, first && t->add_space_prefix, ids, n, cap, err);
+    return bpe_encode_text(t, text, len, ids, n, cap, err);
+}
+
+/* The longest added token at text[i], or -1. */
+static int special_at(const s1c_tokenizer *t, const char *text, size_t len, size_t i) {
+    for (int k = 0; k < t->n_specials; k++) {
+        int id = t->specials[k];
+        size_t pl = (size_t)t->piece_len[id];
+        if (pl <= len - i && t->piece[id][0] == text[i] && memcmp(t->piece[id], text + i, pl) == 0) return id;
+    }
+    return -1;
+}
+
+int s1c_tok_encode_ex(const s1c_tokenizer *t, const char *text, size_t len, int flags, int32_t **ids_out, int *n_out, s1c_err *err) {
+    *ids_out = NULL;
+    *n_out = 0;
+    if (t->kind == S1C_TOK_BYTE_BPE && !t->bpe) return s1c_fail(err, "tokenizer: this vocabulary has no merges: it can decode but not encode");
+    int32_t *ids = NULL;
+    int n = 0, cap = 0, rc = 0;
+    if ((flags & S1C_ENC_BOS) && t->bos >= 0) {
+        ids = malloc(16 * sizeof(int32_t));
+        if (!ids) return s1c_fail(err, "tokenizer: out of memory");
+        cap = 16;
+        ids[n++] = t->bos;
+    }
+    /* special tokens split the text into plain segments; without S1C_ENC_SPECIAL their text is plain text */
+    size_t seg = 0;
+    bool first = true;
+    if (flags & S1C_ENC_SPECIAL) {
+        uint8_t starts[256] = {0}; /* first bytes of added tokens: most positions are skipped at once */
+        for (int k = 0; k < t->n_specials; k++) starts[(uint8_t)t->piece[t->specials[k]][0]] = 1;
+        for (size_t i = 0; i < len && rc == 0;) {
+            int id = starts[(uint8_t)text[i]] ? special_at(t, text, len, i) : -1;
+            if (id < 0) { i++; continue; }
+            rc = encode_plain(t, text + seg, i - seg, first, &ids, &n, &cap, err);
+            first = false;
+            if (rc == 0 && n + 1 > cap) {
+                int32_t *ni = realloc(ids, (size_t)(cap = cap * 2 + 16) * sizeof(int32_t));
+                if (!ni) rc = s1c_fail(err, "tokenizer: out of memory");
+                else ids = ni;
+            }
+            if (rc == 0) ids[n++] = id;
+            i += (size_t)t->piece_len[id];
+            seg = i;
+        }
+    }
+    if (rc == 0) rc = encode_plain(t, text + seg, len - seg, first, &ids, &n, &cap, err);
+    if (rc != 0) { free(ids); return -1; }
+    if (!ids) ids = malloc(sizeof(int32_t)); /* a valid pointer even for no tokens */
+    *ids_out = ids;
+    *n_out = n;
+    return 0;
+}
 
 int s1c_tok_encode(const s1c_tokenizer *t, const char *text, bool add_bos, int32_t **ids, int *n_ids, s1c_err *err) {
-    if (t->kind != S1C_TOK_SPM)
-        return s1c_fail(err, "encoding with byte-level BPE vocabularies is not available yet: pass token ids with --prompt-ids");
-    return spm_encode(t, text, add_bos, ids, n_ids, err);
+    return s1c_tok_encode_ex(t, text, strlen(text), add_bos ? S1C_ENC_BOS : 0, ids, n_ids, err);
 }
 
 /* GPT-2's byte ↔ unicode table: printable Latin-1 bytes stand for themselves, the other
