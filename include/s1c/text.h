@@ -30,6 +30,9 @@ int s1c_tok_kind_of(const s1c_tokenizer *t);
 int s1c_tok_n_vocab(const s1c_tokenizer *t);
 int s1c_tok_bos(const s1c_tokenizer *t);
 int s1c_tok_eos(const s1c_tokenizer *t);
+/* The chat template family of the model (from its chat_template; Qwen2.5's for a ChatML
+ * vocabulary without one), or -1. */
+int s1c_tok_chat_template(const s1c_tokenizer *t);
 /* True if this tokenizer can encode text (byte-level BPE needs merges). */
 bool s1c_tok_can_encode(const s1c_tokenizer *t);
 

@@ -13,6 +13,9 @@ static const char *generate_help =
     "  --tokenizer PATH     tokenizer (needed for .bin: llama2.c tok512.bin; GGUF and HF carry their own)\n"
     "  --prompt TEXT        prompt text (BOS is added when the model wants one)\n"
     "  --prompt-ids IDS     prompt as token ids, comma or space separated, used as given\n"
+    "  --chat               wrap the prompt as a user turn in the model's chat template\n"
+    "  --system TEXT        system prompt for --chat (default: the template's)\n"
+    "  --special            match special tokens (<|im_start|>, ...) written in the prompt text\n"
     "  --steps N            total positions including BOS and the prompt (llama2.c's -n)\n"
     "  --max-tokens N       new tokens to generate (default 256)\n"
     "  --temperature T      0 = greedy (default 0)\n"
@@ -30,7 +33,8 @@ static const char *generate_help =
 typedef struct gen_opts {
     const char *model, *tokenizer, *prompt, *prompt_ids;
     int steps, max_tokens, ctx;
-    bool json, echo, ignore_eos;
+    bool json, echo, ignore_eos, chat, special;
+    const char *system;
     const char *stops[32];
     int n_stops;
     s1c_sampler_params sp;
@@ -63,6 +67,9 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
             o->n_stops += ok;
         }
         else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = true;
+        else if (!strcmp(a, "--chat")) o->chat = true;
+        else if (!strcmp(a, "--special")) o->special = true;
+        else if (!strcmp(a, "--system")) ok = arg_str(argc, argv, &i, &o->system);
         else if (!strcmp(a, "--no-echo")) o->echo = false;
         else if (!strcmp(a, "--json")) o->json = true;
         else return cli_error("generate: unknown option '%s' (see s1c generate --help)", a);
@@ -71,6 +78,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
     if (!o->model) return cli_error("generate: --model is required (see s1c generate --help)");
     if (!o->prompt && !o->prompt_ids) return cli_error("generate: give a prompt with --prompt or --prompt-ids");
     if (o->prompt && o->prompt_ids) return cli_error("generate: --prompt and --prompt-ids exclude each other");
+    if ((o->chat || o->system || o->special) && !o->prompt) return cli_error("generate: --chat, --system and --special apply to --prompt text");
+    if (o->system && !o->chat) return cli_error("generate: --system needs --chat");
     return -1; /* go on */
 }
 
@@ -99,6 +108,23 @@ static bool model_wants_bos(const s1c_model *m, const s1c_tokenizer *tok) {
         return add;
     }
     return false; /* Qwen2 adds no BOS */
+}
+
+/* The prompt text, wrapped in the chat template with --chat (then special tokens are parsed). */
+static int encode_prompt(const gen_opts *o, const s1c_model *m, const s1c_tokenizer *tok, int32_t **ids, int *n, s1c_err *err) {
+    int flags = (model_wants_bos(m, tok) ? S1C_ENC_BOS : 0) | (o->special || o->chat ? S1C_ENC_SPECIAL : 0);
+    if (!o->chat) return s1c_tok_encode_ex(tok, o->prompt, strlen(o->prompt), flags, ids, n, err);
+    int tmpl = s1c_tok_chat_template(tok);
+    if (tmpl < 0) return s1c_fail(err, "%s: --chat: the model has no chat template s1c knows", o->model);
+    s1c_chat_msg msgs[2];
+    int k = 0;
+    if (o->system) msgs[k++] = (s1c_chat_msg){"system", o->system};
+    msgs[k++] = (s1c_chat_msg){"user", o->prompt};
+    char *text = s1c_chat_render(tmpl, msgs, k, true, err);
+    if (!text) return -1;
+    int rc = s1c_tok_encode_ex(tok, text, strlen(text), flags, ids, n, err);
+    free(text);
+    return rc;
 }
 
 static int parse_ids(const char *s, int vocab, int32_t **out, int *n, s1c_err *err) {
@@ -187,7 +213,7 @@ int cmd_generate(int argc, char **argv) {
         if (parse_ids(o.prompt_ids, c->vocab_size, &prompt, &n_prompt, &err) != 0) goto fail;
     } else {
         if (!tok) { s1c_fail(&err, "%s: no tokenizer found: pass --tokenizer or use --prompt-ids", o.model); goto fail; }
-        if (s1c_tok_encode(tok, o.prompt, model_wants_bos(m, tok), &prompt, &n_prompt, &err) != 0) goto fail;
+        if (encode_prompt(&o, m, tok, &prompt, &n_prompt, &err) != 0) goto fail;
         for (int i = 0; i < n_prompt; i++)
             if (prompt[i] >= c->vocab_size) { s1c_fail(&err, "token id %d from the tokenizer is outside the model's vocabulary (%d)", prompt[i], c->vocab_size); goto fail; }
     }

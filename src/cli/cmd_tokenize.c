@@ -28,13 +28,19 @@ static char *read_stdin(size_t *len) {
         size_t got = fread(buf + n, 1, cap - n, stdin);
         n += got;
         if (got == 0) break;
-        if (n == cap) {
+        if (n == cap) { /* keep room for the terminating NUL */
             if (cap >= MAX_INPUT) { free(buf); return NULL; }
             char *nb = realloc(buf, cap *= 2);
             if (!nb) { free(buf); return NULL; }
             buf = nb;
         }
     }
+    if (buf && n == cap) {
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) { free(buf); return NULL; }
+        buf = nb;
+    }
+    if (buf) buf[n] = 0; /* --decode parses it as a string */
     *len = n;
     return buf;
 }

@@ -20,6 +20,7 @@ struct s1c_tokenizer {
     int bos, eos;
     bool add_space_prefix;
     bpe_data *bpe;     /* byte-level BPE: merges, byte symbols, pre-tokenizer (NULL for SPM) */
+    int chat;          /* s1c_chat_template family of the model's chat_template, or -1 */
     int *specials;     /* ids of CONTROL and USER_DEFINED tokens, longest piece first */
     int n_specials;
 };

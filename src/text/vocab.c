@@ -18,6 +18,7 @@ s1c_tokenizer *tok_alloc(int kind, int n) {
     t->type = malloc((size_t)n);
     t->sorted = malloc((size_t)n * sizeof(int));
     t->bos = t->eos = -1;
+    t->chat = -1;
     if (!t->piece || !t->piece_len || !t->score || !t->type || !t->sorted) {
         s1c_tok_free(t);
         return NULL;
@@ -234,6 +235,12 @@ int s1c_tok_load_gguf(s1c_tokenizer **out, const gguf_file *g, s1c_err *err) {
     uint64_t id;
     if (gguf_get_u64(g, "tokenizer.ggml.bos_token_id", &id, NULL) == 1 && id < (uint64_t)n) t->bos = (int)id;
     if (gguf_get_u64(g, "tokenizer.ggml.eos_token_id", &id, NULL) == 1 && id < (uint64_t)n) t->eos = (int)id;
+    s1c_str tmpl;
+    if (gguf_get_str(g, "tokenizer.chat_template", &tmpl, NULL) == 1) {
+        char *j = strndup(tmpl.p, (size_t)tmpl.len);
+        t->chat = j ? s1c_chat_detect(j) : -1;
+        free(j);
+    }
     bool sp = kind == S1C_TOK_SPM;
     gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &sp, NULL);
     t->add_space_prefix = sp;
@@ -245,19 +252,24 @@ int s1c_tok_load_gguf(s1c_tokenizer **out, const gguf_file *g, s1c_err *err) {
 
 /* Collects id → token from a JSON object {token: id} into t (growing n as needed). */
 static int hf_add_vocab(s1c_tokenizer **tp, const cJSON *vocab, const cJSON *added, const char *path, s1c_err *err) {
+    if (!cJSON_IsObject(vocab)) return s1c_fail(err, "%s: the vocabulary is not a JSON object {token: id}", path);
+    if (added && !cJSON_IsObject(added) && !cJSON_IsArray(added)) return s1c_fail(err, "%s: added tokens are neither a list nor an object", path);
     int max_id = -1;
-    for (const cJSON *e = vocab ? vocab->child : NULL; e; e = e->next)
-        if (cJSON_IsNumber(e) && e->valuedouble > max_id) max_id = (int)e->valuedouble;
+    for (const cJSON *e = vocab->child; e; e = e->next) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < (1 << 24)))
+            return s1c_fail(err, "%s: token '%.40s' has no valid id (0 .. 2^24)", path, e->string);
+        if (e->valuedouble > max_id) max_id = (int)e->valuedouble;
+    }
     for (const cJSON *e = added ? added->child : NULL; e; e = e->next) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
-        int v = cJSON_IsNumber(id) ? (int)id->valuedouble : e->string ? atoi(e->string) : -1;
-        if (v > max_id) max_id = v;
+        double v = cJSON_IsNumber(id) ? id->valuedouble : e->string ? atof(e->string) : -1;
+        if (!(v >= 0 && v < (1 << 24))) return s1c_fail(err, "%s: an added token has no valid id", path);
+        if (v > max_id) max_id = (int)v;
     }
-    if (max_id < 0 || max_id >= 1 << 24) return s1c_fail(err, "%s: no usable vocabulary", path);
+    if (max_id < 0) return s1c_fail(err, "%s: empty vocabulary", path);
     s1c_tokenizer *t = tok_alloc(S1C_TOK_BYTE_BPE, max_id + 1);
     if (!t) return s1c_fail(err, "%s: out of memory", path);
-    for (const cJSON *e = vocab ? vocab->child : NULL; e; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valuedouble < 0) continue;
+    for (const cJSON *e = vocab->child; e; e = e->next) {
         tok_set_piece(t, (int)e->valuedouble, e->string, strlen(e->string));
     }
     /* added tokens: tokenizer.json has a list of {id, content, special}; tokenizer_config.json
@@ -360,7 +372,7 @@ int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir_or_file, s1c_err *err) 
         if (rc == 0) rc = tok_finish(t, err);
         const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
         const char *re = hf_pretok_regex(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
-        if (rc == 0) rc = bpe_init(t, re ? re : bpe_regex_qwen2, (size_t)cJSON_GetArraySize(merges), err);
+        if (rc == 0 && bpe_init(t, re ? re : bpe_regex_qwen2, (size_t)cJSON_GetArraySize(merges), err) != 0) rc = s1c_fail_prefix(err, "%s", tj);
         if (rc == 0) rc = hf_add_merges_json(t, merges, tj, err);
     } else if (vj && s1c_file_exists(vj)) {
         rc = s1c_read_file(vj, 256u << 20, &text, NULL, err);
@@ -374,7 +386,7 @@ int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir_or_file, s1c_err *err) 
         if (rc == 0 && !s1c_file_exists(mt)) rc = s1c_fail(err, "%s: missing (vocab.json needs merges.txt)", mt);
         if (rc == 0) rc = s1c_read_file(mt, 256u << 20, &mtext, &mlen, err);
         /* Qwen2's tokenizer class (the only vocab.json family s1c meets) uses its own regex */
-        if (rc == 0) rc = bpe_init(t, bpe_regex_qwen2, (size_t)count_lines(mtext, mlen), err);
+        if (rc == 0 && bpe_init(t, bpe_regex_qwen2, (size_t)count_lines(mtext, mlen), err) != 0) rc = s1c_fail_prefix(err, "%s", vj);
         if (rc == 0) rc = hf_add_merges_txt(t, mtext, mlen, mt, err);
     } else {
         rc = s1c_fail(err, "%s: no tokenizer.json or vocab.json", dir_or_file);
@@ -382,6 +394,9 @@ int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir_or_file, s1c_err *err) 
     if (rc == 0) {
         t->eos = tok_lookup(t, "<|im_end|>", 10);
         if (t->eos < 0) t->eos = tok_lookup(t, "<|endoftext|>", 13);
+        if (!cfg && tc && s1c_file_exists(tc) && s1c_read_file(tc, 64u << 20, &text2, NULL, NULL) == 0) cfg = cJSON_Parse(text2);
+        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+        if (cJSON_IsString(ct)) t->chat = s1c_chat_detect(ct->valuestring);
     }
     cJSON_Delete(root);
     cJSON_Delete(cfg);
@@ -419,6 +434,10 @@ int s1c_tok_kind_of(const s1c_tokenizer *t) { return t->kind; }
 int s1c_tok_n_vocab(const s1c_tokenizer *t) { return t->n_vocab; }
 int s1c_tok_bos(const s1c_tokenizer *t) { return t->bos; }
 int s1c_tok_eos(const s1c_tokenizer *t) { return t->eos; }
+int s1c_tok_chat_template(const s1c_tokenizer *t) {
+    if (t->chat >= 0) return t->chat;
+    return tok_lookup(t, "<|im_start|>", 12) >= 0 ? S1C_CHAT_QWEN25 : -1; /* Qwen vocabularies without a template */
+}
 bool s1c_tok_can_encode(const s1c_tokenizer *t) { return t->kind == S1C_TOK_SPM || t->bpe != NULL; }
 
 /* Encodes plain text with the tokenizer's own algorithm, appending to the id array. */
