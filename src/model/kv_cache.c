@@ -64,6 +64,9 @@ void s1c_kv_unref(s1c_kv *kv, int block) {
     if (--kv->refcount[block] == 0) kv->free_list[kv->n_free++] = block;
 }
 
+int s1c_kv_n_blocks(const s1c_kv *kv) { return kv->n_blocks; }
+int s1c_kv_refcount(const s1c_kv *kv, int block) { return kv->refcount[block]; }
+
 static void *slot(const s1c_kv *kv, void *base, int layer, int block, int off) {
     size_t idx = (((size_t)layer * (size_t)kv->n_blocks + (size_t)block) * (size_t)kv->block_size + (size_t)off) * (size_t)kv->kv_dim;
     return (uint8_t *)base + idx * kv->elem_size;
@@ -85,4 +88,12 @@ const float *kv_row(const s1c_kv *kv, bool is_v, int layer, int block, int off, 
     if (kv->dtype == S1C_F32) return p;
     s1c_to_f32(scratch, p, kv->dtype, (uint64_t)kv->kv_dim, NULL);
     return scratch;
+}
+
+void s1c_kv_copy(s1c_kv *kv, int dst, int src, int n) {
+    size_t bytes = (size_t)n * (size_t)kv->kv_dim * kv->elem_size;
+    for (int l = 0; l < kv->n_layers; l++) {
+        memcpy(slot(kv, kv->k, l, dst, 0), slot(kv, kv->k, l, src, 0), bytes);
+        memcpy(slot(kv, kv->v, l, dst, 0), slot(kv, kv->v, l, src, 0), bytes);
+    }
 }
