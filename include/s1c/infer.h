@@ -4,6 +4,7 @@
 #define S1C_INFER_H
 
 #include "s1c/base.h"
+#include "s1c/grade.h"
 #include "s1c/model.h"
 #include "s1c/text.h"
 
@@ -56,7 +57,7 @@ s1c_engine_params s1c_engine_defaults(void);
 
 /* What a hook sees and may change after each sampled token. */
 typedef struct s1c_step_io {
-    int token;              /* the token just sampled */
+    int token;              /* the token just sampled (a hook may replace it) */
     int n_generated;        /* tokens after the prompt so far (sampled and injected), before this one */
     bool drop;              /* discard the sampled token */
     int32_t inject[64];     /* tokens to append after it (forwarded next step, never sampled) */
@@ -65,6 +66,7 @@ typedef struct s1c_step_io {
     int n_ban;
     bool stop;              /* finish the sequence (stop_reason says why) */
     int stop_reason;
+    int truncate_to;        /* >= 0: first cut the sequence back to this many tokens after the prompt */
 } s1c_step_io;
 
 /* user: shared by every sequence of a submission; state: this sequence's own copy of the
@@ -77,6 +79,7 @@ typedef struct s1c_seq_params {
     int max_new_tokens;     /* sampled + injected tokens after the prompt; < 0 = until the context is full */
     const int32_t *stop_ids;
     int n_stop_ids;
+    int min_new_tokens;     /* stop ids cannot be drawn before this many new tokens (vLLM's min_tokens) */
     s1c_sampler_params sampler;
     s1c_seq_hook hook;      /* may be NULL */
     void *user;             /* handed to the hook and returned with the result */
@@ -97,7 +100,9 @@ typedef struct s1c_seq_result {
     void *user;
     void *state;            /* the sequence's final state bytes (malloc'd), or NULL */
     char error[256];        /* non-empty when the sequence failed */
-    double queue_s, run_s;  /* waiting for admission, then until done */
+    double queue_s;         /* waiting for admission */
+    double prefill_s;       /* admission to the first sampled token */
+    double decode_s;        /* first sampled token to the end */
 } s1c_seq_result;
 
 void s1c_seq_result_free(s1c_seq_result *r);
@@ -137,6 +142,12 @@ typedef enum s1c_stop_reason {
     S1C_STOP_MAX_TOKENS,     /* --max-tokens / --steps reached */
     S1C_STOP_CONTEXT_FULL,   /* the model's context is full */
     S1C_STOP_CANCELLED,      /* the callback asked to stop */
+    /* budget forcing (SPEC.md §8) */
+    S1C_STOP_THINK_END,      /* thinking ended naturally and no answer was allowed (max_answer_tokens 0) */
+    S1C_STOP_BUDGET,         /* thinking was forced to end and no answer was allowed */
+    S1C_STOP_ANSWER_END,     /* the answer ended with <|im_end|> */
+    S1C_STOP_ANSWER_LIMIT,   /* the answer reached max_answer_tokens */
+    S1C_STOP_REJECTED,       /* rejection sampling: the thinking outgrew the budget */
 } s1c_stop_reason;
 const char *s1c_stop_reason_name(int r);
 
@@ -165,9 +176,118 @@ typedef struct s1c_gen_result {
 
 void s1c_gen_result_free(s1c_gen_result *r);
 
+/* Text of engine sequences: a hook that decodes every committed token (UTF-8-safe), stops a
+ * sequence at a stop string (cut from its text) and streams text to an optional callback.
+ * Each sequence — forks included — gets its own text, found by its id afterwards. Give
+ * s1c_textgen_hook as the hook, the s1c_textgen as user, and s1c_textgen_state_init() /
+ * sizeof(s1c_textgen_state) as the per-sequence state. */
+typedef struct s1c_textgen s1c_textgen;
+typedef struct s1c_textgen_state {
+    int owner;  /* the sequence this state belongs to (-1 = not yet claimed) */
+    int slot;   /* its text slot (-1 = none) */
+} s1c_textgen_state;
+
+s1c_textgen *s1c_textgen_new(const s1c_tokenizer *tok, const s1c_gen_params *p, s1c_text_cb cb, void *cb_user);
+void s1c_textgen_free(s1c_textgen *g);
+s1c_textgen_state s1c_textgen_state_init(void);
+void s1c_textgen_hook(s1c_engine *e, int seq_id, void *user, void *state, s1c_step_io *io);
+/* Called by hooks that wrap this one: the text of the token the sequence is about to commit. */
+void s1c_textgen_on_token(s1c_textgen *g, s1c_engine *e, int seq_id, s1c_textgen_state *st, s1c_step_io *io);
+/* The final text of a finished sequence (flushes held-back bytes once); NULL if unknown. */
+const char *s1c_textgen_text(s1c_textgen *g, int seq_id, size_t *len);
+/* Time of the first token any sequence of this textgen committed (for prefill timing). */
+double s1c_textgen_first_token_time(const s1c_textgen *g);
+
 /* Runs one prompt (already tokenized, BOS included when the model wants one) to the end.
  * tok may be NULL (no text then, only tokens). */
 int s1c_generate(const s1c_model *m, const s1c_tokenizer *tok, const int32_t *prompt, int n_prompt,
                  const s1c_gen_params *p, s1c_text_cb cb, void *user, s1c_gen_result *res, s1c_err *err);
+
+/* ---------------------------------------------------------------- parallel scaling */
+
+/* Majority vote over k sampled outputs: answers are extracted (s1's rules) and grouped by
+ * mathematical equivalence (the grader; an unsure pair counts by its best guess). */
+typedef struct s1c_vote {
+    int winner;        /* index of a sample in the largest group (the earliest group on ties) */
+    int votes;         /* size of that group */
+    int n;             /* samples voted */
+    double agreement;  /* votes / n */
+    char *answer;      /* the winner's extracted answer (malloc'd) */
+} s1c_vote;
+
+int s1c_majority_vote(const char *const *texts, const size_t *lens, int n, grade_extractor ex, s1c_vote *out, s1c_err *err);
+void s1c_vote_free(s1c_vote *v);
+
+/* ---------------------------------------------------------------- budget forcing */
+
+/* SPEC.md §8, normative: one option set, the same names everywhere (C field = server JSON
+ * field = summary.json key). */
+#define S1C_BF_UNLIMITED (-1)
+#define S1C_BF_AUTO (-2)
+
+typedef enum s1c_bf_compat {
+    S1C_BF_NORMATIVE = 0, /* §8: thinking_tokens <= max_thinking_tokens, always */
+    S1C_BF_S1_EVAL,       /* s1's evaluation fork: every Wait round gets the full budget again;
+                             the joined thinking is cut to the budget afterwards */
+} s1c_bf_compat;
+
+typedef struct s1c_bf_opts {
+    int max_thinking_tokens; /* --think-max: budget T, S1C_BF_UNLIMITED, or S1C_BF_AUTO */
+    int min_thinking_tokens; /* --think-min */
+    int num_waits;           /* --waits */
+    const char *wait_str;    /* --wait-str, default "Wait" */
+    const char *answer_prefix; /* --answer-prefix, default "Final Answer:" */
+    const char *think_start; /* --think-start, default "<|im_start|>think" */
+    const char *think_end;   /* --think-end, default "<|im_start|>answer" */
+    int max_answer_tokens;   /* --answer-max; S1C_BF_UNLIMITED = until the context is full */
+    int compat;              /* s1c_bf_compat */
+    bool rejection;          /* --reject: never force the end; a run whose thinking outgrows the
+                                budget stops as S1C_STOP_REJECTED (the caller resamples) */
+} s1c_bf_opts;
+
+s1c_bf_opts s1c_bf_defaults(void);
+
+/* The options resolved against a tokenizer: delimiter and ignore-string token ids. */
+typedef struct s1c_bf s1c_bf;
+
+/* ctx: the context length (for S1C_BF_AUTO). textgen (may be NULL) receives every committed
+ * token so stop strings and streaming work under budget forcing too. */
+int s1c_bf_new(s1c_bf **out, const s1c_bf_opts *o, const s1c_tokenizer *tok, int ctx, s1c_textgen *textgen, s1c_err *err);
+void s1c_bf_free(s1c_bf *bf);
+
+enum { S1C_BF_THINK = 0, S1C_BF_ANSWER = 1 };
+
+/* Per-sequence controller state (the engine's hook state; also the accounting it returns). */
+typedef struct s1c_bf_state {
+    int phase;               /* S1C_BF_THINK, S1C_BF_ANSWER */
+    int max_thinking;        /* the resolved budget (auto computed for this prompt), -1 = none */
+    int thinking_tokens;     /* §8: generated + injected ignore-string tokens of the thinking */
+    int answer_tokens;       /* generated answer tokens (forced suffix excluded) */
+    int waits;               /* ignore strings injected */
+    int round_tokens;        /* s1-eval: thinking tokens of the current round */
+    int think_end_reason;    /* how thinking ended: S1C_STOP_THINK_END, S1C_STOP_BUDGET, or -1 */
+    int stop_reason;         /* set when the controller ends the sequence, else -1 */
+    int think_end_at;        /* generated-token index where the end-of-thinking delimiter starts */
+    int answer_at;           /* generated-token index where the answer text starts */
+    bool suppress_end;       /* ban end-of-thinking tokens at the next draw */
+    s1c_textgen_state tg;
+} s1c_bf_state;
+
+/* Initial state for a prompt of n_prompt tokens (which ends with think_start). */
+s1c_bf_state s1c_bf_state_init(const s1c_bf *bf, int n_prompt);
+void s1c_bf_hook(s1c_engine *e, int seq_id, void *user, void *state, s1c_step_io *io);
+/* The final stop reason of a budget-forced sequence from the engine's and the controller's. */
+int s1c_bf_stop_reason(const s1c_bf_state *st, int engine_reason);
+/* The paper's other test-time controls (SPEC.md §5), as prompt suffixes on the question:
+ * token-conditional "Think for up to N tokens.", step-conditional "Think for up to N steps.",
+ * class-conditional asking for short or long thinking. Returns the new question (malloc'd). */
+typedef enum s1c_control {
+    S1C_CONTROL_NONE = 0, S1C_CONTROL_TOKENS, S1C_CONTROL_STEPS, S1C_CONTROL_SHORT, S1C_CONTROL_LONG
+} s1c_control;
+char *s1c_control_question(const char *question, int control, int n);
+int s1c_control_from_name(const char *name); /* "tokens", "steps", "short", "long"; -1 if unknown */
+
+/* The tokens of think_start, for building prompts. */
+const int32_t *s1c_bf_think_start(const s1c_bf *bf, int *n);
 
 #endif

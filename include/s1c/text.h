@@ -41,6 +41,7 @@ enum {
     S1C_ENC_BOS = 1,     /* prepend the BOS id (when the vocabulary has one) */
     S1C_ENC_SPECIAL = 2, /* match added/special tokens (<|im_start|>, ...) in the text; without it
                             their text is encoded as plain text, never as the special id */
+    S1C_ENC_NO_PREFIX = 4, /* SentencePiece: no dummy-prefix space (for pieces of a longer text) */
 };
 
 /* Encodes len bytes of text (any bytes: invalid UTF-8 is encoded byte by byte by byte-level

@@ -1,8 +1,144 @@
-#include "cli.h"
+/* s1c grade: JSONL in (fields "gold" and "pred"), the same objects out with "equal" added. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-/* placeholder until the grade command lands (this session) */
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "s1c/grade.h"
+
+static const char *grade_help =
+    "usage: s1c grade [options] < in.jsonl > out.jsonl\n"
+    "\n"
+    "Reads one JSON object per line with a gold answer and a predicted (already extracted)\n"
+    "answer, decides offline and deterministically whether they are mathematically equivalent\n"
+    "up to trivial simplification (as s1's gpt-4o-mini judge did), and writes the same object\n"
+    "(its bytes unchanged) with \"equal\": true|false added, in input order, line by line.\n"
+    "Where the grader cannot decide it also adds \"unsure\": true (\"equal\" is then its best\n"
+    "guess: whether the answers agree as normalized strings).\n"
+    "\n"
+    "  --gold-field NAME   gold answer field (default gold; a string or a number)\n"
+    "  --pred-field NAME   predicted answer field (default pred; a string or a number)\n"
+    "  --reason            also write \"grade_reason\" (integers, equivalent, not equivalent, ...)\n"
+    "  --skip-bad          skip a malformed line with a warning on stderr (default: stop with an\n"
+    "                      error naming the line, exit 1)\n"
+    "  --judge-endpoint URL --judge-model NAME\n"
+    "                      ask an OpenAI-compatible LLM judge about the unsure pairs (not built\n"
+    "                      yet: needs the src/net layer; the options are refused for now)\n"
+    "\n"
+    "What counts as equal: 023 = 23 (integers), 0.5 = \\frac12 = 1/2, 1,000 = 1000,\n"
+    "x = 5 = 5, \\text{(C)} = C, 10\\text{ cm} = 10, 28\\% = 28, 75^\\circ = 75, -2, 1 = 1, -2\n"
+    "(order of solutions ignored), (1, 2) != [1, 2), x \\geq 5 = 5 \\leq x, (x+1)^2 = x^2+2x+1.\n"
+    "\n"
+    "examples:\n"
+    "  echo '{\"gold\":\"\\\\frac{1}{2}\",\"pred\":\"0.5\"}' | s1c grade\n"
+    "  s1c extract < outputs.jsonl | s1c grade --pred-field answer --gold-field gold > graded.jsonl\n";
+
+/* A string field, or a JSON number printed back as text (AIME golds are often numbers). */
+static const char *field_text(cJSON *obj, const char *name, char *buf, size_t cap) {
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (cJSON_IsString(v)) return v->valuestring;
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d == (double)(long long)d && d > -1e15 && d < 1e15) snprintf(buf, cap, "%lld", (long long)d);
+        else snprintf(buf, cap, "%.17g", d);
+        return buf;
+    }
+    return NULL;
+}
+
+static void write_line(const char *line, size_t n, cJSON *obj, const grade_result *r, bool reason) {
+    bool exists = cJSON_GetObjectItemCaseSensitive(obj, "equal") || cJSON_GetObjectItemCaseSensitive(obj, "unsure") ||
+                  (reason && cJSON_GetObjectItemCaseSensitive(obj, "grade_reason"));
+    if (exists) { /* replace: re-serialize */
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "equal");
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, "unsure");
+        cJSON_AddBoolToObject(obj, "equal", r->equal);
+        if (r->verdict == GRADE_UNSURE) cJSON_AddBoolToObject(obj, "unsure", 1);
+        if (reason) {
+            cJSON_DeleteItemFromObjectCaseSensitive(obj, "grade_reason");
+            cJSON_AddStringToObject(obj, "grade_reason", r->reason);
+        }
+        char *s = cJSON_PrintUnformatted(obj);
+        if (s) { fputs(s, stdout); fputc('\n', stdout); }
+        free(s);
+        return;
+    }
+    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) n--;
+    n--; /* the closing brace */
+    size_t k = n;
+    while (k && (line[k - 1] == ' ' || line[k - 1] == '\t' || line[k - 1] == '\r' || line[k - 1] == '\n')) k--;
+    fwrite(line, 1, n, stdout);
+    if (!(k && line[k - 1] == '{')) fputc(',', stdout);
+    printf("\"equal\":%s", r->equal ? "true" : "false");
+    if (r->verdict == GRADE_UNSURE) fputs(",\"unsure\":true", stdout);
+    if (reason) printf(",\"grade_reason\":\"%s\"", r->reason);
+    fputs("}\n", stdout);
+}
+
 int cmd_grade(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_error("grade: not built yet");
+    const char *gold_field = "gold", *pred_field = "pred", *judge_url = NULL, *judge_model = NULL;
+    bool skip_bad = false, reason = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(grade_help, stdout); return 0; }
+        else if (!strcmp(a, "--gold-field")) ok = arg_str(argc, argv, &i, &gold_field);
+        else if (!strcmp(a, "--pred-field")) ok = arg_str(argc, argv, &i, &pred_field);
+        else if (!strcmp(a, "--judge-endpoint")) ok = arg_str(argc, argv, &i, &judge_url);
+        else if (!strcmp(a, "--judge-model")) ok = arg_str(argc, argv, &i, &judge_model);
+        else if (!strcmp(a, "--skip-bad")) skip_bad = true;
+        else if (!strcmp(a, "--reason")) reason = true;
+        else return cli_error("grade: unknown option '%s' (see s1c grade --help)", a);
+        if (!ok) return 1;
+    }
+    if (judge_url || judge_model)
+        return cli_error("grade: the LLM judge (--judge-endpoint/--judge-model) is not built yet; the deterministic grader marks undecided pairs \"unsure\"");
+
+    s1c_err err = {{0}};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    long lineno = 0, bad = 0, n_equal = 0, n_unsure = 0, n_total = 0;
+    int rc = 0;
+    while ((got = getline(&line, &cap, stdin)) != -1) {
+        lineno++;
+        size_t n = (size_t)got;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+        size_t k = 0;
+        while (k < n && (line[k] == ' ' || line[k] == '\t')) k++;
+        if (k == n) continue;
+        char gb[64], pb[64];
+        cJSON *obj = cJSON_ParseWithLength(line, n);
+        const char *gold = NULL, *pred = NULL, *missing = NULL;
+        if (obj && cJSON_IsObject(obj)) {
+            gold = field_text(obj, gold_field, gb, sizeof gb);
+            pred = field_text(obj, pred_field, pb, sizeof pb);
+            missing = !gold ? gold_field : !pred ? pred_field : NULL;
+        }
+        if (!obj || !cJSON_IsObject(obj) || missing) {
+            if (missing) fprintf(stderr, "s1c: grade: stdin line %ld has no string or number field \"%s\"%s\n", lineno, missing, skip_bad ? " (skipped)" : "");
+            else fprintf(stderr, "s1c: grade: stdin line %ld is not a JSON object%s\n", lineno, skip_bad ? " (skipped)" : "");
+            cJSON_Delete(obj);
+            bad++;
+            if (skip_bad) continue;
+            rc = 1;
+            break;
+        }
+        grade_result r;
+        if (grade_equal_ex(gold, strlen(gold), pred, strlen(pred), NULL, &r, &err)) {
+            cJSON_Delete(obj);
+            rc = cli_error("grade: stdin line %ld: %s", lineno, err.msg);
+            break;
+        }
+        n_total++, n_equal += r.equal, n_unsure += r.verdict == GRADE_UNSURE;
+        write_line(line, n, obj, &r, reason);
+        cJSON_Delete(obj);
+    }
+    free(line);
+    if (fflush(stdout) != 0 || ferror(stdout)) return cli_error("grade: cannot write to stdout");
+    if (bad && skip_bad) fprintf(stderr, "s1c: grade: %ld malformed line(s) skipped\n", bad);
+    (void)n_equal, (void)n_unsure, (void)n_total;
+    return rc;
 }

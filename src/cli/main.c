@@ -28,7 +28,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
-    cli_error("unknown command '%s'", argv[1]);
-    usage(stderr);
+    cli_error("unknown command '%s' (s1c --help lists the commands)", argv[1]);
     return 2;
 }

@@ -39,7 +39,7 @@ typedef struct eseq {
     int n_ban;
     int stop_reason;
     char error[256];
-    double t_submit, t_admit;
+    double t_submit, t_admit, t_first;
 } eseq;
 
 typedef struct cache_entry {
@@ -343,6 +343,8 @@ static eseq *seq_new(const s1c_seq_params *p, int vocab, s1c_err *err) {
 int s1c_engine_submit(s1c_engine *e, const s1c_seq_params *p, s1c_err *err) {
     if (!p || p->n_prompt <= 0 || !p->prompt) return s1c_fail(err, "engine: the prompt is empty");
     if (p->n_samples < 0) return s1c_fail(err, "engine: the number of samples must be at least 1");
+    for (int i = 0; i < p->n_stop_ids; i++)
+        if (p->stop_ids[i] < 0 || p->stop_ids[i] >= e->vocab) return s1c_fail(err, "engine: stop token %d is outside the vocabulary", p->stop_ids[i]);
     if (p->n_prompt >= e->p.ctx) return s1c_fail(err, "engine: the prompt has %d tokens; the context holds %d", p->n_prompt, e->p.ctx);
     for (int i = 0; i < p->n_prompt; i++)
         if (p->prompt[i] < 0 || p->prompt[i] >= e->vocab) return s1c_fail(err, "engine: prompt token %d (id %d) is outside the vocabulary", i, p->prompt[i]);
@@ -444,7 +446,9 @@ static int retire(s1c_engine *e) {
         if (s->phase != SEQ_DONE) { e->seqs[k++] = s; continue; }
         s1c_seq_result r = {.id = s->id, .parent = s->parent, .n_prompt = s->n_prompt, .n_cached_prompt = s->n_cached_prompt,
                             .stop_reason = s->stop_reason, .user = s->p.user,
-                            .queue_s = s->t_admit > 0 ? s->t_admit - s->t_submit : 0, .run_s = s->t_admit > 0 ? s1c_now() - s->t_admit : 0};
+                            .queue_s = s->t_admit > 0 ? s->t_admit - s->t_submit : 0,
+                            .prefill_s = s->t_first > 0 ? s->t_first - s->t_admit : 0,
+                            .decode_s = s->t_first > 0 ? s1c_now() - s->t_first : 0};
         snprintf(r.error, sizeof r.error, "%s", s->error);
         r.state = s->state; /* handed over to the result */
         s->state = NULL;
@@ -507,9 +511,19 @@ static bool is_stop_id(const eseq *s, int t) {
 static void sample_and_apply(s1c_engine *e, eseq *s, float *row) {
     for (int i = 0; i < s->n_ban; i++) row[s->ban[i]] = -INFINITY;
     s->n_ban = 0;
+    if (s->n - s->n_prompt < s->p.min_new_tokens)
+        for (int i = 0; i < s->p.n_stop_ids; i++) row[s->stop_ids[i]] = -INFINITY;
     int t = s1c_sampler_sample(s->smp, row, s->tok, s->n);
-    s1c_step_io io = {.token = t, .n_generated = s->n - s->n_prompt};
+    if (s->t_first == 0) s->t_first = s1c_now();
+    s1c_step_io io = {.token = t, .n_generated = s->n - s->n_prompt, .truncate_to = -1};
     if (s->p.hook) s->p.hook(e, s->id, s->p.user, s->state, &io);
+    if (io.truncate_to >= 0 && io.truncate_to < s->n - s->n_prompt) {
+        /* cut back: later positions are simply overwritten when forwarded again */
+        s->n = s->n_prompt + io.truncate_to;
+        if (s->n_fwd > s->n) s->n_fwd = s->n;
+    }
+    t = io.token; /* a hook may substitute the drawn token (forcing, scripted tests) */
+    if (t < 0 || t >= e->vocab) { finish(e, s, S1C_STOP_CANCELLED, "hook substituted a token outside the vocabulary"); return; }
     for (int i = 0; i < io.n_inject; i++)
         if (io.inject[i] < 0 || io.inject[i] >= e->vocab) { finish(e, s, S1C_STOP_CANCELLED, "hook injected a token outside the vocabulary"); return; }
     if ((!io.drop && seq_append(s, &t, 1) != 0) || (io.n_inject > 0 && seq_append(s, io.inject, io.n_inject) != 0)) {

@@ -471,7 +471,7 @@ int s1c_tok_encode_ex(const s1c_tokenizer *t, const char *text, size_t len, int 
     }
     /* special tokens split the text into plain segments; without S1C_ENC_SPECIAL their text is plain text */
     size_t seg = 0;
-    bool first = true;
+    bool first = !(flags & S1C_ENC_NO_PREFIX);
     if (flags & S1C_ENC_SPECIAL) {
         uint8_t starts[256] = {0}; /* first bytes of added tokens: most positions are skipped at once */
         for (int k = 0; k < t->n_specials; k++) starts[(uint8_t)t->piece[t->specials[k]][0]] = 1;

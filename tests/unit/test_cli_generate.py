@@ -55,5 +55,44 @@ check("different seeds differ", a["tokens"] != c["tokens"])
 t = js("--temperature", "0.8", "--top-k", "5", "--top-p", "0.9", "--min-p", "0.05", "--repeat-penalty", "1.1", "--seed", "3", "--max-tokens", "30")
 check("all sampler flags", len(t.get("tokens", [])) == 30, str(t)[:200])
 
+# --prompts-file: every prompt through one engine, one JSON line each, input order, fields kept
+TMP = os.environ["S1C_TMP"]
+prompts = ["Once upon a time", "Sam and Lily went", "The little bird", "One day, Tom", "Lily saw a big"]
+pf = os.path.join(TMP, "prompts.jsonl")
+with open(pf, "w") as f:
+    for i, p in enumerate(prompts):
+        f.write(json.dumps({"prompt": p, "id": i, "meta": {"k": [i]}}) + "\n")
+MODEL = ["--model", f"{D}/stories260K.gguf"]
+r = subprocess.run([BIN, "generate", *MODEL, "--prompts-file", pf, "--max-tokens", "40", "--json"], capture_output=True, text=True)
+lines = [json.loads(l) for l in r.stdout.splitlines()]
+check("prompts-file: one line per prompt", r.returncode == 0 and len(lines) == len(prompts), r.stderr)
+for i, (p, obj) in enumerate(zip(prompts, lines)):
+    single = subprocess.run([BIN, "generate", *MODEL, "--prompt", p, "--max-tokens", "40", "--json"], capture_output=True, text=True)
+    one = json.loads(single.stdout)
+    check(f"prompts-file order and fields {i}", obj["id"] == i and obj["meta"] == {"k": [i]} and obj["prompt"] == p)
+    check(f"prompts-file equals single run {i}", obj["tokens"] == one["tokens"] and obj["text"] == one["text"], f"{obj['text'][:50]!r} vs {one['text'][:50]!r}")
+
+# --samples: k samples from one prefill, majority vote reported
+r = subprocess.run([BIN, "generate", *MODEL, "--prompt", "Tim had", "--samples", "4", "--temperature", "0.8", "--seed", "5", "--max-tokens", "20", "--json"],
+                   capture_output=True, text=True)
+obj = json.loads(r.stdout) if r.returncode == 0 else {}
+check("samples: 4", len(obj.get("samples", [])) == 4, r.stderr)
+check("samples differ", len({tuple(s["tokens"]) for s in obj.get("samples", [])}) > 1)
+check("vote fields", obj.get("vote", {}).get("n") == 4 and 1 <= obj["vote"]["votes"] <= 4)
+# sample k is the run with seed + k
+for k in range(4):
+    one = json.loads(subprocess.run([BIN, "generate", *MODEL, "--prompt", "Tim had", "--temperature", "0.8", "--seed", str(5 + k), "--max-tokens", "20", "--json"],
+                                    capture_output=True, text=True).stdout)
+    check(f"sample {k} equals a run with seed+{k}", obj["samples"][k]["tokens"] == one["tokens"])
+g = json.loads(subprocess.run([BIN, "generate", *MODEL, "--prompt", "Tim had", "--samples", "3", "--max-tokens", "10", "--json"], capture_output=True, text=True).stdout)
+check("greedy samples agree", g["vote"]["agreement"] == 1.0 and g["vote"]["votes"] == 3)
+
+bad = os.path.join(TMP, "bad_prompts.jsonl")
+open(bad, "w").write('{"prompt": "ok"}\n{"nope": 1}\n')
+r = subprocess.run([BIN, "generate", *MODEL, "--prompts-file", bad, "--json"], capture_output=True, text=True)
+check("bad prompts line", r.returncode != 0 and "bad_prompts.jsonl:2" in r.stderr, r.stderr)
+r = subprocess.run([BIN, "generate", *MODEL, "--prompt", "x", "--samples", "0"], capture_output=True, text=True)
+check("samples 0 refused", r.returncode != 0 and "--samples" in r.stderr, r.stderr)
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
