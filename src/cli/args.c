@@ -112,3 +112,10 @@ void json_write_str(void *fp, const char *s, size_t n) {
     }
     fputc('"', f);
 }
+
+int cli_print_stream(void *user, const char *text, int n) {
+    (void)user;
+    fwrite(text, 1, (size_t)n, stdout);
+    fflush(stdout);
+    return 0;
+}

@@ -23,6 +23,9 @@ bool arg_int(int argc, char **argv, int *i, long lo, long hi, int *out);
 bool arg_u64(int argc, char **argv, int *i, uint64_t *out);
 bool arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
 
+/* A text callback that writes to stdout as text arrives (streaming generation). */
+int cli_print_stream(void *user, const char *text, int n);
+
 /* Writes s as a JSON string literal (quotes included) to f (a FILE*). */
 void json_write_str(void *f, const char *s, size_t n);
 

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "jsonl.h"
 #include "s1c/grade.h"
 
 static const char *extract_help =
@@ -68,13 +69,7 @@ static void write_with_fields(const char *line, size_t n, cJSON *obj, const char
         free(s);
         return;
     }
-    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) n--;
-    n--; /* the closing brace */
-    size_t k = n;
-    while (k && (line[k - 1] == ' ' || line[k - 1] == '\t' || line[k - 1] == '\r' || line[k - 1] == '\n')) k--;
-    bool empty = k && line[k - 1] == '{';
-    fwrite(line, 1, n, stdout);
-    if (!empty) fputc(',', stdout);
+    fputs(jsonl_open_object(line, n, stdout), stdout);
     json_write_str(stdout, field, strlen(field));
     fputc(':', stdout);
     json_write_str(stdout, ex->answer, ex->len);
@@ -102,18 +97,14 @@ int cmd_extract(int argc, char **argv) {
     grade_extractor ex;
     if (grade_extractor_from_name(ex_name, &ex, &err)) return cli_error("extract: %s", err.msg);
 
-    char *line = NULL;
-    size_t cap = 0;
+    jsonl_in in = {0};
     ssize_t got;
-    long lineno = 0, bad = 0;
+    long bad = 0;
     int rc = 0;
-    while ((got = getline(&line, &cap, stdin)) != -1) {
-        lineno++;
+    while ((got = jsonl_next(&in)) >= 0) {
+        const char *line = in.line;
+        long lineno = in.lineno;
         size_t n = (size_t)got;
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        size_t k = 0;
-        while (k < n && (line[k] == ' ' || line[k] == '\t')) k++;
-        if (k == n) continue; /* blank line */
         const char *why = NULL;
         cJSON *obj = cJSON_ParseWithLength(line, n);
         cJSON *t = obj ? cJSON_GetObjectItemCaseSensitive(obj, field) : NULL;
@@ -138,7 +129,7 @@ int cmd_extract(int argc, char **argv) {
         grade_extraction_free(&e);
         cJSON_Delete(obj);
     }
-    free(line);
+    jsonl_close(&in);
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_error("extract: cannot write to stdout");
     if (bad && skip_bad) fprintf(stderr, "s1c: extract: %ld malformed line(s) skipped\n", bad);
     return rc;

@@ -227,12 +227,6 @@ int gen_parse_ids(const char *s, int vocab, int32_t **out, int *n, s1c_err *err)
     return 0;
 }
 
-static int print_text(void *user, const char *text, int n) {
-    (void)user;
-    fwrite(text, 1, (size_t)n, stdout);
-    fflush(stdout);
-    return 0;
-}
 
 /* Stop tokens: llama2.c's run.c stops only on BOS; other models on their end tokens. */
 static int collect_stop_ids(const s1c_model *m, const s1c_tokenizer *tok, int32_t *ids) {
@@ -328,7 +322,7 @@ int cmd_generate(int argc, char **argv) {
     int32_t stop_ids[4];
     s1c_gen_params gp = gen_params(&o, m, tok, n_prompt, stop_ids);
     if (!o.json && o.echo && tok) echo_prompt(tok, prompt, n_prompt);
-    if (s1c_generate(m, tok, prompt, n_prompt, &gp, o.json || !tok ? NULL : print_text, NULL, &res, &err) != 0) goto fail;
+    if (s1c_generate(m, tok, prompt, n_prompt, &gp, o.json || !tok ? NULL : cli_print_stream, NULL, &res, &err) != 0) goto fail;
     if (o.json) {
         print_json(&o, prompt, n_prompt, &res);
     } else {

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "jsonl.h"
 #include "s1c/grade.h"
 
 static const char *grade_help =
@@ -65,12 +66,7 @@ static void write_line(const char *line, size_t n, cJSON *obj, const grade_resul
         free(s);
         return;
     }
-    while (n && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r')) n--;
-    n--; /* the closing brace */
-    size_t k = n;
-    while (k && (line[k - 1] == ' ' || line[k - 1] == '\t' || line[k - 1] == '\r' || line[k - 1] == '\n')) k--;
-    fwrite(line, 1, n, stdout);
-    if (!(k && line[k - 1] == '{')) fputc(',', stdout);
+    fputs(jsonl_open_object(line, n, stdout), stdout);
     printf("\"equal\":%s", r->equal ? "true" : "false");
     if (r->verdict == GRADE_UNSURE) fputs(",\"unsure\":true", stdout);
     if (reason) printf(",\"grade_reason\":\"%s\"", r->reason);
@@ -97,18 +93,14 @@ int cmd_grade(int argc, char **argv) {
         return cli_error("grade: the LLM judge (--judge-endpoint/--judge-model) is not built yet; the deterministic grader marks undecided pairs \"unsure\"");
 
     s1c_err err = {{0}};
-    char *line = NULL;
-    size_t cap = 0;
+    jsonl_in in = {0};
     ssize_t got;
-    long lineno = 0, bad = 0, n_equal = 0, n_unsure = 0, n_total = 0;
+    long bad = 0;
     int rc = 0;
-    while ((got = getline(&line, &cap, stdin)) != -1) {
-        lineno++;
+    while ((got = jsonl_next(&in)) >= 0) {
+        const char *line = in.line;
+        long lineno = in.lineno;
         size_t n = (size_t)got;
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        size_t k = 0;
-        while (k < n && (line[k] == ' ' || line[k] == '\t')) k++;
-        if (k == n) continue;
         char gb[64], pb[64];
         cJSON *obj = cJSON_ParseWithLength(line, n);
         const char *gold = NULL, *pred = NULL, *missing = NULL;
@@ -132,13 +124,11 @@ int cmd_grade(int argc, char **argv) {
             rc = cli_error("grade: stdin line %ld: %s", lineno, err.msg);
             break;
         }
-        n_total++, n_equal += r.equal, n_unsure += r.verdict == GRADE_UNSURE;
         write_line(line, n, obj, &r, reason);
         cJSON_Delete(obj);
     }
-    free(line);
+    jsonl_close(&in);
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_error("grade: cannot write to stdout");
     if (bad && skip_bad) fprintf(stderr, "s1c: grade: %ld malformed line(s) skipped\n", bad);
-    (void)n_equal, (void)n_unsure, (void)n_total;
     return rc;
 }

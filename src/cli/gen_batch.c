@@ -207,12 +207,6 @@ static int collect(s1c_engine *e, item *items, int n_items) {
     return 0;
 }
 
-static int print_stream(void *user, const char *text, int n) {
-    (void)user;
-    fwrite(text, 1, (size_t)n, stdout);
-    fflush(stdout);
-    return 0;
-}
 
 /* Everything a submission needs besides the item. */
 typedef struct run_ctx {
@@ -281,7 +275,7 @@ int gen_run_batch(const gen_opts *o, const s1c_model *m, const s1c_tokenizer *to
     ep.ctx = o->ctx;
     /* one prompt, one sample, plain text: stream it as it comes (not when runs may be redrawn) */
     bool stream = !o->json && n == 1 && o->samples == 1 && !o->prompts_file && o->reject_tries == 0;
-    r.g = s1c_textgen_new(tok, &gp, stream ? print_stream : NULL, NULL);
+    r.g = s1c_textgen_new(tok, &gp, stream ? cli_print_stream : NULL, NULL);
     if (!r.g) { s1c_fail(err, "out of memory"); goto out; }
     if (s1c_engine_new(&r.e, m, &ep, err) != 0) goto out;
     int ctx = o->ctx > 0 && o->ctx < s1c_model_config(m)->max_seq_len ? o->ctx : s1c_model_config(m)->max_seq_len;

@@ -301,28 +301,28 @@ int gguf_get_bool(const gguf_file *g, const char *key, bool *out, s1c_err *err) 
     return 1;
 }
 
-double gguf_arr_f64(const gguf_kv *kv, uint64_t i) {
+/* Element i of a numeric array, decoded into a scalar gguf_kv of the array's element type. */
+static gguf_kv arr_elem(const gguf_kv *kv, uint64_t i) {
     const uint8_t *p = (const uint8_t *)kv->arr_data + i * (uint64_t)scalar_size(kv->arr_type);
-    cursor c = {.base = p, .size = 8};
-    gguf_kv tmp = {0};
-    read_scalar(&c, kv->arr_type, &tmp);
-    switch (kv->arr_type) {
-    case GGUF_F32: case GGUF_F64: return tmp.v.f;
-    case GGUF_I8: case GGUF_I16: case GGUF_I32: case GGUF_I64: return (double)tmp.v.i;
-    default: return (double)tmp.v.u;
-    }
+    cursor c = {.base = p, .size = (uint64_t)scalar_size(kv->arr_type)};
+    gguf_kv v = {.type = kv->arr_type};
+    read_scalar(&c, kv->arr_type, &v);
+    return v;
+}
+
+static bool is_signed_type(int t) { return t == GGUF_I8 || t == GGUF_I16 || t == GGUF_I32 || t == GGUF_I64; }
+
+double gguf_arr_f64(const gguf_kv *kv, uint64_t i) {
+    gguf_kv v = arr_elem(kv, i);
+    if (v.type == GGUF_F32 || v.type == GGUF_F64) return v.v.f;
+    return is_signed_type(v.type) ? (double)v.v.i : (double)v.v.u;
 }
 
 int64_t gguf_arr_i64(const gguf_kv *kv, uint64_t i) {
-    const uint8_t *p = (const uint8_t *)kv->arr_data + i * (uint64_t)scalar_size(kv->arr_type);
-    cursor c = {.base = p, .size = 8};
-    gguf_kv tmp = {0};
-    read_scalar(&c, kv->arr_type, &tmp);
-    switch (kv->arr_type) {
-    case GGUF_F32: case GGUF_F64: return (int64_t)tmp.v.f;
-    case GGUF_I8: case GGUF_I16: case GGUF_I32: case GGUF_I64: return tmp.v.i;
-    default: return (int64_t)tmp.v.u;
-    }
+    gguf_kv v = arr_elem(kv, i);
+    if (v.type == GGUF_F32 || v.type == GGUF_F64) /* clamp: a float in a file is any value */
+        return v.v.f != v.v.f ? 0 : v.v.f >= 9.2e18 ? INT64_MAX : v.v.f <= -9.2e18 ? INT64_MIN : (int64_t)v.v.f;
+    return is_signed_type(v.type) ? v.v.i : v.v.u > INT64_MAX ? INT64_MAX : (int64_t)v.v.u;
 }
 
 /* ------------------------------------------------------------------------ writer */

@@ -4,6 +4,8 @@ CLI exactly as a user runs it, with the llama2.c .bin + tok512.bin and with the 
 stdout must equal run.c's stdout (prompt echoed, minus run.c's final newline) byte for byte,
 and --json must report the same token ids run.c walked."""
 import json, os, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from s1ctest import check, finish  # noqa: E402
 
 BIN = os.environ["S1C_BIN"]
 D = os.path.join(os.environ["S1C_DATA"], "models", "stories260K")
@@ -11,15 +13,7 @@ MODELS = {
     "bin": ["--model", f"{D}/stories260K.bin", "--tokenizer", f"{D}/tok512.bin"],
     "gguf": ["--model", f"{D}/stories260K.gguf"],
 }
-passed = failed = 0
 
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
 
 for line in open(f"{D}/greedy_reference.jsonl", encoding="utf-8"):
     ref = json.loads(line)
@@ -45,5 +39,4 @@ for kind, margs in MODELS.items():
     check(f"{kind} empty prompt", out.returncode == 0 and out.stdout.decode().startswith("Once upon a time, there was a little girl named Lily."),
           out.stdout.decode()[:80] + out.stderr.decode())
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

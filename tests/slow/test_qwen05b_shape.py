@@ -3,15 +3,12 @@
 vocab 151936, tied; random weights from `s1c init`) loads with resident memory close to the
 file size (weights are mmapped, not copied) and generates."""
 import json, os, resource, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from s1ctest import check, finish  # noqa: E402
 
 BIN, TMP = os.environ["S1C_BIN"], os.environ["S1C_TMP"]
 out = os.path.join(TMP, "qwen05b")
-passed = failed = 0
 
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + ok, failed + (not ok)
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else ": " + detail))
 
 for dtype in ("bf16", "f32"):
     d = f"{out}-{dtype}"
@@ -39,5 +36,4 @@ for dtype in ("bf16", "f32"):
         check(f"{dtype} RSS close to file size", 0.8 * size <= rss <= 1.15 * size + (96 << 20), f"RSS {rss} for a {size}-byte file")
     subprocess.run(["rm", "-rf", d])
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

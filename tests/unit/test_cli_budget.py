@@ -3,15 +3,11 @@
 JSON fields of SPEC.md §8, budgets on a Qwen2-shaped model with the real Qwen2.5 tokenizer,
 waits on stories260K with "." as the end of thinking, and bad options."""
 import json, os, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from s1ctest import check, finish  # noqa: E402
 
 BIN, DATA, TMP = os.environ["S1C_BIN"], os.environ["S1C_DATA"], os.environ["S1C_TMP"]
-passed = failed = 0
 
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    if not ok:
-        print(f"FAIL {name}: {detail}")
 
 def gen(*args):
     r = subprocess.run([BIN, "generate", *args], capture_output=True, text=True)
@@ -96,5 +92,4 @@ refused("empty think end", "--model", qwen, "--prompt", "Q", "--think-end", "", 
 refused("reject needs a budget", "--model", qwen, "--prompt", "Q", "--reject", "3", needle="--think-max")
 refused("bad control", "--model", qwen, "--prompt", "Q", "--control", "medium", needle="--control")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

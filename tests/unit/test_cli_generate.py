@@ -3,17 +3,13 @@
 strings (cut from the output, also when they span tokens), --no-echo, --json fields, seeded
 sampling reproducible, streaming output equal to the JSON text."""
 import json, os, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from s1ctest import check, finish  # noqa: E402
 
 BIN = os.environ["S1C_BIN"]
 D = os.path.join(os.environ["S1C_DATA"], "models", "stories260K")
 BASE = [BIN, "generate", "--model", f"{D}/stories260K.gguf", "--prompt", "Once upon a time"]
-passed = failed = 0
 
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    if not ok:
-        print(f"FAIL {name}: {detail}")
 
 def run(*extra):
     r = subprocess.run(BASE + list(extra), capture_output=True)
@@ -94,5 +90,4 @@ check("bad prompts line", r.returncode != 0 and "bad_prompts.jsonl:2" in r.stder
 r = subprocess.run([BIN, "generate", *MODEL, "--prompt", "x", "--samples", "0"], capture_output=True, text=True)
 check("samples 0 refused", r.returncode != 0 and "--samples" in r.stderr, r.stderr)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -3,16 +3,12 @@
 to the text, --special, the stories tok512.bin and GGUF vocabularies, and bad input (invalid
 UTF-8, corrupt or truncated tokenizer files) with one-line errors."""
 import json, os, shutil, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from s1ctest import check, finish  # noqa: E402
 
 BIN, DATA, TMP = os.environ["S1C_BIN"], os.environ["S1C_DATA"], os.environ["S1C_TMP"]
 QWEN = f"{DATA}/qwen2.5-tokenizer"
-passed = failed = 0
 
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    if not ok:
-        print(f"FAIL {name}: {detail}")
 
 def tok(args, data):
     r = subprocess.run([BIN, "tokenize", *args], input=data, capture_output=True, timeout=120)
@@ -98,5 +94,4 @@ open(tj2, "w").write('{"model": {"type": "WordPiece", "vocab": {"a": 0}}}')
 rc, out, err = tok(["--tokenizer", tj2], b"a")
 one_line_error("unsupported model type", rc, err, "BPE")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

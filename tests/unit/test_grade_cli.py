@@ -4,17 +4,12 @@ kept) with "answer" / "equal" added, in input order; the public grading data at 
 malformed lines stop with an error naming the line (or are skipped with --skip-bad);
 lines of any length; --help with examples; the unbuilt LLM judge options are refused."""
 import json, os, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from s1ctest import check, finish  # noqa: E402
 
 BIN = os.environ["S1C_BIN"]
 G = os.path.join(os.environ["S1C_DATA"], "grading")
-passed = failed = 0
 
-
-def check(name, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    if not ok:
-        print(f"FAIL {name}: {detail}")
 
 
 def run(args, data):
@@ -102,5 +97,4 @@ check("unknown extractor", rc == 1 and "nope" in err, err)
 rc, _, err = run(["grade", "--judge-endpoint", "http://x", "--judge-model", "m"], "")
 check("judge refused", rc == 1 and "judge" in err, err)
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
