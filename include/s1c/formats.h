@@ -106,8 +106,8 @@ typedef struct gguf_file {
 } gguf_file;
 
 int gguf_open(gguf_file *g, const char *path, s1c_err *err);
-/* Parses an in-memory buffer (used by the fuzzer); g->file.path is "<memory>". The buffer
- * must outlive g. */
+/* Parses an in-memory buffer (used by the fuzzer) into a zeroed g; `name` is what error
+ * messages call it (g->file stays empty). The buffer must outlive g. */
 int gguf_parse(gguf_file *g, const uint8_t *data, size_t size, const char *name, s1c_err *err);
 void gguf_close(gguf_file *g);
 

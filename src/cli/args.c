@@ -7,12 +7,15 @@
 #include "cli.h"
 
 int cli_error(const char *fmt, ...) {
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    fputs("s1c: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* one line, whatever a file's tensor names or keys contain: control bytes become '?' */
+    for (char *p = msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    fprintf(stderr, "s1c: %s\n", msg);
     return 1;
 }
 

@@ -318,7 +318,7 @@ int cmd_generate(int argc, char **argv) {
     } else if (gen_encode_prompt(&o, m, tok, o.prompt, &prompt, &n_prompt, &err) != 0) {
         goto fail;
     }
-    if (n_prompt == 0) { s1c_fail(&err, "the prompt is empty: it encodes to no tokens"); goto fail; }
+    if (n_prompt == 0) { s1c_fail(&err, "%s: the prompt is empty: it encodes to no tokens", o.model); goto fail; }
     int32_t stop_ids[4];
     s1c_gen_params gp = gen_params(&o, m, tok, n_prompt, stop_ids);
     if (!o.json && o.echo && tok) echo_prompt(tok, prompt, n_prompt);

@@ -154,19 +154,31 @@ static int read_tensor_info(cursor *c, gguf_file *g, s1c_tensor *t, uint64_t *of
     if (c->bad) return s1c_fail(err, "%s: truncated tensor info '%s'", name, tname);
     if (!s1c_dtype_name(t->dtype) || s1c_dtype_type_size(t->dtype) == 0)
         return s1c_fail(err, "%s: tensor '%s' has unknown type id %d", name, tname, t->dtype);
-    if (t->shape[t->ndim - 1] % s1c_dtype_block_size(t->dtype) != 0 || s1c_dtype_nbytes(t->dtype, nelem, &t->nbytes) != 0)
+    if (t->shape[t->ndim - 1] % s1c_dtype_block_size(t->dtype) != 0)
         return s1c_fail(err, "%s: tensor '%s': row of %lld is not a whole number of %s blocks", name, tname, (long long)t->shape[t->ndim - 1], s1c_dtype_name(t->dtype));
+    if (s1c_dtype_nbytes(t->dtype, nelem, &t->nbytes) != 0)
+        return s1c_fail(err, "%s: tensor '%s': its size in bytes overflows", name, tname);
     (void)g;
     return 0;
 }
 
+static int cmp_tensor_names(const void *a, const void *b) {
+    return strcmp((*(const s1c_tensor *const *)a)->name, (*(const s1c_tensor *const *)b)->name);
+}
+
+/* Sorting pointers by name finds a repeated name in O(n log n), however many tensors a
+ * crafted file declares. */
 static int check_duplicates(const gguf_file *g, const char *name, s1c_err *err) {
-    /* quadratic over names: fine for the few thousand tensors real files have */
-    for (uint64_t i = 0; i < g->n_tensors; i++)
-        for (uint64_t j = i + 1; j < g->n_tensors; j++)
-            if (strcmp(g->tensors[i].name, g->tensors[j].name) == 0)
-                return s1c_fail(err, "%s: tensor '%s' appears twice", name, g->tensors[i].name);
-    return 0;
+    if (g->n_tensors < 2) return 0;
+    const s1c_tensor **by_name = malloc(g->n_tensors * sizeof *by_name);
+    if (!by_name) return s1c_fail(err, "%s: out of memory", name);
+    for (uint64_t i = 0; i < g->n_tensors; i++) by_name[i] = &g->tensors[i];
+    qsort(by_name, g->n_tensors, sizeof *by_name, cmp_tensor_names);
+    int rc = 0;
+    for (uint64_t i = 1; i < g->n_tensors && rc == 0; i++)
+        if (strcmp(by_name[i - 1]->name, by_name[i]->name) == 0) rc = s1c_fail(err, "%s: tensor '%s' appears twice", name, by_name[i]->name);
+    free(by_name);
+    return rc;
 }
 
 int gguf_parse(gguf_file *g, const uint8_t *data, size_t size, const char *name, s1c_err *err) {

@@ -84,7 +84,7 @@ int l2c_open(l2c_file *f, const char *path, s1c_err *err) {
                 snprintf(nm, sizeof nm, slots[s].name, l);
                 uint64_t total = need + per;
                 l2c_close(f);
-                return s1c_fail(err, "%s: truncated: tensor '%s' needs bytes up to %llu, the file has %zu", path, nm, (unsigned long long)total, c.size);
+                return s1c_fail(err, "%s: truncated: tensor '%s' needs bytes up to %llu, the file has %zu", path, nm, (unsigned long long)total, (size_t)c.size);
             }
             if (add_view(f, slots[s].name, l, slots[s].rows, slots[s].cols, f->file.data + need) != 0) {
                 l2c_close(f);
@@ -96,10 +96,10 @@ int l2c_open(l2c_file *f, const char *path, s1c_err *err) {
     /* legacy RoPE tables (freq_cis_real, freq_cis_imag), unused: run.c recomputes RoPE */
     need += (uint64_t)h->seq_len * (uint64_t)hs * 4;
     if (h->shared_classifier) {
-        if (need > f->file.size) { uint64_t n = need; l2c_close(f); return s1c_fail(err, "%s: truncated: RoPE tables end at %llu, the file has %zu bytes", path, (unsigned long long)n, c.size); }
+        if (need > f->file.size) { uint64_t n = need; l2c_close(f); return s1c_fail(err, "%s: truncated: RoPE tables end at %llu, the file has %zu bytes", path, (unsigned long long)n, (size_t)c.size); }
     } else {
         uint64_t per = (uint64_t)V * (uint64_t)dim * 4;
-        if (need + per > f->file.size) { uint64_t n = need + per; l2c_close(f); return s1c_fail(err, "%s: truncated: classifier ends at %llu, the file has %zu bytes", path, (unsigned long long)n, c.size); }
+        if (need + per > f->file.size) { uint64_t n = need + per; l2c_close(f); return s1c_fail(err, "%s: truncated: classifier ends at %llu, the file has %zu bytes", path, (unsigned long long)n, (size_t)c.size); }
         add_view(f, "output.weight", 0, V, dim, f->file.data + need);
         need += per;
     }
