@@ -50,55 +50,73 @@ static const char *generate_help =
     "  s1c generate --model stories260K.gguf --prompt \"Once upon a time\" --json\n";
 
 
-static int parse_opts(int argc, char **argv, gen_opts *o) {
+/* The flags generate and chat share: model, sampling, stop strings, budget forcing. Returns 1
+ * when argv[*i] was one (and its value was good), 0 when it is not one of them, -1 on a bad
+ * value (already reported). */
+int gen_parse_common(int argc, char **argv, int *i, gen_opts *o) {
+    const char *a = argv[*i];
+    bool ok = true;
+    if (!strcmp(a, "--model")) ok = arg_str(argc, argv, i, &o->model);
+    else if (!strcmp(a, "--tokenizer")) ok = arg_str(argc, argv, i, &o->tokenizer);
+    else if (!strcmp(a, "--ctx")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->ctx);
+    else if (!strcmp(a, "--max-tokens")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->max_tokens);
+    else if (!strcmp(a, "--temperature")) ok = arg_float(argc, argv, i, 0, 100, &o->sp.temperature);
+    else if (!strcmp(a, "--top-k")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->sp.top_k);
+    else if (!strcmp(a, "--top-p")) ok = arg_float(argc, argv, i, 1e-9, 1, &o->sp.top_p);
+    else if (!strcmp(a, "--min-p")) ok = arg_float(argc, argv, i, 0, 1, &o->sp.min_p);
+    else if (!strcmp(a, "--repeat-penalty")) ok = arg_float(argc, argv, i, 1e-3, 100, &o->sp.repeat_penalty);
+    else if (!strcmp(a, "--repeat-last-n")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->sp.repeat_last_n);
+    else if (!strcmp(a, "--seed")) ok = arg_u64(argc, argv, i, &o->sp.seed);
+    else if (!strcmp(a, "--system")) ok = arg_str(argc, argv, i, &o->system);
+    else if (!strcmp(a, "--stop")) {
+        if (o->n_stops == 32) { cli_error("at most 32 --stop strings"); return -1; }
+        ok = arg_str(argc, argv, i, &o->stops[o->n_stops]);
+        if (ok && o->stops[o->n_stops][0] == 0) { cli_error("--stop: the stop string is empty"); return -1; }
+        o->n_stops += ok;
+    }
+    else if (!strcmp(a, "--think-max")) {
+        const char *v;
+        ok = arg_str(argc, argv, i, &v);
+        if (ok && !strcmp(v, "auto")) o->bf.max_thinking_tokens = S1C_BF_AUTO;
+        else if (ok) { (*i)--; ok = arg_int(argc, argv, i, 0, 1 << 24, &o->bf.max_thinking_tokens); }
+        o->bf_on = true;
+    }
+    else if (!strcmp(a, "--think-min")) { ok = arg_int(argc, argv, i, 0, 1 << 24, &o->bf.min_thinking_tokens); o->bf_on = true; }
+    else if (!strcmp(a, "--waits")) { ok = arg_int(argc, argv, i, 0, 1 << 20, &o->bf.num_waits); o->bf_on = true; }
+    else if (!strcmp(a, "--wait-str")) { ok = arg_str(argc, argv, i, &o->bf.wait_str); o->bf_on = true; }
+    else if (!strcmp(a, "--answer-prefix")) { ok = arg_str(argc, argv, i, &o->bf.answer_prefix); o->bf_on = true; }
+    else if (!strcmp(a, "--think-start")) { ok = arg_str(argc, argv, i, &o->bf.think_start); o->bf_on = o->think_start_set = true; }
+    else if (!strcmp(a, "--think-end")) { ok = arg_str(argc, argv, i, &o->bf.think_end); o->bf_on = o->think_end_set = true; }
+    else if (!strcmp(a, "--answer-max")) { ok = arg_int(argc, argv, i, 0, 1 << 24, &o->bf.max_answer_tokens); o->bf_on = true; }
+    else if (!strcmp(a, "--bf-compat")) {
+        const char *v;
+        ok = arg_str(argc, argv, i, &v);
+        if (ok && strcmp(v, "s1-eval") && strcmp(v, "none")) { cli_error("--bf-compat: '%s' is not s1-eval or none", v); return -1; }
+        if (ok) o->bf.compat = strcmp(v, "s1-eval") ? S1C_BF_NORMATIVE : S1C_BF_S1_EVAL;
+        o->bf_on = true;
+    }
+    else return 0;
+    return ok ? 1 : -1;
+}
+
+void gen_opts_init(gen_opts *o) {
     *o = (gen_opts){.steps = -1, .max_tokens = -1, .echo = true, .samples = 1, .sp = s1c_sampler_defaults(), .bf = s1c_bf_defaults()};
+}
+
+static int parse_opts(int argc, char **argv, gen_opts *o) {
+    gen_opts_init(o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
+        int common = gen_parse_common(argc, argv, &i, o);
+        if (common < 0) return 1;
+        if (common > 0) continue;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(generate_help, stdout); return 0; }
-        else if (!strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &o->model);
-        else if (!strcmp(a, "--tokenizer")) ok = arg_str(argc, argv, &i, &o->tokenizer);
         else if (!strcmp(a, "--prompt")) ok = arg_str(argc, argv, &i, &o->prompt);
         else if (!strcmp(a, "--prompt-ids")) ok = arg_str(argc, argv, &i, &o->prompt_ids);
         else if (!strcmp(a, "--prompts-file")) ok = arg_str(argc, argv, &i, &o->prompts_file);
         else if (!strcmp(a, "--samples")) ok = arg_int(argc, argv, &i, 1, 4096, &o->samples);
         else if (!strcmp(a, "--steps")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->steps);
-        else if (!strcmp(a, "--max-tokens")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->max_tokens);
-        else if (!strcmp(a, "--ctx")) ok = arg_int(argc, argv, &i, 1, 1 << 24, &o->ctx);
-        else if (!strcmp(a, "--temperature")) ok = arg_float(argc, argv, &i, 0, 100, &o->sp.temperature);
-        else if (!strcmp(a, "--top-k")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->sp.top_k);
-        else if (!strcmp(a, "--top-p")) ok = arg_float(argc, argv, &i, 1e-9, 1, &o->sp.top_p);
-        else if (!strcmp(a, "--min-p")) ok = arg_float(argc, argv, &i, 0, 1, &o->sp.min_p);
-        else if (!strcmp(a, "--repeat-penalty")) ok = arg_float(argc, argv, &i, 1e-3, 100, &o->sp.repeat_penalty);
-        else if (!strcmp(a, "--repeat-last-n")) ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->sp.repeat_last_n);
-        else if (!strcmp(a, "--seed")) ok = arg_u64(argc, argv, &i, &o->sp.seed);
-        else if (!strcmp(a, "--stop")) {
-            if (o->n_stops == 32) return cli_error("at most 32 --stop strings");
-            ok = arg_str(argc, argv, &i, &o->stops[o->n_stops]);
-            if (ok && o->stops[o->n_stops][0] == 0) return cli_error("--stop: the stop string is empty");
-            o->n_stops += ok;
-        }
-        else if (!strcmp(a, "--think-max")) {
-            const char *v;
-            ok = arg_str(argc, argv, &i, &v);
-            if (ok && !strcmp(v, "auto")) o->bf.max_thinking_tokens = S1C_BF_AUTO;
-            else if (ok) { i--; ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->bf.max_thinking_tokens); }
-            o->bf_on = true;
-        }
-        else if (!strcmp(a, "--think-min")) { ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->bf.min_thinking_tokens); o->bf_on = true; }
-        else if (!strcmp(a, "--waits")) { ok = arg_int(argc, argv, &i, 0, 1 << 20, &o->bf.num_waits); o->bf_on = true; }
-        else if (!strcmp(a, "--wait-str")) { ok = arg_str(argc, argv, &i, &o->bf.wait_str); o->bf_on = true; }
-        else if (!strcmp(a, "--answer-prefix")) { ok = arg_str(argc, argv, &i, &o->bf.answer_prefix); o->bf_on = true; }
-        else if (!strcmp(a, "--think-start")) { ok = arg_str(argc, argv, &i, &o->bf.think_start); o->bf_on = o->think_start_set = true; }
-        else if (!strcmp(a, "--think-end")) { ok = arg_str(argc, argv, &i, &o->bf.think_end); o->bf_on = o->think_end_set = true; }
-        else if (!strcmp(a, "--answer-max")) { ok = arg_int(argc, argv, &i, 0, 1 << 24, &o->bf.max_answer_tokens); o->bf_on = true; }
-        else if (!strcmp(a, "--bf-compat")) {
-            const char *v;
-            ok = arg_str(argc, argv, &i, &v);
-            if (ok && strcmp(v, "s1-eval") && strcmp(v, "none")) return cli_error("--bf-compat: '%s' is not s1-eval or none", v);
-            if (ok) o->bf.compat = strcmp(v, "s1-eval") ? S1C_BF_NORMATIVE : S1C_BF_S1_EVAL;
-            o->bf_on = true;
-        }
         else if (!strcmp(a, "--raw")) o->raw = true;
         else if (!strcmp(a, "--reject")) { ok = arg_int(argc, argv, &i, 1, 1 << 16, &o->reject_tries); o->bf.rejection = o->bf_on = true; }
         else if (!strcmp(a, "--control-n")) ok = arg_int(argc, argv, &i, 1, 1 << 24, &o->control_n);
@@ -111,7 +129,6 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = true;
         else if (!strcmp(a, "--chat")) o->chat = true;
         else if (!strcmp(a, "--special")) o->special = true;
-        else if (!strcmp(a, "--system")) ok = arg_str(argc, argv, &i, &o->system);
         else if (!strcmp(a, "--no-echo")) o->echo = false;
         else if (!strcmp(a, "--json")) o->json = true;
         else return cli_error("generate: unknown option '%s' (see s1c generate --help)", a);
@@ -133,7 +150,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
     return -1; /* go on */
 }
 
-static int load_tokenizer(const gen_opts *o, const s1c_model *m, s1c_tokenizer **tok, s1c_err *err) {
+int gen_load_tokenizer(const gen_opts *o, const s1c_model *m, s1c_tokenizer **tok, s1c_err *err) {
     *tok = NULL;
     if (o->tokenizer) return s1c_tok_load(tok, o->tokenizer, s1c_model_config(m)->vocab_size, err);
     switch (s1c_model_format_of(m)) {
@@ -301,7 +318,7 @@ int cmd_generate(int argc, char **argv) {
     int n_prompt = 0;
     s1c_gen_result res = {0};
     rc = 1;
-    if (s1c_model_open(&m, o.model, &err) != 0 || load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
+    if (s1c_model_open(&m, o.model, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
     if (o.bf_on && tok) {
         int tmpl = s1c_tok_chat_template(tok);
         bool think_tags = tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL;

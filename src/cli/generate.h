@@ -23,6 +23,12 @@ typedef struct gen_opts {
     s1c_sampler_params sp;
 } gen_opts;
 
+void gen_opts_init(gen_opts *o);
+/* The flags generate and chat share (model, sampling, stops, budget forcing): 1 = taken,
+ * 0 = not one of them, -1 = bad value (reported). */
+int gen_parse_common(int argc, char **argv, int *i, gen_opts *o);
+/* --tokenizer, else the model's own (GGUF, HF directory); NULL for a HF directory without one. */
+int gen_load_tokenizer(const gen_opts *o, const s1c_model *m, s1c_tokenizer **tok, s1c_err *err);
 /* The prompt text as token ids (chat template with --chat, BOS when the model wants it). */
 int gen_encode_prompt(const gen_opts *o, const s1c_model *m, const s1c_tokenizer *tok, const char *text, int32_t **ids, int *n, s1c_err *err);
 /* "1,2 3" as token ids below vocab (malloc'd). */
