@@ -7,7 +7,7 @@ set -euo pipefail
 set_name="${1:-build}"
 pkgs=(gcc make cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev)
 if [ "$set_name" = test ]; then
-    pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-jinja2 libopenblas0-pthread)
+    pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 python3-numpy python3-torch python3-jinja2 libopenblas0-pthread chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

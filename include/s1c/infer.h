@@ -92,6 +92,8 @@ typedef struct s1c_seq_params {
 typedef struct s1c_seq_result {
     int id;                 /* the id submit returned (forks get their own ids) */
     int parent;             /* the sequence this one was forked from, or -1 */
+    int sample;             /* k for the k-th of n_samples (0 = the submitted one); forks made
+                               by hooks keep their parent's */
     int32_t *tokens;        /* everything after the prompt (malloc'd; the stop token included) */
     int n_tokens;
     int n_prompt;

@@ -22,6 +22,7 @@ enum { SEQ_WAITING = 0, SEQ_RUNNING = 1, SEQ_DONE = 2 };
 
 typedef struct eseq {
     int id, parent, phase; /* phase: SEQ_WAITING, SEQ_RUNNING or SEQ_DONE */
+    int sample;            /* index among the submission's n_samples */
     int32_t *tok;
     int n, cap, n_prompt;
     int n_fwd;             /* tokens with K/V in the cache */
@@ -394,6 +395,7 @@ static eseq *clone_seq(s1c_engine *e, const eseq *s, int keep, const s1c_sampler
     c->p.n_samples = 1;
     if (sp) c->p.sampler = *sp;
     c->parent = s->id;
+    c->sample = s->sample;
     c->n_prompt = s->n_prompt;
     c->n_cached_prompt = s->n_prompt;
     c->n_fwd = s->n_fwd < keep ? s->n_fwd : keep;
@@ -444,7 +446,7 @@ static int retire(s1c_engine *e) {
     for (int i = 0; i < e->n_seqs; i++) {
         eseq *s = e->seqs[i];
         if (s->phase != SEQ_DONE) { e->seqs[k++] = s; continue; }
-        s1c_seq_result r = {.id = s->id, .parent = s->parent, .n_prompt = s->n_prompt, .n_cached_prompt = s->n_cached_prompt,
+        s1c_seq_result r = {.id = s->id, .parent = s->parent, .sample = s->sample, .n_prompt = s->n_prompt, .n_cached_prompt = s->n_cached_prompt,
                             .stop_reason = s->stop_reason, .user = s->p.user,
                             .queue_s = s->t_admit > 0 ? s->t_admit - s->t_submit : 0,
                             .prefill_s = s->t_first > 0 ? s->t_first - s->t_admit : 0,
@@ -559,6 +561,7 @@ static int sample_all(s1c_engine *e, int n_members) {
                 eseq *c = clone_seq(e, s, s->n, &sp);
                 if (!c || grow((void **)&e->forks, &e->cap_forks, e->n_forks + 1, sizeof(eseq *)) != 0) { seq_free(c); free(copy); return -1; }
                 e->forks[e->n_forks++] = c;
+                c->sample = k;
                 memcpy(copy, row, V * sizeof(float));
                 sample_and_apply(e, c, copy);
             }

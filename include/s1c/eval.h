@@ -1,0 +1,81 @@
+/* s1c eval layer: benchmarks, budget sweeps, the metrics of SPEC.md §6, run directories and
+ * reports. */
+#ifndef S1C_EVAL_H
+#define S1C_EVAL_H
+
+#include "s1c/base.h"
+#include "s1c/infer.h"
+
+/* ---------------------------------------------------------------- benchmarks */
+
+typedef struct eval_problem {
+    char *id;
+    char *question; /* the user message, exactly as s1 built it */
+    char *gold;     /* the gold answer as text */
+} eval_problem;
+
+typedef struct eval_bench {
+    char *name;
+    eval_problem *p;
+    int n;
+} eval_bench;
+
+/* Built in: "aime24", "aime25", "math500" (embedded in the binary). */
+int eval_bench_builtin(eval_bench *b, const char *name, s1c_err *err);
+/* Any JSONL with a question and an answer field (ids: field "id", else the line number). */
+int eval_bench_file(eval_bench *b, const char *path, const char *q_field, const char *a_field, s1c_err *err);
+/* The same from a buffer (tests); name is used in error messages. */
+int eval_bench_parse(eval_bench *b, const char *name, const char *text, size_t len, const char *q_field, const char *a_field, s1c_err *err);
+void eval_bench_free(eval_bench *b);
+
+/* Correctness as s1 judged it: both digit strings → integer equality (023 = 23); else the
+ * deterministic grader's verdict (an unsure pair counts by its best guess). */
+bool eval_is_correct(const char *gold, const char *pred, bool *unsure);
+
+/* ---------------------------------------------------------------- metrics (SPEC.md §6) */
+
+typedef struct eval_point {
+    int max_thinking_tokens; /* the requested budget (S1C_BF_UNLIMITED = none) */
+    int num_waits;
+    int n;                   /* graded samples */
+    int correct;
+    double accuracy;         /* correct / n */
+    double ci95_lo, ci95_hi; /* Wilson score interval */
+    double avg_thinking_tokens;
+    double control;          /* fraction of this setting's runs within the requested budget */
+} eval_point;
+
+/* Wilson 95% interval for k successes out of n. */
+void eval_wilson(int k, int n, double *lo, double *hi);
+/* Control: the fraction of settings whose average thinking lies within [lo, hi] (the paper's
+ * definition; a setting with no budget counts as within). */
+double eval_control(const eval_point *pts, int n);
+/* Scaling: the average slope over all pairs of settings, in accuracy percentage points per
+ * 1,000 thinking tokens; pairs with equal average thinking are skipped. */
+double eval_scaling(const eval_point *pts, int n);
+/* Performance: the best accuracy. */
+double eval_performance(const eval_point *pts, int n);
+
+/* ---------------------------------------------------------------- runs */
+
+typedef struct eval_opts {
+    const char *out_dir;
+    const int *budgets;     /* thinking budgets to sweep (S1C_BF_UNLIMITED allowed) */
+    int n_budgets;
+    const int *waits;       /* numbers of waits to sweep */
+    int n_waits;
+    int samples;            /* per problem and setting (majority vote when > 1) */
+    s1c_sampler_params sampler;
+    s1c_bf_opts bf;         /* everything but the swept fields */
+    int max_answer_tokens;
+    int limit;              /* first N problems (0 = all) */
+    bool quiet;             /* no progress lines */
+} eval_opts;
+
+/* Runs every setting × problem × sample through the engine (resuming from the run
+ * directory's samples.jsonl), then writes summary.json, scaling.svg and report.html. */
+int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, const eval_opts *o, s1c_err *err);
+/* Re-grades a run directory's samples.jsonl and rewrites its summary and reports. */
+int eval_regrade(const char *dir, s1c_err *err);
+
+#endif

@@ -1,0 +1,125 @@
+/* s1c eval: a benchmark under a sweep of thinking budgets × forced waits, graded offline;
+ * writes a run directory (samples.jsonl, summary.json, scaling.svg, report.html). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "generate.h"
+#include "s1c/eval.h"
+
+static const char *eval_help =
+    "usage: s1c eval --model PATH (--bench aime24|aime25|math500 | --bench-file F) --out DIR [options]\n"
+    "       s1c eval --regrade DIR\n"
+    "\n"
+    "  --bench NAME            a benchmark shipped inside s1c\n"
+    "  --bench-file F          any JSONL; --question-field Q (default question) --answer-field A (default answer)\n"
+    "  --limit N               the first N problems\n"
+    "  --think-budgets LIST    thinking budgets to sweep, e.g. 500,1000,2000 (none = no budget, auto) [none]\n"
+    "  --waits LIST            numbers of forced \"Wait\"s to sweep, e.g. 0,1,2 [0]\n"
+    "  --samples K             samples per problem and setting; majority vote over their answers [1]\n"
+    "  --answer-max N          limit of the answer phase [until the context is full]\n"
+    "  --method budget-forcing the test-time control (the others of the paper: s1c generate --control/--reject)\n"
+    "  --out DIR               the run directory; an existing one is resumed (finished samples are kept)\n"
+    "  --regrade DIR           re-grade a run's stored answers and rewrite its summary and reports\n"
+    "  sampling flags and --wait-str, --answer-prefix, --think-start, --think-end as in s1c generate\n"
+    "\n"
+    "Metrics (SPEC.md §6): Control = fraction of settings whose average thinking stays within the\n"
+    "budget; Scaling = average slope over all pairs of settings, in accuracy percentage points per\n"
+    "1,000 thinking tokens; Performance = best accuracy. Accuracy with a 95% Wilson interval.\n"
+    "\n"
+    "example:\n"
+    "  s1c eval --model /tmp/model --bench aime24 --think-budgets 500,1000,2000 --waits 0,1 --out runs/aime24\n";
+
+/* "500,1000,none,auto" */
+static int parse_list(const char *flag, const char *s, int *out, int cap, bool budgets) {
+    int n = 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        if (n == cap) return cli_error("%s: at most %d values", flag, cap), -1;
+        char *end;
+        if (budgets && !strcmp(t, "none")) out[n++] = S1C_BF_UNLIMITED;
+        else if (budgets && !strcmp(t, "auto")) out[n++] = S1C_BF_AUTO;
+        else {
+            long v = strtol(t, &end, 10);
+            if (end == t || *end || v < 0 || v > (1 << 24)) return cli_error("%s: '%s' is not a non-negative integer%s", flag, t, budgets ? ", none or auto" : ""), -1;
+            out[n++] = (int)v;
+        }
+    }
+    if (n == 0) return cli_error("%s: empty list", flag), -1;
+    return n;
+}
+
+int cmd_eval(int argc, char **argv) {
+    gen_opts o;
+    gen_opts_init(&o);
+    const char *bench = NULL, *bench_file = NULL, *qf = "question", *af = "answer", *out = NULL, *regrade = NULL, *method = "budget-forcing";
+    int budgets[64] = {S1C_BF_UNLIMITED}, waits[64] = {0}, n_budgets = 1, n_waits = 1, limit = 0, samples = 1, answer_max = S1C_BF_UNLIMITED;
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(eval_help, stdout); return 0; }
+        else if (!strcmp(a, "--waits")) {
+            const char *v;
+            if (!arg_str(argc, argv, &i, &v) || (n_waits = parse_list("--waits", v, waits, 64, false)) < 0) return 1;
+            continue;
+        }
+        else if (!strcmp(a, "--answer-max")) { ok = arg_int(argc, argv, &i, 0, 1 << 24, &answer_max); if (ok) continue; return 1; }
+        int c = gen_parse_common(argc, argv, &i, &o);
+        if (c < 0) return 1;
+        if (c > 0) continue;
+        if (!strcmp(a, "--bench")) ok = arg_str(argc, argv, &i, &bench);
+        else if (!strcmp(a, "--bench-file")) ok = arg_str(argc, argv, &i, &bench_file);
+        else if (!strcmp(a, "--question-field")) ok = arg_str(argc, argv, &i, &qf);
+        else if (!strcmp(a, "--answer-field")) ok = arg_str(argc, argv, &i, &af);
+        else if (!strcmp(a, "--limit")) ok = arg_int(argc, argv, &i, 1, 1 << 30, &limit);
+        else if (!strcmp(a, "--samples")) ok = arg_int(argc, argv, &i, 1, 4096, &samples);
+        else if (!strcmp(a, "--out")) ok = arg_str(argc, argv, &i, &out);
+        else if (!strcmp(a, "--regrade")) ok = arg_str(argc, argv, &i, &regrade);
+        else if (!strcmp(a, "--method")) ok = arg_str(argc, argv, &i, &method);
+        else if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "--think-budgets")) {
+            const char *v;
+            ok = arg_str(argc, argv, &i, &v);
+            if (ok && (n_budgets = parse_list("--think-budgets", v, budgets, 64, true)) < 0) return 1;
+        }
+        else return cli_error("eval: unknown option '%s' (see s1c eval --help)", a);
+        if (!ok) return 1;
+    }
+    s1c_err err = {{0}};
+    if (regrade) return eval_regrade(regrade, &err) == 0 ? 0 : cli_error("%s", err.msg);
+    if (strcmp(method, "budget-forcing"))
+        return cli_error("eval: --method %s is not available in eval yet (s1c generate has --control and --reject)", method);
+    if (!o.model) return cli_error("eval: --model is required");
+    if (!out) return cli_error("eval: --out DIR is required");
+    if (!bench == !bench_file) return cli_error("eval: give exactly one of --bench and --bench-file");
+    eval_bench b = {0};
+    s1c_model *m = NULL;
+    s1c_tokenizer *tok = NULL;
+    int rc = 1;
+    if ((bench ? eval_bench_builtin(&b, bench, &err) : eval_bench_file(&b, bench_file, qf, af, &err)) != 0) goto fail;
+    if (s1c_model_open(&m, o.model, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
+    if (!tok) { s1c_fail(&err, "%s: eval needs a tokenizer", o.model); goto fail; }
+    int tmpl = s1c_tok_chat_template(tok);
+    if ((tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL) && !o.think_start_set) o.bf.think_start = "<think>";
+    if ((tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL) && !o.think_end_set) o.bf.think_end = "</think>";
+    eval_opts eo = {.out_dir = out, .budgets = budgets, .n_budgets = n_budgets, .waits = waits, .n_waits = n_waits,
+                    .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet};
+    if (eval_run(m, tok, &b, &eo, &err) != 0) goto fail;
+    char *sp = s1c_path_join(out, "summary.json");
+    char *text = NULL;
+    if (s1c_read_file(sp, 64u << 20, &text, NULL, &err) == 0) fputs(text, stdout);
+    free(text);
+    free(sp);
+    rc = 0;
+    goto done;
+fail:
+    cli_error("%s", err.msg);
+done:
+    eval_bench_free(&b);
+    s1c_tok_free(tok);
+    s1c_model_free(m);
+    return rc;
+}

@@ -1,0 +1,325 @@
+/* From samples.jsonl to the summary (SPEC.md §6 metrics, §8 names), the plot and the report.
+ * Everything is recomputed from the samples file, so a resumed or re-graded run gives the
+ * same summary as an uninterrupted one. */
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval_internal.h"
+
+typedef struct rec {
+    cJSON *o;       /* the sample line */
+    const char *id, *extracted, *gold;
+    int budget, waits, sample, thinking_tokens;
+    bool correct;
+} rec;
+
+static int load(const char *path, rec **out, int *n, s1c_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    *n = 0;
+    if (s1c_read_file(path, 1u << 31, &text, &len, err) != 0) return -1;
+    int cap = 0, line_no = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        line_no++;
+        if (!*line) continue;
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id"), *ex = cJSON_GetObjectItemCaseSensitive(o, "extracted");
+        const cJSON *gold = cJSON_GetObjectItemCaseSensitive(o, "gold");
+        if (!cJSON_IsString(id) || !cJSON_IsString(ex) || !cJSON_IsString(gold)) {
+            cJSON_Delete(o);
+            free(text);
+            return s1c_fail(err, "%s:%d: not a sample record", path, line_no);
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            rec *nr = realloc(*out, (size_t)cap * sizeof *nr);
+            if (!nr) { cJSON_Delete(o); free(text); return s1c_fail(err, "out of memory"); }
+            *out = nr;
+        }
+        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring,
+                               cJSON_GetObjectItemCaseSensitive(o, "max_thinking_tokens")->valueint,
+                               cJSON_GetObjectItemCaseSensitive(o, "num_waits")->valueint,
+                               cJSON_GetObjectItemCaseSensitive(o, "sample")->valueint,
+                               cJSON_GetObjectItemCaseSensitive(o, "thinking_tokens")->valueint,
+                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
+    }
+    free(text);
+    return 0;
+}
+
+static void free_recs(rec *r, int n) {
+    for (int i = 0; i < n; i++) cJSON_Delete(r[i].o);
+    free(r);
+}
+
+/* One problem's verdict at one setting: its sample, or the majority of its samples'
+ * extracted answers (groups of equivalent answers; the earliest group wins ties). */
+static bool voted_correct(const rec *r, const int *idx, int k) {
+    if (k == 1) return r[idx[0]].correct;
+    int best = -1, best_size = 0;
+    for (int a = 0; a < k; a++) {
+        int size = 0;
+        for (int b = 0; b < k; b++) {
+            bool unsure;
+            size += !strcmp(r[idx[a]].extracted, r[idx[b]].extracted) || eval_is_correct(r[idx[a]].extracted, r[idx[b]].extracted, &unsure);
+        }
+        if (size > best_size) { best = a; best_size = size; }
+    }
+    return r[idx[best]].correct;
+}
+
+/* Points, one per (budget, waits) in first-seen order. */
+static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
+    eval_point *pts = calloc((size_t)n + 1, sizeof *pts);
+    int *idx = malloc(((size_t)n + 1) * sizeof(int));
+    bool *seen = calloc((size_t)n + 1, 1);
+    if (!pts || !idx || !seen) { free(pts); free(idx); free(seen); return -1; }
+    int np = 0;
+    for (int i = 0; i < n; i++) {
+        if (seen[i]) continue;
+        eval_point *p = &pts[np++];
+        p->max_thinking_tokens = r[i].budget;
+        p->num_waits = r[i].waits;
+        double think = 0;
+        int runs = 0, within = 0;
+        for (int j = i; j < n; j++) {
+            if (seen[j] || r[j].budget != r[i].budget || r[j].waits != r[i].waits) continue;
+            /* all samples of this problem at this setting */
+            int k = 0;
+            for (int q = j; q < n; q++)
+                if (!seen[q] && r[q].budget == r[i].budget && r[q].waits == r[i].waits && !strcmp(r[q].id, r[j].id)) {
+                    seen[q] = true;
+                    idx[k++] = q;
+                    think += r[q].thinking_tokens;
+                    within += r[q].budget < 0 || r[q].thinking_tokens <= r[q].budget;
+                    runs++;
+                }
+            p->n++;
+            p->correct += voted_correct(r, idx, k);
+        }
+        p->accuracy = p->n ? (double)p->correct / p->n : 0;
+        eval_wilson(p->correct, p->n, &p->ci95_lo, &p->ci95_hi);
+        p->avg_thinking_tokens = runs ? think / runs : 0;
+        p->control = runs ? (double)within / runs : 0;
+    }
+    free(idx);
+    free(seen);
+    *out = pts;
+    *n_pts = np;
+    return 0;
+}
+
+static char *summary_json(const eval_point *pts, int n, int n_samples) {
+    cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "points");
+    for (int i = 0; i < n; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "method", "budget-forcing");
+        if (pts[i].max_thinking_tokens >= 0) cJSON_AddNumberToObject(p, "max_thinking_tokens", pts[i].max_thinking_tokens);
+        else cJSON_AddNullToObject(p, "max_thinking_tokens");
+        cJSON_AddNumberToObject(p, "num_waits", pts[i].num_waits);
+        cJSON_AddNumberToObject(p, "samples", pts[i].n);
+        cJSON_AddNumberToObject(p, "correct", pts[i].correct);
+        cJSON_AddNumberToObject(p, "accuracy", pts[i].accuracy);
+        cJSON *ci = cJSON_AddArrayToObject(p, "ci95");
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(pts[i].ci95_lo));
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(pts[i].ci95_hi));
+        cJSON_AddNumberToObject(p, "avg_thinking_tokens", pts[i].avg_thinking_tokens);
+        cJSON_AddNumberToObject(p, "control", pts[i].control);
+        cJSON_AddItemToArray(arr, p);
+    }
+    cJSON_AddNumberToObject(root, "control", eval_control(pts, n));
+    cJSON_AddNumberToObject(root, "scaling", eval_scaling(pts, n));
+    cJSON_AddStringToObject(root, "scaling_unit", "accuracy percentage points per 1,000 thinking tokens");
+    cJSON_AddNumberToObject(root, "performance", eval_performance(pts, n));
+    cJSON_AddNumberToObject(root, "sample_records", n_samples);
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+/* ------------------------------------------------------------------ SVG */
+
+typedef struct sb { char *p; size_t len, cap; } sb;
+static void sb_printf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sb *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->p && b->len + (size_t)k < b->cap) { b->len += (size_t)k; return; }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + (size_t)k + 1) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) return;
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static int cmp_x(const void *a, const void *b) {
+    const eval_point *x = *(const eval_point *const *)a, *y = *(const eval_point *const *)b;
+    return (x->avg_thinking_tokens > y->avg_thinking_tokens) - (x->avg_thinking_tokens < y->avg_thinking_tokens);
+}
+
+char *eval_svg(const eval_point *pts, int n) {
+    const double W = 640, H = 400, L = 60, R = 20, T = 30, B = 50;
+    double xmax = 1;
+    for (int i = 0; i < n; i++)
+        if (pts[i].avg_thinking_tokens > xmax) xmax = pts[i].avg_thinking_tokens;
+    xmax *= 1.1;
+    sb b = {0};
+    sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
+    sb_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%g\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Accuracy vs. average thinking tokens (budget forcing)</text>\n", W / 2);
+    sb_printf(&b, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n",
+              L, H - B, W - R, H - B, L, T, L, H - B);
+    for (int k = 0; k <= 5; k++) { /* y: 0..100 % */
+        double y = H - B - (H - B - T) * k / 5.0;
+        sb_printf(&b, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/><text x=\"%g\" y=\"%g\" text-anchor=\"end\">%d%%</text>\n",
+                  L, y, W - R, y, L - 6, y + 4, k * 20);
+        double x = L + (W - L - R) * k / 5.0;
+        sb_printf(&b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.0f</text>\n", x, H - B + 16, xmax * k / 5.0);
+    }
+    sb_printf(&b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">average thinking tokens</text>\n", (L + W - R) / 2, H - 12);
+    sb_printf(&b, "<text x=\"16\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 16 %g)\">accuracy</text>\n", (T + H - B) / 2, (T + H - B) / 2);
+    const eval_point **order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    if (order) {
+        for (int i = 0; i < n; i++) order[i] = &pts[i];
+        qsort(order, (size_t)n, sizeof *order, cmp_x);
+        sb_printf(&b, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
+        for (int i = 0; i < n; i++)
+            sb_printf(&b, "%.1f,%.1f ", L + (W - L - R) * order[i]->avg_thinking_tokens / xmax, H - B - (H - B - T) * order[i]->accuracy);
+        sb_printf(&b, "\"/>\n");
+        for (int i = 0; i < n; i++) {
+            double x = L + (W - L - R) * order[i]->avg_thinking_tokens / xmax, y = H - B - (H - B - T) * order[i]->accuracy;
+            sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f77b4\"><title>budget %d, waits %d: %.1f%% at %.0f tokens</title></circle>\n",
+                      x, y, order[i]->max_thinking_tokens, order[i]->num_waits, 100 * order[i]->accuracy, order[i]->avg_thinking_tokens);
+            if (order[i]->max_thinking_tokens >= 0)
+                sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">T=%d W=%d</text>\n", x + 5, y - 6, order[i]->max_thinking_tokens, order[i]->num_waits);
+            else
+                sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">no budget W=%d</text>\n", x + 5, y - 6, order[i]->num_waits);
+        }
+        free(order);
+    }
+    sb_printf(&b, "</svg>\n");
+    return b.p;
+}
+
+/* ------------------------------------------------------------------ HTML */
+
+/* Text inside a <script type="application/json">: "</" must not appear as such. */
+static void json_for_script(sb *b, const char *s) {
+    for (; *s; s++) {
+        if (s[0] == '<' && s[1] == '/') sb_printf(b, "<\\/"), s++;
+        else sb_printf(b, "%c", *s);
+    }
+}
+
+static const char *report_js =
+    "const rows=JSON.parse(document.getElementById('samples').textContent);\n"
+    "const tb=document.getElementById('rows');let filter='all';\n"
+    "function esc(s){return String(s).replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));}\n"
+    "function show(){const q=document.getElementById('q').value.toLowerCase();let h='';let k=0;\n"
+    " for(const r of rows){if(filter==='correct'&&!r.correct)continue;if(filter==='wrong'&&r.correct)continue;\n"
+    "  if(filter==='budget'&&r.think_end_reason!=='budget')continue;\n"
+    "  if(q&&!(r.id+' '+r.prompt+' '+r.extracted+' '+r.thinking+' '+r.answer).toLowerCase().includes(q))continue;k++;\n"
+    "  h+=`<tr class=${r.correct?'ok':'bad'}><td>${esc(r.id)}</td><td>${r.max_thinking_tokens<0?'none':r.max_thinking_tokens}</td><td>${r.num_waits}</td><td>${r.sample}</td>`+\n"
+    "   `<td>${r.thinking_tokens}</td><td>${r.waits}</td><td>${esc(r.stop_reason)}</td><td>${esc(r.extracted)}</td><td>${esc(r.gold)}</td><td>${r.correct?'yes':'no'}</td>`+\n"
+    "   `<td><details><summary>trace</summary><p><b>Question</b></p><pre>${esc(r.prompt)}</pre><p><b>Thinking</b></p><pre>${esc(r.thinking)}</pre><p><b>Answer</b></p><pre>${esc(r.answer)}</pre></details></td></tr>`;}\n"
+    " tb.innerHTML=h;document.getElementById('count').textContent=k+' of '+rows.length+' samples';}\n"
+    "for(const b of document.querySelectorAll('button[data-f]'))b.onclick=()=>{filter=b.dataset.f;show();};\n"
+    "document.getElementById('q').oninput=show;show();\n";
+
+static char *report_html(const eval_point *pts, int n, const char *svg, const char *samples_json) {
+    sb b = {0};
+    sb_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>s1c eval report</title>\n<style>\n"
+                  "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
+                  "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}"
+                  "tr.ok td:nth-child(10){color:#080}tr.bad td:nth-child(10){color:#b00}pre{white-space:pre-wrap;text-align:left;max-width:900px}"
+                  "td details{text-align:left}</style></head><body>\n<h1>s1c evaluation</h1>\n");
+    sb_printf(&b, "<h2>Summary</h2>\n<table id=\"metrics\"><tr><th>Control</th><th>Scaling (pp / 1,000 thinking tokens)</th><th>Performance</th></tr>"
+                  "<tr><td>%.1f%%</td><td>%.2f</td><td>%.1f%%</td></tr></table>\n",
+              100 * eval_control(pts, n), eval_scaling(pts, n), 100 * eval_performance(pts, n));
+    sb_printf(&b, "<table id=\"points\"><tr><th>budget</th><th>waits</th><th>problems</th><th>correct</th><th>accuracy</th><th>95%% CI</th><th>avg thinking tokens</th><th>within budget</th></tr>\n");
+    for (int i = 0; i < n; i++) {
+        char bud[32];
+        if (pts[i].max_thinking_tokens >= 0) snprintf(bud, sizeof bud, "%d", pts[i].max_thinking_tokens);
+        else snprintf(bud, sizeof bud, "none");
+        sb_printf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%.1f%%</td><td>%.1f–%.1f%%</td><td>%.1f</td><td>%.0f%%</td></tr>\n", bud,
+                  pts[i].num_waits, pts[i].n, pts[i].correct, 100 * pts[i].accuracy, 100 * pts[i].ci95_lo, 100 * pts[i].ci95_hi,
+                  pts[i].avg_thinking_tokens, 100 * pts[i].control);
+    }
+    sb_printf(&b, "</table>\n<h2>Scaling</h2>\n%s\n<h2>Samples</h2>\n", svg ? svg : "");
+    sb_printf(&b, "<p><button data-f=\"all\">all</button> <button data-f=\"correct\">correct</button> <button data-f=\"wrong\">wrong</button> "
+                  "<button data-f=\"budget\">ended by the budget</button> <input id=\"q\" placeholder=\"search\"> <span id=\"count\"></span></p>\n");
+    sb_printf(&b, "<table><thead><tr><th>id</th><th>budget</th><th>waits</th><th>sample</th><th>thinking tokens</th><th>waits used</th><th>stop</th>"
+                  "<th>extracted</th><th>gold</th><th>correct</th><th></th></tr></thead><tbody id=\"rows\"></tbody></table>\n");
+    sb_printf(&b, "<script type=\"application/json\" id=\"samples\">");
+    json_for_script(&b, samples_json);
+    sb_printf(&b, "</script>\n<script>\n%s</script>\n</body></html>\n", report_js);
+    return b.p;
+}
+
+/* ------------------------------------------------------------------ summarize */
+
+static int write_text(const char *dir, const char *name, const char *text, s1c_err *err) {
+    char *p = s1c_path_join(dir, name);
+    int rc = text ? s1c_write_file_atomic(p, text, strlen(text), err) : s1c_fail(err, "%s: out of memory", name);
+    free(p);
+    return rc;
+}
+
+int eval_summarize(const char *dir, s1c_err *err) {
+    char *path = s1c_path_join(dir, "samples.jsonl");
+    rec *r = NULL;
+    int n = 0, np = 0, rc = -1;
+    eval_point *pts = NULL;
+    char *summary = NULL, *svg = NULL, *html = NULL, *all = NULL;
+    if (load(path, &r, &n, err) != 0) goto out;
+    if (make_points(r, n, &pts, &np) != 0) { s1c_fail(err, "out of memory"); goto out; }
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_Duplicate(r[i].o, 1));
+    all = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    summary = summary_json(pts, np, n);
+    svg = eval_svg(pts, np);
+    html = all ? report_html(pts, np, svg, all) : NULL;
+    if (write_text(dir, "summary.json", summary, err) || write_text(dir, "scaling.svg", svg, err) || write_text(dir, "report.html", html, err)) goto out;
+    rc = 0;
+out:
+    free_recs(r, n);
+    free(pts); free(summary); free(svg); free(html); free(all); free(path);
+    return rc;
+}
+
+int eval_regrade(const char *dir, s1c_err *err) {
+    char *path = s1c_path_join(dir, "samples.jsonl");
+    rec *r = NULL;
+    int n = 0, rc = -1;
+    if (load(path, &r, &n, err) != 0) goto out;
+    sb b = {0};
+    for (int i = 0; i < n; i++) {
+        bool unsure, ok = eval_is_correct(r[i].gold, r[i].extracted, &unsure);
+        cJSON_DeleteItemFromObjectCaseSensitive(r[i].o, "correct");
+        cJSON_DeleteItemFromObjectCaseSensitive(r[i].o, "unsure");
+        cJSON_AddBoolToObject(r[i].o, "correct", ok);
+        if (unsure) cJSON_AddBoolToObject(r[i].o, "unsure", 1);
+        char *line = cJSON_PrintUnformatted(r[i].o);
+        if (line) sb_printf(&b, "%s\n", line);
+        free(line);
+    }
+    rc = s1c_write_file_atomic(path, b.p ? b.p : "", b.len, err);
+    free(b.p);
+    if (rc == 0) rc = eval_summarize(dir, err);
+out:
+    free_recs(r, n);
+    free(path);
+    return rc;
+}
