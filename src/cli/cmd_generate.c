@@ -26,6 +26,8 @@ static const char *generate_help =
     "  --stop TEXT          stop when TEXT appears (repeatable; TEXT is not printed)\n"
     "  --ignore-eos         do not stop at end-of-sequence tokens\n"
     "  --ctx N              context length (default: the model's)\n"
+    "  --kv-mem MIB         KV cache memory limit for --prompts-file/--samples/budget forcing runs (sequences\n"
+    "                       wait or are preempted and recomputed when it is full)\n"
     "  --no-echo            do not print the prompt before the generated text\n"
     "  --json               print one JSON object: text, prompt_tokens, tokens, stop_reason, usage, timings\n"
     "\n"
@@ -59,6 +61,7 @@ int gen_parse_common(int argc, char **argv, int *i, gen_opts *o) {
     if (!strcmp(a, "--model")) ok = arg_str(argc, argv, i, &o->model);
     else if (!strcmp(a, "--tokenizer")) ok = arg_str(argc, argv, i, &o->tokenizer);
     else if (!strcmp(a, "--ctx")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->ctx);
+    else if (!strcmp(a, "--kv-mem")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->kv_mem_mib);
     else if (!strcmp(a, "--max-tokens")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->max_tokens);
     else if (!strcmp(a, "--temperature")) ok = arg_float(argc, argv, i, 0, 100, &o->sp.temperature);
     else if (!strcmp(a, "--top-k")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->sp.top_k);

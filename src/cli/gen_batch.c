@@ -106,6 +106,22 @@ static char *decode_range(const s1c_tokenizer *tok, const int32_t *t, int from, 
     return buf;
 }
 
+/* Reasoning steps for step-conditional control (SPEC.md §5): the non-empty pieces of the
+ * thinking between step markers (a blank line, as the step-conditional models write them). */
+static int count_steps(const char *t) {
+    int steps = 0;
+    for (const char *p = t; *p;) {
+        const char *m = strstr(p, "\n\n");
+        size_t len = m ? (size_t)(m - p) : strlen(p);
+        size_t k = 0;
+        while (k < len && (p[k] == ' ' || p[k] == '\n' || p[k] == '\t')) k++;
+        steps += k < len;
+        if (!m) break;
+        p = m + 2;
+    }
+    return steps;
+}
+
 /* The budget-forcing fields of one sample (SPEC.md §8 names). */
 static void print_bf_fields(const s1c_tokenizer *tok, const s1c_seq_result *r, const int32_t *prompt, int n_prompt) {
     const s1c_bf_state *st = r->state;
@@ -118,8 +134,8 @@ static void print_bf_fields(const s1c_tokenizer *tok, const s1c_seq_result *r, c
     json_write_str(stdout, thinking ? thinking : "", tl);
     printf(",\"answer\":");
     json_write_str(stdout, answer ? answer : "", al);
-    printf(",\"thinking_tokens\":%d,\"answer_tokens\":%d,\"waits\":%d,\"max_thinking_tokens\":%d,\"think_end_reason\":",
-           st->thinking_tokens, st->answer_tokens, st->waits, st->max_thinking);
+    printf(",\"thinking_tokens\":%d,\"thinking_steps\":%d,\"answer_tokens\":%d,\"waits\":%d,\"max_thinking_tokens\":%d,\"think_end_reason\":",
+           st->thinking_tokens, count_steps(thinking ? thinking : ""), st->answer_tokens, st->waits, st->max_thinking);
     if (st->think_end_reason >= 0) printf("\"%s\"", s1c_stop_reason_name(st->think_end_reason));
     else printf("null");
     free(thinking);
@@ -273,6 +289,7 @@ int gen_run_batch(const gen_opts *o, const s1c_model *m, const s1c_tokenizer *to
     r.n_stop_ids = gp.n_stop_ids;
     s1c_engine_params ep = s1c_engine_defaults();
     ep.ctx = o->ctx;
+    ep.kv_bytes = (uint64_t)o->kv_mem_mib << 20;
     /* one prompt, one sample, plain text: stream it as it comes (not when runs may be redrawn) */
     bool stream = !o->json && n == 1 && o->samples == 1 && !o->prompts_file && o->reject_tries == 0;
     r.g = s1c_textgen_new(tok, &gp, stream ? cli_print_stream : NULL, NULL);

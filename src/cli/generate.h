@@ -14,6 +14,7 @@ typedef struct gen_opts {
     bool bf_on;       /* any budget-forcing flag given */
     bool raw;         /* --raw: the prompt is sent as is, no s1 layout */
     bool think_start_set, think_end_set;
+    int kv_mem_mib;   /* --kv-mem: KV cache memory limit in MiB (0 = the engine's default) */
     int reject_tries; /* --reject N: rejection sampling with at most N tries (0 = off) */
     int control;      /* --control tokens|steps|short|long (s1c_control) */
     int control_n;    /* N in "Think for up to N tokens/steps." */

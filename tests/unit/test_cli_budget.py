@@ -49,6 +49,7 @@ rc, out, err = gen("--model", st, "--raw", "--prompt", "Once upon a time", "--th
                    "--wait-str", " Then", "--waits", "2", "--answer-max", "12", "--json")
 d = json.loads(out) if rc == 0 else {}
 check("stories waits", rc == 0 and d["waits"] == 2 and d["thinking"].count(" Then") == 2, err + str(d.get("thinking")))
+check("thinking steps counted", d.get("thinking_steps") == 1, str(d.get("thinking_steps")))
 check("stories answer", d.get("answer_tokens") == 12 and d.get("think_end_reason") == "think_end", str(d.get("answer_tokens")))
 rc, out, err = gen("--model", st, "--raw", "--prompt", "Once upon a time", "--think-start", "", "--think-end", ".",
                    "--think-min", "40", "--think-max", "60", "--answer-max", "5", "--json")

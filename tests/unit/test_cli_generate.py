@@ -68,6 +68,14 @@ for i, (p, obj) in enumerate(zip(prompts, lines)):
     check(f"prompts-file order and fields {i}", obj["id"] == i and obj["meta"] == {"k": [i]} and obj["prompt"] == p)
     check(f"prompts-file equals single run {i}", obj["tokens"] == one["tokens"] and obj["text"] == one["text"], f"{obj['text'][:50]!r} vs {one['text'][:50]!r}")
 
+# a KV cache too small for all prompts at once (1 MiB = 51 blocks of 16 positions here):
+# sequences wait or are preempted and recomputed; the results do not change
+r = subprocess.run([BIN, "generate", *MODEL, "--prompts-file", pf, "--max-tokens", "200", "--json"], capture_output=True, text=True)
+roomy = [json.loads(l) for l in r.stdout.splitlines()]
+r = subprocess.run([BIN, "generate", *MODEL, "--prompts-file", pf, "--max-tokens", "200", "--json", "--kv-mem", "1"], capture_output=True, text=True)
+tight = [json.loads(l) for l in r.stdout.splitlines()]
+check("--kv-mem: same results under memory pressure", r.returncode == 0 and [x["tokens"] for x in tight] == [x["tokens"] for x in roomy], r.stderr)
+
 # --samples: k samples from one prefill, majority vote reported
 r = subprocess.run([BIN, "generate", *MODEL, "--prompt", "Tim had", "--samples", "4", "--temperature", "0.8", "--seed", "5", "--max-tokens", "20", "--json"],
                    capture_output=True, text=True)
