@@ -21,7 +21,7 @@ SECS=${FUZZ_SECONDS:-30}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
 DATA=${S1C_DATA:-$ROOT/../shared/data}
 STORIES=$DATA/models/stories260K/stories260K.gguf
-FUZZERS=(fuzz_gguf fuzz_safetensors fuzz_tokenizer_gguf fuzz_grade)
+FUZZERS=(fuzz_gguf fuzz_safetensors fuzz_tokenizer_gguf fuzz_grade fuzz_bpe_roundtrip)
 
 die() { echo "fuzz_smoke: $*" >&2; exit 1; }
 
@@ -201,6 +201,7 @@ main() {
     run_fuzzer fuzz_safetensors "$seeds/safetensors" || failed=1
     run_fuzzer fuzz_tokenizer_gguf "$seeds/gguf" || failed=1
     run_fuzzer fuzz_grade "$seeds/grade" || failed=1
+    S1C_DATA=$DATA run_fuzzer fuzz_bpe_roundtrip "$seeds/grade" || failed=1 # answers and texts: mixed-script seeds
     [ "$failed" = 0 ] || die "at least one fuzzer crashed"
 }
 

@@ -189,4 +189,20 @@ int l2c_open(l2c_file *f, const char *path, s1c_err *err);
 void l2c_close(l2c_file *f);
 const s1c_tensor *l2c_find(const l2c_file *f, const char *name);
 
+
+/* ---------------------------------------------------------------- quantized blocks */
+
+/* True for the GGML block types s1c_dequantize reads: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K,
+ * Q3_K, Q4_K, Q5_K, Q6_K (ggml's block layouts). */
+bool s1c_dtype_is_quant(int dtype);
+/* True for the float types and the quantized types above. */
+bool s1c_dtype_can_dequantize(int dtype);
+/* Converts n elements (a whole number of blocks) of any of those types to f32, exactly as
+ * ggml's reference dequantizers do. */
+int s1c_dequantize(float *dst, const void *src, int dtype, uint64_t n, s1c_err *err);
+/* Encodes n f32 elements as F32, F16, BF16, Q8_0 or Q4_0 (n a multiple of 32 for the
+ * block types); Q8_0/Q4_0 round as ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref, so
+ * the bytes equal llama-quantize's. dst holds s1c_dtype_nbytes(dtype, n) bytes. */
+int s1c_quantize(void *dst, const float *src, int dtype, uint64_t n, s1c_err *err);
+
 #endif

@@ -119,4 +119,16 @@ int s1c_forward(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, float *logits_out, s
  * model.safetensors in `dtype` (F32 or BF16). Deterministic for a given seed. */
 int s1c_model_init_hf(const s1c_config *c, uint64_t seed, int dtype, const char *dir, s1c_err *err);
 
+
+/* ---------------------------------------------------------------- converting models */
+
+/* Converts the model at `in` (anything s1c_model_open reads) to `out`: a GGUF file when out
+ * ends in ".gguf" (llama.cpp's `llama`/`qwen2` layout: tensor names, metadata, Q/K rows
+ * permuted for `llama`, the HF byte-level BPE tokenizer as `gpt2` metadata), else a Hugging
+ * Face directory (config.json, model.safetensors, vocab.json, merges.txt,
+ * tokenizer_config.json). dtype: the matrices' type (F32, F16, BF16, or Q8_0/Q4_0 for GGUF;
+ * rows whose length is not a multiple of 32 fall back to F16 as in llama.cpp), or -1 to keep
+ * the source's float type (F32 for a quantized source). */
+int s1c_model_convert(const char *in, const char *out, int dtype, s1c_err *err);
+
 #endif

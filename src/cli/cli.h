@@ -12,6 +12,7 @@ int cmd_init(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_grade(int argc, char **argv);
 

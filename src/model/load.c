@@ -110,8 +110,33 @@ static const s1c_tensor *find_tensor(const s1c_model *m, int role, int layer, ch
     return m->format == S1C_FMT_GGUF ? gguf_find_tensor(&m->gguf, name) : l2c_find(&m->l2c, name);
 }
 
+/* A matrix stored in a quantized type becomes an owned f32 copy (kept in m->deq, freed by
+ * s1c_model_free), so the float kernels run it unchanged. Only quantized matrices are
+ * copied; F32/F16/BF16 stay views into the mapped file. This costs 4 bytes per weight for
+ * those matrices: native quantized kernels (reading the blocks in place) are later work in
+ * src/kernels/, and then this copy goes away. */
+static int dequantize_matrix(s1c_model *m, const s1c_tensor **t, s1c_err *err) {
+    const s1c_tensor *q = *t;
+    uint64_t n = s1c_tensor_nelem(q), nbytes;
+    if (s1c_mul_overflow(n, sizeof(float), &nbytes) || nbytes > SIZE_MAX)
+        return s1c_fail(err, "%s: tensor '%s' is too large to dequantize", m->path, q->name);
+    float *buf = malloc((size_t)nbytes);
+    if (!buf) return s1c_fail(err, "%s: out of memory dequantizing tensor '%s' (%llu bytes)", m->path, q->name, (unsigned long long)nbytes);
+    if (s1c_dequantize(buf, q->data, q->dtype, n, err) != 0) {
+        free(buf);
+        return s1c_fail_prefix(err, "%s: tensor '%s'", m->path, q->name);
+    }
+    s1c_tensor *d = &m->deq[m->n_deq++];
+    *d = *q;
+    d->dtype = S1C_F32;
+    d->data = buf;
+    d->nbytes = nbytes;
+    *t = d;
+    return 0;
+}
+
 /* Finds a tensor and checks its shape ([rows, cols], or [rows] when cols == 0) and type. */
-static int bind(const s1c_model *m, int role, int layer, int64_t rows, int64_t cols, bool optional,
+static int bind(s1c_model *m, int role, int layer, int64_t rows, int64_t cols, bool optional,
                 const s1c_tensor **out, s1c_err *err) {
     char name[128];
     const s1c_tensor *t = find_tensor(m, role, layer, name, sizeof name);
@@ -125,9 +150,11 @@ static int bind(const s1c_model *m, int role, int layer, int64_t rows, int64_t c
         return s1c_fail(err, "%s: tensor '%s' has shape %s, config says %s", m->path, name,
                         s1c_shape_str(t->shape, t->ndim, a, sizeof a), s1c_shape_str(want, want_nd, b, sizeof b));
     }
+    if (want_nd == 2 && s1c_dtype_is_quant(t->dtype)) return dequantize_matrix(m, out, err);
     if (!s1c_dtype_is_float(t->dtype)) {
         const char *dn = s1c_dtype_name(t->dtype);
-        return s1c_fail(err, "%s: tensor '%s' has type %s; this build reads f32, f16 and bf16 weights", m->path, name, dn ? dn : "?");
+        return s1c_fail(err, "%s: tensor '%s' has type %s; this build reads f32, f16 and bf16 weights%s", m->path, name,
+                        dn ? dn : "?", want_nd == 2 ? ", q4_0, q4_1, q5_0, q5_1, q8_0 and q2_k..q6_k matrices" : " (vectors)");
     }
     if ((uintptr_t)t->data % (uintptr_t)s1c_dtype_type_size(t->dtype) != 0)
         return s1c_fail(err, "%s: tensor '%s' is not aligned to its element size in the file", m->path, name);
@@ -148,6 +175,8 @@ static int bind_weights(s1c_model *m, s1c_err *err) {
     int64_t dim = c->dim, q_dim = (int64_t)c->n_heads * c->head_dim, kv_dim = (int64_t)c->n_kv_heads * c->head_dim;
     int64_t hid = c->hidden_dim, V = c->vocab_size;
     const s1c_tensor *t;
+    m->deq = calloc((size_t)c->n_layers * 7 + 2, sizeof(s1c_tensor)); /* room for every matrix */
+    if (!m->deq) return s1c_fail(err, "%s: out of memory", m->path);
     if (bind(m, T_TOK_EMBD, 0, V, dim, false, &m->tok_embd, err) != 0) return -1;
     if (c->tied_embeddings) m->output = m->tok_embd;
     else if (bind(m, T_OUTPUT, 0, V, dim, false, &m->output, err) != 0) return -1;
@@ -234,6 +263,8 @@ void s1c_model_free(s1c_model *m) {
     if (m->format == S1C_FMT_GGUF) gguf_close(&m->gguf);
     if (m->format == S1C_FMT_HF) st_close(&m->st);
     if (m->format == S1C_FMT_LLAMA2C) l2c_close(&m->l2c);
+    for (int i = 0; i < m->n_deq; i++) free((void *)m->deq[i].data);
+    free(m->deq);
     free(m->layers);
     free(m->small);
     free(m->path);

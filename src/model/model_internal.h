@@ -25,6 +25,10 @@ struct s1c_model {
     float *output_norm;         /* [dim] */
     layer_weights *layers;
     float *small;               /* one buffer for every f32 vector */
+    /* Matrices of quantized types (Q8_0, Q4_0, K-quants, ...), dequantized to f32 at load:
+     * the views above point at these. Native quantized kernels come with the kernels work. */
+    s1c_tensor *deq;
+    int n_deq;
 };
 
 /* GGUF-style tensor names (what llama.cpp calls them) and the Hugging Face names. */

@@ -410,8 +410,9 @@ static void test_gguf_model_level(void **state) {
     assert_model_fails(p, "missing tensor 'blk.3.attn_v.weight'");
     p = rebuild_gguf("no_embd.gguf", (gguf_edit){.tensor = "token_embd.weight", .drop = true, .dtype = -1});
     assert_model_fails(p, "missing tensor 'token_embd.weight'");
-    p = rebuild_gguf("q8.gguf", (gguf_edit){.tensor = "blk.0.attn_k.weight", .dtype = S1C_Q8_0});
-    assert_model_fails(p, "tensor 'blk.0.attn_k.weight' has type q8_0");
+    /* quantized matrices load (dequantized); a type with no dequantizer is refused */
+    p = rebuild_gguf("q8k.gguf", (gguf_edit){.tensor = "blk.0.attn_k.weight", .dtype = S1C_Q8_K});
+    assert_model_fails(p, "q8_k");
     p = rebuild_gguf("i32.gguf", (gguf_edit){.tensor = "blk.0.ffn_up.weight", .dtype = S1C_I32});
     assert_model_fails(p, "tensor 'blk.0.ffn_up.weight' has type i32");
     p = rebuild_gguf("gpt2.gguf", (gguf_edit){.dtype = -1, .key = "general.architecture", .str = "gpt2"});

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Helper of test_convert_llamacpp.c: runs a REAL llama.cpp (../shared/tools/llama-ref) on a GGUF.
+#
+# usage: test_convert_llamacpp_run.sh make  OUTDIR          random tiny qwen2 F32 GGUF + its Q8_0/Q4_0
+#                                                          (requant_gguf.py) + prompt.txt
+#        test_convert_llamacpp_run.sh greedy MODEL.gguf PROMPT_IDS OUTPREFIX N
+#            writes OUTPREFIX.tokens (N greedy ids, one line) and OUTPREFIX.f32 (raw float32
+#            [N, n_vocab], row i = logits for prompt + tokens[:i]); 2 threads, F32 KV cache
+# Exit 77 when node/npm, /usr/bin/python3 + numpy or llama-ref are unavailable.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+TOOLS="${LLAMA_REF_TOOLS:-$HERE/../../../shared/tools/llama-ref}"
+export LLAMA_REF_DIR="${LLAMA_REF_DIR:-/tmp/llama-ref}"
+export GGUF_PY="$LLAMA_REF_DIR/gguf-py"
+PY=/usr/bin/python3
+skip() { echo "test_convert_llamacpp_run: SKIP: $*" >&2; exit 77; }
+command -v node >/dev/null && command -v npm >/dev/null || skip "node/npm not found"
+[ -x "$PY" ] && "$PY" -c 'import numpy' 2>/dev/null || skip "$PY with numpy not found"
+[ -f "$TOOLS/setup.sh" ] && [ -f "$TOOLS/greedy.mjs" ] || skip "llama-ref tools not found in $TOOLS"
+bash "$TOOLS/setup.sh" >/tmp/llama_ref_setup.$$.log 2>&1 || { tail -n 20 /tmp/llama_ref_setup.$$.log >&2; skip "llama-ref setup.sh failed"; }
+rm -f /tmp/llama_ref_setup.$$.log
+case "${1:-}" in
+make)
+    OUT=$2; mkdir -p "$OUT"
+    "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$OUT/f32.gguf" --prompt-out "$OUT/prompt.txt" --n-prompt 16 >/dev/null
+    for t in Q8_0 Q4_0; do "$PY" "$TOOLS/requant_gguf.py" "$OUT/f32.gguf" "$OUT/$t.gguf" "$t" >/dev/null; done ;;
+greedy)
+    MODEL=$2 PROMPT=$3 PREFIX=$4 N=$5
+    node "$TOOLS/greedy.mjs" "$MODEL" "$PROMPT" "$N" --ids --logits "$PREFIX.npy" --logits-steps "$N" --json > "$PREFIX.json"
+    "$PY" - "$PREFIX" "$N" <<'PYEOF'
+import json, sys, numpy as np
+p, n = sys.argv[1], int(sys.argv[2])
+g = json.load(open(p + ".json"))
+lg = np.load(p + ".npy")
+assert lg.dtype == np.float32 and lg.shape[0] == n == len(g["tokens"]), (lg.shape, g["tokens"])
+lg.astype("<f4").tofile(p + ".f32")
+open(p + ".tokens", "w").write(" ".join(map(str, g["tokens"])) + "\n")
+PYEOF
+    rm -f "$PREFIX.npy" ;;
+*) echo "usage: $0 make OUTDIR | greedy MODEL PROMPT_IDS OUTPREFIX N" >&2; exit 2 ;;
+esac
