@@ -2,16 +2,23 @@
  * single-sequence tok/s beside them), as a fraction of the machine's memory bandwidth (decode
  * reads every weight once per step) and of its measured FMA peak (batched decode is compute).
  * usage: bench_engine MODEL [gen_tokens=64] [prompt_tokens=16] [batches=1,8,32]
- * Prints JSON lines. Make a Qwen2.5-0.5B-shaped model with
+ * Prints JSON lines, with the kernel family ($S1C_KERNELS) and thread count ($S1C_THREADS) used.
+ * Make a Qwen2.5-0.5B-shaped model with
  *   s1c init --arch qwen2 --preset qwen2.5-0.5b --dtype bf16 --out /tmp/q05b */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "machine.h"
+#include "kernels/kernels.h"
+#include "model/model_internal.h"
 #include "s1c/infer.h"
 
-static uint64_t weight_bytes(const s1c_config *c, int dtype_bytes) { return s1c_config_n_params(c) * (uint64_t)dtype_bytes; }
+/* Bytes of weights one decode step streams: every parameter once, at the matrices' dtype. */
+static uint64_t weight_bytes(const s1c_model *m) {
+    int dt = m->layers[0].wq->dtype;
+    return s1c_config_n_params(&m->cfg) * (uint64_t)(dt == S1C_F32 ? 4 : 2);
+}
 
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: bench_engine MODEL [gen_tokens] [prompt_tokens] [batches]\n"); return 2; }
@@ -51,13 +58,13 @@ int main(int argc, char **argv) {
         while (s1c_engine_poll(e, &r)) { toks += r.n_tokens; s1c_seq_result_free(&r); }
         long dec = toks - nseq; /* the first token of each comes from the prefill step */
         double dec_s = t2 - t1, tok_s = dec / dec_s, steps = (double)dec / nseq;
-        uint64_t wb = weight_bytes(c, 4);
+        uint64_t wb = weight_bytes(m);
         double gbs = (double)wb * steps / dec_s; /* weights streamed once per decode step */
         double gflops = 2.0 * (double)s1c_config_n_params(c) * (double)dec / dec_s;
-        printf("{\"bench\":\"engine_decode\",\"model\":\"%s\",\"params\":%llu,\"seqs\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
+        printf("{\"bench\":\"engine_decode\",\"kernels\":\"%s\",\"threads\":%d,\"model\":\"%s\",\"params\":%llu,\"seqs\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
                "\"prefill_s\":%.3f,\"decode_s\":%.3f,\"decode_tok_s\":%.2f,\"per_seq_tok_s\":%.2f,"
                "\"weight_gb_s\":%.2f,\"frac_of_memcpy_bw\":%.4f,\"gflops\":%.2f,\"frac_of_fma_peak_2cores\":%.4f}\n",
-               argv[1], (unsigned long long)s1c_config_n_params(c), nseq, plen, gen, t1 - t0, dec_s, tok_s, tok_s / nseq,
+               kern_name(), s1c_pool_threads(s1c_pool_global()), argv[1], (unsigned long long)s1c_config_n_params(c), nseq, plen, gen, t1 - t0, dec_s, tok_s, tok_s / nseq,
                gbs / 1e9, gbs / bw, gflops / 1e9, gflops / (2 * peak1));
         fflush(stdout);
         free(prompt);

@@ -82,4 +82,22 @@ static inline float s1c_bf16_to_f32(uint16_t b) {
 /* Round to nearest even, as PyTorch does; NaN stays NaN. */
 uint16_t s1c_f32_to_bf16(float f);
 
+/* A thread pool of persistent workers (src/base/pool.c). s1c_pool_run calls fn(ctx, task,
+ * n_tasks) once for every task in [0, n_tasks), spread over the threads by a static rule
+ * (thread w runs tasks w, w + T, w + 2T, ...; the caller is thread 0), and returns when all
+ * are done. Tasks must write disjoint outputs: then the result never depends on the thread
+ * count or on timing. Idle workers spin briefly, then sleep on a futex (never an unbounded
+ * busy-wait). A run that finds the pool busy (another thread inside s1c_pool_run) runs all its
+ * tasks on the caller, so concurrent users are safe. */
+typedef struct s1c_pool s1c_pool;
+typedef void (*s1c_pool_fn)(void *ctx, int task, int n_tasks);
+/* n_threads <= 0: $S1C_THREADS if set, else the CPUs this process may run on. */
+int s1c_pool_new(s1c_pool **out, int n_threads, s1c_err *err);
+void s1c_pool_free(s1c_pool *p);
+int s1c_pool_threads(const s1c_pool *p);
+void s1c_pool_run(s1c_pool *p, int n_tasks, s1c_pool_fn fn, void *ctx);
+/* The process-wide pool, made on first use (n_threads = 0 rule); NULL if it cannot be made
+ * (callers then run single-threaded). Never freed. */
+s1c_pool *s1c_pool_global(void);
+
 #endif

@@ -1,20 +1,39 @@
-/* Scalar reference kernels: plain C over float arrays, written to be read. Every fast
- * kernel added later is tested against these. Reductions run in index order, one output
- * at a time, so a row's result never depends on which other rows share the call: the
- * batch-invariance that forks and sweeps rely on (DESIGN.md). */
+/* Kernels: the math of the forward pass over float arrays.
+ *
+ * Two families behind one API. The scalar reference (ref.c) is plain C written to be read:
+ * reductions run in index order, one output at a time. The fast kernels (avx512.c, avx2.c)
+ * are picked at run time from what the CPU supports (dispatch.c); they round differently
+ * from the reference (vector accumulators; tolerances in tests/unit/test_kernels.c) but keep
+ * the property forks and sweeps rely on (DESIGN.md, "Batch invariance"): every output
+ * element is one reduction whose order depends only on the vector length n, never on which
+ * other rows share the call, how the rows are blocked or how many threads split the work.
+ * So within one kernel family a sequence's logits are bitwise the same alone or in a batch.
+ *
+ * $S1C_KERNELS picks the family ("ref", "avx2", "avx512"; unset or "auto": the best this CPU
+ * runs); kern_select does the same from code. */
 #ifndef S1C_KERNELS_H
 #define S1C_KERNELS_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "s1c/base.h"
 #include "s1c/formats.h"
 
 /* o = x / sqrt(mean(x^2) + eps) * w, over n elements. o may alias x. */
 void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
 
 /* out[t][i] = sum_j W[i][j] * x[t][j] for t < n_rows, i < d; W is [d][n] of dtype
- * F32, F16 or BF16 (row-major, rows contiguous). */
+ * F32, F16 or BF16 (row-major, rows contiguous). Weights are widened to f32 exactly and
+ * multiplied with f32 activations in every family. */
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
+/* The same, with the output rows i split over the pool's threads (pool NULL: this thread).
+ * Bitwise the same result as kern_matmul for any thread count. */
+void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
+
+/* sum_i a[i] * b[i] (the attention score). */
+float kern_dot(const float *a, const float *b, int n);
+/* y[i] += a * x[i] (the attention-weighted sum of values). */
+void kern_axpy(float *y, float a, const float *x, int n);
 
 /* Rotates each head of vec (n_heads heads of head_dim) by position pos. Pairs are
  * (i, i + head_dim/2) when rotate_half (HF/NEOX layout), else (2i, 2i+1) (llama2.c/GGUF llama). */
@@ -28,5 +47,18 @@ void kern_swiglu(float *a, const float *b, int n);
 
 /* Row `row` of a [rows][n] matrix of dtype F32/F16/BF16, as f32. */
 void kern_get_row(float *dst, const void *w, int dtype, int64_t row, int n);
+
+/* Selects the kernel family: "ref", "avx2", "avx512" or "auto". Returns -1 (and changes
+ * nothing) for an unknown name or one this CPU cannot run. Not thread-safe against kernels
+ * running at the same time: call it before a forward, not during one. */
+int kern_select(const char *name);
+/* The family in use ("ref", "avx2", "avx512"). */
+const char *kern_name(void);
+
+/* The scalar reference, callable whatever family is selected (tests compare against it). */
+void kern_ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
+void kern_ref_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
+float kern_ref_dot(const float *a, const float *b, int n);
+void kern_ref_axpy(float *y, float a, const float *x, int n);
 
 #endif

@@ -1,10 +1,11 @@
-#include "kernels.h"
+/* The scalar reference kernels: plain C, index-order reductions, one output at a time. */
+#include "kern_internal.h"
 
 #include <math.h>
 #include <string.h>
 #include "s1c/base.h"
 
-void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
+void kern_ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     for (int j = 0; j < n; j++) ss += x[j] * x[j];
     ss /= (float)n;
@@ -31,9 +32,9 @@ static float dot_bf16(const uint16_t *w, const float *x, int n) {
     return s;
 }
 
-void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
+static void ref_matmul_rows(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
     /* weight row outer, batch row inner: each weight row is read from memory once per call */
-    for (int i = 0; i < d; i++) {
+    for (int i = i0; i < i1; i++) {
         for (int t = 0; t < n_rows; t++) {
             const float *xt = x + (size_t)t * (size_t)n;
             float v;
@@ -46,6 +47,18 @@ void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtyp
         }
     }
 }
+
+void kern_ref_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
+    ref_matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
+}
+
+float kern_ref_dot(const float *a, const float *b, int n) { return dot_f32(a, b, n); }
+
+void kern_ref_axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy};
 
 void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
     int half = head_dim / 2;

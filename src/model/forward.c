@@ -1,10 +1,13 @@
-/* The transformer forward pass over a ragged batch (scalar reference).
+/* The transformer forward pass over a ragged batch.
  *
  * For each layer, all rows of the batch go through each weight together (one
  * matrix-matrix product per weight), their keys and values are written into the paged
  * cache, and then every row attends to positions 0..pos of its own sequence through that
  * sequence's block table. A row's arithmetic is the same whatever else is in the batch, so
- * prefill, decode and any mix of sequences give the same logits. */
+ * prefill, decode and any mix of sequences give the same logits. The kernels come from
+ * kernels/ (the fast family the CPU supports, or the scalar reference with S1C_KERNELS=ref);
+ * matmuls split their output rows over the process-wide thread pool, which never changes a
+ * reduction, so the same holds bitwise for any thread count. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +67,7 @@ void s1c_fwd_free(s1c_fwd *f) {
 }
 
 static void matmul(float *out, const float *x, int n_rows, const s1c_tensor *w) {
-    kern_matmul(out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
+    kern_matmul_mt(s1c_pool_global(), out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
 }
 
 static void add_bias(float *x, const float *b, int n_rows, int n) {
@@ -105,17 +108,14 @@ static void attend(s1c_fwd *f, const s1c_kv *kv, int layer, const float *q, int 
         int koff = (h / group) * hd;
         for (int t = 0; t <= pos; t++) {
             const float *k = kv_row(kv, false, layer, sb->blocks[t / bs], t % bs, f->row_scratch) + koff;
-            float score = 0.0f;
-            for (int i = 0; i < hd; i++) score += qh[i] * k[i];
-            f->att[t] = score * scale;
+            f->att[t] = kern_dot(qh, k, hd) * scale;
         }
         kern_softmax(f->att, pos + 1);
         float *oh = out + (size_t)h * (size_t)hd;
         memset(oh, 0, (size_t)hd * sizeof(float));
         for (int t = 0; t <= pos; t++) {
             const float *v = kv_row(kv, true, layer, sb->blocks[t / bs], t % bs, f->row_scratch) + koff;
-            float a = f->att[t];
-            for (int i = 0; i < hd; i++) oh[i] += a * v[i];
+            kern_axpy(oh, f->att[t], v, hd);
         }
     }
 }

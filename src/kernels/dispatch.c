@@ -1,0 +1,82 @@
+/* Kernel dispatch: picks the family once (from $S1C_KERNELS or the CPU), and splits a
+ * matmul's output rows over the thread pool. Splitting rows never splits a reduction, so the
+ * thread count cannot change a result. */
+#include "kern_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const kern_ops *_Atomic active;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static const kern_ops *lookup(const char *name) {
+    bool a512 = kern_avx512_supported(), a2 = kern_avx2_supported();
+    if (!name || !*name || strcmp(name, "auto") == 0) return a512 ? &kern_ops_avx512 : a2 ? &kern_ops_avx2 : &kern_ops_ref;
+    if (strcmp(name, "ref") == 0) return &kern_ops_ref;
+    if (strcmp(name, "avx512") == 0) return a512 ? &kern_ops_avx512 : NULL;
+    if (strcmp(name, "avx2") == 0) return a2 ? &kern_ops_avx2 : NULL;
+    return NULL;
+}
+
+static void init(void) {
+    const char *e = getenv("S1C_KERNELS");
+    const kern_ops *o = lookup(e);
+    if (!o) {
+        fprintf(stderr, "s1c: S1C_KERNELS=%s is unknown or not supported by this CPU; using the best available\n", e);
+        o = lookup(NULL);
+    }
+    atomic_store(&active, o);
+}
+
+static inline const kern_ops *ops(void) {
+    pthread_once(&once, init);
+    return atomic_load_explicit(&active, memory_order_relaxed);
+}
+
+int kern_select(const char *name) {
+    pthread_once(&once, init);
+    const kern_ops *o = lookup(name);
+    if (!o) return -1;
+    atomic_store(&active, o);
+    return 0;
+}
+
+const char *kern_name(void) { return ops()->name; }
+
+void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps) { ops()->rmsnorm(o, x, w, n, eps); }
+float kern_dot(const float *a, const float *b, int n) { return ops()->dot(a, b, n); }
+void kern_axpy(float *y, float a, const float *x, int n) { ops()->axpy(y, a, x, n); }
+
+void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
+    ops()->matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
+}
+
+typedef struct mm_job {
+    const kern_ops *ops;
+    float *out;
+    const float *x;
+    const void *w;
+    int n_rows, dtype, n, d;
+} mm_job;
+
+/* Task t of T takes a contiguous run of output rows (a multiple of 4, the kernels' block). */
+static void mm_task(void *ctx, int task, int n_tasks) {
+    const mm_job *j = ctx;
+    int chunk = ((j->d + n_tasks - 1) / n_tasks + 3) & ~3;
+    int i0 = task * chunk, i1 = i0 + chunk < j->d ? i0 + chunk : j->d;
+    if (i0 < i1) j->ops->matmul_rows(j->out, j->x, j->n_rows, j->w, j->dtype, j->n, j->d, i0, i1);
+}
+
+void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
+    mm_job j = {ops(), out, x, w, n_rows, dtype, n, d};
+    int T = s1c_pool_threads(pool);
+    /* below ~64K multiply-adds waking a thread costs more than it saves */
+    if (T <= 1 || (double)n_rows * n * d < 65536.0 || d < 8) {
+        j.ops->matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
+        return;
+    }
+    s1c_pool_run(pool, T, mm_task, &j);
+}
