@@ -55,6 +55,11 @@ int s1c_tok_encode(const s1c_tokenizer *t, const char *text, bool add_bos, int32
  * written to buf (at most cap). */
 int s1c_tok_decode(const s1c_tokenizer *t, int prev, int token, char *buf, int cap);
 
+/* The text of tokens[from, to) (malloc'd, NUL-terminated; *len its length), decoded as a
+ * stream with UTF-8 held back across tokens; the end-of-sequence token is left out. prev is
+ * the token before tokens[from] when from is 0 (-1 if none). NULL when out of memory. */
+char *s1c_tok_decode_range(const s1c_tokenizer *t, const int32_t *tokens, int from, int to, int prev, size_t *len);
+
 /* Streaming decoder: holds back an incomplete UTF-8 sequence until it is complete, so
  * output never splits a character; bytes that can never form valid UTF-8 are passed
  * through as they are, never dropped. */

@@ -143,20 +143,8 @@ static char *run_turn(const gen_opts *o, const s1c_model *m, const s1c_tokenizer
     if (color && st.thinking) fputs("\x1b[0m", stdout);
     const s1c_bf_state *bs = r.state;
     /* the answer for the history: its tokens after the delimiter, end-of-turn dropped */
-    size_t cap = 64, an = 0;
-    answer = malloc(cap);
-    s1c_detok d = {0};
-    for (int i = bs->answer_at >= 0 ? bs->answer_at : r.n_tokens; i < r.n_tokens && answer; i++) {
-        char piece[512], ready[600];
-        int k = r.tokens[i] == s1c_tok_eos(tok) ? 0 : s1c_tok_decode(tok, r.tokens[i - 1 >= 0 ? i - 1 : 0], r.tokens[i], piece, 512);
-        k = s1c_detok_push(&d, piece, k, ready, 600);
-        while (answer && an + (size_t)k + 8 > cap) { char *na = realloc(answer, cap *= 2); if (!na) free(answer); answer = na; }
-        if (answer) { memcpy(answer + an, ready, (size_t)k); an += (size_t)k; }
-    }
-    if (answer) {
-        an += (size_t)s1c_detok_flush(&d, answer + an, 8);
-        answer[an] = 0;
-    }
+    int from = bs->answer_at >= 0 ? bs->answer_at : r.n_tokens;
+    answer = s1c_tok_decode_range(tok, r.tokens, from, r.n_tokens, n > 0 ? ids[n - 1] : -1, NULL);
     double secs = s1c_now() - t0;
     fputc('\n', stdout);
     fflush(stdout);

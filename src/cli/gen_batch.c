@@ -89,22 +89,6 @@ static void print_input_fields(const cJSON *obj) {
     }
 }
 
-/* Text of generated tokens [from, to) (end-of-turn tokens skipped), malloc'd. */
-static char *decode_range(const s1c_tokenizer *tok, const int32_t *t, int from, int to, int prev, size_t *len) {
-    size_t cap = 256, n = 0;
-    char *buf = malloc(cap), piece[512], ready[600];
-    s1c_detok d = {0};
-    for (int i = from; i < to && buf; i++) {
-        int k = t[i] == s1c_tok_eos(tok) ? 0 : s1c_tok_decode(tok, i > 0 ? t[i - 1] : prev, t[i], piece, (int)sizeof piece);
-        k = s1c_detok_push(&d, piece, k, ready, (int)sizeof ready);
-        if (i + 1 == to) k += s1c_detok_flush(&d, ready + k, (int)sizeof ready - k);
-        while (buf && n + (size_t)k + 1 > cap) { char *nb = realloc(buf, cap *= 2); if (!nb) free(buf); buf = nb; }
-        if (buf) { memcpy(buf + n, ready, (size_t)k); n += (size_t)k; }
-    }
-    if (buf) buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 /* Reasoning steps for step-conditional control (SPEC.md §5): the non-empty pieces of the
  * thinking between step markers (a blank line, as the step-conditional models write them). */
@@ -128,8 +112,8 @@ static void print_bf_fields(const s1c_tokenizer *tok, const s1c_seq_result *r, c
     int end = st->think_end_at >= 0 ? st->think_end_at : r->n_tokens;
     int prev = n_prompt > 0 ? prompt[n_prompt - 1] : -1;
     size_t tl = 0, al = 0;
-    char *thinking = decode_range(tok, r->tokens, 0, end, prev, &tl);
-    char *answer = st->answer_at >= 0 ? decode_range(tok, r->tokens, st->answer_at, r->n_tokens, prev, &al) : NULL;
+    char *thinking = s1c_tok_decode_range(tok, r->tokens, 0, end, prev, &tl);
+    char *answer = st->answer_at >= 0 ? s1c_tok_decode_range(tok, r->tokens, st->answer_at, r->n_tokens, prev, &al) : NULL;
     printf(",\"thinking\":");
     json_write_str(stdout, thinking ? thinking : "", tl);
     printf(",\"answer\":");

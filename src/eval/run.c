@@ -65,19 +65,6 @@ static bool is_done(char **keys, int n, const char *key) {
 
 /* ------------------------------------------------------------------ one sample's record */
 
-static char *decode_tokens(const s1c_tokenizer *tok, const int32_t *t, int from, int to, int prev) {
-    size_t cap = 256, n = 0;
-    char *buf = malloc(cap), piece[512], ready[600];
-    s1c_detok d = {0};
-    for (int i = from; i < to && buf; i++) {
-        int k = t[i] == s1c_tok_eos(tok) ? 0 : s1c_tok_decode(tok, i > 0 ? t[i - 1] : prev, t[i], piece, (int)sizeof piece);
-        k = s1c_detok_push(&d, piece, k, ready, (int)sizeof ready);
-        while (buf && n + (size_t)k + 8 > cap) { char *nb = realloc(buf, cap *= 2); if (!nb) free(buf); buf = nb; }
-        if (buf) { memcpy(buf + n, ready, (size_t)k); n += (size_t)k; }
-    }
-    if (buf) { n += (size_t)s1c_detok_flush(&d, buf + n, 8); buf[n] = 0; }
-    return buf;
-}
 
 /* Appends one sample line (and syncs: a finished sample is never lost). */
 static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample, const s1c_seq_result *r,
@@ -85,9 +72,9 @@ static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample
     const s1c_bf_state *st = r->state;
     int prev = prompt_end ? *prompt_end : -1;
     int think_end = st->think_end_at >= 0 ? st->think_end_at : r->n_tokens;
-    char *all = decode_tokens(tok, r->tokens, 0, r->n_tokens, prev);
-    char *thinking = decode_tokens(tok, r->tokens, 0, think_end, prev);
-    char *answer = st->answer_at >= 0 ? decode_tokens(tok, r->tokens, st->answer_at, r->n_tokens, prev) : strdup("");
+    char *all = s1c_tok_decode_range(tok, r->tokens, 0, r->n_tokens, prev, NULL);
+    char *thinking = s1c_tok_decode_range(tok, r->tokens, 0, think_end, prev, NULL);
+    char *answer = st->answer_at >= 0 ? s1c_tok_decode_range(tok, r->tokens, st->answer_at, r->n_tokens, prev, NULL) : strdup("");
     grade_extraction ex = {0};
     int rc = (!all || !thinking || !answer) ? s1c_fail(err, "out of memory") : grade_extract(all, strlen(all), GRADE_EX_S1_MATH, &ex, err);
     if (rc == 0) {

@@ -1,4 +1,5 @@
 /* Streaming detokenization: never emit half a UTF-8 character. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "s1c/text.h"
@@ -41,4 +42,24 @@ int s1c_detok_flush(s1c_detok *d, char *out, int cap) {
     for (int j = 0; j < d->n_pending && k < cap; j++) out[k++] = d->pending[j];
     d->n_pending = 0;
     return k;
+}
+
+char *s1c_tok_decode_range(const s1c_tokenizer *t, const int32_t *tokens, int from, int to, int prev, size_t *len) {
+    size_t cap = 256, n = 0;
+    char *buf = malloc(cap), piece[512], ready[600];
+    s1c_detok d = {0};
+    for (int i = from; i < to && buf; i++) {
+        int k = tokens[i] == s1c_tok_eos(t) ? 0 : s1c_tok_decode(t, i > 0 ? tokens[i - 1] : prev, tokens[i], piece, (int)sizeof piece);
+        k = s1c_detok_push(&d, piece, k, ready, (int)sizeof ready);
+        if (i + 1 == to) k += s1c_detok_flush(&d, ready + k, (int)sizeof ready - k);
+        while (buf && n + (size_t)k + 1 > cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+        if (buf) { memcpy(buf + n, ready, (size_t)k); n += (size_t)k; }
+    }
+    if (buf) buf[n] = 0;
+    if (len) *len = buf ? n : 0;
+    return buf;
 }
