@@ -191,7 +191,8 @@ static int collect(s1c_engine *e, item *items, int n_items) {
     s1c_seq_result r;
     while (s1c_engine_poll(e, &r)) {
         int root = r.parent >= 0 ? r.parent : r.id;
-        item *it = NULL;
+        /* first submissions take ids 0..n-1 in item order; redraws (--reject) get later ids */
+        item *it = root >= 0 && root < n_items && items[root].root == root ? &items[root] : NULL;
         for (int i = 0; i < n_items && !it; i++)
             if (items[i].root == root) it = &items[i];
         if (!it) { s1c_seq_result_free(&r); continue; }

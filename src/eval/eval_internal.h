@@ -3,6 +3,9 @@
 
 #include "s1c/eval.h"
 
+/* An integer field of a sample record; -1 when missing or not a number (a hand-edited file). */
+int eval_int_field(const void *cjson_object, const char *name);
+
 /* Reads DIR/samples.jsonl and writes DIR/summary.json, DIR/scaling.svg, DIR/report.html. */
 int eval_summarize(const char *dir, s1c_err *err);
 

@@ -26,6 +26,8 @@ static char *sample_key(const char *id, int budget, int waits, int sample) {
     return k;
 }
 
+static int cmp_keys(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 /* Keys of the samples already in samples.jsonl; a torn last line (a killed run) is cut off. */
 static int load_done(const char *path, char ***keys, int *n, s1c_err *err) {
     *keys = NULL;
@@ -44,23 +46,24 @@ static int load_done(const char *path, char ***keys, int *n, s1c_err *err) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
         if (cJSON_IsString(id)) {
             if (*n == cap) { cap = cap ? cap * 2 : 256; char **nk = realloc(*keys, (size_t)cap * sizeof *nk); if (!nk) { cJSON_Delete(o); free(text); return s1c_fail(err, "out of memory"); } *keys = nk; }
-            (*keys)[(*n)++] = sample_key(id->valuestring, cJSON_GetObjectItemCaseSensitive(o, "max_thinking_tokens")->valueint,
-                                         cJSON_GetObjectItemCaseSensitive(o, "num_waits")->valueint,
-                                         cJSON_GetObjectItemCaseSensitive(o, "sample")->valueint);
+            (*keys)[(*n)++] = sample_key(id->valuestring, eval_int_field(o, "max_thinking_tokens"), eval_int_field(o, "num_waits"),
+                                         eval_int_field(o, "sample"));
         }
         cJSON_Delete(o);
         good = end + 1;
         i = end + 1;
     }
     free(text);
+    for (int i = 0; i < *n; i++)
+        if (!(*keys)[i]) return s1c_fail(err, "out of memory");
+    if (*n > 1) qsort(*keys, (size_t)*n, sizeof **keys, cmp_keys);
     if (good < len && truncate(path, (off_t)good) != 0) return s1c_fail(err, "%s: cannot cut the torn last line", path);
     return 0;
 }
 
+/* keys are sorted once after loading: a resumed sweep checks every sample in O(log n) */
 static bool is_done(char **keys, int n, const char *key) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(keys[i], key)) return true;
-    return false;
+    return n > 0 && bsearch(&key, keys, (size_t)n, sizeof *keys, cmp_keys) != NULL;
 }
 
 /* ------------------------------------------------------------------ one sample's record */
@@ -194,7 +197,8 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
         s1c_seq_result r;
         while (s1c_engine_poll(e, &r)) {
             int root = r.parent >= 0 ? r.parent : r.id;
-            const job *j = NULL;
+            /* roots were submitted first, in job order, so their ids are 0..n_jobs-1 */
+            const job *j = root >= 0 && root < n_jobs && jobs[root].root == root ? &jobs[root] : NULL;
             for (int k = 0; k < n_jobs && !j; k++)
                 if (jobs[k].root == root) j = &jobs[k];
             int sample = r.sample;

@@ -16,6 +16,11 @@ typedef struct rec {
     bool correct;
 } rec;
 
+int eval_int_field(const void *obj, const char *name) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive((const cJSON *)obj, name);
+    return cJSON_IsNumber(v) ? v->valueint : -1;
+}
+
 static int load(const char *path, rec **out, int *n, s1c_err *err) {
     char *text = NULL;
     size_t len = 0;
@@ -42,11 +47,8 @@ static int load(const char *path, rec **out, int *n, s1c_err *err) {
             if (!nr) { cJSON_Delete(o); free(text); return s1c_fail(err, "out of memory"); }
             *out = nr;
         }
-        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring,
-                               cJSON_GetObjectItemCaseSensitive(o, "max_thinking_tokens")->valueint,
-                               cJSON_GetObjectItemCaseSensitive(o, "num_waits")->valueint,
-                               cJSON_GetObjectItemCaseSensitive(o, "sample")->valueint,
-                               cJSON_GetObjectItemCaseSensitive(o, "thinking_tokens")->valueint,
+        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring, eval_int_field(o, "max_thinking_tokens"),
+                               eval_int_field(o, "num_waits"), eval_int_field(o, "sample"), eval_int_field(o, "thinking_tokens"),
                                cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
     }
     free(text);
