@@ -145,7 +145,7 @@ static T256 void avx2_rmsnorm(float *o, const float *x, const float *w, int n, f
 
 bool kern_avx2_supported(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && kern_cpu_has_f16c();
 }
 
 const kern_ops kern_ops_avx2 = {"avx2", avx2_matmul_rows, avx2_rmsnorm, avx2_dot, avx2_axpy};

@@ -134,7 +134,7 @@ static T512 void avx512_rmsnorm(float *o, const float *x, const float *w, int n,
 bool kern_avx512_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") && kern_cpu_has_f16c();
 }
 
 const kern_ops kern_ops_avx512 = {"avx512", avx512_matmul_rows, avx512_rmsnorm, avx512_dot, avx512_axpy};

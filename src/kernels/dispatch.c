@@ -1,6 +1,8 @@
 /* Kernel dispatch: picks the family once (from $S1C_KERNELS or the CPU), and splits a
  * matmul's output rows over the thread pool. Splitting rows never splits a reduction, so the
  * thread count cannot change a result. */
+#include <cpuid.h>
+
 #include "kern_internal.h"
 
 #include <pthread.h>
@@ -79,4 +81,9 @@ void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, cons
         return;
     }
     s1c_pool_run(pool, T, mm_task, &j);
+}
+
+bool kern_cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }

@@ -14,6 +14,9 @@ typedef struct kern_ops {
 } kern_ops;
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
+/* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no
+ * name for it. */
+bool kern_cpu_has_f16c(void);
 /* Whether this CPU (and compiler) can run the family. */
 bool kern_avx512_supported(void);
 bool kern_avx2_supported(void);
