@@ -70,6 +70,8 @@ typedef struct eval_opts {
     int max_answer_tokens;
     int limit;              /* first N problems (0 = all) */
     bool quiet;             /* no progress lines */
+    bool no_sweep_forks;    /* run every budget as its own sequence even where one trajectory
+                               with forks would do (greedy decoding, one sample) */
 } eval_opts;
 
 /* Runs every setting × problem × sample through the engine (resuming from the run

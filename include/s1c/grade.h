@@ -90,4 +90,30 @@ int grade_equal_ex(const char *gold, size_t gold_len, const char *pred, size_t p
 
 const char *grade_verdict_name(grade_verdict v);
 
+
+/* ---------------------------------------------------------------- LLM judge (src/grade/judge.c) */
+/* For the pairs grade_equal calls UNSURE, s1 asked gpt-4o-mini whether the attempt "is
+ * equivalent (ignoring trivial simplifications)" to the gold answer. grade_judge asks an
+ * OpenAI-compatible model the same (a few-shot prompt; temperature 0) through the net layer;
+ * the reply must be Yes or No (case, surrounding space, a final '.' and markdown '*' ignored),
+ * anything else is an error. Verdicts go to an optional on-disk cache so a pair is asked once. */
+#include "s1c/net.h"
+
+/* A verdict cache keyed by (model, gold, pred): a JSONL file of
+ * {"model":..,"gold":..,"pred":..,"equal":true|false}, loaded at open (lines that do not parse,
+ * such as a torn last line, are ignored), appended and fsync'd for every new verdict. Safe to
+ * share between threads. path NULL: in memory only. */
+typedef struct grade_judge_cache grade_judge_cache;
+int grade_judge_cache_open(grade_judge_cache **out, const char *path, s1c_err *err);
+void grade_judge_cache_close(grade_judge_cache *c);
+/* Verdicts held (loaded + added). */
+size_t grade_judge_cache_size(const grade_judge_cache *c);
+
+/* Asks client/model whether pred is equivalent to gold. cache may be NULL. Returns 0 with
+ * *equal set, or -1 (request failed after retries, reply not Yes/No, cache write failed). */
+int grade_judge(net_client *client, const char *model, const char *gold, const char *pred, grade_judge_cache *cache,
+                bool *equal, s1c_err *err);
+/* The user message grade_judge sends (malloc'd), for tests and for --help. */
+char *grade_judge_prompt(const char *gold, const char *pred);
+
 #endif

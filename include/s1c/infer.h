@@ -126,6 +126,8 @@ int s1c_engine_poll(s1c_engine *e, s1c_seq_result *out);
  * (sampler NULL = the parent's settings). Returns the new id or -1. */
 int s1c_engine_fork(s1c_engine *e, int seq_id, const int32_t *inject, int n_inject, const void *state,
                     const s1c_sampler_params *sampler);
+/* The state bytes of a live sequence (forks made in this step included), or NULL. */
+void *s1c_engine_state(const s1c_engine *e, int seq_id);
 /* The tokens of a live sequence (prompt included) and the prompt length: valid until the next step. */
 const int32_t *s1c_engine_tokens(const s1c_engine *e, int seq_id, int *n, int *n_prompt);
 
@@ -278,6 +280,23 @@ typedef struct s1c_bf_state {
 /* Initial state for a prompt of n_prompt tokens (which ends with think_start). */
 s1c_bf_state s1c_bf_state_init(const s1c_bf *bf, int n_prompt);
 void s1c_bf_hook(s1c_engine *e, int seq_id, void *user, void *state, s1c_step_io *io);
+/* A budget sweep as forks (DESIGN.md, "Sweeps share work"): with greedy decoding the thinking
+ * under a budget is a prefix of the thinking under a larger one, so one sequence runs under the
+ * largest budget and the smaller ones ride along; at the step where one of them would act
+ * differently (its budget is reached, or an ignore string no longer fits it) the sequence forks
+ * and the fork takes that action. Budgets still riding along when the sequence ends share its
+ * result. Use s1c_bf_sweep_hook with this state (the engine copies it into forks). */
+#define S1C_BF_SWEEP_MAX 32
+typedef struct s1c_bf_sweep_state {
+    s1c_bf_state bf;                    /* this sequence's controller (max_thinking = its budget) */
+    int pending[S1C_BF_SWEEP_MAX];      /* smaller budgets riding along */
+    int n_pending;
+} s1c_bf_sweep_state;
+void s1c_bf_sweep_hook(s1c_engine *e, int seq_id, void *user, void *state, s1c_step_io *io);
+/* Whether these options allow sweeps as forks (normative accounting, no rejection sampling, an
+ * answer phase); otherwise run each budget as its own sequence. */
+bool s1c_bf_sweep_ok(const s1c_bf *bf);
+
 /* The final stop reason of a budget-forced sequence from the engine's and the controller's. */
 int s1c_bf_stop_reason(const s1c_bf_state *st, int engine_reason);
 /* The paper's other test-time controls (SPEC.md §5), as prompt suffixes on the question:

@@ -21,6 +21,8 @@ static const char *eval_help =
     "  --answer-max N          limit of the answer phase [until the context is full]\n"
     "  --method budget-forcing the test-time control (the others of the paper: s1c generate --control/--reject)\n"
     "  --out DIR               the run directory; an existing one is resumed (finished samples are kept)\n"
+    "  --separate-runs         run each budget as its own sequence (by default a greedy sweep decodes one\n"
+    "                          trajectory per problem and forks at each budget: the same results, less work)\n"
     "  --regrade DIR           re-grade a run's stored answers and rewrite its summary and reports\n"
     "  sampling flags and --wait-str, --answer-prefix, --think-start, --think-end as in s1c generate\n"
     "\n"
@@ -56,7 +58,7 @@ int cmd_eval(int argc, char **argv) {
     gen_opts_init(&o);
     const char *bench = NULL, *bench_file = NULL, *qf = "question", *af = "answer", *out = NULL, *regrade = NULL, *method = "budget-forcing";
     int budgets[64] = {S1C_BF_UNLIMITED}, waits[64] = {0}, n_budgets = 1, n_waits = 1, limit = 0, samples = 1, answer_max = S1C_BF_UNLIMITED;
-    bool quiet = false;
+    bool quiet = false, separate = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -80,6 +82,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--regrade")) ok = arg_str(argc, argv, &i, &regrade);
         else if (!strcmp(a, "--method")) ok = arg_str(argc, argv, &i, &method);
         else if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "--separate-runs")) separate = true;
         else if (!strcmp(a, "--think-budgets")) {
             const char *v;
             ok = arg_str(argc, argv, &i, &v);
@@ -106,7 +109,8 @@ int cmd_eval(int argc, char **argv) {
     if ((tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL) && !o.think_start_set) o.bf.think_start = "<think>";
     if ((tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL) && !o.think_end_set) o.bf.think_end = "</think>";
     eval_opts eo = {.out_dir = out, .budgets = budgets, .n_budgets = n_budgets, .waits = waits, .n_waits = n_waits,
-                    .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet};
+                    .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet,
+                    .no_sweep_forks = separate};
     if (eval_run(m, tok, &b, &eo, &err) != 0) goto fail;
     char *sp = s1c_path_join(out, "summary.json");
     char *text = NULL;

@@ -14,7 +14,7 @@
 typedef struct job {
     int problem, budget, waits;
     int root;           /* engine id of the first sample */
-    s1c_bf_state st0;
+    s1c_bf_sweep_state st0; /* starts with the controller's state; sweeps use the rest */
 } job;
 
 /* ------------------------------------------------------------------ resuming */
@@ -116,6 +116,24 @@ static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample
 
 /* ------------------------------------------------------------------ the run */
 
+/* The largest budget of the sweep (no budget counts as the largest). */
+static int largest_budget(const eval_opts *o) {
+    int m = o->budgets[0];
+    for (int i = 1; i < o->n_budgets; i++)
+        if (m >= 0 && (o->budgets[i] < 0 || o->budgets[i] > m)) m = o->budgets[i];
+    return m;
+}
+
+/* Budgets share one trajectory (DESIGN.md, "Sweeps share work") when decoding is greedy: then the
+ * thinking under a budget is a prefix of the thinking under a larger one. */
+static bool sweep_as_forks(const eval_opts *o) {
+    if (o->no_sweep_forks || o->n_budgets < 2 || o->samples != 1 || o->sampler.temperature > 0) return false;
+    if (o->bf.compat != S1C_BF_NORMATIVE || o->bf.rejection || o->max_answer_tokens == 0 || o->n_budgets > S1C_BF_SWEEP_MAX + 1) return false;
+    for (int i = 0; i < o->n_budgets; i++)
+        if (o->budgets[i] == S1C_BF_AUTO) return false;
+    return true;
+}
+
 static void progress(const eval_opts *o, int done, int total, int correct, double t0) {
     static double last;
     double now = s1c_now();
@@ -164,27 +182,39 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
         if (r != 0) goto out;
     }
     int n_jobs = 0, total = 0;
+    bool sweep = sweep_as_forks(o);
     for (int s = 0; s < o->n_budgets * o->n_waits; s++) {
         s1c_bf_opts bo = o->bf;
         bo.max_thinking_tokens = o->budgets[s / o->n_waits];
         bo.num_waits = o->waits[s % o->n_waits];
         bo.max_answer_tokens = o->max_answer_tokens;
         if (s1c_bf_new(&bfs[s], &bo, tok, ctx, NULL, err) != 0) goto out;
+        /* a sweep runs one sequence per problem and number of waits, under the largest budget */
+        if (sweep && bo.max_thinking_tokens != largest_budget(o)) continue;
         for (int i = 0; i < n_problems; i++) {
             bool finished = true; /* resumed: every sample of this problem and setting is in samples.jsonl */
-            for (int k = 0; k < o->samples && finished; k++) {
-                char *key = sample_key(b->p[i].id, bo.max_thinking_tokens, bo.num_waits, k);
-                finished = key && is_done(done, n_done, key);
-                free(key);
-            }
+            for (int q = 0; q < (sweep ? o->n_budgets : 1) && finished; q++)
+                for (int k = 0; k < o->samples && finished; k++) {
+                    char *key = sample_key(b->p[i].id, sweep ? o->budgets[q] : bo.max_thinking_tokens, bo.num_waits, k);
+                    finished = key && is_done(done, n_done, key);
+                    free(key);
+                }
             if (finished) continue;
             job *j = &jobs[n_jobs++];
-            *j = (job){.problem = i, .budget = bo.max_thinking_tokens, .waits = bo.num_waits, .st0 = s1c_bf_state_init(bfs[s], n_prompt[i])};
+            *j = (job){.problem = i, .budget = bo.max_thinking_tokens, .waits = bo.num_waits};
+            j->st0.bf = s1c_bf_state_init(bfs[s], n_prompt[i]);
             s1c_seq_params sp = {.prompt = prompts[i], .n_prompt = n_prompt[i], .max_new_tokens = -1, .sampler = o->sampler,
-                                 .hook = s1c_bf_hook, .user = bfs[s], .state = &j->st0, .state_size = sizeof j->st0, .n_samples = o->samples};
+                                 .hook = s1c_bf_hook, .user = bfs[s], .state = &j->st0.bf, .state_size = sizeof j->st0.bf, .n_samples = o->samples};
+            if (sweep) {
+                for (int q = 0; q < o->n_budgets; q++)
+                    if (o->budgets[q] != bo.max_thinking_tokens && j->st0.n_pending < S1C_BF_SWEEP_MAX) j->st0.pending[j->st0.n_pending++] = o->budgets[q];
+                sp.hook = s1c_bf_sweep_hook;
+                sp.state = &j->st0;
+                sp.state_size = sizeof j->st0;
+            }
             j->root = s1c_engine_submit(e, &sp, err);
             if (j->root < 0) { s1c_fail_prefix(err, "problem %s", b->p[i].id); goto out; }
-            total += o->samples;
+            total += o->samples * (sweep ? o->n_budgets : 1);
         }
     }
     if (!o->quiet) fprintf(stderr, "[eval] %s: %d problems x %d settings x %d samples; %d samples to run (%d already in %s)\n", b->name,
@@ -201,14 +231,22 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
             const job *j = root >= 0 && root < n_jobs && jobs[root].root == root ? &jobs[root] : NULL;
             for (int k = 0; k < n_jobs && !j; k++)
                 if (jobs[k].root == root) j = &jobs[k];
-            int sample = r.sample;
-            char *key = j ? sample_key(b->p[j->problem].id, j->budget, j->waits, sample) : NULL;
-            bool skip = !key || is_done(done, n_done, key); /* written by an earlier, killed run */
-            free(key);
-            int w = j && !skip ? write_sample(f, &b->p[j->problem], j, sample, &r, tok, &prompts[j->problem][n_prompt[j->problem] - 1], err) : 0;
+            /* the budgets this result stands for: its own, and in a sweep those that never forked */
+            const s1c_bf_sweep_state *ss = r.state;
+            int budgets[S1C_BF_SWEEP_MAX + 1], nb = 0, w = 0;
+            budgets[nb++] = sweep ? ss->bf.max_thinking : j ? j->budget : 0;
+            for (int q = 0; sweep && q < ss->n_pending; q++) budgets[nb++] = ss->pending[q];
+            for (int q = 0; q < nb && j && w == 0; q++) {
+                job jb = *j;
+                jb.budget = budgets[q];
+                char *key = sample_key(b->p[j->problem].id, jb.budget, j->waits, r.sample);
+                bool skip = !key || is_done(done, n_done, key); /* written by an earlier, killed run */
+                free(key);
+                if (!skip) w = write_sample(f, &b->p[j->problem], &jb, r.sample, &r, tok, &prompts[j->problem][n_prompt[j->problem] - 1], err);
+                finished++;
+            }
             s1c_seq_result_free(&r);
             if (w != 0) goto out;
-            finished++;
             progress(o, finished, total, correct, t0);
         }
     }

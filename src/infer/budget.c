@@ -254,9 +254,8 @@ static void answer_step(const s1c_bf *bf, s1c_bf_state *st, s1c_step_io *io) {
     }
 }
 
-void s1c_bf_hook(s1c_engine *e, int id, void *user, void *state, s1c_step_io *io) {
-    const s1c_bf *bf = user;
-    s1c_bf_state *st = state;
+/* One controller step for one drawn token (everything but the text). */
+static void bf_step(const s1c_bf *bf, s1c_engine *e, int id, s1c_bf_state *st, s1c_step_io *io) {
     if (st->phase == S1C_BF_THINK) {
         if (bf->o.compat == S1C_BF_S1_EVAL) think_step_s1_eval(bf, e, id, st, io);
         else think_step_normative(bf, e, id, st, io);
@@ -273,7 +272,57 @@ void s1c_bf_hook(s1c_engine *e, int id, void *user, void *state, s1c_step_io *io
         for (int i = 0; i < bf->n_end_tokens; i++) io->ban[io->n_ban++] = bf->end_tokens[i];
     }
     st->suppress_end = false;
+}
+
+void s1c_bf_hook(s1c_engine *e, int id, void *user, void *state, s1c_step_io *io) {
+    const s1c_bf *bf = user;
+    s1c_bf_state *st = state;
+    bf_step(bf, e, id, st, io);
     if (bf->tg) s1c_textgen_on_token(bf->tg, e, id, &st->tg, io);
+}
+
+/* ------------------------------------------------------------------ sweeps as forks */
+
+static bool same_action(const s1c_step_io *a, const s1c_step_io *b, const s1c_bf_state *sa, const s1c_bf_state *sb) {
+    return a->drop == b->drop && a->n_inject == b->n_inject && !memcmp(a->inject, b->inject, (size_t)a->n_inject * sizeof(int32_t)) &&
+           a->stop == b->stop && sa->phase == sb->phase;
+}
+
+bool s1c_bf_sweep_ok(const s1c_bf *bf) { return bf->o.compat == S1C_BF_NORMATIVE && !bf->o.rejection && bf->o.max_answer_tokens != 0; }
+
+void s1c_bf_sweep_hook(s1c_engine *e, int id, void *user, void *state, s1c_step_io *io) {
+    const s1c_bf *bf = user;
+    s1c_bf_sweep_state *sw = state;
+    if (sw->bf.phase == S1C_BF_THINK && sw->n_pending > 0) {
+        /* what this sequence will do under its own budget ... */
+        s1c_bf_state mine = sw->bf;
+        s1c_step_io mine_io = *io;
+        bf_step(bf, e, id, &mine, &mine_io);
+        int keep = 0;
+        for (int i = 0; i < sw->n_pending; i++) {
+            /* ... and under each smaller budget riding along: the first step where they differ
+             * (that budget is reached, or an ignore string no longer fits it) is a fork */
+            s1c_bf_state other = sw->bf;
+            other.max_thinking = sw->pending[i];
+            s1c_step_io other_io = *io;
+            bf_step(bf, e, id, &other, &other_io);
+            if (same_action(&mine_io, &other_io, &mine, &other)) { sw->pending[keep++] = sw->pending[i]; continue; }
+            int32_t inj[80];
+            int n = 0;
+            if (!other_io.drop) inj[n++] = other_io.token;
+            for (int k = 0; k < other_io.n_inject && n < 80; k++) inj[n++] = other_io.inject[k];
+            /* the fork copies all of this sequence's state (a caller may wrap ours); then its
+             * sweep part, at the same offset, becomes the smaller budget's controller */
+            int child = s1c_engine_fork(e, id, inj, n, NULL, NULL);
+            char *base = s1c_engine_state(e, id), *cbase = child >= 0 ? s1c_engine_state(e, child) : NULL;
+            if (!cbase) { sw->pending[keep++] = sw->pending[i]; continue; } /* fork failed: it stays on */
+            s1c_bf_sweep_state *cs = (s1c_bf_sweep_state *)(cbase + ((char *)sw - base));
+            cs->bf = other;
+            cs->n_pending = 0;
+        }
+        sw->n_pending = keep;
+    }
+    bf_step(bf, e, id, &sw->bf, io);
 }
 
 int s1c_bf_stop_reason(const s1c_bf_state *st, int engine_reason) {

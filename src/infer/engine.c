@@ -381,6 +381,11 @@ const int32_t *s1c_engine_tokens(const s1c_engine *e, int seq_id, int *n, int *n
     return s->tok;
 }
 
+void *s1c_engine_state(const s1c_engine *e, int seq_id) {
+    eseq *s = find_seq(e, seq_id);
+    return s ? s->state : NULL;
+}
+
 void s1c_engine_get_stats(const s1c_engine *e, s1c_engine_stats *st) {
     *st = e->st;
     st->n_free_blocks = s1c_kv_n_free(e->kv);

@@ -417,6 +417,90 @@ static void test_random_combinations(void **st) {
     }
 }
 
+/* Sweeps as forks: one scripted trajectory under the largest budget, the smaller budgets riding
+ * along and forking where they would act differently, gives for every budget exactly the
+ * tokens and accounting of a separate run with that budget (random scripts and options). */
+typedef struct sweep_state {
+    int step;
+    s1c_bf_sweep_state sw;
+} sweep_state;
+
+static void scripted_sweep_hook(s1c_engine *e, int id, void *user, void *state, s1c_step_io *io) {
+    script *sc = user;
+    sweep_state *ss = state;
+    io->token = ss->step < sc->n ? sc->tok[ss->step] : 'x';
+    ss->step++;
+    s1c_bf_sweep_hook(e, id, sc->bf, &ss->sw, io);
+}
+
+static void test_sweep_forks_equal_separate_runs(void **st) {
+    (void)st;
+    s1c_rng rng;
+    s1c_rng_seed(&rng, 77);
+    const char *waits[] = {"Wait", "", "Hmm"};
+    s1c_err err;
+    int32_t prompt[64];
+    int np = enc("<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<|im_start|>think", prompt);
+    int forks_seen = 0;
+    for (int it = 0; it < 150; it++) {
+        s1c_bf_opts o = s1c_bf_defaults();
+        o.num_waits = (int)(s1c_rng_u64(&rng) % 4);
+        o.wait_str = waits[s1c_rng_u64(&rng) % 3];
+        o.min_thinking_tokens = (int)(s1c_rng_u64(&rng) % 6);
+        o.max_answer_tokens = 1 + (int)(s1c_rng_u64(&rng) % 4);
+        int budgets[4] = {6 + (int)(s1c_rng_u64(&rng) % 4), 12 + (int)(s1c_rng_u64(&rng) % 6), 25, S1C_BF_UNLIMITED};
+        int32_t scr[48];
+        int n = 8 + (int)(s1c_rng_u64(&rng) % 40);
+        for (int i = 0; i < n; i++) {
+            uint64_t x = s1c_rng_u64(&rng) % 8;
+            scr[i] = x == 0 ? IM_START : x == 1 ? IM_END : 'a' + (int)(s1c_rng_u64(&rng) % 26);
+        }
+        /* separate runs */
+        run_out sep[4];
+        for (int b = 0; b < 4; b++) {
+            s1c_bf_opts ob = o;
+            ob.max_thinking_tokens = budgets[b];
+            run(&ob, scr, n, 200, &sep[b]);
+        }
+        /* one sweep: the unlimited budget carries 6.., 12.., 25 */
+        s1c_bf *bf;
+        assert_int_equal(s1c_bf_new(&bf, &o, tok, 512, NULL, &err), 0);
+        s1c_engine *e;
+        assert_int_equal(s1c_engine_new(&e, model, NULL, &err), 0);
+        script sc = {scr, n, 0, bf, 0};
+        sweep_state init = {0, {.bf = s1c_bf_state_init(bf, np), .pending = {budgets[0], budgets[1], budgets[2]}, .n_pending = 3}};
+        init.sw.bf.max_thinking = S1C_BF_UNLIMITED;
+        s1c_seq_params p = {.prompt = prompt, .n_prompt = np, .max_new_tokens = 200, .sampler = s1c_sampler_defaults(),
+                            .hook = scripted_sweep_hook, .user = &sc, .state = &init, .state_size = sizeof init};
+        assert_true(s1c_engine_submit(e, &p, &err) >= 0);
+        assert_int_equal(s1c_engine_run(e, &err), 0);
+        int covered = 0;
+        s1c_seq_result r;
+        while (s1c_engine_poll(e, &r)) {
+            const sweep_state *ss = r.state;
+            int mine[5], k = 0;
+            mine[k++] = ss->sw.bf.max_thinking;
+            for (int i = 0; i < ss->sw.n_pending; i++) mine[k++] = ss->sw.pending[i]; /* budgets that shared this result */
+            forks_seen += r.parent >= 0;
+            for (int q = 0; q < k; q++) {
+                int b = 0;
+                while (b < 4 && budgets[b] != mine[q]) b++;
+                assert_true(b < 4);
+                covered++;
+                if (r.n_tokens != sep[b].n || memcmp(r.tokens, sep[b].tok, (size_t)r.n_tokens * 4) != 0)
+                    fail_msg("run %d: budget %d: the sweep's tokens differ from the separate run (%d vs %d tokens)", it, budgets[b], r.n_tokens, sep[b].n);
+                assert_int_equal(ss->sw.bf.thinking_tokens, sep[b].st.thinking_tokens);
+                assert_int_equal(ss->sw.bf.waits, sep[b].st.waits);
+            }
+            s1c_seq_result_free(&r);
+        }
+        assert_int_equal(covered, 4);
+        s1c_engine_free(e);
+        s1c_bf_free(bf);
+    }
+    assert_true(forks_seen > 100); /* the budgets did fork off */
+}
+
 /* On stories260K (a real trained model), with "." as the end of thinking: budget forcing with
  * --waits 2 inside the engine gives exactly the tokens of s1's README loop, which re-prompts
  * with everything so far + the ignore string's ids after each stop (KV path = re-prompting). */
@@ -513,6 +597,7 @@ int main(void) {
         cmocka_unit_test(test_empty_ignore_string), cmocka_unit_test(test_answer_prefix_and_limit),
         cmocka_unit_test(test_s1_eval_compat),     cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_random_combinations), cmocka_unit_test(test_waits_equal_reprompting_on_stories),
+        cmocka_unit_test(test_sweep_forks_equal_separate_runs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -47,6 +47,14 @@ check("svg has 4 points", len([e for e in svg.iter() if e.tag.endswith("circle")
 html = open(os.path.join(full, "report.html")).read()
 check("html self-contained", "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html)
 
+# greedy sweeps decode one trajectory per problem and fork at each budget: same records as
+# running every budget separately
+sep = os.path.join(TMP, "eval_separate")
+shutil.rmtree(sep, ignore_errors=True)
+r = subprocess.run([BIN, *ARGS, "--out", sep, "--separate-runs"], capture_output=True, text=True, timeout=600)
+check("separate runs", r.returncode == 0, r.stderr)
+check("sweep as forks == separate runs", records(sep) == rs)
+
 # kill -9 midway, resume, compare with the uninterrupted run
 part = os.path.join(TMP, "eval_killed")
 shutil.rmtree(part, ignore_errors=True)
