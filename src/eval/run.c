@@ -71,7 +71,7 @@ static bool is_done(char **keys, int n, const char *key) {
 
 /* Appends one sample line (and syncs: a finished sample is never lost). */
 static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample, const s1c_seq_result *r,
-                        const s1c_tokenizer *tok, const int32_t *prompt_end, s1c_err *err) {
+                        const s1c_tokenizer *tok, const int32_t *prompt_end, int *n_correct, s1c_err *err) {
     const s1c_bf_state *st = r->state;
     int prev = prompt_end ? *prompt_end : -1;
     int think_end = st->think_end_at >= 0 ? st->think_end_at : r->n_tokens;
@@ -82,6 +82,7 @@ static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample
     int rc = (!all || !thinking || !answer) ? s1c_fail(err, "out of memory") : grade_extract(all, strlen(all), GRADE_EX_S1_MATH, &ex, err);
     if (rc == 0) {
         bool unsure, ok = eval_is_correct(p->gold, ex.answer, &unsure);
+        *n_correct += ok; /* for the running accuracy of the progress lines */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", p->id);
         cJSON_AddStringToObject(o, "method", "budget-forcing");
@@ -242,7 +243,7 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
                 char *key = sample_key(b->p[j->problem].id, jb.budget, j->waits, r.sample);
                 bool skip = !key || is_done(done, n_done, key); /* written by an earlier, killed run */
                 free(key);
-                if (!skip) w = write_sample(f, &b->p[j->problem], &jb, r.sample, &r, tok, &prompts[j->problem][n_prompt[j->problem] - 1], err);
+                if (!skip) w = write_sample(f, &b->p[j->problem], &jb, r.sample, &r, tok, &prompts[j->problem][n_prompt[j->problem] - 1], &correct, err);
                 finished++;
             }
             s1c_seq_result_free(&r);
@@ -250,7 +251,6 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
             progress(o, finished, total, correct, t0);
         }
     }
-    progress(o, total, total, correct, t0);
     fclose(f);
     f = NULL;
     rc = eval_summarize(o->out_dir, err);
