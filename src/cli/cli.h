@@ -13,6 +13,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_export_ollama(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_grade(int argc, char **argv);
 

@@ -12,6 +12,7 @@ static const struct {
     {"chat", cmd_chat, "interactive chat with budget forcing (thinking shown dimmed)"},
     {"eval", cmd_eval, "evaluate on a benchmark under thinking budgets and forced waits; report + scaling plot"},
     {"convert", cmd_convert, "HF directory <-> GGUF, re-encode weights (f32/f16/bf16/q8_0/q4_0)"},
+    {"export-ollama", cmd_export_ollama, "a GGUF + Ollama Modelfile with s1's template, and notes on budget forcing there"},
     {"init", cmd_init, "write a freshly initialized model as a Hugging Face directory"},
     {"tokenize", cmd_tokenize, "encode text from stdin to token ids, or decode ids (--decode)"},
     {"extract", cmd_extract, "extract final answers from model outputs (JSONL on stdin)"},

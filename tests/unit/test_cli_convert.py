@@ -36,6 +36,20 @@ for t in ("bf16", "q8_0", "q4_0"):
     rc, out, err = run("convert", hf, q, "--type", t)
     toks = greedy(q) if rc == 0 else err
     check(f"--type {t} loads and generates", rc == 0 and isinstance(toks, list) and len(toks) == 12, err + str(toks)[:200])
+# export-ollama: GGUF + Modelfile (s1's layout as an Ollama template) + notes
+od = os.path.join(TMP, "ollama_export")
+shutil.rmtree(od, ignore_errors=True)
+rc, out, err = run("export-ollama", hf, od, "--type", "q8_0", "--ctx", "8192")
+mf = open(os.path.join(od, "Modelfile")).read() if rc == 0 else ""
+check("export-ollama writes", rc == 0 and all(os.path.exists(os.path.join(od, f)) for f in ("model.gguf", "Modelfile", "README.md")), err)
+check("Modelfile: model, template, stops, greedy, context", mf.startswith("FROM ./model.gguf\n") and
+      "<|im_start|>assistant\n<|im_start|>think\"\"\"" in mf and 'PARAMETER stop "<|im_end|>"' in mf and
+      "PARAMETER temperature 0" in mf and "PARAMETER num_ctx 8192" in mf and
+      "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>" in mf, mf)
+check("exported GGUF runs", isinstance(greedy(os.path.join(od, "model.gguf")), list))
+rc, out, err = run("export-ollama", f"{DATA}/models/stories260K/stories260K.gguf", os.path.join(TMP, "ollama_stories"))
+check("non-ChatML vocabulary refused", rc != 0 and "ChatML" in err, err)
+
 rc, out, err = run("convert", hf, os.path.join(TMP, "x.gguf"), "--type", "q3")
 check("bad type refused", rc != 0 and err.startswith("s1c: ") and len(err.strip().split("\n")) == 1, err)
 rc, out, err = run("convert", os.path.join(TMP, "nope"), os.path.join(TMP, "y.gguf"))
