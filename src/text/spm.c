@@ -7,13 +7,6 @@
 
 #include "tokenizer_internal.h"
 
-static int max_piece_len(const s1c_tokenizer *t) {
-    int m = 0;
-    for (int i = 0; i < t->n_vocab; i++)
-        if (t->piece_len[i] > m) m = t->piece_len[i];
-    return m;
-}
-
 /* Greedy best-score merging over ids[0..n); returns the new count. */
 static int spm_merge(const s1c_tokenizer *t, int32_t *ids, int n, char *buf, int max_piece) {
     for (;;) {
@@ -48,7 +41,7 @@ int spm_encode_text(const s1c_tokenizer *t, const char *text, size_t len, bool s
         *cap_io = need;
     }
     int32_t *ids = *ids_io + *n_io;
-    int max_piece = max_piece_len(t);
+    int max_piece = t->max_piece_len;
     char *buf = malloc((size_t)max_piece + 8);
     if (!buf) return s1c_fail(err, "tokenizer: out of memory");
     int n = 0;

@@ -13,6 +13,7 @@ struct s1c_tokenizer {
     int n_vocab;
     char **piece;      /* piece[i]: NUL-terminated bytes (SPM: spaces as ' '; BPE: the vocab string) */
     int *piece_len;
+    int max_piece_len; /* longest piece (set by tok_finish): bounds SPM merge lookups */
     float *score;      /* SPM merge scores */
     uint8_t *type;     /* TT_* */
     int *sorted;       /* ids sorted by piece bytes, for lookup */

@@ -85,9 +85,11 @@ static int build_specials(s1c_tokenizer *t) {
 }
 
 int tok_finish(s1c_tokenizer *t, s1c_err *err) {
+    t->max_piece_len = 0;
     for (int i = 0; i < t->n_vocab; i++) {
         if (!t->piece[i] && tok_set_piece(t, i, "", 0) != 0) return s1c_fail(err, "tokenizer: out of memory");
         t->sorted[i] = i;
+        if (t->piece_len[i] > t->max_piece_len) t->max_piece_len = t->piece_len[i];
     }
     qsort_r(t->sorted, (size_t)t->n_vocab, sizeof(int), cmp_ids, t);
     if (build_specials(t) != 0) return s1c_fail(err, "tokenizer: out of memory");

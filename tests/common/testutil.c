@@ -1,4 +1,5 @@
 #include "testutil.h"
+#include "s1c/text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -61,4 +62,32 @@ double tu_max_abs_diff(const float *a, const float *b, size_t n) {
         if (!(d <= m)) m = d; /* NaN propagates as the max */
     }
     return m;
+}
+
+void tu_check_qwen2_vectors(const s1c_tokenizer *t, const char *what) {
+    char *ip = tu_path("S1C_DATA", "llama.cpp-qwen2-vocab-test/ggml-vocab-qwen2.gguf.inp");
+    char *op = tu_path("S1C_DATA", "llama.cpp-qwen2-vocab-test/ggml-vocab-qwen2.gguf.out");
+    char *inp = tu_read(ip, NULL), *out = tu_read(op, NULL);
+    assert_non_null(inp);
+    assert_non_null(out);
+    const char *sep = "\n__ggml_vocab_test__\n";
+    char *p = inp, *line = out;
+    for (int k = 0; k < 46; k++) {
+        char *e = strstr(p, sep), *nl = strchr(line, '\n');
+        assert_non_null(e);
+        assert_non_null(nl);
+        *nl = 0;
+        int32_t *ids;
+        int n;
+        s1c_err err;
+        assert_int_equal(s1c_tok_encode_ex(t, p, (size_t)(e - p), 0, &ids, &n, &err), 0);
+        char got[8192] = {0};
+        size_t g = 0;
+        for (int i = 0; i < n; i++) g += (size_t)snprintf(got + g, sizeof got - g, " %d", ids[i]);
+        if (strcmp(got, line) != 0) fail_msg("%s: vector %d %.30s: got%s\nwant%s", what, k, p, got, line);
+        free(ids);
+        p = e + strlen(sep);
+        line = nl + 1;
+    }
+    free(inp); free(out); free(ip); free(op);
 }

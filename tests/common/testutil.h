@@ -18,6 +18,10 @@ char *tu_read(const char *path, size_t *len);
 int tu_write(const char *path, const void *data, size_t len);
 /* Runs a shell command; returns its exit status (-1 if it did not exit normally). */
 int tu_system(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* llama.cpp's 46 Qwen2 tokenizer vectors (shared data): t must encode every string to the
+ * listed ids; a failure names `what` and the vector. */
+struct s1c_tokenizer;
+void tu_check_qwen2_vectors(const struct s1c_tokenizer *t, const char *what);
 /* Max |a - b| over n floats. */
 double tu_max_abs_diff(const float *a, const float *b, size_t n);
 

@@ -120,38 +120,10 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void check_vectors(const s1c_tokenizer *t) {
-    char *ip = data_path("llama.cpp-qwen2-vocab-test/ggml-vocab-qwen2.gguf.inp");
-    char *op = data_path("llama.cpp-qwen2-vocab-test/ggml-vocab-qwen2.gguf.out");
-    size_t ilen;
-    char *inp = tu_read(ip, &ilen), *out = tu_read(op, NULL);
-    assert_non_null(inp);
-    const char *sep = "\n__ggml_vocab_test__\n";
-    char *p = inp, *line = out;
-    int k = 0;
-    for (; k < 46; k++) {
-        char *e = strstr(p, sep);
-        assert_non_null(e);
-        char *nl = strchr(line, '\n');
-        *nl = 0;
-        int32_t *ids;
-        int n;
-        s1c_err err;
-        assert_int_equal(s1c_tok_encode_ex(t, p, (size_t)(e - p), 0, &ids, &n, &err), 0);
-        char got[8192] = {0};
-        size_t g = 0;
-        for (int i = 0; i < n; i++) g += (size_t)snprintf(got + g, sizeof got - g, " %d", ids[i]);
-        if (strcmp(got, line) != 0) fail_msg("vector %d %.30s: got%s\nwant%s", k, p, got, line);
-        free(ids);
-        p = e + strlen(sep);
-        line = nl + 1;
-    }
-    free(inp); free(out); free(ip); free(op);
-}
 
-static void test_vectors_vocab_merges(void **s) { (void)s; check_vectors(hf); }
-static void test_vectors_tokenizer_json(void **s) { (void)s; check_vectors(hf_json); }
-static void test_vectors_gguf(void **s) { (void)s; check_vectors(gg); }
+static void test_vectors_vocab_merges(void **s) { (void)s; tu_check_qwen2_vectors(hf, "vocab.json + merges.txt"); }
+static void test_vectors_tokenizer_json(void **s) { (void)s; tu_check_qwen2_vectors(hf_json, "tokenizer.json"); }
+static void test_vectors_gguf(void **s) { (void)s; tu_check_qwen2_vectors(gg, "GGUF"); }
 
 /* Encodes then decodes; the result must be `want` (want_len bytes). */
 static void roundtrip_to(const char *text, size_t len, const char *want, size_t want_len) {

@@ -73,33 +73,6 @@ static double logit_diff(const char *a, const char *b) {
     return d;
 }
 
-static void check_vectors(const s1c_tokenizer *t, const char *what) {
-    char *ip = tu_path("S1C_DATA", "llama.cpp-qwen2-vocab-test/ggml-vocab-qwen2.gguf.inp");
-    char *op = tu_path("S1C_DATA", "llama.cpp-qwen2-vocab-test/ggml-vocab-qwen2.gguf.out");
-    char *inp = tu_read(ip, NULL), *out = tu_read(op, NULL);
-    assert_non_null(inp);
-    assert_non_null(out);
-    const char *sep = "\n__ggml_vocab_test__\n";
-    char *p = inp, *line = out;
-    for (int k = 0; k < 46; k++) {
-        char *e = strstr(p, sep), *nl = strchr(line, '\n');
-        assert_non_null(e);
-        assert_non_null(nl);
-        *nl = 0;
-        int32_t *ids;
-        int n;
-        s1c_err err;
-        assert_int_equal(s1c_tok_encode_ex(t, p, (size_t)(e - p), 0, &ids, &n, &err), 0);
-        char got[8192] = {0};
-        size_t g = 0;
-        for (int i = 0; i < n; i++) g += (size_t)snprintf(got + g, sizeof got - g, " %d", ids[i]);
-        if (strcmp(got, line) != 0) fail_msg("%s: vector %d: got%s\nwant%s", what, k, got, line);
-        free(ids);
-        p = e + strlen(sep);
-        line = nl + 1;
-    }
-    free(inp); free(out); free(ip); free(op);
-}
 
 static void roundtrip(const char *arch, const char *dtype, bool qwen_tok, double logit_tol) {
     char name[64];
@@ -120,12 +93,12 @@ static void roundtrip(const char *arch, const char *dtype, bool qwen_tok, double
         gguf_file g;
         assert_int_equal(gguf_open(&g, gg, &err), 0);
         if (s1c_tok_load_gguf(&t, &g, &err) != 0) fail_msg("%s", err.msg);
-        check_vectors(t, "GGUF tokenizer");
+        tu_check_qwen2_vectors(t, "GGUF tokenizer");
         assert_int_equal(s1c_tok_eos(t), 151645);
         s1c_tok_free(t);
         gguf_close(&g);
         if (s1c_tok_load_hf(&t, back, &err) != 0) fail_msg("%s", err.msg);
-        check_vectors(t, "HF tokenizer after the round trip");
+        tu_check_qwen2_vectors(t, "HF tokenizer after the round trip");
         assert_int_equal(s1c_tok_n_vocab(t), 151665);
         s1c_tok_free(t);
     }
