@@ -369,7 +369,7 @@ static double head_loss_backward(s1c_gradws *w, const s1c_params *p, float *grad
     int D = c->dim, V = c->vocab_size;
     int head_role = c->tied_embeddings ? T_TOK_EMBD : T_OUTPUT;
     const float *E = param_ptr(p, p->data, head_role, -1);
-    float *dE = (float *)param_ptr(p, grad, head_role, -1);
+    float *dE = grad ? (float *)param_ptr(p, grad, head_role, -1) : NULL;
     double loss = 0;
     memset(w->dhn, 0, (size_t)row->n * D * sizeof(float));
     for (int r0 = 0; r0 < n_rows; r0 += w->chunk) {
@@ -394,6 +394,7 @@ static double head_loss_backward(s1c_gradws *w, const s1c_params *p, float *grad
             for (int k = 0; k < V; k++) z[k] *= scale;
             z[row->target[t]] -= wt;
         }
+        if (!grad) continue; /* loss only */
         gemm(false, false, C, D, V, w->logits, V, E, D, 0.0f, w->dhc, D);
         gemm(true, false, V, D, C, w->logits, V, w->hc, D, 1.0f, dE, D);
         for (int i = 0; i < C; i++)
@@ -451,6 +452,7 @@ int s1c_grad_row_run(s1c_gradws *w, const s1c_params *p, float *grad, const s1c_
     rmsnorm_rows(w->hn, w->rstdf, xL, wn, T, D, c->norm_eps);
     if (n_pred == 0) return 0;
     *loss = head_loss_backward(w, p, grad, row, n_pred);
+    if (!grad) return 0;
     /* backward */
     memset(w->dx, 0, (size_t)T * D * sizeof(float));
     rmsnorm_backward(w->dx, (float *)param_ptr(p, grad, T_OUTPUT_NORM, -1), w->dhn, xL, wn, w->rstdf, T, D);
