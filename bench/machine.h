@@ -9,7 +9,7 @@
 #include "s1c/base.h"
 
 /* Bytes per second read+written by memcpy over a buffer far larger than the caches. */
-static double machine_bandwidth(void) {
+static inline double machine_bandwidth(void) {
     size_t n = 256u << 20;
     char *a = malloc(n), *b = malloc(n);
     if (!a || !b) { free(a); free(b); return 0; }
@@ -48,7 +48,7 @@ FMA_LOOP(fma_generic, )
 FMA_LOOP(fma_avx512, __attribute__((target("avx512f,fma"))))
 FMA_LOOP(fma_avx2, __attribute__((target("avx2,fma"))))
 
-static double machine_flops_one_core(const char **isa) {
+static inline double machine_flops_one_core(const char **isa) {
     double (*f)(long) = fma_generic;
     *isa = "baseline";
     if (__builtin_cpu_supports("avx512f")) { f = fma_avx512; *isa = "avx512"; }
