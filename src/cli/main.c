@@ -18,6 +18,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "encode text from stdin to token ids, or decode ids (--decode)"},
     {"extract", cmd_extract, "extract final answers from model outputs (JSONL on stdin)"},
     {"grade", cmd_grade, "grade predicted answers against gold answers (JSONL on stdin)"},
+    {"bench", cmd_bench, "prefill/decode/batched tok/s per weight type, as fractions of the measured machine limits"},
 };
 
 static void usage(FILE *f) {
