@@ -30,13 +30,6 @@ void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtyp
  * Bitwise the same result as kern_matmul for any thread count. */
 void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 
-/* C = beta*C + op(A) * op(B), row-major, f32. op(A) is M x K: A[m*lda + k], or A[k*lda + m] when trans_a.
- * op(B) is K x N: B[k*ldb + n], or B[n*ldb + k] when trans_b. beta is 0 (C is only written, never
- * read — it may hold NaNs) or 1 (accumulate). Work is split over the pool's threads by blocks of C
- * (pool NULL: this thread); the result is bitwise the same for any thread count. */
-void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K,
-                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
-
 /* sum_i a[i] * b[i] (the attention score). */
 float kern_dot(const float *a, const float *b, int n);
 /* y[i] += a * x[i] (the attention-weighted sum of values). */
