@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""Tiny random HF models and training batches for the trainer's reference tests.
+
+  make_train_case.py --out DIR [--seed S]
+writes DIR/<model>/{config.json,model.safetensors} for every entry of MODELS and
+DIR/<model>/{batch.json,packed.json,steps.json} (see train_ref.py for the formats).
+
+Weights are F32 with std ~0.1-0.35 (embeddings 2/sqrt(hidden), q/k 1.5/sqrt(fan_in), norms
+1 + 0.1 N(0,1), biases 0.1 N(0,1)) so that activations are O(1), attention is visibly non-uniform
+and no gradient is vanishingly small.
+Batches: rows of different lengths, prompt masks (-100 at the start), padding (pad token, -100 at
+the end), packed rows with `seg` (segments with their own masks, a segment without any target, a
+padding segment) and a row without any target at all.
+"""
+import argparse, json, math, os, random, sys
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_ref import write_safetensors  # noqa: E402
+
+# name: (arch, hidden, layers, heads, kv heads, ffn, vocab, tied)
+MODELS = {
+    "qwen2_gqa_tied": ("qwen2", 32, 2, 4, 2, 48, 64, True),
+    "qwen2_mqa_untied": ("qwen2", 24, 2, 4, 1, 40, 56, False),
+    "llama_gqa_untied": ("llama", 32, 2, 4, 2, 48, 64, False),
+}
+
+
+def make_model(out, arch, E, L, H, KV, ffn, vocab, tied, seed=0, theta=10000.0, eps=1e-6):
+    """Writes out/config.json + out/model.safetensors (F32, HF names)."""
+    D = E // H
+    g = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, std=1.0):
+        return torch.randn(*shape, generator=g, dtype=torch.float32) * std
+
+    W = {"model.embed_tokens.weight": randn(vocab, E, std=2 / math.sqrt(E))}
+    for i in range(L):
+        p = f"model.layers.{i}."
+        W[p + "input_layernorm.weight"] = 1 + 0.1 * randn(E)
+        for n, rows, s in (("q", H * D, 1.5), ("k", KV * D, 1.5), ("v", KV * D, 1.0)):
+            W[p + f"self_attn.{n}_proj.weight"] = randn(rows, E, std=s / math.sqrt(E))
+            if arch == "qwen2":
+                W[p + f"self_attn.{n}_proj.bias"] = 0.1 * randn(rows)
+        W[p + "self_attn.o_proj.weight"] = randn(E, H * D, std=1 / math.sqrt(H * D))
+        W[p + "post_attention_layernorm.weight"] = 1 + 0.1 * randn(E)
+        W[p + "mlp.gate_proj.weight"] = randn(ffn, E, std=1 / math.sqrt(E))
+        W[p + "mlp.up_proj.weight"] = randn(ffn, E, std=1 / math.sqrt(E))
+        W[p + "mlp.down_proj.weight"] = randn(E, ffn, std=1 / math.sqrt(ffn))
+    W["model.norm.weight"] = 1 + 0.1 * randn(E)
+    if not tied:
+        W["lm_head.weight"] = randn(vocab, E, std=2 / math.sqrt(E))
+    cfg = {"architectures": ["Qwen2ForCausalLM" if arch == "qwen2" else "LlamaForCausalLM"],
+           "model_type": arch, "hidden_act": "silu", "hidden_size": E, "intermediate_size": ffn,
+           "num_attention_heads": H, "num_hidden_layers": L, "num_key_value_heads": KV,
+           "rms_norm_eps": eps, "rope_theta": theta, "rope_scaling": None,
+           "tie_word_embeddings": tied, "torch_dtype": "float32", "vocab_size": vocab,
+           "max_position_embeddings": 4096, "bos_token_id": vocab - 2, "eos_token_id": vocab - 1}
+    if arch == "llama":
+        cfg.update(attention_bias=False, mlp_bias=False)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(out, "model.safetensors"), W)
+    return W
+
+
+def sample(rng, vocab, n, prompt):
+    """tokens, labels of one sequence of n tokens whose first `prompt` labels are masked."""
+    toks = [rng.randrange(vocab - 1) for _ in range(n)]
+    return toks, [-100] * prompt + toks[prompt:]
+
+
+def plain_row(rng, vocab, n, prompt, pad):
+    """One unpacked row: a sequence then `pad` padding tokens (id vocab-1, labels -100)."""
+    toks, labs = sample(rng, vocab, n, prompt)
+    return {"tokens": toks + [vocab - 1] * pad, "labels": labs + [-100] * pad}
+
+
+def packed_row(rng, vocab, parts, pad):
+    """One packed row: parts = [(n, prompt)], each its own segment, then a padding segment."""
+    row = {"tokens": [], "labels": [], "seg": []}
+    for s, (n, prompt) in enumerate(parts):
+        toks, labs = sample(rng, vocab, n, prompt)
+        row["tokens"] += toks
+        row["labels"] += labs
+        row["seg"] += [s] * n
+    if pad:
+        row["tokens"] += [vocab - 1] * pad
+        row["labels"] += [-100] * pad
+        row["seg"] += [len(parts)] * pad
+    return row
+
+
+def batches(vocab, seed=0):
+    """(batch, packed, steps): an unpacked batch, a packed one, and 20 steps of mixed batches."""
+    rng = random.Random(seed)
+    batch = {"rows": [plain_row(rng, vocab, 20, 6, 0), plain_row(rng, vocab, 10, 3, 4),
+                      plain_row(rng, vocab, 9, 0, 0), plain_row(rng, vocab, 5, 5, 2)]}  # last: no target
+    packed = {"rows": [packed_row(rng, vocab, [(7, 2), (9, 4), (5, 1)], 3),
+                       packed_row(rng, vocab, [(6, 6), (11, 3)], 0),   # first segment: no target
+                       plain_row(rng, vocab, 8, 2, 0)]}
+    steps = []
+    for k in range(20):
+        rows = []
+        for _ in range(rng.randrange(1, 4)):
+            n = rng.randrange(4, 24)
+            if rng.random() < 0.3:
+                a = rng.randrange(2, n - 1)
+                rows.append(packed_row(rng, vocab, [(a, rng.randrange(0, a)), (n - a, 0)], rng.randrange(0, 3)))
+            else:
+                rows.append(plain_row(rng, vocab, n, rng.randrange(0, n - 1), rng.randrange(0, 4)))
+        steps.append({"rows": rows})
+    return batch, packed, {"steps": steps}
+
+
+def make_all(out, seed=0):
+    """Writes every model of MODELS with its batches under out/; returns {name: folder}."""
+    dirs = {}
+    for i, (name, spec) in enumerate(MODELS.items()):
+        d = os.path.join(out, name)
+        make_model(d, *spec, seed=seed + i)
+        for fname, obj in zip(("batch.json", "packed.json", "steps.json"), batches(spec[6], seed + i)):
+            with open(os.path.join(d, fname), "w") as f:
+                json.dump(obj, f)
+        dirs[name] = d
+    return dirs
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    for name, d in make_all(a.out, a.seed).items():
+        print(f"{name}: {d}")
