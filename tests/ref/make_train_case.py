@@ -12,7 +12,7 @@ Batches: rows of different lengths, prompt masks (-100 at the start), padding (p
 the end), packed rows with `seg` (segments with their own masks, a segment without any target, a
 padding segment) and a row without any target at all.
 """
-import argparse, json, math, os, random, sys
+import argparse, json, math, os, random, subprocess, sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -97,8 +97,8 @@ def batches(vocab, seed=0):
     rng = random.Random(seed)
     batch = {"rows": [plain_row(rng, vocab, 20, 6, 0), plain_row(rng, vocab, 10, 3, 4),
                       plain_row(rng, vocab, 9, 0, 0), plain_row(rng, vocab, 5, 5, 2)]}  # last: no target
-    packed = {"rows": [packed_row(rng, vocab, [(7, 2), (9, 4), (5, 1)], 3),
-                       packed_row(rng, vocab, [(6, 6), (11, 3)], 0),   # first segment: no target
+    packed = {"rows": [packed_row(rng, vocab, [(7, 2), (9, 0), (5, 1)], 3),
+                       packed_row(rng, vocab, [(6, 6), (11, 0)], 0),   # first: no target; 2nd: label at its start
                        plain_row(rng, vocab, 8, 2, 0)]}
     steps = []
     for k in range(20):
@@ -125,6 +125,51 @@ def make_all(out, seed=0):
                 json.dump(obj, f)
         dirs[name] = d
     return dirs
+
+
+# ---- helpers of the tests that run the C probe ------------------------------------------------------
+def find_probe():
+    """The C probe: $S1C_TRAIN_PROBE, else <dir of $S1C_BIN>/tests/train_probe; None if absent."""
+    p = os.environ.get("S1C_TRAIN_PROBE") or \
+        os.path.join(os.path.dirname(os.environ.get("S1C_BIN", "")), "tests", "train_probe")
+    return p if os.path.isfile(p) and os.access(p, os.X_OK) else None
+
+
+def run_probe(probe, args):
+    """Runs the probe; returns (ok, one-line reason)."""
+    r = subprocess.run([probe, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, f"exit {r.returncode}: {r.stderr.strip()[-400:]}"
+    return True, ""
+
+
+def compare_tensors(ref, got, rel_tol=None, abs_tol=None):
+    """Per tensor of ref: (name, ||ref||, ||got - ref|| / ||ref||, max |got - ref|, ok) with ok
+    judged by the relative norm error (rel_tol) or the largest absolute difference (abs_tol);
+    a tensor that is missing from got or has another shape fails, and so does one got has in excess."""
+    rows = []
+    for name in sorted(ref):
+        r = ref[name].double()
+        g = got.get(name)
+        if g is None or tuple(g.shape) != tuple(r.shape):
+            rows.append((name, r.norm().item(), math.inf, math.inf, False))
+            continue
+        d = g.double() - r
+        rel = (d.norm() / r.norm()).item() if r.norm() > 0 else (0.0 if d.norm() == 0 else math.inf)
+        mx = d.abs().max().item() if d.numel() else 0.0
+        ok = (rel_tol is None or rel <= rel_tol) and (abs_tol is None or mx <= abs_tol)
+        rows.append((name, r.norm().item(), rel, mx, ok))
+    for name in sorted(set(got) - set(ref)):
+        rows.append((name + " (unexpected)", 0.0, math.inf, math.inf, False))
+    return rows
+
+
+def table(rows):
+    """The per-tensor comparison as printable lines."""
+    lines = [f"{'tensor':<48} {'|ref|':>11} {'rel err':>10} {'max abs':>10}"]
+    for name, n, rel, mx, ok in rows:
+        lines.append(f"{name:<48} {n:11.4e} {rel:10.2e} {mx:10.2e}{'' if ok else '  <-- FAIL'}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
