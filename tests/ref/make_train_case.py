@@ -12,7 +12,7 @@ Batches: rows of different lengths, prompt masks (-100 at the start), padding (p
 the end), packed rows with `seg` (segments with their own masks, a segment without any target, a
 padding segment) and a row without any target at all.
 """
-import argparse, json, math, os, random, subprocess, sys
+import argparse, json, math, os, random, shutil, subprocess, sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -152,7 +152,8 @@ def compare_tensors(ref, got, rel_tol=None, abs_tol=None):
         r = ref[name].double()
         g = got.get(name)
         if g is None or tuple(g.shape) != tuple(r.shape):
-            rows.append((name, r.norm().item(), math.inf, math.inf, False))
+            why = " (missing)" if g is None else f" (shape {list(g.shape)})"
+            rows.append((name + why, r.norm().item(), math.inf, math.inf, False))
             continue
         d = g.double() - r
         rel = (d.norm() / r.norm()).item() if r.norm() > 0 else (0.0 if d.norm() == 0 else math.inf)
@@ -162,6 +163,17 @@ def compare_tensors(ref, got, rel_tol=None, abs_tol=None):
     for name in sorted(set(got) - set(ref)):
         rows.append((name + " (unexpected)", 0.0, math.inf, math.inf, False))
     return rows
+
+
+def done(tmp, counts, skip):
+    """Ends a test: removes its scratch folder unless something failed (kept to look at);
+    exit 77 (skip) when the probe was missing and the self-test passed."""
+    if counts["failed"]:
+        print(f"inputs and outputs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{counts['passed']} passed, {counts['failed']} failed")
+    sys.exit(1 if counts["failed"] else 77 if skip else 0)
 
 
 def table(rows):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
-from s1ctest import check, finish, _counts  # noqa: E402
+from s1ctest import check, _counts  # noqa: E402
 import train_ref as R  # noqa: E402
 import make_train_case as M  # noqa: E402
 
@@ -142,10 +142,7 @@ except R.RefError as e:
 probe = M.find_probe()
 if probe is None:
     print("train_probe not built: the C comparison is skipped (reference self-test only)")
-    if _counts["failed"]:
-        finish()
-    print(f"{_counts['passed']} passed, {_counts['failed']} failed")
-    sys.exit(77)
+    M.done(TMP, _counts, skip=True)
 for name, d in dirs.items():
     for bname in ("batch", "packed"):
         bj, ref_out, c_out = (os.path.join(d, f"{bname}{s}") for s in (".json", ".ref.safetensors", ".c.safetensors"))
@@ -158,4 +155,4 @@ for name, d in dirs.items():
         check(f"{name} {bname}: loss", abs(cl - rl) <= 1e-5 * abs(rl), f"C {cl!r} vs ref {rl!r}")
         rows = M.compare_tensors(ref, got, rel_tol=1e-3)
         check(f"{name} {bname}: every gradient within 1e-3", all(r[4] for r in rows), "\n" + M.table(rows))
-finish()
+M.done(TMP, _counts, skip=False)

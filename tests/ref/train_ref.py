@@ -243,7 +243,7 @@ def batch_loss(cfg, P, rows, where="batch"):
         samples += len(by_sample)
         terms.append((idx, tgt, wt))
     if samples == 0:
-        raise RefError(f"{where}: no row has a target (every label is -100)")
+        raise RefError(f"{where}: no target in any row (a target is a label other than -100 at a position t >= 1 whose t - 1 is in the same segment)")
     dt = P["model.embed_tokens.weight"].dtype
     loss, n_targets = 0, 0
     for row, (idx, tgt, wt) in zip(rows, terms):
