@@ -158,6 +158,9 @@ typedef struct s1c_sft_load_opts {
     int block_size;  /* samples longer than this are skipped (or truncated) */
     bool truncate;   /* keep the first block_size tokens instead of skipping */
     bool skip_bad;   /* malformed records are skipped and reported instead of failing */
+    int chat_template; /* the model's template (s1c_tok_chat_template) renders the system and user
+                          turns, so training sees the prompt generation will build; -1: SPEC.md §3's
+                          Qwen2.5 layout */
 } s1c_sft_load_opts;
 
 /* Reads a JSONL file of records, renders each in s1's format and tokenizes it. Fails on the

@@ -63,8 +63,34 @@ static const char *record_string(const cJSON *obj, const char *field, char *why,
 }
 
 /* Renders a record; *text malloc'd and *loss_start the byte where the loss begins. */
-static int render_record(const char *line, const s1c_sft_fields *f, char **text, size_t *loss_start, char *why,
-                         size_t why_n) {
+/* Replaces the system and user turns of an s1 sample by the model template's rendering of
+ * them (with its generation prompt), keeping the assistant turn. Takes ownership of sample. */
+static char *with_template_prompt(char *sample, size_t *loss_start, const char *system, const char *question, int tmpl,
+                                  s1c_err *err) {
+    s1c_chat_msg msgs[2];
+    int k = 0;
+    if (system) msgs[k++] = (s1c_chat_msg){"system", system};
+    msgs[k++] = (s1c_chat_msg){"user", question};
+    char *prompt = s1c_chat_render(tmpl, msgs, k, true, err);
+    char *out = NULL;
+    if (prompt) {
+        size_t pl = strlen(prompt), rl = strlen(sample + *loss_start);
+        out = malloc(pl + rl + 1);
+        if (out) {
+            memcpy(out, prompt, pl);
+            memcpy(out + pl, sample + *loss_start, rl + 1);
+            *loss_start = pl;
+        } else {
+            s1c_fail(err, "out of memory");
+        }
+    }
+    free(prompt);
+    free(sample);
+    return out;
+}
+
+static int render_record(const char *line, const s1c_sft_fields *f, int chat_template, char **text, size_t *loss_start,
+                         char *why, size_t why_n) {
     *text = NULL;
     cJSON *obj = cJSON_Parse(line);
     if (!cJSON_IsObject(obj)) {
@@ -80,6 +106,7 @@ static int render_record(const char *line, const s1c_sft_fields *f, char **text,
                            why_n) == 0) {
         s1c_err e;
         *text = s1c_s1_train_sample(f->system, q, traces, n_traces, a, loss_start, &e);
+        if (*text && chat_template >= 0) *text = with_template_prompt(*text, loss_start, f->system, q, chat_template, &e);
         if (*text) rc = 0;
         else snprintf(why, why_n, "%.150s", e.msg);
     }
@@ -164,7 +191,7 @@ int s1c_sft_load(s1c_sft_data *d, const char *path, const s1c_tokenizer *tok, co
         char *text;
         size_t loss_start;
         if (strlen(line) != (size_t)len) snprintf(why, sizeof why, "contains a NUL byte");
-        if (why[0] || render_record(line, &o->fields, &text, &loss_start, why, sizeof why) != 0) {
+        if (why[0] || render_record(line, &o->fields, o->chat_template, &text, &loss_start, why, sizeof why) != 0) {
             if (!o->skip_bad) rc = s1c_fail(err, "%s:%ld: %s (--skip-bad skips such lines)", path, lineno, why);
             else add_skip(d, lineno, 0, why);
             continue;

@@ -166,7 +166,7 @@ static int load_model(run *r, s1c_err *err) {
 }
 
 static int load_data(run *r, s1c_err *err) {
-    s1c_sft_load_opts lo = {r->o.fields, r->o.block_size, r->o.truncate, r->o.skip_bad};
+    s1c_sft_load_opts lo = {r->o.fields, r->o.block_size, r->o.truncate, r->o.skip_bad, s1c_tok_chat_template(r->tok)};
     if (s1c_sft_load(&r->data, r->data_path, r->tok, &lo, err) != 0) return -1;
     if (r->val_path && s1c_sft_load(&r->val, r->val_path, r->tok, &lo, err) != 0) return -1;
     for (int i = 0; i < r->data.n; i++)
