@@ -2,8 +2,10 @@
  *
  * Memory plan (README "Training"): the forward keeps only each layer's input (gradient
  * checkpointing per layer); the backward recomputes one layer's internals at a time from its
- * input and then runs that layer backwards. Attention runs one query row at a time with a
- * row of scores (never T x T) and keeps the log-sum-exp per row for the backward. The LM head
+ * input and then runs that layer backwards. Attention is tiled as in FlashAttention: blocks
+ * of ATT_B queries against blocks of ATT_B keys with an online softmax (never T x T scores),
+ * keeping each row's log-sum-exp so the backward recomputes the probabilities block by
+ * block. The LM head
  * and the cross-entropy run over chunks of predicted positions (never T x vocab logits), and
  * only positions that predict something are computed at all — the prompt part of an SFT
  * sample costs nothing in the head.
@@ -18,6 +20,11 @@
 #include "s1c/train.h"
 #include "kernels/kernels.h"
 #include "model_internal.h"
+
+/* Attention tiles: ATT_B queries x ATT_B keys. Per task: scores S and dP [B][B], the output
+ * accumulator [B][hd], running max, sum and D [B]. */
+enum { ATT_B = 64 };
+#define ATT_SCRATCH(hd) ((uint64_t)2 * ATT_B * ATT_B + (uint64_t)ATT_B * (hd) + 3 * ATT_B)
 
 /* Per-layer recomputed activations; T rows each. */
 typedef struct layer_acts {
@@ -41,7 +48,7 @@ struct s1c_gradws {
     int32_t *rows;               /* [T] positions that predict a target */
     int32_t *pos, *seg_start;    /* [T] position in segment, first row of the segment */
     float *rope_cos, *rope_sin;  /* [T][hd/2] for positions 0..T-1 */
-    float *scores;               /* [nh][T] one row of attention scores per head */
+    float *att_scratch;          /* per query head: ATT_SCRATCH(hd) floats of tiles */
     void *block;                 /* the one allocation everything above lives in */
     uint64_t bytes;
 };
@@ -91,7 +98,7 @@ static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, char
     TAKE(seg_start, int32_t, t);
     TAKE(rope_cos, float, t * (uint64_t)(c->head_dim / 2));
     TAKE(rope_sin, float, t * (uint64_t)(c->head_dim / 2));
-    TAKE(scores, float, (uint64_t)c->n_heads * t);
+    TAKE(att_scratch, float, (uint64_t)c->n_heads * ATT_SCRATCH(c->head_dim));
 #undef TAKE
     return off;
 }
@@ -213,35 +220,116 @@ typedef struct attn_job {
     int T;
 } attn_job;
 
-/* One query head over all rows: scores, softmax, weighted values; keeps log-sum-exp. */
+/* The tiles of task `h`. */
+typedef struct att_tiles {
+    float *S, *dP, *O, *m, *l, *D;
+} att_tiles;
+
+static att_tiles tiles_of(const s1c_gradws *w, int h) {
+    float *base = w->att_scratch + (size_t)h * ATT_SCRATCH(w->c.head_dim);
+    att_tiles t = {base, base + ATT_B * ATT_B, base + 2 * ATT_B * ATT_B, NULL, NULL, NULL};
+    t.m = t.O + (size_t)ATT_B * w->c.head_dim;
+    t.l = t.m + ATT_B;
+    t.D = t.l + ATT_B;
+    return t;
+}
+
+/* The first key any row of the query block [q0, q1) may see (its earliest segment start). */
+static int block_first_key(const s1c_gradws *w, int q0, int q1) {
+    int k = q0;
+    for (int t = q0; t < q1; t++)
+        if (w->seg_start[t] < k) k = w->seg_start[t];
+    return k / ATT_B * ATT_B;
+}
+
+/* S = scale * Q[q0..q1) K[k0..k1)ᵀ with keys outside a row's segment or after it masked. */
+static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, int nq, int k0, int nk, float scale) {
+    const s1c_config *c = &w->c;
+    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
+    kern_sgemm(NULL, false, true, nq, nk, hd, w->a.q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
+               w->a.k + (size_t)k0 * KVd + (size_t)g * hd, KVd, 0.0f, S, ATT_B);
+    for (int i = 0; i < nq; i++) {
+        int t = q0 + i;
+        float *row = S + (size_t)i * ATT_B;
+        for (int j = 0; j < nk; j++) {
+            int k = k0 + j;
+            row[j] = k > t || k < w->seg_start[t] ? -INFINITY : row[j] * scale;
+        }
+    }
+}
+
+/* One query head: online softmax over key blocks; keeps the output and the log-sum-exp. */
 static void attn_forward_head(void *ctx, int h, int n_tasks) {
     attn_job *j = ctx;
     s1c_gradws *w = j->w;
     const s1c_config *c = &w->c;
-    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd, kvh = h / (c->n_heads / c->n_kv_heads);
-    float scale = 1.0f / sqrtf((float)hd), *s = w->scores + (size_t)h * w->max_tokens;
-    for (int t = 0; t < j->T; t++) {
-        const float *q = w->a.q + (size_t)t * Qd + (size_t)h * hd;
-        int j0 = w->seg_start[t];
-        float m = -INFINITY;
-        for (int k = j0; k <= t; k++) {
-            s[k] = kern_dot(q, w->a.k + (size_t)k * KVd + (size_t)kvh * hd, hd) * scale;
-            if (s[k] > m) m = s[k];
+    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd, g = h / (c->n_heads / c->n_kv_heads);
+    float scale = 1.0f / sqrtf((float)hd);
+    att_tiles tl = tiles_of(w, h);
+    for (int q0 = 0; q0 < j->T; q0 += ATT_B) {
+        int nq = j->T - q0 < ATT_B ? j->T - q0 : ATT_B;
+        for (int i = 0; i < nq; i++) tl.m[i] = -INFINITY, tl.l[i] = 0.0f;
+        memset(tl.O, 0, (size_t)nq * hd * sizeof(float));
+        for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
+            int nk = j->T - k0 < ATT_B ? j->T - k0 : ATT_B;
+            block_scores(w, tl.S, h, g, q0, nq, k0, nk, scale);
+            for (int i = 0; i < nq; i++) {
+                float *row = tl.S + (size_t)i * ATT_B, mx = tl.m[i];
+                for (int jj = 0; jj < nk; jj++) mx = row[jj] > mx ? row[jj] : mx;
+                if (mx == -INFINITY) { /* no visible key in this block yet */
+                    for (int jj = 0; jj < nk; jj++) row[jj] = 0.0f;
+                    continue;
+                }
+                float corr = expf(tl.m[i] - mx), sum = 0.0f;
+                for (int jj = 0; jj < nk; jj++) {
+                    row[jj] = expf(row[jj] - mx);
+                    sum += row[jj];
+                }
+                tl.l[i] = tl.l[i] * corr + sum;
+                tl.m[i] = mx;
+                for (int d = 0; d < hd; d++) tl.O[(size_t)i * hd + d] *= corr;
+            }
+            kern_sgemm(NULL, false, false, nq, hd, nk, tl.S, ATT_B, w->a.v + (size_t)k0 * KVd + (size_t)g * hd, KVd, 1.0f,
+                       tl.O, hd);
         }
-        double sum = 0;
-        for (int k = j0; k <= t; k++) {
-            s[k] = expf(s[k] - m);
-            sum += s[k];
+        for (int i = 0; i < nq; i++) {
+            float inv = 1.0f / tl.l[i], *o = w->a.att + (size_t)(q0 + i) * Qd + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) o[d] = tl.O[(size_t)i * hd + d] * inv;
+            w->a.lse[(size_t)(q0 + i) * c->n_heads + h] = tl.m[i] + logf(tl.l[i]);
         }
-        float inv = (float)(1.0 / sum), *o = w->a.att + (size_t)t * Qd + (size_t)h * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int k = j0; k <= t; k++) kern_axpy(o, s[k] * inv, w->a.v + (size_t)k * KVd + (size_t)kvh * hd, hd);
-        w->a.lse[(size_t)t * c->n_heads + h] = m + (float)log(sum);
+    }
+}
+
+/* The backward of one query head over one query block, accumulating into dq and into its
+ * group's dk, dv: P = exp(S - lse), dV += Pᵀ dO, dP = dO Vᵀ, dS = P (dP - D) scale,
+ * dQ += dS K, dK += dSᵀ Q. */
+static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int q0, int nq, float scale) {
+    const s1c_config *c = &w->c;
+    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
+    size_t qo = (size_t)q0 * Qd + (size_t)h * hd;
+    for (int i = 0; i < nq; i++) tl->D[i] = kern_dot(w->datt + qo + (size_t)i * Qd, w->a.att + qo + (size_t)i * Qd, hd);
+    for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
+        int nk = w->max_tokens - k0 < ATT_B ? w->max_tokens - k0 : ATT_B;
+        if (k0 + nk > q0 + nq) nk = q0 + nq - k0;
+        size_t ko = (size_t)k0 * KVd + (size_t)g * hd;
+        block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale);
+        for (int i = 0; i < nq; i++) {
+            float lse = w->a.lse[(size_t)(q0 + i) * c->n_heads + h], *row = tl->S + (size_t)i * ATT_B;
+            for (int jj = 0; jj < nk; jj++) row[jj] = expf(row[jj] - lse); /* exp(-inf) = 0 where masked */
+        }
+        kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->datt + qo, Qd, 1.0f, w->dv + ko, KVd);
+        kern_sgemm(NULL, false, true, nq, nk, hd, w->datt + qo, Qd, w->a.v + ko, KVd, 0.0f, tl->dP, ATT_B);
+        for (int i = 0; i < nq; i++) {
+            float *p = tl->S + (size_t)i * ATT_B, *dp = tl->dP + (size_t)i * ATT_B;
+            for (int jj = 0; jj < nk; jj++) p[jj] = p[jj] * (dp[jj] - tl->D[i]) * scale; /* dS, in place of P */
+        }
+        kern_sgemm(NULL, false, false, nq, hd, nk, tl->S, ATT_B, w->a.k + ko, KVd, 1.0f, w->dq + qo, Qd);
+        kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->a.q + qo, Qd, 1.0f, w->dk + ko, KVd);
     }
 }
 
 /* One KV head with all its query heads: it alone writes its columns of dk and dv, so the
- * heads of different groups run on different threads without sharing anything. */
+ * groups run on different threads without sharing anything. */
 static void attn_backward_group(void *ctx, int g, int n_tasks) {
     attn_job *j = ctx;
     s1c_gradws *w = j->w;
@@ -252,24 +340,11 @@ static void attn_backward_group(void *ctx, int g, int n_tasks) {
         memset(w->dk + (size_t)t * KVd + (size_t)g * hd, 0, (size_t)hd * sizeof(float));
         memset(w->dv + (size_t)t * KVd + (size_t)g * hd, 0, (size_t)hd * sizeof(float));
     }
+    att_tiles tl = tiles_of(w, g * per); /* the group's first head's tiles: heads of a group run here, in turn */
     for (int h = g * per; h < (g + 1) * per; h++) {
-        for (int t = 0; t < j->T; t++) {
-            size_t qo = (size_t)t * Qd + (size_t)h * hd;
-            const float *q = w->a.q + qo, *o = w->a.att + qo, *dout = w->datt + qo;
-            float *dq = w->dq + qo;
-            float lse = w->a.lse[(size_t)t * c->n_heads + h], D = kern_dot(dout, o, hd);
-            int j0 = w->seg_start[t];
-            memset(dq, 0, (size_t)hd * sizeof *dq);
-            for (int k = j0; k <= t; k++) {
-                size_t ko = (size_t)k * KVd + (size_t)g * hd;
-                float p = expf(kern_dot(q, w->a.k + ko, hd) * scale - lse);
-                float dp = kern_dot(dout, w->a.v + ko, hd);
-                float ds = p * (dp - D) * scale;
-                kern_axpy(dq, ds, w->a.k + ko, hd);
-                kern_axpy(w->dk + ko, ds, q, hd);
-                kern_axpy(w->dv + ko, p, dout, hd);
-            }
-        }
+        for (int t = 0; t < j->T; t++) memset(w->dq + (size_t)t * Qd + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
+        for (int q0 = 0; q0 < j->T; q0 += ATT_B)
+            attn_backward_block(w, &tl, h, g, q0, j->T - q0 < ATT_B ? j->T - q0 : ATT_B, scale);
     }
 }
 

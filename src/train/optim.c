@@ -2,6 +2,7 @@
  * torch.optim.AdamW (single-tensor path) after torch.nn.utils.clip_grad_norm_, with the lr
  * from transformers' get_cosine_schedule_with_warmup. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "s1c/train.h"
 
@@ -25,9 +26,35 @@ double s1c_lr_at(const s1c_adamw *o, int step) {
     return o->lr_peak * (f > 0 ? f : 0);
 }
 
-double s1c_grad_norm(const float *g, uint64_t n) {
+/* Element-wise passes over the whole buffer run in fixed pieces of PIECE floats spread over
+ * the pool: the pieces never depend on the thread count, so neither do the results. */
+enum { PIECE = 1 << 16 };
+
+typedef struct norm_job {
+    const float *g;
+    uint64_t n;
+    double *partial;
+} norm_job;
+
+static void norm_piece(void *ctx, int k, int n_tasks) {
+    norm_job *j = ctx;
+    uint64_t a = (uint64_t)k * PIECE, b = a + PIECE < j->n ? a + PIECE : j->n;
     double ss = 0;
-    for (uint64_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    for (uint64_t i = a; i < b; i++) ss += (double)j->g[i] * j->g[i];
+    j->partial[k] = ss;
+}
+
+double s1c_grad_norm(const float *g, uint64_t n) {
+    int pieces = (int)((n + PIECE - 1) / PIECE);
+    double *partial = malloc((size_t)(pieces ? pieces : 1) * sizeof *partial), ss = 0;
+    if (!partial) { /* no memory for the partial sums: one pass, same maths */
+        for (uint64_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+        return sqrt(ss);
+    }
+    norm_job j = {g, n, partial};
+    s1c_pool_run(s1c_pool_global(), pieces, norm_piece, &j);
+    for (int k = 0; k < pieces; k++) ss += partial[k];
+    free(partial);
     return sqrt(ss);
 }
 
@@ -48,19 +75,49 @@ static void adamw_tensor(float *w, const float *g, float *m, float *v, uint64_t 
     }
 }
 
+typedef struct adam_job {
+    const s1c_adamw *o;
+    const s1c_params *p;
+    float *g, *m, *v;
+    double lr, clip_coef;
+    int t;
+    int *piece_tensor; /* the tensor of each piece */
+    uint64_t *piece_start;
+} adam_job;
+
+static void adam_piece(void *ctx, int k, int n_tasks) {
+    adam_job *j = ctx;
+    const s1c_param_info *t = &j->p->info[j->piece_tensor[k]];
+    uint64_t a = t->offset + j->piece_start[k], n = t->n - j->piece_start[k] < PIECE ? t->n - j->piece_start[k] : PIECE;
+    if (j->clip_coef < 1.0)
+        for (uint64_t i = a; i < a + n; i++) j->g[i] = (float)(j->g[i] * j->clip_coef);
+    adamw_tensor(j->p->data + a, j->g + a, j->m + a, j->v + a, n, j->lr, t->decay ? j->o->weight_decay : 0.0, j->o, j->t);
+}
+
 double s1c_adamw_step(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step) {
     double norm = s1c_grad_norm(g, p->n);
-    if (o->clip > 0) {
-        /* torch: coef = max_norm / (total_norm + 1e-6), clamped to 1 */
-        double coef = o->clip / (norm + 1e-6);
-        if (coef < 1.0)
-            for (uint64_t i = 0; i < p->n; i++) g[i] = (float)(g[i] * coef);
+    /* torch: coef = max_norm / (total_norm + 1e-6), applied when below 1 */
+    double coef = o->clip > 0 ? o->clip / (norm + 1e-6) : 1.0;
+    int pieces = 0;
+    for (int i = 0; i < p->n_tensors; i++) pieces += (int)((p->info[i].n + PIECE - 1) / PIECE);
+    adam_job j = {o, p, g, m, v, s1c_lr_at(o, step), coef, step + 1,
+                  malloc((size_t)pieces * sizeof(int)), malloc((size_t)pieces * sizeof(uint64_t))};
+    s1c_pool *pool = j.piece_tensor && j.piece_start ? s1c_pool_global() : NULL;
+    if (!j.piece_tensor || !j.piece_start) { /* no memory for the task list: whole tensors, one thread */
+        for (int i = 0; i < p->n_tensors; i++) {
+            const s1c_param_info *t = &p->info[i];
+            if (coef < 1.0)
+                for (uint64_t k = 0; k < t->n; k++) g[t->offset + k] = (float)(g[t->offset + k] * coef);
+            adamw_tensor(p->data + t->offset, g + t->offset, m + t->offset, v + t->offset, t->n, j.lr,
+                         t->decay ? o->weight_decay : 0.0, o, step + 1);
+        }
+    } else {
+        int k = 0;
+        for (int i = 0; i < p->n_tensors; i++)
+            for (uint64_t s = 0; s < p->info[i].n; s += PIECE) j.piece_tensor[k] = i, j.piece_start[k++] = s;
+        s1c_pool_run(pool, pieces, adam_piece, &j);
     }
-    double lr = s1c_lr_at(o, step);
-    for (int i = 0; i < p->n_tensors; i++) {
-        const s1c_param_info *t = &p->info[i];
-        adamw_tensor(p->data + t->offset, g + t->offset, m + t->offset, v + t->offset, t->n, lr,
-                     t->decay ? o->weight_decay : 0.0, o, step + 1);
-    }
+    free(j.piece_tensor);
+    free(j.piece_start);
     return norm;
 }

@@ -3,7 +3,7 @@
 
   make_train_case.py --out DIR [--seed S]
 writes DIR/<model>/{config.json,model.safetensors} for every entry of MODELS and
-DIR/<model>/{batch.json,packed.json,steps.json} (see train_ref.py for the formats).
+DIR/<model>/{batch.json,packed.json,steps.json,long.json} (see train_ref.py for the formats).
 
 Weights are F32 with std ~0.1-0.35 (embeddings 2/sqrt(hidden), q/k 1.5/sqrt(fan_in), norms
 1 + 0.1 N(0,1), biases 0.1 N(0,1)) so that activations are O(1), attention is visibly non-uniform
@@ -93,7 +93,8 @@ def packed_row(rng, vocab, parts, pad):
 
 
 def batches(vocab, seed=0):
-    """(batch, packed, steps): an unpacked batch, a packed one, and 20 steps of mixed batches."""
+    """(batch, packed, steps, long): an unpacked batch, a packed one, 20 steps of mixed batches,
+    and a batch of long rows (several attention tiles)."""
     rng = random.Random(seed)
     batch = {"rows": [plain_row(rng, vocab, 20, 6, 0), plain_row(rng, vocab, 10, 3, 4),
                       plain_row(rng, vocab, 9, 0, 0), plain_row(rng, vocab, 5, 5, 2)]}  # last: no target
@@ -111,7 +112,10 @@ def batches(vocab, seed=0):
             else:
                 rows.append(plain_row(rng, vocab, n, rng.randrange(0, n - 1), rng.randrange(0, 4)))
         steps.append({"rows": rows})
-    return batch, packed, {"steps": steps}
+    # rows longer than the C trainer's 64-token attention tiles, segments starting inside a tile
+    long = {"rows": [packed_row(rng, vocab, [(70, 10), (50, 0), (61, 5)], 2),
+                     plain_row(rng, vocab, 130, 40, 3)]}
+    return batch, packed, {"steps": steps}, long
 
 
 def make_all(out, seed=0):
@@ -120,7 +124,7 @@ def make_all(out, seed=0):
     for i, (name, spec) in enumerate(MODELS.items()):
         d = os.path.join(out, name)
         make_model(d, *spec, seed=seed + i)
-        for fname, obj in zip(("batch.json", "packed.json", "steps.json"), batches(spec[6], seed + i)):
+        for fname, obj in zip(("batch.json", "packed.json", "steps.json", "long.json"), batches(spec[6], seed + i)):
             with open(os.path.join(d, fname), "w") as f:
                 json.dump(obj, f)
         dirs[name] = d

@@ -144,7 +144,7 @@ if probe is None:
     print("train_probe not built: the C comparison is skipped (reference self-test only)")
     M.done(TMP, _counts, skip=True)
 for name, d in dirs.items():
-    for bname in ("batch", "packed"):
+    for bname in ("batch", "packed", "long"):
         bj, ref_out, c_out = (os.path.join(d, f"{bname}{s}") for s in (".json", ".ref.safetensors", ".c.safetensors"))
         R.main(["grads", "--model", d, "--batch", bj, "--out", ref_out])
         ok, why = M.run_probe(probe, ["grads", "--model", d, "--batch", bj, "--out", c_out])
