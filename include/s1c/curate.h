@@ -83,14 +83,17 @@ long cur_count_tokens(const s1c_tokenizer *tok, const char *text, size_t n);
 
 /* ---------------------------------------------------------------- decontamination */
 
-/* A set of word 8-gram hashes from evaluation texts. */
+/* A set of word 8-gram hashes from evaluation texts. An evaluation text of fewer than 8 words
+ * matches a question that contains all its words in a row (3 words or more) or is identical
+ * to it (1-2 words). */
 typedef struct cur_decontam cur_decontam;
 int cur_decontam_new(cur_decontam **out, int n, s1c_err *err);
 void cur_decontam_free(cur_decontam *d);
 /* Adds a text's n-grams under a benchmark name (kept for reasons, must outlive d). */
 int cur_decontam_add(cur_decontam *d, const char *bench, const char *text, s1c_err *err);
-/* Adds every string of the chosen field (NULL: every string field) of every line of a JSONL
- * file; lines that are not JSON are an error naming the line. */
+/* Adds the chosen field (NULL: the first of question, problem, Question, Problem, prompt) of
+ * every line of a JSONL file (path must outlive d: it names the matches); a line that is not
+ * JSON or lacks the field is an error naming the line. */
 int cur_decontam_add_file(cur_decontam *d, const char *path, const char *field, s1c_err *err);
 size_t cur_decontam_size(const cur_decontam *d);
 /* The benchmark a text shares an n-gram with, or NULL. */

@@ -8,8 +8,14 @@
 
 #include "curate_internal.h"
 
+/* Evaluation texts shorter than n words are matched as a contiguous run of their words anywhere
+ * in a question when they have at least this many words (a 1-2 word text only matches an
+ * identical question: "Find x." must not remove every question containing it). */
+#define MIN_SHORT 3
+
 struct cur_decontam {
     int n;
+    uint64_t short_lens;  /* bit k: some evaluation text has k words (MIN_SHORT <= k < n) */
     cur_map grams;       /* n-gram hash -> index into names */
     const char **names;  /* benchmark names (not owned) */
     size_t n_names;
@@ -51,14 +57,11 @@ int cur_decontam_add(cur_decontam *d, const char *bench, const char *text, s1c_e
     for (size_t i = 0; i < ng; i++)
         if (cur_map_put(&d->grams, g[i], idx)) { free(g); return s1c_fail(err, "out of memory"); }
     free(g);
-    return 0;
-}
-
-static int add_strings(cur_decontam *d, const char *bench, const cJSON *v, s1c_err *err) {
-    if (cJSON_IsString(v)) return cur_decontam_add(d, bench, v->valuestring, err);
-    const cJSON *e;
-    if (cJSON_IsObject(v) || cJSON_IsArray(v))
-        cJSON_ArrayForEach(e, v) if (add_strings(d, bench, e, err)) return -1;
+    uint64_t *w;
+    size_t nw;
+    if (cur_ngrams(text, 1, &w, &nw, err)) return -1; /* the word count */
+    free(w);
+    if (nw >= MIN_SHORT && nw < (size_t)d->n && nw < 64) d->short_lens |= 1ull << nw;
     return 0;
 }
 
@@ -76,12 +79,14 @@ int cur_decontam_add_file(cur_decontam *d, const char *path, const char *field, 
         if (k < end) {
             cJSON *o = cJSON_ParseWithLength(text + i, end - i);
             if (!cJSON_IsObject(o)) rc = s1c_fail(err, "%s:%ld: not a JSON object", path, line);
-            else if (field) {
-                cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
-                if (!cJSON_IsString(v)) rc = s1c_fail(err, "%s:%ld: no string field '%s'", path, line, field);
-                else rc = cur_decontam_add(d, path, v->valuestring, err);
-            } else {
-                rc = add_strings(d, path, o, err);
+            else {
+                static const char *const guess[] = {"question", "problem", "Question", "Problem", "prompt"};
+                cJSON *v = field ? cJSON_GetObjectItemCaseSensitive(o, field) : NULL;
+                for (size_t g = 0; !field && !cJSON_IsString(v) && g < sizeof guess / sizeof guess[0]; g++)
+                    v = cJSON_GetObjectItemCaseSensitive(o, guess[g]);
+                if (cJSON_IsString(v)) rc = cur_decontam_add(d, path, v->valuestring, err);
+                else if (field) rc = s1c_fail(err, "%s:%ld: no string field '%s'", path, line, field);
+                else rc = s1c_fail(err, "%s:%ld: no string field question, problem, Question, Problem or prompt (name one with FILE:FIELD)", path, line);
             }
             cJSON_Delete(o);
             used++;
@@ -93,16 +98,24 @@ int cur_decontam_add_file(cur_decontam *d, const char *path, const char *field, 
     return rc;
 }
 
-const char *cur_decontam_match(const cur_decontam *d, const char *text) {
+/* The benchmark one of text's k-grams belongs to, or NULL. */
+static const char *match_k(const cur_decontam *d, const char *text, int k) {
     uint64_t *g;
     size_t ng;
     s1c_err e;
-    if (cur_ngrams(text, d->n, &g, &ng, &e)) return NULL;
+    if (cur_ngrams(text, k, &g, &ng, &e)) return NULL;
     const char *hit = NULL;
     for (size_t i = 0; i < ng && !hit; i++) {
         size_t idx;
         if (cur_map_get(&d->grams, g[i], &idx)) hit = d->names[idx];
     }
     free(g);
+    return hit;
+}
+
+const char *cur_decontam_match(const cur_decontam *d, const char *text) {
+    const char *hit = match_k(d, text, d->n);
+    for (int k = MIN_SHORT; k < d->n && k < 64 && !hit; k++)
+        if (d->short_lens >> k & 1) hit = match_k(d, text, k);
     return hit;
 }

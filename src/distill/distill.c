@@ -29,9 +29,9 @@ int distill_split(const char *content, const char *reasoning_field, char **reaso
     size_t ans_n = strlen(content);
     const char *th = "";
     size_t th_n = 0;
-    if (close && (!open || open < close)) {
+    if (close) {
         /* <think>...</think> answer, or (R1 without the opening tag) ... </think> answer */
-        th = open ? open + 7 : content;
+        th = open && open < close ? open + 7 : content;
         th_n = (size_t)(close - th);
         ans = close + 8;
         ans_n = strlen(ans);
