@@ -172,6 +172,13 @@ int cmd_curate(int argc, char **argv) {
     if (!o.domain_endpoint != !o.domain_model) { rc = cli_error("curate: --domain-endpoint and --domain-model go together"); goto done; }
     if (cur_ep && !n_refs) { rc = cli_error("curate: --ref-endpoint needs at least one --ref-model after it"); goto done; }
     if (o.no_difficulty && (n_refs || o.judge_endpoint)) { rc = cli_error("curate: --no-difficulty with reference models or a judge"); goto done; }
+    const char *urls[18] = {o.judge_endpoint, o.domain_endpoint};
+    for (int i = 0; i < n_refs; i++) urls[2 + i] = refs[i].endpoint;
+    for (int i = 0; i < 2 + n_refs; i++)
+        if (urls[i] && strncmp(urls[i], "http://", 7) && strncmp(urls[i], "https://", 8)) {
+            rc = cli_error("curate: endpoint '%s' is not an http:// or https:// URL", urls[i]);
+            goto done;
+        }
     const char *b = getenv("S1C_NET_BACKOFF"); /* first backoff in seconds (tests shorten it) */
     if (b && atof(b) > 0) o.backoff_s = atof(b);
     o.out_dir = out;

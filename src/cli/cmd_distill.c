@@ -110,6 +110,8 @@ int cmd_distill(int argc, char **argv) {
     if (!pool || !o.endpoint || !o.model || !o.out_path)
         return cli_error("distill: --pool, --endpoint, --model and --out are required (see s1c distill --help)");
     if (!strcmp(pool, o.out_path)) return cli_error("distill: --out must not be the pool itself");
+    if (strncmp(o.endpoint, "http://", 7) && strncmp(o.endpoint, "https://", 8))
+        return cli_error("distill: --endpoint '%s' is not an http:// or https:// URL", o.endpoint);
     o.rps = rps;
     o.timeout_s = timeout;
     o.temperature = temp;
