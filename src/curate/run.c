@@ -505,7 +505,7 @@ static int stage_domain(run *R, s1c_err *err) {
     size_t missing = 0;
     for (size_t i = 0; i < R->n_live; i++) missing += !R->live[i]->domain;
     if (!missing) return 0;
-    if (!o->domain_endpoint) return s1c_fail(err, "domain: %zu question(s) have no '%s' and no classifier was given", missing, R->p->f.domain);
+    if (!o->domain_endpoint) return s1c_fail(err, "domain: %zu question(s) have no '%s' and no classifier was given (--domain-endpoint/--domain-model)", missing, R->p->f.domain);
     char *path = s1c_path_join(o->out_dir, "domain.journal.jsonl");
     if (!path) return s1c_fail(err, "out of memory");
     rc = cur_msc_load(&msc, err);
@@ -772,8 +772,17 @@ static int write_summary(run *R, cur_rec **cand, size_t n_cand, cur_rec **sel, s
 
 /* ------------------------------------------------------------------ the run */
 
+/* What would fail late is refused before any work: questions without a verdict and no reference
+ * model, questions without a domain and no classifier. */
 static int check_inputs(run *R, s1c_err *err) {
     const cur_opts *o = R->o;
+    size_t no_domain = 0;
+    const cur_rec *nd = NULL;
+    for (size_t i = 0; i < R->n_live; i++)
+        if (!R->live[i]->domain && !no_domain++) nd = R->live[i];
+    if (no_domain && !o->domain_endpoint)
+        return s1c_fail(err, "domain: %zu question(s) (first: id '%s', line %ld) have no '%s' and no classifier was given (--domain-endpoint/--domain-model)",
+                        no_domain, nd->id, nd->line, R->p->f.domain);
     if (o->no_difficulty || o->n_refs > 0) return 0;
     size_t lacking = 0;
     const cur_rec *first = NULL;
