@@ -158,6 +158,13 @@ typedef struct cur_ref {
     const char *endpoint, *model;
 } cur_ref;
 
+/* Answers questions with a local model through the engine (greedy, one batch; the model's chat
+ * template when it has one, else the bare question): answers[i] (malloc'd, valid UTF-8) or
+ * errors[i] (malloc'd reason) for each. Fails only when the engine cannot run. */
+struct s1c_model;
+int cur_local_answer(const struct s1c_model *m, const s1c_tokenizer *tok, const char *const *questions, size_t n, int max_tokens,
+                     char **answers, char **errors, s1c_err *err);
+
 typedef struct cur_opts {
     const char *out_dir;
     size_t k;
@@ -168,7 +175,10 @@ typedef struct cur_opts {
     const cur_ref *refs;            /* reference models (may be none: precomputed ref_correct) */
     int n_refs;
     const char *judge_endpoint, *judge_model; /* for pairs the grader is unsure about */
-    int ref_max_tokens;             /* per reference answer (<= 0: server default) */
+    int ref_max_tokens;             /* per reference answer (<= 0: server default / the context) */
+    const struct s1c_model *ref_local; /* a local reference model (NULL: none) */
+    const s1c_tokenizer *ref_local_tok;
+    const char *ref_local_name;     /* its name in records and journals */
     long min_trace_tokens;          /* drop shorter teacher traces */
     const char *domain_endpoint, *domain_model; /* the classifier (NULL: domains must be present) */
     const s1c_tokenizer *tok;       /* for trace lengths (NULL: the fallback count) */

@@ -5,7 +5,9 @@
 
 #include "cli.h"
 #include "s1c/curate.h"
+#include "generate.h"
 #include "s1c/eval.h"
+#include "s1c/model.h"
 
 static const char *curate_help =
     "usage: s1c curate --pool POOL.jsonl --out DIR [--k 1000] [--seed S] [options]\n"
@@ -49,7 +51,10 @@ static const char *curate_help =
     "  --no-difficulty        skip the difficulty filter (trace lengths are still measured)\n"
     "  --ref-endpoint URL     OpenAI-compatible endpoint for the --ref-model flags after it\n"
     "  --ref-model NAME       a reference model (repeatable; a question any of them solves is dropped)\n"
-    "  --ref-max-tokens N     answer limit for reference models (default: the server's)\n"
+    "  --ref-local MODEL      a local reference model through s1c's engine (GGUF, HF directory or\n"
+    "                         llama2.c .bin; greedy, batched, its chat template when it has one)\n"
+    "  --ref-local-tokenizer PATH  its tokenizer when the model file has none (llama2.c)\n"
+    "  --ref-max-tokens N     answer limit for reference models (default: the server's / the context)\n"
     "  --judge-endpoint URL --judge-model NAME   LLM judge for pairs the grader is unsure about\n"
     "  --min-trace-tokens N   drop teacher traces shorter than N tokens (default 0)\n"
     "  --domain-endpoint URL --domain-model NAME  the MSC classifier for questions without a domain\n"
@@ -107,6 +112,7 @@ static int build_decontam(cur_decontam **d, const char *benches, const dfile *fi
 
 int cmd_curate(int argc, char **argv) {
     const char *pool = NULL, *out = NULL, *benches = "aime24,aime25,math500", *tok_path = NULL, *cur_ep = NULL;
+    const char *local = NULL, *local_tok = NULL;
     cur_fields f;
     cur_fields_default(&f);
     cur_opts o = {.k = 1000, .near_dup = 0.8, .concurrency = 8, .timeout_s = 300, .retries = 4, .backoff_s = 1};
@@ -151,6 +157,8 @@ int cmd_curate(int argc, char **argv) {
             if (ok && n_refs >= 16) return cli_error("curate: at most 16 --ref-model");
             if (ok) refs[n_refs++] = (cur_ref){cur_ep, m};
         }
+        else if (!strcmp(a, "--ref-local")) ok = arg_str(argc, argv, &i, &local);
+        else if (!strcmp(a, "--ref-local-tokenizer")) ok = arg_str(argc, argv, &i, &local_tok);
         else if (!strcmp(a, "--ref-max-tokens")) ok = arg_int(argc, argv, &i, 1, 10000000, &ref_max);
         else if (!strcmp(a, "--judge-endpoint")) ok = arg_str(argc, argv, &i, &o.judge_endpoint);
         else if (!strcmp(a, "--judge-model")) ok = arg_str(argc, argv, &i, &o.judge_model);
@@ -171,7 +179,8 @@ int cmd_curate(int argc, char **argv) {
     if (!o.judge_endpoint != !o.judge_model) { rc = cli_error("curate: --judge-endpoint and --judge-model go together"); goto done; }
     if (!o.domain_endpoint != !o.domain_model) { rc = cli_error("curate: --domain-endpoint and --domain-model go together"); goto done; }
     if (cur_ep && !n_refs) { rc = cli_error("curate: --ref-endpoint needs at least one --ref-model after it"); goto done; }
-    if (o.no_difficulty && (n_refs || o.judge_endpoint)) { rc = cli_error("curate: --no-difficulty with reference models or a judge"); goto done; }
+    if (local_tok && !local) { rc = cli_error("curate: --ref-local-tokenizer needs --ref-local"); goto done; }
+    if (o.no_difficulty && (n_refs || local || o.judge_endpoint)) { rc = cli_error("curate: --no-difficulty with reference models or a judge"); goto done; }
     const char *urls[18] = {o.judge_endpoint, o.domain_endpoint};
     for (int i = 0; i < n_refs; i++) urls[2 + i] = refs[i].endpoint;
     for (int i = 0; i < 2 + n_refs; i++)
@@ -194,7 +203,9 @@ int cmd_curate(int argc, char **argv) {
     o.timeout_s = timeout;
 
     s1c_err err = {{0}};
-    s1c_tokenizer *tok = NULL;
+    s1c_tokenizer *tok = NULL, *ltok = NULL;
+    s1c_model *lm = NULL;
+    char lname[300];
     cur_decontam *dc = NULL;
     eval_bench kept[8];
     int n_kept = 0;
@@ -203,6 +214,19 @@ int cmd_curate(int argc, char **argv) {
         if (s1c_tok_load(&tok, tok_path, 0, &err)) { rc = cli_error("curate: --tokenizer: %s", err.msg); goto done; }
         if (!s1c_tok_can_encode(tok)) { rc = cli_error("curate: --tokenizer %s cannot encode text (no merges)", tok_path); goto free_all; }
         o.tok = tok;
+    }
+    if (local) {
+        gen_opts go;
+        gen_opts_init(&go);
+        go.model = local;
+        go.tokenizer = local_tok;
+        if (s1c_model_open(&lm, local, &err) || gen_load_tokenizer(&go, lm, &ltok, &err)) { rc = cli_error("curate: --ref-local: %s", err.msg); goto free_all; }
+        if (!ltok || !s1c_tok_can_encode(ltok)) { rc = cli_error("curate: --ref-local %s: no tokenizer that can encode text (--ref-local-tokenizer)", local); goto free_all; }
+        const char *base = strrchr(local, '/');
+        snprintf(lname, sizeof lname, "local:%s", base && base[1] ? base + 1 : local);
+        o.ref_local = lm;
+        o.ref_local_tok = ltok;
+        o.ref_local_name = lname;
     }
     if (!no_decontam && build_decontam(&dc, benches, files, n_files, ngram, kept, &n_kept)) goto free_all;
     o.decontam = dc;
@@ -214,6 +238,8 @@ free_all:
     cur_decontam_free(dc);
     for (int i = 0; i < n_kept; i++) eval_bench_free(&kept[i]);
     s1c_tok_free(tok);
+    s1c_tok_free(ltok);
+    s1c_model_free(lm);
 done:
     for (int i = 0; i < n_files; i++) free(files[i].buf);
     return rc;

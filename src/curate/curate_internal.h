@@ -32,6 +32,8 @@ void cur_sb_put(cur_sb *b, const char *s, size_t n);
 
 /* strdup that returns NULL only on OOM. */
 char *cur_strdup(const char *s);
+/* Copies s replacing invalid UTF-8 bytes by U+FFFD (everything else kept). */
+char *cur_utf8_fix(const char *s, size_t n);
 /* Copies s replacing invalid UTF-8 bytes by U+FFFD and control bytes by '?', cut to max bytes. */
 char *cur_printable(const char *s, size_t n, size_t max);
 

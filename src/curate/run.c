@@ -183,9 +183,14 @@ static int precomputed(const cur_rec *r) {
     return n ? any : -1;
 }
 
+/* Reference models: the API ones, then the local one. */
+static int n_ref_models(const cur_opts *o) { return o->n_refs + (o->ref_local != NULL); }
+static const char *ref_name(const cur_opts *o, int k) { return k < o->n_refs ? o->refs[k].model : o->ref_local_name; }
+
 typedef struct ref_job {
     cur_rec *r;
     int ref;
+    char *content;  /* a local model's reply (malloc'd; API replies are fetched by the task) */
     char *answer;   /* extracted answer (malloc'd) */
     bool done, correct, judged;
     char *error;
@@ -217,18 +222,25 @@ static void ref_task(void *ctx, size_t i) {
     diff_ctx *D = ctx;
     ref_job *J = &D->jobs[i];
     const cur_opts *o = D->R->o;
-    const cur_ref *ref = &o->refs[J->ref];
-    net_message msg = {"user", J->r->question};
-    net_chat_params prm = {.temperature = 0, .max_tokens = o->ref_max_tokens};
-    net_chat_result res;
+    const char *model = ref_name(o, J->ref);
     s1c_err e = {{0}};
     char *gold = NULL, *reasoning = NULL, *answer = NULL;
-    if (net_chat(D->clients[J->ref], ref->model, &msg, 1, &prm, &res, &e)) {
+    if (J->error) goto done; /* a local model that could not answer */
+    if (J->ref < o->n_refs) {
+        net_message msg = {"user", J->r->question};
+        net_chat_params prm = {.temperature = 0, .max_tokens = o->ref_max_tokens};
+        net_chat_result res;
+        if (net_chat(D->clients[J->ref], model, &msg, 1, &prm, &res, &e)) {
+            J->error = cur_strdup(e.msg);
+            goto done;
+        }
+        int r = distill_split(res.content, res.reasoning, &reasoning, &answer, &e);
+        net_chat_result_free(&res);
+        if (r) { J->error = cur_strdup(e.msg); goto done; }
+    } else if (distill_split(J->content, NULL, &reasoning, &answer, &e)) {
         J->error = cur_strdup(e.msg);
         goto done;
     }
-    if (distill_split(res.content, res.reasoning, &reasoning, &answer, &e)) { J->error = cur_strdup(e.msg); net_chat_result_free(&res); goto done; }
-    net_chat_result_free(&res);
     grade_extraction ex;
     gold = gold_of(cur_str(J->r, D->R->p->f.solution));
     if (!gold || grade_extract(answer, strlen(answer), GRADE_EX_S1_MATH, &ex, &e)) { J->error = cur_strdup("out of memory"); goto done; }
@@ -249,7 +261,7 @@ static void ref_task(void *ctx, size_t i) {
     qhash_hex(J->r, qh);
     cJSON_AddStringToObject(line, "id", J->r->id);
     cJSON_AddStringToObject(line, "qhash", qh);
-    cJSON_AddStringToObject(line, "model", ref->model);
+    cJSON_AddStringToObject(line, "model", model);
     cJSON_AddStringToObject(line, "answer", J->answer);
     cJSON_AddBoolToObject(line, "correct", J->correct);
     if (J->judged) cJSON_AddBoolToObject(line, "judge", 1);
@@ -297,20 +309,49 @@ static int journal_index(cJSON *lines, const char *model_key, cur_map *index, s1
     return 0;
 }
 
+/* The local model's replies for its jobs, in one engine batch. */
+static int local_replies(run *R, ref_job *jobs, size_t n, s1c_err *err) {
+    const cur_opts *o = R->o;
+    size_t m = 0;
+    for (size_t j = 0; j < n; j++) m += jobs[j].ref == o->n_refs;
+    if (!m) return 0;
+    const char **qs = malloc(m * sizeof *qs);
+    char **ans = calloc(m, sizeof *ans), **errs = calloc(m, sizeof *errs);
+    ref_job **js = malloc(m * sizeof *js);
+    int rc = 0;
+    if (!qs || !ans || !errs || !js) { rc = s1c_fail(err, "out of memory"); goto out; }
+    m = 0;
+    for (size_t j = 0; j < n; j++)
+        if (jobs[j].ref == o->n_refs) { js[m] = &jobs[j]; qs[m++] = jobs[j].r->question; }
+    if (!o->quiet) fprintf(stderr, "[curate] difficulty: %zu question(s) through the local model %s\n", m, o->ref_local_name);
+    if ((rc = cur_local_answer(o->ref_local, o->ref_local_tok, qs, m, o->ref_max_tokens, ans, errs, err))) goto out;
+    for (size_t i = 0; i < m; i++) {
+        js[i]->content = ans[i];
+        js[i]->error = errs[i] ? errs[i] : ans[i] ? NULL : cur_strdup("no reply");
+        ans[i] = errs[i] = NULL;
+    }
+out:
+    for (size_t i = 0; ans && errs && i < m; i++) { free(ans[i]); free(errs[i]); }
+    free(qs); free(ans); free(errs); free(js);
+    return rc;
+}
+
 static int ask_refs(run *R, cJSON *lines, cur_map *index, s1c_err *err) {
     const cur_opts *o = R->o;
     diff_ctx D = {.R = R};
     int rc = 0;
-    D.jobs = calloc(R->n_live * (size_t)o->n_refs + 1, sizeof *D.jobs);
-    D.clients = calloc((size_t)o->n_refs, sizeof *D.clients);
+    int nm = n_ref_models(o);
+    D.jobs = calloc(R->n_live * (size_t)nm + 1, sizeof *D.jobs);
+    D.clients = calloc((size_t)o->n_refs + 1, sizeof *D.clients);
     if (!D.jobs || !D.clients) { rc = s1c_fail(err, "out of memory"); goto out; }
     for (size_t i = 0; i < R->n_live; i++) {
         cur_rec *r = R->live[i];
         if (r->stage || precomputed(r) >= 0) continue;
-        for (int k = 0; k < o->n_refs; k++)
-            if (!journal_find(lines, index, r, o->refs[k].model)) D.jobs[D.n_jobs++] = (ref_job){.r = r, .ref = k};
+        for (int k = 0; k < nm; k++)
+            if (!journal_find(lines, index, r, ref_name(o, k))) D.jobs[D.n_jobs++] = (ref_job){.r = r, .ref = k};
     }
     if (D.n_jobs == 0) goto out;
+    if (o->ref_local && (rc = local_replies(R, D.jobs, D.n_jobs, err))) goto out;
     for (int k = 0; k < o->n_refs; k++)
         if (!(D.clients[k] = client_for(o, o->refs[k].endpoint, err))) { rc = -1; goto out; }
     if (o->judge_endpoint) {
@@ -335,25 +376,25 @@ static int ask_refs(run *R, cJSON *lines, cur_map *index, s1c_err *err) {
     for (size_t j = 0; j < D.n_jobs && rc == 0; j++) {
         ref_job *J = &D.jobs[j];
         if (!J->done)
-            cur_drop(J->r, "difficulty", "ref_error", "reference model %s failed: %s", o->refs[J->ref].model, J->error ? J->error : "?");
+            cur_drop(J->r, "difficulty", "ref_error", "reference model %s failed: %s", ref_name(o, J->ref), J->error ? J->error : "?");
         else {
             cJSON *line = cJSON_CreateObject();
             char qh[17];
             qhash_hex(J->r, qh);
             cJSON_AddStringToObject(line, "id", J->r->id);
             cJSON_AddStringToObject(line, "qhash", qh);
-            cJSON_AddStringToObject(line, "model", o->refs[J->ref].model);
+            cJSON_AddStringToObject(line, "model", ref_name(o, J->ref));
             cJSON_AddStringToObject(line, "answer", J->answer);
             cJSON_AddBoolToObject(line, "correct", J->correct);
             cJSON_AddItemToArray(lines, line);
-            if (cur_map_set(index, cur_hash(o->refs[J->ref].model, strlen(o->refs[J->ref].model),
+            if (cur_map_set(index, cur_hash(ref_name(o, J->ref), strlen(ref_name(o, J->ref)),
                                              cur_hash(qh, 16, cur_hash(J->r->id, strlen(J->r->id), 0))),
                             (size_t)cJSON_GetArraySize(lines) - 1))
                 rc = s1c_fail(err, "out of memory");
         }
     }
 out:
-    for (size_t j = 0; D.jobs && j < D.n_jobs; j++) { free(D.jobs[j].answer); free(D.jobs[j].error); }
+    for (size_t j = 0; D.jobs && j < D.n_jobs; j++) { free(D.jobs[j].answer); free(D.jobs[j].error); free(D.jobs[j].content); }
     for (int k = 0; D.clients && k < o->n_refs; k++) net_client_free(D.clients[k]);
     free(D.jobs);
     free(D.clients);
@@ -390,7 +431,7 @@ static int stage_difficulty(run *R, s1c_err *err) {
     cJSON *lines = NULL;
     cur_map index = {0};
     int rc = 0;
-    if (o->n_refs > 0) {
+    if (n_ref_models(o) > 0) {
         char *path = s1c_path_join(o->out_dir, "difficulty.journal.jsonl");
         cur_journal *j = NULL;
         rc = path ? cur_journal_open(&j, path, &lines, err) : s1c_fail(err, "out of memory");
@@ -406,15 +447,15 @@ static int stage_difficulty(run *R, s1c_err *err) {
         if (pre == 0) continue;
         cJSON *answers = cJSON_CreateObject();
         bool solved = false;
-        for (int k = 0; k < o->n_refs && !solved; k++) {
-            cJSON *l = journal_find(lines, &index, r, o->refs[k].model);
+        for (int k = 0; k < n_ref_models(o) && !solved; k++) {
+            cJSON *l = journal_find(lines, &index, r, ref_name(o, k));
             if (!l) break; /* dropped with ref_error above */
             cJSON *a = cJSON_GetObjectItemCaseSensitive(l, "answer");
             bool c = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(l, "correct"));
-            cJSON_AddStringToObject(answers, o->refs[k].model, cJSON_IsString(a) ? a->valuestring : "");
+            cJSON_AddStringToObject(answers, ref_name(o, k), cJSON_IsString(a) ? a->valuestring : "");
             if (c) {
                 solved = true;
-                cur_drop(r, "difficulty", "solved", "solved by %s (answer '%.200s')", o->refs[k].model, cJSON_IsString(a) ? a->valuestring : "");
+                cur_drop(r, "difficulty", "solved", "solved by %s (answer '%.200s')", ref_name(o, k), cJSON_IsString(a) ? a->valuestring : "");
             }
         }
         set_item(r->obj, "ref_answers", answers);
@@ -783,7 +824,7 @@ static int check_inputs(run *R, s1c_err *err) {
     if (no_domain && !o->domain_endpoint)
         return s1c_fail(err, "domain: %zu question(s) (first: id '%s', line %ld) have no '%s' and no classifier was given (--domain-endpoint/--domain-model)",
                         no_domain, nd->id, nd->line, R->p->f.domain);
-    if (o->no_difficulty || o->n_refs > 0) return 0;
+    if (o->no_difficulty || n_ref_models(o) > 0) return 0;
     size_t lacking = 0;
     const cur_rec *first = NULL;
     for (size_t i = 0; i < R->n_live; i++)

@@ -155,6 +155,20 @@ char *cur_printable(const char *s, size_t n, size_t max) {
     return b.p;
 }
 
+char *cur_utf8_fix(const char *s, size_t n) {
+    cur_sb b = {0};
+    const unsigned char *u = (const unsigned char *)s;
+    cur_sb_put(&b, "", 0);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len(u + i, n - i);
+        if (!k) { cur_sb_put(&b, "\xEF\xBF\xBD", 3); i++; continue; }
+        cur_sb_put(&b, s + i, k);
+        i += k;
+    }
+    if (b.oom) { free(b.p); return NULL; }
+    return b.p;
+}
+
 uint64_t cur_hash(const void *data, size_t n, uint64_t h) {
     const unsigned char *p = data;
     if (!h) h = 0xcbf29ce484222325ull;

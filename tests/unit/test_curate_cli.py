@@ -214,6 +214,28 @@ check("rerun: same selection (same seed)", s1k2 == s1k, "")
 rc, so, se = run(args[:-2] + ["--seed", "8", "--k", "6", "--out", os.path.join(TMP, "api8")])
 check("another seed and k: rc 0, every candidate", rc == 0 and len(read_jsonl(os.path.join(TMP, "api8", "s1k.jsonl"))) == 6, se)
 
+# ---------------------------------------------------------------- a local reference model through the engine
+DATA = os.environ.get("S1C_DATA", "")
+model = os.path.join(DATA, "models/stories260K/stories260K.bin")
+tokf = os.path.join(DATA, "models/stories260K/tok512.bin")
+if os.path.exists(model):
+    stories = ["Once upon a time", "The little dog", "Lily went to the park"]
+    lp = os.path.join(TMP, "local.jsonl")
+    write(lp, [rec(i, q, domain="05") for i, q in enumerate(stories)])
+    largs = ["--ref-local", model, "--ref-local-tokenizer", tokf, "--ref-max-tokens", "40", "--k", "3"]
+    rc, so, se = run(["--pool", lp, "--out", os.path.join(TMP, "local")] + largs)
+    kept = read_jsonl(os.path.join(TMP, "local", "3-difficulty.kept.jsonl"))
+    check("local: rc 0, nothing solved", rc == 0 and len(kept) == 3, se)
+    g = subprocess.run([BIN, "generate", "--model", model, "--tokenizer", tokf, "--prompt", stories[0], "--max-tokens", "40",
+                        "--temperature", "0", "--no-echo"], capture_output=True, timeout=60)
+    ans = kept[0]["ref_answers"].get("local:stories260K.bin") if kept else None
+    check("local: the answer is s1c generate's greedy text", ans is not None and ans == g.stdout.decode().strip(), (ans, g.stdout))
+    # a pool whose gold is that very text: solved by the local model
+    write(lp, [rec(0, stories[0], domain="05", solution=ans or "x"), rec(1, stories[1], domain="05")])
+    rc, so, se = run(["--pool", lp, "--out", os.path.join(TMP, "local2")] + largs)
+    dd = read_jsonl(os.path.join(TMP, "local2", "3-difficulty.dropped.jsonl"))
+    check("local: solved when its answer is the gold", rc == 0 and [d["id"] for d in dd] == ["q0"] and "local:stories260K.bin" in dd[0]["drop_reason"], dd)
+
 # ---------------------------------------------------------------- errors
 noref = os.path.join(TMP, "noref.jsonl")
 write(noref, [rec(0, "q one", domain="05"), rec(1, "q two", domain="05")])
