@@ -145,7 +145,7 @@ record:
     }
     if (ok && written) st->ok++;
     else st->failed++;
-    if (!ok && !D->first_error[0]) snprintf(D->first_error, sizeof D->first_error, "%s: %s", r->id, problem);
+    if (!ok && !D->first_error[0]) snprintf(D->first_error, sizeof D->first_error, "%.100s: %.400s", r->id, problem);
     if (ptok > 0) st->prompt_tokens += ptok;
     if (ctok > 0) st->completion_tokens += ctok;
     st->trace_tokens += ttok;

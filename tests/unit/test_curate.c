@@ -470,8 +470,11 @@ static void test_run_precomputed(void **st) {
         free(q);
         cJSON_Delete(o);
     }
-    fprintf(f, "{\"uid\":\"m\",\"problem\":%s,\"gold\":\"1\",\"subject\":\"05\",\"trace\":\"t\",\"ref_correct\":false}\n",
-            cJSON_PrintUnformatted(cJSON_CreateString(b.p[17].question)));
+    cJSON *mq = cJSON_CreateString(b.p[17].question);
+    char *mqs = cJSON_PrintUnformatted(mq);
+    fprintf(f, "{\"uid\":\"m\",\"problem\":%s,\"gold\":\"1\",\"subject\":\"05\",\"trace\":\"t\",\"ref_correct\":false}\n", mqs);
+    free(mqs);
+    cJSON_Delete(mq);
     fclose(f);
     cJSON_Delete(pool);
     cur_fields fl = {.id = "uid", .question = "problem", .solution = "gold", .source = "src", .domain = "subject",
@@ -530,10 +533,16 @@ static void test_run_precomputed(void **st) {
     }
     /* no precomputed verdicts and no reference model: a clear error up front */
     cur_pool_free(&p);
-    const char *one = "{\"problem\":\"q\",\"trace\":\"t\"}\n";
+    const char *one = "{\"problem\":\"q\",\"trace\":\"t\",\"subject\":\"05\"}\n";
     assert_int_equal(cur_pool_parse(&p, "pool", one, strlen(one), &fl, &err), 0);
     assert_int_equal(cur_run(&p, &o, &err), -1);
     assert_non_null(strstr(err.msg, "no ref_correct"));
+    cur_pool_free(&p);
+    /* no domain and no classifier: refused before any work too */
+    one = "{\"problem\":\"q\",\"trace\":\"t\",\"ref_correct\":false}\n";
+    assert_int_equal(cur_pool_parse(&p, "pool", one, strlen(one), &fl, &err), 0);
+    assert_int_equal(cur_run(&p, &o, &err), -1);
+    assert_non_null(strstr(err.msg, "no 'subject' and no classifier"));
     cur_pool_free(&p);
     free(text);
     free(dir);
