@@ -35,7 +35,7 @@ static const char *curate_help =
     "pick order, with s1K's field names: ready for s1c train), summary.json (counts per stage\n"
     "and reason, domain histogram, trace lengths) and curate.svg. API answers are journaled in\n"
     "DIR (difficulty.journal.jsonl, domain.journal.jsonl, judge.cache.jsonl): a rerun asks\n"
-    "nothing twice.\n"
+    "nothing twice (failed calls are asked again; delete a journal to ask everything again).\n"
     "\n"
     "  --pool FILE            the pool (required)\n"
     "  --out DIR              output directory (required; created)\n"
