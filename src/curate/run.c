@@ -805,6 +805,13 @@ static int write_summary(run *R, cur_rec **cand, size_t n_cand, cur_rec **sel, s
     if (rc == 0 && !R->o->quiet) {
         fprintf(stderr, "[curate] selected %zu of %zu candidates from %zu domain(s) -> %s/s1k.jsonl\n", n_sel, n_cand, nd,
                 R->o->out_dir);
+        fprintf(stderr, "[curate] domains:");
+        for (size_t i = 0; i < nd && i < 12; i++) fprintf(stderr, " %s %zu%s", dc[i].domain, dc[i].n, i + 1 < nd ? "," : "");
+        fprintf(stderr, "%s\n", nd > 12 ? " ..." : "");
+        cJSON *ss = cJSON_GetObjectItem(lens, "selected"), *cs = cJSON_GetObjectItem(lens, "candidates");
+        cJSON *sm = cJSON_GetObjectItem(ss, "median"), *cm = cJSON_GetObjectItem(cs, "median");
+        if (sm && cm)
+            fprintf(stderr, "[curate] trace tokens, median: selected %.0f, candidates %.0f (histogram in curate.svg)\n", sm->valuedouble, cm->valuedouble);
     }
     free(js); free(svg); free(sp); free(gp); free(dc);
     cJSON_Delete(s);
