@@ -27,6 +27,8 @@ static const char *curate_help =
     "                Classification (61 codes, data/msc/) with an LLM\n"
     "  5 diversity   until K are chosen: a domain uniformly at random, then in it the rank-r\n"
     "                longest trace with probability proportional to 2^-r (seeded)\n"
+    "The source decides whether [asy] figures stay (AIME's do); s1K's source_type is read when\n"
+    "there is no source field.\n"
     "Bad pool lines (not JSON, no question, invalid UTF-8, repeated id) are dropped at stage\n"
     "'load' with their line number, never fatal.\n"
     "\n"

@@ -72,26 +72,40 @@ struct cur_journal {
     pthread_mutex_t mu;
 };
 
-/* Reads the complete lines of fd (all of it), cuts a torn last line off the file. */
+/* The length of fd's complete lines: the file up to its last newline (read backwards in blocks,
+ * so a large file is not read whole). */
+static int complete_length(int fd, const char *path, size_t size, size_t *out, s1c_err *err) {
+    char buf[65536];
+    size_t end = size;
+    while (end > 0) {
+        size_t k = end < sizeof buf ? end : sizeof buf;
+        ssize_t got = pread(fd, buf, k, (off_t)(end - k));
+        if (got != (ssize_t)k) return s1c_fail(err, "%s: read failed: %s", path, got < 0 ? strerror(errno) : "short read");
+        for (size_t i = k; i > 0; i--)
+            if (buf[i - 1] == '\n') { *out = end - k + i; return 0; }
+        end -= k;
+    }
+    *out = 0;
+    return 0;
+}
+
+/* Cuts a torn last line off the file; with lines, parses every complete line into it. */
 static int read_existing(int fd, const char *path, cJSON *lines, s1c_err *err) {
     struct stat st;
     if (fstat(fd, &st)) return s1c_fail(err, "%s: %s", path, strerror(errno));
-    size_t size = (size_t)st.st_size;
-    char *buf = malloc(size + 1);
+    size_t size = (size_t)st.st_size, complete;
+    if (complete_length(fd, path, size, &complete, err)) return -1;
+    if (complete < size && ftruncate(fd, (off_t)complete))
+        return s1c_fail(err, "%s: cannot cut the torn last line: %s", path, strerror(errno));
+    if (!lines || complete == 0) return 0;
+    char *buf = malloc(complete);
     if (!buf) return s1c_fail(err, "%s: out of memory", path);
-    size_t got = 0;
-    while (got < size) {
-        ssize_t k = pread(fd, buf + got, size - got, (off_t)got);
+    for (size_t got = 0; got < complete;) {
+        ssize_t k = pread(fd, buf + got, complete - got, (off_t)got);
         if (k <= 0) { free(buf); return s1c_fail(err, "%s: read failed: %s", path, k ? strerror(errno) : "short file"); }
         got += (size_t)k;
     }
-    size_t complete = size;
-    while (complete && buf[complete - 1] != '\n') complete--;
-    if (complete < size && ftruncate(fd, (off_t)complete)) {
-        free(buf);
-        return s1c_fail(err, "%s: cannot cut the torn last line: %s", path, strerror(errno));
-    }
-    for (size_t i = 0; lines && i < complete;) {
+    for (size_t i = 0; i < complete;) {
         char *nl = memchr(buf + i, '\n', complete - i);
         size_t end = (size_t)(nl - buf);
         cJSON *o = end > i ? cJSON_ParseWithLength(buf + i, end - i) : NULL;

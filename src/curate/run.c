@@ -129,7 +129,9 @@ static int stage_quality(run *R, s1c_err *err) {
             cur_drop(r, "quality", "empty_trace", "no teacher trace ('%s' missing, not strings, or empty)", f->trajectories);
             continue;
         }
-        const char *why = cur_format_problem(r->question, cur_str(r, f->source));
+        const char *src = cur_str(r, f->source);
+        if (!src && !strcmp(f->source, "source")) src = cur_str(r, "source_type"); /* s1K's name */
+        const char *why = cur_format_problem(r->question, src);
         if (why) { cur_drop(r, "quality", "format", "%s", why); continue; }
         char *norm = cur_normalize(r->question);
         if (!norm) { cur_map_free(&exact); return s1c_fail(err, "out of memory"); }

@@ -160,7 +160,29 @@ record:
     pthread_mutex_unlock(&D->mu);
 }
 
-/* The id of a journal line (string or number), as text in buf. */
+/* The output file as an index, without holding its records: every complete line's place and
+ * whether it is a failure; ids map (by a 64-bit hash) to their last line. */
+typedef struct out_line {
+    size_t off, len;
+    uint64_t id_hash;
+    bool failed;
+} out_line;
+
+typedef struct out_index {
+    s1c_mfile f;
+    out_line *l;
+    size_t n;
+    cur_map last; /* id hash -> index of its last line */
+} out_index;
+
+static void out_index_free(out_index *x) {
+    s1c_mfile_close(&x->f);
+    free(x->l);
+    cur_map_free(&x->last);
+    memset(x, 0, sizeof *x);
+}
+
+/* The id of a line (string or number) as text in buf. */
 static const char *line_id(const cJSON *l, const char *field, char *buf, size_t cap) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, field);
     if (cJSON_IsString(v)) return v->valuestring;
@@ -173,110 +195,95 @@ static const char *line_id(const cJSON *l, const char *field, char *buf, size_t 
     return NULL;
 }
 
-/* id -> index of its last line in lines (collisions of the 64-bit hash are checked by string). */
-static int index_lines(cJSON *lines, const char *field, cur_map *m, s1c_err *err) {
-    int i = 0;
-    cJSON *l;
-    char buf[64];
-    cJSON_ArrayForEach(l, lines) {
-        const char *id = line_id(l, field, buf, sizeof buf);
-        if (id && cur_map_set(m, cur_hash(id, strlen(id), 0), (size_t)i)) return s1c_fail(err, "out of memory");
-        i++;
+/* Indexes path (complete lines only: the journal has cut a torn one). Lines that do not parse
+ * or have no id are left out (and so rewritten away by compact). */
+static int out_index_load(out_index *x, const char *path, const char *id_field, s1c_err *err) {
+    memset(x, 0, sizeof *x);
+    if (s1c_mfile_open(&x->f, path, err)) return -1;
+    const char *t = (const char *)x->f.data;
+    size_t cap = 0;
+    for (size_t i = 0; i < x->f.size;) {
+        const char *nl = memchr(t + i, '\n', x->f.size - i);
+        size_t end = nl ? (size_t)(nl - t) : x->f.size;
+        cJSON *o = end > i ? cJSON_ParseWithLength(t + i, end - i) : NULL;
+        char buf[64];
+        const char *id = cJSON_IsObject(o) ? line_id(o, id_field, buf, sizeof buf) : NULL;
+        if (id) {
+            if (x->n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                out_line *nlp = realloc(x->l, cap * sizeof *nlp);
+                if (!nlp) { cJSON_Delete(o); out_index_free(x); return s1c_fail(err, "out of memory"); }
+                x->l = nlp;
+            }
+            uint64_t h = cur_hash(id, strlen(id), 0);
+            x->l[x->n] = (out_line){i, end - i, h, cJSON_GetObjectItemCaseSensitive(o, "distill_error") != NULL};
+            if (cur_map_set(&x->last, h, x->n)) { cJSON_Delete(o); out_index_free(x); return s1c_fail(err, "out of memory"); }
+            x->n++;
+        }
+        cJSON_Delete(o);
+        i = end + 1;
     }
     return 0;
 }
 
-static cJSON *last_line(cJSON *lines, const cur_map *m, const char *field, const char *id) {
+static const out_line *out_last(const out_index *x, const char *id) {
     size_t at;
-    char buf[64];
-    if (!cur_map_get(m, cur_hash(id, strlen(id), 0), &at)) return NULL;
-    cJSON *l = cJSON_GetArrayItem(lines, (int)at);
-    const char *lid = l ? line_id(l, field, buf, sizeof buf) : NULL;
-    return lid && !strcmp(lid, id) ? l : NULL;
+    return cur_map_get(&x->last, cur_hash(id, strlen(id), 0), &at) ? &x->l[at] : NULL;
 }
 
-/* Rewrites out_path: the pool's ids in pool order (their last line), then lines of ids the pool
- * does not have (kept, never lost). */
+/* Rewrites path: the pool's ids in pool order (their last line), then the last line of every id
+ * the pool does not have (kept, never lost). */
 static int compact(const cur_pool *p, const char *path, s1c_err *err) {
-    cur_journal *j = NULL;
-    cJSON *lines = NULL;
-    cur_map m = {0};
-    if (cur_journal_open(&j, path, &lines, err)) return -1;
-    cur_journal_close(j);
-    int rc = index_lines(lines, p->f.id, &m, err);
-    size_t n = (size_t)cJSON_GetArraySize(lines);
-    char *used = calloc(n ? n : 1, 1);
+    out_index x;
+    if (out_index_load(&x, path, p->f.id, err)) return -1;
+    const char *t = (const char *)x.f.data;
+    char *used = calloc(x.n ? x.n : 1, 1);
     s1c_wfile w = {0};
-    if (rc || !used || s1c_wfile_open(&w, path, err)) { rc = rc ? rc : used ? -1 : s1c_fail(err, "out of memory"); goto out; }
+    int rc = 0;
+    if (!used) { rc = s1c_fail(err, "out of memory"); goto out; }
+    if ((rc = s1c_wfile_open(&w, path, err))) goto out;
     for (size_t i = 0; i < p->n; i++) {
         if (p->r[i].stage) continue;
-        cJSON *l = last_line(lines, &m, p->f.id, p->r[i].id);
-        if (!l) continue;
-        char *s = cJSON_PrintUnformatted(l);
-        if (!s) { w.bad = true; break; }
-        s1c_wfile_write(&w, s, strlen(s));
+        const out_line *l = out_last(&x, p->r[i].id);
+        if (!l || used[l - x.l]) continue;
+        s1c_wfile_write(&w, t + l->off, l->len);
         s1c_wfile_write(&w, "\n", 1);
-        free(s);
-        size_t at;
-        cur_map_get(&m, cur_hash(p->r[i].id, strlen(p->r[i].id), 0), &at);
-        used[at] = 1;
+        used[l - x.l] = 1;
     }
-    /* lines the pool no longer has: the last line of each such id */
-    cur_map seen = {0};
-    char buf[64];
-    for (int i = (int)n - 1; i >= 0; i--) {
-        if (used[i]) continue;
-        cJSON *l = cJSON_GetArrayItem(lines, i);
-        const char *id = line_id(l, p->f.id, buf, sizeof buf);
-        if (!id) continue;
-        uint64_t h = cur_hash(id, strlen(id), 0);
+    for (size_t i = 0; i < x.n; i++) {
         size_t at;
-        if (cur_map_get(&m, h, &at) && used[at]) continue; /* an older line of a pool id */
-        if (cur_map_get(&seen, h, NULL)) continue;
-        cur_map_put(&seen, h, (size_t)i);
-        used[i] = 2;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (used[i] != 2) continue;
-        char *s = cJSON_PrintUnformatted(cJSON_GetArrayItem(lines, (int)i));
-        if (!s) { w.bad = true; break; }
-        s1c_wfile_write(&w, s, strlen(s));
+        if (used[i] || !cur_map_get(&x.last, x.l[i].id_hash, &at) || at != i) continue; /* only last lines */
+        s1c_wfile_write(&w, t + x.l[i].off, x.l[i].len);
         s1c_wfile_write(&w, "\n", 1);
-        free(s);
     }
-    cur_map_free(&seen);
     rc = s1c_wfile_commit(&w, err);
 out:
     free(used);
-    cur_map_free(&m);
-    cJSON_Delete(lines);
+    out_index_free(&x);
     return rc;
 }
 
 int distill_run(const cur_pool *p, const distill_opts *o, distill_stats *st, s1c_err *err) {
     memset(st, 0, sizeof *st);
     dctx D = {.p = p, .o = o, .st = st};
-    cJSON *lines = NULL;
-    cur_map m = {0};
+    out_index x = {0};
     int rc = 0;
     net_client_opts no = {.base_url = o->endpoint, .api_key = o->api_key, .timeout_s = o->timeout_s,
                           .max_retries = o->retries, .backoff_s = o->backoff_s};
     if (net_client_new(&D.client, &no, err)) return -1;
-    if (cur_journal_open(&D.journal, o->out_path, &lines, err)) { net_client_free(D.client); return -1; }
+    if (cur_journal_open(&D.journal, o->out_path, NULL, err)) { net_client_free(D.client); return -1; }
     D.todo = malloc((p->n ? p->n : 1) * sizeof *D.todo);
     if (!D.todo) { rc = s1c_fail(err, "out of memory"); goto out; }
-    if ((rc = index_lines(lines, p->f.id, &m, err))) goto out;
+    if ((rc = out_index_load(&x, o->out_path, p->f.id, err))) goto out;
     for (size_t i = 0; i < p->n; i++) {
         const cur_rec *r = &p->r[i];
         if (r->stage) { st->bad_lines++; continue; }
         st->total++;
-        cJSON *l = last_line(lines, &m, p->f.id, r->id);
-        bool failed = l && cJSON_GetObjectItemCaseSensitive(l, "distill_error");
-        if (l && (!failed || !o->retry_failed)) { st->skipped++; continue; }
+        const out_line *l = out_last(&x, r->id);
+        if (l && (!l->failed || !o->retry_failed)) { st->skipped++; continue; }
         D.todo[D.n++] = r;
     }
-    cJSON_Delete(lines);
-    lines = NULL;
+    out_index_free(&x);
     if (!o->quiet)
         fprintf(stderr, "[distill] %zu question(s): %zu already in %s, %zu to ask %s (%d at a time)\n", st->total, st->skipped,
                 o->out_path, D.n, o->model, o->concurrency);
@@ -290,8 +297,7 @@ out:
     cur_journal_close(D.journal);
     net_client_free(D.client);
     free(D.todo);
-    cJSON_Delete(lines);
-    cur_map_free(&m);
+    out_index_free(&x);
     if (rc == 0) rc = compact(p, o->out_path, err);
     return rc;
 }

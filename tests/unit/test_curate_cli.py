@@ -142,6 +142,7 @@ qs = [
     rec(9, "hard nt gold=109 question precomputed", ref_correct=False),
     rec(10, "easy nt gold=110 question precomputed", ref_correct=[False, True]),
     rec(11, "hard comb gold=111 [asy] draw(circle); [/asy]"),
+    rec(18, "hard nt gold=118 [asy] draw(square); [/asy] from AIME", source_type="qq8933/AIME_1983_2024", domain="11"),
     rec(12, "hard comb gold=112 question", thinking_trajectories=[]),
     rec(13, "hard comb gold=113 question", distill_error="HTTP 500 after 5 tries"),
     rec(14, "HARD   comb gold=102 QUESTION"),  # an exact duplicate of q2 up to case/space
@@ -149,7 +150,9 @@ qs = [
     rec(16, "hard comb gold=116 question with a long enough trace"),
     rec(17, "hard nt gold=117 question with a short trace", thinking_trajectories=["tiny"]),
 ]
-del qs[15]["solution"]
+byid = {r["id"]: r for r in qs}
+del byid["q15"]["solution"]
+del byid["q18"]["source"]  # only s1K's source_type says AIME
 lines = qs + [b"{broken json\n", {"id": "q3", "question": "dup"}, b'{"id":"bad","question":"\xff"}\n']
 pp = os.path.join(TMP, "pool_api.jsonl")
 write(pp, lines)
@@ -177,7 +180,7 @@ check("difficulty: short trace", "q17" in dd and dd["q17"]["drop_kind"] == "shor
 check("difficulty: flaky recovered", "q4" not in dd, dd.get("q4"))
 check("difficulty: reasoning in <think> is not graded", "q3" not in dd, dd.get("q3"))
 kept = {r["id"]: r for r in read_jsonl(os.path.join(out, "3-difficulty.kept.jsonl"))}
-check("difficulty: kept ids", set(kept) == {"q2", "q3", "q4", "q7", "q8", "q9", "q16"}, sorted(kept))
+check("difficulty: kept ids (AIME keeps its [asy])", set(kept) == {"q2", "q3", "q4", "q7", "q8", "q9", "q16", "q18"}, sorted(kept))
 check("difficulty: answers recorded", kept.get("q3", {}).get("ref_answers") == {"weak": "1234567", "strong": "7654321"}
       and kept["q3"].get("ref_correct") is False, kept.get("q3"))
 check("difficulty: trace tokens recorded", all(isinstance(r.get("trace_tokens"), int) and r["trace_tokens"] > 5 for r in kept.values()), "")
@@ -192,10 +195,10 @@ check("s1k: k records", len(s1k) == 3, len(s1k))
 check("s1k: fields for s1c train", all(isinstance(r["thinking_trajectories"], list) and r["question"] and r["solution"] and r["attempt"]
                                        and r["domain"] and r["extra"]["n"] >= 0 for r in s1k), s1k)
 summ = json.load(open(os.path.join(out, "summary.json")))
-check("summary: counts", summ["selected"] == 3 and summ["pool"] == 21 and [s["stage"] for s in summ["stages"]][-1] == "diversity", summ)
+check("summary: counts", summ["selected"] == 3 and summ["pool"] == 22 and [s["stage"] for s in summ["stages"]][-1] == "diversity", summ)
 check("summary: domain histogram", sum(summ["domains"].values()) == 3 and set(summ["domains"]) <= {"05", "11"}, summ["domains"])
 check("summary: length histogram", sum(summ["trace_tokens"]["histogram"]["selected"]) == 3
-      and sum(summ["trace_tokens"]["histogram"]["candidates"]) == 6, summ["trace_tokens"])
+      and sum(summ["trace_tokens"]["histogram"]["candidates"]) == 7, summ["trace_tokens"])
 try:
     root = ET.parse(os.path.join(out, "curate.svg")).getroot()
     check("curate.svg: an svg with bars", root.tag.endswith("svg") and len(root.findall(".//{http://www.w3.org/2000/svg}rect")) > 10, root.tag)
@@ -212,7 +215,7 @@ check("rerun: only the failed calls are asked again", all(("[refdown]" in q and 
 s1k2 = read_jsonl(os.path.join(out, "s1k.jsonl"))
 check("rerun: same selection (same seed)", s1k2 == s1k, "")
 rc, so, se = run(args[:-2] + ["--seed", "8", "--k", "6", "--out", os.path.join(TMP, "api8")])
-check("another seed and k: rc 0, every candidate", rc == 0 and len(read_jsonl(os.path.join(TMP, "api8", "s1k.jsonl"))) == 6, se)
+check("another seed and k: rc 0, more picked", rc == 0 and len(read_jsonl(os.path.join(TMP, "api8", "s1k.jsonl"))) == 6, se)
 
 # ---------------------------------------------------------------- a local reference model through the engine
 DATA = os.environ.get("S1C_DATA", "")

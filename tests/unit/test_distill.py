@@ -74,7 +74,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if t == "429once" and nth == 1:
             return self.reply(429, '{"error":{"message":"slow down"}}', [("Retry-After", "1")])
         if t == "slow" and nth == 1:
-            time.sleep(2.5)
+            time.sleep(3)
         if t == "drop" and nth == 1:
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -145,7 +145,7 @@ for p in (out, out + ".rejected.jsonl"):
     if os.path.exists(p):
         os.remove(p)
 args = ["--pool", pool_path, "--endpoint", URL, "--model", "teacher", "--out", out, "--concurrency", "4",
-        "--retries", "2", "--timeout", "1"]
+        "--retries", "2", "--timeout", "1.5"]
 rc, so, se, dt = run(args)
 check("run: rc 0", rc == 0, se)
 res = read_jsonl(out)
