@@ -58,6 +58,8 @@ void s1c_model_free(s1c_model *m);
 const s1c_config *s1c_model_config(const s1c_model *m);
 int s1c_model_format_of(const s1c_model *m);
 const char *s1c_model_path(const s1c_model *m);
+/* The file dtype of the model's matrices (that of the token embedding). */
+int s1c_model_weight_dtype(const s1c_model *m);
 /* The GGUF file behind the model (its tokenizer metadata), or NULL. */
 const gguf_file *s1c_model_gguf(const s1c_model *m);
 

@@ -16,6 +16,8 @@ int cmd_convert(int argc, char **argv);
 int cmd_export_ollama(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_grade(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_curate(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
 

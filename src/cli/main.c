@@ -11,6 +11,7 @@ static const struct {
     {"generate", cmd_generate, "generate text from a prompt (llama2.c .bin, GGUF, or HF directory)"},
     {"chat", cmd_chat, "interactive chat with budget forcing (thinking shown dimmed)"},
     {"eval", cmd_eval, "evaluate on a benchmark under thinking budgets and forced waits; report + scaling plot"},
+    {"train", cmd_train, "fine-tune with s1's SFT recipe (AdamW, cosine, loss on the answer); exact resume"},
     {"convert", cmd_convert, "HF directory <-> GGUF, re-encode weights (f32/f16/bf16/q8_0/q4_0)"},
     {"export-ollama", cmd_export_ollama, "a GGUF + Ollama Modelfile with s1's template, and notes on budget forcing there"},
     {"curate", cmd_curate, "select s1K-style questions from a pool: decontam, quality, difficulty, domain, diversity"},
@@ -19,6 +20,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "encode text from stdin to token ids, or decode ids (--decode)"},
     {"extract", cmd_extract, "extract final answers from model outputs (JSONL on stdin)"},
     {"grade", cmd_grade, "grade predicted answers against gold answers (JSONL on stdin)"},
+    {"bench", cmd_bench, "prefill/decode/batched tok/s per weight type, as fractions of the measured machine limits"},
 };
 
 static void usage(FILE *f) {

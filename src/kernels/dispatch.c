@@ -87,3 +87,44 @@ bool kern_cpu_has_f16c(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
+
+typedef struct gemm_job {
+    const kern_ops *ops;
+    const gemm_args *g;
+    bool split_m; /* split C's rows (else its columns) */
+    int unit;     /* the split's granularity: the family's tile size along that dimension */
+} gemm_job;
+
+/* Task t of T takes a contiguous run of C's rows (or columns), a multiple of the tile size. */
+static void gemm_task(void *ctx, int task, int n_tasks) {
+    const gemm_job *j = ctx;
+    int len = j->split_m ? j->g->M : j->g->N;
+    int tiles = (len + j->unit - 1) / j->unit, per = (tiles + n_tasks - 1) / n_tasks;
+    int a = task * per * j->unit, b = a + per * j->unit < len ? a + per * j->unit : len;
+    if (a >= b) return;
+    if (j->split_m) j->ops->sgemm_block(j->g, a, b, 0, j->g->N);
+    else j->ops->sgemm_block(j->g, 0, j->g->M, a, b);
+}
+
+void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K < 0) K = 0;
+    if (beta != 0.0f && beta != 1.0f) {
+        /* scale first, then accumulate: the families only know "start from 0" and "from C" */
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) C[(size_t)m * ldc + n] *= beta;
+        beta = 1.0f;
+    }
+    const kern_ops *o = ops();
+    gemm_args g = {trans_a, trans_b, M, N, K, A, B, lda, ldb, ldc, beta, C};
+    int T = s1c_pool_threads(pool);
+    /* below ~1M multiply-adds waking a thread costs more than it saves */
+    if (T <= 1 || (double)M * N * K < 1048576.0) {
+        o->sgemm_block(&g, 0, M, 0, N);
+        return;
+    }
+    int tm = (M + o->gemm_mr - 1) / o->gemm_mr, tn = (N + o->gemm_nr - 1) / o->gemm_nr;
+    gemm_job j = {o, &g, tm >= tn, tm >= tn ? o->gemm_mr : o->gemm_nr};
+    s1c_pool_run(pool, T, gemm_task, &j);
+}

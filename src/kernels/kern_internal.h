@@ -4,6 +4,28 @@
 
 #include "kernels.h"
 
+/* One kern_sgemm call's operands (beta already applied: 0 or 1). */
+typedef struct gemm_args {
+    bool ta, tb;
+    int M, N, K;
+    const float *A, *B;
+    int lda, ldb, ldc;
+    float beta;
+    float *C;
+} gemm_args;
+
+/* A family's register-blocked micro-kernel and its cache blocking (gemm_driver.c runs it):
+ * ukr computes the mr x nr tile c (row stride ldc) = (load ? c : 0) + a * b over kc, where a
+ * is an A panel packed k-major (mr floats per k) and b a B panel packed k-major (nr floats
+ * per k). Each c element is one FMA chain in increasing k. */
+typedef struct gemm_kernel {
+    int mr, nr, kc, mc, nc;
+    void (*ukr)(int kc, const float *a, const float *b, float *c, int ldc, bool load);
+} gemm_kernel;
+
+/* The blocked product for the C block [m0, m1) x [n0, n1) of g (packing, cache blocks). */
+void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int n0, int n1);
+
 typedef struct kern_ops {
     const char *name;
     /* kern_matmul restricted to output rows [i0, i1) */
@@ -11,7 +33,16 @@ typedef struct kern_ops {
     void (*rmsnorm)(float *o, const float *x, const float *w, int n, float eps);
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);
+    /* kern_sgemm restricted to the C block [m0, m1) x [n0, n1); gemm_mr/gemm_nr: the tile
+     * sizes a thread split should be a multiple of */
+    void (*sgemm_block)(const gemm_args *g, int m0, int m1, int n0, int n1);
+    int gemm_mr, gemm_nr;
 } kern_ops;
+
+/* Each family's sgemm_block (gemm_ref.c, gemm_avx512.c, gemm_avx2.c). */
+void gemm_ref_block(const gemm_args *g, int m0, int m1, int n0, int n1);
+void gemm_avx512_block(const gemm_args *g, int m0, int m1, int n0, int n1);
+void gemm_avx2_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no

@@ -48,6 +48,15 @@ void kern_swiglu(float *a, const float *b, int n);
 /* Row `row` of a [rows][n] matrix of dtype F32/F16/BF16, as f32. */
 void kern_get_row(float *dst, const void *w, int dtype, int64_t row, int n);
 
+/* C = beta*C + op(A) * op(B), row-major, f32 (the trainer's matrix products). op(A) is M x K:
+ * A[m*lda + k], or A[k*lda + m] when trans_a. op(B) is K x N: B[k*ldb + n], or B[n*ldb + k]
+ * when trans_b. beta 0: C is only written, never read (it may hold NaNs); beta 1: accumulate
+ * (other values scale C first). Work is split over the pool's threads by blocks of C (pool
+ * NULL: this thread). Every C element is one multiply-add chain in increasing k, starting
+ * from 0 or from C, so the result is bitwise the same for any thread count or blocking. */
+void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc);
+
 /* Selects the kernel family: "ref", "avx2", "avx512" or "auto". Returns -1 (and changes
  * nothing) for an unknown name or one this CPU cannot run. Not thread-safe against kernels
  * running at the same time: call it before a forward, not during one. */
@@ -60,5 +69,8 @@ void kern_ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps
 void kern_ref_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 float kern_ref_dot(const float *a, const float *b, int n);
 void kern_ref_axpy(float *y, float a, const float *x, int n);
+/* kern_sgemm in plain C, one thread: c = beta*c, then c += a*b in increasing k. */
+void kern_ref_sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc);
 
 #endif

@@ -58,7 +58,7 @@ void kern_ref_axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy};
+const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy, gemm_ref_block, 1, 1};
 
 void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
     int half = head_dim / 2;

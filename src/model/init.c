@@ -23,54 +23,25 @@ static void fill(void *dst, int dtype, int role, uint64_t n, s1c_rng *rng) {
     }
 }
 
-static void shape_of(const s1c_config *c, int role, int64_t *shape, int *ndim) {
-    int64_t dim = c->dim, q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
-    int64_t h = c->hidden_dim, V = c->vocab_size;
-    int64_t r = 0, k = 0;
-    switch (role) {
-    case T_TOK_EMBD: case T_OUTPUT: r = V; k = dim; break;
-    case T_OUTPUT_NORM: case T_ATTN_NORM: case T_FFN_NORM: r = dim; break;
-    case T_Q: r = q; k = dim; break;
-    case T_K: case T_V: r = kv; k = dim; break;
-    case T_Q_BIAS: r = q; break;
-    case T_K_BIAS: case T_V_BIAS: r = kv; break;
-    case T_O: r = dim; k = q; break;
-    case T_GATE: case T_UP: r = h; k = dim; break;
-    case T_DOWN: r = dim; k = h; break;
-    }
-    shape[0] = r;
-    shape[1] = k;
-    *ndim = k ? 2 : 1;
-}
-
 int s1c_model_init_hf(const s1c_config *c, uint64_t seed, int dtype, const char *dir, s1c_err *err) {
     if (dtype != S1C_F32 && dtype != S1C_BF16) return s1c_fail(err, "init: dtype must be f32 or bf16");
     if (s1c_config_validate(c, "init", err) != 0 || s1c_mkdir_p(dir, err) != 0) return -1;
     /* tensor list in HF's order */
-    int n_per_layer = 9 + (c->qkv_bias ? 3 : 0);
-    int n = 2 + (c->tied_embeddings ? 0 : 1) + n_per_layer * c->n_layers;
+    int n = hf_tensor_count(c);
     init_tensor *it = calloc((size_t)n, sizeof *it);
     s1c_tensor *ts = calloc((size_t)n, sizeof *ts);
     if (!it || !ts) { free(it); free(ts); return s1c_fail(err, "init: out of memory"); }
-    int k = 0;
-    static const int layer_roles[] = {T_ATTN_NORM, T_Q, T_Q_BIAS, T_K, T_K_BIAS, T_V, T_V_BIAS, T_O, T_FFN_NORM, T_GATE, T_UP, T_DOWN};
-    it[k++].role = T_TOK_EMBD;
-    for (int l = 0; l < c->n_layers; l++)
-        for (size_t r = 0; r < sizeof layer_roles / sizeof layer_roles[0]; r++) {
-            int role = layer_roles[r];
-            if (!c->qkv_bias && (role == T_Q_BIAS || role == T_K_BIAS || role == T_V_BIAS)) continue;
-            tensor_name_hf(it[k].name, sizeof it[k].name, role, l);
-            it[k++].role = role;
-        }
-    it[k++].role = T_OUTPUT_NORM;
-    if (!c->tied_embeddings) it[k++].role = T_OUTPUT;
+    for (int i = 0; i < n; i++) {
+        int layer;
+        hf_tensor_at(c, i, &it[i].role, &layer);
+        tensor_name_hf(it[i].name, sizeof it[i].name, it[i].role, layer < 0 ? 0 : layer);
+    }
     uint64_t max_bytes = 0;
     for (int i = 0; i < n; i++) {
-        if (it[i].name[0] == 0) tensor_name_hf(it[i].name, sizeof it[i].name, it[i].role, 0);
         s1c_tensor *t = &ts[i];
         t->name = it[i].name;
         t->dtype = dtype;
-        shape_of(c, it[i].role, t->shape, &t->ndim);
+        tensor_shape(c, it[i].role, t->shape, &t->ndim);
         s1c_dtype_nbytes(dtype, s1c_tensor_nelem(t), &t->nbytes);
         if (t->nbytes > max_bytes) max_bytes = t->nbytes;
     }

@@ -274,4 +274,5 @@ void s1c_model_free(s1c_model *m) {
 const s1c_config *s1c_model_config(const s1c_model *m) { return &m->cfg; }
 int s1c_model_format_of(const s1c_model *m) { return m->format; }
 const char *s1c_model_path(const s1c_model *m) { return m->path; }
+int s1c_model_weight_dtype(const s1c_model *m) { return m->tok_embd->dtype; }
 const gguf_file *s1c_model_gguf(const s1c_model *m) { return m->format == S1C_FMT_GGUF ? &m->gguf : NULL; }

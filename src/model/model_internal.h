@@ -39,5 +39,10 @@ typedef enum tensor_role {
 } tensor_role;
 void tensor_name_gguf(char *buf, size_t n, int role, int layer);
 void tensor_name_hf(char *buf, size_t n, int role, int layer);
+/* The model's tensors in Hugging Face's file order: how many, the i-th one's role and layer
+ * (-1 for embedding, final norm and head), and a role's shape (outermost first; ndim 1 or 2). */
+int hf_tensor_count(const s1c_config *c);
+void hf_tensor_at(const s1c_config *c, int i, int *role, int *layer);
+void tensor_shape(const s1c_config *c, int role, int64_t *shape, int *ndim);
 
 #endif

@@ -1,0 +1,130 @@
+/* Training throughput: one optimizer step (forward + backward of one row of `seq` random
+ * tokens, every position predicting, then clipping + AdamW) of a randomly initialised model
+ * of a preset's shape, with fp32 master weights. Prints JSON lines: the machine's f32 FMA
+ * peak (all threads), then per run tok/s, seconds per step (median of `reps`) and the fraction
+ * of the peak, counting model FLOPs as bench/torch_train_step.py does:
+ *   flops_per_token = 6 * N_matmul + 6 * L * H * D * (T + 1)
+ * (the recomputation of gradient checkpointing is not counted: it is a cost, not work).
+ * With --torch it then runs bench/torch_train_step.py on the same shape, sequence and thread
+ * count, and prints the ratio.
+ *
+ * usage: bench_train [--preset qwen2.5-0.5b] [--seq 512] [--reps 3] [--layers N] [--torch] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/limits.h"
+#include "machine.h"
+#include "s1c/train.h"
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void init_params(s1c_params *p, uint64_t seed) {
+    s1c_rng r;
+    s1c_rng_seed(&r, seed);
+    for (int i = 0; i < p->n_tensors; i++) {
+        const s1c_param_info *t = &p->info[i];
+        bool norm = t->ndim == 1 && t->decay;
+        for (uint64_t k = 0; k < t->n; k++)
+            p->data[t->offset + k] = norm ? 1.0f : t->ndim == 1 ? 0.0f : 0.02f * s1c_rng_normal(&r);
+    }
+}
+
+static double flops_per_token(const s1c_config *c, int T) {
+    double q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
+    double per_layer = c->dim * (q + 2 * kv) + q * c->dim + 3.0 * c->dim * c->hidden_dim;
+    double n_matmul = per_layer * c->n_layers + (double)c->vocab_size * c->dim;
+    return 6 * n_matmul + 6.0 * c->n_layers * c->n_heads * c->head_dim * (T + 1);
+}
+
+int main(int argc, char **argv) {
+    const char *preset = "qwen2.5-0.5b";
+    int T = 512, reps = 3, layers = 0;
+    bool torch = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
+        else if (!strcmp(argv[i], "--seq") && i + 1 < argc) T = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--torch")) torch = true;
+        else {
+            fprintf(stderr, "usage: bench_train [--preset NAME] [--seq N] [--reps N] [--torch]\n");
+            return 2;
+        }
+    }
+    if (T < 2 || reps < 1 || reps > 64) return fprintf(stderr, "bench_train: bad --seq or --reps\n"), 2;
+    s1c_err err;
+    s1c_config c;
+    if (s1c_config_preset(&c, "qwen2", preset, &err) != 0) return fprintf(stderr, "%s\n", err.msg), 1;
+    if (layers > 0) c.n_layers = layers; /* a shallower model of the same widths, for profiling */
+    s1c_pool *pool = s1c_pool_global();
+    const char *isa;
+    double peak = bench_peak_f32(pool, &isa);
+    int threads = s1c_pool_threads(pool);
+    printf("{\"bench\":\"machine\",\"threads\":%d,\"f32_gflops\":%.1f,\"isa\":\"%s\"}\n", threads, peak / 1e9, isa);
+    fflush(stdout);
+
+    s1c_params p;
+    s1c_gradws *ws;
+    if (s1c_params_new(&p, &c, &err) != 0 || s1c_gradws_new(&ws, &c, T, 256, &err) != 0)
+        return fprintf(stderr, "%s\n", err.msg), 1;
+    init_params(&p, 1);
+    float *g = calloc(p.n, sizeof *g), *m = calloc(p.n, sizeof *m), *v = calloc(p.n, sizeof *v);
+    int32_t *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt);
+    float *w = malloc((size_t)T * sizeof *w);
+    if (!g || !m || !v || !tok || !tgt || !w) return fprintf(stderr, "bench_train: out of memory\n"), 1;
+    s1c_rng r;
+    s1c_rng_seed(&r, 2);
+    for (int t = 0; t < T; t++) tok[t] = (int32_t)(s1c_rng_u64(&r) % (uint64_t)c.vocab_size);
+    for (int t = 0; t < T; t++) {
+        tgt[t] = t + 1 < T ? tok[t + 1] : -1;
+        w[t] = 1.0f / (float)(T - 1);
+    }
+    s1c_adamw o;
+    s1c_adamw_defaults(&o, 100);
+    s1c_grad_row row = {T, tok, tgt, w, NULL};
+    double ts[64], loss = 0;
+    for (int k = 0; k <= reps; k++) { /* k == 0 warms up (first touch of the buffers) */
+        double t0 = s1c_now();
+        int nt;
+        memset(g, 0, p.n * sizeof *g);
+        if (s1c_grad_row_run(ws, &p, g, &row, &loss, &nt, &err) != 0) return fprintf(stderr, "%s\n", err.msg), 1;
+        s1c_adamw_step(&o, &p, g, m, v, k);
+        if (k > 0) ts[k - 1] = s1c_now() - t0;
+    }
+    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+    double step_s = ts[reps / 2], tok_s = T / step_s, fpt = flops_per_token(&c, T);
+    printf("{\"name\":\"train_step\",\"impl\":\"s1c\",\"type\":\"f32\",\"preset\":\"%s\",\"threads\":%d,\"seq\":%d,"
+           "\"step_s\":%.3f,\"step_s_best\":%.3f,\"tok_s\":%.2f,\"flops_per_token\":%.4g,\"gflops\":%.1f,"
+           "\"fraction_of_f32_peak\":%.3f,\"loss\":%.4f,\"activation_mib\":%.0f}\n",
+           preset, threads, T, step_s, ts[0], tok_s, fpt, fpt * tok_s / 1e9, fpt * tok_s / peak, loss,
+           (double)s1c_gradws_bytes(&c, T, 256) / 1048576.0);
+    fflush(stdout);
+    s1c_gradws_free(ws);
+    s1c_params_free(&p);
+    free(g), free(m), free(v), free(tok), free(tgt), free(w);
+    if (!torch) return 0;
+    /* PyTorch on the same shape, sequence and threads, in this run */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 %s/bench/torch_train_step.py --preset %s --seq %d --threads %d "
+             "--repeats %d --types f32",
+             S1C_SOURCE_DIR, preset, T, threads, reps);
+    FILE *f = popen(cmd, "r");
+    if (!f) return fprintf(stderr, "bench_train: cannot run %s\n", cmd), 1;
+    char line[2048];
+    double torch_tok_s = 0;
+    while (fgets(line, sizeof line, f)) {
+        fputs(line, stdout);
+        const char *k = strstr(line, "\"tok_s\":");
+        if (strstr(line, "torch_train_step") && k) torch_tok_s = atof(k + 8);
+    }
+    pclose(f);
+    if (torch_tok_s > 0)
+        printf("{\"name\":\"train_step_vs_torch\",\"type\":\"f32\",\"s1c_tok_s\":%.2f,\"torch_tok_s\":%.2f,\"ratio\":%.2f}\n",
+               tok_s, torch_tok_s, tok_s / torch_tok_s);
+    return 0;
+}

@@ -1,0 +1,259 @@
+/* Machine limits by fixed methods (limits.h). */
+#include "limits.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86 1
+#else
+#define HAVE_X86 0
+#endif
+
+/* ------------------------------------------------------------------ read bandwidth */
+
+typedef struct bw_job {
+    const uint8_t *buf;
+    size_t bytes;
+    uint64_t sink[64]; /* per task, so the reads cannot be optimized away */
+} bw_job;
+
+#if HAVE_X86
+__attribute__((target("avx512f"))) static uint64_t read_avx512(const uint8_t *p, size_t n) {
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 256 <= n; i += 256) {
+        a0 = _mm512_xor_si512(a0, _mm512_stream_load_si512((void *)(p + i)));
+        a1 = _mm512_xor_si512(a1, _mm512_stream_load_si512((void *)(p + i + 64)));
+        a2 = _mm512_xor_si512(a2, _mm512_stream_load_si512((void *)(p + i + 128)));
+        a3 = _mm512_xor_si512(a3, _mm512_stream_load_si512((void *)(p + i + 192)));
+    }
+    __m512i a = _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3));
+    uint64_t lanes[8], x = 0;
+    _mm512_storeu_si512(lanes, a);
+    for (int i = 0; i < 8; i++) x ^= lanes[i]; /* (GCC's reduce_add adds signed lanes: UB on overflow) */
+    return x;
+}
+
+__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 128 <= n; i += 128) {
+        a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
+        a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
+        a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(p + i + 96)));
+    }
+    __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+}
+#endif
+
+static uint64_t read_scalar(const uint8_t *p, size_t n) {
+    uint64_t a = 0;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        a ^= v;
+    }
+    return a;
+}
+
+static void bw_task(void *ctx, int task, int n_tasks) {
+    bw_job *j = ctx;
+    /* contiguous shares, 4 KiB aligned */
+    size_t per = (j->bytes / (size_t)n_tasks) & ~(size_t)4095;
+    const uint8_t *p = j->buf + per * (size_t)task;
+    size_t n = task == n_tasks - 1 ? j->bytes - per * (size_t)task : per;
+    uint64_t s;
+#if HAVE_X86
+    if (__builtin_cpu_supports("avx512f")) s = read_avx512(p, n);
+    else if (__builtin_cpu_supports("avx2")) s = read_avx2(p, n);
+    else s = read_scalar(p, n);
+#else
+    s = read_scalar(p, n);
+#endif
+    j->sink[task % 64] ^= s;
+}
+
+double bench_read_bandwidth(s1c_pool *pool, size_t bytes, int reps) {
+    bytes &= ~(size_t)4095;
+    if (bytes == 0) return 0;
+    bw_job j = {aligned_alloc(4096, bytes), bytes, {0}};
+    if (!j.buf) return 0;
+    memset((void *)j.buf, 0x5a, bytes); /* fault every page in before timing */
+    int T = s1c_pool_threads(pool);
+    double best = 1e30;
+    for (int r = 0; r < (reps > 0 ? reps : 1); r++) {
+        double t = s1c_now();
+        if (pool && T > 1) s1c_pool_run(pool, T, bw_task, &j);
+        else bw_task(&j, 0, 1);
+        t = s1c_now() - t;
+        if (t < best) best = t;
+    }
+    volatile uint64_t sink = j.sink[0];
+    (void)sink;
+    free((void *)j.buf);
+    return (double)bytes / best;
+}
+
+/* ------------------------------------------------------------------ peaks */
+
+enum { PEAK_ITERS = 1 << 20 };
+
+typedef struct peak_job {
+    double (*loop)(long iters); /* returns the operations it did */
+    float sink[64];
+} peak_job;
+
+#if HAVE_X86
+/* 12 named accumulators (an array with an asm barrier would live in memory) */
+#define CHAINS12(OP) OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
+#define DECL(i) V a##i = INIT(i);
+#define STEP(i) a##i = OPER(a##i, x, y);
+#define SUM(i) s = ADD(s, a##i);
+
+#define V __m512
+#define INIT(i) _mm512_set1_ps((float)(i))
+#define OPER(a, x, y) _mm512_fmadd_ps(a, x, y)
+#define ADD _mm512_add_ps
+__attribute__((target("avx512f,fma"))) static double loop_f32_avx512(long iters) {
+    __m512 x = _mm512_set1_ps(0.99999f), y = _mm512_set1_ps(1e-6f), s = _mm512_setzero_ps();
+    CHAINS12(DECL)
+    for (long k = 0; k < iters; k++) { CHAINS12(STEP) }
+    CHAINS12(SUM)
+    volatile float sink = _mm512_reduce_add_ps(s);
+    (void)sink;
+    return 2.0 * 16 * 12 * (double)iters;
+}
+#undef V
+#undef INIT
+#undef OPER
+#undef ADD
+
+#define V __m256
+#define INIT(i) _mm256_set1_ps((float)(i))
+#define OPER(a, x, y) _mm256_fmadd_ps(a, x, y)
+#define ADD _mm256_add_ps
+__attribute__((target("avx2,fma"))) static double loop_f32_avx2(long iters) {
+    __m256 x = _mm256_set1_ps(0.99999f), y = _mm256_set1_ps(1e-6f), s = _mm256_setzero_ps();
+    CHAINS12(DECL)
+    for (long k = 0; k < iters; k++) { CHAINS12(STEP) }
+    CHAINS12(SUM)
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    volatile float sink = out[0];
+    (void)sink;
+    return 2.0 * 8 * 12 * (double)iters;
+}
+#undef V
+#undef INIT
+#undef OPER
+#undef ADD
+
+#define V __m512
+#define INIT(i) _mm512_set1_ps((float)(i))
+#define OPER(a, x, y) _mm512_dpbf16_ps(a, x, y)
+#define ADD _mm512_add_ps
+__attribute__((target("avx512f,avx512bf16"))) static double loop_bf16(long iters) {
+    __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3f), _mm512_set1_ps(2e-3f));
+    __m512bh y = _mm512_cvtne2ps_pbh(_mm512_set1_ps(-1e-3f), _mm512_set1_ps(1e-3f));
+    __m512 s = _mm512_setzero_ps();
+    CHAINS12(DECL)
+    for (long k = 0; k < iters; k++) { CHAINS12(STEP) }
+    CHAINS12(SUM)
+    volatile float sink = _mm512_reduce_add_ps(s);
+    (void)sink;
+    return 2.0 * 32 * 12 * (double)iters;
+}
+#undef V
+#undef INIT
+#undef OPER
+#undef ADD
+
+#define V __m512i
+#define INIT(i) _mm512_set1_epi32(i)
+#define OPER(a, x, y) _mm512_dpbusd_epi32(a, x, y)
+#define ADD _mm512_add_epi32
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double loop_int8(long iters) {
+    __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2), s = _mm512_setzero_si512();
+    CHAINS12(DECL)
+    for (long k = 0; k < iters; k++) { CHAINS12(STEP) }
+    CHAINS12(SUM)
+    uint32_t lanes[16], fold = 0;
+    _mm512_storeu_si512(lanes, s);
+    for (int i = 0; i < 16; i++) fold ^= lanes[i]; /* (GCC's reduce_add adds signed lanes: UB on overflow) */
+    volatile uint32_t sink = fold;
+    (void)sink;
+    return 2.0 * 64 * 12 * (double)iters;
+}
+#undef V
+#undef INIT
+#undef OPER
+#undef ADD
+#endif
+
+static double loop_f32_scalar(long iters) {
+    float a[12];
+    for (int i = 0; i < 12; i++) a[i] = (float)i;
+    for (long k = 0; k < iters; k++)
+        for (int i = 0; i < 12; i++) a[i] = a[i] * 0.99999f + 1e-6f;
+    volatile float sink = a[3];
+    (void)sink;
+    return 2.0 * 12 * (double)iters;
+}
+
+static void peak_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    peak_job *j = ctx;
+    j->sink[task % 64] = (float)j->loop(PEAK_ITERS);
+}
+
+/* Operations per second of loop on every thread at once, best of 5. */
+static double run_peak(s1c_pool *pool, double (*loop)(long)) {
+    peak_job j = {loop, {0}};
+    int T = s1c_pool_threads(pool);
+    loop(PEAK_ITERS / 16); /* warm up (clocks, the code page) */
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t = s1c_now();
+        if (pool && T > 1) s1c_pool_run(pool, T, peak_task, &j);
+        else peak_task(&j, 0, 1);
+        t = s1c_now() - t;
+        if (t < best) best = t;
+    }
+    return (double)T * loop(1) * PEAK_ITERS / best; /* loop(1): the operations of one iteration */
+}
+
+double bench_peak_f32(s1c_pool *pool, const char **isa) {
+#if HAVE_X86
+    if (__builtin_cpu_supports("avx512f")) { if (isa) *isa = "avx512"; return run_peak(pool, loop_f32_avx512); }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { if (isa) *isa = "avx2"; return run_peak(pool, loop_f32_avx2); }
+#endif
+    if (isa) *isa = "scalar";
+    return run_peak(pool, loop_f32_scalar);
+}
+
+double bench_peak_bf16(s1c_pool *pool) {
+#if HAVE_X86
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) return run_peak(pool, loop_bf16);
+#endif
+    (void)pool;
+    return 0;
+}
+
+double bench_peak_int8(s1c_pool *pool) {
+#if HAVE_X86
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) return run_peak(pool, loop_int8);
+#endif
+    (void)pool;
+    return 0;
+}
+
+void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int bw_reps) {
+    l->threads = s1c_pool_threads(pool);
+    l->read_bytes_s = bench_read_bandwidth(pool, bw_bytes, bw_reps);
+    l->f32_flops = bench_peak_f32(pool, &l->isa);
+    l->bf16_flops = bench_peak_bf16(pool);
+    l->int8_ops = bench_peak_int8(pool);
+}

@@ -1,0 +1,36 @@
+/* The machine's limits, measured by fixed methods so that benchmark results can be given as
+ * a fraction of them (`s1c bench`, bench/).
+ *
+ * Read bandwidth: every thread of the pool reads its contiguous share of one buffer
+ * (>= 1 GiB for the real figure: far beyond the caches) with AVX-512 streaming loads
+ * (vmovntdqa, AVX2 loads without AVX-512), the best of `reps` passes; bytes read / seconds.
+ * Peaks: every thread runs a loop of 12 independent accumulator chains of one instruction
+ * (f32: vfmadd231ps, 2 FLOPs per lane; bf16: vdpbf16ps, 2 FLOPs per bf16 pair; int8:
+ * vpdpbusd, 2 ops per u8 x s8 pair), so latency never hides throughput; the best of 5 runs.
+ * A type the CPU lacks reports 0. */
+#ifndef S1C_BENCH_LIMITS_H
+#define S1C_BENCH_LIMITS_H
+
+#include <stddef.h>
+#include "s1c/base.h"
+
+typedef struct bench_limits {
+    int threads;
+    double read_bytes_s;  /* bytes/s */
+    double f32_flops;     /* FLOP/s, all threads */
+    double bf16_flops;    /* FLOP/s with the BF16 dot product (0: not on this CPU) */
+    double int8_ops;      /* op/s with VNNI int8 dot products (0: not on this CPU) */
+    const char *isa;      /* the vector width the f32 loop used: "avx512", "avx2", "scalar" */
+} bench_limits;
+
+/* Bytes/s of reading `bytes` with every thread of pool (NULL: this thread). 0 if the buffer
+ * cannot be allocated. */
+double bench_read_bandwidth(s1c_pool *pool, size_t bytes, int reps);
+/* f32 FMA FLOP/s with every thread of pool (NULL: one thread); *isa: which loop ran. */
+double bench_peak_f32(s1c_pool *pool, const char **isa);
+double bench_peak_bf16(s1c_pool *pool);
+double bench_peak_int8(s1c_pool *pool);
+/* All of the above; bw_bytes: the bandwidth buffer's size. */
+void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int bw_reps);
+
+#endif

@@ -1,0 +1,349 @@
+/* Model workloads for `s1c bench` (modelbench.h): timed through s1c_forward on a paged KV
+ * cache, set against the machine's limits by a roofline over each forward call. */
+#include "modelbench.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/model_internal.h"
+
+enum { BS = 16, MAX_BATCH = 32 };
+
+bench_opts bench_opts_default(void) { return (bench_opts){.prompt = 512, .decode = 128, .ctx = 8192, .ctx_decode = 32, .batch_steps = 16, .reps = 3}; }
+bench_opts bench_opts_quick(void) { return (bench_opts){.prompt = 32, .decode = 8, .ctx = 256, .ctx_decode = 4, .batch_steps = 4, .reps = 1}; }
+
+/* ------------------------------------------------------------------ costs */
+
+/* The tensor as stored in the file (a quantized GGUF matrix is widened at load; its file
+ * bytes are what a native kernel would stream). */
+static const s1c_tensor *stored(const s1c_model *m, const s1c_tensor *t) {
+    if (m->format == S1C_FMT_GGUF && t->name) {
+        const s1c_tensor *f = gguf_find_tensor(&m->gguf, t->name);
+        if (f) return f;
+    }
+    return t;
+}
+
+int bench_model_dtype(const s1c_model *m) { return stored(m, m->layers[0].w_up)->dtype; }
+
+typedef struct costs {
+    double layer_params, head_params; /* matrix elements: all layers; the output head */
+    double layer_bytes, head_bytes;   /* the same, stored bytes */
+    double attn_flops_per_pos;        /* per row and context position, all layers */
+    double kv_bytes_per_pos;          /* K and V of one position, all layers (f32 cache) */
+    double peak, bw;                  /* the limits that apply */
+} costs;
+
+static costs model_costs(const s1c_model *m, const bench_limits *lim) {
+    const s1c_config *c = &m->cfg;
+    costs k = {0};
+    for (int l = 0; l < c->n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        const s1c_tensor *mats[] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+        for (int i = 0; i < 7; i++) {
+            k.layer_params += (double)s1c_tensor_nelem(mats[i]);
+            k.layer_bytes += (double)stored(m, mats[i])->nbytes;
+        }
+    }
+    k.head_params = (double)s1c_tensor_nelem(m->output);
+    k.head_bytes = (double)stored(m, m->output)->nbytes;
+    k.attn_flops_per_pos = 4.0 * c->n_heads * c->head_dim * c->n_layers;
+    k.kv_bytes_per_pos = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * sizeof(float);
+    int dt = bench_model_dtype(m);
+    bool quant = !s1c_dtype_is_float(dt);
+    k.peak = dt == S1C_BF16 && lim->bf16_flops > 0 ? lim->bf16_flops : quant && lim->int8_ops > 0 ? lim->int8_ops : lim->f32_flops;
+    k.bw = lim->read_bytes_s;
+    return k;
+}
+
+/* FLOPs and bytes of the forward calls of one run. */
+typedef struct tally {
+    double rows, flops, bytes;
+} tally;
+
+static void tally_row(tally *t, const costs *k, int pos, bool logits) {
+    t->rows += 1;
+    t->flops += 2 * k->layer_params + k->attn_flops_per_pos * (pos + 1) + (logits ? 2 * k->head_params : 0);
+    t->bytes += k->kv_bytes_per_pos * (pos + 1);
+}
+
+static void tally_call(tally *t, const costs *k, bool logits) { t->bytes += k->layer_bytes + (logits ? k->head_bytes : 0); }
+
+static void finish(bench_result *r, const costs *k, const tally *t) {
+    double by_compute = k->peak * t->rows / t->flops, by_bw = k->bw * t->rows / t->bytes;
+    r->limit_tok_s = by_compute < by_bw ? by_compute : by_bw;
+    r->bound = by_compute < by_bw ? "compute" : "bandwidth";
+    r->fraction = r->limit_tok_s > 0 ? r->tok_s / r->limit_tok_s : 0;
+    r->flops_per_token = t->flops / t->rows;
+    r->bytes_per_token = t->bytes / t->rows;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ------------------------------------------------------------------ sequences */
+
+typedef struct seqtab {
+    int32_t *blocks;
+    int n;
+} seqtab;
+
+/* A block table for positions [0, positions): the first `shared` positions (a multiple of BS)
+ * reuse the prompt's blocks, over and over (refcounted, never written); the rest are fresh. */
+static int seq_make(s1c_kv *kv, const int32_t *prompt_blocks, int n_prompt_blocks, int shared, int positions, seqtab *s, s1c_err *err) {
+    s->n = (positions + BS - 1) / BS;
+    s->blocks = malloc((size_t)s->n * sizeof(int32_t));
+    if (!s->blocks) return s1c_fail(err, "bench: out of memory");
+    for (int b = 0; b < s->n; b++) {
+        if (b < shared / BS) {
+            s->blocks[b] = prompt_blocks[b % n_prompt_blocks];
+            s1c_kv_ref(kv, s->blocks[b]);
+        } else if ((s->blocks[b] = s1c_kv_alloc(kv)) < 0) {
+            for (int i = 0; i < b; i++) s1c_kv_unref(kv, s->blocks[i]);
+            free(s->blocks);
+            return s1c_fail(err, "bench: the KV cache ran out of blocks");
+        }
+    }
+    return 0;
+}
+
+static void seq_free(s1c_kv *kv, seqtab *s) {
+    for (int b = 0; b < s->n; b++) s1c_kv_unref(kv, s->blocks[b]);
+    free(s->blocks);
+    s->blocks = NULL;
+}
+
+static int32_t argmax(const float *v, int n) {
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* ------------------------------------------------------------------ the runs */
+
+typedef struct runner {
+    const s1c_model *m;
+    const bench_opts *o;
+    costs k;
+    s1c_fwd *fwd;
+    s1c_kv *kv;
+    int32_t *prompt_blocks, *prompt_tokens, first_token;
+    float *logits;
+    /* one batch's rows */
+    int32_t tok[MAX_BATCH], pos[MAX_BATCH], seq[MAX_BATCH];
+    uint8_t want[MAX_BATCH];
+    s1c_seq_blocks sb[MAX_BATCH];
+} runner;
+
+static double prefill_once(runner *R, tally *t, s1c_err *err) {
+    int P = R->o->prompt;
+    int32_t *pos = malloc((size_t)P * sizeof(int32_t)), *seq = calloc((size_t)P, sizeof(int32_t));
+    uint8_t *want = calloc((size_t)P, 1);
+    if (!pos || !seq || !want) { free(pos); free(seq); free(want); s1c_fail(err, "bench: out of memory"); return -1; }
+    for (int i = 0; i < P; i++) { pos[i] = i; tally_row(t, &R->k, i, i == P - 1); }
+    want[P - 1] = 1;
+    tally_call(t, &R->k, true);
+    s1c_seq_blocks sb = {R->prompt_blocks, P / BS};
+    s1c_batch b = {P, R->prompt_tokens, pos, seq, want, 1, &sb};
+    double t0 = s1c_now();
+    int rc = s1c_forward(R->fwd, R->kv, &b, R->logits, err);
+    double sec = s1c_now() - t0;
+    R->first_token = argmax(R->logits, R->m->cfg.vocab_size);
+    free(pos); free(seq); free(want);
+    return rc == 0 ? sec : -1;
+}
+
+/* n_seqs sequences forked from the prompt (positions [0, shared) are prompt blocks), each
+ * decoding `steps` greedy tokens from position `start`, all in one forward per step. */
+static double decode_once(runner *R, int n_seqs, int shared, int start, int steps, tally *t, s1c_err *err) {
+    seqtab tabs[MAX_BATCH];
+    int V = R->m->cfg.vocab_size, made = 0, rc = 0;
+    for (; made < n_seqs && rc == 0; made++) {
+        rc = seq_make(R->kv, R->prompt_blocks, R->o->prompt / BS, shared, start + steps, &tabs[made], err);
+        if (rc != 0) break;
+        R->sb[made] = (s1c_seq_blocks){tabs[made].blocks, tabs[made].n};
+        R->tok[made] = (R->first_token + made) % V;
+        R->seq[made] = made;
+        R->want[made] = 1;
+    }
+    double sec = -1;
+    if (rc == 0) {
+        double t0 = s1c_now();
+        for (int s = 0; s < steps && rc == 0; s++) {
+            for (int i = 0; i < n_seqs; i++) { R->pos[i] = start + s; tally_row(t, &R->k, start + s, true); }
+            tally_call(t, &R->k, true);
+            s1c_batch b = {n_seqs, R->tok, R->pos, R->seq, R->want, n_seqs, R->sb};
+            rc = s1c_forward(R->fwd, R->kv, &b, R->logits, err);
+            for (int i = 0; i < n_seqs; i++) R->tok[i] = argmax(R->logits + (size_t)i * V, V);
+        }
+        sec = s1c_now() - t0;
+    }
+    for (int i = 0; i < made; i++) seq_free(R->kv, &tabs[i]);
+    return rc == 0 ? sec : -1;
+}
+
+typedef enum { W_PREFILL, W_DECODE, W_CTX, W_BATCH8, W_BATCH32 } workload;
+
+static int run_workload(runner *R, workload w, bench_result *r, s1c_err *err) {
+    const bench_opts *o = R->o;
+    double *times = malloc((size_t)o->reps * sizeof(double));
+    if (!times) return s1c_fail(err, "bench: out of memory");
+    tally t = {0};
+    for (int rep = 0; rep < o->reps; rep++) {
+        tally one = {0};
+        double sec;
+        switch (w) {
+        case W_PREFILL: sec = prefill_once(R, &one, err); r->seqs = 1; r->tokens = o->prompt; r->ctx = o->prompt; break;
+        case W_DECODE:
+            sec = decode_once(R, 1, o->prompt, o->prompt, o->decode, &one, err);
+            r->seqs = 1; r->tokens = o->decode; r->ctx = o->prompt + o->decode;
+            break;
+        case W_CTX:
+            sec = decode_once(R, 1, o->ctx, o->ctx, o->ctx_decode, &one, err);
+            r->seqs = 1; r->tokens = o->ctx_decode; r->ctx = o->ctx + o->ctx_decode;
+            break;
+        default: {
+            int n = w == W_BATCH8 ? 8 : 32;
+            sec = decode_once(R, n, o->prompt, o->prompt, o->batch_steps, &one, err);
+            r->seqs = n; r->tokens = n * o->batch_steps; r->ctx = o->prompt + o->batch_steps;
+        }
+        }
+        if (sec < 0) { free(times); return -1; }
+        times[rep] = sec;
+        t = one; /* every run does the same work */
+    }
+    r->seconds = median(times, o->reps);
+    r->tok_s = r->tokens / r->seconds;
+    finish(r, &R->k, &t);
+    free(times);
+    return 0;
+}
+
+/* The training-step hook. The trainer (src/train/) is not merged yet; when it is, time one
+ * optimizer step on `prompt` tokens here and set FLOPs = 6 x matrix parameters per token
+ * (forward + both backward products) + 3 x the attention, against the f32 FMA peak. */
+static int bench_train_step(runner *R, bench_result *r, s1c_err *err) {
+    (void)R, (void)err;
+    r->skipped = true;
+    r->reason = "the trainer is not merged yet";
+    return 0;
+}
+
+static int runner_init(runner *R, const s1c_model *m, const bench_opts *o, s1c_err *err) {
+    const s1c_config *c = &m->cfg;
+    int P = o->prompt;
+    if (P < BS || P % BS || o->ctx % BS || o->ctx < P || o->decode < 1 || o->ctx_decode < 1 || o->batch_steps < 1 || o->reps < 1)
+        return s1c_fail(err, "bench: the prompt and context must be positive multiples of %d (context >= prompt), counts >= 1", BS);
+    int max_ctx = o->ctx + o->ctx_decode;
+    if (P + o->decode > max_ctx) max_ctx = P + o->decode;
+    if (P + o->batch_steps > max_ctx) max_ctx = P + o->batch_steps;
+    int fresh = (o->decode + BS - 1) / BS + 1, f2 = (o->ctx_decode + BS - 1) / BS + 1, f3 = MAX_BATCH * ((o->batch_steps + BS - 1) / BS + 1);
+    if (f2 > fresh) fresh = f2;
+    if (f3 > fresh) fresh = f3;
+    if (s1c_fwd_new(&R->fwd, m, P > MAX_BATCH ? P : MAX_BATCH, max_ctx + 1, err) != 0) return -1;
+    if (s1c_kv_new(&R->kv, c, BS, P / BS + fresh + 2, S1C_F32, err) != 0) return -1;
+    R->prompt_blocks = malloc((size_t)(P / BS) * sizeof(int32_t));
+    R->prompt_tokens = malloc((size_t)P * sizeof(int32_t));
+    R->logits = malloc((size_t)MAX_BATCH * (size_t)c->vocab_size * sizeof(float));
+    if (!R->prompt_blocks || !R->prompt_tokens || !R->logits) return s1c_fail(err, "bench: out of memory");
+    for (int b = 0; b < P / BS; b++) R->prompt_blocks[b] = s1c_kv_alloc(R->kv);
+    s1c_rng rng;
+    s1c_rng_seed(&rng, 7);
+    for (int i = 0; i < P; i++) R->prompt_tokens[i] = (int32_t)(s1c_rng_u64(&rng) % (uint64_t)c->vocab_size);
+    return 0;
+}
+
+static void runner_free(runner *R) {
+    s1c_fwd_free(R->fwd);
+    s1c_kv_free(R->kv);
+    free(R->prompt_blocks);
+    free(R->prompt_tokens);
+    free(R->logits);
+}
+
+int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err) {
+    runner R = {.m = m, .o = o, .k = model_costs(m, lim)};
+    int rc = runner_init(&R, m, o, err);
+    const char *type = s1c_dtype_name(bench_model_dtype(m));
+    static const struct { workload w; const char *name; } list[] = {
+        {W_PREFILL, "prefill"}, {W_DECODE, "decode"}, {W_CTX, "decode_ctx8k"}, {W_BATCH8, "batch8"}, {W_BATCH32, "batch32"}};
+    /* the prompt's K/V (for the decodes) comes from a prefill: it runs first */
+    for (size_t i = 0; rc == 0 && i < sizeof list / sizeof *list; i++) {
+        bench_result r = {.name = list[i].name, .type = type ? type : "?"};
+        rc = run_workload(&R, list[i].w, &r, err);
+        if (rc == 0) emit(user, &r);
+    }
+    if (rc == 0) {
+        bench_result r = {.name = "train_step", .type = type ? type : "?"};
+        rc = bench_train_step(&R, &r, err);
+        if (rc == 0) emit(user, &r);
+    }
+    runner_free(&R);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ temporary models */
+
+void bench_remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char *p = s1c_path_join(dir, e->d_name);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) bench_remove_dir(p);
+            else unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char **dir, char **path, s1c_err *err) {
+    *dir = *path = NULL;
+    if (dtype != S1C_F32 && dtype != S1C_BF16 && dtype != S1C_Q8_0 && dtype != S1C_Q4_0)
+        return s1c_fail(err, "bench: cannot build a model of type %s", s1c_dtype_name(dtype) ? s1c_dtype_name(dtype) : "?");
+    char *tmpl = s1c_path_join(tmp_root, "s1c-bench-XXXXXX");
+    if (!mkdtemp(tmpl)) {
+        int e = errno;
+        s1c_fail(err, "%s: cannot make a temporary folder: %s", tmp_root, strerror(e));
+        free(tmpl);
+        return -1;
+    }
+    *dir = tmpl;
+    int rc;
+    if (dtype == S1C_F32 || dtype == S1C_BF16) {
+        rc = s1c_model_init_hf(c, 1, dtype, tmpl, err);
+        if (rc == 0 && !(*path = strdup(tmpl))) rc = s1c_fail(err, "bench: out of memory");
+    } else {
+        /* quantized: a bf16 HF folder, converted to GGUF as `s1c convert` does */
+        char *hf = s1c_path_join(tmpl, "hf");
+        *path = s1c_path_join(tmpl, "model.gguf");
+        rc = s1c_model_init_hf(c, 1, S1C_BF16, hf, err);
+        if (rc == 0) rc = s1c_model_convert(hf, *path, dtype, err);
+        bench_remove_dir(hf);
+        free(hf);
+    }
+    if (rc != 0) {
+        bench_remove_dir(tmpl);
+        free(*dir);
+        free(*path);
+        *dir = *path = NULL;
+    }
+    return rc;
+}

@@ -1,0 +1,152 @@
+/* s1c bench: the inference workloads on random weights of each type (or on a given model),
+ * each as tokens/s and as a fraction of the machine limit that bounds it, with the limits
+ * measured in the same run (src/bench/). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/limits.h"
+#include "bench/modelbench.h"
+#include "cli.h"
+#include "kernels/kernels.h"
+#include "s1c/model.h"
+
+static const char *bench_help =
+    "usage: s1c bench [--model PATH] [--json] [options]\n"
+    "\n"
+    "Measures the machine (memory read bandwidth; f32 FMA, bf16 dot and int8 VNNI peaks) and then,\n"
+    "for each weight type, prefill, decode, decode at a long context, batched decode and a\n"
+    "training step, each as tok/s, the machine's limit for it (a roofline of FLOPs and bytes per\n"
+    "token) and the fraction reached. Without --model, a model of the preset's shape with random\n"
+    "weights is written to a temporary folder for each type and removed afterwards.\n"
+    "\n"
+    "  --model PATH      benchmark this model (HF folder, GGUF, llama2.c .bin) instead\n"
+    "  --preset NAME     shape of the random models (default qwen2.5-0.5b; tiny for tests)\n"
+    "  --arch A          qwen2 (default) or llama\n"
+    "  --types LIST      weight types of the random models (default f32,bf16,q8_0,q4_0)\n"
+    "  --repeats N       runs per workload, the median is reported (default 3)\n"
+    "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
+    "                    (seconds on --preset tiny)\n"
+    "  --json            one JSON object per line: the machine, then one per result with name,\n"
+    "                    type, tok_s, limit_tok_s, fraction, bound, ...\n"
+    "  --tmp DIR         where the random models are written (default $TMPDIR or /tmp)\n"
+    "\n"
+    "Workloads: prefill (512-token prompt), decode (128 tokens after it), decode_ctx8k (32 tokens\n"
+    "at context 8192), batch8 / batch32 (8 or 32 sequences forked from the prompt, 16 steps),\n"
+    "train_step. $S1C_THREADS sets the threads, $S1C_KERNELS the kernel family.\n"
+    "\n"
+    "examples:\n"
+    "  s1c bench\n"
+    "  s1c bench --types bf16,q8_0 --json\n"
+    "  s1c bench --model /models/qwen2.5-0.5b-q8_0.gguf\n";
+
+typedef struct printer {
+    bool json;
+    bool header_done;
+} printer;
+
+static void emit(void *user, const bench_result *r) {
+    printer *p = user;
+    if (p->json) {
+        if (r->skipped)
+            printf("{\"name\":\"%s\",\"type\":\"%s\",\"skipped\":true,\"reason\":\"%s\",\"tok_s\":null,\"limit_tok_s\":null,\"fraction\":null}\n",
+                   r->name, r->type, r->reason);
+        else
+            printf("{\"name\":\"%s\",\"type\":\"%s\",\"tok_s\":%.6g,\"limit_tok_s\":%.6g,\"fraction\":%.5f,\"bound\":\"%s\",\"seqs\":%d,"
+                   "\"tokens\":%d,\"ctx\":%d,\"seconds\":%.4g,\"flops_per_token\":%.4g,\"bytes_per_token\":%.4g}\n",
+                   r->name, r->type, r->tok_s, r->limit_tok_s, r->fraction, r->bound, r->seqs, r->tokens, r->ctx, r->seconds,
+                   r->flops_per_token, r->bytes_per_token);
+    } else {
+        if (!p->header_done) {
+            printf("%-6s %-13s %10s %10s %9s  %s\n", "type", "workload", "tok/s", "limit", "of limit", "bound");
+            p->header_done = true;
+        }
+        if (r->skipped) printf("%-6s %-13s %10s %10s %9s  (skipped: %s)\n", r->type, r->name, "-", "-", "-", r->reason);
+        else
+            printf("%-6s %-13s %10.2f %10.2f %8.1f%%  %s\n", r->type, r->name, r->tok_s, r->limit_tok_s, 100 * r->fraction, r->bound);
+    }
+    fflush(stdout);
+}
+
+static void print_machine(const bench_limits *l, bool json) {
+    if (json)
+        printf("{\"name\":\"machine\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",\"read_gb_s\":%.2f,\"f32_gflops\":%.1f,"
+               "\"bf16_gflops\":%.1f,\"int8_gops\":%.1f}\n",
+               l->threads, kern_name(), l->isa, l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->bf16_flops / 1e9, l->int8_ops / 1e9);
+    else
+        printf("machine: %d threads, kernels %s; read %.1f GB/s; f32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s, int8 VNNI %.0f GOP/s\n",
+               l->threads, kern_name(), l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->bf16_flops / 1e9, l->int8_ops / 1e9);
+    fflush(stdout);
+}
+
+static int type_of(const char *name) {
+    static const struct { const char *n; int t; } types[] = {{"f32", S1C_F32}, {"bf16", S1C_BF16}, {"q8_0", S1C_Q8_0}, {"q4_0", S1C_Q4_0}};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (!strcmp(name, types[i].n)) return types[i].t;
+    return -1;
+}
+
+static int bench_one(const char *path, const bench_limits *lim, const bench_opts *o, printer *p) {
+    s1c_err err = {{0}};
+    s1c_model *m;
+    if (s1c_model_open(&m, path, &err) != 0) return cli_error("%s", err.msg);
+    int rc = bench_run_model(m, lim, o, emit, p, &err);
+    s1c_model_free(m);
+    return rc == 0 ? 0 : cli_error("%s", err.msg);
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model = NULL, *preset = "qwen2.5-0.5b", *arch = "qwen2", *types = "f32,bf16,q8_0,q4_0", *tmp = NULL;
+    bool json = false, quick = false;
+    int reps = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(bench_help, stdout); return 0; }
+        else if (!strcmp(a, "--model")) ok = arg_str(argc, argv, &i, &model);
+        else if (!strcmp(a, "--preset")) ok = arg_str(argc, argv, &i, &preset);
+        else if (!strcmp(a, "--arch")) ok = arg_str(argc, argv, &i, &arch);
+        else if (!strcmp(a, "--types")) ok = arg_str(argc, argv, &i, &types);
+        else if (!strcmp(a, "--tmp")) ok = arg_str(argc, argv, &i, &tmp);
+        else if (!strcmp(a, "--repeats")) ok = arg_int(argc, argv, &i, 1, 1000, &reps);
+        else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--quick")) quick = true;
+        else return cli_error("bench: unknown option '%s' (see s1c bench --help)", a);
+        if (!ok) return 1;
+    }
+    bench_opts o = quick ? bench_opts_quick() : bench_opts_default();
+    if (reps) o.reps = reps;
+    s1c_err err = {{0}};
+    s1c_config c;
+    int dts[8], n_types = 0;
+    if (!model) {
+        if (s1c_config_preset(&c, arch, preset, &err) != 0) return cli_error("bench: %s", err.msg);
+        char list[128];
+        if (strlen(types) >= sizeof list) return cli_error("bench: --types '%s' is too long", types);
+        strcpy(list, types);
+        for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+            if ((dts[n_types] = type_of(t)) < 0) return cli_error("bench: --types: unknown type '%s' (f32, bf16, q8_0, q4_0)", t);
+            if (++n_types == 8) break;
+        }
+        if (!n_types) return cli_error("bench: --types lists no type");
+        if (o.ctx + o.ctx_decode > c.max_seq_len) o.ctx = (c.max_seq_len - o.ctx_decode) / 16 * 16;
+        if (!tmp) tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    }
+    bench_limits lim;
+    /* the documented method reads 1 GiB; --quick 256 MiB */
+    bench_measure_limits(&lim, s1c_pool_global(), (quick ? (size_t)256 : (size_t)1024) << 20, quick ? 3 : 5);
+    print_machine(&lim, json);
+    printer p = {json, false};
+    if (model) return bench_one(model, &lim, &o, &p);
+    for (int i = 0; i < n_types; i++) {
+        char *dir, *path;
+        fprintf(stderr, "s1c bench: writing a %s-shaped %s model with random weights under %s\n", preset, s1c_dtype_name(dts[i]), tmp);
+        if (bench_make_model(&c, dts[i], tmp, &dir, &path, &err) != 0) return cli_error("bench: %s", err.msg);
+        int rc = bench_one(path, &lim, &o, &p);
+        bench_remove_dir(dir);
+        free(dir);
+        free(path);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,124 @@
+/* The blocked matrix product shared by the SIMD families (the GotoBLAS/BLIS scheme): C is cut
+ * into nc-column blocks, K into kc-deep slices, M into mc-row blocks; each (kc x nc) slice of
+ * op(B) is packed once into nr-wide panels (it stays in L2), each (mc x kc) block of op(A)
+ * into mr-tall panels, and the family's register-blocked micro-kernel multiplies one A panel
+ * by one B panel into an mr x nr tile of C. Packing also zero-pads the ragged edges, so the
+ * micro-kernel always runs full tiles (edge tiles go through a small buffer).
+ *
+ * Reduction order: a C element starts at 0 (beta 0, first slice) or at its stored value, and
+ * takes one FMA per k in increasing k; between slices it is stored and reloaded exactly. So
+ * the result depends on neither the blocking nor the thread split. */
+#include "kern_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GEMM_MAX_TILE = 32 * 32 };
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/* op(A)[m0 + r][k0 + k] for r < rows (zero up to mr), k < kc, panel by panel: each panel
+ * is mr floats per k. */
+static void pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc, float *pa) {
+    for (int ir = 0; ir < rows; ir += mr, pa += (size_t)mr * kc) {
+        int h = imin(mr, rows - ir);
+        if (g->ta) {
+            /* op(A)[m][k] = A[k*lda + m]: each k's column piece is contiguous */
+            for (int k = 0; k < kc; k++) {
+                const float *src = g->A + (size_t)(k0 + k) * g->lda + (m0 + ir);
+                float *dst = pa + (size_t)k * mr;
+                memcpy(dst, src, (size_t)h * sizeof(float));
+                for (int r = h; r < mr; r++) dst[r] = 0.0f;
+            }
+        } else {
+            for (int r = 0; r < h; r++) {
+                const float *src = g->A + (size_t)(m0 + ir + r) * g->lda + k0;
+                for (int k = 0; k < kc; k++) pa[(size_t)k * mr + r] = src[k];
+            }
+            for (int r = h; r < mr; r++)
+                for (int k = 0; k < kc; k++) pa[(size_t)k * mr + r] = 0.0f;
+        }
+    }
+}
+
+/* op(B)[k0 + k][n0 + j] for k < kc, j < cols (zero up to nr), panel by panel: each panel is
+ * nr floats per k. */
+static void pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, float *pb) {
+    for (int jr = 0; jr < cols; jr += nr, pb += (size_t)nr * kc) {
+        int w = imin(nr, cols - jr);
+        if (g->tb) {
+            /* op(B)[k][n] = B[n*ldb + k] */
+            for (int j = 0; j < w; j++) {
+                const float *src = g->B + (size_t)(n0 + jr + j) * g->ldb + k0;
+                for (int k = 0; k < kc; k++) pb[(size_t)k * nr + j] = src[k];
+            }
+            for (int j = w; j < nr; j++)
+                for (int k = 0; k < kc; k++) pb[(size_t)k * nr + j] = 0.0f;
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = g->B + (size_t)(k0 + k) * g->ldb + (n0 + jr);
+                float *dst = pb + (size_t)k * nr;
+                memcpy(dst, src, (size_t)w * sizeof(float));
+                for (int j = w; j < nr; j++) dst[j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* One mr x nr tile of C of which only h x w lies inside C: through a buffer. */
+static void edge_tile(const gemm_kernel *kn, int kc, const float *pa, const float *pb, float *c, int ldc, int h, int w, bool load) {
+    _Alignas(64) float tile[GEMM_MAX_TILE];
+    int nr = kn->nr;
+    if (load)
+        for (int r = 0; r < h; r++) memcpy(tile + (size_t)r * nr, c + (size_t)r * ldc, (size_t)w * sizeof(float));
+    kn->ukr(kc, pa, pb, tile, nr, load);
+    for (int r = 0; r < h; r++) memcpy(c + (size_t)r * ldc, tile + (size_t)r * nr, (size_t)w * sizeof(float));
+}
+
+static void *xalloc(size_t n) {
+    void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
+    if (!p) {
+        /* kern_sgemm has no error channel; its buffers are a few hundred KiB */
+        fprintf(stderr, "s1c: out of memory for kern_sgemm's packing buffers (%zu bytes)\n", n);
+        abort();
+    }
+    return p;
+}
+
+void gemm_blocked(const gemm_kernel *kn, const gemm_args *g, int m0, int m1, int n0, int n1) {
+    if (m0 >= m1 || n0 >= n1) return;
+    if (g->K <= 0) {
+        if (g->beta == 0.0f)
+            for (int m = m0; m < m1; m++) memset(g->C + (size_t)m * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    int mr = kn->mr, nr = kn->nr, KC = kn->kc;
+    int MC = imin(kn->mc, (m1 - m0 + mr - 1) / mr * mr), NC = imin(kn->nc, (n1 - n0 + nr - 1) / nr * nr);
+    int kcap = imin(KC, g->K);
+    float *pa = xalloc((size_t)MC * kcap * sizeof(float)), *pb = xalloc((size_t)NC * kcap * sizeof(float));
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = imin(NC, n1 - jc);
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = imin(KC, g->K - pc);
+            bool load = pc > 0 || g->beta != 0.0f;
+            pack_b(g, nr, pc, kc, jc, nc, pb);
+            for (int ic = m0; ic < m1; ic += MC) {
+                int mc = imin(MC, m1 - ic);
+                pack_a(g, mr, ic, mc, pc, kc, pa);
+                for (int jr = 0; jr < nc; jr += nr) {
+                    const float *b = pb + (size_t)jr * kc;
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        const float *a = pa + (size_t)ir * kc;
+                        float *c = g->C + (size_t)(ic + ir) * g->ldc + (jc + jr);
+                        int h = imin(mr, mc - ir), w = imin(nr, nc - jr);
+                        if (h == mr && w == nr) kn->ukr(kc, a, b, c, g->ldc, load);
+                        else edge_tile(kn, kc, a, b, c, g->ldc, h, w, load);
+                    }
+                }
+            }
+        }
+    }
+    free(pa);
+    free(pb);
+}

@@ -1,0 +1,543 @@
+/* The transformer's forward and backward pass for training (Qwen2 and Llama families).
+ *
+ * Memory plan (README "Training"): the forward keeps only each layer's input (gradient
+ * checkpointing per layer); the backward recomputes one layer's internals at a time from its
+ * input and then runs that layer backwards. Attention is tiled as in FlashAttention: blocks
+ * of ATT_B queries against blocks of ATT_B keys with an online softmax (never T x T scores),
+ * keeping each row's log-sum-exp so the backward recomputes the probabilities block by
+ * block. The LM head
+ * and the cross-entropy run over chunks of predicted positions (never T x vocab logits), and
+ * only positions that predict something are computed at all — the prompt part of an SFT
+ * sample costs nothing in the head.
+ *
+ * All matrix products are kern_sgemm calls: Y = X Wᵀ forward, dX = dY W and dW += dYᵀ X
+ * backward; the rest is element-wise and runs in a fixed order, so a row's gradients are
+ * the same bits for any thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s1c/train.h"
+#include "kernels/kernels.h"
+#include "model_internal.h"
+
+/* Attention tiles: ATT_B queries x ATT_B keys. Per task: scores S and dP [B][B], the output
+ * accumulator [B][hd], running max, sum and D [B]. */
+enum { ATT_B = 64 };
+#define ATT_SCRATCH(hd) ((uint64_t)2 * ATT_B * ATT_B + (uint64_t)ATT_B * (hd) + 3 * ATT_B)
+
+/* Per-layer recomputed activations; T rows each. */
+typedef struct layer_acts {
+    float *xn, *rstd1;        /* [T][D], [T] */
+    float *q, *k, *v;         /* after bias and RoPE: [T][Q], [T][KV], [T][KV] */
+    float *att, *lse;         /* attention output [T][Q], log-sum-exp [T][nh] */
+    float *y, *yn, *rstd2;    /* after attention residual [T][D], normed, [T] */
+    float *g, *u, *h;         /* [T][H] gate, up, silu(gate)*up */
+} layer_acts;
+
+struct s1c_gradws {
+    s1c_config c;
+    int max_tokens, chunk;
+    float *xs;           /* [L+1][T][D]: each layer's input; xs[L] the final hidden state */
+    layer_acts a;
+    float *dx, *dy, *dxn;        /* [T][D] */
+    float *dhb;                  /* [T][H] */
+    float *dq, *dk, *dv, *datt;  /* [T][Q] [T][KV] [T][KV] [T][Q] */
+    float *hn, *rstdf, *dhn;     /* final norm: [T][D], [T], [T][D] */
+    float *logits, *hc, *dhc;    /* head chunk: [C][V], [C][D], [C][D] */
+    int32_t *rows;               /* [T] positions that predict a target */
+    int32_t *pos, *seg_start;    /* [T] position in segment, first row of the segment */
+    float *rope_cos, *rope_sin;  /* [T][hd/2] for positions 0..T-1 */
+    float *att_scratch;          /* per query head: ATT_SCRATCH(hd) floats of tiles */
+    void *block;                 /* the one allocation everything above lives in */
+    uint64_t bytes;
+};
+
+/* ---------------------------------------------------------------- workspace */
+
+/* Lays out every buffer in one block; with base NULL only counts bytes. */
+static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, char *base) {
+    uint64_t off = 0;
+    uint64_t D = (uint64_t)c->dim, Q = (uint64_t)c->n_heads * c->head_dim, KV = (uint64_t)c->n_kv_heads * c->head_dim;
+    uint64_t H = (uint64_t)c->hidden_dim, V = (uint64_t)c->vocab_size, t = (uint64_t)T;
+#define TAKE(field, type, count)                                    \
+    do {                                                            \
+        if (base) w->field = (type *)(base + off);                  \
+        off += (((uint64_t)(count) * sizeof(type)) + 63) & ~(uint64_t)63; \
+    } while (0)
+    TAKE(xs, float, (uint64_t)(c->n_layers + 1) * t * D);
+    TAKE(a.xn, float, t * D);
+    TAKE(a.rstd1, float, t);
+    TAKE(a.q, float, t * Q);
+    TAKE(a.k, float, t * KV);
+    TAKE(a.v, float, t * KV);
+    TAKE(a.att, float, t * Q);
+    TAKE(a.lse, float, t * (uint64_t)c->n_heads);
+    TAKE(a.y, float, t * D);
+    TAKE(a.yn, float, t * D);
+    TAKE(a.rstd2, float, t);
+    TAKE(a.g, float, t * H);
+    TAKE(a.u, float, t * H);
+    TAKE(a.h, float, t * H);
+    TAKE(dx, float, t * D);
+    TAKE(dy, float, t * D);
+    TAKE(dxn, float, t * D);
+    TAKE(dhb, float, t * H);
+    TAKE(dq, float, t * Q);
+    TAKE(dk, float, t * KV);
+    TAKE(dv, float, t * KV);
+    TAKE(datt, float, t * Q);
+    TAKE(hn, float, t * D);
+    TAKE(rstdf, float, t);
+    TAKE(dhn, float, t * D);
+    TAKE(logits, float, (uint64_t)C * V);
+    TAKE(hc, float, (uint64_t)C * D);
+    TAKE(dhc, float, (uint64_t)C * D);
+    TAKE(rows, int32_t, t);
+    TAKE(pos, int32_t, t);
+    TAKE(seg_start, int32_t, t);
+    TAKE(rope_cos, float, t * (uint64_t)(c->head_dim / 2));
+    TAKE(rope_sin, float, t * (uint64_t)(c->head_dim / 2));
+    TAKE(att_scratch, float, (uint64_t)c->n_heads * ATT_SCRATCH(c->head_dim));
+#undef TAKE
+    return off;
+}
+
+uint64_t s1c_gradws_bytes(const s1c_config *c, int max_tokens, int head_chunk) {
+    s1c_gradws w;
+    return ws_layout(&w, c, max_tokens, head_chunk, NULL);
+}
+
+int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int head_chunk, s1c_err *err) {
+    *out = NULL;
+    if (max_tokens < 1 || head_chunk < 1) return s1c_fail(err, "train: max_tokens and head_chunk must be positive");
+    if (s1c_config_validate(c, "train", err) != 0) return -1;
+    s1c_gradws *w = calloc(1, sizeof *w);
+    if (!w) return s1c_fail(err, "train: out of memory");
+    w->c = *c;
+    w->max_tokens = max_tokens;
+    w->chunk = head_chunk;
+    w->bytes = ws_layout(w, c, max_tokens, head_chunk, NULL);
+    w->block = aligned_alloc(64, w->bytes);
+    if (!w->block) {
+        double mib = (double)w->bytes / 1048576.0;
+        free(w);
+        return s1c_fail(err, "train: cannot allocate %.1f MiB of activations for %d tokens", mib, max_tokens);
+    }
+    ws_layout(w, c, max_tokens, head_chunk, w->block);
+    /* RoPE angles: the same float expression as kern_rope (and HF's fp32 inv_freq) */
+    int half = c->head_dim / 2;
+    for (int p = 0; p < max_tokens; p++)
+        for (int i = 0; i < half; i++) {
+            float freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+            float val = (float)p * freq;
+            w->rope_cos[(size_t)p * half + i] = cosf(val);
+            w->rope_sin[(size_t)p * half + i] = sinf(val);
+        }
+    *out = w;
+    return 0;
+}
+
+void s1c_gradws_free(s1c_gradws *w) {
+    if (!w) return;
+    free(w->block);
+    free(w);
+}
+
+/* ---------------------------------------------------------------- element-wise pieces */
+
+static void gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc) {
+    kern_sgemm(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* y = x Wᵀ (+ bias): x [T][n], W [d][n]. */
+static void linear(float *y, const float *x, const float *W, const float *bias, int T, int n, int d) {
+    gemm(false, true, T, d, n, x, n, W, n, 0.0f, y, d);
+    if (bias)
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < d; i++) y[(size_t)t * d + i] += bias[i];
+}
+
+/* dx (+)= dy W and dW += dyᵀ x for y = x Wᵀ: dy [T][d], x [T][n]. */
+static void linear_backward(float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W, int T,
+                            int n, int d) {
+    gemm(false, false, T, n, d, dy, d, W, n, dx_beta, dx, n);
+    gemm(true, false, d, n, T, dy, d, x, n, 1.0f, dW, n);
+}
+
+static void rmsnorm_rows(float *o, float *rstd, const float *x, const float *w, int T, int n, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * n;
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        float r = (float)(1.0 / sqrt(ss / n + eps));
+        rstd[t] = r;
+        for (int i = 0; i < n; i++) o[(size_t)t * n + i] = xr[i] * r * w[i];
+    }
+}
+
+/* o = r x w: do_ given; adds dx and dw. dx_j += r w_j do_j - r³/n x_j Σ_i w_i do_i x_i. */
+static void rmsnorm_backward(float *dx, float *dw, const float *do_, const float *x, const float *w, const float *rstd,
+                             int T, int n) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * n, *dr = do_ + (size_t)t * n;
+        float r = rstd[t];
+        double dot = 0;
+        for (int i = 0; i < n; i++) {
+            dot += (double)w[i] * dr[i] * xr[i];
+            dw[i] += dr[i] * xr[i] * r;
+        }
+        float c = (float)(dot * r * r * r / n);
+        float *dxr = dx + (size_t)t * n;
+        for (int i = 0; i < n; i++) dxr[i] += r * w[i] * dr[i] - c * xr[i];
+    }
+}
+
+/* Rotates every head of each row by its position; sign -1 applies the inverse rotation
+ * (the backward of a rotation is its transpose). */
+static void rope_rows(const s1c_gradws *w, float *x, int T, int n_heads, float sign) {
+    int hd = w->c.head_dim, half = hd / 2;
+    bool rotate_half = w->c.rope_layout == S1C_ROPE_HALF;
+    for (int t = 0; t < T; t++) {
+        const float *cs = w->rope_cos + (size_t)w->pos[t] * half, *sn = w->rope_sin + (size_t)w->pos[t] * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)t * n_heads + h) * hd;
+            for (int i = 0; i < half; i++) {
+                int a = rotate_half ? i : 2 * i, b = rotate_half ? i + half : 2 * i + 1;
+                float c = cs[i], s = sign * sn[i], v0 = v[a], v1 = v[b];
+                v[a] = v0 * c - v1 * s;
+                v[b] = v0 * s + v1 * c;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+
+typedef struct attn_job {
+    s1c_gradws *w;
+    int T;
+} attn_job;
+
+/* The tiles of task `h`. */
+typedef struct att_tiles {
+    float *S, *dP, *O, *m, *l, *D;
+} att_tiles;
+
+static att_tiles tiles_of(const s1c_gradws *w, int h) {
+    float *base = w->att_scratch + (size_t)h * ATT_SCRATCH(w->c.head_dim);
+    att_tiles t = {base, base + ATT_B * ATT_B, base + 2 * ATT_B * ATT_B, NULL, NULL, NULL};
+    t.m = t.O + (size_t)ATT_B * w->c.head_dim;
+    t.l = t.m + ATT_B;
+    t.D = t.l + ATT_B;
+    return t;
+}
+
+/* The first key any row of the query block [q0, q1) may see (its earliest segment start). */
+static int block_first_key(const s1c_gradws *w, int q0, int q1) {
+    int k = q0;
+    for (int t = q0; t < q1; t++)
+        if (w->seg_start[t] < k) k = w->seg_start[t];
+    return k / ATT_B * ATT_B;
+}
+
+/* S = scale * Q[q0..q1) K[k0..k1)ᵀ with keys outside a row's segment or after it masked. */
+static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, int nq, int k0, int nk, float scale) {
+    const s1c_config *c = &w->c;
+    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
+    kern_sgemm(NULL, false, true, nq, nk, hd, w->a.q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
+               w->a.k + (size_t)k0 * KVd + (size_t)g * hd, KVd, 0.0f, S, ATT_B);
+    for (int i = 0; i < nq; i++) {
+        int t = q0 + i;
+        float *row = S + (size_t)i * ATT_B;
+        for (int j = 0; j < nk; j++) {
+            int k = k0 + j;
+            row[j] = k > t || k < w->seg_start[t] ? -INFINITY : row[j] * scale;
+        }
+    }
+}
+
+/* One query head: online softmax over key blocks; keeps the output and the log-sum-exp. */
+static void attn_forward_head(void *ctx, int h, int n_tasks) {
+    attn_job *j = ctx;
+    s1c_gradws *w = j->w;
+    const s1c_config *c = &w->c;
+    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd, g = h / (c->n_heads / c->n_kv_heads);
+    float scale = 1.0f / sqrtf((float)hd);
+    att_tiles tl = tiles_of(w, h);
+    for (int q0 = 0; q0 < j->T; q0 += ATT_B) {
+        int nq = j->T - q0 < ATT_B ? j->T - q0 : ATT_B;
+        for (int i = 0; i < nq; i++) tl.m[i] = -INFINITY, tl.l[i] = 0.0f;
+        memset(tl.O, 0, (size_t)nq * hd * sizeof(float));
+        for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
+            int nk = j->T - k0 < ATT_B ? j->T - k0 : ATT_B;
+            block_scores(w, tl.S, h, g, q0, nq, k0, nk, scale);
+            for (int i = 0; i < nq; i++) {
+                float *row = tl.S + (size_t)i * ATT_B, mx = tl.m[i];
+                for (int jj = 0; jj < nk; jj++) mx = row[jj] > mx ? row[jj] : mx;
+                if (mx == -INFINITY) { /* no visible key in this block yet */
+                    for (int jj = 0; jj < nk; jj++) row[jj] = 0.0f;
+                    continue;
+                }
+                float corr = expf(tl.m[i] - mx), sum = 0.0f;
+                for (int jj = 0; jj < nk; jj++) {
+                    row[jj] = expf(row[jj] - mx);
+                    sum += row[jj];
+                }
+                tl.l[i] = tl.l[i] * corr + sum;
+                tl.m[i] = mx;
+                for (int d = 0; d < hd; d++) tl.O[(size_t)i * hd + d] *= corr;
+            }
+            kern_sgemm(NULL, false, false, nq, hd, nk, tl.S, ATT_B, w->a.v + (size_t)k0 * KVd + (size_t)g * hd, KVd, 1.0f,
+                       tl.O, hd);
+        }
+        for (int i = 0; i < nq; i++) {
+            float inv = 1.0f / tl.l[i], *o = w->a.att + (size_t)(q0 + i) * Qd + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) o[d] = tl.O[(size_t)i * hd + d] * inv;
+            w->a.lse[(size_t)(q0 + i) * c->n_heads + h] = tl.m[i] + logf(tl.l[i]);
+        }
+    }
+}
+
+/* The backward of one query head over one query block, accumulating into dq and into its
+ * group's dk, dv: P = exp(S - lse), dV += Pᵀ dO, dP = dO Vᵀ, dS = P (dP - D) scale,
+ * dQ += dS K, dK += dSᵀ Q. */
+static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int q0, int nq, float scale) {
+    const s1c_config *c = &w->c;
+    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
+    size_t qo = (size_t)q0 * Qd + (size_t)h * hd;
+    for (int i = 0; i < nq; i++) tl->D[i] = kern_dot(w->datt + qo + (size_t)i * Qd, w->a.att + qo + (size_t)i * Qd, hd);
+    for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
+        int nk = w->max_tokens - k0 < ATT_B ? w->max_tokens - k0 : ATT_B;
+        if (k0 + nk > q0 + nq) nk = q0 + nq - k0;
+        size_t ko = (size_t)k0 * KVd + (size_t)g * hd;
+        block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale);
+        for (int i = 0; i < nq; i++) {
+            float lse = w->a.lse[(size_t)(q0 + i) * c->n_heads + h], *row = tl->S + (size_t)i * ATT_B;
+            for (int jj = 0; jj < nk; jj++) row[jj] = expf(row[jj] - lse); /* exp(-inf) = 0 where masked */
+        }
+        kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->datt + qo, Qd, 1.0f, w->dv + ko, KVd);
+        kern_sgemm(NULL, false, true, nq, nk, hd, w->datt + qo, Qd, w->a.v + ko, KVd, 0.0f, tl->dP, ATT_B);
+        for (int i = 0; i < nq; i++) {
+            float *p = tl->S + (size_t)i * ATT_B, *dp = tl->dP + (size_t)i * ATT_B;
+            for (int jj = 0; jj < nk; jj++) p[jj] = p[jj] * (dp[jj] - tl->D[i]) * scale; /* dS, in place of P */
+        }
+        kern_sgemm(NULL, false, false, nq, hd, nk, tl->S, ATT_B, w->a.k + ko, KVd, 1.0f, w->dq + qo, Qd);
+        kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->a.q + qo, Qd, 1.0f, w->dk + ko, KVd);
+    }
+}
+
+/* One KV head with all its query heads: it alone writes its columns of dk and dv, so the
+ * groups run on different threads without sharing anything. */
+static void attn_backward_group(void *ctx, int g, int n_tasks) {
+    attn_job *j = ctx;
+    s1c_gradws *w = j->w;
+    const s1c_config *c = &w->c;
+    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd, per = c->n_heads / c->n_kv_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < j->T; t++) {
+        memset(w->dk + (size_t)t * KVd + (size_t)g * hd, 0, (size_t)hd * sizeof(float));
+        memset(w->dv + (size_t)t * KVd + (size_t)g * hd, 0, (size_t)hd * sizeof(float));
+    }
+    att_tiles tl = tiles_of(w, g * per); /* the group's first head's tiles: heads of a group run here, in turn */
+    for (int h = g * per; h < (g + 1) * per; h++) {
+        for (int t = 0; t < j->T; t++) memset(w->dq + (size_t)t * Qd + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
+        for (int q0 = 0; q0 < j->T; q0 += ATT_B)
+            attn_backward_block(w, &tl, h, g, q0, j->T - q0 < ATT_B ? j->T - q0 : ATT_B, scale);
+    }
+}
+
+/* ---------------------------------------------------------------- layers */
+
+/* The parameter views of one layer (f32 in the parameter buffer). */
+typedef struct layer_params {
+    const float *wq, *wk, *wv, *wo, *wg, *wu, *wd, *n1, *n2, *bq, *bk, *bv;
+} layer_params;
+
+static const float *param_ptr(const s1c_params *p, const float *base, int role, int layer) {
+    for (int i = 0; i < p->n_tensors; i++)
+        if (p->info[i].role == role && p->info[i].layer == layer) return base + p->info[i].offset;
+    return NULL;
+}
+
+/* The views for one layer into `base`: the parameters themselves or a gradient buffer. */
+static layer_params layer_views(const s1c_params *p, const float *base, int l) {
+    return (layer_params){
+        param_ptr(p, base, T_Q, l),      param_ptr(p, base, T_K, l),        param_ptr(p, base, T_V, l),
+        param_ptr(p, base, T_O, l),      param_ptr(p, base, T_GATE, l),     param_ptr(p, base, T_UP, l),
+        param_ptr(p, base, T_DOWN, l),   param_ptr(p, base, T_ATTN_NORM, l), param_ptr(p, base, T_FFN_NORM, l),
+        param_ptr(p, base, T_Q_BIAS, l), param_ptr(p, base, T_K_BIAS, l),   param_ptr(p, base, T_V_BIAS, l),
+    };
+}
+
+static float silu_of(float x) { return x / (1.0f + expf(-x)); }
+
+/* Recomputes (or computes) layer l from its input x = xs[l]; writes xs[l+1] when out != NULL. */
+static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, float *out, int T) {
+    const s1c_config *c = &w->c;
+    int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
+    layer_acts *a = &w->a;
+    rmsnorm_rows(a->xn, a->rstd1, x, P->n1, T, D, c->norm_eps);
+    linear(a->q, a->xn, P->wq, P->bq, T, D, Qd);
+    linear(a->k, a->xn, P->wk, P->bk, T, D, KVd);
+    linear(a->v, a->xn, P->wv, P->bv, T, D, KVd);
+    rope_rows(w, a->q, T, c->n_heads, 1.0f);
+    rope_rows(w, a->k, T, c->n_kv_heads, 1.0f);
+    attn_job job = {w, T};
+    s1c_pool_run(s1c_pool_global(), c->n_heads, attn_forward_head, &job);
+    memcpy(a->y, x, (size_t)T * D * sizeof(float));
+    gemm(false, true, T, D, Qd, a->att, Qd, P->wo, Qd, 1.0f, a->y, D);
+    rmsnorm_rows(a->yn, a->rstd2, a->y, P->n2, T, D, c->norm_eps);
+    linear(a->g, a->yn, P->wg, NULL, T, D, H);
+    linear(a->u, a->yn, P->wu, NULL, T, D, H);
+    for (size_t i = 0; i < (size_t)T * H; i++) a->h[i] = silu_of(a->g[i]) * a->u[i];
+    if (!out) return;
+    memcpy(out, a->y, (size_t)T * D * sizeof(float));
+    gemm(false, true, T, D, H, a->h, H, P->wd, H, 1.0f, out, D);
+}
+
+static void add_bias_grad(float *db, const float *dy, int T, int d) {
+    if (!db) return;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < d; i++) db[i] += dy[(size_t)t * d + i];
+}
+
+/* w->dx holds d loss / d xs[l+1] on entry and d loss / d xs[l] on return; the layer's
+ * internals must be those of xs[l] (layer_forward just ran). */
+static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G, const float *x, int T) {
+    const s1c_config *c = &w->c;
+    int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
+    layer_acts *a = &w->a;
+    /* MLP: out = y + (silu(g) * u) Wdᵀ */
+    memcpy(w->dy, w->dx, (size_t)T * D * sizeof(float));
+    linear_backward(w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
+    for (size_t i = 0; i < (size_t)T * H; i++) {
+        float g = a->g[i], sg = 1.0f / (1.0f + expf(-g)), dh = w->dhb[i];
+        a->g[i] = dh * a->u[i] * sg * (1.0f + g * (1.0f - sg)); /* d gate */
+        a->u[i] = dh * g * sg;                                  /* d up */
+    }
+    linear_backward(w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
+    linear_backward(w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
+    rmsnorm_backward(w->dy, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D);
+    /* attention: y = x + att Woᵀ */
+    linear_backward(w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
+    attn_job job = {w, T};
+    s1c_pool_run(s1c_pool_global(), c->n_kv_heads, attn_backward_group, &job);
+    rope_rows(w, w->dq, T, c->n_heads, -1.0f);
+    rope_rows(w, w->dk, T, c->n_kv_heads, -1.0f);
+    add_bias_grad((float *)G->bq, w->dq, T, Qd);
+    add_bias_grad((float *)G->bk, w->dk, T, KVd);
+    add_bias_grad((float *)G->bv, w->dv, T, KVd);
+    linear_backward(w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
+    linear_backward(w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
+    linear_backward(w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
+    memcpy(w->dx, w->dy, (size_t)T * D * sizeof(float));
+    rmsnorm_backward(w->dx, (float *)G->n1, w->dxn, x, P->n1, a->rstd1, T, D);
+}
+
+/* ---------------------------------------------------------------- head + loss */
+
+/* Cross-entropy of the predicting rows, chunk by chunk: loss, d hn, d head. */
+static double head_loss_backward(s1c_gradws *w, const s1c_params *p, float *grad, const s1c_grad_row *row, int n_rows) {
+    const s1c_config *c = &w->c;
+    int D = c->dim, V = c->vocab_size;
+    int head_role = c->tied_embeddings ? T_TOK_EMBD : T_OUTPUT;
+    const float *E = param_ptr(p, p->data, head_role, -1);
+    float *dE = grad ? (float *)param_ptr(p, grad, head_role, -1) : NULL;
+    double loss = 0;
+    memset(w->dhn, 0, (size_t)row->n * D * sizeof(float));
+    for (int r0 = 0; r0 < n_rows; r0 += w->chunk) {
+        int C = n_rows - r0 < w->chunk ? n_rows - r0 : w->chunk;
+        for (int i = 0; i < C; i++)
+            memcpy(w->hc + (size_t)i * D, w->hn + (size_t)w->rows[r0 + i] * D, (size_t)D * sizeof(float));
+        gemm(false, true, C, V, D, w->hc, D, E, D, 0.0f, w->logits, V);
+        for (int i = 0; i < C; i++) {
+            int t = w->rows[r0 + i];
+            float *z = w->logits + (size_t)i * V, m = z[0], wt = row->weight[t];
+            for (int k = 1; k < V; k++)
+                if (z[k] > m) m = z[k];
+            float z_target = z[row->target[t]];
+            double sum = 0;
+            for (int k = 0; k < V; k++) {
+                z[k] = expf(z[k] - m);
+                sum += z[k];
+            }
+            loss += wt * ((double)m + log(sum) - z_target);
+            /* d loss / d z = wt * (softmax - onehot) */
+            float scale = (float)(wt / sum);
+            for (int k = 0; k < V; k++) z[k] *= scale;
+            z[row->target[t]] -= wt;
+        }
+        if (!grad) continue; /* loss only */
+        gemm(false, false, C, D, V, w->logits, V, E, D, 0.0f, w->dhc, D);
+        gemm(true, false, V, D, C, w->logits, V, w->hc, D, 1.0f, dE, D);
+        for (int i = 0; i < C; i++)
+            memcpy(w->dhn + (size_t)w->rows[r0 + i] * D, w->dhc + (size_t)i * D, (size_t)D * sizeof(float));
+    }
+    return loss;
+}
+
+/* ---------------------------------------------------------------- the row */
+
+static int check_row(const s1c_gradws *w, const s1c_grad_row *row, s1c_err *err) {
+    if (row->n < 1) return s1c_fail(err, "train: empty row");
+    if (row->n > w->max_tokens)
+        return s1c_fail(err, "train: row of %d tokens exceeds the workspace (%d)", row->n, w->max_tokens);
+    for (int t = 0; t < row->n; t++) {
+        if (row->token[t] < 0 || row->token[t] >= w->c.vocab_size)
+            return s1c_fail(err, "train: token %d at position %d is outside the vocabulary (%d)", row->token[t], t,
+                            w->c.vocab_size);
+        if (row->target[t] >= w->c.vocab_size)
+            return s1c_fail(err, "train: target %d at position %d is outside the vocabulary (%d)", row->target[t], t,
+                            w->c.vocab_size);
+    }
+    return 0;
+}
+
+/* Positions within segments and each row's segment start; the rows that predict. */
+static int plan_row(s1c_gradws *w, const s1c_grad_row *row) {
+    int n_pred = 0;
+    for (int t = 0; t < row->n; t++) {
+        bool starts = t == 0 || (row->seg && row->seg[t] != row->seg[t - 1]);
+        w->seg_start[t] = starts ? t : w->seg_start[t - 1];
+        w->pos[t] = t - w->seg_start[t];
+        if (row->target[t] >= 0) w->rows[n_pred++] = t;
+    }
+    return n_pred;
+}
+
+int s1c_grad_row_run(s1c_gradws *w, const s1c_params *p, float *grad, const s1c_grad_row *row, double *loss,
+                     int *n_targets, s1c_err *err) {
+    if (check_row(w, row, err) != 0) return -1;
+    const s1c_config *c = &w->c;
+    int T = row->n, D = c->dim, L = c->n_layers;
+    int n_pred = plan_row(w, row);
+    *n_targets = n_pred;
+    *loss = 0;
+    /* forward, keeping each layer's input */
+    const float *E = param_ptr(p, p->data, T_TOK_EMBD, -1);
+    for (int t = 0; t < T; t++) memcpy(w->xs + (size_t)t * D, E + (size_t)row->token[t] * D, (size_t)D * sizeof(float));
+    for (int l = 0; l < L; l++) {
+        layer_params P = layer_views(p, p->data, l);
+        layer_forward(w, &P, w->xs + (size_t)l * T * D, w->xs + (size_t)(l + 1) * T * D, T);
+    }
+    const float *xL = w->xs + (size_t)L * T * D;
+    const float *wn = param_ptr(p, p->data, T_OUTPUT_NORM, -1);
+    rmsnorm_rows(w->hn, w->rstdf, xL, wn, T, D, c->norm_eps);
+    if (n_pred == 0) return 0;
+    *loss = head_loss_backward(w, p, grad, row, n_pred);
+    if (!grad) return 0;
+    /* backward */
+    memset(w->dx, 0, (size_t)T * D * sizeof(float));
+    rmsnorm_backward(w->dx, (float *)param_ptr(p, grad, T_OUTPUT_NORM, -1), w->dhn, xL, wn, w->rstdf, T, D);
+    for (int l = L - 1; l >= 0; l--) {
+        layer_params P = layer_views(p, p->data, l), G = layer_views(p, grad, l);
+        const float *x = w->xs + (size_t)l * T * D;
+        layer_forward(w, &P, x, NULL, T);
+        layer_backward(w, &P, &G, x, T);
+    }
+    float *dE = (float *)param_ptr(p, grad, T_TOK_EMBD, -1);
+    for (int t = 0; t < T; t++) kern_axpy(dE + (size_t)row->token[t] * D, 1.0f, w->dx + (size_t)t * D, D);
+    return 0;
+}

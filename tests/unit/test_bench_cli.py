@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""s1c bench as a user runs it, on the tiny preset with --quick (seconds): the JSON lines
+(the machine's limits, then name/type/tok_s/limit_tok_s/fraction for every workload and
+type, fraction = tok_s / limit_tok_s, the training step reported as skipped), the text
+table, --types, --model on files of two types, the temporary models removed afterwards,
+and bad options as one-line errors."""
+import json, os, shutil, subprocess, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from s1ctest import check, finish  # noqa: E402
+
+BIN, TMP = os.environ["S1C_BIN"], os.environ["S1C_TMP"]
+WORK = os.path.join(TMP, "bench_cli")
+shutil.rmtree(WORK, ignore_errors=True)
+os.makedirs(WORK)
+NAMES = ["prefill", "decode", "decode_ctx8k", "batch8", "batch32", "train_step"]
+
+
+def run(*args):
+    r = subprocess.run([BIN, *args], capture_output=True, timeout=600)
+    return r.returncode, r.stdout.decode(), r.stderr.decode("utf-8", "replace")
+
+
+def one_line_error(name, rc, err, must_contain):
+    lines = err.strip().split("\n")
+    check(name, rc != 0 and len(lines) == 1 and lines[0].startswith("s1c: ") and must_contain in lines[0]
+          and "Sanitizer" not in err, f"rc={rc} stderr={err!r}")
+
+
+def parse(out):
+    try:
+        return [json.loads(line) for line in out.strip().split("\n")]
+    except ValueError as e:
+        check("JSON lines parse", False, f"{e}: {out!r}")
+        return []
+
+
+def check_results(label, rows, types):
+    """rows: the result objects (the machine line removed); types: the types expected, in order."""
+    want = [(t, n) for t in types for n in NAMES]
+    got = [(r.get("type"), r.get("name")) for r in rows]
+    check(f"{label}: every workload of every type, in order", got == want, f"{got}")
+    for r in rows:
+        what = f"{label}: {r.get('type')} {r.get('name')}"
+        if r.get("name") == "train_step":
+            check(f"{what} skipped until the trainer exists", r.get("skipped") is True and r.get("reason")
+                  and r.get("tok_s") is None, r)
+            continue
+        ok = all(isinstance(r.get(k), (int, float)) for k in ("tok_s", "limit_tok_s", "fraction"))
+        check(f"{what} has numbers", ok, r)
+        if not ok:
+            continue
+        check(f"{what} positive", r["tok_s"] > 0 and r["limit_tok_s"] > 0 and r["fraction"] > 0, r)
+        # printed with 6 significant digits and 5 decimals
+        check(f"{what} fraction = tok_s / limit_tok_s",
+              abs(r["fraction"] - r["tok_s"] / r["limit_tok_s"]) <= 1e-5 + 1e-5 * r["fraction"], r)
+        check(f"{what} bound", r.get("bound") in ("bandwidth", "compute"), r)
+        seqs = {"batch8": 8, "batch32": 32}.get(r["name"], 1)
+        check(f"{what} sequences", r.get("seqs") == seqs, r)
+        check(f"{what} costs", r.get("flops_per_token", 0) > 0 and r.get("bytes_per_token", 0) > 0, r)
+
+
+# the full type list, as JSON
+tmp = os.path.join(WORK, "tmp")
+os.makedirs(tmp)
+rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--tmp", tmp)
+check("bench --json runs", rc == 0 and "Sanitizer" not in err, err)
+rows = parse(out)
+if rows:
+    m = rows[0]
+    check("machine line first", m.get("name") == "machine" and m.get("threads", 0) >= 1, m)
+    check("machine limits measured", m.get("read_gb_s", 0) > 0 and m.get("f32_gflops", 0) > 0
+          and m.get("bf16_gflops", -1) >= 0 and m.get("int8_gops", -1) >= 0, m)
+    check_results("all types", rows[1:], ["f32", "bf16", "q8_0", "q4_0"])
+check("temporary models removed", os.listdir(tmp) == [], os.listdir(tmp))
+
+# one type; text output
+rc, out, err = run("bench", "--preset", "tiny", "--quick", "--types", "bf16", "--tmp", tmp)
+check("bench (text) runs", rc == 0, err)
+lines = out.strip().split("\n")
+check("text: machine line, header, one row per workload", lines[0].startswith("machine: ") and "tok/s" in lines[1]
+      and len(lines) == 2 + len(NAMES) and all(f" {n} " in l for n, l in zip(NAMES, lines[2:])), out)
+check("text: the training step shows as skipped", "skipped" in lines[-1], out)
+
+# --model: a float HF folder and a q8_0 GGUF
+hf, gguf = os.path.join(WORK, "hf"), os.path.join(WORK, "m.gguf")
+rc, _, err = run("init", "--arch", "qwen2", "--preset", "tiny", "--out", hf)
+check("init", rc == 0, err)
+rc, _, err = run("convert", hf, gguf, "--type", "q8_0")
+check("convert to q8_0", rc == 0, err)
+for path, typ in ((hf, "f32"), (gguf, "q8_0")):
+    rc, out, err = run("bench", "--model", path, "--quick", "--json", "--repeats", "2")
+    check(f"--model {typ} runs", rc == 0, err)
+    rows = parse(out)
+    if rows:
+        check_results(f"--model {typ}", rows[1:], [typ])
+
+# bad input: one line, no crash
+one_line_error("unknown type", *run("bench", "--types", "f99")[::2], "f99")
+one_line_error("missing model", *run("bench", "--model", os.path.join(WORK, "nope"), "--quick")[::2], "nope")
+one_line_error("bad repeats", *run("bench", "--repeats", "0")[::2], "--repeats")
+one_line_error("unknown preset", *run("bench", "--preset", "huge", "--quick")[::2], "huge")
+one_line_error("unknown option", *run("bench", "--fast")[::2], "--fast")
+rc, out, _ = run("bench", "--help")
+check("--help", rc == 0 and "--quick" in out and "--json" in out, out)
+
+shutil.rmtree(WORK, ignore_errors=True)
+finish()
