@@ -205,6 +205,17 @@ try:
 except ET.ParseError as e:
     check("curate.svg parses", False, e)
 
+# s1k.jsonl is what s1c train reads: one step on a tiny Qwen2-shaped model takes all 3 samples
+QTOK = os.path.join(os.environ.get("S1C_DATA", ""), "qwen2.5-tokenizer")
+if os.path.isdir(QTOK):
+    tiny = os.path.join(TMP, "tiny")
+    r = subprocess.run([BIN, "init", "--arch", "qwen2", "--preset", "tiny", "--vocab", "151936", "--tokenizer", QTOK, "--out", tiny],
+                       capture_output=True, timeout=120)
+    t = subprocess.run([BIN, "train", "--model", tiny, "--data", os.path.join(out, "s1k.jsonl"), "--out", os.path.join(TMP, "train"),
+                        "--steps", "1", "--batch", "3", "--block-size", "1024"], capture_output=True, timeout=180)
+    check("s1k.jsonl trains with s1c train", r.returncode == 0 and t.returncode == 0 and b"3 samples" in t.stderr + t.stdout
+          and b"0 skipped" in t.stderr + t.stdout, (r.stderr[-300:], t.stderr[-500:]))
+
 # ---------------------------------------------------------------- rerun: journals answer, only failures are asked again
 before = dict(ASKED)
 rc, so, se = run(args)
