@@ -21,7 +21,7 @@ SECS=${FUZZ_SECONDS:-30}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
 DATA=${S1C_DATA:-$ROOT/../shared/data}
 STORIES=$DATA/models/stories260K/stories260K.gguf
-FUZZERS=(fuzz_gguf fuzz_safetensors fuzz_tokenizer_gguf fuzz_grade fuzz_bpe_roundtrip)
+FUZZERS=(fuzz_gguf fuzz_safetensors fuzz_tokenizer_gguf fuzz_grade fuzz_bpe_roundtrip fuzz_pool)
 
 die() { echo "fuzz_smoke: $*" >&2; exit 1; }
 
@@ -157,6 +157,16 @@ for name, fields in (("cases.jsonl", ("gold", "pred")), ("extraction.jsonl", ("t
 PY
 }
 
+# Pool seeds: s1K-style lines (good and bad), teacher replies, the MSC list.
+make_pool_seeds() {
+    local dir=$1
+    cp "$ROOT/data/msc/msc.json" "$dir/msc.json"
+    printf '%s\n' '{"id":"a","question":"Find x if x^2 = 4. **5**","solution":"\\boxed{2}","source":"aime","thinking_trajectories":["step 1","step 2"],"attempt":"2"}' \
+        '{"id":"a","question":"dup [asy] draw(); [/asy]"}' 'not json' '{"question":"Compute 2+2.","thinking_trajectories":"t"}' >"$dir/pool.jsonl"
+    printf '%s' '<think>Let me see, 05 or 11</think>Code: 05' >"$dir/reply.txt"
+    printf '%s\n' '{"id":1,"question":"caf\u00e9 p{i}. ![Image](x)","domain":"05","ref_correct":[false,true]}' >"$dir/pool2.jsonl"
+}
+
 # ------------------------------------------------------------------ running
 
 # Runs one fuzzer over a fresh copy of its seeds; prints its summary line; returns non-zero
@@ -192,16 +202,18 @@ main() {
     build
     local seeds=$BUILD/fuzz-seeds
     rm -rf "$seeds"
-    mkdir -p "$seeds/gguf" "$seeds/safetensors" "$seeds/grade" "$seeds/tmp"
+    mkdir -p "$seeds/gguf" "$seeds/safetensors" "$seeds/grade" "$seeds/pool" "$seeds/tmp"
     make_gguf_seeds "$seeds/gguf"
     make_st_seeds "$seeds/safetensors" "$seeds/tmp"
     make_grade_seeds "$seeds/grade"
+    make_pool_seeds "$seeds/pool"
     local failed=0
     run_fuzzer fuzz_gguf "$seeds/gguf" || failed=1
     run_fuzzer fuzz_safetensors "$seeds/safetensors" || failed=1
     run_fuzzer fuzz_tokenizer_gguf "$seeds/gguf" || failed=1
     run_fuzzer fuzz_grade "$seeds/grade" || failed=1
     S1C_DATA=$DATA run_fuzzer fuzz_bpe_roundtrip "$seeds/grade" || failed=1 # answers and texts: mixed-script seeds
+    run_fuzzer fuzz_pool "$seeds/pool" || failed=1
     [ "$failed" = 0 ] || die "at least one fuzzer crashed"
 }
 

@@ -19,6 +19,8 @@ int cmd_grade(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_curate(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 
 /* Prints "s1c: <msg>" to stderr and returns exit code 1. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

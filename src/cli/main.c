@@ -15,6 +15,8 @@ static const struct {
     {"train", cmd_train, "fine-tune with s1's SFT recipe (AdamW, cosine, loss on the answer); exact resume"},
     {"convert", cmd_convert, "HF directory <-> GGUF, re-encode weights (f32/f16/bf16/q8_0/q4_0)"},
     {"export-ollama", cmd_export_ollama, "a GGUF + Ollama Modelfile with s1's template, and notes on budget forcing there"},
+    {"curate", cmd_curate, "select s1K-style questions from a pool: decontam, quality, difficulty, domain, diversity"},
+    {"distill", cmd_distill, "teacher reasoning traces for a pool through an OpenAI-compatible API (resumable)"},
     {"init", cmd_init, "write a freshly initialized model as a Hugging Face directory"},
     {"tokenize", cmd_tokenize, "encode text from stdin to token ids, or decode ids (--decode)"},
     {"extract", cmd_extract, "extract final answers from model outputs (JSONL on stdin)"},
