@@ -44,6 +44,7 @@ typedef struct run {
     s1c_sft_plan plan;
     s1c_adamw adam;
     int dtype, start_step, end_step;
+    int group_cap; /* tokens per forward call */
     /* data parallel: this rank's rows of each step and its optimizer shard (ZeRO-1): tensors
      * [t0, t1), whose Adam moments m and v hold (from offset m_off, m_n floats) */
     dist d;
@@ -202,8 +203,11 @@ static int alloc_buffers(run *r, s1c_err *err) {
         for (int k = 0; k < r->plan.row_len[i]; k++) n += r->data.s[r->plan.order[r->plan.row_start[i] + k]].n;
         if (n > longest) longest = n;
     }
-    if (s1c_gradws_new(&r->ws, &r->p.cfg, longest, r->o.head_chunk, err) != 0) return -1;
-    size_t n = (size_t)longest;
+    /* short rows of a step share forward calls up to this many tokens (at least the longest row) */
+    r->group_cap = r->o.block_size < 4096 ? r->o.block_size : 4096;
+    if (r->group_cap < longest) r->group_cap = longest;
+    if (s1c_gradws_new(&r->ws, &r->p.cfg, r->group_cap, r->o.head_chunk, err) != 0) return -1;
+    size_t n = (size_t)r->group_cap;
     r->grad = calloc(r->p.n, sizeof *r->grad);
     plan_shard(r);
     r->m = calloc(r->m_n ? r->m_n : 1, sizeof *r->m);
@@ -230,18 +234,38 @@ static void setup_optimizer(run *r) {
 
 /* ---------------------------------------------------------------- one step */
 
-/* Lays row `row` of the samples out in r's buffers; returns its length. */
-static int build_row(run *r, const s1c_sft_data *d, const int *samples, int n_samples) {
-    int n = 0;
+/* Appends the samples of one row to r's buffers at position `at`, each sample its own
+ * segment (ids from *seg_id on); returns the new end. Targets are left to the caller. */
+static int append_row(run *r, const s1c_sft_data *d, const int *samples, int n_samples, int at, int *seg_id) {
     for (int k = 0; k < n_samples; k++) {
         const s1c_sft_sample *s = &d->s[samples[k]];
-        memcpy(r->token + n, s->token, (size_t)s->n * sizeof *r->token);
-        memcpy(r->label + n, s->label, (size_t)s->n * sizeof *r->label);
-        for (int t = 0; t < s->n; t++) r->seg[n + t] = k;
-        n += s->n;
+        memcpy(r->token + at, s->token, (size_t)s->n * sizeof *r->token);
+        memcpy(r->label + at, s->label, (size_t)s->n * sizeof *r->label);
+        for (int t = 0; t < s->n; t++) r->seg[at + t] = *seg_id;
+        (*seg_id)++;
+        at += s->n;
     }
-    s1c_targets_from_labels(r->target, r->label, n_samples > 1 ? r->seg : NULL, n);
+    return at;
+}
+
+/* One row alone in r's buffers, with its targets; returns its length. */
+static int build_row(run *r, const s1c_sft_data *d, const int *samples, int n_samples) {
+    int seg_id = 0, n = append_row(r, d, samples, n_samples, 0, &seg_id);
+    s1c_targets_from_labels(r->target, r->label, r->seg, n);
     return n;
+}
+
+/* Forward + backward of the rows gathered in r's buffers (n tokens) as one call: each sample
+ * is a segment, so this is the same maths as one call per row, in fewer, larger products. */
+static int run_group(run *r, int n, int n_samples, double *loss, s1c_err *err) {
+    s1c_targets_from_labels(r->target, r->label, r->seg, n);
+    s1c_loss_weights(r->weight, r->target, r->seg, n, n_samples);
+    s1c_grad_row row = {n, r->token, r->target, r->weight, r->seg};
+    double l = 0;
+    int nt;
+    int rc = s1c_grad_row_run(r->ws, &r->p, r->grad, &row, &l, &nt, err);
+    *loss += l;
+    return rc;
 }
 
 /* Gradient of one step over its rows into r->grad; returns the step's loss and token count. */
@@ -253,25 +277,26 @@ static int step_gradients(run *r, int step, double *loss, long long *tokens, s1c
     int n_samples = 0;
     for (int i = 0; i < n_rows; i++) {
         int n = build_row(r, &r->data, r->plan.order + r->plan.row_start[rows[i]], r->plan.row_len[rows[i]]);
-        n_samples += s1c_row_samples(r->target, r->plan.row_len[rows[i]] > 1 ? r->seg : NULL, n);
+        n_samples += s1c_row_samples(r->target, r->seg, n);
     }
     memset(r->grad, 0, r->p.n * sizeof *r->grad);
     *loss = 0;
     *tokens = 0;
-    int rc = 0;
-    /* rank k takes rows k, k + size, ...; the weights already divide by the step's samples */
+    int rc = 0, at = 0, seg_id = 0;
+    /* rank k takes rows k, k + size, ...; the weights already divide by the step's samples.
+     * Consecutive rows share one forward call while they fit in group_cap tokens. */
     for (int i = r->d.rank; i < n_rows && n_samples > 0 && rc == 0; i += r->d.size) {
-        int k = r->plan.row_len[rows[i]];
-        int n = build_row(r, &r->data, r->plan.order + r->plan.row_start[rows[i]], k);
-        const int32_t *seg = k > 1 ? r->seg : NULL;
-        s1c_loss_weights(r->weight, r->target, seg, n, n_samples);
-        s1c_grad_row row = {n, r->token, r->target, r->weight, seg};
-        double l;
-        int nt;
-        rc = s1c_grad_row_run(r->ws, &r->p, r->grad, &row, &l, &nt, err);
-        *loss += l;
-        *tokens += n;
+        const int *samples = r->plan.order + r->plan.row_start[rows[i]];
+        int k = r->plan.row_len[rows[i]], len = 0;
+        for (int j = 0; j < k; j++) len += r->data.s[samples[j]].n;
+        if (at > 0 && at + len > r->group_cap) {
+            rc = run_group(r, at, n_samples, loss, err);
+            at = seg_id = 0;
+        }
+        at = append_row(r, &r->data, samples, k, at, &seg_id);
+        *tokens += len;
     }
+    if (rc == 0 && at > 0) rc = run_group(r, at, n_samples, loss, err);
     if (dist_max_int(&r->d, rc != 0) != 0) return rc != 0 ? -1 : s1c_fail(err, "another rank failed at step %d", step + 1);
     dist_sum_f32(&r->d, r->grad, r->p.n);
     *loss = dist_sum_f64(&r->d, *loss);
@@ -287,7 +312,7 @@ static double validation_loss(run *r, s1c_err *err) {
         int n = build_row(r, &r->val, &i, 1);
         if (s1c_row_samples(r->target, NULL, n) == 0) continue;
         s1c_loss_weights(r->weight, r->target, NULL, n, 1);
-        s1c_grad_row row = {n, r->token, r->target, r->weight, NULL};
+        s1c_grad_row row = {n, r->token, r->target, r->weight, r->seg};
         double l;
         int nt;
         if (s1c_grad_row_run(r->ws, &r->p, NULL, &row, &l, &nt, err) != 0) return NAN;
