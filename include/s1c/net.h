@@ -40,6 +40,8 @@ typedef struct net_message {
 typedef struct net_chat_params {
     double temperature; /* < 0: not sent (the server's default) */
     int max_tokens;     /* <= 0: not sent */
+    const char *extra_json; /* a JSON object whose members are added to the request (e.g. s1c
+                               serve's budget-forcing fields), or NULL */
 } net_chat_params;
 
 typedef struct net_chat_result {
@@ -47,6 +49,7 @@ typedef struct net_chat_result {
     char *reasoning;     /* malloc'd "reasoning_content" / "reasoning", or NULL */
     char *finish_reason; /* malloc'd, or NULL */
     long prompt_tokens, completion_tokens, total_tokens; /* -1 when not reported */
+    long reasoning_tokens; /* usage.completion_tokens_details.reasoning_tokens, -1 when not reported */
     int tries;           /* requests made (1 + retries used) */
 } net_chat_result;
 
@@ -55,5 +58,31 @@ typedef struct net_chat_result {
 int net_chat(net_client *c, const char *model, const net_message *msgs, int n_msgs, const net_chat_params *params,
              net_chat_result *out, s1c_err *err);
 void net_chat_result_free(net_chat_result *r);
+
+/* ---------------------------------------------------------------- /v1/completions */
+
+typedef struct net_completion_params {
+    double temperature;      /* < 0: not sent */
+    double top_p;            /* <= 0: not sent */
+    int max_tokens;          /* <= 0: not sent */
+    long long seed;          /* < 0: not sent */
+    const char *const *stop; /* stop strings */
+    int n_stop;
+    const char *extra_json;  /* members added to the request, or NULL */
+} net_completion_params;
+
+typedef struct net_completion {
+    char *text;          /* malloc'd choices[0].text */
+    char *finish_reason; /* malloc'd, or NULL: "stop" (a stop string or the end of sequence), "length" */
+    long prompt_tokens, completion_tokens; /* -1 when not reported */
+    int tries;
+} net_completion;
+
+/* POSTs a plain completion (the prompt text as is; no chat template) to BASE/completions,
+ * with the same retries as net_chat. Sends skip_special_tokens=false so special-token stop
+ * strings and text survive in servers that honour it (vLLM). */
+int net_complete(net_client *c, const char *model, const char *prompt, const net_completion_params *params,
+                 net_completion *out, s1c_err *err);
+void net_completion_free(net_completion *r);
 
 #endif

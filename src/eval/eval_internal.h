@@ -1,7 +1,31 @@
 #ifndef S1C_EVAL_INTERNAL_H
 #define S1C_EVAL_INTERNAL_H
 
+#include <stdio.h>
+
 #include "s1c/eval.h"
+
+/* ---------------------------------------------------------------- samples.jsonl (run.c) */
+
+/* One finished sample, whatever produced it (the local engine or a remote server). */
+typedef struct eval_record {
+    int budget, num_waits, sample;    /* the setting */
+    const char *thinking, *answer;    /* text of the two phases */
+    const char *full;                 /* everything generated (what extraction reads), or NULL:
+                                         thinking and answer joined by a newline */
+    int thinking_tokens, answer_tokens, waits;
+    const char *stop_reason, *think_end_reason;
+    const char *endpoint;             /* the server that answered (remote runs), or NULL */
+    double prefill_s, decode_s;
+} eval_record;
+
+/* Grades the record against the problem and appends it as one fsync'd line. */
+int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int *n_correct, s1c_err *err);
+/* "id|budget|waits|sample": the key of a sample in a resumed run. */
+char *eval_sample_key(const char *id, int budget, int waits, int sample);
+/* The sorted keys of samples.jsonl's records; a torn last line is cut off. */
+int eval_load_done(const char *path, char ***keys, int *n, s1c_err *err);
+bool eval_is_done(char **keys, int n, const char *key);
 
 /* An integer field of a sample record; -1 when missing or not a number (a hand-edited file). */
 int eval_int_field(const void *cjson_object, const char *name);

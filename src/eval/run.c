@@ -19,7 +19,7 @@ typedef struct job {
 
 /* ------------------------------------------------------------------ resuming */
 
-static char *sample_key(const char *id, int budget, int waits, int sample) {
+char *eval_sample_key(const char *id, int budget, int waits, int sample) {
     size_t n = strlen(id) + 48;
     char *k = malloc(n);
     if (k) snprintf(k, n, "%s|%d|%d|%d", id, budget, waits, sample);
@@ -29,7 +29,7 @@ static char *sample_key(const char *id, int budget, int waits, int sample) {
 static int cmp_keys(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Keys of the samples already in samples.jsonl; a torn last line (a killed run) is cut off. */
-static int load_done(const char *path, char ***keys, int *n, s1c_err *err) {
+int eval_load_done(const char *path, char ***keys, int *n, s1c_err *err) {
     *keys = NULL;
     *n = 0;
     if (!s1c_file_exists(path)) return 0;
@@ -46,7 +46,7 @@ static int load_done(const char *path, char ***keys, int *n, s1c_err *err) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
         if (cJSON_IsString(id)) {
             if (*n == cap) { cap = cap ? cap * 2 : 256; char **nk = realloc(*keys, (size_t)cap * sizeof *nk); if (!nk) { cJSON_Delete(o); free(text); return s1c_fail(err, "out of memory"); } *keys = nk; }
-            (*keys)[(*n)++] = sample_key(id->valuestring, eval_int_field(o, "max_thinking_tokens"), eval_int_field(o, "num_waits"),
+            (*keys)[(*n)++] = eval_sample_key(id->valuestring, eval_int_field(o, "max_thinking_tokens"), eval_int_field(o, "num_waits"),
                                          eval_int_field(o, "sample"));
         }
         cJSON_Delete(o);
@@ -62,45 +62,44 @@ static int load_done(const char *path, char ***keys, int *n, s1c_err *err) {
 }
 
 /* keys are sorted once after loading: a resumed sweep checks every sample in O(log n) */
-static bool is_done(char **keys, int n, const char *key) {
+bool eval_is_done(char **keys, int n, const char *key) {
     return n > 0 && bsearch(&key, keys, (size_t)n, sizeof *keys, cmp_keys) != NULL;
 }
 
 /* ------------------------------------------------------------------ one sample's record */
 
 
-/* Appends one sample line (and syncs: a finished sample is never lost). */
-static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample, const s1c_seq_result *r,
-                        const s1c_tokenizer *tok, const int32_t *prompt_end, int *n_correct, s1c_err *err) {
-    const s1c_bf_state *st = r->state;
-    int prev = prompt_end ? *prompt_end : -1;
-    int think_end = st->think_end_at >= 0 ? st->think_end_at : r->n_tokens;
-    char *all = s1c_tok_decode_range(tok, r->tokens, 0, r->n_tokens, prev, NULL);
-    char *thinking = s1c_tok_decode_range(tok, r->tokens, 0, think_end, prev, NULL);
-    char *answer = st->answer_at >= 0 ? s1c_tok_decode_range(tok, r->tokens, st->answer_at, r->n_tokens, prev, NULL) : strdup("");
+int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int *n_correct, s1c_err *err) {
+    /* extraction sees the whole output, thinking then answer, as s1's harness did */
+    size_t all_len = r->full ? strlen(r->full) + 1 : strlen(r->thinking) + strlen(r->answer) + 2;
+    char *all = malloc(all_len);
+    if (!all) return s1c_fail(err, "out of memory");
+    if (r->full) memcpy(all, r->full, all_len);
+    else snprintf(all, all_len, "%s\n%s", r->thinking, r->answer);
     grade_extraction ex = {0};
-    int rc = (!all || !thinking || !answer) ? s1c_fail(err, "out of memory") : grade_extract(all, strlen(all), GRADE_EX_S1_MATH, &ex, err);
+    int rc = grade_extract(all, strlen(all), GRADE_EX_S1_MATH, &ex, err);
     if (rc == 0) {
         bool unsure, ok = eval_is_correct(p->gold, ex.answer, &unsure);
         *n_correct += ok; /* for the running accuracy of the progress lines */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", p->id);
         cJSON_AddStringToObject(o, "method", "budget-forcing");
-        cJSON_AddNumberToObject(o, "max_thinking_tokens", j->budget);
-        cJSON_AddNumberToObject(o, "num_waits", j->waits);
-        cJSON_AddNumberToObject(o, "sample", sample);
+        cJSON_AddNumberToObject(o, "max_thinking_tokens", r->budget);
+        cJSON_AddNumberToObject(o, "num_waits", r->num_waits);
+        cJSON_AddNumberToObject(o, "sample", r->sample);
         cJSON_AddStringToObject(o, "prompt", p->question);
-        cJSON_AddStringToObject(o, "thinking", thinking);
-        cJSON_AddStringToObject(o, "answer", answer);
-        cJSON_AddNumberToObject(o, "thinking_tokens", st->thinking_tokens);
-        cJSON_AddNumberToObject(o, "answer_tokens", st->answer_tokens);
-        cJSON_AddNumberToObject(o, "waits", st->waits);
-        cJSON_AddStringToObject(o, "stop_reason", s1c_stop_reason_name(s1c_bf_stop_reason(st, r->stop_reason)));
-        cJSON_AddStringToObject(o, "think_end_reason", st->think_end_reason >= 0 ? s1c_stop_reason_name(st->think_end_reason) : "none");
+        cJSON_AddStringToObject(o, "thinking", r->thinking);
+        cJSON_AddStringToObject(o, "answer", r->answer);
+        cJSON_AddNumberToObject(o, "thinking_tokens", r->thinking_tokens);
+        cJSON_AddNumberToObject(o, "answer_tokens", r->answer_tokens);
+        cJSON_AddNumberToObject(o, "waits", r->waits);
+        cJSON_AddStringToObject(o, "stop_reason", r->stop_reason);
+        cJSON_AddStringToObject(o, "think_end_reason", r->think_end_reason);
         cJSON_AddStringToObject(o, "extracted", ex.answer);
         cJSON_AddStringToObject(o, "gold", p->gold);
         cJSON_AddBoolToObject(o, "correct", ok);
         if (unsure) cJSON_AddBoolToObject(o, "unsure", 1);
+        if (r->endpoint) cJSON_AddStringToObject(o, "endpoint", r->endpoint);
         cJSON_AddNumberToObject(o, "prefill_s", r->prefill_s);
         cJSON_AddNumberToObject(o, "decode_s", r->decode_s);
         char *line = cJSON_PrintUnformatted(o);
@@ -109,6 +108,31 @@ static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample
         free(line);
     }
     grade_extraction_free(&ex);
+    free(all);
+    return rc;
+}
+
+/* One engine result as a record. */
+static int write_sample(FILE *f, const eval_problem *p, const job *j, int sample, const s1c_seq_result *r,
+                        const s1c_tokenizer *tok, const int32_t *prompt_end, int *n_correct, s1c_err *err) {
+    const s1c_bf_state *st = r->state;
+    int prev = prompt_end ? *prompt_end : -1;
+    int think_end = st->think_end_at >= 0 ? st->think_end_at : r->n_tokens;
+    char *all = s1c_tok_decode_range(tok, r->tokens, 0, r->n_tokens, prev, NULL);
+    char *thinking = s1c_tok_decode_range(tok, r->tokens, 0, think_end, prev, NULL);
+    char *answer = st->answer_at >= 0 ? s1c_tok_decode_range(tok, r->tokens, st->answer_at, r->n_tokens, prev, NULL) : strdup("");
+    int rc;
+    if (!all || !thinking || !answer) {
+        rc = s1c_fail(err, "out of memory");
+    } else {
+        eval_record rec = {.budget = j->budget, .num_waits = j->waits, .sample = sample, .thinking = thinking, .full = all,
+                           .answer = answer, .thinking_tokens = st->thinking_tokens, .answer_tokens = st->answer_tokens,
+                           .waits = st->waits,
+                           .stop_reason = s1c_stop_reason_name(s1c_bf_stop_reason(st, r->stop_reason)),
+                           .think_end_reason = st->think_end_reason >= 0 ? s1c_stop_reason_name(st->think_end_reason) : "none",
+                           .prefill_s = r->prefill_s, .decode_s = r->decode_s};
+        rc = eval_write_record(f, p, &rec, n_correct, err);
+    }
     free(all);
     free(thinking);
     free(answer);
@@ -159,7 +183,7 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
     int *n_prompt = calloc((size_t)n_problems, sizeof *n_prompt);
     FILE *f = NULL;
     if (!path || !bfs || !jobs || !prompts || !n_prompt) { s1c_fail(err, "out of memory"); goto out; }
-    if (load_done(path, &done, &n_done, err) != 0) goto out;
+    if (eval_load_done(path, &done, &n_done, err) != 0) goto out;
     f = fopen(path, "a");
     if (!f) { s1c_fail(err, "%s: cannot open for appending", path); goto out; }
     s1c_engine_params ep = s1c_engine_defaults();
@@ -196,8 +220,8 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
             bool finished = true; /* resumed: every sample of this problem and setting is in samples.jsonl */
             for (int q = 0; q < (sweep ? o->n_budgets : 1) && finished; q++)
                 for (int k = 0; k < o->samples && finished; k++) {
-                    char *key = sample_key(b->p[i].id, sweep ? o->budgets[q] : bo.max_thinking_tokens, bo.num_waits, k);
-                    finished = key && is_done(done, n_done, key);
+                    char *key = eval_sample_key(b->p[i].id, sweep ? o->budgets[q] : bo.max_thinking_tokens, bo.num_waits, k);
+                    finished = key && eval_is_done(done, n_done, key);
                     free(key);
                 }
             if (finished) continue;
@@ -240,8 +264,8 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
             for (int q = 0; q < nb && j && w == 0; q++) {
                 job jb = *j;
                 jb.budget = budgets[q];
-                char *key = sample_key(b->p[j->problem].id, jb.budget, j->waits, r.sample);
-                bool skip = !key || is_done(done, n_done, key); /* written by an earlier, killed run */
+                char *key = eval_sample_key(b->p[j->problem].id, jb.budget, j->waits, r.sample);
+                bool skip = !key || eval_is_done(done, n_done, key); /* written by an earlier, killed run */
                 free(key);
                 if (!skip) w = write_sample(f, &b->p[j->problem], &jb, r.sample, &r, tok, &prompts[j->problem][n_prompt[j->problem] - 1], &correct, err);
                 finished++;
