@@ -77,6 +77,24 @@ typedef struct eval_opts {
 /* Runs every setting × problem × sample through the engine (resuming from the run
  * directory's samples.jsonl), then writes summary.json, scaling.svg and report.html. */
 int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, const eval_opts *o, s1c_err *err);
+/* Evaluation against OpenAI-compatible servers instead of a local model. */
+typedef struct eval_remote {
+    const char *const *endpoints; /* base URLs ("http://host:8000/v1"); jobs are spread over them */
+    int n_endpoints;
+    const char *model;            /* the served model's name */
+    const char *api_key;          /* NULL: $OPENAI_API_KEY */
+    int concurrency;              /* requests in flight at once, over all endpoints */
+    bool server_bf;               /* the server applies budget forcing (s1c serve's fields); else
+                                     s1's loop runs here through /v1/completions */
+    int chat_template;            /* client mode: the template that renders the prompt */
+    int max_tokens;               /* client mode: the cap when no budget limits a phase */
+    double timeout_s;             /* per request */
+} eval_remote;
+
+/* Runs every setting × problem × sample against the servers (resuming from samples.jsonl),
+ * then writes the same summary and reports as eval_run. */
+int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *o, s1c_err *err);
+
 /* Re-grades a run directory's samples.jsonl and rewrites its summary and reports. */
 int eval_regrade(const char *dir, s1c_err *err);
 

@@ -50,6 +50,8 @@ typedef struct net_chat_result {
     char *finish_reason; /* malloc'd, or NULL */
     long prompt_tokens, completion_tokens, total_tokens; /* -1 when not reported */
     long reasoning_tokens; /* usage.completion_tokens_details.reasoning_tokens, -1 when not reported */
+    char *budget_forcing;  /* s1c serve's choices[0].budget_forcing object as JSON text (SPEC.md §8
+                              accounting), or NULL */
     int tries;           /* requests made (1 + retries used) */
 } net_chat_result;
 

@@ -24,6 +24,16 @@ static const char *eval_help =
     "  --separate-runs         run each budget as its own sequence (by default a greedy sweep decodes one\n"
     "                          trajectory per problem and forks at each budget: the same results, less work)\n"
     "  --regrade DIR           re-grade a run's stored answers and rewrite its summary and reports\n"
+    "\n"
+    "remote (any OpenAI-compatible server: vLLM, llama.cpp, SGLang, s1c serve):\n"
+    "  --endpoint URL          base URL, e.g. http://host:8000/v1; repeat to spread requests over a fleet\n"
+    "                          (--model is then the served model's name)\n"
+    "  --concurrency N         requests in flight at once, over all endpoints [8]\n"
+    "  --remote-bf client|server  client: s1's loop here through /v1/completions (works everywhere);\n"
+    "                          server: send the budget fields with each request (s1c serve) [client]\n"
+    "  --template NAME         client mode: the prompt's chat template: qwen2.5, chatml, qwq, r1 [qwen2.5]\n"
+    "  --remote-max-tokens N   client mode: the cap of a phase no budget limits [32768]\n"
+    "  --api-key KEY           default $OPENAI_API_KEY\n"
     "  sampling flags and --wait-str, --answer-prefix, --think-start, --think-end as in s1c generate\n"
     "\n"
     "Metrics (SPEC.md §6): Control = fraction of settings whose average thinking stays within the\n"
@@ -32,6 +42,17 @@ static const char *eval_help =
     "\n"
     "example:\n"
     "  s1c eval --model /tmp/model --bench aime24 --think-budgets 500,1000,2000 --waits 0,1 --out runs/aime24\n";
+
+/* Prints DIR/summary.json on stdout. */
+static int print_summary(const char *out) {
+    s1c_err err;
+    char *sp = s1c_path_join(out, "summary.json"), *text = NULL;
+    int rc = s1c_read_file(sp, 64u << 20, &text, NULL, &err) == 0 ? 0 : cli_error("%s", err.msg);
+    if (text) fputs(text, stdout);
+    free(text);
+    free(sp);
+    return rc;
+}
 
 /* "500,1000,none,auto" */
 static int parse_list(const char *flag, const char *s, int *out, int cap, bool budgets) {
@@ -59,6 +80,8 @@ int cmd_eval(int argc, char **argv) {
     const char *bench = NULL, *bench_file = NULL, *qf = "question", *af = "answer", *out = NULL, *regrade = NULL, *method = "budget-forcing";
     int budgets[64] = {S1C_BF_UNLIMITED}, waits[64] = {0}, n_budgets = 1, n_waits = 1, limit = 0, samples = 1, answer_max = S1C_BF_UNLIMITED;
     bool quiet = false, separate = false;
+    const char *endpoints[64], *remote_bf = "client", *template_name = "qwen2.5", *api_key = NULL;
+    int n_endpoints = 0, concurrency = 8, remote_max = 32768;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -83,6 +106,16 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--method")) ok = arg_str(argc, argv, &i, &method);
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--separate-runs")) separate = true;
+        else if (!strcmp(a, "--endpoint")) {
+            if (n_endpoints == 64) return cli_error("eval: at most 64 --endpoint");
+            ok = arg_str(argc, argv, &i, &endpoints[n_endpoints]);
+            n_endpoints += ok;
+        }
+        else if (!strcmp(a, "--concurrency")) ok = arg_int(argc, argv, &i, 1, 1024, &concurrency);
+        else if (!strcmp(a, "--remote-bf")) ok = arg_str(argc, argv, &i, &remote_bf);
+        else if (!strcmp(a, "--template")) ok = arg_str(argc, argv, &i, &template_name);
+        else if (!strcmp(a, "--api-key")) ok = arg_str(argc, argv, &i, &api_key);
+        else if (!strcmp(a, "--remote-max-tokens")) ok = arg_int(argc, argv, &i, 1, 1 << 24, &remote_max);
         else if (!strcmp(a, "--think-budgets")) {
             const char *v;
             ok = arg_str(argc, argv, &i, &v);
@@ -98,6 +131,29 @@ int cmd_eval(int argc, char **argv) {
     if (!o.model) return cli_error("eval: --model is required");
     if (!out) return cli_error("eval: --out DIR is required");
     if (!bench == !bench_file) return cli_error("eval: give exactly one of --bench and --bench-file");
+    eval_opts eo = {.out_dir = out, .budgets = budgets, .n_budgets = n_budgets, .waits = waits, .n_waits = n_waits,
+                    .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet,
+                    .no_sweep_forks = separate};
+    if (n_endpoints > 0) {
+        eval_remote r = {.endpoints = endpoints, .n_endpoints = n_endpoints, .model = o.model, .api_key = api_key,
+                         .concurrency = concurrency, .max_tokens = remote_max, .timeout_s = 600};
+        if (!strcmp(remote_bf, "server")) r.server_bf = true;
+        else if (strcmp(remote_bf, "client")) return cli_error("eval: --remote-bf must be client or server");
+        static const struct { const char *name; int t; } templates[] = {
+            {"qwen2.5", S1C_CHAT_QWEN25}, {"chatml", S1C_CHAT_CHATML}, {"qwq", S1C_CHAT_QWQ}, {"r1", S1C_CHAT_R1_DISTILL}};
+        r.chat_template = -1;
+        for (size_t k = 0; k < sizeof templates / sizeof templates[0]; k++)
+            if (!strcmp(template_name, templates[k].name)) r.chat_template = templates[k].t;
+        if (r.chat_template < 0) return cli_error("eval: --template must be qwen2.5, chatml, qwq or r1");
+        if ((r.chat_template == S1C_CHAT_QWQ || r.chat_template == S1C_CHAT_R1_DISTILL) && !o.think_start_set) eo.bf.think_start = "<think>";
+        if ((r.chat_template == S1C_CHAT_QWQ || r.chat_template == S1C_CHAT_R1_DISTILL) && !o.think_end_set) eo.bf.think_end = "</think>";
+        eval_bench rb = {0};
+        int rrc = (bench ? eval_bench_builtin(&rb, bench, &err) : eval_bench_file(&rb, bench_file, qf, af, &err));
+        if (rrc == 0) rrc = eval_run_remote(&r, &rb, &eo, &err);
+        eval_bench_free(&rb);
+        if (rrc != 0) return cli_error("%s", err.msg);
+        return print_summary(out);
+    }
     eval_bench b = {0};
     s1c_model *m = NULL;
     s1c_tokenizer *tok = NULL;
@@ -108,16 +164,9 @@ int cmd_eval(int argc, char **argv) {
     int tmpl = s1c_tok_chat_template(tok);
     if ((tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL) && !o.think_start_set) o.bf.think_start = "<think>";
     if ((tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL) && !o.think_end_set) o.bf.think_end = "</think>";
-    eval_opts eo = {.out_dir = out, .budgets = budgets, .n_budgets = n_budgets, .waits = waits, .n_waits = n_waits,
-                    .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet,
-                    .no_sweep_forks = separate};
+    eo.bf = o.bf;
     if (eval_run(m, tok, &b, &eo, &err) != 0) goto fail;
-    char *sp = s1c_path_join(out, "summary.json");
-    char *text = NULL;
-    if (s1c_read_file(sp, 64u << 20, &text, NULL, &err) == 0) fputs(text, stdout);
-    free(text);
-    free(sp);
-    rc = 0;
+    rc = print_summary(out);
     goto done;
 fail:
     cli_error("%s", err.msg);

@@ -91,6 +91,7 @@ void net_chat_result_free(net_chat_result *r) {
     free(r->content);
     free(r->reasoning);
     free(r->finish_reason);
+    free(r->budget_forcing);
     memset(r, 0, sizeof *r);
 }
 
@@ -172,6 +173,8 @@ static int parse_chat(const char *url, cJSON *j, void *vout, s1c_err *err) {
     out->completion_tokens = json_long(usage, "completion_tokens");
     out->total_tokens = json_long(usage, "total_tokens");
     out->reasoning_tokens = usage_reasoning_tokens(usage);
+    cJSON *bf = cJSON_GetObjectItemCaseSensitive(ch0, "budget_forcing");
+    if (cJSON_IsObject(bf)) out->budget_forcing = cJSON_PrintUnformatted(bf);
     if (!out->content) {
         net_chat_result_free(out);
         return s1c_fail(err, "net: out of memory");
