@@ -12,6 +12,7 @@ typedef struct eval_problem {
     char *id;
     char *question; /* the user message, exactly as s1 built it */
     char *gold;     /* the gold answer as text */
+    char *meta;     /* JSON object kept with every sample record (GPQA: the shuffled choices), or NULL */
 } eval_problem;
 
 typedef struct eval_bench {
@@ -27,9 +28,15 @@ int eval_bench_file(eval_bench *b, const char *path, const char *q_field, const 
 /* The same from a buffer (tests); name is used in error messages. */
 int eval_bench_parse(eval_bench *b, const char *name, const char *text, size_t len, const char *q_field, const char *a_field, s1c_err *err);
 void eval_bench_free(eval_bench *b);
+/* GPQA(-Diamond) from the user's file: the official CSV or JSONL (see src/eval/gpqa.c); the
+ * four choices shuffled per problem from `seed`, the prompt as SPEC.md §7, gold = the letter. */
+int eval_bench_gpqa(eval_bench *b, const char *path, uint64_t seed, s1c_err *err);
+/* The choice letter A-D an answer names ("B", "(B)", "B)", "\text{B}", ...), or 0. */
+char eval_choice_letter(const char *pred);
 
-/* Correctness as s1 judged it: both digit strings → integer equality (023 = 23); else the
- * deterministic grader's verdict (an unsure pair counts by its best guess). */
+/* Correctness as s1 judged it: both digit strings → integer equality (023 = 23); a gold choice
+ * letter (A-D) → the letter the prediction names; else the deterministic grader's verdict (an
+ * unsure pair counts by its best guess). */
 bool eval_is_correct(const char *gold, const char *pred, bool *unsure);
 
 /* ---------------------------------------------------------------- metrics (SPEC.md §6) */

@@ -14,6 +14,9 @@ static const char *eval_help =
     "\n"
     "  --bench NAME            a benchmark shipped inside s1c\n"
     "  --bench-file F          any JSONL; --question-field Q (default question) --answer-field A (default answer)\n"
+    "  --bench gpqa --bench-file F  GPQA-Diamond from your copy (its CSV, or JSONL with the same columns or\n"
+    "                          question/choices/answer): choices shuffled per problem (--gpqa-seed S [0]),\n"
+    "                          the letter mapping kept in every sample record, graded by letter\n"
     "  --limit N               the first N problems\n"
     "  --think-budgets LIST    thinking budgets to sweep, e.g. 500,1000,2000 (none = no budget, auto) [none]\n"
     "  --waits LIST            numbers of forced \"Wait\"s to sweep, e.g. 0,1,2 [0]\n"
@@ -42,6 +45,12 @@ static const char *eval_help =
     "\n"
     "example:\n"
     "  s1c eval --model /tmp/model --bench aime24 --think-budgets 500,1000,2000 --waits 0,1 --out runs/aime24\n";
+
+static int load_bench(eval_bench *b, const char *bench, const char *file, const char *qf, const char *af, uint64_t gpqa_seed,
+                      s1c_err *err) {
+    if (bench && !strcmp(bench, "gpqa")) return eval_bench_gpqa(b, file, gpqa_seed, err);
+    return bench ? eval_bench_builtin(b, bench, err) : eval_bench_file(b, file, qf, af, err);
+}
 
 /* Prints DIR/summary.json on stdout. */
 static int print_summary(const char *out) {
@@ -82,6 +91,7 @@ int cmd_eval(int argc, char **argv) {
     bool quiet = false, separate = false;
     const char *endpoints[64], *remote_bf = "client", *template_name = "qwen2.5", *api_key = NULL;
     int n_endpoints = 0, concurrency = 8, remote_max = 32768;
+    uint64_t gpqa_seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -111,6 +121,7 @@ int cmd_eval(int argc, char **argv) {
             ok = arg_str(argc, argv, &i, &endpoints[n_endpoints]);
             n_endpoints += ok;
         }
+        else if (!strcmp(a, "--gpqa-seed")) ok = arg_u64(argc, argv, &i, &gpqa_seed);
         else if (!strcmp(a, "--concurrency")) ok = arg_int(argc, argv, &i, 1, 1024, &concurrency);
         else if (!strcmp(a, "--remote-bf")) ok = arg_str(argc, argv, &i, &remote_bf);
         else if (!strcmp(a, "--template")) ok = arg_str(argc, argv, &i, &template_name);
@@ -130,7 +141,9 @@ int cmd_eval(int argc, char **argv) {
         return cli_error("eval: --method %s is not available in eval yet (s1c generate has --control and --reject)", method);
     if (!o.model) return cli_error("eval: --model is required");
     if (!out) return cli_error("eval: --out DIR is required");
-    if (!bench == !bench_file) return cli_error("eval: give exactly one of --bench and --bench-file");
+    bool gpqa = bench && !strcmp(bench, "gpqa");
+    if (gpqa && !bench_file) return cli_error("eval: --bench gpqa needs --bench-file (GPQA's CSV or JSONL; it is not shipped)");
+    if (!gpqa && !bench == !bench_file) return cli_error("eval: give exactly one of --bench and --bench-file");
     eval_opts eo = {.out_dir = out, .budgets = budgets, .n_budgets = n_budgets, .waits = waits, .n_waits = n_waits,
                     .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet,
                     .no_sweep_forks = separate};
@@ -148,7 +161,7 @@ int cmd_eval(int argc, char **argv) {
         if ((r.chat_template == S1C_CHAT_QWQ || r.chat_template == S1C_CHAT_R1_DISTILL) && !o.think_start_set) eo.bf.think_start = "<think>";
         if ((r.chat_template == S1C_CHAT_QWQ || r.chat_template == S1C_CHAT_R1_DISTILL) && !o.think_end_set) eo.bf.think_end = "</think>";
         eval_bench rb = {0};
-        int rrc = (bench ? eval_bench_builtin(&rb, bench, &err) : eval_bench_file(&rb, bench_file, qf, af, &err));
+        int rrc = load_bench(&rb, bench, bench_file, qf, af, gpqa_seed, &err);
         if (rrc == 0) rrc = eval_run_remote(&r, &rb, &eo, &err);
         eval_bench_free(&rb);
         if (rrc != 0) return cli_error("%s", err.msg);
@@ -158,7 +171,7 @@ int cmd_eval(int argc, char **argv) {
     s1c_model *m = NULL;
     s1c_tokenizer *tok = NULL;
     int rc = 1;
-    if ((bench ? eval_bench_builtin(&b, bench, &err) : eval_bench_file(&b, bench_file, qf, af, &err)) != 0) goto fail;
+    if (load_bench(&b, bench, bench_file, qf, af, gpqa_seed, &err) != 0) goto fail;
     if (s1c_model_open(&m, o.model, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
     if (!tok) { s1c_fail(&err, "%s: eval needs a tokenizer", o.model); goto fail; }
     int tmpl = s1c_tok_chat_template(tok);

@@ -70,7 +70,7 @@ int eval_bench_parse(eval_bench *b, const char *name, const char *text, size_t l
                 id = strdup(buf);
             }
             strip_suffix(q, qwq_suffix);
-            b->p[b->n++] = (eval_problem){id, q, a};
+            b->p[b->n++] = (eval_problem){.id = id, .question = q, .gold = a};
         }
         i = end + 1;
     }
@@ -82,7 +82,10 @@ int eval_bench_builtin(eval_bench *b, const char *name, s1c_err *err) {
     if (!strcmp(name, "aime24")) return eval_bench_parse(b, "aime24", s1c_bench_aime24, (size_t)(s1c_bench_aime24_end - s1c_bench_aime24 - 1), "problem", "answer", err);
     if (!strcmp(name, "aime25")) return eval_bench_parse(b, "aime25", s1c_bench_aime25, (size_t)(s1c_bench_aime25_end - s1c_bench_aime25 - 1), "prompt", "answer", err);
     if (!strcmp(name, "math500")) return eval_bench_parse(b, "math500", s1c_bench_math500, (size_t)(s1c_bench_math500_end - s1c_bench_math500 - 1), "problem", "answer", err);
-    return s1c_fail(err, "unknown benchmark '%s' (aime24, aime25, math500; or --bench-file)", name);
+    if (!strcmp(name, "gpqa"))
+        return s1c_fail(err, "GPQA is not shipped (its authors ask that it not be redistributed in plain text): "
+                             "--bench gpqa --bench-file gpqa_diamond.csv");
+    return s1c_fail(err, "unknown benchmark '%s' (aime24, aime25, math500, gpqa with --bench-file; or --bench-file)", name);
 }
 
 int eval_bench_file(eval_bench *b, const char *path, const char *qf, const char *af, s1c_err *err) {
@@ -95,7 +98,7 @@ int eval_bench_file(eval_bench *b, const char *path, const char *qf, const char 
 }
 
 void eval_bench_free(eval_bench *b) {
-    for (int i = 0; i < b->n; i++) { free(b->p[i].id); free(b->p[i].question); free(b->p[i].gold); }
+    for (int i = 0; i < b->n; i++) { free(b->p[i].id); free(b->p[i].question); free(b->p[i].gold); free(b->p[i].meta); }
     free(b->p);
     free(b->name);
     memset(b, 0, sizeof *b);
@@ -110,6 +113,7 @@ static bool all_digits(const char *s) {
 
 bool eval_is_correct(const char *gold, const char *pred, bool *unsure) {
     *unsure = false;
+    if (gold[0] >= 'A' && gold[0] <= 'D' && !gold[1]) return eval_choice_letter(pred) == gold[0];
     if (all_digits(gold) && all_digits(pred)) {
         /* s1: str(int(pred)) == str(int(gold)); compare without leading zeros, any length */
         while (gold[0] == '0' && gold[1]) gold++;

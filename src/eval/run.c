@@ -100,6 +100,8 @@ int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int 
         cJSON_AddBoolToObject(o, "correct", ok);
         if (unsure) cJSON_AddBoolToObject(o, "unsure", 1);
         if (r->endpoint) cJSON_AddStringToObject(o, "endpoint", r->endpoint);
+        cJSON *meta = p->meta ? cJSON_Parse(p->meta) : NULL;
+        if (meta) cJSON_AddItemToObject(o, "problem", meta);
         cJSON_AddNumberToObject(o, "prefill_s", r->prefill_s);
         cJSON_AddNumberToObject(o, "decode_s", r->decode_s);
         char *line = cJSON_PrintUnformatted(o);
