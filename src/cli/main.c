@@ -10,6 +10,7 @@ static const struct {
 } commands[] = {
     {"generate", cmd_generate, "generate text from a prompt (llama2.c .bin, GGUF, or HF directory)"},
     {"chat", cmd_chat, "interactive chat with budget forcing (thinking shown dimmed)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with budget forcing per request"},
     {"eval", cmd_eval, "evaluate on a benchmark under thinking budgets and forced waits; report + scaling plot"},
     {"convert", cmd_convert, "HF directory <-> GGUF, re-encode weights (f32/f16/bf16/q8_0/q4_0)"},
     {"export-ollama", cmd_export_ollama, "a GGUF + Ollama Modelfile with s1's template, and notes on budget forcing there"},
