@@ -25,6 +25,7 @@ typedef struct conn_ctx {
     int endpoint;
     srv_buf body;
     bool too_big, answered;
+    size_t received;       /* body bytes so far (kept or dropped) */
     int status;
     double t0;
     srv_job *job;          /* streaming: the job the reader follows */
@@ -531,12 +532,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     if (c->answered) { *upload_size = 0; return MHD_YES; } /* an error was queued early: drop the rest */
     if (*upload_size > 0) {
-        if (c->body.len + *upload_size > c->s->o.max_body) c->too_big = true;
-        else if (srv_buf_add(&c->body, upload, *upload_size) != 0) c->too_big = true;
-        if (c->too_big) { free(c->body.s); c->body = (srv_buf){0}; }
+        /* over the limit: the rest is read and dropped (MHD answers only after the upload),
+         * and a client that goes on sending far past it is cut off */
+        c->received += *upload_size;
+        if (!c->too_big && c->body.len + *upload_size > c->s->o.max_body) {
+            c->too_big = true;
+            free(c->body.s);
+            c->body = (srv_buf){0};
+        }
+        if (!c->too_big && srv_buf_add(&c->body, upload, *upload_size) != 0) return MHD_NO;
         *upload_size = 0;
-        if (c->too_big) return finish_request(c);
-        return MHD_YES;
+        return c->too_big && c->received > 8 * c->s->o.max_body ? MHD_NO : MHD_YES;
     }
     return finish_request(c);
 }

@@ -269,7 +269,8 @@ int srv_job_submit(s1c_server *s, srv_job *j, srv_error *e) {
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     if (s->stopping) rc = srv_fail(e, 503, NULL, "the server is shutting down");
-    else if (s->n_queued >= s->o.queue) rc = srv_fail(e, 429, NULL, "the server is busy: %d requests are waiting; retry later", s->n_queued);
+    else if (s->n_queued >= s->o.queue && (s->q_head || (s->active_seqs > 0 && s->active_seqs + j->n_choices > s->o.parallel)))
+        rc = srv_fail(e, 429, NULL, "the server is busy: %d requests are running and %d waiting; retry later", s->n_active, s->n_queued);
     else {
         j->refs++;
         j->queued = true;
