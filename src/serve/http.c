@@ -512,6 +512,9 @@ static enum MHD_Result finish_request(conn_ctx *c) {
         pthread_mutex_unlock(&c->s->mu);
         return respond_error(c, &e);
     }
+    /* the idle timeout guards reading the request (slowloris); a request waiting for the engine
+     * is not idle, and its client's departure is seen by client_gone */
+    MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     return j->req.stream ? answer_stream(c, j) : answer_blocking(c, j);
 }
 

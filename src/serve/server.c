@@ -1,6 +1,7 @@
 /* The server's engine side: jobs made from parsed requests (prompt tokens, budget forcing),
  * the bounded queue, and the one engine thread that submits, cancels, steps and routes text
  * into each job's choices. HTTP threads never touch the engine. */
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -540,6 +541,7 @@ static void cancel_and_admit(s1c_server *s) {
 
 static void *engine_main(void *arg) {
     s1c_server *s = arg;
+    bool idle = false;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         cancel_and_admit(s);
@@ -547,9 +549,12 @@ static void *engine_main(void *arg) {
         while (s1c_engine_poll(s->e, &r)) { route_result(s, &r); s1c_seq_result_free(&r); }
         if (s->n_active == 0) {
             if (s->stopping && !s->q_head) break;
+            if (!idle) malloc_trim(0); /* idle: hand the requests' freed memory back to the system */
+            idle = true;
             pthread_cond_wait(&s->work_cv, &s->mu);
             continue;
         }
+        idle = false;
         pthread_mutex_unlock(&s->mu);
         s1c_err err;
         int live = s1c_engine_step(s->e, &err);
