@@ -66,10 +66,10 @@ static void error_json(srv_buf *b, const srv_error *e) {
 }
 
 static void count_status(conn_ctx *c, int status) {
-    if (c->endpoint != EP_CHAT && c->endpoint != EP_COMPLETION) { if (status >= 400) c->s->met.other_errors++; return; }
     int k = status < 300 ? 0 : status == 400 ? 1 : status == 401 ? 2 : status == 413 ? 3 : status == 429 ? 4 : 5;
     pthread_mutex_lock(&c->s->mu);
-    c->s->met.requests[c->endpoint == EP_CHAT ? 0 : 1][k]++;
+    if (c->endpoint == EP_CHAT || c->endpoint == EP_COMPLETION) c->s->met.requests[c->endpoint == EP_CHAT ? 0 : 1][k]++;
+    else if (status >= 400) c->s->met.other_errors++;
     pthread_mutex_unlock(&c->s->mu);
 }
 
@@ -477,7 +477,9 @@ static enum MHD_Result start_request(conn_ctx *c, const char *url, const char *m
     bool wants_post = c->endpoint == EP_CHAT || c->endpoint == EP_COMPLETION;
     if ((wants_post && !post) || (!wants_post && !get)) return fail(c, 405, NULL, wants_post ? "use POST" : "use GET");
     if (c->endpoint == EP_HEALTH) {
+        pthread_mutex_lock(&c->s->mu);
         bool stopping = c->s->stopping;
+        pthread_mutex_unlock(&c->s->mu);
         return stopping ? fail(c, 503, NULL, "shutting down") : respond(c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL, NULL);
     }
     if (!authorized(c)) return fail(c, 401, NULL, "a valid API key is required (Authorization: Bearer KEY)");
