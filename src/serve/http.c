@@ -590,7 +590,6 @@ int srv_http_start(s1c_server *s, s1c_err *err) {
                                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
                                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
                                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
-                                            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
                                             MHD_OPTION_END);
     if (!d) return s1c_fail(err, "serve: cannot listen on %s:%d (in use, or not allowed)", s->o.host, s->o.port);
     s->daemon = d;

@@ -5,7 +5,7 @@ each answer checked against the same request run alone) while 1,000 malformed re
 crash, every valid request answered correctly, every malformed one answered with its 4xx (or
 dropped when the client left), nothing left running, resident memory back to its baseline,
 clean exit on SIGTERM. Prints the measured numbers as one JSON line."""
-import http.client, json, os, random, re, signal, socket, subprocess, sys, threading, time
+import atexit, http.client, json, os, random, re, signal, socket, subprocess, sys, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from s1ctest import check, finish  # noqa: E402
 
@@ -17,6 +17,7 @@ if not os.path.exists(os.path.join(qwen, "model.safetensors")):
 
 srv = subprocess.Popen([BIN, "serve", "--model", qwen, "--port", "0", "--quiet", "--parallel", "16", "--timeout", "3",
                         "--max-body", "65536", "--queue", "512"], stderr=subprocess.PIPE, text=True)
+atexit.register(lambda: srv.poll() is None and srv.kill())  # no server outlives the test
 port = int(re.search(r":(\d+) ", srv.stderr.readline()).group(1))
 CHAT = "/v1/chat/completions"
 

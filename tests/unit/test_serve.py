@@ -5,7 +5,7 @@ to s1c generate), then raw HTTP for what a client library hides: bad input of ev
 its 4xx and a JSON error, the API key, /metrics, a disconnect cancels its request, 429 when
 the queue is full, waits on stories260K, and SIGTERM lets a running request finish and exits 0.
 Exit 77 only when npm cannot fetch the client (after the raw checks passed)."""
-import http.client, json, os, re, signal, socket, subprocess, sys, time
+import atexit, http.client, json, os, re, signal, socket, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from s1ctest import check, finish, _counts  # noqa: E402
 
@@ -18,9 +18,21 @@ if not os.path.exists(os.path.join(qwen, "model.safetensors")):
                     f"{DATA}/qwen2.5-tokenizer", "--seed", "4", "--out", qwen], check=True, capture_output=True)
 
 
+started = []
+
+
+@atexit.register
+def stop_all():
+    """No server outlives the test, whatever failed."""
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+
+
 def start(*args):
     """Starts a server on a free port; returns (process, port)."""
     p = subprocess.Popen([BIN, "serve", "--port", "0", "--quiet", *args], stderr=subprocess.PIPE, text=True)
+    started.append(p)
     line = p.stderr.readline()
     m = re.search(r"http://[^:]+:(\d+)", line)
     if not m:
@@ -54,7 +66,19 @@ def metric(port, name):
     return float(m.group(1)) if m else None
 
 
+# ---- the command line refuses what cannot work, with one line that says why
+for args, what in [([], "--model is required"), (["--model", qwen, "--port", "70000"], "--port"),
+                   (["--model", qwen, "--effort-budgets", "1,2"], "--effort-budgets"), (["--model", qwen, "--bogus"], "unknown option"),
+                   (["--model", f"{DATA}/models/stories260K/stories260K.bin"], "tokenizer"), (["--model", qwen, "--host", "not-an-address"], "--host")]:
+    r = subprocess.run([BIN, "serve", *args], capture_output=True, text=True, timeout=60)
+    check(f"cli: {what}", r.returncode != 0 and what in r.stderr and r.stderr.count("\n") == 1, r.stderr)
+
 srv, port = start("--model", qwen, "--api-key", KEY, "--effort-budgets", "3,6,9", "--max-body", "65536")
+try:
+    r = subprocess.run([BIN, "serve", "--model", qwen, "--port", str(port)], capture_output=True, text=True, timeout=60)
+    check("cli: port in use", r.returncode == 1 and "cannot listen" in r.stderr, r.stderr)
+except subprocess.TimeoutExpired:
+    check("cli: port in use", False, "a second server started on the same port")
 user = [{"role": "user", "content": "What is 2+2?"}]
 chat = "/v1/chat/completions"
 
@@ -137,9 +161,13 @@ check("metrics text", st == 200 and 's1c_tokens_total{phase="reasoning"}' in tex
 node_rc = None
 cache = os.path.join(TMP, "node_openai")
 if not os.path.exists(os.path.join(cache, "node_modules", "openai", "package.json")):
-    r = subprocess.run(["npm", "install", "--prefix", cache, "--no-audit", "--no-fund", "openai@4"], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        print("npm cannot install openai@4:", r.stderr[-300:])
+    try:
+        r = subprocess.run(["npm", "install", "--prefix", cache, "--no-audit", "--no-fund", "--fetch-retries=1", "--fetch-timeout=30000", "openai@4"],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            print("npm cannot install openai@4:", r.stderr[-300:])
+    except (OSError, subprocess.TimeoutExpired) as e:
+        print("npm cannot install openai@4:", e)
 if os.path.exists(os.path.join(cache, "node_modules", "openai", "package.json")):
     env = dict(os.environ, BASE_URL=f"http://127.0.0.1:{port}", MODEL=qwen, API_KEY=KEY, OPENAI_DIR=cache)
     r = subprocess.run(["node", os.path.join(SRC, "tests", "node", "test_openai.mjs")], capture_output=True, text=True, env=env, timeout=600)
