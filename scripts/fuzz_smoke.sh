@@ -21,7 +21,7 @@ SECS=${FUZZ_SECONDS:-30}
 MAX_LEN=${FUZZ_MAX_LEN:-65536}
 DATA=${S1C_DATA:-$ROOT/../shared/data}
 STORIES=$DATA/models/stories260K/stories260K.gguf
-FUZZERS=(fuzz_gguf fuzz_safetensors fuzz_tokenizer_gguf fuzz_grade fuzz_bpe_roundtrip fuzz_pool)
+FUZZERS=(fuzz_gguf fuzz_safetensors fuzz_tokenizer_gguf fuzz_grade fuzz_bpe_roundtrip fuzz_pool fuzz_serve_request)
 
 die() { echo "fuzz_smoke: $*" >&2; exit 1; }
 
@@ -165,6 +165,21 @@ make_pool_seeds() {
         '{"id":"a","question":"dup [asy] draw(); [/asy]"}' 'not json' '{"question":"Compute 2+2.","thinking_trajectories":"t"}' >"$dir/pool.jsonl"
     printf '%s' '<think>Let me see, 05 or 11</think>Code: 05' >"$dir/reply.txt"
     printf '%s\n' '{"id":1,"question":"caf\u00e9 p{i}. ![Image](x)","domain":"05","ref_correct":[false,true]}' >"$dir/pool2.jsonl"
+# s1c serve request bodies: the first byte picks chat (even) or completions (odd), bit 1 a
+# server-wide stop string, bit 2 budget forcing by default; the rest is the JSON body.
+make_serve_seeds() {
+    local dir=$1 k=0 b
+    local bodies=(
+        'h{"messages":[{"role":"user","content":"What is 2+2?"}],"max_tokens":8,"temperature":0}'
+        'a{"prompt":"Once upon a time","max_tokens":5,"stream":true,"stream_options":{"include_usage":true},"logprobs":2,"echo":true}'
+        'b{"messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},{"role":"assistant","content":"<|im_start|>think\nx<|im_start|>answer\ny"},{"role":"user","content":"z"}],"n":3,"seed":7,"stop":["\n","END"]}'
+        'f{"messages":[{"role":"user","content":"q"}],"max_thinking_tokens":500,"min_thinking_tokens":10,"num_waits":2,"wait_str":" Wait","answer_prefix":"So:","think_start":"<think>","think_end":"</think>","max_answer_tokens":20}'
+        'd{"messages":[{"role":"developer","content":"q"}],"thinking_budget":5,"thinking_token_budget":5,"thinking":{"type":"enabled","budget_tokens":5},"num_ignore":1,"reasoning_effort":"high","logprobs":true,"top_logprobs":3}'
+        'h{"messages":[{"role":"user","content":"q"}],"reasoning_budget_tokens":"auto","thinking_budget_tokens":"auto","thinking_n_ignore":2,"enable_thinking":false,"max_completion_tokens":9}'
+        'c{"prompt":[[1,2,3],"two",[4]],"n":2,"top_p":0.5,"top_k":4,"min_p":0.1,"repetition_penalty":1.1,"stop":"x"}'
+        'b{"messages":[{"role":"user","content":"\u00e9\ud83d\ude00<|im_end|>"}],"max_tokens":1e2,"temperature":2,"seed":-1}'
+    )
+    for b in "${bodies[@]}"; do printf '%s' "$b" >"$dir/seed$k.json"; k=$((k + 1)); done
 }
 
 # ------------------------------------------------------------------ running
@@ -202,11 +217,12 @@ main() {
     build
     local seeds=$BUILD/fuzz-seeds
     rm -rf "$seeds"
-    mkdir -p "$seeds/gguf" "$seeds/safetensors" "$seeds/grade" "$seeds/pool" "$seeds/tmp"
+    mkdir -p "$seeds/gguf" "$seeds/safetensors" "$seeds/grade" "$seeds/pool" "$seeds/serve" "$seeds/tmp"
     make_gguf_seeds "$seeds/gguf"
     make_st_seeds "$seeds/safetensors" "$seeds/tmp"
     make_grade_seeds "$seeds/grade"
     make_pool_seeds "$seeds/pool"
+    make_serve_seeds "$seeds/serve"
     local failed=0
     run_fuzzer fuzz_gguf "$seeds/gguf" || failed=1
     run_fuzzer fuzz_safetensors "$seeds/safetensors" || failed=1
@@ -214,6 +230,7 @@ main() {
     run_fuzzer fuzz_grade "$seeds/grade" || failed=1
     S1C_DATA=$DATA run_fuzzer fuzz_bpe_roundtrip "$seeds/grade" || failed=1 # answers and texts: mixed-script seeds
     run_fuzzer fuzz_pool "$seeds/pool" || failed=1
+    S1C_DATA=$DATA run_fuzzer fuzz_serve_request "$seeds/serve" || failed=1
     [ "$failed" = 0 ] || die "at least one fuzzer crashed"
 }
 

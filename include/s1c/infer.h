@@ -67,6 +67,8 @@ typedef struct s1c_step_io {
     bool stop;              /* finish the sequence (stop_reason says why) */
     int stop_reason;
     int truncate_to;        /* >= 0: first cut the sequence back to this many tokens after the prompt */
+    const float *logits;    /* the row the token was drawn from (bans applied, before the sampler's
+                               temperature/top-k/top-p), when the sequence asked for want_logits; else NULL */
 } s1c_step_io;
 
 /* user: shared by every sequence of a submission; state: this sequence's own copy of the
@@ -87,6 +89,7 @@ typedef struct s1c_seq_params {
     size_t state_size;
     int n_samples;          /* > 1: the prompt is prefilled once and forked into this many samples
                                (seeds sampler.seed, +1, +2, ...) */
+    bool want_logits;       /* hand the hook the logits row of every draw (for logprobs) */
 } s1c_seq_params;
 
 typedef struct s1c_seq_result {
@@ -130,6 +133,12 @@ int s1c_engine_fork(s1c_engine *e, int seq_id, const int32_t *inject, int n_inje
 void *s1c_engine_state(const s1c_engine *e, int seq_id);
 /* The tokens of a live sequence (prompt included) and the prompt length: valid until the next step. */
 const int32_t *s1c_engine_tokens(const s1c_engine *e, int seq_id, int *n, int *n_prompt);
+
+/* Ends a sequence and the samples forked from it (parent == seq_id), waiting or running: their
+ * KV blocks are freed now and their results (stop_reason S1C_STOP_CANCELLED) are ready to poll.
+ * Call from the thread that steps (a server cancels a disconnected client's request between
+ * steps). Returns how many sequences it ended (0 when none is live). */
+int s1c_engine_cancel(s1c_engine *e, int seq_id);
 
 /* Engine statistics, for tests and benchmarks. */
 typedef struct s1c_engine_stats {

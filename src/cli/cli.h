@@ -11,6 +11,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_export_ollama(int argc, char **argv);

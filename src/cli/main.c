@@ -11,6 +11,7 @@ static const struct {
     {"demo", cmd_demo, "the whole s1 recipe in miniature: pool, curate, train, budget-forcing eval, report"},
     {"generate", cmd_generate, "generate text from a prompt (llama2.c .bin, GGUF, or HF directory)"},
     {"chat", cmd_chat, "interactive chat with budget forcing (thinking shown dimmed)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with budget forcing per request"},
     {"eval", cmd_eval, "evaluate on a benchmark under thinking budgets and forced waits; report + scaling plot"},
     {"train", cmd_train, "fine-tune with s1's SFT recipe (AdamW, cosine, loss on the answer); exact resume"},
     {"convert", cmd_convert, "HF directory <-> GGUF, re-encode weights (f32/f16/bf16/q8_0/q4_0)"},

@@ -70,6 +70,7 @@ struct s1c_engine {
     s1c_seq_blocks *b_blocks;
     eseq **b_members;      /* sequence of each batch slot */
     float *logits;         /* [max_seqs][vocab] */
+    float *hook_logits;    /* [vocab]: the drawn row for hooks that want it (made on first use) */
     /* prefix cache */
     cache_entry *cache;
     int cache_cap, n_cached;
@@ -305,7 +306,7 @@ void s1c_engine_free(s1c_engine *e) {
     for (int i = 0; i < e->n_done; i++) s1c_seq_result_free(&e->done[i]);
     free(e->seqs); free(e->incoming); free(e->done); free(e->forks);
     free(e->b_tok); free(e->b_pos); free(e->b_seq); free(e->b_want); free(e->b_blocks); free(e->b_members);
-    free(e->logits); free(e->cache);
+    free(e->logits); free(e->cache); free(e->hook_logits);
     s1c_kv_free(e->kv);
     s1c_fwd_free(e->fwd);
     pthread_mutex_destroy(&e->mu);
@@ -520,9 +521,15 @@ static void sample_and_apply(s1c_engine *e, eseq *s, float *row) {
     s->n_ban = 0;
     if (s->n - s->n_prompt < s->p.min_new_tokens)
         for (int i = 0; i < s->p.n_stop_ids; i++) row[s->stop_ids[i]] = -INFINITY;
+    const float *seen = NULL;
+    if (s->p.want_logits) {
+        /* the sampler rescales the row in place: hooks get it as the model gave it */
+        if (!e->hook_logits) e->hook_logits = malloc((size_t)e->vocab * sizeof(float));
+        if (e->hook_logits) seen = memcpy(e->hook_logits, row, (size_t)e->vocab * sizeof(float));
+    }
     int t = s1c_sampler_sample(s->smp, row, s->tok, s->n);
     if (s->t_first == 0) s->t_first = s1c_now();
-    s1c_step_io io = {.token = t, .n_generated = s->n - s->n_prompt, .truncate_to = -1};
+    s1c_step_io io = {.token = t, .n_generated = s->n - s->n_prompt, .truncate_to = -1, .logits = seen};
     if (s->p.hook) s->p.hook(e, s->id, s->p.user, s->state, &io);
     if (io.truncate_to >= 0 && io.truncate_to < s->n - s->n_prompt) {
         /* cut back: later positions are simply overwritten when forwarded again */
@@ -684,7 +691,8 @@ static int build_batch(s1c_engine *e, int *n_rows, int *n_members) {
     return 0;
 }
 
-int s1c_engine_step(s1c_engine *e, s1c_err *err) {
+/* Moves submitted sequences into the live set (they wait for admission there). */
+static int take_incoming(s1c_engine *e) {
     pthread_mutex_lock(&e->mu);
     int need = e->n_seqs + e->n_incoming;
     int rc = grow((void **)&e->seqs, &e->cap_seqs, need, sizeof(eseq *));
@@ -694,7 +702,25 @@ int s1c_engine_step(s1c_engine *e, s1c_err *err) {
         e->n_incoming = 0;
     }
     pthread_mutex_unlock(&e->mu);
-    if (rc != 0) return s1c_fail(err, "engine: out of memory");
+    return rc;
+}
+
+int s1c_engine_cancel(s1c_engine *e, int seq_id) {
+    if (take_incoming(e) != 0) return 0;
+    int k = 0;
+    for (int i = 0; i < e->n_seqs; i++) {
+        eseq *s = e->seqs[i];
+        if ((s->id == seq_id || s->parent == seq_id) && s->phase != SEQ_DONE) {
+            finish(e, s, S1C_STOP_CANCELLED, NULL);
+            k++;
+        }
+    }
+    if (k > 0) retire(e); /* out of memory here: they stay finished and retire at the next step */
+    return k;
+}
+
+int s1c_engine_step(s1c_engine *e, s1c_err *err) {
+    if (take_incoming(e) != 0) return s1c_fail(err, "engine: out of memory");
     admit(e);
     int rows, nb;
     if (build_batch(e, &rows, &nb) != 0) return s1c_fail(err, "engine: out of memory");

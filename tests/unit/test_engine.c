@@ -334,6 +334,66 @@ static void test_threaded_submit(void **st) {
     s1c_engine_free(e);
 }
 
+/* Cancelling frees a sequence's blocks at once, waiting or running, forks included; the others
+ * go on unchanged. */
+static int logits_seen;
+static void logits_hook(s1c_engine *e, int id, void *user, void *state, s1c_step_io *io) {
+    /* the row the token came from: greedy draws its argmax */
+    if (!io->logits) return;
+    int best = 0;
+    for (int v = 1; v < s1c_model_config(model)->vocab_size; v++)
+        if (io->logits[v] > io->logits[best]) best = v;
+    logits_seen += best == io->token;
+}
+
+static void test_cancel_and_logits(void **st) {
+    (void)st;
+    s1c_err err;
+    s1c_engine_params ep = s1c_engine_defaults();
+    ep.max_seqs = 2; /* the third submission waits */
+    s1c_engine *e;
+    assert_int_equal(s1c_engine_new(&e, model, &ep, &err), 0);
+    s1c_engine_stats st0;
+    s1c_engine_get_stats(e, &st0);
+    s1c_seq_params a = params_of(&jobs[0]), b = params_of(&jobs[1]), c = params_of(&jobs[3]);
+    a.n_samples = 3;
+    a.max_new_tokens = b.max_new_tokens = c.max_new_tokens = 40;
+    b.hook = logits_hook;
+    b.want_logits = true;
+    b.sampler = s1c_sampler_defaults();
+    int ia = s1c_engine_submit(e, &a, &err), ib = s1c_engine_submit(e, &b, &err), ic = s1c_engine_submit(e, &c, &err);
+    assert_true(ia >= 0 && ib >= 0 && ic >= 0);
+    for (int i = 0; i < 3; i++) assert_true(s1c_engine_step(e, &err) > 0);
+    assert_int_equal(s1c_engine_cancel(e, ia), 3);      /* the root and its two sampled forks */
+    assert_int_equal(s1c_engine_cancel(e, ic), 1);      /* still waiting */
+    assert_int_equal(s1c_engine_cancel(e, 12345), 0);
+    s1c_seq_result r;
+    int cancelled = 0;
+    while (s1c_engine_poll(e, &r)) {
+        cancelled += r.stop_reason == S1C_STOP_CANCELLED;
+        s1c_seq_result_free(&r);
+    }
+    assert_int_equal(cancelled, 4);
+    assert_int_equal(s1c_engine_run(e, &err), 0);
+    assert_int_equal(s1c_engine_poll(e, &r), 1);
+    assert_int_equal(r.id, ib);
+    assert_int_equal(r.n_tokens, 40);
+    assert_int_equal(logits_seen, 40);
+    int32_t alone[128];
+    int n;
+    job jb = jobs[1];
+    jb.sp = s1c_sampler_defaults();
+    jb.max_new = 40;
+    run_alone(&jb, 0, alone, &n);
+    assert_int_equal(n, 40);
+    assert_memory_equal(alone, r.tokens, 40 * sizeof(int32_t));
+    s1c_seq_result_free(&r);
+    s1c_engine_stats st1;
+    s1c_engine_get_stats(e, &st1);
+    assert_int_equal(st1.n_free_blocks + st1.n_cached_blocks, st0.n_free_blocks); /* nothing leaked */
+    s1c_engine_free(e);
+}
+
 static void test_bad_input(void **st) {
     (void)st;
     s1c_err err;
@@ -376,7 +436,7 @@ int main(void) {
         cmocka_unit_test(test_memory_pressure),      cmocka_unit_test(test_f16_cache_runs),
         cmocka_unit_test(test_fork_shares_blocks),   cmocka_unit_test(test_prefix_cache),
         cmocka_unit_test(test_hooks),                cmocka_unit_test(test_threaded_submit),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),            cmocka_unit_test(test_cancel_and_logits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
