@@ -106,8 +106,8 @@ static void gemm_task(void *ctx, int task, int n_tasks) {
     else j->ops->sgemm_block(j->g, 0, j->g->M, a, b);
 }
 
-void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
-                int ldb, float beta, float *C, int ldc) {
+static void sgemm(s1c_pool *pool, bool bf16, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     if (beta != 0.0f && beta != 1.0f) {
@@ -117,7 +117,7 @@ void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K,
         beta = 1.0f;
     }
     const kern_ops *o = ops();
-    gemm_args g = {trans_a, trans_b, M, N, K, A, B, lda, ldb, ldc, beta, C};
+    gemm_args g = {trans_a, trans_b, bf16, M, N, K, A, B, lda, ldb, ldc, beta, C};
     int T = s1c_pool_threads(pool);
     /* below ~1M multiply-adds waking a thread costs more than it saves */
     if (T <= 1 || (double)M * N * K < 1048576.0) {
@@ -127,4 +127,14 @@ void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K,
     int tm = (M + o->gemm_mr - 1) / o->gemm_mr, tn = (N + o->gemm_nr - 1) / o->gemm_nr;
     gemm_job j = {o, &g, tm >= tn, tm >= tn ? o->gemm_mr : o->gemm_nr};
     s1c_pool_run(pool, T, gemm_task, &j);
+}
+
+void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc) {
+    sgemm(pool, false, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void kern_sgemm_bf16(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    sgemm(pool, true, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }

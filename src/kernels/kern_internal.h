@@ -4,9 +4,10 @@
 
 #include "kernels.h"
 
-/* One kern_sgemm call's operands (beta already applied: 0 or 1). */
+/* One kern_sgemm call's operands (beta already applied: 0 or 1). bf16: A and B are rounded
+ * to bf16 (kern_sgemm_bf16). */
 typedef struct gemm_args {
-    bool ta, tb;
+    bool ta, tb, bf16;
     int M, N, K;
     const float *A, *B;
     int lda, ldb, ldc;
@@ -43,6 +44,9 @@ typedef struct kern_ops {
 void gemm_ref_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 void gemm_avx512_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 void gemm_avx2_block(const gemm_args *g, int m0, int m1, int n0, int n1);
+/* kern_sgemm_bf16 with AVX512_BF16 dot products (gemm_bf16.c); only where the CPU has them. */
+void gemm_bf16_block(const gemm_args *g, int m0, int m1, int n0, int n1);
+bool kern_avx512bf16_supported(void);
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no

@@ -56,6 +56,11 @@ void kern_get_row(float *dst, const void *w, int dtype, int64_t row, int n);
  * from 0 or from C, so the result is bitwise the same for any thread count or blocking. */
 void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
+/* The same contract with A and B rounded to bf16 (round to nearest even) and multiplied with
+ * f32 accumulation (the trainer's BF16 compute mode): AVX512_BF16 dot products (vdpbf16ps,
+ * two products per step) where the CPU has them, else the f32 kernels on rounded values. */
+void kern_sgemm_bf16(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Selects the kernel family: "ref", "avx2", "avx512" or "auto". Returns -1 (and changes
  * nothing) for an unknown name or one this CPU cannot run. Not thread-safe against kernels
@@ -72,5 +77,8 @@ void kern_ref_axpy(float *y, float a, const float *x, int n);
 /* kern_sgemm in plain C, one thread: c = beta*c, then c += a*b in increasing k. */
 void kern_ref_sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc);
+/* kern_sgemm_bf16 in plain C: A and B rounded to bf16, then as kern_ref_sgemm. */
+void kern_ref_sgemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                         float beta, float *C, int ldc);
 
 #endif
