@@ -27,6 +27,21 @@ typedef struct gemm_kernel {
 /* The blocked product for the C block [m0, m1) x [n0, n1) of g (packing, cache blocks). */
 void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int n0, int n1);
 
+/* One block of 32 activations quantized for the Q8_0/Q4_0 matmul (qmatmul.c): q = round(x / d)
+ * with d = max|x| / 127 (as ggml's q8_0, the scale kept in f32), and sum = sum of q. */
+typedef struct kern_q8x {
+    float d;
+    int32_t sum;
+    int8_t q[32];
+} kern_q8x;
+
+/* Quantizes n (a multiple of 32) activations into n / 32 blocks. */
+void kern_quantize_x(kern_q8x *dst, const float *x, int n);
+/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0). */
+bool kern_is_qmatmul_dtype(int dtype);
+/* The reference quantized matmul rows (qmatmul.c): families without their own use it. */
+void kern_ref_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
+
 typedef struct kern_ops {
     const char *name;
     /* kern_matmul restricted to output rows [i0, i1) */
@@ -38,6 +53,9 @@ typedef struct kern_ops {
      * sizes a thread split should be a multiple of */
     void (*sgemm_block)(const gemm_args *g, int m0, int m1, int n0, int n1);
     int gemm_mr, gemm_nr;
+    /* kern_matmul of Q8_0/Q4_0 weights on activations quantized by kern_quantize_x (n / 32
+     * blocks per row), output rows [i0, i1) */
+    void (*matmul_q_rows)(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 } kern_ops;
 
 /* Each family's sgemm_block (gemm_ref.c, gemm_avx512.c, gemm_avx2.c). */
@@ -47,6 +65,9 @@ void gemm_avx2_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 /* kern_sgemm_bf16 with AVX512_BF16 dot products (gemm_bf16.c); only where the CPU has them. */
 void gemm_bf16_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 bool kern_avx512bf16_supported(void);
+/* The AVX-512 VNNI quantized matmul (qmatmul_avx512.c); the avx512 family uses it where the
+ * CPU has VNNI, else the reference. */
+void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no

@@ -23,8 +23,11 @@
 void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
 
 /* out[t][i] = sum_j W[i][j] * x[t][j] for t < n_rows, i < d; W is [d][n] of dtype
- * F32, F16 or BF16 (row-major, rows contiguous). Weights are widened to f32 exactly and
- * multiplied with f32 activations in every family. */
+ * F32, F16 or BF16 (row-major, rows contiguous), or Q8_0 / Q4_0 (rows of n / 32 ggml blocks,
+ * n a multiple of 32). Float weights are widened to f32 exactly and multiplied with f32
+ * activations in every family; with Q8_0 / Q4_0 weights the activations are quantized to 8
+ * bits per 32-block (scale max|x| / 127) and each block's integer dot is exact (llama.cpp's
+ * q8_0 scheme), so the result is within the activations' rounding of the dequantized product. */
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 /* The same, with the output rows i split over the pool's threads (pool NULL: this thread).
  * Bitwise the same result as kern_matmul for any thread count. */
