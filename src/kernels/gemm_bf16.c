@@ -2,7 +2,9 @@
  * k-pairs (vdpbf16ps multiplies two bf16 pairs per f32 lane and adds both products to it),
  * and a 12 x 32 tile of C is kept in 24 zmm accumulators as in gemm_avx512.c. Blocking as
  * gemm_driver.c's, with kc counted in pairs (kc = 256 pairs: an A panel of 12 KiB, a packed
- * 512 x 512 slice of B of 512 KiB). An odd K is padded with a zero pair member.
+ * 512 x 512 slice of B of 512 KiB). Packing reuses gemm_driver.c's f32 packing, one panel at
+ * a time, then converts with vcvtneps2bf16 (round to nearest even). An odd K is padded with a
+ * zero pair member.
  *
  * Reduction order: a C element starts at 0 or at its stored value and takes one vdpbf16ps per
  * k-pair in increasing k, so the result depends on neither the blocking nor the threads. */
@@ -14,52 +16,52 @@
 
 enum { MR = 12, NR = 32, KCP = 256 /* k-pairs */, MC = 96, NC = 512 };
 
-/* round to nearest even; NaN stays NaN */
-static inline uint16_t to_bf16(float v) {
-    uint32_t u;
-    memcpy(&u, &v, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
 static inline int imin(int a, int b) { return a < b ? a : b; }
-
-static inline float at_a(const gemm_args *g, int m, int k) { return g->ta ? g->A[(size_t)k * g->lda + m] : g->A[(size_t)m * g->lda + k]; }
-static inline float at_b(const gemm_args *g, int k, int n) { return g->tb ? g->B[(size_t)n * g->ldb + k] : g->B[(size_t)k * g->ldb + n]; }
-
-/* op(A)[m0 + r][k0 + k] as bf16, panel by panel: per k-pair p, MR pairs (r: [2p], [2p+1]).
- * Rows past `rows` and the k past K are zero. */
-static void pack_a(const gemm_args *g, int m0, int rows, int k0, int kp, uint16_t *pa) {
-    for (int ir = 0; ir < rows; ir += MR, pa += (size_t)MR * kp * 2) {
-        int h = imin(MR, rows - ir);
-        for (int r = 0; r < MR; r++)
-            for (int p = 0; p < kp; p++)
-                for (int e = 0; e < 2; e++) {
-                    int k = k0 + 2 * p + e;
-                    pa[((size_t)p * MR + r) * 2 + e] = r < h && k < g->K ? to_bf16(at_a(g, m0 + ir + r, k)) : 0;
-                }
-    }
-}
-
-/* op(B)[k0 + k][n0 + j] as bf16, panel by panel: per k-pair p, NR pairs. */
-static void pack_b(const gemm_args *g, int k0, int kp, int n0, int cols, uint16_t *pb) {
-    for (int jr = 0; jr < cols; jr += NR, pb += (size_t)NR * kp * 2) {
-        int w = imin(NR, cols - jr);
-        for (int j = 0; j < NR; j++)
-            for (int p = 0; p < kp; p++)
-                for (int e = 0; e < 2; e++) {
-                    int k = k0 + 2 * p + e;
-                    pb[((size_t)p * NR + j) * 2 + e] = j < w && k < g->K ? to_bf16(at_b(g, k, n0 + jr + j)) : 0;
-                }
-    }
-}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
 #define TBF __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")))
 
+/* f32 rows k and k+1 of a packed panel (w <= 16 floats each; k1 NULL: zeros) -> w bf16 pairs. */
+static inline __attribute__((always_inline)) TBF void pairs16(const float *k0, const float *k1, int w, uint16_t *out) {
+    __mmask16 m = (__mmask16)((1u << w) - 1);
+    __m512 a = _mm512_maskz_loadu_ps(m, k0), b = k1 ? _mm512_maskz_loadu_ps(m, k1) : _mm512_setzero_ps();
+    __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a)), hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+    _mm512_mask_storeu_epi32(out, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+}
+
+/* A panel packed as f32 (width floats per k, kc values of k) -> kp k-pairs of width bf16 pairs. */
+static TBF void to_pairs(const float *f, int width, int kc, int kp, uint16_t *out) {
+    for (int p = 0; p < kp; p++) {
+        const float *r0 = f + (size_t)(2 * p) * width, *r1 = 2 * p + 1 < kc ? r0 + width : NULL;
+        for (int j = 0; j < width; j += 16) pairs16(r0 + j, r1 ? r1 + j : NULL, imin(16, width - j), out + ((size_t)p * width + j) * 2);
+    }
+}
+#else
+static void to_pairs(const float *f, int width, int kc, int kp, uint16_t *out) { (void)f, (void)width, (void)kc, (void)kp, (void)out; }
+#endif
+
+/* op(A)[m0 + r][k0 + k] as bf16, panel by panel: per k-pair p, MR pairs (k = 2p, 2p+1). Rows past
+ * `rows` and k past K are zero. Packed as f32 first (gemm_driver.c), one panel at a time. */
+static void pack_a(const gemm_args *g, int m0, int rows, int k0, int kp, float *scratch, uint16_t *pa) {
+    int kc = imin(2 * kp, g->K - k0);
+    for (int ir = 0; ir < rows; ir += MR, pa += (size_t)MR * kp * 2) {
+        gemm_pack_a(g, MR, m0 + ir, imin(MR, rows - ir), k0, kc, scratch);
+        to_pairs(scratch, MR, kc, kp, pa);
+    }
+}
+
+/* op(B)[k0 + k][n0 + j] as bf16, panel by panel: per k-pair p, NR pairs. */
+static void pack_b(const gemm_args *g, int k0, int kp, int n0, int cols, float *scratch, uint16_t *pb) {
+    int kc = imin(2 * kp, g->K - k0);
+    for (int jr = 0; jr < cols; jr += NR, pb += (size_t)NR * kp * 2) {
+        gemm_pack_b(g, NR, k0, kc, n0 + jr, imin(NR, cols - jr), scratch);
+        to_pairs(scratch, NR, kc, kp, pb);
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
 static TBF void ukr_bf16(int kp, const uint16_t *restrict a, const uint16_t *restrict b, float *restrict c, int ldc, bool load) {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
@@ -115,16 +117,19 @@ void gemm_bf16_block(const gemm_args *g, int m0, int m1, int n0, int n1) {
     int kpairs = (g->K + 1) / 2;
     int mcap = imin(MC, (m1 - m0 + MR - 1) / MR * MR), ncap = imin(NC, (n1 - n0 + NR - 1) / NR * NR), kcap = imin(KCP, kpairs);
     uint16_t *pa = xalloc((size_t)mcap * kcap * 4), *pb = xalloc((size_t)ncap * kcap * 4);
+    float *scratch = xalloc((size_t)NR * kcap * 2 * sizeof(float)); /* one f32 panel (NR >= MR) */
+    gemm_args g32 = *g;
+    g32.bf16 = false; /* the f32 packing copies; rounding happens in the conversion */
     _Alignas(64) float tile[MR * NR];
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = imin(NC, n1 - jc);
         for (int pc = 0; pc < kpairs; pc += KCP) {
             int kp = imin(KCP, kpairs - pc);
             bool load = pc > 0 || g->beta != 0.0f;
-            pack_b(g, 2 * pc, kp, jc, nc, pb);
+            pack_b(&g32, 2 * pc, kp, jc, nc, scratch, pb);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = imin(MC, m1 - ic);
-                pack_a(g, ic, mc, 2 * pc, kp, pa);
+                pack_a(&g32, ic, mc, 2 * pc, kp, scratch, pa);
                 for (int jr = 0; jr < nc; jr += NR)
                     for (int ir = 0; ir < mc; ir += MR) {
                         const uint16_t *a = pa + (size_t)ir * kp * 2, *b = pb + (size_t)jr * kp * 2;
@@ -144,4 +149,5 @@ void gemm_bf16_block(const gemm_args *g, int m0, int m1, int n0, int n1) {
     }
     free(pa);
     free(pb);
+    free(scratch);
 }

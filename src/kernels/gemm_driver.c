@@ -38,7 +38,7 @@ static void maybe_round(const gemm_args *g, float *p, size_t n) {
 
 /* op(A)[m0 + r][k0 + k] for r < rows (zero up to mr), k < kc, panel by panel: each panel
  * is mr floats per k. */
-static void pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc, float *pa) {
+void gemm_pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc, float *pa) {
     for (int ir = 0; ir < rows; ir += mr, pa += (size_t)mr * kc) {
         int h = imin(mr, rows - ir);
         if (g->ta) {
@@ -63,7 +63,7 @@ static void pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc,
 
 /* op(B)[k0 + k][n0 + j] for k < kc, j < cols (zero up to nr), panel by panel: each panel is
  * nr floats per k. */
-static void pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, float *pb) {
+void gemm_pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, float *pb) {
     for (int jr = 0; jr < cols; jr += nr, pb += (size_t)nr * kc) {
         int w = imin(nr, cols - jr);
         if (g->tb) {
@@ -122,10 +122,10 @@ void gemm_blocked(const gemm_kernel *kn, const gemm_args *g, int m0, int m1, int
         for (int pc = 0; pc < g->K; pc += KC) {
             int kc = imin(KC, g->K - pc);
             bool load = pc > 0 || g->beta != 0.0f;
-            pack_b(g, nr, pc, kc, jc, nc, pb);
+            gemm_pack_b(g, nr, pc, kc, jc, nc, pb);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = imin(MC, m1 - ic);
-                pack_a(g, mr, ic, mc, pc, kc, pa);
+                gemm_pack_a(g, mr, ic, mc, pc, kc, pa);
                 for (int jr = 0; jr < nc; jr += nr) {
                     const float *b = pb + (size_t)jr * kc;
                     for (int ir = 0; ir < mc; ir += mr) {

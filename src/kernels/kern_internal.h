@@ -24,6 +24,13 @@ typedef struct gemm_kernel {
     void (*ukr)(int kc, const float *a, const float *b, float *c, int ldc, bool load);
 } gemm_kernel;
 
+/* Packing (gemm_driver.c): op(A) rows [m0, m0 + rows) x k [k0, k0 + kc) into mr-tall panels
+ * (mr floats per k, zero rows past `rows`), and op(B) k [k0, k0 + kc) x columns [n0, n0 + cols)
+ * into nr-wide panels (nr floats per k, zero columns past `cols`); rounded to bf16 values when
+ * g->bf16. */
+void gemm_pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc, float *pa);
+void gemm_pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, float *pb);
+
 /* The blocked product for the C block [m0, m1) x [n0, n1) of g (packing, cache blocks). */
 void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int n0, int n1);
 
