@@ -52,24 +52,12 @@ void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps) { 
 float kern_dot(const float *a, const float *b, int n) { return ops()->dot(a, b, n); }
 void kern_axpy(float *y, float a, const float *x, int n) { ops()->axpy(y, a, x, n); }
 
-/* The activations of a Q8_0/Q4_0 matmul, quantized once per call (before any thread split). */
-static kern_q8x *quantize_rows(const float *x, int n_rows, int n) {
-    size_t nb = (size_t)(n / 32);
-    kern_q8x *xq = malloc((size_t)n_rows * nb * sizeof *xq + 1);
-    if (!xq) {
-        /* kern_matmul has no error channel; this is n_rows * n * 1.25 bytes */
-        fprintf(stderr, "s1c: out of memory quantizing %d activation rows\n", n_rows);
-        abort();
-    }
-    for (int t = 0; t < n_rows; t++) kern_quantize_x(xq + (size_t)t * nb, x + (size_t)t * n, n);
-    return xq;
-}
-
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
     if (kern_is_qmatmul_dtype(dtype)) {
-        kern_q8x *xq = quantize_rows(x, n_rows, n);
-        ops()->matmul_q_rows(out, xq, n_rows, w, dtype, n, d, 0, d);
-        free(xq);
+        kern_q8x xq;
+        kern_q8x_make(&xq, x, n_rows, n);
+        ops()->matmul_q_rows(out, &xq, n_rows, w, dtype, n, d, 0, d);
+        kern_q8x_free(&xq);
         return;
     }
     ops()->matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
@@ -102,10 +90,13 @@ void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, cons
         kern_matmul(out, x, n_rows, w, dtype, n, d);
         return;
     }
-    kern_q8x *xq = kern_is_qmatmul_dtype(dtype) ? quantize_rows(x, n_rows, n) : NULL;
-    mm_job j = {ops(), out, x, xq, w, n_rows, dtype, n, d};
+    /* quantized weights: the activations are quantized once, before the split */
+    bool q = kern_is_qmatmul_dtype(dtype);
+    kern_q8x xq = {0};
+    if (q) kern_q8x_make(&xq, x, n_rows, n);
+    mm_job j = {ops(), out, x, q ? &xq : NULL, w, n_rows, dtype, n, d};
     s1c_pool_run(pool, T, mm_task, &j);
-    free(xq);
+    if (q) kern_q8x_free(&xq);
 }
 
 bool kern_cpu_has_f16c(void) {

@@ -34,16 +34,19 @@ void gemm_pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, f
 /* The blocked product for the C block [m0, m1) x [n0, n1) of g (packing, cache blocks). */
 void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int n0, int n1);
 
-/* One block of 32 activations quantized for the Q8_0/Q4_0 matmul (qmatmul.c): q = round(x / d)
- * with d = max|x| / 127 (as ggml's q8_0, the scale kept in f32), and sum = sum of q. */
+/* Activation rows quantized for the Q8_0/Q4_0 matmul (qmatmul.c): per 32-block, q = round(x / d)
+ * with d = max|x| / 127 (as ggml's q8_0, the scale kept in f32). Values and scales in separate
+ * arrays so that two blocks' values are one 64-byte load. */
 typedef struct kern_q8x {
-    float d;
-    int32_t sum;
-    int8_t q[32];
+    int8_t *q; /* [n_rows][n] */
+    float *d;  /* [n_rows][n / 32] */
+    int n;     /* a multiple of 32 */
 } kern_q8x;
 
-/* Quantizes n (a multiple of 32) activations into n / 32 blocks. */
-void kern_quantize_x(kern_q8x *dst, const float *x, int n);
+/* Quantizes n_rows rows of n activations into xq (allocated: kern_q8x_free). kern_matmul has no
+ * error channel: out of memory ends the process with a message. */
+void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n);
+void kern_q8x_free(kern_q8x *xq);
 /* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0). */
 bool kern_is_qmatmul_dtype(int dtype);
 /* The reference quantized matmul rows (qmatmul.c): families without their own use it. */

@@ -44,44 +44,58 @@ INL float scale_of(const uint8_t *w, int dtype, int b) {
     return _cvtsh_ss(h);
 }
 
+/* Blocks b, b+1 (two) or b alone of weight row w against C activation rows, into acc. */
+INL void qstep(__m512 *acc, const kern_q8x *xq, const uint8_t *w, int dtype, int b, int t0, int C, bool two) {
+    int n = xq->n, nb = n / 32;
+    __m512i wv = load_w2(w, dtype, b, two);
+    __m512i wabs = _mm512_abs_epi8(wv);
+    __mmask64 neg = _mm512_movepi8_mask(wv);
+    /* lanes 0-7: block b's weight scale, 8-15: block b+1's */
+    __m512 ws = _mm512_insertf32x8(_mm512_set1_ps(scale_of(w, dtype, b)), _mm256_set1_ps(two ? scale_of(w, dtype, b + 1) : 0.0f), 1);
+    const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) {
+        const int8_t *xv8 = xq->q + (size_t)(t0 + c) * n + (size_t)b * 32;
+        const float *xd = xq->d + (size_t)(t0 + c) * nb + b;
+        __m512i xv = two ? _mm512_loadu_si512(xv8) : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xv8));
+        if (!two) xv = _mm512_inserti64x4(xv, _mm256_setzero_si256(), 1);
+        xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv); /* x * sign(w) */
+        __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wabs, xv);
+        __m512 xs;
+        if (two) {
+            double pair;
+            memcpy(&pair, xd, sizeof pair); /* (d[b], d[b+1]) */
+            xs = _mm512_permutexvar_ps(half, _mm512_castpd_ps(_mm512_set1_pd(pair)));
+        } else {
+            xs = _mm512_set1_ps(xd[0]);
+        }
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws, xs), acc[c]);
+    }
+}
+
 /* out[t0 + c][i] for c < C (C <= 4 activation rows). */
-INL void qblock(float *out, const kern_q8x *xq, const uint8_t *w, int dtype, int nb, int d, int i, int t0, int C) {
+INL void qblock(float *out, const kern_q8x *xq, const uint8_t *w, int dtype, int d, int i, int t0, int C) {
+    int nb = xq->n / 32;
     __m512 acc[4];
 #pragma GCC unroll 4
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b += 2) {
-        bool two = b + 1 < nb;
-        __m512i wv = load_w2(w, dtype, b, two);
-        __m512i wabs = _mm512_abs_epi8(wv);
-        __mmask64 neg = _mm512_movepi8_mask(wv);
-        float sw0 = scale_of(w, dtype, b), sw1 = two ? scale_of(w, dtype, b + 1) : 0.0f;
-#pragma GCC unroll 4
-        for (int c = 0; c < C; c++) {
-            const kern_q8x *x = xq + (size_t)(t0 + c) * nb + b;
-            __m256i x0 = _mm256_loadu_si256((const __m256i *)x[0].q);
-            __m256i x1 = two ? _mm256_loadu_si256((const __m256i *)x[1].q) : _mm256_setzero_si256();
-            __m512i xv = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
-            xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv); /* x * sign(w) */
-            __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wabs, xv);
-            __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(sw0 * x[0].d), _mm256_set1_ps(two ? sw1 * x[1].d : 0.0f), 1);
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), sc, acc[c]);
-        }
-    }
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) qstep(acc, xq, w, dtype, b, t0, C, true);
+    if (b < nb) qstep(acc, xq, w, dtype, b, t0, C, false);
 #pragma GCC unroll 4
     for (int c = 0; c < C; c++) out[(size_t)(t0 + c) * d + i] = _mm512_reduce_add_ps(acc[c]);
 }
 
 static TQ void vnni_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
-    int nb = n / 32;
-    size_t row_bytes = (size_t)nb * (dtype == S1C_Q8_0 ? 34 : 18);
+    size_t row_bytes = (size_t)(n / 32) * (dtype == S1C_Q8_0 ? 34 : 18);
     for (int i = i0; i < i1; i++) {
         const uint8_t *wr = (const uint8_t *)w + (size_t)i * row_bytes;
         int t = 0;
-        for (; t + 4 <= n_rows; t += 4) qblock(out, xq, wr, dtype, nb, d, i, t, 4);
+        for (; t + 4 <= n_rows; t += 4) qblock(out, xq, wr, dtype, d, i, t, 4);
         switch (n_rows - t) {
-        case 3: qblock(out, xq, wr, dtype, nb, d, i, t, 3); break;
-        case 2: qblock(out, xq, wr, dtype, nb, d, i, t, 2); break;
-        case 1: qblock(out, xq, wr, dtype, nb, d, i, t, 1); break;
+        case 3: qblock(out, xq, wr, dtype, d, i, t, 3); break;
+        case 2: qblock(out, xq, wr, dtype, d, i, t, 2); break;
+        case 1: qblock(out, xq, wr, dtype, d, i, t, 1); break;
         default: break;
         }
     }

@@ -51,12 +51,10 @@ static void ref_matmul_rows(float *out, const float *x, int n_rows, const void *
 
 void kern_ref_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
     if (kern_is_qmatmul_dtype(dtype)) {
-        size_t nb = (size_t)(n / 32);
-        kern_q8x *xq = malloc((size_t)n_rows * nb * sizeof *xq + 1);
-        if (!xq) abort(); /* test-only entry point */
-        for (int t = 0; t < n_rows; t++) kern_quantize_x(xq + (size_t)t * nb, x + (size_t)t * n, n);
-        kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, 0, d);
-        free(xq);
+        kern_q8x xq;
+        kern_q8x_make(&xq, x, n_rows, n);
+        kern_ref_matmul_q_rows(out, &xq, n_rows, w, dtype, n, d, 0, d);
+        kern_q8x_free(&xq);
         return;
     }
     ref_matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
