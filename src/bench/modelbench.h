@@ -31,7 +31,11 @@ typedef struct bench_opts {
     int ctx_decode;  /* tokens decoded at the long context */
     int batch_steps; /* steps of the batched decodes */
     int reps;        /* repeats (median) */
+    const char *only; /* comma-separated workload names to report (NULL: all) */
 } bench_opts;
+
+/* Whether name is one of the workloads (prefill, decode, decode_ctx8k, batch8, batch32, train_step). */
+bool bench_workload_known(const char *name);
 
 /* The full run's settings, and --quick's (seconds on the tiny preset). */
 bench_opts bench_opts_default(void);

@@ -18,13 +18,14 @@ static const char *bench_help =
     "for each weight type, prefill, decode, decode at a long context, batched decode and a\n"
     "training step, each as tok/s, the machine's limit for it (a roofline of FLOPs and bytes per\n"
     "token) and the fraction reached. Without --model, a model of the preset's shape with random\n"
-    "weights is written to a temporary folder for each type and removed afterwards.\n"
+    "weights is written to a temporary folder for each type (removed once the model is open).\n"
     "\n"
     "  --model PATH      benchmark this model (HF folder, GGUF, llama2.c .bin) instead\n"
     "  --preset NAME     shape of the random models (default qwen2.5-0.5b; tiny for tests)\n"
     "  --arch A          qwen2 (default) or llama\n"
     "  --types LIST      weight types of the random models (default f32,bf16,q8_0,q4_0)\n"
     "  --repeats N       runs per workload, the median is reported (default 3)\n"
+    "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,train_step)\n"
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
     "                    (seconds on --preset tiny)\n"
     "  --json            one JSON object per line: the machine, then one per result with name,\n"
@@ -86,17 +87,21 @@ static int type_of(const char *name) {
     return -1;
 }
 
-static int bench_one(const char *path, const bench_limits *lim, const bench_opts *o, printer *p) {
+/* tmp_dir: a temporary model's folder, removed as soon as the model is open (its files stay
+ * mapped), so an interrupted run leaves nothing behind. */
+static int bench_one(const char *path, const char *tmp_dir, const bench_limits *lim, const bench_opts *o, printer *p) {
     s1c_err err = {{0}};
     s1c_model *m;
-    if (s1c_model_open(&m, path, &err) != 0) return cli_error("%s", err.msg);
-    int rc = bench_run_model(m, lim, o, emit, p, &err);
+    int rc = s1c_model_open(&m, path, &err);
+    if (tmp_dir) bench_remove_dir(tmp_dir);
+    if (rc != 0) return cli_error("%s", err.msg);
+    rc = bench_run_model(m, lim, o, emit, p, &err);
     s1c_model_free(m);
     return rc == 0 ? 0 : cli_error("%s", err.msg);
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model = NULL, *preset = "qwen2.5-0.5b", *arch = "qwen2", *types = "f32,bf16,q8_0,q4_0", *tmp = NULL;
+    const char *model = NULL, *preset = "qwen2.5-0.5b", *arch = "qwen2", *types = "f32,bf16,q8_0,q4_0", *tmp = NULL, *only = NULL;
     bool json = false, quick = false;
     int reps = 0;
     for (int i = 1; i < argc; i++) {
@@ -109,6 +114,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--types")) ok = arg_str(argc, argv, &i, &types);
         else if (!strcmp(a, "--tmp")) ok = arg_str(argc, argv, &i, &tmp);
         else if (!strcmp(a, "--repeats")) ok = arg_int(argc, argv, &i, 1, 1000, &reps);
+        else if (!strcmp(a, "--only")) ok = arg_str(argc, argv, &i, &only);
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--quick")) quick = true;
         else return cli_error("bench: unknown option '%s' (see s1c bench --help)", a);
@@ -116,6 +122,15 @@ int cmd_bench(int argc, char **argv) {
     }
     bench_opts o = quick ? bench_opts_quick() : bench_opts_default();
     if (reps) o.reps = reps;
+    if (only) {
+        char list[256];
+        if (strlen(only) >= sizeof list) return cli_error("bench: --only '%s' is too long", only);
+        strcpy(list, only);
+        for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
+            if (!bench_workload_known(t))
+                return cli_error("bench: --only: unknown workload '%s' (prefill, decode, decode_ctx8k, batch8, batch32, train_step)", t);
+        o.only = only;
+    }
     s1c_err err = {{0}};
     s1c_config c;
     int dts[8], n_types = 0;
@@ -137,13 +152,12 @@ int cmd_bench(int argc, char **argv) {
     bench_measure_limits(&lim, s1c_pool_global(), (quick ? (size_t)256 : (size_t)1024) << 20, quick ? 3 : 5);
     print_machine(&lim, json);
     printer p = {json, false};
-    if (model) return bench_one(model, &lim, &o, &p);
+    if (model) return bench_one(model, NULL, &lim, &o, &p);
     for (int i = 0; i < n_types; i++) {
         char *dir, *path;
         fprintf(stderr, "s1c bench: writing a %s-shaped %s model with random weights under %s\n", preset, s1c_dtype_name(dts[i]), tmp);
         if (bench_make_model(&c, dts[i], tmp, &dir, &path, &err) != 0) return cli_error("bench: %s", err.msg);
-        int rc = bench_one(path, &lim, &o, &p);
-        bench_remove_dir(dir);
+        int rc = bench_one(path, dir, &lim, &o, &p);
         free(dir);
         free(path);
         if (rc != 0) return rc;

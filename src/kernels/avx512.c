@@ -137,9 +137,9 @@ bool kern_avx512_supported(void) {
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") && kern_cpu_has_f16c();
 }
 
-const kern_ops kern_ops_avx512 = {"avx512", avx512_matmul_rows, avx512_rmsnorm, avx512_dot, avx512_axpy, gemm_avx512_block, 12, 32};
+const kern_ops kern_ops_avx512 = {"avx512", avx512_matmul_rows, avx512_rmsnorm, avx512_dot, avx512_axpy, gemm_avx512_block, 12, 32, kern_avx512_matmul_q_rows};
 
 #else
 bool kern_avx512_supported(void) { return false; }
-const kern_ops kern_ops_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0};
+const kern_ops kern_ops_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -53,13 +53,22 @@ float kern_dot(const float *a, const float *b, int n) { return ops()->dot(a, b, 
 void kern_axpy(float *y, float a, const float *x, int n) { ops()->axpy(y, a, x, n); }
 
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
+    if (kern_is_qmatmul_dtype(dtype)) {
+        kern_q8x xq;
+        kern_q8x_make(&xq, x, n_rows, n);
+        ops()->matmul_q_rows(out, &xq, n_rows, w, dtype, n, d, 0, d);
+        kern_q8x_free(&xq);
+        return;
+    }
     ops()->matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
 }
+
 
 typedef struct mm_job {
     const kern_ops *ops;
     float *out;
     const float *x;
+    const kern_q8x *xq; /* quantized activations (Q8_0/Q4_0 weights), else NULL */
     const void *w;
     int n_rows, dtype, n, d;
 } mm_job;
@@ -69,18 +78,25 @@ static void mm_task(void *ctx, int task, int n_tasks) {
     const mm_job *j = ctx;
     int chunk = ((j->d + n_tasks - 1) / n_tasks + 3) & ~3;
     int i0 = task * chunk, i1 = i0 + chunk < j->d ? i0 + chunk : j->d;
-    if (i0 < i1) j->ops->matmul_rows(j->out, j->x, j->n_rows, j->w, j->dtype, j->n, j->d, i0, i1);
+    if (i0 >= i1) return;
+    if (j->xq) j->ops->matmul_q_rows(j->out, j->xq, j->n_rows, j->w, j->dtype, j->n, j->d, i0, i1);
+    else j->ops->matmul_rows(j->out, j->x, j->n_rows, j->w, j->dtype, j->n, j->d, i0, i1);
 }
 
 void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
-    mm_job j = {ops(), out, x, w, n_rows, dtype, n, d};
     int T = s1c_pool_threads(pool);
     /* below ~64K multiply-adds waking a thread costs more than it saves */
     if (T <= 1 || (double)n_rows * n * d < 65536.0 || d < 8) {
-        j.ops->matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
+        kern_matmul(out, x, n_rows, w, dtype, n, d);
         return;
     }
+    /* quantized weights: the activations are quantized once, before the split */
+    bool q = kern_is_qmatmul_dtype(dtype);
+    kern_q8x xq = {0};
+    if (q) kern_q8x_make(&xq, x, n_rows, n);
+    mm_job j = {ops(), out, x, q ? &xq : NULL, w, n_rows, dtype, n, d};
     s1c_pool_run(pool, T, mm_task, &j);
+    if (q) kern_q8x_free(&xq);
 }
 
 bool kern_cpu_has_f16c(void) {
@@ -106,8 +122,8 @@ static void gemm_task(void *ctx, int task, int n_tasks) {
     else j->ops->sgemm_block(j->g, 0, j->g->M, a, b);
 }
 
-void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
-                int ldb, float beta, float *C, int ldc) {
+static void sgemm(s1c_pool *pool, bool bf16, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     if (K < 0) K = 0;
     if (beta != 0.0f && beta != 1.0f) {
@@ -117,7 +133,7 @@ void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K,
         beta = 1.0f;
     }
     const kern_ops *o = ops();
-    gemm_args g = {trans_a, trans_b, M, N, K, A, B, lda, ldb, ldc, beta, C};
+    gemm_args g = {trans_a, trans_b, bf16, M, N, K, A, B, lda, ldb, ldc, beta, C};
     int T = s1c_pool_threads(pool);
     /* below ~1M multiply-adds waking a thread costs more than it saves */
     if (T <= 1 || (double)M * N * K < 1048576.0) {
@@ -127,4 +143,14 @@ void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K,
     int tm = (M + o->gemm_mr - 1) / o->gemm_mr, tn = (N + o->gemm_nr - 1) / o->gemm_nr;
     gemm_job j = {o, &g, tm >= tn, tm >= tn ? o->gemm_mr : o->gemm_nr};
     s1c_pool_run(pool, T, gemm_task, &j);
+}
+
+void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc) {
+    sgemm(pool, false, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+void kern_sgemm_bf16(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    sgemm(pool, true, trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }

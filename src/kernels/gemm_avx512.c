@@ -37,7 +37,11 @@ static T512 void ukr_12x32(int kc, const float *restrict a, const float *restric
 
 static const gemm_kernel k512 = {MR, NR, 256, 96, 512, ukr_12x32};
 
-void gemm_avx512_block(const gemm_args *g, int m0, int m1, int n0, int n1) { gemm_blocked(&k512, g, m0, m1, n0, n1); }
+void gemm_avx512_block(const gemm_args *g, int m0, int m1, int n0, int n1) {
+    /* bf16 calls take the dot-product kernel where the CPU has it (same 12 x 32 tiles) */
+    if (g->bf16 && kern_avx512bf16_supported()) gemm_bf16_block(g, m0, m1, n0, n1);
+    else gemm_blocked(&k512, g, m0, m1, n0, n1);
+}
 
 #else
 void gemm_avx512_block(const gemm_args *g, int m0, int m1, int n0, int n1) { (void)g, (void)m0, (void)m1, (void)n0, (void)n1; }

@@ -18,9 +18,27 @@ enum { GEMM_MAX_TILE = 32 * 32 };
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
+/* v rounded to bf16 (nearest even; NaN stays NaN) and widened back: kern_sgemm_bf16 on the
+ * f32 micro-kernels. */
+static inline float round_bf16(float v) {
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
+    else u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* Rounds the n floats just packed at p when the call is kern_sgemm_bf16. */
+static void maybe_round(const gemm_args *g, float *p, size_t n) {
+    if (g->bf16)
+        for (size_t i = 0; i < n; i++) p[i] = round_bf16(p[i]);
+}
+
 /* op(A)[m0 + r][k0 + k] for r < rows (zero up to mr), k < kc, panel by panel: each panel
  * is mr floats per k. */
-static void pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc, float *pa) {
+void gemm_pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc, float *pa) {
     for (int ir = 0; ir < rows; ir += mr, pa += (size_t)mr * kc) {
         int h = imin(mr, rows - ir);
         if (g->ta) {
@@ -39,12 +57,13 @@ static void pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc,
             for (int r = h; r < mr; r++)
                 for (int k = 0; k < kc; k++) pa[(size_t)k * mr + r] = 0.0f;
         }
+        maybe_round(g, pa, (size_t)mr * kc);
     }
 }
 
 /* op(B)[k0 + k][n0 + j] for k < kc, j < cols (zero up to nr), panel by panel: each panel is
  * nr floats per k. */
-static void pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, float *pb) {
+void gemm_pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, float *pb) {
     for (int jr = 0; jr < cols; jr += nr, pb += (size_t)nr * kc) {
         int w = imin(nr, cols - jr);
         if (g->tb) {
@@ -63,6 +82,7 @@ static void pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols,
                 for (int j = w; j < nr; j++) dst[j] = 0.0f;
             }
         }
+        maybe_round(g, pb, (size_t)nr * kc);
     }
 }
 
@@ -102,10 +122,10 @@ void gemm_blocked(const gemm_kernel *kn, const gemm_args *g, int m0, int m1, int
         for (int pc = 0; pc < g->K; pc += KC) {
             int kc = imin(KC, g->K - pc);
             bool load = pc > 0 || g->beta != 0.0f;
-            pack_b(g, nr, pc, kc, jc, nc, pb);
+            gemm_pack_b(g, nr, pc, kc, jc, nc, pb);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = imin(MC, m1 - ic);
-                pack_a(g, mr, ic, mc, pc, kc, pa);
+                gemm_pack_a(g, mr, ic, mc, pc, kc, pa);
                 for (int jr = 0; jr < nc; jr += nr) {
                     const float *b = pb + (size_t)jr * kc;
                     for (int ir = 0; ir < mc; ir += mr) {

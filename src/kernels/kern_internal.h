@@ -4,9 +4,10 @@
 
 #include "kernels.h"
 
-/* One kern_sgemm call's operands (beta already applied: 0 or 1). */
+/* One kern_sgemm call's operands (beta already applied: 0 or 1). bf16: A and B are rounded
+ * to bf16 (kern_sgemm_bf16). */
 typedef struct gemm_args {
-    bool ta, tb;
+    bool ta, tb, bf16;
     int M, N, K;
     const float *A, *B;
     int lda, ldb, ldc;
@@ -23,8 +24,33 @@ typedef struct gemm_kernel {
     void (*ukr)(int kc, const float *a, const float *b, float *c, int ldc, bool load);
 } gemm_kernel;
 
+/* Packing (gemm_driver.c): op(A) rows [m0, m0 + rows) x k [k0, k0 + kc) into mr-tall panels
+ * (mr floats per k, zero rows past `rows`), and op(B) k [k0, k0 + kc) x columns [n0, n0 + cols)
+ * into nr-wide panels (nr floats per k, zero columns past `cols`); rounded to bf16 values when
+ * g->bf16. */
+void gemm_pack_a(const gemm_args *g, int mr, int m0, int rows, int k0, int kc, float *pa);
+void gemm_pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, float *pb);
+
 /* The blocked product for the C block [m0, m1) x [n0, n1) of g (packing, cache blocks). */
 void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int n0, int n1);
+
+/* Activation rows quantized for the Q8_0/Q4_0 matmul (qmatmul.c): per 32-block, q = round(x / d)
+ * with d = max|x| / 127 (as ggml's q8_0, the scale kept in f32). Values and scales in separate
+ * arrays so that two blocks' values are one 64-byte load. */
+typedef struct kern_q8x {
+    int8_t *q; /* [n_rows][n] */
+    float *d;  /* [n_rows][n / 32] */
+    int n;     /* a multiple of 32 */
+} kern_q8x;
+
+/* Quantizes n_rows rows of n activations into xq (allocated: kern_q8x_free). kern_matmul has no
+ * error channel: out of memory ends the process with a message. */
+void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n);
+void kern_q8x_free(kern_q8x *xq);
+/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0). */
+bool kern_is_qmatmul_dtype(int dtype);
+/* The reference quantized matmul rows (qmatmul.c): families without their own use it. */
+void kern_ref_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 
 typedef struct kern_ops {
     const char *name;
@@ -37,12 +63,21 @@ typedef struct kern_ops {
      * sizes a thread split should be a multiple of */
     void (*sgemm_block)(const gemm_args *g, int m0, int m1, int n0, int n1);
     int gemm_mr, gemm_nr;
+    /* kern_matmul of Q8_0/Q4_0 weights on activations quantized by kern_quantize_x (n / 32
+     * blocks per row), output rows [i0, i1) */
+    void (*matmul_q_rows)(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 } kern_ops;
 
 /* Each family's sgemm_block (gemm_ref.c, gemm_avx512.c, gemm_avx2.c). */
 void gemm_ref_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 void gemm_avx512_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 void gemm_avx2_block(const gemm_args *g, int m0, int m1, int n0, int n1);
+/* kern_sgemm_bf16 with AVX512_BF16 dot products (gemm_bf16.c); only where the CPU has them. */
+void gemm_bf16_block(const gemm_args *g, int m0, int m1, int n0, int n1);
+bool kern_avx512bf16_supported(void);
+/* The AVX-512 VNNI quantized matmul (qmatmul_avx512.c); the avx512 family uses it where the
+ * CPU has VNNI, else the reference. */
+void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no

@@ -23,8 +23,11 @@
 void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
 
 /* out[t][i] = sum_j W[i][j] * x[t][j] for t < n_rows, i < d; W is [d][n] of dtype
- * F32, F16 or BF16 (row-major, rows contiguous). Weights are widened to f32 exactly and
- * multiplied with f32 activations in every family. */
+ * F32, F16 or BF16 (row-major, rows contiguous), or Q8_0 / Q4_0 (rows of n / 32 ggml blocks,
+ * n a multiple of 32). Float weights are widened to f32 exactly and multiplied with f32
+ * activations in every family; with Q8_0 / Q4_0 weights the activations are quantized to 8
+ * bits per 32-block (scale max|x| / 127) and each block's integer dot is exact (llama.cpp's
+ * q8_0 scheme), so the result is within the activations' rounding of the dequantized product. */
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 /* The same, with the output rows i split over the pool's threads (pool NULL: this thread).
  * Bitwise the same result as kern_matmul for any thread count. */
@@ -56,6 +59,11 @@ void kern_get_row(float *dst, const void *w, int dtype, int64_t row, int n);
  * from 0 or from C, so the result is bitwise the same for any thread count or blocking. */
 void kern_sgemm(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
+/* The same contract with A and B rounded to bf16 (round to nearest even) and multiplied with
+ * f32 accumulation (the trainer's BF16 compute mode): AVX512_BF16 dot products (vdpbf16ps,
+ * two products per step) where the CPU has them, else the f32 kernels on rounded values. */
+void kern_sgemm_bf16(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Selects the kernel family: "ref", "avx2", "avx512" or "auto". Returns -1 (and changes
  * nothing) for an unknown name or one this CPU cannot run. Not thread-safe against kernels
@@ -72,5 +80,8 @@ void kern_ref_axpy(float *y, float a, const float *x, int n);
 /* kern_sgemm in plain C, one thread: c = beta*c, then c += a*b in increasing k. */
 void kern_ref_sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc);
+/* kern_sgemm_bf16 in plain C: A and B rounded to bf16, then as kern_ref_sgemm. */
+void kern_ref_sgemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                         float beta, float *C, int ldc);
 
 #endif

@@ -2,6 +2,7 @@
 #include "kern_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "s1c/base.h"
 
@@ -49,6 +50,13 @@ static void ref_matmul_rows(float *out, const float *x, int n_rows, const void *
 }
 
 void kern_ref_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
+    if (kern_is_qmatmul_dtype(dtype)) {
+        kern_q8x xq;
+        kern_q8x_make(&xq, x, n_rows, n);
+        kern_ref_matmul_q_rows(out, &xq, n_rows, w, dtype, n, d, 0, d);
+        kern_q8x_free(&xq);
+        return;
+    }
     ref_matmul_rows(out, x, n_rows, w, dtype, n, d, 0, d);
 }
 
@@ -58,7 +66,7 @@ void kern_ref_axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy, gemm_ref_block, 1, 1};
+const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy, gemm_ref_block, 1, 1, kern_ref_matmul_q_rows};
 
 void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
     int half = head_dim / 2;
@@ -98,6 +106,8 @@ void kern_swiglu(float *a, const float *b, int n) {
 }
 
 void kern_get_row(float *dst, const void *w, int dtype, int64_t row, int n) {
-    size_t es = dtype == S1C_F32 ? 4 : 2;
-    s1c_to_f32(dst, (const uint8_t *)w + (size_t)row * (size_t)n * es, dtype, (uint64_t)n, NULL);
+    /* a row of a block type is a whole number of blocks (the loader checks n) */
+    uint64_t row_bytes = 0;
+    s1c_dtype_nbytes(dtype, (uint64_t)n, &row_bytes);
+    s1c_dequantize(dst, (const uint8_t *)w + (size_t)row * (size_t)row_bytes, dtype, (uint64_t)n, NULL);
 }

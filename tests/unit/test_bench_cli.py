@@ -94,12 +94,18 @@ for path, typ in ((hf, "f32"), (gguf, "q8_0")):
     if rows:
         check_results(f"--model {typ}", rows[1:], [typ])
 
+# --only: just those workloads, in the usual order (the prompt's prefill still runs, untimed)
+rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", "q4_0", "--only", "batch8,decode", "--tmp", tmp)
+rows = parse(out) if rc == 0 else []
+check("--only", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("decode", "q4_0"), ("batch8", "q4_0")], out + err)
+
 # bad input: one line, no crash
 one_line_error("unknown type", *run("bench", "--types", "f99")[::2], "f99")
 one_line_error("missing model", *run("bench", "--model", os.path.join(WORK, "nope"), "--quick")[::2], "nope")
 one_line_error("bad repeats", *run("bench", "--repeats", "0")[::2], "--repeats")
 one_line_error("unknown preset", *run("bench", "--preset", "huge", "--quick")[::2], "huge")
 one_line_error("unknown option", *run("bench", "--fast")[::2], "--fast")
+one_line_error("unknown workload", *run("bench", "--only", "decode,warp")[::2], "warp")
 rc, out, _ = run("bench", "--help")
 check("--help", rc == 0 and "--quick" in out and "--json" in out, out)
 

@@ -10,7 +10,10 @@
  * the same value and add the same products in the same order, the fast one with fused
  * multiply-adds, so each of the K steps may round differently by at most one ulp of the
  * running magnitude. Thread invariance is bitwise: pools of 1, 2 and 3 threads, and a block
- * of rows computed on its own, give exactly the full product's bits. */
+ * of rows computed on its own, give exactly the full product's bits. kern_sgemm_bf16 is held
+ * to the same bound against kern_ref_sgemm_bf16 (the products of two bf16 values are exact in
+ * f32, so only the summation differs; odd K pads a pair), to bitwise thread invariance, and
+ * to 2^-7 * sum|a b| (two bf16 roundings) against the f32 product. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -65,14 +68,18 @@ static float *start_c(const operands *o, float beta) {
     return c;
 }
 
-static void run(s1c_pool *pool, const operands *o, float beta, float *c) {
-    kern_sgemm(pool, o->ta, o->tb, o->M, o->N, o->K, o->A, o->lda, o->B, o->ldb, beta, c, o->ldc);
+static void run_p(s1c_pool *pool, bool bf16, const operands *o, float beta, float *c) {
+    (bf16 ? kern_sgemm_bf16 : kern_sgemm)(pool, o->ta, o->tb, o->M, o->N, o->K, o->A, o->lda, o->B, o->ldb, beta, c, o->ldc);
 }
 
-static void check_vs_ref(const char *fam, const operands *o, float beta) {
+static void run(s1c_pool *pool, const operands *o, float beta, float *c) { run_p(pool, false, o, beta, c); }
+
+static float rnd(float v) { return s1c_bf16_to_f32(s1c_f32_to_bf16(v)); }
+
+static void check_vs_ref_p(const char *fam, bool bf16, const operands *o, float beta) {
     float *got = start_c(o, beta), *want = start_c(o, beta);
-    run(NULL, o, beta, got);
-    kern_ref_sgemm(o->ta, o->tb, o->M, o->N, o->K, o->A, o->lda, o->B, o->ldb, beta, want, o->ldc);
+    run_p(NULL, bf16, o, beta, got);
+    (bf16 ? kern_ref_sgemm_bf16 : kern_ref_sgemm)(o->ta, o->tb, o->M, o->N, o->K, o->A, o->lda, o->B, o->ldb, beta, want, o->ldc);
     for (int m = 0; m < o->M; m++)
         for (int n = 0; n < o->ldc; n++) {
             size_t i = (size_t)m * o->ldc + n;
@@ -81,20 +88,23 @@ static void check_vs_ref(const char *fam, const operands *o, float beta) {
                 continue;
             }
             double mag = beta == 0.0f ? 0.0 : fabs((double)o->C0[i]);
-            for (int k = 0; k < o->K; k++) mag += fabs((double)at_a(o, m, k) * at_b(o, k, n));
+            for (int k = 0; k < o->K; k++)
+                mag += bf16 ? fabs((double)rnd(at_a(o, m, k)) * rnd(at_b(o, k, n))) : fabs((double)at_a(o, m, k) * at_b(o, k, n));
             double tol = (o->K + 1) * FLT_EPSILON * mag + 1e-30, diff = fabs((double)got[i] - want[i]);
             if (!(diff <= tol))
-                fail_msg("%s ta=%d tb=%d M=%d N=%d K=%d beta=%g: C[%d][%d] = %.9g, ref %.9g (diff %.3g > tol %.3g)", fam, o->ta,
-                         o->tb, o->M, o->N, o->K, beta, m, n, got[i], want[i], diff, tol);
+                fail_msg("%s%s ta=%d tb=%d M=%d N=%d K=%d beta=%g: C[%d][%d] = %.9g, ref %.9g (diff %.3g > tol %.3g)", fam,
+                         bf16 ? " bf16" : "", o->ta, o->tb, o->M, o->N, o->K, beta, m, n, got[i], want[i], diff, tol);
         }
     free(got);
     free(want);
 }
 
+static void check_vs_ref(const char *fam, const operands *o, float beta) { check_vs_ref_p(fam, false, o, beta); }
+
 static void test_gemm_vs_ref(void **state) {
     (void)state;
     static const shape shapes[] = {{1, 1, 1},   {1, 7, 16},   {7, 16, 1},   {2, 3, 5},     {13, 31, 17},  {12, 32, 8},
-                                   {11, 33, 29}, {25, 65, 64}, {37, 5, 100}, {97, 61, 257}, {100, 530, 300}};
+                                   {11, 33, 29}, {25, 65, 64}, {37, 5, 100}, {97, 61, 257}, {99, 70, 260}, {13, 530, 40}};
     s1c_rng r;
     s1c_rng_seed(&r, 11);
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
@@ -104,8 +114,8 @@ static void test_gemm_vs_ref(void **state) {
                 bool ta = t & 1, tb = t & 2;
                 /* the reference's own dispatch needs no large shapes (they cost seconds under ASan) */
                 if (f == 0 && shapes[s].M * shapes[s].N > 4000) continue;
-                /* the shape that crosses every cache block: (0,0) and (1,1) take all four packing paths */
-                if (shapes[s].M * shapes[s].N > 40000 && (t == 1 || t == 2)) continue;
+                /* the last two cross every cache block (96 x 256 x 512): (0,0) and (1,1) take all four packing paths */
+                if (s >= 9 && (t == 1 || t == 2)) continue;
                 operands o = make_ops(&r, ta, tb, shapes[s], (int)(s % 3) * 3);
                 check_vs_ref(families[f], &o, 0.0f);
                 check_vs_ref(families[f], &o, 1.0f);
@@ -234,12 +244,61 @@ static void test_gemm_thread_invariance(void **state) {
     for (int p = 0; p < 3; p++) s1c_pool_free(pools[p]);
 }
 
+static void test_gemm_bf16(void **state) {
+    (void)state;
+    static const shape shapes[] = {{1, 1, 1}, {2, 3, 5}, {13, 31, 17}, {12, 32, 8}, {25, 65, 64}, {37, 5, 101}, {97, 61, 257}, {99, 70, 515}, {13, 530, 40}};
+    s1c_pool *pool;
+    s1c_err err;
+    assert_int_equal(s1c_pool_new(&pool, 2, &err), 0);
+    s1c_rng r;
+    s1c_rng_seed(&r, 15);
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        if (kern_select(families[f]) != 0) continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int t = 0; t < 4; t++) {
+                /* the last two cross every cache block (k in pairs: 512 < 515); (0,0) and (1,1) take all packing paths */
+                bool big = s >= 7;
+                if ((f == 0 && shapes[s].M * shapes[s].N > 4000) || (big && (t == 1 || t == 2))) continue;
+                operands o = make_ops(&r, t & 1, t & 2, shapes[s], (int)(s % 3) * 3);
+                check_vs_ref_p(families[f], true, &o, 0.0f);
+                check_vs_ref_p(families[f], true, &o, 1.0f);
+                /* near the f32 product: each factor within 2^-9 relative, so a product 2^-8 */
+                float *b = start_c(&o, 0.0f), *w = start_c(&o, 0.0f);
+                run_p(NULL, true, &o, 0.0f, b);
+                run_p(NULL, false, &o, 0.0f, w);
+                for (int m = 0; m < o.M; m++)
+                    for (int n = 0; n < o.N; n++) {
+                        double mag = 0;
+                        for (int k = 0; k < o.K; k++) mag += fabs((double)at_a(&o, m, k) * at_b(&o, k, n));
+                        size_t i = (size_t)m * o.ldc + n;
+                        if (!(fabs((double)b[i] - w[i]) <= (1.0 / 128 + (o.K + 1) * FLT_EPSILON) * mag + 1e-30))
+                            fail_msg("%s bf16 vs f32 M=%d N=%d K=%d: C[%d][%d] %.9g vs %.9g", families[f], o.M, o.N, o.K, m, n, b[i], w[i]);
+                    }
+                /* threads: bitwise */
+                if (big || s == 6) {
+                    float *p2 = start_c(&o, 1.0f), *p1 = start_c(&o, 1.0f);
+                    run_p(pool, true, &o, 1.0f, p2);
+                    run_p(NULL, true, &o, 1.0f, p1);
+                    assert_memory_equal(p1, p2, (size_t)o.M * o.ldc * sizeof(float));
+                    free(p1);
+                    free(p2);
+                }
+                free(b);
+                free(w);
+                free_ops(&o);
+            }
+    }
+    kern_select("auto");
+    s1c_pool_free(pool);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_vs_ref),
         cmocka_unit_test(test_gemm_trainer_shapes),
         cmocka_unit_test(test_gemm_edge_cases),
         cmocka_unit_test(test_gemm_thread_invariance),
+        cmocka_unit_test(test_gemm_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,114 @@
+/* The Q8_0 / Q4_0 matmul with AVX-512 VNNI (qmatmul.c has the reference and the formats).
+ *
+ * Two 32-element blocks fill one zmm. vpdpbusd multiplies unsigned by signed bytes, so the
+ * weights enter as |w| and the activations take w's sign (q4_0's nibbles are first shifted
+ * to -8..7); each 32-bit lane then holds an exact partial integer dot of 4 products. The lanes
+ * are converted to f32 and added, times their block's scale (w's d x x's d), into one 16-lane
+ * accumulator per output, reduced by a fixed tree at the end. Up to 4 activation rows share
+ * each weight load; every accumulator sees exactly the operations it would see alone, so
+ * results do not depend on the batch or the thread split. */
+#include "kern_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <string.h>
+
+#define TQ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c")))
+#define INL static inline __attribute__((always_inline)) TQ
+
+/* Blocks b and b+1 (or b alone, the upper half zero) of a weight row as 64 signed bytes. */
+INL __m512i load_w2(const uint8_t *w, int dtype, int b, bool two) {
+    if (dtype == S1C_Q8_0) {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(w + (size_t)b * 34 + 2));
+        __m256i hi = two ? _mm256_loadu_si256((const __m256i *)(w + (size_t)(b + 1) * 34 + 2)) : _mm256_setzero_si256();
+        return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    }
+    __m128i m = _mm_set1_epi8(0x0f), e8 = _mm_set1_epi8(8);
+    __m128i a = _mm_loadu_si128((const __m128i *)(w + (size_t)b * 18 + 2));
+    __m128i a_lo = _mm_sub_epi8(_mm_and_si128(a, m), e8), a_hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(a, 4), m), e8);
+    __m128i b_lo = _mm_setzero_si128(), b_hi = _mm_setzero_si128();
+    if (two) {
+        __m128i c = _mm_loadu_si128((const __m128i *)(w + (size_t)(b + 1) * 18 + 2));
+        b_lo = _mm_sub_epi8(_mm_and_si128(c, m), e8);
+        b_hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(c, 4), m), e8);
+    }
+    __m512i z = _mm512_castsi128_si512(a_lo);
+    z = _mm512_inserti32x4(z, a_hi, 1);
+    z = _mm512_inserti32x4(z, b_lo, 2);
+    return _mm512_inserti32x4(z, b_hi, 3);
+}
+
+INL float scale_of(const uint8_t *w, int dtype, int b) {
+    uint16_t h;
+    memcpy(&h, w + (size_t)b * (dtype == S1C_Q8_0 ? 34 : 18), 2);
+    return _cvtsh_ss(h);
+}
+
+/* Blocks b, b+1 (two) or b alone of weight row w against C activation rows, into acc. */
+INL void qstep(__m512 *acc, const kern_q8x *xq, const uint8_t *w, int dtype, int b, int t0, int C, bool two) {
+    int n = xq->n, nb = n / 32;
+    __m512i wv = load_w2(w, dtype, b, two);
+    __m512i wabs = _mm512_abs_epi8(wv);
+    __mmask64 neg = _mm512_movepi8_mask(wv);
+    /* lanes 0-7: block b's weight scale, 8-15: block b+1's */
+    __m512 ws = _mm512_insertf32x8(_mm512_set1_ps(scale_of(w, dtype, b)), _mm256_set1_ps(two ? scale_of(w, dtype, b + 1) : 0.0f), 1);
+    const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) {
+        const int8_t *xv8 = xq->q + (size_t)(t0 + c) * n + (size_t)b * 32;
+        const float *xd = xq->d + (size_t)(t0 + c) * nb + b;
+        __m512i xv = two ? _mm512_loadu_si512(xv8) : _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xv8));
+        if (!two) xv = _mm512_inserti64x4(xv, _mm256_setzero_si256(), 1);
+        xv = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv); /* x * sign(w) */
+        __m512i isum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wabs, xv);
+        __m512 xs;
+        if (two) {
+            double pair;
+            memcpy(&pair, xd, sizeof pair); /* (d[b], d[b+1]) */
+            xs = _mm512_permutexvar_ps(half, _mm512_castpd_ps(_mm512_set1_pd(pair)));
+        } else {
+            xs = _mm512_set1_ps(xd[0]);
+        }
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(ws, xs), acc[c]);
+    }
+}
+
+/* out[t0 + c][i] for c < C (C <= 4 activation rows). */
+INL void qblock(float *out, const kern_q8x *xq, const uint8_t *w, int dtype, int d, int i, int t0, int C) {
+    int nb = xq->n / 32;
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) qstep(acc, xq, w, dtype, b, t0, C, true);
+    if (b < nb) qstep(acc, xq, w, dtype, b, t0, C, false);
+#pragma GCC unroll 4
+    for (int c = 0; c < C; c++) out[(size_t)(t0 + c) * d + i] = _mm512_reduce_add_ps(acc[c]);
+}
+
+static TQ void vnni_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
+    size_t row_bytes = (size_t)(n / 32) * (dtype == S1C_Q8_0 ? 34 : 18);
+    for (int i = i0; i < i1; i++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)i * row_bytes;
+        int t = 0;
+        for (; t + 4 <= n_rows; t += 4) qblock(out, xq, wr, dtype, d, i, t, 4);
+        switch (n_rows - t) {
+        case 3: qblock(out, xq, wr, dtype, d, i, t, 3); break;
+        case 2: qblock(out, xq, wr, dtype, d, i, t, 2); break;
+        case 1: qblock(out, xq, wr, dtype, d, i, t, 1); break;
+        default: break;
+        }
+    }
+}
+
+void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vnni")) vnni_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
+    else kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
+}
+
+#else
+void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
+    kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
+}
+#endif
