@@ -6,7 +6,7 @@ a scripted OpenAI-compatible server on 127.0.0.1 (500s, a model that stays down,
 classifier replies: recorded as drops with reasons, never a crash); journals make a rerun ask
 only what failed; the same seed gives the same selection; summary, stats and curate.svg; option
 errors."""
-import http.server, json, os, shutil, signal, socketserver, subprocess, sys, threading, xml.etree.ElementTree as ET
+import http.server, json, os, shutil, signal, socket, socketserver, subprocess, sys, threading, xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from s1ctest import check, finish  # noqa: E402
 
@@ -27,11 +27,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def reply(self, status, body):
+    def reply(self, status, body, headers=()):
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for k, v in headers:
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
 
@@ -56,6 +58,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.ok("<think>maybe 03?</think>Code: 05" if "comb" in question else "It is 11 (Number theory)")
         if "[flaky]" in q and nth == 1:
             return self.reply(500, '{"error":{"message":"hiccup"}}')
+        if "[ratelimited]" in q and nth == 1:
+            return self.reply(429, '{"error":{"message":"slow down"}}', [("Retry-After", "1")])
+        if "[drop]" in q and nth == 1:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if "[refdown]" in q and model == "strong":
             return self.reply(503, '{"error":{"message":"down"}}')
         gold = q.split("gold=")[1].split()[0] if "gold=" in q else "0"
@@ -148,6 +156,8 @@ qs = [
     rec(14, "HARD   comb gold=102 QUESTION"),  # an exact duplicate of q2 up to case/space
     rec(15, "hard nt gold=115 question", solution=None),
     rec(16, "hard comb gold=116 question with a long enough trace"),
+    rec(19, "[ratelimited] hard nt gold=119 question", domain="11"),
+    rec(20, "[drop] hard nt gold=120 question", domain="11"),
     rec(17, "hard nt gold=117 question with a short trace", thinking_trajectories=["tiny"]),
 ]
 byid = {r["id"]: r for r in qs}
@@ -178,9 +188,13 @@ check("difficulty: a model that stays down -> ref_error with the reason", "q5" i
 check("difficulty: no solution", "q15" in dd and dd["q15"]["drop_kind"] == "no_solution", dd.get("q15"))
 check("difficulty: short trace", "q17" in dd and dd["q17"]["drop_kind"] == "short_trace", dd.get("q17"))
 check("difficulty: flaky recovered", "q4" not in dd, dd.get("q4"))
+for qid in ("q19", "q20"):
+    qq = byid[qid]["question"]
+    check(f"difficulty: {qid} (429 / dropped connection) retried", qid not in dd and ASKED.get(("weak", qq)) == 2
+          and ASKED.get(("strong", qq)) == 2, (dd.get(qid), ASKED.get(("weak", qq)), ASKED.get(("strong", qq))))
 check("difficulty: reasoning in <think> is not graded", "q3" not in dd, dd.get("q3"))
 kept = {r["id"]: r for r in read_jsonl(os.path.join(out, "3-difficulty.kept.jsonl"))}
-check("difficulty: kept ids (AIME keeps its [asy])", set(kept) == {"q2", "q3", "q4", "q7", "q8", "q9", "q16", "q18"}, sorted(kept))
+check("difficulty: kept ids (AIME keeps its [asy])", set(kept) == {"q2", "q3", "q4", "q7", "q8", "q9", "q16", "q18", "q19", "q20"}, sorted(kept))
 check("difficulty: answers recorded", kept.get("q3", {}).get("ref_answers") == {"weak": "1234567", "strong": "7654321"}
       and kept["q3"].get("ref_correct") is False, kept.get("q3"))
 check("difficulty: trace tokens recorded", all(isinstance(r.get("trace_tokens"), int) and r["trace_tokens"] > 5 for r in kept.values()), "")
@@ -195,10 +209,10 @@ check("s1k: k records", len(s1k) == 3, len(s1k))
 check("s1k: fields for s1c train", all(isinstance(r["thinking_trajectories"], list) and r["question"] and r["solution"] and r["attempt"]
                                        and r["domain"] and r["extra"]["n"] >= 0 for r in s1k), s1k)
 summ = json.load(open(os.path.join(out, "summary.json")))
-check("summary: counts", summ["selected"] == 3 and summ["pool"] == 22 and [s["stage"] for s in summ["stages"]][-1] == "diversity", summ)
+check("summary: counts", summ["selected"] == 3 and summ["pool"] == 24 and [s["stage"] for s in summ["stages"]][-1] == "diversity", summ)
 check("summary: domain histogram", sum(summ["domains"].values()) == 3 and set(summ["domains"]) <= {"05", "11"}, summ["domains"])
 check("summary: length histogram", sum(summ["trace_tokens"]["histogram"]["selected"]) == 3
-      and sum(summ["trace_tokens"]["histogram"]["candidates"]) == 7, summ["trace_tokens"])
+      and sum(summ["trace_tokens"]["histogram"]["candidates"]) == 9, summ["trace_tokens"])
 try:
     root = ET.parse(os.path.join(out, "curate.svg")).getroot()
     check("curate.svg: an svg with bars", root.tag.endswith("svg") and len(root.findall(".//{http://www.w3.org/2000/svg}rect")) > 10, root.tag)
