@@ -426,7 +426,7 @@ static int stage_difficulty(run *R, s1c_err *err) {
         cur_rec *r = R->live[i];
         if (r->trace_tokens < o->min_trace_tokens)
             cur_drop(r, "difficulty", "short_trace", "teacher trace has %ld tokens (< %ld)", r->trace_tokens, o->min_trace_tokens);
-        else if (precomputed(r) < 0 && !cur_str(r, R->p->f.solution))
+        else if (!o->no_difficulty && precomputed(r) < 0 && !cur_str(r, R->p->f.solution))
             cur_drop(r, "difficulty", "no_solution", "no string field '%s' to grade reference answers against", R->p->f.solution);
     }
     if (o->no_difficulty) return 0;

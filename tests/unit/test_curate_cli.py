@@ -134,7 +134,9 @@ s1k = read_jsonl(os.path.join(out, "s1k.jsonl"))
 check("decontam: --k honoured up to what remains (40)", len(s1k) == 40, len(s1k))
 check("decontam: warning when fewer than k remain", "only 40 question(s) survived" in se, se)
 rc, so, se = run(["--pool", pp, "--out", os.path.join(TMP, "dec2"), "--k", "10", "--no-difficulty", "--no-decontam"])
-check("--no-decontam: nothing dropped there", rc == 0 and read_jsonl(os.path.join(TMP, "dec2", "stats.jsonl"))[1]["dropped"] == 0, se)
+st2 = read_jsonl(os.path.join(TMP, "dec2", "stats.jsonl"))
+check("--no-decontam: nothing dropped there", rc == 0 and st2[1]["dropped"] == 0, se)
+check("--no-difficulty: nothing dropped there (not even questions without a solution)", st2[3]["stage"] == "difficulty" and st2[3]["dropped"] == 0, st2)
 
 # ---------------------------------------------------------------- difficulty + domain through the API
 qs = [
