@@ -10,7 +10,7 @@
 
 /* ------------------------------------------------------------------ 3. difficulty */
 
-/* A cur_precomputed verdict: ref_correct true/false, or a list / object of them (any true = solved).
+/* A precomputed verdict: ref_correct true/false, or a list / object of them (any true = solved).
  * Returns -1 when absent or malformed, else 0/1. */
 int cur_precomputed(const cur_rec *r) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(r->obj, "ref_correct");
@@ -282,7 +282,7 @@ int cur_stage_difficulty(run_ctx *R, s1c_err *err) {
         cur_rec *r = R->live[i];
         if (r->stage) continue;
         int pre = cur_precomputed(r);
-        if (pre == 1) { cur_drop(r, "difficulty", "solved", "solved by a reference model (cur_precomputed ref_correct)"); continue; }
+        if (pre == 1) { cur_drop(r, "difficulty", "solved", "solved by a reference model (precomputed ref_correct)"); continue; }
         if (pre == 0) continue;
         cJSON *answers = cJSON_CreateObject();
         bool solved = false;

@@ -205,7 +205,7 @@ static int write_s1k(run_ctx *R, cur_rec **sel, size_t n, s1c_err *err) {
     return s1c_wfile_commit(&w, err);
 }
 
-/* ------------------------------------------------------------------ the run_ctx */
+/* ------------------------------------------------------------------ the run */
 
 /* What would fail late is refused before any work: questions without a verdict and no reference
  * model, questions without a domain and no classifier. */

@@ -184,7 +184,7 @@ check("difficulty: solved by weak", "q0" in dd and "solved by weak" in dd["q0"][
 check("difficulty: solved by strong", "q1" in dd and "solved by strong" in dd["q1"]["drop_reason"], dd.get("q1"))
 check("difficulty: judge said equal", "q6" in dd and dd["q6"]["drop_kind"] == "solved", dd.get("q6"))
 check("difficulty: judge said not equal -> kept", "q7" not in dd, dd.get("q7"))
-check("difficulty: precomputed true", "q10" in dd and "precomputed" in dd["q10"]["drop_reason"], dd.get("q10"))
+check("difficulty: precomputed true", "q10" in dd and dd["q10"]["drop_reason"] == "solved by a reference model (precomputed ref_correct)", dd.get("q10"))
 check("difficulty: a model that stays down -> ref_error with the reason", "q5" in dd and dd["q5"]["drop_kind"] == "ref_error"
       and "HTTP 503" in dd["q5"]["drop_reason"] and "after 2 tries" in dd["q5"]["drop_reason"], dd.get("q5"))
 check("difficulty: no solution", "q15" in dd and dd["q15"]["drop_kind"] == "no_solution", dd.get("q15"))
