@@ -81,11 +81,24 @@ out:
 
 /* ------------------------------------------------------------------ 1. decontamination */
 
+/* The year of a record (a number, or a string starting with one), or 0. */
+static long year_of(const cur_rec *r, const char *field) {
+    cJSON *v = field ? cJSON_GetObjectItemCaseSensitive(r->obj, field) : NULL;
+    if (cJSON_IsNumber(v)) return (long)v->valuedouble;
+    if (cJSON_IsString(v)) return strtol(v->valuestring, NULL, 10);
+    return 0;
+}
+
 static void stage_decontam(run_ctx *R) {
-    if (!R->o->decontam) return;
+    const cur_opts *o = R->o;
     for (size_t i = 0; i < R->n_live; i++) {
         cur_rec *r = R->live[i];
-        const char *hit = cur_decontam_match(R->o->decontam, r->question);
+        long y = o->max_year > 0 ? year_of(r, R->p->f.year) : 0;
+        if (y > o->max_year) {
+            cur_drop(r, "decontam", "too_recent", "year %ld is after %d (an evaluation year)", y, o->max_year);
+            continue;
+        }
+        const char *hit = o->decontam ? cur_decontam_match(o->decontam, r->question) : NULL;
         if (hit) cur_drop(r, "decontam", "contaminated", "shares a word 8-gram with %s", hit);
     }
 }

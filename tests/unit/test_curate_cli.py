@@ -133,6 +133,14 @@ check("decontam: reason names the set", all("math500" in d["drop_reason"] for d 
 s1k = read_jsonl(os.path.join(out, "s1k.jsonl"))
 check("decontam: --k honoured up to what remains (40)", len(s1k) == 40, len(s1k))
 check("decontam: warning when fewer than k remain", "only 40 question(s) survived" in se, se)
+# --max-year: a question dated after it goes, whatever its words
+yp = os.path.join(TMP, "years.jsonl")
+write(yp, [rec(0, "an old AIME question", domain="05", year=2019), rec(1, "a new AIME question", domain="05", year="2024"),
+           rec(2, "an undated question", domain="05")])
+rc, so, se = run(["--pool", yp, "--out", os.path.join(TMP, "years"), "--no-difficulty", "--max-year", "2021"])
+yd = read_jsonl(os.path.join(TMP, "years", "1-decontam.dropped.jsonl"))
+check("--max-year: only the 2024 question dropped", rc == 0 and [d["id"] for d in yd] == ["q1"] and yd[0]["drop_kind"] == "too_recent"
+      and "2024" in yd[0]["drop_reason"], yd)
 rc, so, se = run(["--pool", pp, "--out", os.path.join(TMP, "dec2"), "--k", "10", "--no-difficulty", "--no-decontam"])
 st2 = read_jsonl(os.path.join(TMP, "dec2", "stats.jsonl"))
 check("--no-decontam: nothing dropped there", rc == 0 and st2[1]["dropped"] == 0, se)
