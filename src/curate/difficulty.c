@@ -128,12 +128,11 @@ cJSON *cur_journal_find(cJSON *lines, cur_map *index, const cur_rec *r, const ch
     cur_qhash_hex(r, qh);
     uint64_t key = cur_hash(model, strlen(model), cur_hash(qh, 16, cur_hash(r->id, strlen(r->id), 0)));
     size_t at;
-    if (!cur_map_get(index, key, &at)) return NULL;
-    return cJSON_GetArrayItem(lines, (int)at);
+    (void)lines;
+    return cur_map_get(index, key, &at) ? (cJSON *)(uintptr_t)at : NULL; /* the index holds the line itself */
 }
 
 int cur_journal_index(cJSON *lines, const char *model_key, cur_map *index, s1c_err *err) {
-    int i = 0;
     cJSON *l;
     cJSON_ArrayForEach(l, lines) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(l, "id"), *qh = cJSON_GetObjectItemCaseSensitive(l, "qhash");
@@ -141,9 +140,8 @@ int cur_journal_index(cJSON *lines, const char *model_key, cur_map *index, s1c_e
         if (cJSON_IsString(id) && cJSON_IsString(qh) && cJSON_IsString(m) && strlen(qh->valuestring) == 16) {
             uint64_t key = cur_hash(m->valuestring, strlen(m->valuestring),
                                     cur_hash(qh->valuestring, 16, cur_hash(id->valuestring, strlen(id->valuestring), 0)));
-            if (cur_map_set(index, key, (size_t)i)) return s1c_fail(err, "out of memory");
+            if (cur_map_set(index, key, (size_t)(uintptr_t)l)) return s1c_fail(err, "out of memory"); /* later lines win */
         }
-        i++;
     }
     return 0;
 }
@@ -228,7 +226,7 @@ static int ask_refs(run_ctx *R, cJSON *lines, cur_map *index, s1c_err *err) {
             cJSON_AddItemToArray(lines, line);
             if (cur_map_set(index, cur_hash(cur_ref_name(o, J->ref), strlen(cur_ref_name(o, J->ref)),
                                              cur_hash(qh, 16, cur_hash(J->r->id, strlen(J->r->id), 0))),
-                            (size_t)cJSON_GetArraySize(lines) - 1))
+                            (size_t)(uintptr_t)line))
                 rc = s1c_fail(err, "out of memory");
         }
     }

@@ -36,7 +36,8 @@ void cur_qhash_hex(const cur_rec *r, char out[17]);
 void cur_progress(const run_ctx *R, const char *stage, size_t done, size_t total, double *last);
 /* An API client with the run's timeout, retries and key. */
 net_client *cur_client_for(const cur_opts *o, const char *url, s1c_err *err);
-/* Journal lines indexed by (id, question hash, model_key's value). */
+/* Journal lines indexed by (id, question hash, model_key's value): the index maps to the line
+ * objects themselves (lines must outlive it); find returns the line or NULL. */
 int cur_journal_index(cJSON *lines, const char *model_key, cur_map *index, s1c_err *err);
 cJSON *cur_journal_find(cJSON *lines, cur_map *index, const cur_rec *r, const char *model);
 /* A precomputed ref_correct verdict: -1 absent or malformed, else 0/1 (any true = solved). */
