@@ -113,6 +113,11 @@ double s1c_grad_norm(const float *g, uint64_t n);
  * correction with t = step + 1) after clipping g to the global norm o->clip. m, v: moments
  * of the same layout. Returns the norm before clipping. */
 double s1c_adamw_step(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step);
+/* The same for a shard (ZeRO-1): only tensors [t0, t1) are updated and m, v hold only their
+ * moments, m[0] being that of info[t0].offset. g must be the whole (all-reduced) gradient:
+ * the clipping norm is global. */
+double s1c_adamw_step_shard(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step, int t0,
+                            int t1);
 
 /* ---------------------------------------------------------------- SFT data */
 
@@ -211,6 +216,10 @@ typedef struct s1c_train_opts {
 
 /* s1's defaults (SPEC.md §4). */
 void s1c_train_opts_defaults(s1c_train_opts *o);
+/* True when this build trains data-parallel under mpirun (OpenMPI found at build time). A run
+ * started by mpirun splits each step's rows over the ranks, all-reduces the gradients, shards
+ * the Adam moments (ZeRO-1), and rank 0 writes the log and the checkpoints. */
+bool s1c_train_has_mpi(void);
 
 typedef struct s1c_train_progress {
     int step, total_steps, epoch;

@@ -17,6 +17,7 @@ int cmd_export_ollama(int argc, char **argv);
 int cmd_extract(int argc, char **argv);
 int cmd_grade(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_curate(int argc, char **argv);
 int cmd_distill(int argc, char **argv);

@@ -151,7 +151,13 @@ int cmd_train(int argc, char **argv) {
     a.o.epochs = a.o.batch = a.o.block_size = 0; /* 0 = not given (resume compares only what was given) */
     a.o.lr = 0;
     int p = parse_args(argc, argv, &a);
-    if (p <= 0) return p == 0 ? 0 : 2;
+    if (p == 0) {
+        printf("\ndata parallel: mpirun -np N s1c train ... splits each step's rows over N ranks, all-reduces the\n"
+               "gradients and shards the optimizer state; rank 0 writes. This build: MPI %s.\n",
+               s1c_train_has_mpi() ? "enabled" : "not available (install libopenmpi-dev and rebuild)");
+        return 0;
+    }
+    if (p < 0) return 2;
     if (apply_fields(&a) != 0) return 2;
     progress_ctx ctx = {.tty = isatty(2)};
     s1c_err err = {{0}};

@@ -8,6 +8,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"demo", cmd_demo, "the whole s1 recipe in miniature: pool, curate, train, budget-forcing eval, report"},
     {"generate", cmd_generate, "generate text from a prompt (llama2.c .bin, GGUF, or HF directory)"},
     {"chat", cmd_chat, "interactive chat with budget forcing (thinking shown dimmed)"},
     {"eval", cmd_eval, "evaluate on a benchmark under thinking budgets and forced waits; report + scaling plot"},

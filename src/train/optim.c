@@ -81,6 +81,7 @@ typedef struct adam_job {
     float *g, *m, *v;
     double lr, clip_coef;
     int t;
+    uint64_t moment_base; /* offset of m[0] and v[0] in the parameter buffer */
     int *piece_tensor; /* the tensor of each piece */
     uint64_t *piece_start;
 } adam_job;
@@ -91,33 +92,41 @@ static void adam_piece(void *ctx, int k, int n_tasks) {
     uint64_t a = t->offset + j->piece_start[k], n = t->n - j->piece_start[k] < PIECE ? t->n - j->piece_start[k] : PIECE;
     if (j->clip_coef < 1.0)
         for (uint64_t i = a; i < a + n; i++) j->g[i] = (float)(j->g[i] * j->clip_coef);
-    adamw_tensor(j->p->data + a, j->g + a, j->m + a, j->v + a, n, j->lr, t->decay ? j->o->weight_decay : 0.0, j->o, j->t);
+    /* m and v hold the moments of this shard only, from its first tensor on */
+    uint64_t mo = a - j->moment_base;
+    adamw_tensor(j->p->data + a, j->g + a, j->m + mo, j->v + mo, n, j->lr, t->decay ? j->o->weight_decay : 0.0, j->o, j->t);
 }
 
-double s1c_adamw_step(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step) {
+double s1c_adamw_step_shard(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step, int t0,
+                            int t1) {
     double norm = s1c_grad_norm(g, p->n);
     /* torch: coef = max_norm / (total_norm + 1e-6), applied when below 1 */
     double coef = o->clip > 0 ? o->clip / (norm + 1e-6) : 1.0;
     int pieces = 0;
-    for (int i = 0; i < p->n_tensors; i++) pieces += (int)((p->info[i].n + PIECE - 1) / PIECE);
-    adam_job j = {o, p, g, m, v, s1c_lr_at(o, step), coef, step + 1,
-                  malloc((size_t)pieces * sizeof(int)), malloc((size_t)pieces * sizeof(uint64_t))};
+    for (int i = t0; i < t1; i++) pieces += (int)((p->info[i].n + PIECE - 1) / PIECE);
+    adam_job j = {o, p, g, m, v, s1c_lr_at(o, step), coef, step + 1, t0 < t1 ? p->info[t0].offset : 0,
+                  malloc((size_t)(pieces ? pieces : 1) * sizeof(int)), malloc((size_t)(pieces ? pieces : 1) * sizeof(uint64_t))};
+    /* without memory for the task list the pieces run on this thread, in the same order */
     s1c_pool *pool = j.piece_tensor && j.piece_start ? s1c_pool_global() : NULL;
-    if (!j.piece_tensor || !j.piece_start) { /* no memory for the task list: whole tensors, one thread */
-        for (int i = 0; i < p->n_tensors; i++) {
-            const s1c_param_info *t = &p->info[i];
-            if (coef < 1.0)
-                for (uint64_t k = 0; k < t->n; k++) g[t->offset + k] = (float)(g[t->offset + k] * coef);
-            adamw_tensor(p->data + t->offset, g + t->offset, m + t->offset, v + t->offset, t->n, j.lr,
-                         t->decay ? o->weight_decay : 0.0, o, step + 1);
+    int k = 0;
+    for (int i = t0; i < t1; i++)
+        for (uint64_t s = 0; s < p->info[i].n; s += PIECE) {
+            if (pool) {
+                j.piece_tensor[k] = i, j.piece_start[k++] = s;
+                continue;
+            }
+            int one_t = i;
+            uint64_t one_s = s;
+            adam_job single = j;
+            single.piece_tensor = &one_t, single.piece_start = &one_s;
+            adam_piece(&single, 0, 1);
         }
-    } else {
-        int k = 0;
-        for (int i = 0; i < p->n_tensors; i++)
-            for (uint64_t s = 0; s < p->info[i].n; s += PIECE) j.piece_tensor[k] = i, j.piece_start[k++] = s;
-        s1c_pool_run(pool, pieces, adam_piece, &j);
-    }
+    if (pool) s1c_pool_run(pool, pieces, adam_piece, &j);
     free(j.piece_tensor);
     free(j.piece_start);
     return norm;
+}
+
+double s1c_adamw_step(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step) {
+    return s1c_adamw_step_shard(o, p, g, m, v, step, 0, p->n_tensors);
 }

@@ -20,4 +20,25 @@ int ckpt_save(const char *out, const ckpt_data *c, s1c_err *err);
  * (malloc'd) from a checkpoint directory. */
 int ckpt_load(const char *dir, const s1c_params *p, float *m, float *v, char **state_json, s1c_err *err);
 
+/* ---------------------------------------------------------------- data parallel (dist.c) */
+
+typedef struct dist {
+    int rank, size;
+    bool active; /* MPI was started (and must be finalized) */
+} dist;
+
+/* Joins the MPI job when a launcher started this process; otherwise rank 0 of 1. */
+int dist_init(dist *d, s1c_err *err);
+void dist_finalize(dist *d);
+/* True when s1c was built with MPI. */
+bool dist_available(void);
+/* In-place sum over all ranks (every rank gets the result). */
+void dist_sum_f32(const dist *d, float *buf, uint64_t n);
+double dist_sum_f64(const dist *d, double v);
+/* The largest v over all ranks (a failure anywhere stops everyone). */
+int dist_max_int(const dist *d, int v);
+void dist_bcast_f32(const dist *d, float *buf, uint64_t n, int root);
+/* Gathers every rank's slice [off, off + n) of a buffer into full on root (mine: the slice). */
+void dist_gather_f32(const dist *d, float *full, const float *mine, uint64_t off, uint64_t n, int root);
+
 #endif

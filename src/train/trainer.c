@@ -44,6 +44,11 @@ typedef struct run {
     s1c_sft_plan plan;
     s1c_adamw adam;
     int dtype, start_step, end_step;
+    /* data parallel: this rank's rows of each step and its optimizer shard (ZeRO-1): tensors
+     * [t0, t1), whose Adam moments m and v hold (from offset m_off, m_n floats) */
+    dist d;
+    int t0, t1;
+    uint64_t m_off, m_n;
     /* the current row */
     int32_t *token, *label, *target, *seg;
     float *weight;
@@ -177,6 +182,18 @@ static int load_data(run *r, s1c_err *err) {
     return s1c_sft_plan_new(&r->plan, &r->data, r->o.batch, r->o.epochs, r->o.pack, r->o.block_size, r->o.seed, err);
 }
 
+/* This rank's tensors: contiguous, about 1/size of the floats each. */
+static void plan_shard(run *r) {
+    r->t0 = r->t1 = 0;
+    uint64_t lo = r->p.n * (uint64_t)r->d.rank / (uint64_t)r->d.size;
+    uint64_t hi = r->p.n * (uint64_t)(r->d.rank + 1) / (uint64_t)r->d.size;
+    while (r->t0 < r->p.n_tensors && r->p.info[r->t0].offset < lo) r->t0++;
+    r->t1 = r->t0;
+    while (r->t1 < r->p.n_tensors && r->p.info[r->t1].offset < hi) r->t1++;
+    r->m_off = r->t0 < r->p.n_tensors ? r->p.info[r->t0].offset : r->p.n;
+    r->m_n = (r->t1 < r->p.n_tensors ? r->p.info[r->t1].offset : r->p.n) - r->m_off;
+}
+
 /* Buffers sized by the longest row the plan or the validation set holds. */
 static int alloc_buffers(run *r, s1c_err *err) {
     int longest = r->val.max_len;
@@ -188,8 +205,9 @@ static int alloc_buffers(run *r, s1c_err *err) {
     if (s1c_gradws_new(&r->ws, &r->p.cfg, longest, r->o.head_chunk, err) != 0) return -1;
     size_t n = (size_t)longest;
     r->grad = calloc(r->p.n, sizeof *r->grad);
-    r->m = calloc(r->p.n, sizeof *r->m);
-    r->v = calloc(r->p.n, sizeof *r->v);
+    plan_shard(r);
+    r->m = calloc(r->m_n ? r->m_n : 1, sizeof *r->m);
+    r->v = calloc(r->m_n ? r->m_n : 1, sizeof *r->v);
     r->token = malloc(n * sizeof *r->token);
     r->label = malloc(n * sizeof *r->label);
     r->target = malloc(n * sizeof *r->target);
@@ -240,7 +258,9 @@ static int step_gradients(run *r, int step, double *loss, long long *tokens, s1c
     memset(r->grad, 0, r->p.n * sizeof *r->grad);
     *loss = 0;
     *tokens = 0;
-    for (int i = 0; i < n_rows && n_samples > 0; i++) {
+    int rc = 0;
+    /* rank k takes rows k, k + size, ...; the weights already divide by the step's samples */
+    for (int i = r->d.rank; i < n_rows && n_samples > 0 && rc == 0; i += r->d.size) {
         int k = r->plan.row_len[rows[i]];
         int n = build_row(r, &r->data, r->plan.order + r->plan.row_start[rows[i]], k);
         const int32_t *seg = k > 1 ? r->seg : NULL;
@@ -248,10 +268,14 @@ static int step_gradients(run *r, int step, double *loss, long long *tokens, s1c
         s1c_grad_row row = {n, r->token, r->target, r->weight, seg};
         double l;
         int nt;
-        if (s1c_grad_row_run(r->ws, &r->p, r->grad, &row, &l, &nt, err) != 0) return -1;
+        rc = s1c_grad_row_run(r->ws, &r->p, r->grad, &row, &l, &nt, err);
         *loss += l;
         *tokens += n;
     }
+    if (dist_max_int(&r->d, rc != 0) != 0) return rc != 0 ? -1 : s1c_fail(err, "another rank failed at step %d", step + 1);
+    dist_sum_f32(&r->d, r->grad, r->p.n);
+    *loss = dist_sum_f64(&r->d, *loss);
+    *tokens = (long long)dist_sum_f64(&r->d, (double)*tokens);
     return 0;
 }
 
@@ -259,7 +283,7 @@ static int step_gradients(run *r, int step, double *loss, long long *tokens, s1c
 static double validation_loss(run *r, s1c_err *err) {
     double sum = 0;
     int used = 0;
-    for (int i = 0; i < r->val.n; i++) {
+    for (int i = r->d.rank; i < r->val.n; i += r->d.size) {
         int n = build_row(r, &r->val, &i, 1);
         if (s1c_row_samples(r->target, NULL, n) == 0) continue;
         s1c_loss_weights(r->weight, r->target, NULL, n, 1);
@@ -270,20 +294,43 @@ static double validation_loss(run *r, s1c_err *err) {
         sum += l;
         used++;
     }
+    sum = dist_sum_f64(&r->d, sum);
+    used = (int)dist_sum_f64(&r->d, used);
     return used ? sum / used : NAN;
 }
 
 /* ---------------------------------------------------------------- checkpoints and log */
 
+/* Rank 0 writes the checkpoint with every rank's moments gathered; all ranks learn whether
+ * it worked. */
 static int save(run *r, int step, s1c_err *err) {
-    char *state = state_json(r, step);
-    ckpt_data c = {step, &r->p, r->m, r->v, r->dtype, r->model_dir, state, r->o.keep};
-    int rc = ckpt_save(r->o.out, &c, err);
-    free(state);
-    if (rc == 0 && r->log) {
-        fflush(r->log);
-        fsync(fileno(r->log));
+    float *m = r->m, *v = r->v;
+    bool whole = r->m_off == 0 && r->m_n == r->p.n;
+    if (!whole && r->d.rank == 0) {
+        m = malloc(r->p.n * sizeof *m);
+        v = malloc(r->p.n * sizeof *v);
     }
+    int rc = 0;
+    if (!whole && r->d.rank == 0 && (!m || !v)) rc = s1c_fail(err, "out of memory gathering the optimizer state");
+    if (!whole && dist_max_int(&r->d, rc != 0) == 0) {
+        dist_gather_f32(&r->d, m, r->m, r->m_off, r->m_n, 0);
+        dist_gather_f32(&r->d, v, r->v, r->m_off, r->m_n, 0);
+    }
+    if (rc == 0 && r->d.rank == 0) {
+        char *state = state_json(r, step);
+        ckpt_data c = {step, &r->p, m, v, r->dtype, r->model_dir, state, r->o.keep};
+        rc = ckpt_save(r->o.out, &c, err);
+        free(state);
+        if (rc == 0 && r->log) {
+            fflush(r->log);
+            fsync(fileno(r->log));
+        }
+    }
+    if (!whole && r->d.rank == 0) {
+        free(m);
+        free(v);
+    }
+    if (dist_max_int(&r->d, rc != 0) != 0 && rc == 0) rc = s1c_fail(err, "rank 0 could not save step %d", step);
     return rc;
 }
 
@@ -324,6 +371,19 @@ static double now_s(void) {
 
 /* ---------------------------------------------------------------- the loop */
 
+/* After a ZeRO-1 step every rank holds only its tensors' new values: each broadcasts its own. */
+static void share_updated_weights(run *r) {
+    for (int k = 0; k < r->d.size; k++) {
+        uint64_t lo = r->p.n * (uint64_t)k / (uint64_t)r->d.size, hi = r->p.n * (uint64_t)(k + 1) / (uint64_t)r->d.size;
+        int t0 = 0, t1;
+        while (t0 < r->p.n_tensors && r->p.info[t0].offset < lo) t0++;
+        for (t1 = t0; t1 < r->p.n_tensors && r->p.info[t1].offset < hi; t1++)
+            ;
+        uint64_t a = t0 < r->p.n_tensors ? r->p.info[t0].offset : r->p.n, b = t1 < r->p.n_tensors ? r->p.info[t1].offset : r->p.n;
+        if (b > a) dist_bcast_f32(&r->d, r->p.data + a, b - a, k);
+    }
+}
+
 static int train_loop(run *r, s1c_train_cb cb, void *ctx, s1c_err *err) {
     double t0 = now_s();
     long long tokens_run = 0;
@@ -337,7 +397,8 @@ static int train_loop(run *r, s1c_train_cb cb, void *ctx, s1c_err *err) {
                             step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite");
         s1c_train_progress pr = {.step = step + 1, .total_steps = r->end_step, .loss = loss, .grad_norm = norm,
                                  .lr = s1c_lr_at(&r->adam, step), .val_loss = NAN};
-        s1c_adamw_step(&r->adam, &r->p, r->grad, r->m, r->v, step);
+        s1c_adamw_step_shard(&r->adam, &r->p, r->grad, r->m, r->v, step, r->t0, r->t1);
+        share_updated_weights(r);
         tokens_run += tokens;
         pr.tokens = tokens_run;
         pr.epoch = step / r->plan.steps_per_epoch;
@@ -345,8 +406,10 @@ static int train_loop(run *r, s1c_train_cb cb, void *ctx, s1c_err *err) {
         pr.tok_s = tokens_run / (pr.elapsed_s > 0 ? pr.elapsed_s : 1e-9);
         pr.eta_s = pr.elapsed_s / (step + 1 - r->start_step) * (r->end_step - step - 1);
         if (r->val.n && r->o.val_every > 0 && (step + 1) % r->o.val_every == 0) pr.val_loss = validation_loss(r, err);
-        log_step(r, &pr);
-        if (cb) cb(&pr, NULL, ctx);
+        if (r->d.rank == 0) {
+            log_step(r, &pr);
+            if (cb) cb(&pr, NULL, ctx);
+        }
         bool last = step + 1 == r->end_step;
         if ((last || (r->o.save_every > 0 && (step + 1) % r->o.save_every == 0)) && save(r, step + 1, err) != 0) return -1;
     }
@@ -354,8 +417,14 @@ static int train_loop(run *r, s1c_train_cb cb, void *ctx, s1c_err *err) {
 }
 
 static void report_plan(run *r, s1c_train_cb cb, void *ctx) {
-    if (!cb) return;
+    if (!cb || r->d.rank != 0) return;
     char msg[512];
+    if (r->d.size > 1) {
+        snprintf(msg, sizeof msg, "data parallel over %d ranks (each takes every %dth row of a step; optimizer state sharded)",
+                 r->d.size, r->d.size);
+        s1c_train_progress p0 = {.val_loss = NAN};
+        cb(&p0, msg, ctx);
+    }
     snprintf(msg, sizeof msg,
              "%d samples (%lld tokens, %lld in the loss, longest %d) in %d rows; %d epochs x %d steps = %d steps of %d "
              "rows; warm-up %d; %d skipped",
@@ -381,18 +450,31 @@ static int prepare(run *r, s1c_err *err) {
     return 0;
 }
 
+/* Every rank learns whether any rank failed (one rank alone must not go on into a collective). */
+static int agree(run *r, int rc, s1c_err *err) {
+    if (dist_max_int(&r->d, rc != 0) == 0) return 0;
+    return rc != 0 ? rc : s1c_fail(err, "another rank failed (its message names the cause)");
+}
+
+static int open_log_rank0(run *r, int keep_steps, s1c_err *err) {
+    return r->d.rank == 0 ? open_log(r, keep_steps, err) : 0;
+}
+
 int s1c_train_run(const s1c_train_opts *o, s1c_train_cb cb, void *ctx, s1c_err *err) {
     run r = {.o = *o};
+    if (dist_init(&r.d, err) != 0) return -1;
     char *latest = s1c_path_join(o->out, "latest");
     bool exists = access(latest, F_OK) == 0;
     free(latest);
     int rc = exists ? s1c_fail(err, "%s already holds a run (--resume %s continues it; pick another --out to start over)",
                                o->out, o->out)
                     : prepare(&r, err);
+    rc = agree(&r, rc, err);
     if (rc == 0) report_plan(&r, cb, ctx);
-    if (rc == 0) rc = open_log(&r, 0, err);
+    if (rc == 0) rc = agree(&r, open_log_rank0(&r, 0, err), err);
     if (rc == 0) rc = train_loop(&r, cb, ctx, err);
     run_free(&r);
+    dist_finalize(&r.d);
     return rc;
 }
 
@@ -475,6 +557,24 @@ static int check_data_unchanged(const run *r, const cJSON *opts, s1c_err *err) {
     return 0;
 }
 
+/* The checkpoint's weights, and this rank's slice of its Adam moments. */
+static int load_state(run *r, const char *dir, s1c_err *err) {
+    bool whole = r->m_off == 0 && r->m_n == r->p.n;
+    float *m = whole ? r->m : malloc(r->p.n * sizeof *m), *v = whole ? r->v : malloc(r->p.n * sizeof *v);
+    char *ignored = NULL;
+    int rc = m && v ? ckpt_load(dir, &r->p, m, v, &ignored, err) : s1c_fail(err, "out of memory reading the optimizer state");
+    free(ignored);
+    if (rc == 0 && !whole) {
+        memcpy(r->m, m + r->m_off, r->m_n * sizeof *m);
+        memcpy(r->v, v + r->m_off, r->m_n * sizeof *v);
+    }
+    if (!whole) {
+        free(m);
+        free(v);
+    }
+    return rc;
+}
+
 int s1c_train_resume(const char *out, const s1c_train_opts *ov, s1c_train_cb cb, void *ctx, s1c_err *err) {
     char *latest = s1c_path_join(out, "latest"), *state_text = NULL;
     size_t len;
@@ -489,7 +589,8 @@ int s1c_train_resume(const char *out, const s1c_train_opts *ov, s1c_train_cb cb,
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(state, "options");
     run r = {0};
     s1c_train_opts_defaults(&r.o);
-    rc = opts ? options_from_json(&r.o, opts, err) : s1c_fail(err, "%s/latest/trainer_state.json is malformed", out);
+    if (dist_init(&r.d, err) != 0) rc = -1;
+    else rc = opts ? options_from_json(&r.o, opts, err) : s1c_fail(err, "%s/latest/trainer_state.json is malformed", out);
     if (rc == 0) rc = check_overrides(&r.o, ov, err);
     r.o.out = out;
     r.o.max_steps = ov->max_steps > 0 ? ov->max_steps : (int)json_num(state, "max_steps", 0);
@@ -498,17 +599,17 @@ int s1c_train_resume(const char *out, const s1c_train_opts *ov, s1c_train_cb cb,
     r.o.val_every = ov->val_every;
     if (rc == 0) rc = prepare(&r, err);
     if (rc == 0) rc = check_data_unchanged(&r, opts, err);
-    char *ignored = NULL;
-    if (rc == 0) rc = ckpt_load(latest, &r.p, r.m, r.v, &ignored, err);
-    free(ignored);
+    if (rc == 0) rc = load_state(&r, latest, err);
     if (rc == 0) {
         r.start_step = (int)json_num(state, "step", 0);
         if (r.start_step >= r.end_step) rc = s1c_fail(err, "%s: the run is complete (%d of %d steps)", out, r.start_step, r.end_step);
     }
+    rc = agree(&r, rc, err);
     if (rc == 0) report_plan(&r, cb, ctx);
-    if (rc == 0) rc = open_log(&r, r.start_step, err);
+    if (rc == 0) rc = agree(&r, open_log_rank0(&r, r.start_step, err), err);
     if (rc == 0) rc = train_loop(&r, cb, ctx, err);
     run_free(&r);
+    dist_finalize(&r.d);
     cJSON_Delete(state);
     free(state_text);
     free(latest);

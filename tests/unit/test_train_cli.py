@@ -56,6 +56,19 @@ check("trainer state records step and total", state["step"] == 32 and state["tot
 r = run("generate", "--model", straight, "--prompt", "What is 3+7?", "--think-max", "40", "--max-tokens", "60")
 check("the run directory loads in s1c generate", r.returncode == 0, r.stderr)
 
+# ---- a BF16 base model: BF16 model file, f32 master weights beside it; validation loss
+bf = os.path.join(work, "base_bf16")
+run("init", "--arch", "qwen2", "--preset", "tiny", "--vocab", str(vocab), "--tokenizer", tok, "--seed", "3", "--dtype", "bf16", "--out", bf)
+bfrun = os.path.join(work, "bfrun")
+r = run("train", "--model", bf, "--data", data, "--out", bfrun, "--epochs", "1", "--batch", "4", "--val-data", data, "--val-every", "1")
+check("train from a BF16 model", r.returncode == 0, r.stderr[-500:])
+with open(os.path.join(bfrun, "model.safetensors"), "rb") as f:
+    hdr = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+check("the model file keeps the base's BF16", hdr["model.norm.weight"]["dtype"] == "BF16", hdr["model.norm.weight"])
+check("f32 master weights are kept beside it", os.path.exists(os.path.join(bfrun, "latest", "master.safetensors")))
+vlog = [json.loads(l) for l in open(os.path.join(bfrun, "log.jsonl"))]
+check("--val-every 1 logs a validation loss each step", all("val_loss" in l for l in vlog) and len(vlog) == 2, vlog)
+
 # ---- k steps, SIGKILL, resume: the same bits as the straight run
 killed = os.path.join(work, "killed")
 p = subprocess.Popen([BIN, "train", *common, "--out", killed, "--save-every", "1"], stdout=subprocess.DEVNULL,

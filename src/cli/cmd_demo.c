@@ -1,0 +1,359 @@
+/* s1c demo: the s1 recipe in miniature, with no downloads. Every stage is the real
+ * subcommand (run as a child of this binary, so each writes its usual files and can be
+ * re-run by hand); only the sizes are small.
+ *
+ *   1. pool      synthetic problems in five domains, three difficulties, with teacher traces
+ *   2. model     a byte-level tokenizer and a small Qwen2 model from scratch (s1c init)
+ *   3. pretrain  s1c train on general pool data
+ *   4. curate    s1c curate: decontamination against the test set, quality, difficulty against
+ *                a step-limited reference solver, domain-diverse sampling
+ *   5. sft       s1c train with s1's format, masking and schedule, on the curated set and, for
+ *                the ablation, on a random set of the same size
+ *   6. eval      s1c eval on the held-out test set: thinking budgets x forced Waits, majority
+ *                vote, and baselines (no thinking; the model before SFT; random-set SFT)
+ * A stage whose output exists is skipped (an interrupted demo continues) unless --from-scratch. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "s1c/demo.h"
+#include "s1c/model.h"
+
+static const char *demo_help =
+    "usage: s1c demo [--out DIR] [--seed S] [--quick] [--from-scratch]\n"
+    "\n"
+    "Runs every stage of s1 at miniature scale on this machine: a synthetic problem pool with a\n"
+    "programmatic teacher (step-by-step traces, slips corrected after \"Wait\", final checks),\n"
+    "s1c curate, s1c train (pre-training on the pool, then s1's SFT on the curated set), and s1c eval\n"
+    "sweeping thinking budgets and forced Waits on a held-out test set, with baselines. Writes\n"
+    "DIR/report.html, DIR/scaling.svg, DIR/summary.json and prints a table.\n"
+    "\n"
+    "  --out DIR        where everything goes (default demo-run)\n"
+    "  --seed S         seed of the pool, the model and every sampler (default 1)\n"
+    "  --quick          smaller pool, model and sweeps (a minute or two; for tests)\n"
+    "  --from-scratch   redo every stage (by default finished stages are kept)\n";
+
+typedef struct demo_cfg {
+    const char *out;
+    uint64_t seed;
+    bool quick, fresh;
+    int pool_n, test_n, pretrain_n, k;
+    int pre_epochs, sft_epochs;
+    const char *budgets, *waits;
+} demo_cfg;
+
+/* ---------------------------------------------------------------- running stages */
+
+static char *path_in(const demo_cfg *c, const char *name) { return s1c_path_join(c->out, name); }
+
+static bool done_already(const demo_cfg *c, const char *name) {
+    char *p = path_in(c, name);
+    bool ok = !c->fresh && access(p, F_OK) == 0;
+    free(p);
+    return ok;
+}
+
+/* Runs this binary with args; its output goes to DIR/logs/NAME.log. */
+static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return cli_error("demo: cannot find the s1c binary: %s", strerror(errno));
+    self[n] = 0;
+    char log[4200];
+    snprintf(log, sizeof log, "%s/logs/%s.log", c->out, name);
+    fprintf(stderr, "demo: %-16s s1c", name);
+    for (int i = 0; args[i]; i++) fprintf(stderr, " %s", args[i]);
+    fprintf(stderr, "\n");
+    pid_t pid = fork();
+    if (pid < 0) return cli_error("demo: fork: %s", strerror(errno));
+    if (pid == 0) {
+        FILE *f = freopen(log, "w", stderr);
+        if (f) dup2(fileno(f), 1);
+        char *argv[64] = {self};
+        int k = 1;
+        for (int i = 0; args[i] && k < 63; i++) argv[k++] = args[i];
+        argv[k] = NULL;
+        execv(self, argv);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return cli_error("demo: stage %s failed (its output: %s)", name, log);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- 1. pool and test set */
+
+/* s1K's layout plus the demo's fields; ref_correct is the weak reference's verdict: a solver
+ * that only manages problems of at most two steps without a slip to recover from. */
+static void write_record(FILE *f, const demo_problem *p, const char *id, bool with_trace) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "id", id);
+    cJSON_AddStringToObject(j, "question", p->question);
+    cJSON_AddStringToObject(j, with_trace ? "solution" : "answer", p->answer);
+    cJSON_AddStringToObject(j, "source", "s1c-demo");
+    cJSON_AddStringToObject(j, "domain", demo_domain_name(p->domain));
+    cJSON_AddNumberToObject(j, "difficulty", p->difficulty);
+    if (with_trace) {
+        cJSON *tr = cJSON_AddArrayToObject(j, "thinking_trajectories");
+        cJSON_AddItemToArray(tr, cJSON_CreateString(p->trace));
+        cJSON_AddStringToObject(j, "attempt", p->answer);
+        cJSON_AddNumberToObject(j, "slips", p->n_slips);
+        cJSON_AddBoolToObject(j, "ref_correct", p->difficulty == 1 && p->n_slips == 0);
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    fprintf(f, "%s\n", s);
+    free(s);
+    cJSON_Delete(j);
+}
+
+static int write_problems(const char *path, int n, uint64_t seed, double slip_p, double verify_p, bool with_trace,
+                          const char *prefix) {
+    FILE *f = fopen(path, "w");
+    if (!f) return cli_error("demo: cannot write %s: %s", path, strerror(errno));
+    s1c_rng rng;
+    s1c_rng_seed(&rng, seed);
+    s1c_err err;
+    for (int i = 0; i < n; i++) {
+        demo_problem p;
+        if (demo_problem_make(&p, i % DEMO_N_DOMAINS, 1 + (i / DEMO_N_DOMAINS) % 3, slip_p, verify_p, &rng, &err) != 0) {
+            fclose(f);
+            return cli_error("%s", err.msg);
+        }
+        char id[32];
+        snprintf(id, sizeof id, "%s%06d", prefix, i);
+        write_record(f, &p, id, with_trace);
+        demo_problem_free(&p);
+    }
+    if (fclose(f) != 0) return cli_error("demo: cannot write %s", path);
+    return 0;
+}
+
+static int stage_pool(const demo_cfg *c) {
+    if (done_already(c, "test.jsonl")) return 0;
+    char *pool = path_in(c, "pool.jsonl"), *pre = path_in(c, "pretrain.jsonl"), *test = path_in(c, "test.jsonl");
+    fprintf(stderr, "demo: pool             %d problems with teacher traces, %d for pre-training, %d held out\n", c->pool_n,
+            c->pretrain_n, c->test_n);
+    /* pre-training data: clean traces; the pool: slips and checks as a reasoning teacher writes */
+    int rc = write_problems(pre, c->pretrain_n, c->seed * 3 + 1, 0.0, 0.0, true, "pre");
+    if (rc == 0) rc = write_problems(pool, c->pool_n, c->seed * 3 + 2, 0.2, 0.5, true, "pool");
+    if (rc == 0) rc = write_problems(test, c->test_n, c->seed * 3 + 3, 0.0, 0.0, false, "test");
+    free(pool), free(pre), free(test);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 2. tokenizer and model */
+
+static int stage_model(const demo_cfg *c) {
+    if (done_already(c, "base/config.json")) return 0;
+    char *tokdir = path_in(c, "tokenizer"), *base = path_in(c, "base");
+    s1c_err err;
+    int n_vocab;
+    int rc = demo_write_tokenizer(tokdir, &n_vocab, &err);
+    s1c_config m = {.arch = S1C_ARCH_QWEN2, .dim = c->quick ? 96 : 128, .hidden_dim = c->quick ? 256 : 352,
+                    .n_layers = c->quick ? 3 : 4, .n_heads = 4, .n_kv_heads = 2, .vocab_size = n_vocab,
+                    .max_seq_len = 512, .rope_theta = 10000.0f, .norm_eps = 1e-6f, .rope_layout = S1C_ROPE_HALF,
+                    .tied_embeddings = true, .qkv_bias = true, .bos_id = -1, .eos_id = -1};
+    m.head_dim = m.dim / m.n_heads;
+    fprintf(stderr, "demo: model            Qwen2, %d layers, dim %d, vocab %d (bytes + ChatML specials), %.2fM parameters\n",
+            m.n_layers, m.dim, n_vocab, (double)s1c_config_n_params(&m) / 1e6);
+    if (rc == 0) rc = s1c_model_init_hf(&m, c->seed, S1C_F32, base, &err);
+    /* the tokenizer files travel with the model directory */
+    if (rc == 0) rc = demo_write_tokenizer(base, &n_vocab, &err);
+    free(tokdir);
+    free(base);
+    return rc == 0 ? 0 : cli_error("demo: %s", err.msg);
+}
+
+/* ---------------------------------------------------------------- 3-5. train and curate */
+
+static int train(const demo_cfg *c, const char *name, const char *model, const char *data, int epochs, const char *lr,
+                 const char *batch) {
+    char done[256];
+    snprintf(done, sizeof done, "%s/latest", name);
+    if (done_already(c, done)) return 0;
+    char *out = path_in(c, name), *m = path_in(c, model), *d = path_in(c, data), ep[16], seed[32];
+    snprintf(ep, sizeof ep, "%d", epochs);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+    if (system(cmd) != 0) return cli_error("demo: cannot clear %s", out);
+    char *args[] = {"train", "--model", m, "--data", d, "--out", out, "--epochs", ep, "--batch", (char *)batch, "--lr",
+                    (char *)lr, "--block-size", "512", "--seed", seed, NULL};
+    int rc = run_stage(c, name, args);
+    free(out), free(m), free(d);
+    return rc;
+}
+
+static int stage_curate(const demo_cfg *c) {
+    if (done_already(c, "curate/s1k.jsonl")) return 0;
+    char *pool = path_in(c, "pool.jsonl"), *out = path_in(c, "curate"), *test = path_in(c, "test.jsonl"), k[16], seed[32];
+    char decontam[4200];
+    snprintf(decontam, sizeof decontam, "%s:question", test);
+    snprintf(k, sizeof k, "%d", c->k);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    char *args[] = {"curate", "--pool", pool, "--out", out, "--k", k, "--seed", seed, "--decontam-file", decontam, NULL};
+    int rc = run_stage(c, "curate", args);
+    free(pool), free(out), free(test);
+    return rc;
+}
+
+/* The ablation's data: k pool records drawn uniformly (seeded), as s1's "random 1K". */
+static int stage_random_set(const demo_cfg *c) {
+    if (done_already(c, "random.jsonl")) return 0;
+    char *pool = path_in(c, "pool.jsonl"), *out = path_in(c, "random.jsonl");
+    FILE *in = fopen(pool, "r"), *f = in ? fopen(out, "w") : NULL;
+    int rc = f ? 0 : cli_error("demo: cannot write %s", out);
+    char *line = NULL;
+    size_t cap = 0;
+    s1c_rng rng;
+    s1c_rng_seed(&rng, c->seed * 7 + 5);
+    /* reservoir sampling keeps it one pass */
+    char **keep = calloc((size_t)c->k, sizeof *keep);
+    long seen = 0;
+    while (rc == 0 && getline(&line, &cap, in) > 0) {
+        long slot = seen < c->k ? seen : (long)(s1c_rng_u64(&rng) % (uint64_t)(seen + 1));
+        if (slot < c->k) {
+            free(keep[slot]);
+            keep[slot] = strdup(line);
+        }
+        seen++;
+    }
+    for (int i = 0; i < c->k && f; i++)
+        if (keep[i]) fputs(keep[i], f);
+    for (int i = 0; i < c->k; i++) free(keep[i]);
+    free(keep);
+    free(line);
+    if (in) fclose(in);
+    if (f && fclose(f) != 0) rc = cli_error("demo: cannot write %s", out);
+    free(pool), free(out);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- 6. evaluation */
+
+static int evaluate(const demo_cfg *c, const char *name, const char *model, const char *budgets, const char *waits,
+                    const char *samples, const char *temperature) {
+    char done[256];
+    snprintf(done, sizeof done, "%s/summary.json", name);
+    if (done_already(c, done)) return 0;
+    char *out = path_in(c, name), *m = path_in(c, model), *test = path_in(c, "test.jsonl");
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
+    if (system(cmd) != 0) return cli_error("demo: cannot clear %s", out);
+    char *args[] = {"eval", "--model", m, "--bench-file", test, "--out", out, "--think-budgets", (char *)budgets,
+                    "--waits", (char *)waits, "--samples", (char *)samples, "--temperature", (char *)temperature,
+                    "--answer-max", "16", NULL};
+    int rc = run_stage(c, name, args);
+    free(out), free(m), free(test);
+    return rc;
+}
+
+/* Prints one run's points as table rows. */
+static void print_points(const demo_cfg *c, const char *name, const char *label) {
+    char *path = path_in(c, name), *file = s1c_path_join(path, "summary.json"), *text = NULL;
+    s1c_err err;
+    size_t len;
+    if (s1c_read_file(file, 1 << 24, &text, &len, &err) == 0) {
+        cJSON *j = cJSON_Parse(text);
+        const cJSON *p;
+        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(j, "points")) {
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(p, "max_thinking_tokens");
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(p, "num_waits");
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(p, "accuracy");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "avg_thinking_tokens");
+            char bud[16] = "none";
+            if (cJSON_IsNumber(b)) snprintf(bud, sizeof bud, "%d", b->valueint);
+            printf("  %-26s %8s %6d %9.1f%% %10.1f\n", label, bud, cJSON_IsNumber(w) ? w->valueint : 0,
+                   cJSON_IsNumber(a) ? 100 * a->valuedouble : NAN, cJSON_IsNumber(t) ? t->valuedouble : NAN);
+        }
+        cJSON_Delete(j);
+    }
+    free(text), free(file), free(path);
+}
+
+static void print_table(const demo_cfg *c) {
+    printf("\ns1c demo: accuracy on %d held-out problems (greedy unless noted)\n", c->test_n);
+    printf("  %-26s %8s %6s %10s %10s\n", "model", "budget", "waits", "accuracy", "thinking");
+    print_points(c, "eval-sft", "SFT on curated set");
+    print_points(c, "eval-vote", "SFT, majority vote of 4");
+    print_points(c, "eval-random", "SFT on random set");
+    print_points(c, "eval-pretrain", "before SFT");
+    printf("\nreport: %s/eval-sft/report.html (trace viewer), %s/eval-sft/scaling.svg, %s/eval-sft/summary.json\n", c->out,
+           c->out, c->out);
+}
+
+/* The run's headline files at the top of DIR. */
+static int link_report(const demo_cfg *c) {
+    static const char *const files[] = {"report.html", "scaling.svg", "summary.json"};
+    for (int i = 0; i < 3; i++) {
+        char *link = path_in(c, files[i]), target[64];
+        snprintf(target, sizeof target, "eval-sft/%s", files[i]);
+        unlink(link);
+        int rc = symlink(target, link);
+        free(link);
+        if (rc != 0) return cli_error("demo: cannot link %s: %s", files[i], strerror(errno));
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the command */
+
+static int parse(int argc, char **argv, demo_cfg *c) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool ok = true;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(demo_help, stdout);
+            return 1;
+        } else if (!strcmp(a, "--out")) ok = arg_str(argc, argv, &i, &c->out);
+        else if (!strcmp(a, "--seed")) ok = arg_u64(argc, argv, &i, &c->seed);
+        else if (!strcmp(a, "--quick")) c->quick = true;
+        else if (!strcmp(a, "--from-scratch")) c->fresh = true;
+        else {
+            cli_error("demo: unknown option '%s' (see s1c demo --help)", a);
+            return -1;
+        }
+        if (!ok) return -1;
+    }
+    return 0;
+}
+
+int cmd_demo(int argc, char **argv) {
+    demo_cfg c = {.out = "demo-run", .seed = 1};
+    int p = parse(argc, argv, &c);
+    if (p != 0) return p > 0 ? 0 : 2;
+    c.pool_n = c.quick ? 3000 : 20000;
+    c.test_n = c.quick ? 60 : 300;
+    c.pretrain_n = c.quick ? 3000 : 12000;
+    c.k = c.quick ? 300 : 1000;
+    c.pre_epochs = c.quick ? 2 : 3;
+    c.sft_epochs = 5;
+    c.budgets = c.quick ? "8,16,32,64" : "8,16,24,32,48,64,96";
+    c.waits = c.quick ? "0,1" : "0,1,2,4";
+    char *logs = path_in(&c, "logs");
+    s1c_err err;
+    int rc = s1c_mkdir_p(logs, &err) == 0 ? 0 : cli_error("%s", err.msg);
+    free(logs);
+    if (rc == 0) rc = stage_pool(&c);
+    if (rc == 0) rc = stage_model(&c);
+    if (rc == 0) rc = train(&c, "pretrain", "base", "pretrain.jsonl", c.pre_epochs, "3e-3", "16");
+    if (rc == 0) rc = stage_curate(&c);
+    if (rc == 0) rc = stage_random_set(&c);
+    if (rc == 0) rc = train(&c, "sft", "pretrain", "curate/s1k.jsonl", c.sft_epochs, "1e-3", "16");
+    if (rc == 0) rc = train(&c, "sft-random", "pretrain", "random.jsonl", c.sft_epochs, "1e-3", "16");
+    if (rc == 0) rc = evaluate(&c, "eval-sft", "sft", c.budgets, c.waits, "1", "0");
+    if (rc == 0) rc = evaluate(&c, "eval-vote", "sft", c.quick ? "32" : "32,64", "0", "4", "0.7");
+    if (rc == 0) rc = evaluate(&c, "eval-random", "sft-random", c.budgets, "0", "1", "0");
+    if (rc == 0) rc = evaluate(&c, "eval-pretrain", "pretrain", c.budgets, "0", "1", "0");
+    if (rc == 0) rc = link_report(&c);
+    if (rc == 0) print_table(&c);
+    return rc;
+}
