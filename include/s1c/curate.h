@@ -26,7 +26,7 @@
 
 /* Field names of a pool (the defaults are s1K's names plus "id", "source" and "domain"). */
 typedef struct cur_fields {
-    const char *id, *question, *solution, *source, *domain, *trajectories, *attempt;
+    const char *id, *question, *solution, *source, *domain, *trajectories, *attempt, *year;
 } cur_fields;
 void cur_fields_default(cur_fields *f);
 
@@ -169,7 +169,8 @@ typedef struct cur_opts {
     const char *out_dir;
     size_t k;
     uint64_t seed;
-    const cur_decontam *decontam;   /* NULL: no decontamination */
+    const cur_decontam *decontam;   /* NULL: no n-gram decontamination */
+    int max_year;                   /* > 0: drop questions whose year field is later (the evaluation years) */
     double near_dup;                /* Jaccard threshold for near duplicates (<= 0: off) */
     bool no_difficulty;
     const cur_ref *refs;            /* reference models (may be none: precomputed ref_correct) */

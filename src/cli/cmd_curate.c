@@ -44,11 +44,13 @@ static const char *curate_help =
     "  --k N                  how many to select (default 1000)\n"
     "  --seed S               sampler seed (default 0)\n"
     "  --id-field, --question-field, --solution-field, --source-field, --domain-field,\n"
-    "  --trajectories-field, --attempt-field NAME   field names (defaults as above)\n"
+    "  --trajectories-field, --attempt-field, --year-field NAME   field names (defaults as above; year)\n"
     "  --no-decontam          skip decontamination\n"
     "  --decontam-bench LIST  built-in sets to decontaminate against (default aime24,aime25,math500)\n"
     "  --decontam-file F[:FIELD]  also a JSONL file (its FIELD, default the first of question,\n"
     "                         problem, Question, Problem, prompt); repeatable\n"
+    "  --max-year Y           also drop questions whose year is later than Y (s1's pool kept AIME\n"
+    "                         1983-2021: the evaluation sets are AIME 2022-2025)\n"
     "  --ngram N              n-gram length (default 8); evaluation texts shorter than that match\n"
     "                         a question holding all their words in a row (3+ words) or equal to it\n"
     "  --near-dup J           near duplicates: word 5-gram Jaccard >= J (default 0.8; 0 = off)\n"
@@ -142,6 +144,8 @@ int cmd_curate(int argc, char **argv) {
         else if (!strcmp(a, "--domain-field")) ok = arg_str(argc, argv, &i, &f.domain);
         else if (!strcmp(a, "--trajectories-field")) ok = arg_str(argc, argv, &i, &f.trajectories);
         else if (!strcmp(a, "--attempt-field")) ok = arg_str(argc, argv, &i, &f.attempt);
+        else if (!strcmp(a, "--year-field")) ok = arg_str(argc, argv, &i, &f.year);
+        else if (!strcmp(a, "--max-year")) ok = arg_int(argc, argv, &i, 1, 100000, &o.max_year);
         else if (!strcmp(a, "--no-decontam")) no_decontam = true;
         else if (!strcmp(a, "--decontam-bench")) ok = arg_str(argc, argv, &i, &benches);
         else if (!strcmp(a, "--decontam-file")) {

@@ -9,7 +9,7 @@
 
 void cur_fields_default(cur_fields *f) {
     *f = (cur_fields){.id = "id", .question = "question", .solution = "solution", .source = "source",
-                      .domain = "domain", .trajectories = "thinking_trajectories", .attempt = "attempt"};
+                      .domain = "domain", .trajectories = "thinking_trajectories", .attempt = "attempt", .year = "year"};
 }
 
 void cur_drop(cur_rec *r, const char *stage, const char *kind, const char *fmt, ...) {

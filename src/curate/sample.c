@@ -42,27 +42,34 @@ static size_t geometric_rank(s1c_rng *r, size_t m) {
 size_t cur_sample(const char *const *domains, const long *lengths, size_t n, size_t k, uint64_t seed, size_t *picked) {
     if (n == 0 || k == 0) return 0;
     item *it = malloc(n * sizeof *it);
-    size_t *start = malloc((n + 1) * sizeof *start), *left = malloc(n * sizeof *left), *live = malloc(n * sizeof *live);
-    if (!it || !start || !left || !live) { free(it); free(start); free(left); free(live); return 0; }
+    size_t *start = malloc((n + 1) * sizeof *start), *head = malloc(n * sizeof *head), *left = malloc(n * sizeof *left),
+           *live = malloc(n * sizeof *live);
+    char *gone = calloc(n, 1);
+    size_t got = 0;
+    if (!it || !start || !head || !left || !live || !gone) goto out;
     for (size_t i = 0; i < n; i++) it[i] = (item){domains[i] ? domains[i] : "", lengths[i], i};
     qsort(it, n, sizeof *it, cmp_item);
-    /* domains as contiguous runs of it[]: run d is it[start[d] .. start[d] + left[d]) */
+    /* domains as runs of it[]: run d is it[start[d] .. start[d + 1]); its remaining items, in rank
+     * order, are those not gone from head[d] on (picks are near the front, so a walk is short) */
     size_t nd = 0;
     for (size_t i = 0; i < n; i++)
         if (i == 0 || strcmp(it[i].domain, it[i - 1].domain)) start[nd++] = i;
     start[nd] = n;
-    for (size_t d = 0; d < nd; d++) { left[d] = start[d + 1] - start[d]; live[d] = d; }
-    size_t n_live = nd, got = 0;
+    for (size_t d = 0; d < nd; d++) { head[d] = start[d]; left[d] = start[d + 1] - start[d]; live[d] = d; }
+    size_t n_live = nd;
     s1c_rng rng;
     s1c_rng_seed(&rng, seed);
     while (got < k && n_live > 0) {
         size_t li = uniform_below(&rng, n_live), d = live[li];
-        size_t r = geometric_rank(&rng, left[d]);
-        item *run = it + start[d];
-        picked[got++] = run[r].idx;
-        memmove(run + r, run + r + 1, (left[d] - r - 1) * sizeof *run);
-        if (--left[d] == 0) live[li] = live[--n_live]; /* order of live domains does not bias: the draw is uniform */
+        size_t r = geometric_rank(&rng, left[d]), j = head[d];
+        for (size_t seen = 0;; j++)
+            if (!gone[j] && seen++ == r) break;
+        picked[got++] = it[j].idx;
+        gone[j] = 1;
+        while (head[d] < start[d + 1] && gone[head[d]]) head[d]++;
+        if (--left[d] == 0) live[li] = live[--n_live]; /* the order of live domains does not bias: the draw is uniform */
     }
-    free(it); free(start); free(left); free(live);
+out:
+    free(it); free(start); free(head); free(left); free(live); free(gone);
     return got;
 }

@@ -6,7 +6,7 @@ a scripted OpenAI-compatible server on 127.0.0.1 (500s, a model that stays down,
 classifier replies: recorded as drops with reasons, never a crash); journals make a rerun ask
 only what failed; the same seed gives the same selection; summary, stats and curate.svg; option
 errors."""
-import http.server, json, os, shutil, signal, socketserver, subprocess, sys, threading, xml.etree.ElementTree as ET
+import http.server, json, os, shutil, signal, socket, socketserver, subprocess, sys, threading, xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from s1ctest import check, finish  # noqa: E402
 
@@ -27,11 +27,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def reply(self, status, body):
+    def reply(self, status, body, headers=()):
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for k, v in headers:
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
 
@@ -56,6 +58,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.ok("<think>maybe 03?</think>Code: 05" if "comb" in question else "It is 11 (Number theory)")
         if "[flaky]" in q and nth == 1:
             return self.reply(500, '{"error":{"message":"hiccup"}}')
+        if "[ratelimited]" in q and nth == 1:
+            return self.reply(429, '{"error":{"message":"slow down"}}', [("Retry-After", "1")])
+        if "[drop]" in q and nth == 1:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if "[refdown]" in q and model == "strong":
             return self.reply(503, '{"error":{"message":"down"}}')
         gold = q.split("gold=")[1].split()[0] if "gold=" in q else "0"
@@ -125,8 +133,18 @@ check("decontam: reason names the set", all("math500" in d["drop_reason"] for d 
 s1k = read_jsonl(os.path.join(out, "s1k.jsonl"))
 check("decontam: --k honoured up to what remains (40)", len(s1k) == 40, len(s1k))
 check("decontam: warning when fewer than k remain", "only 40 question(s) survived" in se, se)
+# --max-year: a question dated after it goes, whatever its words
+yp = os.path.join(TMP, "years.jsonl")
+write(yp, [rec(0, "an old AIME question", domain="05", year=2019), rec(1, "a new AIME question", domain="05", year="2024"),
+           rec(2, "an undated question", domain="05")])
+rc, so, se = run(["--pool", yp, "--out", os.path.join(TMP, "years"), "--no-difficulty", "--max-year", "2021"])
+yd = read_jsonl(os.path.join(TMP, "years", "1-decontam.dropped.jsonl"))
+check("--max-year: only the 2024 question dropped", rc == 0 and [d["id"] for d in yd] == ["q1"] and yd[0]["drop_kind"] == "too_recent"
+      and "2024" in yd[0]["drop_reason"], yd)
 rc, so, se = run(["--pool", pp, "--out", os.path.join(TMP, "dec2"), "--k", "10", "--no-difficulty", "--no-decontam"])
-check("--no-decontam: nothing dropped there", rc == 0 and read_jsonl(os.path.join(TMP, "dec2", "stats.jsonl"))[1]["dropped"] == 0, se)
+st2 = read_jsonl(os.path.join(TMP, "dec2", "stats.jsonl"))
+check("--no-decontam: nothing dropped there", rc == 0 and st2[1]["dropped"] == 0, se)
+check("--no-difficulty: nothing dropped there (not even questions without a solution)", st2[3]["stage"] == "difficulty" and st2[3]["dropped"] == 0, st2)
 
 # ---------------------------------------------------------------- difficulty + domain through the API
 qs = [
@@ -148,6 +166,8 @@ qs = [
     rec(14, "HARD   comb gold=102 QUESTION"),  # an exact duplicate of q2 up to case/space
     rec(15, "hard nt gold=115 question", solution=None),
     rec(16, "hard comb gold=116 question with a long enough trace"),
+    rec(19, "[ratelimited] hard nt gold=119 question", domain="11"),
+    rec(20, "[drop] hard nt gold=120 question", domain="11"),
     rec(17, "hard nt gold=117 question with a short trace", thinking_trajectories=["tiny"]),
 ]
 byid = {r["id"]: r for r in qs}
@@ -172,15 +192,19 @@ check("difficulty: solved by weak", "q0" in dd and "solved by weak" in dd["q0"][
 check("difficulty: solved by strong", "q1" in dd and "solved by strong" in dd["q1"]["drop_reason"], dd.get("q1"))
 check("difficulty: judge said equal", "q6" in dd and dd["q6"]["drop_kind"] == "solved", dd.get("q6"))
 check("difficulty: judge said not equal -> kept", "q7" not in dd, dd.get("q7"))
-check("difficulty: precomputed true", "q10" in dd and "precomputed" in dd["q10"]["drop_reason"], dd.get("q10"))
+check("difficulty: precomputed true", "q10" in dd and dd["q10"]["drop_reason"] == "solved by a reference model (precomputed ref_correct)", dd.get("q10"))
 check("difficulty: a model that stays down -> ref_error with the reason", "q5" in dd and dd["q5"]["drop_kind"] == "ref_error"
       and "HTTP 503" in dd["q5"]["drop_reason"] and "after 2 tries" in dd["q5"]["drop_reason"], dd.get("q5"))
 check("difficulty: no solution", "q15" in dd and dd["q15"]["drop_kind"] == "no_solution", dd.get("q15"))
 check("difficulty: short trace", "q17" in dd and dd["q17"]["drop_kind"] == "short_trace", dd.get("q17"))
 check("difficulty: flaky recovered", "q4" not in dd, dd.get("q4"))
+for qid in ("q19", "q20"):
+    qq = byid[qid]["question"]
+    check(f"difficulty: {qid} (429 / dropped connection) retried", qid not in dd and ASKED.get(("weak", qq)) == 2
+          and ASKED.get(("strong", qq)) == 2, (dd.get(qid), ASKED.get(("weak", qq)), ASKED.get(("strong", qq))))
 check("difficulty: reasoning in <think> is not graded", "q3" not in dd, dd.get("q3"))
 kept = {r["id"]: r for r in read_jsonl(os.path.join(out, "3-difficulty.kept.jsonl"))}
-check("difficulty: kept ids (AIME keeps its [asy])", set(kept) == {"q2", "q3", "q4", "q7", "q8", "q9", "q16", "q18"}, sorted(kept))
+check("difficulty: kept ids (AIME keeps its [asy])", set(kept) == {"q2", "q3", "q4", "q7", "q8", "q9", "q16", "q18", "q19", "q20"}, sorted(kept))
 check("difficulty: answers recorded", kept.get("q3", {}).get("ref_answers") == {"weak": "1234567", "strong": "7654321"}
       and kept["q3"].get("ref_correct") is False, kept.get("q3"))
 check("difficulty: trace tokens recorded", all(isinstance(r.get("trace_tokens"), int) and r["trace_tokens"] > 5 for r in kept.values()), "")
@@ -195,10 +219,10 @@ check("s1k: k records", len(s1k) == 3, len(s1k))
 check("s1k: fields for s1c train", all(isinstance(r["thinking_trajectories"], list) and r["question"] and r["solution"] and r["attempt"]
                                        and r["domain"] and r["extra"]["n"] >= 0 for r in s1k), s1k)
 summ = json.load(open(os.path.join(out, "summary.json")))
-check("summary: counts", summ["selected"] == 3 and summ["pool"] == 22 and [s["stage"] for s in summ["stages"]][-1] == "diversity", summ)
+check("summary: counts", summ["selected"] == 3 and summ["pool"] == 24 and [s["stage"] for s in summ["stages"]][-1] == "diversity", summ)
 check("summary: domain histogram", sum(summ["domains"].values()) == 3 and set(summ["domains"]) <= {"05", "11"}, summ["domains"])
 check("summary: length histogram", sum(summ["trace_tokens"]["histogram"]["selected"]) == 3
-      and sum(summ["trace_tokens"]["histogram"]["candidates"]) == 7, summ["trace_tokens"])
+      and sum(summ["trace_tokens"]["histogram"]["candidates"]) == 9, summ["trace_tokens"])
 try:
     root = ET.parse(os.path.join(out, "curate.svg")).getroot()
     check("curate.svg: an svg with bars", root.tag.endswith("svg") and len(root.findall(".//{http://www.w3.org/2000/svg}rect")) > 10, root.tag)
