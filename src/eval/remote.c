@@ -210,7 +210,8 @@ static const char *reason_name(const cJSON *o, const char *k, const char *def) {
 static int server_sample(net_client *c, const rrun *R, const rjob *j, phase_out *out, s1c_err *err) {
     char *extra = bf_fields(R, j);
     net_message msg = {"user", R->b->p[j->problem].question};
-    net_chat_params p = {.temperature = R->o->sampler.temperature, .max_tokens = R->r->max_tokens, .extra_json = extra};
+    /* no max_tokens: the budget fields bound the phases, the server its context */
+    net_chat_params p = {.temperature = R->o->sampler.temperature, .extra_json = extra};
     net_chat_result res;
     int rc = extra ? net_chat(c, R->r->model, &msg, 1, &p, &res, err) : s1c_fail(err, "out of memory");
     free(extra);
