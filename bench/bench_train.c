@@ -62,9 +62,10 @@ int main(int argc, char **argv) {
     if (layers > 0) c.n_layers = layers; /* a shallower model of the same widths, for profiling */
     s1c_pool *pool = s1c_pool_global();
     const char *isa;
-    double peak = bench_peak_f32(pool, &isa);
+    double peak = bench_peak_f32(pool, &isa), peak_bf16 = bench_peak_bf16(pool);
     int threads = s1c_pool_threads(pool);
-    printf("{\"bench\":\"machine\",\"threads\":%d,\"f32_gflops\":%.1f,\"isa\":\"%s\"}\n", threads, peak / 1e9, isa);
+    printf("{\"bench\":\"machine\",\"threads\":%d,\"f32_gflops\":%.1f,\"bf16_gflops\":%.1f,\"isa\":\"%s\"}\n", threads,
+           peak / 1e9, peak_bf16 / 1e9, isa);
     fflush(stdout);
 
     s1c_params p;
@@ -86,23 +87,28 @@ int main(int argc, char **argv) {
     s1c_adamw o;
     s1c_adamw_defaults(&o, 100);
     s1c_grad_row row = {T, tok, tgt, w, NULL};
-    double ts[64], loss = 0;
-    for (int k = 0; k <= reps; k++) { /* k == 0 warms up (first touch of the buffers) */
-        double t0 = s1c_now();
-        int nt;
-        memset(g, 0, p.n * sizeof *g);
-        if (s1c_grad_row_run(ws, &p, g, &row, &loss, &nt, &err) != 0) return fprintf(stderr, "%s\n", err.msg), 1;
-        s1c_adamw_step(&o, &p, g, m, v, k);
-        if (k > 0) ts[k - 1] = s1c_now() - t0;
+    double tok_s_of[2] = {0, 0};
+    for (int type = 0; type < 2; type++) { /* f32, then bf16 compute */
+        s1c_gradws_set_bf16(ws, type == 1);
+        double ts[64], loss = 0;
+        for (int k = 0; k <= reps; k++) { /* k == 0 warms up (first touch of the buffers) */
+            double t0 = s1c_now();
+            int nt;
+            memset(g, 0, p.n * sizeof *g);
+            if (s1c_grad_row_run(ws, &p, g, &row, &loss, &nt, &err) != 0) return fprintf(stderr, "%s\n", err.msg), 1;
+            s1c_adamw_step(&o, &p, g, m, v, k);
+            if (k > 0) ts[k - 1] = s1c_now() - t0;
+        }
+        qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
+        double step_s = ts[reps / 2], tok_s = T / step_s, fpt = flops_per_token(&c, T), lim = type ? peak_bf16 : peak;
+        tok_s_of[type] = tok_s;
+        printf("{\"name\":\"train_step\",\"impl\":\"s1c\",\"type\":\"%s\",\"preset\":\"%s\",\"threads\":%d,\"seq\":%d,"
+               "\"step_s\":%.3f,\"step_s_best\":%.3f,\"tok_s\":%.2f,\"flops_per_token\":%.4g,\"gflops\":%.1f,"
+               "\"fraction_of_peak\":%.3f,\"peak\":\"%s\",\"loss\":%.4f,\"activation_mib\":%.0f}\n",
+               type ? "bf16" : "f32", preset, threads, T, step_s, ts[0], tok_s, fpt, fpt * tok_s / 1e9,
+               lim > 0 ? fpt * tok_s / lim : 0, type ? "bf16_dot" : "f32_fma", loss, (double)s1c_gradws_bytes(&c, T, 256) / 1048576.0);
+        fflush(stdout);
     }
-    qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
-    double step_s = ts[reps / 2], tok_s = T / step_s, fpt = flops_per_token(&c, T);
-    printf("{\"name\":\"train_step\",\"impl\":\"s1c\",\"type\":\"f32\",\"preset\":\"%s\",\"threads\":%d,\"seq\":%d,"
-           "\"step_s\":%.3f,\"step_s_best\":%.3f,\"tok_s\":%.2f,\"flops_per_token\":%.4g,\"gflops\":%.1f,"
-           "\"fraction_of_f32_peak\":%.3f,\"loss\":%.4f,\"activation_mib\":%.0f}\n",
-           preset, threads, T, step_s, ts[0], tok_s, fpt, fpt * tok_s / 1e9, fpt * tok_s / peak, loss,
-           (double)s1c_gradws_bytes(&c, T, 256) / 1048576.0);
-    fflush(stdout);
     s1c_gradws_free(ws);
     s1c_params_free(&p);
     free(g), free(m), free(v), free(tok), free(tgt), free(w);
@@ -111,20 +117,21 @@ int main(int argc, char **argv) {
     char cmd[512];
     snprintf(cmd, sizeof cmd,
              "OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 %s/bench/torch_train_step.py --preset %s --seq %d --threads %d "
-             "--repeats %d --types f32",
+             "--repeats %d --types f32,bf16",
              S1C_SOURCE_DIR, preset, T, threads, reps);
     FILE *f = popen(cmd, "r");
     if (!f) return fprintf(stderr, "bench_train: cannot run %s\n", cmd), 1;
     char line[2048];
-    double torch_tok_s = 0;
+    double torch_tok_s[2] = {0, 0};
     while (fgets(line, sizeof line, f)) {
         fputs(line, stdout);
         const char *k = strstr(line, "\"tok_s\":");
-        if (strstr(line, "torch_train_step") && k) torch_tok_s = atof(k + 8);
+        if (strstr(line, "torch_train_step") && k) torch_tok_s[strstr(line, "\"bf16\"") ? 1 : 0] = atof(k + 8);
     }
     pclose(f);
-    if (torch_tok_s > 0)
-        printf("{\"name\":\"train_step_vs_torch\",\"type\":\"f32\",\"s1c_tok_s\":%.2f,\"torch_tok_s\":%.2f,\"ratio\":%.2f}\n",
-               tok_s, torch_tok_s, tok_s / torch_tok_s);
+    for (int type = 0; type < 2; type++)
+        if (torch_tok_s[type] > 0)
+            printf("{\"name\":\"train_step_vs_torch\",\"type\":\"%s\",\"s1c_tok_s\":%.2f,\"torch_tok_s\":%.2f,\"ratio\":%.2f}\n",
+                   type ? "bf16" : "f32", tok_s_of[type], torch_tok_s[type], tok_s_of[type] / torch_tok_s[type]);
     return 0;
 }

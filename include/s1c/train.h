@@ -69,6 +69,10 @@ typedef struct s1c_grad_row {
 typedef struct s1c_gradws s1c_gradws;
 int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int head_chunk, s1c_err *err);
 void s1c_gradws_free(s1c_gradws *w);
+/* BF16 compute (s1's mixed precision): the linear layers' and the head's products take inputs
+ * rounded to bf16 and accumulate in f32; master weights, gradients, norms, softmax and the
+ * optimizer stay f32. */
+void s1c_gradws_set_bf16(s1c_gradws *w, bool on);
 /* Bytes s1c_gradws_new allocates for these sizes (the memory plan, README "Training"). */
 uint64_t s1c_gradws_bytes(const s1c_config *c, int max_tokens, int head_chunk);
 
@@ -212,6 +216,7 @@ typedef struct s1c_train_opts {
     double lr, warmup_ratio, weight_decay, clip;
     uint64_t seed;
     int out_dtype;           /* F32, BF16, or -1: the base model's (bf16 stays bf16, else f32) */
+    bool bf16_compute;       /* s1's mixed precision: products in bf16, everything else f32 */
 } s1c_train_opts;
 
 /* s1's defaults (SPEC.md §4). */

@@ -36,6 +36,8 @@ static const char *train_help =
     "checkpoints:\n"
     "  --out DIR            run directory      --save-every N   steps between checkpoints (default: end only)\n"
     "  --keep N             checkpoints kept (default 2)        --dtype f32|bf16  (default: the base model's)\n"
+    "  --compute f32|bf16   matrix products in f32 (default) or bf16 with f32 accumulation (s1's mixed\n"
+    "                       precision; master weights, gradients and optimizer stay f32)\n"
     "  --resume DIR         continue the run in DIR from its newest checkpoint to its original target\n"
     "  --head-chunk N       tokens per LM-head chunk (memory: N x vocab floats; default 256)\n"
     "\n"
@@ -78,7 +80,7 @@ static void on_progress(const s1c_train_progress *pr, const char *message, void 
 
 typedef struct train_args {
     s1c_train_opts o;
-    const char *resume, *layout, *dtype;
+    const char *resume, *layout, *dtype, *compute;
     const char *qf, *tf, *af;
 } train_args;
 
@@ -121,6 +123,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         else if (!strcmp(s, "--clip")) ok = parse_float_opt(argc, argv, &i, 0, 1e9, &o->clip);
         else if (!strcmp(s, "--seed")) ok = arg_u64(argc, argv, &i, &o->seed);
         else if (!strcmp(s, "--pack")) o->pack = true;
+        else if (!strcmp(s, "--compute")) ok = arg_str(argc, argv, &i, &a->compute);
         else if (!strcmp(s, "--truncate")) o->truncate = true;
         else if (!strcmp(s, "--skip-bad")) o->skip_bad = true;
         else { cli_error("train: unknown option '%s' (see s1c train --help)", s); return -1; }
@@ -137,6 +140,10 @@ static int apply_fields(train_args *a) {
     if (a->qf) a->o.fields.question = a->qf;
     if (a->tf) a->o.fields.trace = a->tf;
     if (a->af) a->o.fields.attempt = a->af;
+    if (a->compute) {
+        if (!strcmp(a->compute, "bf16")) a->o.bf16_compute = true;
+        else if (strcmp(a->compute, "f32")) return cli_error("train: --compute must be f32 or bf16");
+    }
     if (a->dtype) {
         if (!strcmp(a->dtype, "f32")) a->o.out_dtype = S1C_F32;
         else if (!strcmp(a->dtype, "bf16")) a->o.out_dtype = S1C_BF16;

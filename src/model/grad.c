@@ -38,6 +38,7 @@ typedef struct layer_acts {
 struct s1c_gradws {
     s1c_config c;
     int max_tokens, chunk;
+    bool bf16; /* the model's matrix products take bf16-rounded inputs (f32 accumulation) */
     float *xs;           /* [L+1][T][D]: each layer's input; xs[L] the final hidden state */
     layer_acts a;
     float *dx, *dy, *dxn;        /* [T][D] */
@@ -138,6 +139,8 @@ int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int he
     return 0;
 }
 
+void s1c_gradws_set_bf16(s1c_gradws *w, bool on) { w->bf16 = on; }
+
 void s1c_gradws_free(s1c_gradws *w) {
     if (!w) return;
     free(w->block);
@@ -146,24 +149,27 @@ void s1c_gradws_free(s1c_gradws *w) {
 
 /* ---------------------------------------------------------------- element-wise pieces */
 
-static void gemm(bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-                 float *C, int ldc) {
-    kern_sgemm(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+/* The linear layers' and the head's products; attention tiles stay f32 (as autocast keeps
+ * softmax and its neighbours in f32). */
+static void gemm(const s1c_gradws *w, bool ta, bool tb, int M, int N, int K, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    if (w->bf16) kern_sgemm_bf16(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    else kern_sgemm(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* y = x Wᵀ (+ bias): x [T][n], W [d][n]. */
-static void linear(float *y, const float *x, const float *W, const float *bias, int T, int n, int d) {
-    gemm(false, true, T, d, n, x, n, W, n, 0.0f, y, d);
+static void linear(const s1c_gradws *w, float *y, const float *x, const float *W, const float *bias, int T, int n, int d) {
+    gemm(w, false, true, T, d, n, x, n, W, n, 0.0f, y, d);
     if (bias)
         for (int t = 0; t < T; t++)
             for (int i = 0; i < d; i++) y[(size_t)t * d + i] += bias[i];
 }
 
 /* dx (+)= dy W and dW += dyᵀ x for y = x Wᵀ: dy [T][d], x [T][n]. */
-static void linear_backward(float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W, int T,
+static void linear_backward(const s1c_gradws *w, float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W, int T,
                             int n, int d) {
-    gemm(false, false, T, n, d, dy, d, W, n, dx_beta, dx, n);
-    gemm(true, false, d, n, T, dy, d, x, n, 1.0f, dW, n);
+    gemm(w, false, false, T, n, d, dy, d, W, n, dx_beta, dx, n);
+    gemm(w, true, false, d, n, T, dy, d, x, n, 1.0f, dW, n);
 }
 
 static void rmsnorm_rows(float *o, float *rstd, const float *x, const float *w, int T, int n, float eps) {
@@ -379,22 +385,22 @@ static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, 
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     layer_acts *a = &w->a;
     rmsnorm_rows(a->xn, a->rstd1, x, P->n1, T, D, c->norm_eps);
-    linear(a->q, a->xn, P->wq, P->bq, T, D, Qd);
-    linear(a->k, a->xn, P->wk, P->bk, T, D, KVd);
-    linear(a->v, a->xn, P->wv, P->bv, T, D, KVd);
+    linear(w, a->q, a->xn, P->wq, P->bq, T, D, Qd);
+    linear(w, a->k, a->xn, P->wk, P->bk, T, D, KVd);
+    linear(w, a->v, a->xn, P->wv, P->bv, T, D, KVd);
     rope_rows(w, a->q, T, c->n_heads, 1.0f);
     rope_rows(w, a->k, T, c->n_kv_heads, 1.0f);
     attn_job job = {w, T};
     s1c_pool_run(s1c_pool_global(), c->n_heads, attn_forward_head, &job);
     memcpy(a->y, x, (size_t)T * D * sizeof(float));
-    gemm(false, true, T, D, Qd, a->att, Qd, P->wo, Qd, 1.0f, a->y, D);
+    gemm(w, false, true, T, D, Qd, a->att, Qd, P->wo, Qd, 1.0f, a->y, D);
     rmsnorm_rows(a->yn, a->rstd2, a->y, P->n2, T, D, c->norm_eps);
-    linear(a->g, a->yn, P->wg, NULL, T, D, H);
-    linear(a->u, a->yn, P->wu, NULL, T, D, H);
+    linear(w, a->g, a->yn, P->wg, NULL, T, D, H);
+    linear(w, a->u, a->yn, P->wu, NULL, T, D, H);
     for (size_t i = 0; i < (size_t)T * H; i++) a->h[i] = silu_of(a->g[i]) * a->u[i];
     if (!out) return;
     memcpy(out, a->y, (size_t)T * D * sizeof(float));
-    gemm(false, true, T, D, H, a->h, H, P->wd, H, 1.0f, out, D);
+    gemm(w, false, true, T, D, H, a->h, H, P->wd, H, 1.0f, out, D);
 }
 
 static void add_bias_grad(float *db, const float *dy, int T, int d) {
@@ -411,17 +417,17 @@ static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G
     layer_acts *a = &w->a;
     /* MLP: out = y + (silu(g) * u) Wdᵀ */
     memcpy(w->dy, w->dx, (size_t)T * D * sizeof(float));
-    linear_backward(w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
+    linear_backward(w, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
     for (size_t i = 0; i < (size_t)T * H; i++) {
         float g = a->g[i], sg = 1.0f / (1.0f + expf(-g)), dh = w->dhb[i];
         a->g[i] = dh * a->u[i] * sg * (1.0f + g * (1.0f - sg)); /* d gate */
         a->u[i] = dh * g * sg;                                  /* d up */
     }
-    linear_backward(w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
-    linear_backward(w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
+    linear_backward(w, w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
+    linear_backward(w, w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
     rmsnorm_backward(w->dy, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D);
     /* attention: y = x + att Woᵀ */
-    linear_backward(w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
+    linear_backward(w, w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
     attn_job job = {w, T};
     s1c_pool_run(s1c_pool_global(), c->n_kv_heads, attn_backward_group, &job);
     rope_rows(w, w->dq, T, c->n_heads, -1.0f);
@@ -429,9 +435,9 @@ static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G
     add_bias_grad((float *)G->bq, w->dq, T, Qd);
     add_bias_grad((float *)G->bk, w->dk, T, KVd);
     add_bias_grad((float *)G->bv, w->dv, T, KVd);
-    linear_backward(w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
-    linear_backward(w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
-    linear_backward(w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
+    linear_backward(w, w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
+    linear_backward(w, w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
+    linear_backward(w, w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
     memcpy(w->dx, w->dy, (size_t)T * D * sizeof(float));
     rmsnorm_backward(w->dx, (float *)G->n1, w->dxn, x, P->n1, a->rstd1, T, D);
 }
@@ -451,7 +457,7 @@ static double head_loss_backward(s1c_gradws *w, const s1c_params *p, float *grad
         int C = n_rows - r0 < w->chunk ? n_rows - r0 : w->chunk;
         for (int i = 0; i < C; i++)
             memcpy(w->hc + (size_t)i * D, w->hn + (size_t)w->rows[r0 + i] * D, (size_t)D * sizeof(float));
-        gemm(false, true, C, V, D, w->hc, D, E, D, 0.0f, w->logits, V);
+        gemm(w, false, true, C, V, D, w->hc, D, E, D, 0.0f, w->logits, V);
         for (int i = 0; i < C; i++) {
             int t = w->rows[r0 + i];
             float *z = w->logits + (size_t)i * V, m = z[0], wt = row->weight[t];
@@ -470,8 +476,8 @@ static double head_loss_backward(s1c_gradws *w, const s1c_params *p, float *grad
             z[row->target[t]] -= wt;
         }
         if (!grad) continue; /* loss only */
-        gemm(false, false, C, D, V, w->logits, V, E, D, 0.0f, w->dhc, D);
-        gemm(true, false, V, D, C, w->logits, V, w->hc, D, 1.0f, dE, D);
+        gemm(w, false, false, C, D, V, w->logits, V, E, D, 0.0f, w->dhc, D);
+        gemm(w, true, false, V, D, C, w->logits, V, w->hc, D, 1.0f, dE, D);
         for (int i = 0; i < C; i++)
             memcpy(w->dhn + (size_t)w->rows[r0 + i] * D, w->dhc + (size_t)i * D, (size_t)D * sizeof(float));
     }

@@ -126,6 +126,7 @@ static cJSON *options_json(const run *r) {
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "head_chunk", o->head_chunk);
+    cJSON_AddStringToObject(j, "compute", o->bf16_compute ? "bf16" : "f32");
     cJSON_AddStringToObject(j, "dtype", r->dtype == S1C_BF16 ? "bf16" : "f32");
     char hash[32];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)r->data_hash);
@@ -207,6 +208,7 @@ static int alloc_buffers(run *r, s1c_err *err) {
     r->group_cap = r->o.block_size < 4096 ? r->o.block_size : 4096;
     if (r->group_cap < longest) r->group_cap = longest;
     if (s1c_gradws_new(&r->ws, &r->p.cfg, r->group_cap, r->o.head_chunk, err) != 0) return -1;
+    s1c_gradws_set_bf16(r->ws, r->o.bf16_compute);
     size_t n = (size_t)r->group_cap;
     r->grad = calloc(r->p.n, sizeof *r->grad);
     plan_shard(r);
@@ -537,6 +539,8 @@ static int options_from_json(s1c_train_opts *o, const cJSON *j, s1c_err *err) {
     o->weight_decay = json_num(j, "weight_decay", 1e-4);
     o->clip = json_num(j, "clip", 1.0);
     o->head_chunk = (int)json_num(j, "head_chunk", 256);
+    const char *compute = json_str(j, "compute");
+    o->bf16_compute = compute && !strcmp(compute, "bf16");
     const char *seed = json_str(j, "seed");
     o->seed = seed ? strtoull(seed, NULL, 10) : 0;
     const char *dt = json_str(j, "dtype");

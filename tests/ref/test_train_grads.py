@@ -155,4 +155,17 @@ for name, d in dirs.items():
         check(f"{name} {bname}: loss", abs(cl - rl) <= 1e-5 * abs(rl), f"C {cl!r} vs ref {rl!r}")
         rows = M.compare_tensors(ref, got, rel_tol=1e-3)
         check(f"{name} {bname}: every gradient within 1e-3", all(r[4] for r in rows), "\n" + M.table(rows))
+# ---- 5. BF16 compute: the same gradients to bf16 rounding (inputs of every product rounded) -----------
+for name, d in dirs.items():
+    bj, ref_out, c_out = (os.path.join(d, f"batch{s}") for s in (".json", ".ref.safetensors", ".bf16.safetensors"))
+    ok, why = M.run_probe(probe, ["grads", "--model", d, "--batch", bj, "--out", c_out, "--bf16"])
+    if not check(f"{name}: train_probe grads --bf16 runs", ok, why):
+        continue
+    ref, got = R.read_safetensors(ref_out), R.read_safetensors(c_out)
+    f32 = R.read_safetensors(os.path.join(d, "batch.c.safetensors"))
+    for t in (ref, got, f32):
+        t.pop("loss", None)
+    rows = M.compare_tensors(ref, got, rel_tol=5e-2)
+    check(f"{name}: bf16 gradients within 5e-2 (8-bit mantissas through every product)", all(r[4] for r in rows), "\n" + M.table(rows))
+    check(f"{name}: bf16 compute really rounds (differs from f32)", any(not torch.equal(got[k], f32[k]) for k in got))
 M.done(TMP, _counts, skip=False)

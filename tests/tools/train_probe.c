@@ -4,6 +4,7 @@
  *   train_probe grads --model DIR --batch B.json --out G.safetensors
  *   train_probe steps --model DIR --batches S.json --lr X --total N --out W.safetensors
  *               --log L.jsonl [--clip 1.0] [--wd 1e-4] [--warmup-ratio 0.05]
+ *   --bf16: the trainer's BF16 compute mode (products of bf16-rounded inputs)
  *
  * B.json: {"rows": [{"tokens": [...], "labels": [...], "seg": [...]}, ...]} with HF labels
  * (-100 ignored, position t predicts labels[t+1]); S.json: {"steps": [B, B, ...]}. */
@@ -141,6 +142,8 @@ int main(int argc, char **argv) {
     s1c_gradws *ws;
     float *grad = calloc(p.n, sizeof *grad);
     if (s1c_gradws_new(&ws, &p.cfg, 4096, 64, &err) != 0) return fail(err.msg);
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--bf16")) s1c_gradws_set_bf16(ws, true);
     int rc = 0;
     if (grads) {
         double loss;
