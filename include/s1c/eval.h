@@ -42,6 +42,8 @@ bool eval_is_correct(const char *gold, const char *pred, bool *unsure);
 /* ---------------------------------------------------------------- metrics (SPEC.md §6) */
 
 typedef struct eval_point {
+    char method[32];         /* eval_method_name */
+    char klass[8];           /* class-conditional: "short" / "long", else "" */
     int max_thinking_tokens; /* the requested budget (S1C_BF_UNLIMITED = none) */
     int num_waits;
     int n;                   /* graded samples */
@@ -65,6 +67,20 @@ double eval_performance(const eval_point *pts, int n);
 
 /* ---------------------------------------------------------------- runs */
 
+/* The test-time controls of the paper (SPEC.md §5-6). */
+typedef enum eval_method {
+    EVAL_BUDGET_FORCING = 0, /* s1: force the end at the budget, "Wait" to extend */
+    EVAL_TOKEN_CONDITIONAL,  /* the question says "Think for up to N tokens." (no forcing) */
+    EVAL_STEP_CONDITIONAL,   /* "Think for up to N steps." (each budget is N steps) */
+    EVAL_CLASS_CONDITIONAL,  /* two prompts: short / long thinking (budgets do not apply) */
+    EVAL_REJECTION,          /* resample (seed + 1, ...) until the thinking fits the budget */
+    EVAL_N_METHODS
+} eval_method;
+
+/* "budget-forcing", "token-conditional", ...; eval_method_from_name returns -1 when unknown. */
+const char *eval_method_name(int m);
+int eval_method_from_name(const char *name);
+
 typedef struct eval_opts {
     const char *out_dir;
     const int *budgets;     /* thinking budgets to sweep (S1C_BF_UNLIMITED allowed) */
@@ -79,6 +95,8 @@ typedef struct eval_opts {
     bool quiet;             /* no progress lines */
     bool no_sweep_forks;    /* run every budget as its own sequence even where one trajectory
                                with forks would do (greedy decoding, one sample) */
+    int method;             /* eval_method */
+    int reject_tries;       /* EVAL_REJECTION: draws per sample at most */
 } eval_opts;
 
 /* Runs every setting × problem × sample through the engine (resuming from the run

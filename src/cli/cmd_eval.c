@@ -22,7 +22,13 @@ static const char *eval_help =
     "  --waits LIST            numbers of forced \"Wait\"s to sweep, e.g. 0,1,2 [0]\n"
     "  --samples K             samples per problem and setting; majority vote over their answers [1]\n"
     "  --answer-max N          limit of the answer phase [until the context is full]\n"
-    "  --method budget-forcing the test-time control (the others of the paper: s1c generate --control/--reject)\n"
+    "  --method NAME           the test-time control (the paper's Table 3) [budget-forcing]:\n"
+    "                          budget-forcing     end forced at each budget, --waits extend (s1)\n"
+    "                          token-conditional  the question says \"Think for up to N tokens.\" for each budget N\n"
+    "                          step-conditional   \"Think for up to N steps.\" for each N in --think-budgets\n"
+    "                          class-conditional  a short-thinking and a long-thinking prompt (budgets ignored)\n"
+    "                          rejection          redraw (seed+1, ...) until the thinking fits the budget,\n"
+    "                                             --reject-tries N at most [8]; needs --temperature > 0\n"
     "  --out DIR               the run directory; an existing one is resumed (finished samples are kept)\n"
     "  --separate-runs         run each budget as its own sequence (by default a greedy sweep decodes one\n"
     "                          trajectory per problem and forks at each budget: the same results, less work)\n"
@@ -92,6 +98,7 @@ int cmd_eval(int argc, char **argv) {
     const char *endpoints[64], *remote_bf = "client", *template_name = "qwen2.5", *api_key = NULL;
     int n_endpoints = 0, concurrency = 8, remote_max = 32768;
     uint64_t gpqa_seed = 0;
+    int reject_tries = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -122,6 +129,7 @@ int cmd_eval(int argc, char **argv) {
             n_endpoints += ok;
         }
         else if (!strcmp(a, "--gpqa-seed")) ok = arg_u64(argc, argv, &i, &gpqa_seed);
+        else if (!strcmp(a, "--reject-tries")) ok = arg_int(argc, argv, &i, 1, 1 << 16, &reject_tries);
         else if (!strcmp(a, "--concurrency")) ok = arg_int(argc, argv, &i, 1, 1024, &concurrency);
         else if (!strcmp(a, "--remote-bf")) ok = arg_str(argc, argv, &i, &remote_bf);
         else if (!strcmp(a, "--template")) ok = arg_str(argc, argv, &i, &template_name);
@@ -137,8 +145,9 @@ int cmd_eval(int argc, char **argv) {
     }
     s1c_err err = {{0}};
     if (regrade) return eval_regrade(regrade, &err) == 0 ? 0 : cli_error("%s", err.msg);
-    if (strcmp(method, "budget-forcing"))
-        return cli_error("eval: --method %s is not available in eval yet (s1c generate has --control and --reject)", method);
+    int method_id = eval_method_from_name(method);
+    if (method_id < 0)
+        return cli_error("eval: --method must be budget-forcing, token-conditional, step-conditional, class-conditional or rejection");
     if (!o.model) return cli_error("eval: --model is required");
     if (!out) return cli_error("eval: --out DIR is required");
     bool gpqa = bench && !strcmp(bench, "gpqa");
@@ -146,7 +155,7 @@ int cmd_eval(int argc, char **argv) {
     if (!gpqa && !bench == !bench_file) return cli_error("eval: give exactly one of --bench and --bench-file");
     eval_opts eo = {.out_dir = out, .budgets = budgets, .n_budgets = n_budgets, .waits = waits, .n_waits = n_waits,
                     .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet,
-                    .no_sweep_forks = separate};
+                    .no_sweep_forks = separate, .method = method_id, .reject_tries = reject_tries};
     if (n_endpoints > 0) {
         eval_remote r = {.endpoints = endpoints, .n_endpoints = n_endpoints, .model = o.model, .api_key = api_key,
                          .concurrency = concurrency, .max_tokens = remote_max, .timeout_s = 600};

@@ -16,13 +16,18 @@ typedef struct eval_record {
     int thinking_tokens, answer_tokens, waits;
     const char *stop_reason, *think_end_reason;
     const char *endpoint;             /* the server that answered (remote runs), or NULL */
+    const char *method;               /* eval_method_name (NULL: budget-forcing) */
+    const char *control;              /* class-conditional: "short" / "long", else NULL */
+    int tries;                        /* rejection sampling: draws it took */
     double prefill_s, decode_s;
 } eval_record;
 
 /* Grades the record against the problem and appends it as one fsync'd line. */
 int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int *n_correct, s1c_err *err);
-/* "id|budget|waits|sample": the key of a sample in a resumed run. */
-char *eval_sample_key(const char *id, int budget, int waits, int sample);
+/* "id|label|budget|waits|sample": the key of a sample in a resumed run; label is the method
+ * and the control ("class-conditional:short"), see eval_setting_label. */
+char *eval_sample_key(const char *id, const char *label, int budget, int waits, int sample);
+void eval_setting_label(char *buf, size_t n, const char *method, const char *control);
 /* The sorted keys of samples.jsonl's records; a torn last line is cut off. */
 int eval_load_done(const char *path, char ***keys, int *n, s1c_err *err);
 bool eval_is_done(char **keys, int n, const char *key);

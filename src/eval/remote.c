@@ -325,7 +325,7 @@ static int plan_jobs(rrun *R, int n_problems, char **done, int n_done, s1c_err *
         for (int s = 0; s < o->n_budgets * o->n_waits; s++)
             for (int k = 0; k < o->samples; k++) {
                 rjob j = {i, o->budgets[s / o->n_waits], o->waits[s % o->n_waits], k};
-                char *key = eval_sample_key(R->b->p[i].id, j.budget, j.waits, k);
+                char *key = eval_sample_key(R->b->p[i].id, "budget-forcing", j.budget, j.waits, k);
                 if (!key) return s1c_fail(err, "out of memory");
                 bool skip = eval_is_done(done, n_done, key);
                 free(key);
@@ -338,6 +338,7 @@ static int check_remote(const eval_remote *r, const eval_opts *o, s1c_err *err) 
     if (r->n_endpoints < 1) return s1c_fail(err, "eval: no --endpoint");
     if (!r->model || !*r->model) return s1c_fail(err, "eval: --endpoint needs --model NAME (the served model's name)");
     if (o->samples < 1 || o->n_budgets < 1 || o->n_waits < 1) return s1c_fail(err, "eval: no settings to run");
+    if (o->method != EVAL_BUDGET_FORCING) return s1c_fail(err, "eval: --endpoint runs --method budget-forcing only (for now)");
     for (int i = 0; i < o->n_budgets; i++)
         if (o->budgets[i] == S1C_BF_AUTO) return s1c_fail(err, "eval: --think-budgets auto needs a local model (the context length)");
     return 0;

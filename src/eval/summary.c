@@ -12,6 +12,7 @@
 typedef struct rec {
     cJSON *o;       /* the sample line */
     const char *id, *extracted, *gold;
+    const char *method, *klass; /* "budget-forcing" and "" for records from before methods existed */
     int budget, waits, sample, thinking_tokens;
     bool correct;
 } rec;
@@ -47,9 +48,11 @@ static int load(const char *path, rec **out, int *n, s1c_err *err) {
             if (!nr) { cJSON_Delete(o); free(text); return s1c_fail(err, "out of memory"); }
             *out = nr;
         }
-        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring, eval_int_field(o, "max_thinking_tokens"),
-                               eval_int_field(o, "num_waits"), eval_int_field(o, "sample"), eval_int_field(o, "thinking_tokens"),
-                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method"), *k = cJSON_GetObjectItemCaseSensitive(o, "class");
+        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring,
+                               cJSON_IsString(m) ? m->valuestring : "budget-forcing", cJSON_IsString(k) ? k->valuestring : "",
+                               eval_int_field(o, "max_thinking_tokens"), eval_int_field(o, "num_waits"), eval_int_field(o, "sample"),
+                               eval_int_field(o, "thinking_tokens"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
     }
     free(text);
     return 0;
@@ -76,7 +79,12 @@ static bool voted_correct(const rec *r, const int *idx, int k) {
     return r[idx[best]].correct;
 }
 
-/* Points, one per (budget, waits) in first-seen order. */
+/* Two records belong to the same setting. */
+static bool same_setting(const rec *a, const rec *b) {
+    return a->budget == b->budget && a->waits == b->waits && !strcmp(a->method, b->method) && !strcmp(a->klass, b->klass);
+}
+
+/* Points, one per setting (method, class, budget, waits) in first-seen order. */
 static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
     eval_point *pts = calloc((size_t)n + 1, sizeof *pts);
     int *idx = malloc(((size_t)n + 1) * sizeof(int));
@@ -88,14 +96,16 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
         eval_point *p = &pts[np++];
         p->max_thinking_tokens = r[i].budget;
         p->num_waits = r[i].waits;
+        snprintf(p->method, sizeof p->method, "%s", r[i].method);
+        snprintf(p->klass, sizeof p->klass, "%s", r[i].klass);
         double think = 0;
         int runs = 0, within = 0;
         for (int j = i; j < n; j++) {
-            if (seen[j] || r[j].budget != r[i].budget || r[j].waits != r[i].waits) continue;
+            if (seen[j] || !same_setting(&r[j], &r[i])) continue;
             /* all samples of this problem at this setting */
             int k = 0;
             for (int q = j; q < n; q++)
-                if (!seen[q] && r[q].budget == r[i].budget && r[q].waits == r[i].waits && !strcmp(r[q].id, r[j].id)) {
+                if (!seen[q] && same_setting(&r[q], &r[i]) && !strcmp(r[q].id, r[j].id)) {
                     seen[q] = true;
                     idx[k++] = q;
                     think += r[q].thinking_tokens;
@@ -121,7 +131,8 @@ static char *summary_json(const eval_point *pts, int n, int n_samples) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "points");
     for (int i = 0; i < n; i++) {
         cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "method", "budget-forcing");
+        cJSON_AddStringToObject(p, "method", pts[i].method);
+        if (pts[i].klass[0]) cJSON_AddStringToObject(p, "class", pts[i].klass);
         if (pts[i].max_thinking_tokens >= 0) cJSON_AddNumberToObject(p, "max_thinking_tokens", pts[i].max_thinking_tokens);
         else cJSON_AddNullToObject(p, "max_thinking_tokens");
         cJSON_AddNumberToObject(p, "num_waits", pts[i].num_waits);

@@ -232,6 +232,8 @@ static void setup_optimizer(run *r) {
     r->adam.warmup_steps = (int)ceil(r->o.warmup_ratio * r->plan.total_steps);
     r->end_step = r->plan.total_steps;
     if (r->o.max_steps > 0 && r->o.max_steps < r->end_step) r->end_step = r->o.max_steps;
+    /* a validation set without --val-every is measured at each checkpoint (and at the end) */
+    if (r->val.n && r->o.val_every <= 0) r->o.val_every = r->o.save_every > 0 ? r->o.save_every : r->end_step;
 }
 
 /* ---------------------------------------------------------------- one step */
