@@ -44,6 +44,9 @@ const s1c_param_info *s1c_params_find(const s1c_params *p, const char *name);
 /* Writes the parameters (data: p->data or any buffer of the same layout, e.g. gradients) as
  * one safetensors file with HF names, in dtype F32 or BF16 (round to nearest even). */
 int s1c_params_write(const s1c_params *p, const float *data, const char *path, int dtype, s1c_err *err);
+/* The same for tensors [t0, t1) only (one shard of a sharded checkpoint). */
+int s1c_params_write_range(const s1c_params *p, const float *data, const char *path, int dtype, int t0, int t1,
+                           s1c_err *err);
 /* Reads a buffer of this layout back from a safetensors file (F32/BF16/F16), checking names
  * and shapes; names the first difference. */
 int s1c_params_read(const s1c_params *p, float *data, const char *path, s1c_err *err);
@@ -217,6 +220,7 @@ typedef struct s1c_train_opts {
     uint64_t seed;
     int out_dtype;           /* F32, BF16, or -1: the base model's (bf16 stays bf16, else f32) */
     bool bf16_compute;       /* s1's mixed precision: products in bf16, everything else f32 */
+    uint64_t shard_bytes;    /* model files larger than this are sharded as transformers does (5 GB) */
 } s1c_train_opts;
 
 /* s1's defaults (SPEC.md §4). */

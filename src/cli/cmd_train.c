@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -40,6 +41,8 @@ static const char *train_help =
     "                       precision; master weights, gradients and optimizer stay f32)\n"
     "  --resume DIR         continue the run in DIR from its newest checkpoint to its original target\n"
     "  --head-chunk N       tokens per LM-head chunk (memory: N x vocab floats; default 256)\n"
+    "  --shard-size SIZE    model files above SIZE (5GB, 500MB, bytes) are sharded with an index,\n"
+    "                       as transformers does (default 5GB)\n"
     "\n"
     "example:\n"
     "  s1c train --model qwen2.5-0.5b-instruct --data s1k.jsonl --out run1 --save-every 50\n";
@@ -91,6 +94,17 @@ static bool parse_float_opt(int argc, char **argv, int *i, double lo, double hi,
     return true;
 }
 
+/* "5GB", "500MB", "64KB" (powers of 1000, as transformers' max_shard_size) or plain bytes. */
+static bool parse_size(const char *v, uint64_t *out) {
+    char *end;
+    double x = strtod(v, &end);
+    double mult = !strcasecmp(end, "") || !strcasecmp(end, "B") ? 1 : !strcasecmp(end, "KB") ? 1e3 : !strcasecmp(end, "MB") ? 1e6
+                  : !strcasecmp(end, "GB") ? 1e9 : -1;
+    if (end == v || mult < 0 || !(x * mult >= 1) || x * mult > 1e15) return false;
+    *out = (uint64_t)(x * mult);
+    return true;
+}
+
 /* 1: parsed, 0: --help printed, -1: error printed. */
 static int parse_args(int argc, char **argv, train_args *a) {
     s1c_train_opts *o = &a->o;
@@ -124,6 +138,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
         else if (!strcmp(s, "--seed")) ok = arg_u64(argc, argv, &i, &o->seed);
         else if (!strcmp(s, "--pack")) o->pack = true;
         else if (!strcmp(s, "--compute")) ok = arg_str(argc, argv, &i, &a->compute);
+        else if (!strcmp(s, "--shard-size")) {
+            const char *v;
+            ok = arg_str(argc, argv, &i, &v) && parse_size(v, &o->shard_bytes);
+            if (!ok) { cli_error("train: --shard-size takes a size such as 5GB, 500MB or 200000"); return -1; }
+        }
         else if (!strcmp(s, "--truncate")) o->truncate = true;
         else if (!strcmp(s, "--skip-bad")) o->skip_bad = true;
         else { cli_error("train: unknown option '%s' (see s1c train --help)", s); return -1; }

@@ -87,12 +87,19 @@ int s1c_params_from_model(s1c_params *p, const s1c_model *m, s1c_err *err) {
 }
 
 int s1c_params_write(const s1c_params *p, const float *data, const char *path, int dtype, s1c_err *err) {
+    return s1c_params_write_range(p, data, path, dtype, 0, p->n_tensors, err);
+}
+
+int s1c_params_write_range(const s1c_params *p, const float *data, const char *path, int dtype, int t0, int t1,
+                           s1c_err *err) {
     if (dtype != S1C_F32 && dtype != S1C_BF16) return s1c_fail(err, "%s: checkpoints are f32 or bf16", path);
-    s1c_tensor *ts = calloc((size_t)p->n_tensors, sizeof *ts);
+    if (t0 < 0 || t1 > p->n_tensors || t0 >= t1) return s1c_fail(err, "%s: no tensors to write", path);
+    int n = t1 - t0;
+    s1c_tensor *ts = calloc((size_t)n, sizeof *ts);
     if (!ts) return s1c_fail(err, "%s: out of memory", path);
     uint64_t max_n = 0;
-    for (int i = 0; i < p->n_tensors; i++) {
-        const s1c_param_info *t = &p->info[i];
+    for (int i = 0; i < n; i++) {
+        const s1c_param_info *t = &p->info[t0 + i];
         ts[i] = (s1c_tensor){.name = t->name, .dtype = dtype, .ndim = t->ndim};
         memcpy(ts[i].shape, t->shape, sizeof t->shape);
         ts[i].nbytes = t->n * (dtype == S1C_F32 ? 4 : 2);
@@ -102,8 +109,8 @@ int s1c_params_write(const s1c_params *p, const float *data, const char *path, i
     s1c_wfile f;
     int rc = -1;
     if (dtype == S1C_BF16 && !half) s1c_fail(err, "%s: out of memory", path);
-    else if (st_write_begin(&f, path, ts, p->n_tensors, err) == 0) {
-        for (int i = 0; i < p->n_tensors; i++) {
+    else if (st_write_begin(&f, path, ts, n, err) == 0) {
+        for (int i = t0; i < t1; i++) {
             const float *src = data + p->info[i].offset;
             if (!half) {
                 s1c_wfile_write(&f, src, p->info[i].n * sizeof(float));

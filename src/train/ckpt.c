@@ -11,6 +11,7 @@
  * weights, when the model file is not f32), adam_m/adam_v.safetensors, trainer_state.json.
  * kill -9 at any instant leaves `latest` pointing at a complete checkpoint; a failed save
  * (disk full) removes its .tmp directory and leaves the previous one as it was. */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -78,13 +79,53 @@ static int write_params_in(const char *dir, const char *name, const s1c_params *
     return rc;
 }
 
+/* The model's weights as transformers writes them: model.safetensors, or above shard_bytes
+ * model-0000k-of-0000n.safetensors shards (whole tensors, in order) + model.safetensors.index.json. */
+static int write_model(const char *dir, const ckpt_data *c, s1c_err *err) {
+    const s1c_params *p = c->p;
+    uint64_t esize = c->dtype == S1C_F32 ? 4 : 2, total = 0;
+    for (int i = 0; i < p->n_tensors; i++) total += p->info[i].n * esize;
+    if (c->shard_bytes == 0 || total <= c->shard_bytes) return write_params_in(dir, "model.safetensors", p, p->data, c->dtype, err);
+    /* shard boundaries: a new shard when the next tensor would overflow this one */
+    int *first = malloc((size_t)(p->n_tensors + 1) * sizeof *first), n_shards = 0;
+    if (!first) return s1c_fail(err, "out of memory");
+    uint64_t in_shard = 0;
+    for (int i = 0; i < p->n_tensors; i++) {
+        uint64_t b = p->info[i].n * esize;
+        if (i == 0 || (in_shard > 0 && in_shard + b > c->shard_bytes)) {
+            first[n_shards++] = i;
+            in_shard = 0;
+        }
+        in_shard += b;
+    }
+    first[n_shards] = p->n_tensors;
+    cJSON *index = cJSON_CreateObject(), *map = cJSON_CreateObject();
+    cJSON_AddNumberToObject(cJSON_AddObjectToObject(index, "metadata"), "total_size", (double)total);
+    cJSON_AddItemToObject(index, "weight_map", map);
+    int rc = 0;
+    for (int k = 0; k < n_shards && rc == 0; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", k + 1, n_shards);
+        for (int i = first[k]; i < first[k + 1]; i++) cJSON_AddStringToObject(map, p->info[i].name, name);
+        char *path = s1c_path_join(dir, name);
+        rc = s1c_params_write_range(p, p->data, path, c->dtype, first[k], first[k + 1], err);
+        free(path);
+    }
+    char *text = cJSON_Print(index);
+    cJSON_Delete(index);
+    if (rc == 0) rc = text ? write_in(dir, "model.safetensors.index.json", text, err) : s1c_fail(err, "out of memory");
+    free(text);
+    free(first);
+    return rc;
+}
+
 /* Everything of one checkpoint, into an empty directory. */
 static int write_checkpoint_files(const char *dir, const ckpt_data *c, s1c_err *err) {
     const char *dtype_name = c->dtype == S1C_BF16 ? "bfloat16" : "float32";
     char *config = s1c_config_to_hf_json(&c->p->cfg, dtype_name);
     int rc = config ? write_in(dir, "config.json", config, err) : s1c_fail(err, "out of memory");
     free(config);
-    if (rc == 0) rc = write_params_in(dir, "model.safetensors", c->p, c->p->data, c->dtype, err);
+    if (rc == 0) rc = write_model(dir, c, err);
     if (rc == 0 && c->dtype != S1C_F32) rc = write_params_in(dir, "master.safetensors", c->p, c->p->data, S1C_F32, err);
     if (rc == 0) rc = write_params_in(dir, "adam_m.safetensors", c->p, c->m, S1C_F32, err);
     if (rc == 0) rc = write_params_in(dir, "adam_v.safetensors", c->p, c->v, S1C_F32, err);
@@ -113,19 +154,28 @@ static int replace_symlink(const char *dir, const char *name, const char *target
     return rc;
 }
 
-/* OUT/<file> -> latest/<file> for the HF files; made once, they follow `latest`. */
+/* The trainer's own files of a checkpoint (not part of the HF directory). */
+static bool trainer_only(const char *name) {
+    return !strcmp(name, "trainer_state.json") || !strncmp(name, "adam_", 5) || !strcmp(name, "master.safetensors");
+}
+
+/* OUT/<file> -> latest/<file> for every HF file of the newest checkpoint; made once, they
+ * follow `latest` (a run's files keep their names from checkpoint to checkpoint). */
 static void link_top_level(const char *out) {
-    static const char *const hf_files[] = {"config.json", "model.safetensors"};
-    for (int i = 0; i < 2 + N_TOKENIZER_FILES; i++) {
-        const char *name = i < 2 ? hf_files[i] : tokenizer_files[i - 2];
-        char target[256];
-        snprintf(target, sizeof target, "latest/%s", name);
-        char *in_ckpt = s1c_path_join(out, target), *path = s1c_path_join(out, name);
+    char *latest = s1c_path_join(out, "latest");
+    DIR *d = latest ? opendir(latest) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || trainer_only(e->d_name)) continue;
+        char target[512];
+        snprintf(target, sizeof target, "latest/%s", e->d_name);
+        char *path = s1c_path_join(out, e->d_name);
         struct stat st;
-        if (access(in_ckpt, R_OK) == 0 && lstat(path, &st) != 0) (void)!symlink(target, path);
-        free(in_ckpt);
+        if (path && lstat(path, &st) != 0) (void)!symlink(target, path);
         free(path);
     }
+    if (d) closedir(d);
+    free(latest);
 }
 
 static int cmp_desc(const void *a, const void *b) { return *(const int *)b - *(const int *)a; }
@@ -198,10 +248,16 @@ int ckpt_load(const char *dir, const s1c_params *p, float *m, float *v, char **s
     int rc = s1c_read_file(state, 1 << 20, state_json, &len, err);
     free(state);
     if (rc != 0) return s1c_fail_prefix(err, "%s is not an s1c checkpoint", dir);
+    /* the f32 master weights: master.safetensors beside a bf16 model, else the model itself
+     * (model.safetensors, or the directory when it is sharded with an index) */
     char *master = s1c_path_join(dir, "master.safetensors");
     if (access(master, R_OK) != 0) {
         free(master);
         master = s1c_path_join(dir, "model.safetensors");
+        if (access(master, R_OK) != 0) {
+            free(master);
+            master = strdup(dir);
+        }
     }
     char *am = s1c_path_join(dir, "adam_m.safetensors"), *av = s1c_path_join(dir, "adam_v.safetensors");
     rc = s1c_params_read(p, p->data, master, err);

@@ -12,6 +12,7 @@ typedef struct ckpt_data {
     const char *base_dir;   /* where the tokenizer files come from */
     const char *state_json; /* trainer_state.json */
     int keep;               /* checkpoints kept (<= 0: all) */
+    uint64_t shard_bytes;   /* model files above this are sharded (0: never) */
 } ckpt_data;
 
 /* Writes OUT/step-N as a whole and points OUT/latest at it (see ckpt.c). */

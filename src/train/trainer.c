@@ -27,6 +27,7 @@ void s1c_train_opts_defaults(s1c_train_opts *o) {
     o->weight_decay = 1e-4;
     o->clip = 1.0;
     o->out_dtype = -1;
+    o->shard_bytes = 5000000000ULL; /* transformers' default max_shard_size, 5 GB */
 }
 
 /* ---------------------------------------------------------------- the run's state */
@@ -127,6 +128,7 @@ static cJSON *options_json(const run *r) {
     cJSON_AddStringToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "head_chunk", o->head_chunk);
     cJSON_AddStringToObject(j, "compute", o->bf16_compute ? "bf16" : "f32");
+    cJSON_AddNumberToObject(j, "shard_bytes", (double)o->shard_bytes);
     cJSON_AddStringToObject(j, "dtype", r->dtype == S1C_BF16 ? "bf16" : "f32");
     char hash[32];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)r->data_hash);
@@ -347,7 +349,7 @@ static int save(run *r, int step, s1c_err *err) {
     }
     if (rc == 0 && r->d.rank == 0) {
         char *state = state_json(r, step);
-        ckpt_data c = {step, &r->p, m, v, r->dtype, r->model_dir, state, r->o.keep};
+        ckpt_data c = {step, &r->p, m, v, r->dtype, r->model_dir, state, r->o.keep, r->o.shard_bytes};
         rc = ckpt_save(r->o.out, &c, err);
         free(state);
         if (rc == 0 && r->log) {
@@ -543,6 +545,7 @@ static int options_from_json(s1c_train_opts *o, const cJSON *j, s1c_err *err) {
     o->head_chunk = (int)json_num(j, "head_chunk", 256);
     const char *compute = json_str(j, "compute");
     o->bf16_compute = compute && !strcmp(compute, "bf16");
+    o->shard_bytes = (uint64_t)json_num(j, "shard_bytes", 5e9); /* file names stay the same across checkpoints */
     const char *seed = json_str(j, "seed");
     o->seed = seed ? strtoull(seed, NULL, 10) : 0;
     const char *dt = json_str(j, "dtype");

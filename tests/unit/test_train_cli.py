@@ -69,6 +69,18 @@ check("f32 master weights are kept beside it", os.path.exists(os.path.join(bfrun
 vlog = [json.loads(l) for l in open(os.path.join(bfrun, "log.jsonl"))]
 check("--val-every 1 logs a validation loss each step", all("val_loss" in l for l in vlog) and len(vlog) == 2, vlog)
 
+# ---- a sharded model file (as transformers writes them above --shard-mb), loadable from the run directory
+sh = os.path.join(work, "sharded")
+r = run("train", *common, "--out", sh, "--steps", "2", "--shard-size", "200KB")
+check("train with a 200 KB shard size", r.returncode == 0, r.stderr[-400:])
+index = json.load(open(os.path.join(sh, "model.safetensors.index.json")))
+shards = sorted(set(index["weight_map"].values()))
+check("the model is written as shards with an index", len(shards) > 1 and os.path.exists(os.path.join(sh, shards[0])), shards)
+r = run("generate", "--model", sh, "--prompt", "What is 3+7?", "--think-max", "8", "--max-tokens", "16")
+check("the sharded run directory loads", r.returncode == 0, r.stderr)
+r = run("train", "--resume", sh, "--steps", "3", "--shard-size", "200KB")
+check("a sharded run resumes", r.returncode == 0, r.stderr[-300:])
+
 # ---- k steps, SIGKILL, resume: the same bits as the straight run
 killed = os.path.join(work, "killed")
 p = subprocess.Popen([BIN, "train", *common, "--out", killed, "--save-every", "1"], stdout=subprocess.DEVNULL,
