@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "serve_int.h"
 
@@ -533,6 +534,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         snprintf(c->method, sizeof c->method, "%s", method);
         snprintf(c->path, sizeof c->path, "%s", url);
         *con_cls = c;
+        pthread_mutex_lock(&c->s->mu);
+        c->s->n_open++;
+        pthread_mutex_unlock(&c->s->mu);
         return start_request(c, url, method);
     }
     if (c->answered) { *upload_size = 0; return MHD_YES; } /* an error was queued early: drop the rest */
@@ -557,12 +561,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
     s1c_server *s = cls;
     conn_ctx *c = *con_cls;
     if (!c) return;
+    pthread_mutex_lock(&s->mu);
     if (c->job) {
-        pthread_mutex_lock(&s->mu);
         if (!c->job->finished) srv_job_cancel_locked(s, c->job);
         srv_job_unref_locked(s, c->job);
-        pthread_mutex_unlock(&s->mu);
     }
+    s->n_open--;
+    pthread_mutex_unlock(&s->mu);
     if (!s->o.quiet)
         fprintf(stderr, "%s %s %d %.3fs%s\n", c->method, c->path, c->status, s1c_now() - c->t0,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
@@ -596,6 +601,12 @@ int srv_http_start(s1c_server *s, s1c_err *err) {
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->o.port;
     return 0;
+}
+
+void srv_http_quiesce(s1c_server *s) {
+    if (!s->daemon) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
 }
 
 void srv_http_stop(s1c_server *s) {

@@ -103,6 +103,7 @@ struct s1c_server {
     int cap_active;
     bool stopping;
     double stop_deadline;
+    int n_open;                 /* requests being read or answered (HTTP side) */
     long next_id;
     srv_metrics met;
 };
@@ -120,6 +121,8 @@ void srv_job_cancel_locked(s1c_server *s, srv_job *j);
 /* http.c */
 int srv_http_start(s1c_server *s, s1c_err *err);
 void srv_http_stop(s1c_server *s);
+/* Stops accepting connections (the open ones go on). */
+void srv_http_quiesce(s1c_server *s);
 /* The finish_reason OpenAI would give for an s1c stop reason. */
 const char *srv_finish_reason(int stop_reason);
 

@@ -624,6 +624,7 @@ int s1c_serve_port(const s1c_server *s) { return s->port; }
 
 void s1c_serve_stop(s1c_server *s) {
     if (!s || !s->engine_started) return;
+    srv_http_quiesce(s); /* no new connections; open ones still get their answers */
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     s->stop_deadline = s1c_now() + s->o.shutdown_grace_s;
@@ -631,7 +632,15 @@ void s1c_serve_stop(s1c_server *s) {
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->engine_thread, NULL);
     s->engine_started = false;
-    srv_http_stop(s); /* every waiting connection has its answer now */
+    /* requests still being read or answered (a late one gets its 503) finish, within the grace */
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int open = s->n_open;
+        pthread_mutex_unlock(&s->mu);
+        if (open == 0 || s1c_now() > s->stop_deadline + 1) break;
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
+    srv_http_stop(s);
 }
 
 void s1c_serve_free(s1c_server *s) {

@@ -177,13 +177,17 @@ if os.path.exists(os.path.join(cache, "node_modules", "openai", "package.json"))
 
 # ---- SIGTERM: a running request finishes, then exit 0
 s = socket.create_connection(("127.0.0.1", port))
-body = json.dumps({"messages": user, "max_tokens": 200, "temperature": 0}).encode()
+body = json.dumps({"messages": user, "max_tokens": 200, "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}).encode()
 s.sendall(f"POST {chat} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
-time.sleep(0.05)
-srv.send_signal(signal.SIGTERM)
+s.settimeout(60)
 resp = b""
-s.settimeout(30)
-while True:
+while b'"content":"' not in resp.split(b"\r\n\r\n", 1)[-1] or resp.count(b"data: ") < 3:  # running: tokens are arriving
+    got = s.recv(65536)
+    if not got:
+        break
+    resp += got
+srv.send_signal(signal.SIGTERM)
+while b"data: [DONE]" not in resp:
     try:
         got = s.recv(65536)
     except OSError:
@@ -191,10 +195,8 @@ while True:
     if not got:
         break
     resp += got
-    if resp.startswith(b"HTTP/1.1 200") and b'"usage"' in resp:
-        break
 s.close()
-check("in-flight request finished on SIGTERM", resp.startswith(b"HTTP/1.1 200") and b'"completion_tokens":200' in resp, resp[:200])
+check("in-flight request finished on SIGTERM", resp.startswith(b"HTTP/1.1 200") and b'"completion_tokens":200' in resp and b"data: [DONE]" in resp, resp[-300:])
 try:
     rc = srv.wait(timeout=30)
 except subprocess.TimeoutExpired:
