@@ -602,9 +602,12 @@ int s1c_serve_start(s1c_server **out, const s1c_model *m, const s1c_tokenizer *t
     s->add_bos = wants_bos(m, tok);
     const s1c_config *c = s1c_model_config(m);
     s->ctx = o->ctx > 0 && o->ctx < c->max_seq_len ? o->ctx : c->max_seq_len;
-    s->met.latency.bounds = (const double[]){0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+    /* static: a compound literal here would die with this function's frame */
+    static const double latency_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+    static const double ttft_bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    s->met.latency.bounds = latency_bounds;
     s->met.latency.n = 12;
-    s->met.ttft.bounds = (const double[]){0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    s->met.ttft.bounds = ttft_bounds;
     s->met.ttft.n = 12;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
