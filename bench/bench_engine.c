@@ -16,8 +16,8 @@
 
 /* Bytes of weights one decode step streams: every parameter once, at the matrices' dtype. */
 static uint64_t weight_bytes(const s1c_model *m) {
-    int dt = m->layers[0].wq->dtype;
-    return s1c_config_n_params(&m->cfg) * (uint64_t)(dt == S1C_F32 ? 4 : 2);
+    int dt = m->layers[0].wq->dtype; /* q8_0 / q4_0 blocks are read in place */
+    return s1c_config_n_params(&m->cfg) * (uint64_t)s1c_dtype_type_size(dt) / (uint64_t)s1c_dtype_block_size(dt);
 }
 
 int main(int argc, char **argv) {

@@ -38,10 +38,11 @@ INL __m512i load_w2(const uint8_t *w, int dtype, int b, bool two) {
     return _mm512_inserti32x4(z, b_hi, 3);
 }
 
-INL float scale_of(const uint8_t *w, int dtype, int b) {
+/* The f16 scale of block b, as bits. */
+INL int scale_bits(const uint8_t *w, int dtype, int b) {
     uint16_t h;
     memcpy(&h, w + (size_t)b * (dtype == S1C_Q8_0 ? 34 : 18), 2);
-    return _cvtsh_ss(h);
+    return h;
 }
 
 /* Blocks b, b+1 (two) or b alone of weight row w against C activation rows, into acc. */
@@ -50,9 +51,11 @@ INL void qstep(__m512 *acc, const kern_q8x *xq, const uint8_t *w, int dtype, int
     __m512i wv = load_w2(w, dtype, b, two);
     __m512i wabs = _mm512_abs_epi8(wv);
     __mmask64 neg = _mm512_movepi8_mask(wv);
-    /* lanes 0-7: block b's weight scale, 8-15: block b+1's */
-    __m512 ws = _mm512_insertf32x8(_mm512_set1_ps(scale_of(w, dtype, b)), _mm256_set1_ps(two ? scale_of(w, dtype, b + 1) : 0.0f), 1);
+    /* lanes 0-7: block b's weight scale, 8-15: block b+1's (both f16s widened by one vcvtph2ps) */
     const __m512i half = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m128i h = _mm_cvtsi32_si128(scale_bits(w, dtype, b));
+    if (two) h = _mm_insert_epi16(h, scale_bits(w, dtype, b + 1), 1);
+    __m512 ws = _mm512_permutexvar_ps(half, _mm512_castps128_ps512(_mm_cvtph_ps(h)));
 #pragma GCC unroll 4
     for (int c = 0; c < C; c++) {
         const int8_t *xv8 = xq->q + (size_t)(t0 + c) * n + (size_t)b * 32;
