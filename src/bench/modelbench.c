@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "model/model_internal.h"
+#include "s1c/train.h"
 
 enum { BS = 16, MAX_BATCH = 32 };
 
@@ -137,6 +138,7 @@ static int32_t argmax(const float *v, int n) {
 typedef struct runner {
     const s1c_model *m;
     const bench_opts *o;
+    const bench_limits *lim;
     costs k;
     s1c_fwd *fwd;
     s1c_kv *kv;
@@ -232,14 +234,61 @@ static int run_workload(runner *R, workload w, bench_result *r, s1c_err *err) {
     return 0;
 }
 
-/* The training-step hook. The trainer (src/train/) is not merged yet; when it is, time one
- * optimizer step on `prompt` tokens here and set FLOPs = 6 x matrix parameters per token
- * (forward + both backward products) + 3 x the attention, against the f32 FMA peak. */
+/* One optimizer step of s1c train on a row of `prompt` tokens (every position predicting the
+ * next): forward, backward (with per-layer recomputation) and AdamW on f32 master weights.
+ * FLOPs per token = 3 x the forward's (forward + both backward products), against the f32
+ * FMA peak; the recomputed forward is a cost, not counted as work. The trainer computes in f32
+ * whatever the file's type, so only the first type measured runs it. */
 static int bench_train_step(runner *R, bench_result *r, s1c_err *err) {
-    (void)R, (void)err;
-    r->skipped = true;
-    r->reason = "the trainer is not merged yet";
-    return 0;
+    static bool done;
+    if (done) {
+        r->skipped = true;
+        r->reason = "the trainer keeps f32 master weights whatever the file's type: see the first train_step";
+        return 0;
+    }
+    done = true;
+    int T = R->o->prompt;
+    s1c_params p;
+    s1c_gradws *ws = NULL;
+    if (s1c_params_from_model(&p, R->m, err) != 0) return -1;
+    float *g = calloc(p.n, sizeof *g), *mo = calloc(p.n, sizeof *mo), *v = calloc(p.n, sizeof *v), *w = malloc((size_t)T * sizeof *w);
+    int32_t *tgt = malloc((size_t)T * sizeof *tgt);
+    int rc = g && mo && v && w && tgt ? s1c_gradws_new(&ws, &p.cfg, T, 256, err) : s1c_fail(err, "bench: out of memory for training");
+    double ts[16];
+    int reps = R->o->reps < 16 ? R->o->reps : 16;
+    for (int t = 0; rc == 0 && t < T; t++) {
+        tgt[t] = t + 1 < T ? R->prompt_tokens[t + 1] : -1;
+        w[t] = 1.0f / (float)(T - 1);
+    }
+    s1c_adamw o;
+    s1c_adamw_defaults(&o, 1000);
+    s1c_grad_row row = {T, R->prompt_tokens, tgt, w, NULL};
+    for (int k = 0; rc == 0 && k <= reps; k++) { /* k == 0 warms up */
+        double t0 = s1c_now(), loss;
+        int nt;
+        memset(g, 0, p.n * sizeof *g);
+        rc = s1c_grad_row_run(ws, &p, g, &row, &loss, &nt, err);
+        if (rc == 0) s1c_adamw_step(&o, &p, g, mo, v, k + 10);
+        if (k > 0) ts[k - 1] = s1c_now() - t0;
+    }
+    if (rc == 0) {
+        tally t = {0};
+        for (int i = 0; i < T; i++) tally_row(&t, &R->k, i, true);
+        r->seqs = 1;
+        r->tokens = T;
+        r->ctx = T;
+        r->seconds = median(ts, reps);
+        r->tok_s = T / r->seconds;
+        r->flops_per_token = 3 * t.flops / t.rows;
+        r->limit_tok_s = R->lim->f32_flops / r->flops_per_token;
+        r->bound = "compute";
+        r->fraction = r->tok_s / r->limit_tok_s;
+        r->bytes_per_token = 0;
+    }
+    s1c_gradws_free(ws);
+    s1c_params_free(&p);
+    free(g), free(mo), free(v), free(w), free(tgt);
+    return rc;
 }
 
 static int runner_init(runner *R, const s1c_model *m, const bench_opts *o, s1c_err *err) {
@@ -297,7 +346,7 @@ static bool selected(const bench_opts *o, const char *name) {
 }
 
 int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err) {
-    runner R = {.m = m, .o = o, .k = model_costs(m, lim)};
+    runner R = {.m = m, .o = o, .lim = lim, .k = model_costs(m, lim)};
     int rc = runner_init(&R, m, o, err);
     const char *type = s1c_dtype_name(bench_model_dtype(m));
     static const struct { workload w; const char *name; } list[] = {
