@@ -66,6 +66,10 @@ static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) return cli_error("demo: cannot find the s1c binary: %s", strerror(errno));
     self[n] = 0;
+    /* rebuilt while the demo runs: the kernel marks the old file deleted; run the new one */
+    static const char deleted[] = " (deleted)";
+    size_t len = strlen(self), dl = sizeof deleted - 1;
+    if (len > dl && !strcmp(self + len - dl, deleted)) self[len - dl] = 0;
     char log[4200];
     snprintf(log, sizeof log, "%s/logs/%s.log", c->out, name);
     fprintf(stderr, "demo: %-16s s1c", name);

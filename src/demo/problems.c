@@ -1,5 +1,9 @@
 /* Synthetic problems and the programmatic teacher of `s1c demo`.
  *
+ * Questions have at least eight words with numbers spread through them, so the real
+ * decontamination (word 8-grams against the held-out test set) removes near copies of test
+ * problems, not a whole template.
+ *
  * Every problem is a short chain of integer steps. The teacher writes one step per line in
  * the form "12 * 4 = 48." so a small character-level model can learn each step locally; with
  * probability slip_p a step is first written with a wrong result, followed by "Wait, 12 * 4 =
@@ -99,14 +103,14 @@ static long make_arith(text *q, teacher *t, int diff, bool verify) {
     long a = rnd(r, 2, top), b = rnd(r, 2, 9), c = rnd(r, 2, diff == 1 ? 9 : 12);
     long bc = b * c, sum = a + bc;
     if (diff == 1) {
-        addf(q, "Compute %ld + %ld * %ld.", a, b, c);
+        addf(q, "Compute the value of %ld + %ld * %ld.", a, b, c);
         stepf(t, bc, "%ld * %ld", b, c);
         stepf(t, sum, "%ld + %ld", a, bc);
         if (verify) addf(&t->trace, "Check: %ld - %ld = %ld. Yes.\n", sum, bc, a);
         return sum;
     }
     long d = rnd(r, 1, sum - 1);
-    addf(q, "Compute %ld + %ld * %ld - %ld.", a, b, c, d);
+    addf(q, "Compute the value of %ld + %ld * %ld - %ld.", a, b, c, d);
     stepf(t, bc, "%ld * %ld", b, c);
     stepf(t, sum, "%ld + %ld", a, bc);
     stepf(t, sum - d, "%ld - %ld", sum, d);
@@ -118,7 +122,7 @@ static long make_mod(text *q, teacher *t, int diff, bool verify) {
     s1c_rng *r = t->rng;
     long k = rnd(r, 2, diff == 3 ? 19 : 9), n = rnd(r, k + 1, diff == 1 ? 99 : diff == 2 ? 500 : 2000);
     long m = n / k, rem = n % k;
-    addf(q, "What is %ld mod %ld?", n, k);
+    addf(q, "What is the remainder of %ld divided by %ld?", n, k);
     stepf(t, k * m, "%ld * %ld", k, m);
     stepf(t, rem, "%ld - %ld", n, k * m);
     if (verify) addf(&t->trace, "Check: %ld + %ld = %ld and %ld < %ld. Yes.\n", k * m, rem, n, rem, k);
@@ -130,7 +134,7 @@ static long make_linear(text *q, teacher *t, int diff, bool verify) {
     long a = rnd(r, 2, diff == 1 ? 5 : 9), x = rnd(r, 1, diff == 3 ? 30 : 12), b = rnd(r, 1, diff == 1 ? 9 : 40);
     bool minus = diff == 3 && chance(r, 0.5) && a * x > b;
     long c = minus ? a * x - b : a * x + b;
-    addf(q, "Solve %ldx %c %ld = %ld.", a, minus ? '-' : '+', b, c);
+    addf(q, "Solve %ldx %c %ld = %ld for the unknown x.", a, minus ? '-' : '+', b, c);
     if (minus) stepf(t, a * x, "%ldx = %ld + %ld", a, c, b);
     else stepf(t, a * x, "%ldx = %ld - %ld", a, c, b);
     stepf(t, x, "x = %ld / %ld", a * x, a);
@@ -142,7 +146,7 @@ static long make_count(text *q, teacher *t, int diff, bool verify) {
     s1c_rng *r = t->rng;
     long k = rnd(r, 2, diff == 1 ? 5 : 12), n = rnd(r, k * 2, diff == 1 ? 50 : diff == 2 ? 200 : 999);
     long m = n / k;
-    addf(q, "How many multiples of %ld are there from 1 to %ld?", k, n);
+    addf(q, "Between 1 and %ld, how many multiples of %ld are there?", n, k);
     stepf(t, k * m, "%ld * %ld", k, m);
     stepf(t, k * (m + 1), "%ld * %ld", k, m + 1);
     addf(&t->trace, "%ld > %ld, so %ld.\n", k * (m + 1), n, m);
