@@ -3,6 +3,8 @@
 #ifndef S1C_EVAL_H
 #define S1C_EVAL_H
 
+#include <stdio.h>
+
 #include "s1c/base.h"
 #include "s1c/infer.h"
 
@@ -119,6 +121,10 @@ typedef struct eval_remote {
 /* Runs every setting × problem × sample against the servers (resuming from samples.jsonl),
  * then writes the same summary and reports as eval_run. */
 int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *o, s1c_err *err);
+
+/* Compares two run directories setting by setting on the problems both ran: accuracy of each,
+ * problems only one got right, and the exact McNemar test's two-sided p-value; a table on out. */
+int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err);
 
 /* Re-grades a run directory's samples.jsonl and rewrites its summary and reports. */
 int eval_regrade(const char *dir, s1c_err *err);

@@ -11,6 +11,7 @@
 static const char *eval_help =
     "usage: s1c eval --model PATH (--bench aime24|aime25|math500 | --bench-file F) --out DIR [options]\n"
     "       s1c eval --regrade DIR\n"
+    "       s1c eval --compare DIR_A DIR_B   (per setting: accuracies, problems only one got right, McNemar p)\n"
     "\n"
     "  --bench NAME            a benchmark shipped inside s1c\n"
     "  --bench-file F          any JSONL; --question-field Q (default question) --answer-field A (default answer)\n"
@@ -98,6 +99,7 @@ int cmd_eval(int argc, char **argv) {
     const char *endpoints[64], *remote_bf = "client", *template_name = "qwen2.5", *api_key = NULL;
     int n_endpoints = 0, concurrency = 8, remote_max = 32768;
     uint64_t gpqa_seed = 0;
+    const char *compare_a = NULL, *compare_b = NULL;
     int reject_tries = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -120,6 +122,10 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--samples")) ok = arg_int(argc, argv, &i, 1, 4096, &samples);
         else if (!strcmp(a, "--out")) ok = arg_str(argc, argv, &i, &out);
         else if (!strcmp(a, "--regrade")) ok = arg_str(argc, argv, &i, &regrade);
+        else if (!strcmp(a, "--compare")) {
+            ok = arg_str(argc, argv, &i, &compare_a) && arg_str(argc, argv, &i, &compare_b);
+            if (!ok) return cli_error("eval: --compare takes two run directories");
+        }
         else if (!strcmp(a, "--method")) ok = arg_str(argc, argv, &i, &method);
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--separate-runs")) separate = true;
@@ -145,6 +151,7 @@ int cmd_eval(int argc, char **argv) {
     }
     s1c_err err = {{0}};
     if (regrade) return eval_regrade(regrade, &err) == 0 ? 0 : cli_error("%s", err.msg);
+    if (compare_a) return eval_compare(compare_a, compare_b, stdout, &err) == 0 ? 0 : cli_error("%s", err.msg);
     int method_id = eval_method_from_name(method);
     if (method_id < 0)
         return cli_error("eval: --method must be budget-forcing, token-conditional, step-conditional, class-conditional or rejection");

@@ -3,6 +3,7 @@
  * same summary as an uninterrupted one. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,5 +335,90 @@ int eval_regrade(const char *dir, s1c_err *err) {
 out:
     free_recs(r, n);
     free(path);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ comparing two runs */
+
+/* Exact two-sided McNemar test: the probability of a split at least this uneven among the
+ * discordant problems when either run is equally likely to be the right one. */
+static double mcnemar_p(int only_a, int only_b) {
+    int n = only_a + only_b, k = only_a < only_b ? only_a : only_b;
+    if (n == 0) return 1.0;
+    double p = 0, logc = 0; /* log C(n, i), built up from i = 0 */
+    for (int i = 0; i <= k; i++) {
+        if (i > 0) logc += log((double)(n - i + 1)) - log((double)i);
+        p += exp(logc - n * log(2.0));
+    }
+    p *= 2;
+    return p > 1 ? 1 : p;
+}
+
+/* The per-problem verdicts of one setting (majority vote over samples) as (id, correct) pairs. */
+typedef struct verdict {
+    const char *id;
+    bool correct;
+} verdict;
+
+static int setting_verdicts(const rec *r, int n, const rec *key, verdict **out, s1c_err *err) {
+    verdict *v = malloc(((size_t)n + 1) * sizeof *v);
+    int *idx = malloc(((size_t)n + 1) * sizeof *idx), nv = 0;
+    bool *seen = calloc((size_t)n + 1, 1);
+    if (!v || !idx || !seen) { free(v); free(idx); free(seen); return s1c_fail(err, "out of memory"); }
+    for (int i = 0; i < n; i++) {
+        if (seen[i] || !same_setting(&r[i], key)) continue;
+        int k = 0;
+        for (int q = i; q < n; q++)
+            if (!seen[q] && same_setting(&r[q], key) && !strcmp(r[q].id, r[i].id)) seen[q] = true, idx[k++] = q;
+        v[nv++] = (verdict){r[i].id, voted_correct(r, idx, k)};
+    }
+    free(idx);
+    free(seen);
+    *out = v;
+    return nv;
+}
+
+int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) {
+    char *pa = s1c_path_join(dir_a, "samples.jsonl"), *pb = s1c_path_join(dir_b, "samples.jsonl");
+    rec *ra = NULL, *rb = NULL;
+    int na = 0, nb = 0, rc = -1, compared = 0;
+    if (load(pa, &ra, &na, err) != 0 || load(pb, &rb, &nb, err) != 0) goto done;
+    fprintf(out, "%-22s %6s %5s %8s %8s %8s %7s %7s %9s\n", "setting", "budget", "waits", "problems", "A", "B", "only A",
+            "only B", "p (McNemar)");
+    bool *done_a = calloc((size_t)na + 1, 1);
+    for (int i = 0; i < na && done_a; i++) {
+        if (done_a[i]) continue;
+        for (int j = i; j < na; j++)
+            if (same_setting(&ra[j], &ra[i])) done_a[j] = true;
+        verdict *va = NULL, *vb = NULL;
+        int nva = setting_verdicts(ra, na, &ra[i], &va, err), nvb = nva >= 0 ? setting_verdicts(rb, nb, &ra[i], &vb, err) : -1;
+        int both = 0, ca = 0, cb = 0, only_a = 0, only_b = 0;
+        for (int x = 0; x < nva && nvb > 0; x++)
+            for (int y = 0; y < nvb; y++)
+                if (!strcmp(va[x].id, vb[y].id)) {
+                    both++;
+                    ca += va[x].correct;
+                    cb += vb[y].correct;
+                    only_a += va[x].correct && !vb[y].correct;
+                    only_b += !va[x].correct && vb[y].correct;
+                    break;
+                }
+        free(va);
+        free(vb);
+        if (both == 0) continue;
+        compared++;
+        char setting[64], budget[16] = "none";
+        snprintf(setting, sizeof setting, "%s%s%s", ra[i].method, ra[i].klass[0] ? ":" : "", ra[i].klass);
+        if (ra[i].budget >= 0) snprintf(budget, sizeof budget, "%d", ra[i].budget);
+        fprintf(out, "%-22s %6s %5d %8d %7.1f%% %7.1f%% %7d %7d %9.3g\n", setting, budget, ra[i].waits, both, 100.0 * ca / both,
+                100.0 * cb / both, only_a, only_b, mcnemar_p(only_a, only_b));
+    }
+    free(done_a);
+    rc = compared ? 0 : s1c_fail(err, "%s and %s share no setting and problem to compare", dir_a, dir_b);
+done:
+    free_recs(ra, na);
+    free_recs(rb, nb);
+    free(pa);
+    free(pb);
     return rc;
 }

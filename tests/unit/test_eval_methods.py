@@ -62,6 +62,14 @@ check("token-conditional needs numeric budgets", r.returncode != 0 and "numeric"
 r, _, _ = run("bad", "--method", "nope")
 check("unknown method refused", r.returncode != 0 and "--method" in r.stderr, r.stderr)
 
+# comparing runs: a run against itself has no discordant problem; runs without a shared setting are an error
+r = subprocess.run([BIN, "eval", "--compare", os.path.join(work, "tok"), os.path.join(work, "tok")], capture_output=True, text=True)
+rows = [l.split() for l in r.stdout.strip().split("\n")[1:]]
+check("--compare: one row per shared setting, nothing only one run got right",
+      r.returncode == 0 and len(rows) == 2 and all(x[-3] == "0" and x[-2] == "0" and float(x[-1]) == 1 for x in rows), r.stdout + r.stderr)
+r = subprocess.run([BIN, "eval", "--compare", os.path.join(work, "tok"), os.path.join(work, "cls")], capture_output=True, text=True)
+check("--compare without a shared setting is an error", r.returncode != 0 and "share no setting" in r.stderr, r.stderr)
+
 if _counts["failed"] == 0:
     shutil.rmtree(work, ignore_errors=True)
 finish()
