@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "s1c/demo.h"
+#include "s1c/eval.h"
 #include "s1c/model.h"
 
 static const char *demo_help =
@@ -290,6 +291,13 @@ static void print_table(const demo_cfg *c) {
     print_points(c, "eval-vote", "SFT, majority vote of 4");
     print_points(c, "eval-random", "SFT on random set");
     print_points(c, "eval-pretrain", "before SFT");
+    /* the s1 ablation: curated vs random selection of the same size, problem by problem */
+    char *a = path_in(c, "eval-sft"), *b = path_in(c, "eval-random");
+    s1c_err err;
+    printf("\ncurated (A) vs random (B) SFT set, same size, same schedule:\n");
+    if (eval_compare(a, b, stdout, &err) != 0) printf("  (%s)\n", err.msg);
+    free(a);
+    free(b);
     printf("\nreport: %s/eval-sft/report.html (trace viewer), %s/eval-sft/scaling.svg, %s/eval-sft/summary.json\n", c->out,
            c->out, c->out);
 }
