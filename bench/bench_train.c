@@ -8,7 +8,8 @@
  * With --torch it then runs bench/torch_train_step.py on the same shape, sequence and thread
  * count, and prints the ratio.
  *
- * usage: bench_train [--preset qwen2.5-0.5b] [--seq 512] [--reps 3] [--layers N] [--torch] */
+ * usage: bench_train [--preset qwen2.5-0.5b] [--seq 512] [--reps 3] [--layers N] [--recompute] [--torch]
+ * (--recompute: gradient checkpointing even where every layer's internals fit in memory) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ static double flops_per_token(const s1c_config *c, int T) {
 int main(int argc, char **argv) {
     const char *preset = "qwen2.5-0.5b";
     int T = 512, reps = 3, layers = 0;
+    uint64_t keep_bytes = (uint64_t)2 << 30; /* as s1c train: no recomputation when it fits 2 GiB */
     bool torch = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--preset") && i + 1 < argc) preset = argv[++i];
@@ -50,6 +52,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--torch")) torch = true;
+        else if (!strcmp(argv[i], "--recompute")) keep_bytes = 0;
         else {
             fprintf(stderr, "usage: bench_train [--preset NAME] [--seq N] [--reps N] [--torch]\n");
             return 2;
@@ -70,7 +73,7 @@ int main(int argc, char **argv) {
 
     s1c_params p;
     s1c_gradws *ws;
-    if (s1c_params_new(&p, &c, &err) != 0 || s1c_gradws_new(&ws, &c, T, 256, &err) != 0)
+    if (s1c_params_new(&p, &c, &err) != 0 || s1c_gradws_new(&ws, &c, T, 256, keep_bytes, &err) != 0)
         return fprintf(stderr, "%s\n", err.msg), 1;
     init_params(&p, 1);
     float *g = calloc(p.n, sizeof *g), *m = calloc(p.n, sizeof *m), *v = calloc(p.n, sizeof *v);
@@ -106,7 +109,7 @@ int main(int argc, char **argv) {
                "\"step_s\":%.3f,\"step_s_best\":%.3f,\"tok_s\":%.2f,\"flops_per_token\":%.4g,\"gflops\":%.1f,"
                "\"fraction_of_peak\":%.3f,\"peak\":\"%s\",\"loss\":%.4f,\"activation_mib\":%.0f}\n",
                type ? "bf16" : "f32", preset, threads, T, step_s, ts[0], tok_s, fpt, fpt * tok_s / 1e9,
-               lim > 0 ? fpt * tok_s / lim : 0, type ? "bf16_dot" : "f32_fma", loss, (double)s1c_gradws_bytes(&c, T, 256) / 1048576.0);
+               lim > 0 ? fpt * tok_s / lim : 0, type ? "bf16_dot" : "f32_fma", loss, (double)s1c_gradws_bytes(&c, T, 256, keep_bytes) / 1048576.0);
         fflush(stdout);
     }
     s1c_gradws_free(ws);

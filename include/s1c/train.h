@@ -66,18 +66,21 @@ typedef struct s1c_grad_row {
 } s1c_grad_row;
 
 /* Activation memory for rows of up to max_tokens: each layer's input is kept (gradient
- * checkpointing per layer), one layer's internals are recomputed during the backward pass,
+ * checkpointing per layer), one layer's internals are recomputed during the backward pass —
+ * unless keeping every layer's internals costs at most keep_bytes more, in which case nothing
+ * is recomputed (a third fewer FLOPs; short rows and small models),
  * attention is computed row by row (never T x T) and the LM head and cross-entropy in chunks
  * of head_chunk tokens (never T x vocab). */
 typedef struct s1c_gradws s1c_gradws;
-int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int head_chunk, s1c_err *err);
+int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int head_chunk, uint64_t keep_bytes,
+                   s1c_err *err);
 void s1c_gradws_free(s1c_gradws *w);
 /* BF16 compute (s1's mixed precision): the linear layers' and the head's products take inputs
  * rounded to bf16 and accumulate in f32; master weights, gradients, norms, softmax and the
  * optimizer stay f32. */
 void s1c_gradws_set_bf16(s1c_gradws *w, bool on);
 /* Bytes s1c_gradws_new allocates for these sizes (the memory plan, README "Training"). */
-uint64_t s1c_gradws_bytes(const s1c_config *c, int max_tokens, int head_chunk);
+uint64_t s1c_gradws_bytes(const s1c_config *c, int max_tokens, int head_chunk, uint64_t keep_bytes);
 
 /* Adds d loss / d params to grad (same layout as p; NULL: the loss only, no backward pass)
  * and returns the row's loss in *loss and the number of predicted positions in *n_targets. */
@@ -221,6 +224,7 @@ typedef struct s1c_train_opts {
     int out_dtype;           /* F32, BF16, or -1: the base model's (bf16 stays bf16, else f32) */
     bool bf16_compute;       /* s1's mixed precision: products in bf16, everything else f32 */
     uint64_t shard_bytes;    /* model files larger than this are sharded as transformers does (5 GB) */
+    uint64_t keep_bytes;     /* keep every layer's activations (no recomputation) when they fit this (2 GiB) */
 } s1c_train_opts;
 
 /* s1's defaults (SPEC.md §4). */

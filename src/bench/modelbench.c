@@ -253,7 +253,7 @@ static int bench_train_step(runner *R, bench_result *r, s1c_err *err) {
     if (s1c_params_from_model(&p, R->m, err) != 0) return -1;
     float *g = calloc(p.n, sizeof *g), *mo = calloc(p.n, sizeof *mo), *v = calloc(p.n, sizeof *v), *w = malloc((size_t)T * sizeof *w);
     int32_t *tgt = malloc((size_t)T * sizeof *tgt);
-    int rc = g && mo && v && w && tgt ? s1c_gradws_new(&ws, &p.cfg, T, 256, err) : s1c_fail(err, "bench: out of memory for training");
+    int rc = g && mo && v && w && tgt ? s1c_gradws_new(&ws, &p.cfg, T, 256, (uint64_t)2 << 30, err) : s1c_fail(err, "bench: out of memory for training");
     double ts[16];
     int reps = R->o->reps < 16 ? R->o->reps : 16;
     for (int t = 0; rc == 0 && t < T; t++) {

@@ -41,6 +41,8 @@ static const char *train_help =
     "                       precision; master weights, gradients and optimizer stay f32)\n"
     "  --resume DIR         continue the run in DIR from its newest checkpoint to its original target\n"
     "  --head-chunk N       tokens per LM-head chunk (memory: N x vocab floats; default 256)\n"
+    "  --keep-activations SIZE  keep every layer's activations (no recomputation, a third fewer FLOPs) when\n"
+    "                       they fit SIZE (default 2GB); 0: gradient checkpointing per layer always\n"
     "  --shard-size SIZE    model files above SIZE (5GB, 500MB, bytes) are sharded with an index,\n"
     "                       as transformers does (default 5GB)\n"
     "\n"
@@ -138,6 +140,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
         else if (!strcmp(s, "--seed")) ok = arg_u64(argc, argv, &i, &o->seed);
         else if (!strcmp(s, "--pack")) o->pack = true;
         else if (!strcmp(s, "--compute")) ok = arg_str(argc, argv, &i, &a->compute);
+        else if (!strcmp(s, "--keep-activations")) {
+            const char *v;
+            ok = arg_str(argc, argv, &i, &v) && (!strcmp(v, "0") ? (o->keep_bytes = 0, true) : parse_size(v, &o->keep_bytes));
+            if (!ok) { cli_error("train: --keep-activations takes a size such as 2GB or 0"); return -1; }
+        }
         else if (!strcmp(s, "--shard-size")) {
             const char *v;
             ok = arg_str(argc, argv, &i, &v) && parse_size(v, &o->shard_bytes);

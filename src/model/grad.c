@@ -40,7 +40,9 @@ struct s1c_gradws {
     int max_tokens, chunk;
     bool bf16; /* the model's matrix products take bf16-rounded inputs (f32 accumulation) */
     float *xs;           /* [L+1][T][D]: each layer's input; xs[L] the final hidden state */
-    layer_acts a;
+    layer_acts *acts;    /* one layer's internals, or every layer's when they fit the budget */
+    int n_acts;          /* 1 (recompute each layer in the backward) or L (keep them all) */
+    layer_acts *a;       /* the layer being computed */
     float *dx, *dy, *dxn;        /* [T][D] */
     float *dhb;                  /* [T][H] */
     float *dq, *dk, *dv, *datt;  /* [T][Q] [T][KV] [T][KV] [T][Q] */
@@ -57,7 +59,7 @@ struct s1c_gradws {
 /* ---------------------------------------------------------------- workspace */
 
 /* Lays out every buffer in one block; with base NULL only counts bytes. */
-static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, char *base) {
+static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, int n_acts, char *base) {
     uint64_t off = 0;
     uint64_t D = (uint64_t)c->dim, Q = (uint64_t)c->n_heads * c->head_dim, KV = (uint64_t)c->n_kv_heads * c->head_dim;
     uint64_t H = (uint64_t)c->hidden_dim, V = (uint64_t)c->vocab_size, t = (uint64_t)T;
@@ -67,19 +69,21 @@ static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, char
         off += (((uint64_t)(count) * sizeof(type)) + 63) & ~(uint64_t)63; \
     } while (0)
     TAKE(xs, float, (uint64_t)(c->n_layers + 1) * t * D);
-    TAKE(a.xn, float, t * D);
-    TAKE(a.rstd1, float, t);
-    TAKE(a.q, float, t * Q);
-    TAKE(a.k, float, t * KV);
-    TAKE(a.v, float, t * KV);
-    TAKE(a.att, float, t * Q);
-    TAKE(a.lse, float, t * (uint64_t)c->n_heads);
-    TAKE(a.y, float, t * D);
-    TAKE(a.yn, float, t * D);
-    TAKE(a.rstd2, float, t);
-    TAKE(a.g, float, t * H);
-    TAKE(a.u, float, t * H);
-    TAKE(a.h, float, t * H);
+    for (int l = 0; l < n_acts; l++) {
+        TAKE(acts[l].xn, float, t * D);
+        TAKE(acts[l].rstd1, float, t);
+        TAKE(acts[l].q, float, t * Q);
+        TAKE(acts[l].k, float, t * KV);
+        TAKE(acts[l].v, float, t * KV);
+        TAKE(acts[l].att, float, t * Q);
+        TAKE(acts[l].lse, float, t * (uint64_t)c->n_heads);
+        TAKE(acts[l].y, float, t * D);
+        TAKE(acts[l].yn, float, t * D);
+        TAKE(acts[l].rstd2, float, t);
+        TAKE(acts[l].g, float, t * H);
+        TAKE(acts[l].u, float, t * H);
+        TAKE(acts[l].h, float, t * H);
+    }
     TAKE(dx, float, t * D);
     TAKE(dy, float, t * D);
     TAKE(dxn, float, t * D);
@@ -104,12 +108,21 @@ static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, char
     return off;
 }
 
-uint64_t s1c_gradws_bytes(const s1c_config *c, int max_tokens, int head_chunk) {
+/* Keep every layer's internals (no recomputation: a third fewer FLOPs) when the extra
+ * memory fits keep_bytes. */
+static int acts_to_keep(const s1c_config *c, int max_tokens, int head_chunk, uint64_t keep_bytes) {
     s1c_gradws w;
-    return ws_layout(&w, c, max_tokens, head_chunk, NULL);
+    uint64_t one = ws_layout(&w, c, max_tokens, head_chunk, 1, NULL), two = ws_layout(&w, c, max_tokens, head_chunk, 2, NULL);
+    return (two - one) * (uint64_t)(c->n_layers - 1) <= keep_bytes ? c->n_layers : 1;
 }
 
-int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int head_chunk, s1c_err *err) {
+uint64_t s1c_gradws_bytes(const s1c_config *c, int max_tokens, int head_chunk, uint64_t keep_bytes) {
+    s1c_gradws w;
+    return ws_layout(&w, c, max_tokens, head_chunk, acts_to_keep(c, max_tokens, head_chunk, keep_bytes), NULL);
+}
+
+int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int head_chunk, uint64_t keep_bytes,
+                   s1c_err *err) {
     *out = NULL;
     if (max_tokens < 1 || head_chunk < 1) return s1c_fail(err, "train: max_tokens and head_chunk must be positive");
     if (s1c_config_validate(c, "train", err) != 0) return -1;
@@ -118,14 +131,18 @@ int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int he
     w->c = *c;
     w->max_tokens = max_tokens;
     w->chunk = head_chunk;
-    w->bytes = ws_layout(w, c, max_tokens, head_chunk, NULL);
-    w->block = aligned_alloc(64, w->bytes);
+    w->n_acts = acts_to_keep(c, max_tokens, head_chunk, keep_bytes);
+    w->acts = calloc((size_t)w->n_acts, sizeof *w->acts);
+    w->bytes = ws_layout(w, c, max_tokens, head_chunk, w->n_acts, NULL);
+    w->block = w->acts ? aligned_alloc(64, w->bytes) : NULL;
     if (!w->block) {
         double mib = (double)w->bytes / 1048576.0;
+        free(w->acts);
         free(w);
         return s1c_fail(err, "train: cannot allocate %.1f MiB of activations for %d tokens", mib, max_tokens);
     }
-    ws_layout(w, c, max_tokens, head_chunk, w->block);
+    ws_layout(w, c, max_tokens, head_chunk, w->n_acts, w->block);
+    w->a = &w->acts[0];
     /* RoPE angles: the same float expression as kern_rope (and HF's fp32 inv_freq) */
     int half = c->head_dim / 2;
     for (int p = 0; p < max_tokens; p++)
@@ -143,6 +160,7 @@ void s1c_gradws_set_bf16(s1c_gradws *w, bool on) { w->bf16 = on; }
 
 void s1c_gradws_free(s1c_gradws *w) {
     if (!w) return;
+    free(w->acts);
     free(w->block);
     free(w);
 }
@@ -252,8 +270,8 @@ static int block_first_key(const s1c_gradws *w, int q0, int q1) {
 static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, int nq, int k0, int nk, float scale) {
     const s1c_config *c = &w->c;
     int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
-    kern_sgemm(NULL, false, true, nq, nk, hd, w->a.q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
-               w->a.k + (size_t)k0 * KVd + (size_t)g * hd, KVd, 0.0f, S, ATT_B);
+    kern_sgemm(NULL, false, true, nq, nk, hd, w->a->q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
+               w->a->k + (size_t)k0 * KVd + (size_t)g * hd, KVd, 0.0f, S, ATT_B);
     for (int i = 0; i < nq; i++) {
         int t = q0 + i;
         float *row = S + (size_t)i * ATT_B;
@@ -295,13 +313,13 @@ static void attn_forward_head(void *ctx, int h, int n_tasks) {
                 tl.m[i] = mx;
                 for (int d = 0; d < hd; d++) tl.O[(size_t)i * hd + d] *= corr;
             }
-            kern_sgemm(NULL, false, false, nq, hd, nk, tl.S, ATT_B, w->a.v + (size_t)k0 * KVd + (size_t)g * hd, KVd, 1.0f,
+            kern_sgemm(NULL, false, false, nq, hd, nk, tl.S, ATT_B, w->a->v + (size_t)k0 * KVd + (size_t)g * hd, KVd, 1.0f,
                        tl.O, hd);
         }
         for (int i = 0; i < nq; i++) {
-            float inv = 1.0f / tl.l[i], *o = w->a.att + (size_t)(q0 + i) * Qd + (size_t)h * hd;
+            float inv = 1.0f / tl.l[i], *o = w->a->att + (size_t)(q0 + i) * Qd + (size_t)h * hd;
             for (int d = 0; d < hd; d++) o[d] = tl.O[(size_t)i * hd + d] * inv;
-            w->a.lse[(size_t)(q0 + i) * c->n_heads + h] = tl.m[i] + logf(tl.l[i]);
+            w->a->lse[(size_t)(q0 + i) * c->n_heads + h] = tl.m[i] + logf(tl.l[i]);
         }
     }
 }
@@ -313,24 +331,24 @@ static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int 
     const s1c_config *c = &w->c;
     int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
     size_t qo = (size_t)q0 * Qd + (size_t)h * hd;
-    for (int i = 0; i < nq; i++) tl->D[i] = kern_dot(w->datt + qo + (size_t)i * Qd, w->a.att + qo + (size_t)i * Qd, hd);
+    for (int i = 0; i < nq; i++) tl->D[i] = kern_dot(w->datt + qo + (size_t)i * Qd, w->a->att + qo + (size_t)i * Qd, hd);
     for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
         int nk = w->max_tokens - k0 < ATT_B ? w->max_tokens - k0 : ATT_B;
         if (k0 + nk > q0 + nq) nk = q0 + nq - k0;
         size_t ko = (size_t)k0 * KVd + (size_t)g * hd;
         block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale);
         for (int i = 0; i < nq; i++) {
-            float lse = w->a.lse[(size_t)(q0 + i) * c->n_heads + h], *row = tl->S + (size_t)i * ATT_B;
+            float lse = w->a->lse[(size_t)(q0 + i) * c->n_heads + h], *row = tl->S + (size_t)i * ATT_B;
             for (int jj = 0; jj < nk; jj++) row[jj] = expf(row[jj] - lse); /* exp(-inf) = 0 where masked */
         }
         kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->datt + qo, Qd, 1.0f, w->dv + ko, KVd);
-        kern_sgemm(NULL, false, true, nq, nk, hd, w->datt + qo, Qd, w->a.v + ko, KVd, 0.0f, tl->dP, ATT_B);
+        kern_sgemm(NULL, false, true, nq, nk, hd, w->datt + qo, Qd, w->a->v + ko, KVd, 0.0f, tl->dP, ATT_B);
         for (int i = 0; i < nq; i++) {
             float *p = tl->S + (size_t)i * ATT_B, *dp = tl->dP + (size_t)i * ATT_B;
             for (int jj = 0; jj < nk; jj++) p[jj] = p[jj] * (dp[jj] - tl->D[i]) * scale; /* dS, in place of P */
         }
-        kern_sgemm(NULL, false, false, nq, hd, nk, tl->S, ATT_B, w->a.k + ko, KVd, 1.0f, w->dq + qo, Qd);
-        kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->a.q + qo, Qd, 1.0f, w->dk + ko, KVd);
+        kern_sgemm(NULL, false, false, nq, hd, nk, tl->S, ATT_B, w->a->k + ko, KVd, 1.0f, w->dq + qo, Qd);
+        kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->a->q + qo, Qd, 1.0f, w->dk + ko, KVd);
     }
 }
 
@@ -383,7 +401,7 @@ static float silu_of(float x) { return x / (1.0f + expf(-x)); }
 static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, float *out, int T) {
     const s1c_config *c = &w->c;
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
-    layer_acts *a = &w->a;
+    layer_acts *a = w->a;
     rmsnorm_rows(a->xn, a->rstd1, x, P->n1, T, D, c->norm_eps);
     linear(w, a->q, a->xn, P->wq, P->bq, T, D, Qd);
     linear(w, a->k, a->xn, P->wk, P->bk, T, D, KVd);
@@ -414,7 +432,7 @@ static void add_bias_grad(float *db, const float *dy, int T, int d) {
 static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G, const float *x, int T) {
     const s1c_config *c = &w->c;
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
-    layer_acts *a = &w->a;
+    layer_acts *a = w->a;
     /* MLP: out = y + (silu(g) * u) Wdᵀ */
     memcpy(w->dy, w->dx, (size_t)T * D * sizeof(float));
     linear_backward(w, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
@@ -524,8 +542,10 @@ int s1c_grad_row_run(s1c_gradws *w, const s1c_params *p, float *grad, const s1c_
     /* forward, keeping each layer's input */
     const float *E = param_ptr(p, p->data, T_TOK_EMBD, -1);
     for (int t = 0; t < T; t++) memcpy(w->xs + (size_t)t * D, E + (size_t)row->token[t] * D, (size_t)D * sizeof(float));
+    bool keep = w->n_acts == L;
     for (int l = 0; l < L; l++) {
         layer_params P = layer_views(p, p->data, l);
+        w->a = &w->acts[keep ? l : 0];
         layer_forward(w, &P, w->xs + (size_t)l * T * D, w->xs + (size_t)(l + 1) * T * D, T);
     }
     const float *xL = w->xs + (size_t)L * T * D;
@@ -540,7 +560,8 @@ int s1c_grad_row_run(s1c_gradws *w, const s1c_params *p, float *grad, const s1c_
     for (int l = L - 1; l >= 0; l--) {
         layer_params P = layer_views(p, p->data, l), G = layer_views(p, grad, l);
         const float *x = w->xs + (size_t)l * T * D;
-        layer_forward(w, &P, x, NULL, T);
+        w->a = &w->acts[keep ? l : 0];
+        if (!keep) layer_forward(w, &P, x, NULL, T); /* gradient checkpointing: recompute this layer */
         layer_backward(w, &P, &G, x, T);
     }
     float *dE = (float *)param_ptr(p, grad, T_TOK_EMBD, -1);

@@ -28,6 +28,7 @@ void s1c_train_opts_defaults(s1c_train_opts *o) {
     o->clip = 1.0;
     o->out_dtype = -1;
     o->shard_bytes = 5000000000ULL; /* transformers' default max_shard_size, 5 GB */
+    o->keep_bytes = (uint64_t)2 << 30;  /* no recomputation when every layer's internals fit in 2 GiB */
 }
 
 /* ---------------------------------------------------------------- the run's state */
@@ -209,7 +210,7 @@ static int alloc_buffers(run *r, s1c_err *err) {
     /* short rows of a step share forward calls up to this many tokens (at least the longest row) */
     r->group_cap = r->o.block_size < 4096 ? r->o.block_size : 4096;
     if (r->group_cap < longest) r->group_cap = longest;
-    if (s1c_gradws_new(&r->ws, &r->p.cfg, r->group_cap, r->o.head_chunk, err) != 0) return -1;
+    if (s1c_gradws_new(&r->ws, &r->p.cfg, r->group_cap, r->o.head_chunk, r->o.keep_bytes, err) != 0) return -1;
     s1c_gradws_set_bf16(r->ws, r->o.bf16_compute);
     size_t n = (size_t)r->group_cap;
     r->grad = calloc(r->p.n, sizeof *r->grad);

@@ -155,6 +155,18 @@ for name, d in dirs.items():
         check(f"{name} {bname}: loss", abs(cl - rl) <= 1e-5 * abs(rl), f"C {cl!r} vs ref {rl!r}")
         rows = M.compare_tensors(ref, got, rel_tol=1e-3)
         check(f"{name} {bname}: every gradient within 1e-3", all(r[4] for r in rows), "\n" + M.table(rows))
+# ---- 4b. gradient checkpointing (each layer recomputed in the backward) gives the same gradients ------
+for name, d in dirs.items():
+    for bname in ("packed", "long"):
+        bj, ref_out, c_out = (os.path.join(d, f"{bname}{s}") for s in (".json", ".ref.safetensors", ".recompute.safetensors"))
+        ok, why = M.run_probe(probe, ["grads", "--model", d, "--batch", bj, "--out", c_out, "--recompute"])
+        if not check(f"{name} {bname}: train_probe grads --recompute runs", ok, why):
+            continue
+        ref, got = R.read_safetensors(ref_out), R.read_safetensors(c_out)
+        ref.pop("loss"), got.pop("loss", None)
+        rows = M.compare_tensors(ref, got, rel_tol=1e-3)
+        check(f"{name} {bname}: recomputed gradients within 1e-3", all(r[4] for r in rows), "\n" + M.table(rows))
+
 # ---- 5. BF16 compute: the same gradients to bf16 rounding (inputs of every product rounded) -----------
 for name, d in dirs.items():
     bj, ref_out, c_out = (os.path.join(d, f"batch{s}") for s in (".json", ".ref.safetensors", ".bf16.safetensors"))

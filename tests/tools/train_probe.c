@@ -141,7 +141,10 @@ int main(int argc, char **argv) {
     if (!j) return fail("cannot read the batch file");
     s1c_gradws *ws;
     float *grad = calloc(p.n, sizeof *grad);
-    if (s1c_gradws_new(&ws, &p.cfg, 4096, 64, &err) != 0) return fail(err.msg);
+    uint64_t keep = (uint64_t)1 << 40; /* --recompute: gradient checkpointing (recompute each layer) */
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--recompute")) keep = 0;
+    if (s1c_gradws_new(&ws, &p.cfg, 4096, 64, keep, &err) != 0) return fail(err.msg);
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--bf16")) s1c_gradws_set_bf16(ws, true);
     int rc = 0;
