@@ -165,6 +165,8 @@ make_pool_seeds() {
         '{"id":"a","question":"dup [asy] draw(); [/asy]"}' 'not json' '{"question":"Compute 2+2.","thinking_trajectories":"t"}' >"$dir/pool.jsonl"
     printf '%s' '<think>Let me see, 05 or 11</think>Code: 05' >"$dir/reply.txt"
     printf '%s\n' '{"id":1,"question":"caf\u00e9 p{i}. ![Image](x)","domain":"05","ref_correct":[false,true]}' >"$dir/pool2.jsonl"
+}
+
 # s1c serve request bodies: the first byte picks chat (even) or completions (odd), bit 1 a
 # server-wide stop string, bit 2 budget forcing by default; the rest is the JSON body.
 make_serve_seeds() {
