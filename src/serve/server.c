@@ -128,6 +128,7 @@ void srv_job_cancel_locked(s1c_server *s, srv_job *j) {
             s->n_queued--;
         }
         j->queued = false;
+        s->met.cancelled++; /* cancelled before it started: still a cancelled request */
         job_end_locked(s, j, 499, "cancelled: the client disconnected");
         return;
     }
@@ -534,7 +535,11 @@ static void cancel_and_admit(s1c_server *s) {
         s->n_queued--;
         j->next = NULL;
         j->queued = false;
-        if (j->cancel || s->stopping) { job_end_locked(s, j, s->stopping ? 503 : 499, s->stopping ? "the server is shutting down" : "cancelled"); continue; }
+        if (j->cancel || s->stopping) {
+            s->met.cancelled++;
+            job_end_locked(s, j, s->stopping ? 503 : 499, s->stopping ? "the server is shutting down" : "cancelled");
+            continue;
+        }
         run_job(s, j);
     }
 }
