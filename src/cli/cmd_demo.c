@@ -261,24 +261,44 @@ static int evaluate(const demo_cfg *c, const char *name, const char *model, cons
     return rc;
 }
 
-/* Prints one run's points as table rows. */
+typedef struct row {
+    int budget, waits; /* budget -1: none */
+    double accuracy, thinking;
+} row;
+
+static int cmp_rows(const void *a, const void *b) {
+    const row *x = a, *y = b;
+    if (x->waits != y->waits) return x->waits - y->waits;
+    int bx = x->budget < 0 ? 1 << 30 : x->budget, by = y->budget < 0 ? 1 << 30 : y->budget;
+    return bx - by;
+}
+
+/* Prints one run's points as table rows, by waits then budget. */
 static void print_points(const demo_cfg *c, const char *name, const char *label) {
     char *path = path_in(c, name), *file = s1c_path_join(path, "summary.json"), *text = NULL;
     s1c_err err;
     size_t len;
     if (s1c_read_file(file, 1 << 24, &text, &len, &err) == 0) {
         cJSON *j = cJSON_Parse(text);
-        const cJSON *p;
-        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(j, "points")) {
+        const cJSON *pts = cJSON_GetObjectItemCaseSensitive(j, "points"), *p;
+        int n = cJSON_GetArraySize(pts), k = 0;
+        row *rows = calloc((size_t)(n ? n : 1), sizeof *rows);
+        cJSON_ArrayForEach(p, pts) {
+            if (!rows) break;
             const cJSON *b = cJSON_GetObjectItemCaseSensitive(p, "max_thinking_tokens");
             const cJSON *w = cJSON_GetObjectItemCaseSensitive(p, "num_waits");
             const cJSON *a = cJSON_GetObjectItemCaseSensitive(p, "accuracy");
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "avg_thinking_tokens");
-            char bud[16] = "none";
-            if (cJSON_IsNumber(b)) snprintf(bud, sizeof bud, "%d", b->valueint);
-            printf("  %-26s %8s %6d %9.1f%% %10.1f\n", label, bud, cJSON_IsNumber(w) ? w->valueint : 0,
-                   cJSON_IsNumber(a) ? 100 * a->valuedouble : NAN, cJSON_IsNumber(t) ? t->valuedouble : NAN);
+            rows[k++] = (row){cJSON_IsNumber(b) ? b->valueint : -1, cJSON_IsNumber(w) ? w->valueint : 0,
+                              cJSON_IsNumber(a) ? a->valuedouble : NAN, cJSON_IsNumber(t) ? t->valuedouble : NAN};
         }
+        if (rows) qsort(rows, (size_t)k, sizeof *rows, cmp_rows);
+        for (int i = 0; i < k; i++) {
+            char bud[16] = "none";
+            if (rows[i].budget >= 0) snprintf(bud, sizeof bud, "%d", rows[i].budget);
+            printf("  %-26s %8s %6d %9.1f%% %10.1f\n", label, bud, rows[i].waits, 100 * rows[i].accuracy, rows[i].thinking);
+        }
+        free(rows);
         cJSON_Delete(j);
     }
     free(text), free(file), free(path);
