@@ -47,6 +47,10 @@ void s1c_wfile_zeros(s1c_wfile *w, size_t len);
 int s1c_wfile_commit(s1c_wfile *w, s1c_err *err);
 void s1c_wfile_abort(s1c_wfile *w);
 
+/* The length (1..4) of the valid UTF-8 sequence at s (n bytes available), or 0 when the bytes
+ * there are not one (overlong forms, surrogates and code points past U+10FFFF are invalid). */
+size_t s1c_utf8_len(const unsigned char *s, size_t n);
+
 /* Checked arithmetic: return false on overflow. */
 static inline bool s1c_add_overflow(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_add_overflow(a, b, r); }
 static inline bool s1c_mul_overflow(uint64_t a, uint64_t b, uint64_t *r) { return __builtin_mul_overflow(a, b, r); }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "s1c/base.h"
 
 int cli_error(const char *fmt, ...) {
     char msg[2048];
@@ -70,19 +71,6 @@ bool arg_float(int argc, char **argv, int *i, double lo, double hi, float *out) 
     return true;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one. */
-static size_t utf8_valid_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-    if (c == 0xED && s[1] > 0x9F) return 0; /* surrogates */
-    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xF4 && s[1] > 0x8F) return 0; /* past U+10FFFF */
-    return len;
-}
 
 void json_write_str(void *fp, const char *s, size_t n) {
     FILE *f = fp;
@@ -90,7 +78,7 @@ void json_write_str(void *fp, const char *s, size_t n) {
     fputc('"', f);
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        size_t len = utf8_valid_len(u + i, n - i);
+        size_t len = s1c_utf8_len(u + i, n - i);
         if (len == 0) { /* JSON text must be UTF-8: a byte that is not becomes U+FFFD */
             fputs("\\ufffd", f);
             i++;

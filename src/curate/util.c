@@ -116,24 +116,11 @@ char *cur_strdup(const char *s) {
     return d;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0; /* overlong */
-    if (c == 0xED && s[1] > 0x9F) return 0; /* surrogates */
-    if (c == 0xF0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xF4 && s[1] > 0x8F) return 0; /* past U+10FFFF */
-    return len;
-}
 
 bool cur_utf8_valid(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(u + i, n - i);
+        size_t k = s1c_utf8_len(u + i, n - i);
         if (!k) return false;
         i += k;
     }
@@ -145,7 +132,7 @@ char *cur_printable(const char *s, size_t n, size_t max) {
     const unsigned char *u = (const unsigned char *)s;
     cur_sb_put(&b, "", 0);
     for (size_t i = 0; i < n && b.len < max;) {
-        size_t k = utf8_len(u + i, n - i);
+        size_t k = s1c_utf8_len(u + i, n - i);
         if (!k) { cur_sb_put(&b, "\xEF\xBF\xBD", 3); i++; continue; }
         if (k == 1 && (u[i] < 0x20 || u[i] == 0x7f)) cur_sb_put(&b, "?", 1);
         else cur_sb_put(&b, s + i, k);
@@ -160,7 +147,7 @@ char *cur_utf8_fix(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     cur_sb_put(&b, "", 0);
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_len(u + i, n - i);
+        size_t k = s1c_utf8_len(u + i, n - i);
         if (!k) { cur_sb_put(&b, "\xEF\xBF\xBD", 3); i++; continue; }
         cur_sb_put(&b, s + i, k);
         i += k;
