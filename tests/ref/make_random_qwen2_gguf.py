@@ -40,7 +40,7 @@ ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDe
 ap.add_argument("-o", "--out", required=True)
 ap.add_argument("--tied", action="store_true")
 ap.add_argument("--seed", type=int, default=0)
-ap.add_argument("--dtype", choices=["f32", "bf16", "f16"], default="f32")
+ap.add_argument("--dtype", choices=["f32", "bf16", "f16", "q4_k", "q6_k"], default="f32")
 ap.add_argument("--prompt-out")
 ap.add_argument("--n-prompt", type=int, default=16)
 for k, v in (("hidden", 64), ("layers", 2), ("heads", 4), ("kv-heads", 2), ("ffn", 128), ("vocab", 512)):
@@ -110,7 +110,25 @@ w.add_head_count_kv(KV)
 w.add_rope_freq_base(1e6)
 w.add_layer_norm_rms_eps(1e-6)
 w.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "bf16": gguf.LlamaFileType.MOSTLY_BF16,
-                 "f16": gguf.LlamaFileType.MOSTLY_F16}[a.dtype])
+                 "f16": gguf.LlamaFileType.MOSTLY_F16, "q4_k": gguf.LlamaFileType.MOSTLY_Q4_K_M,
+                 "q6_k": gguf.LlamaFileType.MOSTLY_Q6_K}[a.dtype])
+
+
+def kquant_blocks(rows, cols, kind):
+    """Random K-quant blocks (ggml's layouts) standing for a rows x cols matrix: gguf-py cannot
+    quantize to K-quants, and any block bytes are a valid matrix once the f16 scales are finite;
+    the scales are chosen so weights are ~N(0, 1/cols)-sized."""
+    nb = cols // 256
+    if kind == "q4_k":  # {f16 d, f16 dmin, u8 scales[12] (6-bit scales and mins), u8 qs[128]}
+        b = rng.integers(0, 256, (rows, nb, 144), dtype=np.uint8)
+        b[:, :, 0:2] = np.frombuffer(np.float16(0.3 / (63 * 15) / np.sqrt(cols / 256)).tobytes(), np.uint8)
+        b[:, :, 2:4] = np.frombuffer(np.float16(0.15 / (63 * 15) / np.sqrt(cols / 256)).tobytes(), np.uint8)
+        return b.reshape(rows, nb * 144), Q.Q4_K
+    # q6_k: {u8 ql[128], u8 qh[64], i8 scales[16], f16 d}
+    b = rng.integers(0, 256, (rows, nb, 210), dtype=np.uint8)
+    b[:, :, 192:208] = rng.integers(-16, 17, (rows, nb, 16)).astype(np.int8).view(np.uint8)
+    b[:, :, 208:210] = np.frombuffer(np.float16(2.0 / (16 * 32) / np.sqrt(cols)).tobytes(), np.uint8)
+    return b.reshape(rows, nb * 210), Q.Q6_K
 w.add_tokenizer_model("gpt2")
 w.add_tokenizer_pre("qwen2")
 w.add_token_list(tokens)
@@ -123,6 +141,11 @@ w.add_add_bos_token(False)
 for name, x in Wt.items():
     if x.ndim == 2 and a.dtype == "f16":
         w.add_tensor(name, x.astype(np.float16))
+    elif x.ndim == 2 and a.dtype in ("q4_k", "q6_k") and x.shape[1] % 256 == 0:
+        q, t = kquant_blocks(x.shape[0], x.shape[1], a.dtype)
+        w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=t)
+    elif x.ndim == 2 and a.dtype in ("q4_k", "q6_k"):
+        w.add_tensor(name, x.astype(np.float16))  # rows not a multiple of 256: F16, as llama.cpp falls back
     elif x.ndim == 2 and a.dtype == "bf16":
         q = gguf.quants.quantize(x, Q.BF16)                   # round to nearest even
         w.add_tensor(name, q, raw_shape=q.shape, raw_dtype=Q.BF16)

@@ -1,5 +1,6 @@
 /* Against a REAL llama.cpp (prebuilt, ../shared/tools/llama-ref), skipped (77) without node/npm:
- *  1. Q8_0, Q4_0 and BF16 GGUFs written by llama.cpp's gguf-py (requant_gguf.py) load in s1c
+ *  1. Q8_0, Q4_0 and BF16 GGUFs written by llama.cpp's gguf-py (requant_gguf.py), and Q4_K / Q6_K
+ *     ones (random blocks in ggml's layouts, written by gguf-py), load in s1c
  *     (dequantized at load) and give llama.cpp's logits within QTOL of the logit range.
  *  2. llama.cpp loads the GGUFs `s1c_model_convert` writes from tiny qwen2 and llama HF models
  *     (Qwen2.5 tokenizer, 151936 rows) and its logits equal s1c's to fp32 tolerance.
@@ -118,8 +119,8 @@ int main(void) {
     int fails = 0, passes = 0, r;
     /* BF16: llama.cpp rounds every matmul input to bf16, s1c widens the weights and keeps f32
      * activations: measured 9.0e-3 of the logit range on this random model (2e-2 allowed) */
-    const char *q[4] = {"f32", "Q8_0", "Q4_0", "BF16"};
-    for (int i = 0; i < 4; i++) {
+    const char *q[6] = {"f32", "Q8_0", "Q4_0", "BF16", "Q4_K", "Q6_K"};
+    for (int i = 0; i < 6; i++) {
         snprintf(path, sizeof path, "%s/%s.gguf", dir, q[i]);
         char tag[64];
         snprintf(tag, sizeof tag, "llamacpp_quant_%s", q[i]);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Helper of test_convert_llamacpp.c: runs a REAL llama.cpp (../shared/tools/llama-ref) on a GGUF.
 #
-# usage: test_convert_llamacpp_run.sh make  OUTDIR          random tiny qwen2 F32 GGUF + its Q8_0/Q4_0/BF16
+# usage: test_convert_llamacpp_run.sh make  OUTDIR          random tiny qwen2 F32 GGUF + its Q8_0/Q4_0/BF16, and Q4_K/Q6_K ones
 #                                                          (requant_gguf.py) + prompt.txt
 #        test_convert_llamacpp_run.sh greedy MODEL.gguf PROMPT_IDS OUTPREFIX N
 #            writes OUTPREFIX.tokens (N greedy ids, one line) and OUTPREFIX.f32 (raw float32
@@ -23,7 +23,11 @@ case "${1:-}" in
 make)
     OUT=$2; mkdir -p "$OUT"
     "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$OUT/f32.gguf" --prompt-out "$OUT/prompt.txt" --n-prompt 16 >/dev/null
-    for t in Q8_0 Q4_0 BF16; do "$PY" "$TOOLS/requant_gguf.py" "$OUT/f32.gguf" "$OUT/$t.gguf" "$t" >/dev/null; done ;;
+    for t in Q8_0 Q4_0 BF16; do "$PY" "$TOOLS/requant_gguf.py" "$OUT/f32.gguf" "$OUT/$t.gguf" "$t" >/dev/null; done
+    # K-quants (what Ollama's Q4_K_M/Q6_K files hold): rows of 256, so a wider model
+    for t in q4_k q6_k; do
+        "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$OUT/${t^^}.gguf" --dtype "$t" --hidden 256 --ffn 512 >/dev/null
+    done ;;
 greedy)
     MODEL=$2 PROMPT=$3 PREFIX=$4 N=$5
     node "$TOOLS/greedy.mjs" "$MODEL" "$PROMPT" "$N" --ids --logits "$PREFIX.npy" --logits-steps "$N" --json > "$PREFIX.json"
