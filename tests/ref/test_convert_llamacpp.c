@@ -13,6 +13,7 @@
 
 #include "modelrun.h"
 #include "testutil.h"
+#include "s1c/text.h"
 
 #define N_GEN 8
 /* F32 weights: llama.cpp differs only by summation order (~1e-6 relative), as in
@@ -93,6 +94,46 @@ static int compare(const char *model, const char *prompt_ids, const char *tag, d
     return bad;
 }
 
+/* llama.cpp tokenizes text with s1c's GGUF exactly as s1c does (its tokenizer metadata is right). */
+static int tokenize_like_llamacpp(const char *gg, const char *tag) {
+    static const char text[] = "<|im_start|>user\nHello world! What's 3.14159 × 2?  Ünïcödé 数学, emoji 🤔\n"
+                               "  indented\tcode(x) -> y;\n<|im_end|>\n<|im_start|>assistant\n";
+    char in[1200], out[1200];
+    snprintf(in, sizeof in, "%s/%s_text.txt", tu_env("S1C_TMP"), tag);
+    snprintf(out, sizeof out, "%s/%s_ids.txt", tu_env("S1C_TMP"), tag);
+    if (tu_write(in, text, strlen(text)) != 0) return 1;
+    int rc = tu_system("bash %s/tests/ref/test_convert_llamacpp_run.sh tokenize %s %s %s", tu_env("S1C_SRC"), gg, in, out);
+    if (rc == 77) return 77;
+    char *ids = rc == 0 ? tu_read(out, NULL) : NULL;
+    if (!ids) { fprintf(stderr, "%s: llama.cpp tokenize failed (%d)\n", tag, rc); return 1; }
+    gguf_file g;
+    s1c_tokenizer *t = NULL;
+    s1c_err err;
+    int32_t *mine = NULL;
+    int n = 0, bad = 1;
+    if (gguf_open(&g, gg, &err) == 0) {
+        if (s1c_tok_load_gguf(&t, &g, &err) == 0 && s1c_tok_encode_ex(t, text, strlen(text), S1C_ENC_SPECIAL, &mine, &n, &err) == 0) {
+            char *p = ids;
+            bad = 0;
+            for (int i = 0; i < n && !bad; i++) {
+                char *e;
+                long v = strtol(p, &e, 10);
+                bad = e == p || v != mine[i];
+                p = e;
+            }
+            while (*p == ' ' || *p == '\n') p++;
+            if (*p) bad = 1;
+        }
+        gguf_close(&g);
+    }
+    printf("%s: llama.cpp tokenizes %d tokens of mixed text %s s1c\n", tag, n, bad ? "UNLIKE" : "exactly like");
+    if (bad) fprintf(stderr, "%s: llama.cpp %s\n", tag, ids);
+    free(ids);
+    free(mine);
+    s1c_tok_free(t);
+    return bad;
+}
+
 static int convert_case(const char *arch, const char *tag) {
     char hf[1100], gg[1200];
     snprintf(hf, sizeof hf, "%s/%s_hf", tu_env("S1C_TMP"), tag);
@@ -101,6 +142,8 @@ static int convert_case(const char *arch, const char *tag) {
                   hf, tu_env("S1C_BIN"), arch, tu_env("S1C_DATA"), hf) != 0) { fprintf(stderr, "%s: s1c init failed\n", tag); return 1; }
     s1c_err err;
     if (s1c_model_convert(hf, gg, -1, &err) != 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    int rc = tokenize_like_llamacpp(gg, tag);
+    if (rc != 0) return rc;
     return compare(gg, "9707 11 1879 0 358 1079 264 1273 315 279 5686 13", tag, F32_TOL, 0);
 }
 

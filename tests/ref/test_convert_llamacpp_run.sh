@@ -3,6 +3,7 @@
 #
 # usage: test_convert_llamacpp_run.sh make  OUTDIR          random tiny qwen2 F32 GGUF + its Q8_0/Q4_0/BF16, and Q4_K/Q6_K ones
 #                                                          (requant_gguf.py) + prompt.txt
+#        test_convert_llamacpp_run.sh tokenize MODEL.gguf TEXTFILE OUT   llama.cpp's token ids
 #        test_convert_llamacpp_run.sh greedy MODEL.gguf PROMPT_IDS OUTPREFIX N
 #            writes OUTPREFIX.tokens (N greedy ids, one line) and OUTPREFIX.f32 (raw float32
 #            [N, n_vocab], row i = logits for prompt + tokens[:i]); 2 threads, F32 KV cache
@@ -41,5 +42,8 @@ lg.astype("<f4").tofile(p + ".f32")
 open(p + ".tokens", "w").write(" ".join(map(str, g["tokens"])) + "\n")
 PYEOF
     rm -f "$PREFIX.npy" ;;
-*) echo "usage: $0 make OUTDIR | greedy MODEL PROMPT_IDS OUTPREFIX N" >&2; exit 2 ;;
+tokenize)
+    # llama.cpp's tokenizer on MODEL for TEXTFILE (special tokens parsed, no BOS) -> OUT (ids, one line)
+    node "$TOOLS/tokenize.mjs" "$2" --special < "$3" > "$4" ;;
+*) echo "usage: $0 make OUTDIR | greedy MODEL PROMPT_IDS OUTPREFIX N | tokenize MODEL TEXTFILE OUT" >&2; exit 2 ;;
 esac
