@@ -378,6 +378,18 @@ static int setting_verdicts(const rec *r, int n, const rec *key, verdict **out, 
     return nv;
 }
 
+static int cmp_settings(const void *pa, const void *pb) {
+    const rec *a = *(const rec *const *)pa, *b = *(const rec *const *)pb;
+    int c = strcmp(a->method, b->method);
+    if (!c) c = strcmp(a->klass, b->klass);
+    if (!c) c = a->waits - b->waits;
+    if (!c) {
+        long x = a->budget < 0 ? 1L << 40 : a->budget, y = b->budget < 0 ? 1L << 40 : b->budget;
+        c = x < y ? -1 : x > y;
+    }
+    return c;
+}
+
 int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) {
     char *pa = s1c_path_join(dir_a, "samples.jsonl"), *pb = s1c_path_join(dir_b, "samples.jsonl");
     rec *ra = NULL, *rb = NULL;
@@ -385,13 +397,19 @@ int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) 
     if (load(pa, &ra, &na, err) != 0 || load(pb, &rb, &nb, err) != 0) goto done;
     fprintf(out, "%-22s %6s %5s %8s %8s %8s %7s %7s %9s\n", "setting", "budget", "waits", "problems", "A", "B", "only A",
             "only B", "p (McNemar)");
-    bool *done_a = calloc((size_t)na + 1, 1);
-    for (int i = 0; i < na && done_a; i++) {
-        if (done_a[i]) continue;
-        for (int j = i; j < na; j++)
-            if (same_setting(&ra[j], &ra[i])) done_a[j] = true;
+    /* one row per setting of A, in a stable order: method, class, waits, then budget (none last) */
+    const rec **lead = malloc(((size_t)na + 1) * sizeof *lead);
+    int nl = 0;
+    for (int i = 0; i < na && lead; i++) {
+        bool seen = false;
+        for (int k = 0; k < nl && !seen; k++) seen = same_setting(lead[k], &ra[i]);
+        if (!seen) lead[nl++] = &ra[i];
+    }
+    if (lead) qsort(lead, (size_t)nl, sizeof *lead, cmp_settings);
+    for (int l = 0; l < nl; l++) {
+        const rec *key = lead[l];
         verdict *va = NULL, *vb = NULL;
-        int nva = setting_verdicts(ra, na, &ra[i], &va, err), nvb = nva >= 0 ? setting_verdicts(rb, nb, &ra[i], &vb, err) : -1;
+        int nva = setting_verdicts(ra, na, key, &va, err), nvb = nva >= 0 ? setting_verdicts(rb, nb, key, &vb, err) : -1;
         int both = 0, ca = 0, cb = 0, only_a = 0, only_b = 0;
         for (int x = 0; x < nva && nvb > 0; x++)
             for (int y = 0; y < nvb; y++)
@@ -408,12 +426,12 @@ int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) 
         if (both == 0) continue;
         compared++;
         char setting[64], budget[16] = "none";
-        snprintf(setting, sizeof setting, "%s%s%s", ra[i].method, ra[i].klass[0] ? ":" : "", ra[i].klass);
-        if (ra[i].budget >= 0) snprintf(budget, sizeof budget, "%d", ra[i].budget);
-        fprintf(out, "%-22s %6s %5d %8d %7.1f%% %7.1f%% %7d %7d %9.3g\n", setting, budget, ra[i].waits, both, 100.0 * ca / both,
+        snprintf(setting, sizeof setting, "%s%s%s", key->method, key->klass[0] ? ":" : "", key->klass);
+        if (key->budget >= 0) snprintf(budget, sizeof budget, "%d", key->budget);
+        fprintf(out, "%-22s %6s %5d %8d %7.1f%% %7.1f%% %7d %7d %9.3g\n", setting, budget, key->waits, both, 100.0 * ca / both,
                 100.0 * cb / both, only_a, only_b, mcnemar_p(only_a, only_b));
     }
-    free(done_a);
+    free(lead);
     rc = compared ? 0 : s1c_fail(err, "%s and %s share no setting and problem to compare", dir_a, dir_b);
 done:
     free_recs(ra, na);
