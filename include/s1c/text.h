@@ -25,6 +25,10 @@ int s1c_tok_load_gguf(s1c_tokenizer **out, const gguf_file *g, s1c_err *err);
  * tokenizer_config.json for added tokens), or a tokenizer.json file. */
 int s1c_tok_load_hf(s1c_tokenizer **out, const char *dir, s1c_err *err);
 void s1c_tok_free(s1c_tokenizer *t);
+/* Copies the Hugging Face tokenizer files that exist in directory `from` (tokenizer.json,
+ * vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json, added_tokens.json,
+ * generation_config.json) into `to`, each written atomically; *n_copied (may be NULL) says how many. */
+int s1c_tok_copy_files(const char *from, const char *to, int *n_copied, s1c_err *err);
 
 int s1c_tok_kind_of(const s1c_tokenizer *t);
 int s1c_tok_n_vocab(const s1c_tokenizer *t);

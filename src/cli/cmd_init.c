@@ -21,25 +21,9 @@ static const char *init_help =
     "example:\n"
     "  s1c init --arch qwen2 --preset qwen2.5-0.5b --seed 1 --out /tmp/q05b\n";
 
-static const char *tokenizer_files[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
-                                         "special_tokens_map.json", "added_tokens.json", "generation_config.json"};
-
 static int copy_tokenizer(const char *from, const char *to, s1c_err *err) {
-    int copied = 0;
-    for (size_t i = 0; i < sizeof tokenizer_files / sizeof tokenizer_files[0]; i++) {
-        char *src = s1c_path_join(from, tokenizer_files[i]);
-        char *dst = s1c_path_join(to, tokenizer_files[i]);
-        char *data = NULL;
-        size_t len = 0;
-        int rc = 0;
-        if (s1c_file_exists(src)) {
-            rc = s1c_read_file(src, 512u << 20, &data, &len, err);
-            if (rc == 0) rc = s1c_write_file_atomic(dst, data, len, err);
-            copied++;
-        }
-        free(data); free(src); free(dst);
-        if (rc != 0) return -1;
-    }
+    int copied;
+    if (s1c_tok_copy_files(from, to, &copied, err) != 0) return -1;
     return copied ? 0 : s1c_fail(err, "%s: no tokenizer files found", from);
 }
 

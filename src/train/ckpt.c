@@ -22,11 +22,7 @@
 #include <unistd.h>
 
 #include "train_internal.h"
-
-/* Files of the base model that travel with every checkpoint, when present. */
-static const char *const tokenizer_files[] = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-                                              "special_tokens_map.json", "added_tokens.json", "generation_config.json"};
-enum { N_TOKENIZER_FILES = sizeof tokenizer_files / sizeof tokenizer_files[0] };
+#include "s1c/text.h"
 
 static int fsync_path(const char *path) {
     int fd = open(path, O_RDONLY);
@@ -53,15 +49,6 @@ static void remove_tree(const char *path) {
     }
     closedir(d);
     rmdir(path);
-}
-
-static int copy_file(const char *from, const char *to, s1c_err *err) {
-    char *data;
-    size_t len;
-    if (s1c_read_file(from, (size_t)1 << 31, &data, &len, err) != 0) return -1;
-    int rc = s1c_write_file_atomic(to, data, len, err);
-    free(data);
-    return rc;
 }
 
 static int write_in(const char *dir, const char *name, const char *text, s1c_err *err) {
@@ -129,12 +116,7 @@ static int write_checkpoint_files(const char *dir, const ckpt_data *c, s1c_err *
     if (rc == 0 && c->dtype != S1C_F32) rc = write_params_in(dir, "master.safetensors", c->p, c->p->data, S1C_F32, err);
     if (rc == 0) rc = write_params_in(dir, "adam_m.safetensors", c->p, c->m, S1C_F32, err);
     if (rc == 0) rc = write_params_in(dir, "adam_v.safetensors", c->p, c->v, S1C_F32, err);
-    for (int i = 0; rc == 0 && i < N_TOKENIZER_FILES; i++) {
-        char *from = s1c_path_join(c->base_dir, tokenizer_files[i]), *to = s1c_path_join(dir, tokenizer_files[i]);
-        if (access(from, R_OK) == 0) rc = copy_file(from, to, err);
-        free(from);
-        free(to);
-    }
+    if (rc == 0) rc = s1c_tok_copy_files(c->base_dir, dir, NULL, err); /* the base model's tokenizer files */
     if (rc == 0) rc = write_in(dir, "trainer_state.json", c->state_json, err);
     return rc;
 }
