@@ -124,10 +124,10 @@ double s1c_grad_norm(const float *g, uint64_t n);
  * of the same layout. Returns the norm before clipping. */
 double s1c_adamw_step(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step);
 /* The same for a shard (ZeRO-1): only tensors [t0, t1) are updated and m, v hold only their
- * moments, m[0] being that of info[t0].offset. g must be the whole (all-reduced) gradient:
- * the clipping norm is global. */
-double s1c_adamw_step_shard(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step, int t0,
-                            int t1);
+ * moments, m[0] being that of info[t0].offset. norm is the whole (all-reduced) gradient's
+ * s1c_grad_norm — the clipping norm is global, and the caller has it already. */
+void s1c_adamw_step_shard(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step, int t0, int t1,
+                          double norm);
 
 /* ---------------------------------------------------------------- SFT data */
 

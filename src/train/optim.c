@@ -97,9 +97,8 @@ static void adam_piece(void *ctx, int k, int n_tasks) {
     adamw_tensor(j->p->data + a, j->g + a, j->m + mo, j->v + mo, n, j->lr, t->decay ? j->o->weight_decay : 0.0, j->o, j->t);
 }
 
-double s1c_adamw_step_shard(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step, int t0,
-                            int t1) {
-    double norm = s1c_grad_norm(g, p->n);
+void s1c_adamw_step_shard(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step, int t0, int t1,
+                          double norm) {
     /* torch: coef = max_norm / (total_norm + 1e-6), applied when below 1 */
     double coef = o->clip > 0 ? o->clip / (norm + 1e-6) : 1.0;
     int pieces = 0;
@@ -124,9 +123,10 @@ double s1c_adamw_step_shard(const s1c_adamw *o, const s1c_params *p, float *g, f
     if (pool) s1c_pool_run(pool, pieces, adam_piece, &j);
     free(j.piece_tensor);
     free(j.piece_start);
-    return norm;
 }
 
 double s1c_adamw_step(const s1c_adamw *o, const s1c_params *p, float *g, float *m, float *v, int step) {
-    return s1c_adamw_step_shard(o, p, g, m, v, step, 0, p->n_tensors);
+    double norm = s1c_grad_norm(g, p->n);
+    s1c_adamw_step_shard(o, p, g, m, v, step, 0, p->n_tensors, norm);
+    return norm;
 }

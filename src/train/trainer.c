@@ -429,7 +429,7 @@ static int train_loop(run *r, s1c_train_cb cb, void *ctx, s1c_err *err) {
                             step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite");
         s1c_train_progress pr = {.step = step + 1, .total_steps = r->end_step, .loss = loss, .grad_norm = norm,
                                  .lr = s1c_lr_at(&r->adam, step), .val_loss = NAN};
-        s1c_adamw_step_shard(&r->adam, &r->p, r->grad, r->m, r->v, step, r->t0, r->t1);
+        s1c_adamw_step_shard(&r->adam, &r->p, r->grad, r->m, r->v, step, r->t0, r->t1, norm);
         share_updated_weights(r);
         tokens_run += tokens;
         pr.tokens = tokens_run;
