@@ -24,6 +24,9 @@ typedef struct eval_record {
 
 /* Grades the record against the problem and appends it as one fsync'd line. */
 int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int *n_correct, s1c_err *err);
+/* s1's prompt text (SPEC §5): the template's generation prompt for the question, then the
+ * thinking start unless the template opened it already (malloc'd; NULL with err on failure). */
+char *eval_prompt_text(int tmpl, const char *question, const char *think_start, s1c_err *err);
 /* "id|label|budget|waits|sample": the key of a sample in a resumed run; label is the method
  * and the control ("class-conditional:short"), see eval_setting_label. */
 char *eval_sample_key(const char *id, const char *label, int budget, int waits, int sample);

@@ -298,20 +298,8 @@ static void *worker(void *arg) {
 static int render_prompts(rrun *R, int n_problems, s1c_err *err) {
     R->prompts = calloc((size_t)n_problems, sizeof *R->prompts);
     if (!R->prompts) return s1c_fail(err, "out of memory");
-    for (int i = 0; i < n_problems; i++) {
-        s1c_chat_msg msg = {"user", R->b->p[i].question};
-        char *text = s1c_chat_render(R->r->chat_template, &msg, 1, true, err);
-        if (!text) return -1;
-        str t = {text, strlen(text)};
-        const char *ts = R->o->bf.think_start;
-        size_t sl = strlen(ts);
-        bool opened = t.len > sl && !strncmp(t.s + t.len - sl - 1, ts, sl);
-        if (!opened && str_cat(&t, ts)) {
-            free(t.s);
-            return s1c_fail(err, "out of memory");
-        }
-        R->prompts[i] = t.s;
-    }
+    for (int i = 0; i < n_problems; i++)
+        if (!(R->prompts[i] = eval_prompt_text(R->r->chat_template, R->b->p[i].question, R->o->bf.think_start, err))) return -1;
     return 0;
 }
 

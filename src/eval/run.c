@@ -243,20 +243,27 @@ static void free_settings(setting *st, int n) {
 
 /* s1's layout: the chat template's generation prompt + the thinking start, for the question
  * with the setting's control suffix. */
-static int encode_prompt(const s1c_tokenizer *tok, int tmpl, const char *question, int control, int control_n,
-                         const char *think_start, int32_t **ids, int *n, s1c_err *err) {
-    char *q = s1c_control_question(question, control, control_n);
-    s1c_chat_msg msg = {"user", q};
-    char *text = q ? s1c_chat_render(tmpl, &msg, 1, true, err) : NULL;
-    free(q);
-    if (!text) return -1;
+char *eval_prompt_text(int tmpl, const char *question, const char *think_start, s1c_err *err) {
+    s1c_chat_msg msg = {"user", question};
+    char *text = s1c_chat_render(tmpl, &msg, 1, true, err);
+    if (!text) return NULL;
     size_t tl = strlen(text), sl = strlen(think_start);
     char *full = malloc(tl + sl + 1);
-    if (!full) { free(text); return s1c_fail(err, "out of memory"); }
+    if (!full) { free(text); s1c_fail(err, "out of memory"); return NULL; }
     memcpy(full, text, tl);
+    /* QwQ's and R1's templates already open the thinking ("<think>\n") */
     bool opened = tl > sl && !strncmp(text + tl - sl - 1, think_start, sl);
     memcpy(full + tl, opened ? "" : think_start, opened ? 1 : sl + 1);
     free(text);
+    return full;
+}
+
+static int encode_prompt(const s1c_tokenizer *tok, int tmpl, const char *question, int control, int control_n,
+                         const char *think_start, int32_t **ids, int *n, s1c_err *err) {
+    char *q = s1c_control_question(question, control, control_n);
+    char *full = q ? eval_prompt_text(tmpl, q, think_start, err) : NULL;
+    free(q);
+    if (!full) return -1;
     int r = s1c_tok_encode_ex(tok, full, strlen(full), S1C_ENC_SPECIAL, ids, n, err);
     free(full);
     return r;
