@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 typedef struct s1c_err {
     char msg[1024];
@@ -75,6 +76,15 @@ int s1c_mkdir_p(const char *path, s1c_err *err);
 
 /* Monotonic wall time in seconds. */
 double s1c_now(void);
+
+/* Progress lines (src/base/progress.c), shared by s1c train and s1c eval so their bars look
+ * alike. "[#####.......]": frac (clamped to [0, 1]) of `width` cells; buf holds width + 3 bytes. */
+void s1c_progress_bar(char *buf, int width, double frac);
+/* A duration for an ETA: "0m42s", "12m05s", "1h02m" (negative or not finite: "0m00s"). */
+void s1c_fmt_duration(char *buf, size_t n, double seconds);
+/* One progress line on f: on a terminal redrawn in place ("\r", the line, erase to its end);
+ * otherwise the line and a newline, so a log keeps every update readable. */
+void s1c_progress_print(FILE *f, bool tty, const char *line);
 
 /* Half-precision conversions (IEEE binary16 and bfloat16). */
 float s1c_f16_to_f32(uint16_t h);

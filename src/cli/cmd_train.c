@@ -54,13 +54,6 @@ typedef struct progress_ctx {
     int last_len;
 } progress_ctx;
 
-static void fmt_eta(char *buf, size_t n, double s) {
-    if (!isfinite(s) || s < 0) s = 0;
-    long t = (long)s;
-    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-}
-
 static void on_progress(const s1c_train_progress *pr, const char *message, void *vctx) {
     progress_ctx *c = vctx;
     if (message) {
@@ -69,16 +62,13 @@ static void on_progress(const s1c_train_progress *pr, const char *message, void 
         fprintf(stderr, "train: %s\n", message);
         return;
     }
-    char eta[32], val[48] = "";
-    fmt_eta(eta, sizeof eta, pr->eta_s);
+    char eta[32], val[48] = "", bar[32], line[320];
+    s1c_fmt_duration(eta, sizeof eta, pr->eta_s);
     if (!isnan(pr->val_loss)) snprintf(val, sizeof val, " val %.4f", pr->val_loss);
-    int width = 24, done = pr->total_steps ? (int)((long)width * pr->step / pr->total_steps) : width;
-    char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
-    bar[width] = 0;
-    fprintf(stderr, "%s[%s] step %d/%d  loss %.4f%s  lr %.3g  grad %.3g  %.0f tok/s  ETA %s%s", c->tty ? "\r" : "",
-            bar, pr->step, pr->total_steps, pr->loss, val, pr->lr, pr->grad_norm, pr->tok_s, eta,
-            c->tty ? "\033[K" : "\n");
+    s1c_progress_bar(bar, 24, pr->total_steps ? (double)pr->step / pr->total_steps : 1.0);
+    snprintf(line, sizeof line, "%s step %d/%d  loss %.4f%s  lr %.3g  grad %.3g  %.0f tok/s  ETA %s", bar, pr->step,
+             pr->total_steps, pr->loss, val, pr->lr, pr->grad_norm, pr->tok_s, eta);
+    s1c_progress_print(stderr, c->tty, line);
     c->last_len = 1;
     if (c->tty && pr->step == pr->total_steps) fputc('\n', stderr);
 }

@@ -12,7 +12,12 @@
  *           string; on a natural end with Waits left append the ignore string and continue;
  *           at the budget append "\n<think_end>\n<answer_prefix>"; then the answer phase.
  *           Token counts come from the server's usage (an ignore string's from the growth of
- *           prompt_tokens), so they are the server tokenizer's. */
+ *           prompt_tokens), so they are the server tokenizer's.
+ *
+ * Every --method runs in both modes, as in a local run: the prompt-side controls (token-,
+ * step-, class-conditional) send the question with its suffix and enforce no budget; rejection
+ * sampling enforces the budget plus one token and draws again (seed + 1, ...) while the
+ * thinking outgrows the budget. */
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,23 +29,33 @@
 #include "s1c/net.h"
 
 typedef struct rjob {
-    int problem, budget, waits, sample;
+    int problem, setting, sample;
 } rjob;
+
+/* One draw of a sample. */
+typedef struct attempt {
+    const char *question; /* with the setting's control suffix */
+    int budget;           /* thinking budget enforced (S1C_BF_UNLIMITED: none) */
+    int reject_over;      /* rejection sampling: a thinking longer than this is rejected (-1: never) */
+    int waits;
+    int seed;             /* added to the sampler's seed: the sample's index, plus the redraws */
+} attempt;
 
 typedef struct rrun {
     const eval_remote *r;
     const eval_bench *b;
     const eval_opts *o;
     net_client **clients;
-    char **prompts; /* client mode: rendered prompt per problem */
+    eval_setting *sets;
+    int n_sets;
     rjob *jobs;
     int n_jobs;
     atomic_int next;
     atomic_int failed;
     pthread_mutex_t lock; /* samples.jsonl, progress, first error */
     FILE *f;
-    int finished, correct;
-    double t0;
+    int finished;
+    eval_progress pg;
     s1c_err first_err;
 } rrun;
 
@@ -68,6 +83,7 @@ typedef struct phase_out {
     str full; /* everything generated after the prompt, delimiters included (what extraction reads) */
     int thinking_tokens, answer_tokens, waits;
     const char *stop_reason, *think_end_reason;
+    bool rejected; /* rejection sampling: the thinking outgrew the budget */
 } phase_out;
 
 static void phase_out_free(phase_out *p) {
@@ -76,12 +92,18 @@ static void phase_out_free(phase_out *p) {
     free(p->full.s);
 }
 
-static net_completion_params sampling(const eval_opts *o, int sample, int max_tokens, const char *const *stop, int n_stop) {
+static net_completion_params sampling(const eval_opts *o, int seed, int max_tokens, const char *const *stop, int n_stop) {
     net_completion_params p = {.temperature = o->sampler.temperature, .top_p = o->sampler.top_p, .max_tokens = max_tokens,
                                .seed = -1, .stop = stop, .n_stop = n_stop};
-    /* every sample its own seed, reproducible run to run */
-    if (o->sampler.temperature > 0) p.seed = (long long)(o->sampler.seed + (uint64_t)sample);
+    /* every sample (and redraw) its own seed, reproducible run to run */
+    if (o->sampler.temperature > 0) p.seed = (long long)(o->sampler.seed + (uint64_t)seed);
     return p;
+}
+
+static bool outgrew(const attempt *a, phase_out *out) {
+    if (a->reject_over < 0 || out->thinking_tokens <= a->reject_over) return false;
+    out->rejected = true;
+    return true;
 }
 
 static int complete(net_client *c, const char *model, const str *prompt, const net_completion_params *p, net_completion *out,
@@ -95,19 +117,20 @@ static int complete(net_client *c, const char *model, const str *prompt, const n
 }
 
 /* The thinking phase; on return text holds the prompt plus everything up to the answer phase. */
-static int think(net_client *c, const rrun *R, const rjob *j, str *text, phase_out *out, s1c_err *err) {
+static int think(net_client *c, const rrun *R, const attempt *a, str *text, phase_out *out, s1c_err *err) {
     const s1c_bf_opts *bf = &R->o->bf;
     const char *stop[] = {bf->think_end, "<|im_end|>", "<|endoftext|>"};
-    int budget = j->budget, cap = R->r->max_tokens, wait_est = (int)(strlen(bf->wait_str) + 3) / 4;
+    int budget = a->budget, cap = R->r->max_tokens, wait_est = (int)(strlen(bf->wait_str) + 3) / 4;
     long last_prompt = -1, last_completion = 0;
     bool pending_wait = false;
     for (;;) {
+        if (outgrew(a, out)) return 0;
         int left = budget >= 0 ? budget - out->thinking_tokens : cap - out->thinking_tokens;
         if (left <= 0) {
             out->think_end_reason = "budget";
             break;
         }
-        net_completion_params p = sampling(R->o, j->sample, left, stop, 3);
+        net_completion_params p = sampling(R->o, a->seed, left, stop, 3);
         net_completion res;
         if (complete(c, R->r->model, text, &p, &res, err) != 0) return -1;
         if (pending_wait && last_prompt >= 0) {
@@ -124,12 +147,13 @@ static int think(net_client *c, const rrun *R, const rjob *j, str *text, phase_o
         bool hit_limit = res.finish_reason && !strcmp(res.finish_reason, "length");
         net_completion_free(&res);
         if (rc) return s1c_fail(err, "out of memory");
+        if (outgrew(a, out)) return 0;
         if (hit_limit) {
             out->think_end_reason = budget >= 0 ? "budget" : "answer_limit";
             break;
         }
         /* a natural end of thinking: replace it by the ignore string while Waits are left */
-        bool want_wait = out->waits < j->waits || out->thinking_tokens < bf->min_thinking_tokens;
+        bool want_wait = out->waits < a->waits || out->thinking_tokens < bf->min_thinking_tokens;
         if (!want_wait) {
             out->think_end_reason = "think_end";
             return str_cat(text, bf->think_end) ? s1c_fail(err, "out of memory") : 0;
@@ -150,15 +174,17 @@ static int think(net_client *c, const rrun *R, const rjob *j, str *text, phase_o
     return 0;
 }
 
-static int client_sample(net_client *c, const rrun *R, const rjob *j, phase_out *out, s1c_err *err) {
+static int client_sample(net_client *c, const rrun *R, const attempt *a, phase_out *out, s1c_err *err) {
     str text = {0};
-    int rc = str_cat(&text, R->prompts[j->problem]) ? s1c_fail(err, "out of memory") : 0;
+    char *prompt = eval_prompt_text(R->r->chat_template, a->question, R->o->bf.think_start, err);
+    int rc = !prompt ? -1 : str_cat(&text, prompt) ? s1c_fail(err, "out of memory") : 0;
+    free(prompt);
     size_t think_from = text.len;
-    if (rc == 0) rc = think(c, R, j, &text, out, err);
-    if (rc == 0) {
+    if (rc == 0) rc = think(c, R, a, &text, out, err);
+    if (rc == 0 && !out->rejected) { /* a rejected draw is drawn again: no answer phase */
         const char *stop[] = {"<|im_end|>", "<|endoftext|>"};
         int amax = R->o->max_answer_tokens > 0 ? R->o->max_answer_tokens : R->r->max_tokens;
-        net_completion_params p = sampling(R->o, j->sample, amax, stop, 2);
+        net_completion_params p = sampling(R->o, a->seed, amax, stop, 2);
         net_completion res;
         rc = complete(c, R->r->model, &text, &p, &res, err);
         if (rc == 0) {
@@ -176,11 +202,11 @@ static int client_sample(net_client *c, const rrun *R, const rjob *j, phase_out 
 /* ---------------------------------------------------------------- server-side budget forcing */
 
 /* SPEC.md §8's fields for s1c serve (and seed/top_p, which chat params do not carry). */
-static char *bf_fields(const rrun *R, const rjob *j) {
+static char *bf_fields(const rrun *R, const attempt *a) {
     const s1c_bf_opts *bf = &R->o->bf;
     cJSON *x = cJSON_CreateObject();
-    if (j->budget >= 0) cJSON_AddNumberToObject(x, "max_thinking_tokens", j->budget);
-    cJSON_AddNumberToObject(x, "num_waits", j->waits);
+    if (a->budget >= 0) cJSON_AddNumberToObject(x, "max_thinking_tokens", a->budget);
+    cJSON_AddNumberToObject(x, "num_waits", a->waits);
     if (bf->min_thinking_tokens > 0) cJSON_AddNumberToObject(x, "min_thinking_tokens", bf->min_thinking_tokens);
     cJSON_AddStringToObject(x, "wait_str", bf->wait_str);
     cJSON_AddStringToObject(x, "answer_prefix", bf->answer_prefix);
@@ -188,7 +214,7 @@ static char *bf_fields(const rrun *R, const rjob *j) {
     cJSON_AddStringToObject(x, "think_end", bf->think_end);
     if (R->o->max_answer_tokens > 0) cJSON_AddNumberToObject(x, "max_answer_tokens", R->o->max_answer_tokens);
     if (R->o->sampler.top_p > 0 && R->o->sampler.top_p < 1) cJSON_AddNumberToObject(x, "top_p", R->o->sampler.top_p);
-    if (R->o->sampler.temperature > 0) cJSON_AddNumberToObject(x, "seed", (double)(R->o->sampler.seed + (uint64_t)j->sample));
+    if (R->o->sampler.temperature > 0) cJSON_AddNumberToObject(x, "seed", (double)(R->o->sampler.seed + (uint64_t)a->seed));
     char *s = cJSON_PrintUnformatted(x);
     cJSON_Delete(x);
     return s;
@@ -207,9 +233,9 @@ static const char *reason_name(const cJSON *o, const char *k, const char *def) {
     return def;
 }
 
-static int server_sample(net_client *c, const rrun *R, const rjob *j, phase_out *out, s1c_err *err) {
-    char *extra = bf_fields(R, j);
-    net_message msg = {"user", R->b->p[j->problem].question};
+static int server_sample(net_client *c, const rrun *R, const attempt *a, phase_out *out, s1c_err *err) {
+    char *extra = bf_fields(R, a);
+    net_message msg = {"user", a->question};
     /* no max_tokens: the budget fields bound the phases, the server its context */
     net_chat_params p = {.temperature = R->o->sampler.temperature, .extra_json = extra};
     net_chat_result res;
@@ -228,6 +254,7 @@ static int server_sample(net_client *c, const rrun *R, const rjob *j, phase_out 
     out->stop_reason = reason_name(bf, "stop_reason", "answer_end");
     out->think_end_reason = reason_name(bf, "think_end_reason", "none");
     cJSON_Delete(bf);
+    outgrew(a, out);
     const char *thinking = res.reasoning ? res.reasoning : "";
     if (str_cat(&out->thinking, thinking) || str_cat(&out->answer, res.content) || str_cat(&out->full, thinking) ||
         str_cat(&out->full, "\n") || str_cat(&out->full, R->o->bf.think_end) || str_cat(&out->full, "\n") ||
@@ -239,33 +266,55 @@ static int server_sample(net_client *c, const rrun *R, const rjob *j, phase_out 
 
 /* ---------------------------------------------------------------- the workers */
 
-static void progress(rrun *R) {
-    static double last;
-    double now = s1c_now();
-    if (R->o->quiet || (now - last < 2.0 && R->finished < R->n_jobs)) return;
-    last = now;
-    double el = now - R->t0, eta = R->finished ? el / R->finished * (R->n_jobs - R->finished) : 0;
-    fprintf(stderr, "[eval] %d/%d samples, accuracy so far %.3f, %.0f s elapsed, ETA %.0f s\n", R->finished, R->n_jobs,
-            R->finished ? (double)R->correct / R->finished : 0.0, el, eta);
+/* Draws one sample; rejection sampling draws again (seed + 1, ...) while the thinking outgrows
+ * the budget, --reject-tries times at most, and keeps the last draw as "rejected". */
+static int draw_sample(net_client *c, const rrun *R, const rjob *j, phase_out *out, int *tries, s1c_err *err) {
+    const eval_setting *t = &R->sets[j->setting];
+    char *question = eval_setting_question(t, R->b->p[j->problem].question);
+    if (!question) return s1c_fail(err, "out of memory");
+    /* rejection: one token past the budget is enough to know a draw outgrew it */
+    attempt a = {question, t->reject ? t->budget + 1 : t->enforce, t->reject ? t->budget : -1, t->waits, j->sample};
+    int rc = 0;
+    for (*tries = 1;; ++*tries) {
+        *out = (phase_out){.stop_reason = "answer_end", .think_end_reason = "none"};
+        rc = R->r->server_bf ? server_sample(c, R, &a, out, err) : client_sample(c, R, &a, out, err);
+        if (rc != 0 || !out->rejected || *tries >= R->o->reject_tries) break;
+        phase_out_free(out);
+        a.seed++;
+    }
+    if (rc == 0 && out->rejected) {
+        /* as the local controller: the token that outgrew the budget is not counted */
+        out->stop_reason = "rejected";
+        out->think_end_reason = "none";
+        if (out->thinking_tokens > t->budget) out->thinking_tokens = t->budget;
+        out->answer_tokens = 0;
+    }
+    free(question);
+    return rc;
 }
 
 static int run_job(rrun *R, int k, s1c_err *err) {
     const rjob *j = &R->jobs[k];
-    int e = k % R->r->n_endpoints;
+    const eval_setting *t = &R->sets[j->setting];
+    int e = k % R->r->n_endpoints, tries = 1;
     net_client *c = R->clients[e];
-    phase_out out = {.stop_reason = "answer_end", .think_end_reason = "none"};
-    double t = s1c_now();
-    int rc = R->r->server_bf ? server_sample(c, R, j, &out, err) : client_sample(c, R, j, &out, err);
+    phase_out out = {0};
+    double t0 = s1c_now();
+    int rc = draw_sample(c, R, j, &out, &tries, err);
     if (rc == 0) {
-        eval_record rec = {.budget = j->budget, .num_waits = j->waits, .sample = j->sample,
+        eval_record rec = {.budget = t->budget, .num_waits = t->waits, .sample = j->sample,
                            .thinking = out.thinking.s ? out.thinking.s : "", .answer = out.answer.s ? out.answer.s : "",
                            .full = out.full.s, .thinking_tokens = out.thinking_tokens, .answer_tokens = out.answer_tokens,
                            .waits = out.waits, .stop_reason = out.stop_reason, .think_end_reason = out.think_end_reason,
-                           .endpoint = R->r->endpoints[e], .decode_s = s1c_now() - t};
+                           .endpoint = R->r->endpoints[e], .decode_s = s1c_now() - t0, .method = eval_method_name(R->o->method),
+                           .control = t->control_name, .tries = tries};
+        int right = 0;
         pthread_mutex_lock(&R->lock);
-        rc = eval_write_record(R->f, &R->b->p[j->problem], &rec, &R->correct, err);
-        R->finished++;
-        progress(R);
+        rc = eval_write_record(R->f, &R->b->p[j->problem], &rec, &right, err);
+        if (rc == 0) {
+            R->finished++;
+            eval_progress_add(&R->pg, 1, right, 0);
+        }
         pthread_mutex_unlock(&R->lock);
     } else {
         s1c_fail_prefix(err, "problem %s", R->b->p[j->problem].id);
@@ -286,6 +335,7 @@ static void *worker(void *arg) {
         if (run_job(R, k, &e) != 0) {
             pthread_mutex_lock(&R->lock);
             if (!atomic_exchange(&R->failed, 1)) R->first_err = e;
+            eval_progress_add(&R->pg, 0, 0, 1); /* an error, never a wrong answer */
             pthread_mutex_unlock(&R->lock);
         }
     }
@@ -294,30 +344,27 @@ static void *worker(void *arg) {
 
 /* ---------------------------------------------------------------- the run */
 
-/* Prompts for the client loop: the chat template's generation prompt + the thinking start. */
-static int render_prompts(rrun *R, int n_problems, s1c_err *err) {
-    R->prompts = calloc((size_t)n_problems, sizeof *R->prompts);
-    if (!R->prompts) return s1c_fail(err, "out of memory");
-    for (int i = 0; i < n_problems; i++)
-        if (!(R->prompts[i] = eval_prompt_text(R->r->chat_template, R->b->p[i].question, R->o->bf.think_start, err))) return -1;
-    return 0;
-}
-
-/* The jobs not yet in samples.jsonl. */
-static int plan_jobs(rrun *R, int n_problems, char **done, int n_done, s1c_err *err) {
+/* The jobs not yet in samples.jsonl; counts what is done for the progress line. */
+static int plan_jobs(rrun *R, int n_problems, const eval_done *done, int *total, int *done0, int *correct0, s1c_err *err) {
     const eval_opts *o = R->o;
-    size_t cap = (size_t)n_problems * (size_t)o->n_budgets * (size_t)o->n_waits * (size_t)o->samples;
+    size_t cap = (size_t)n_problems * (size_t)R->n_sets * (size_t)o->samples;
     R->jobs = malloc((cap ? cap : 1) * sizeof *R->jobs);
     if (!R->jobs) return s1c_fail(err, "out of memory");
     for (int i = 0; i < n_problems; i++)
-        for (int s = 0; s < o->n_budgets * o->n_waits; s++)
+        for (int s = 0; s < R->n_sets; s++)
             for (int k = 0; k < o->samples; k++) {
-                rjob j = {i, o->budgets[s / o->n_waits], o->waits[s % o->n_waits], k};
-                char *key = eval_sample_key(R->b->p[i].id, "budget-forcing", j.budget, j.waits, k);
+                const eval_setting *t = &R->sets[s];
+                char *key = eval_sample_key(R->b->p[i].id, t->label, t->budget, t->waits, k);
                 if (!key) return s1c_fail(err, "out of memory");
-                bool skip = eval_is_done(done, n_done, key);
+                bool ok = false, skip = eval_is_done(done, key, &ok);
                 free(key);
-                if (!skip) R->jobs[R->n_jobs++] = j;
+                ++*total;
+                if (skip) {
+                    ++*done0;
+                    *correct0 += ok;
+                } else {
+                    R->jobs[R->n_jobs++] = (rjob){i, s, k};
+                }
             }
     return 0;
 }
@@ -325,8 +372,7 @@ static int plan_jobs(rrun *R, int n_problems, char **done, int n_done, s1c_err *
 static int check_remote(const eval_remote *r, const eval_opts *o, s1c_err *err) {
     if (r->n_endpoints < 1) return s1c_fail(err, "eval: no --endpoint");
     if (!r->model || !*r->model) return s1c_fail(err, "eval: --endpoint needs --model NAME (the served model's name)");
-    if (o->samples < 1 || o->n_budgets < 1 || o->n_waits < 1) return s1c_fail(err, "eval: no settings to run");
-    if (o->method != EVAL_BUDGET_FORCING) return s1c_fail(err, "eval: --endpoint runs --method budget-forcing only (for now)");
+    if (eval_check_method(o, err) != 0) return -1;
     for (int i = 0; i < o->n_budgets; i++)
         if (o->budgets[i] == S1C_BF_AUTO) return s1c_fail(err, "eval: --think-budgets auto needs a local model (the context length)");
     return 0;
@@ -336,24 +382,25 @@ int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *
     if (check_remote(r, o, err) != 0 || s1c_mkdir_p(o->out_dir, err) != 0) return -1;
     rrun R = {.r = r, .b = b, .o = o};
     pthread_mutex_init(&R.lock, NULL);
-    int n_problems = o->limit > 0 && o->limit < b->n ? o->limit : b->n, n_done = 0, rc = -1;
-    char *path = s1c_path_join(o->out_dir, "samples.jsonl"), **done = NULL;
+    int n_problems = o->limit > 0 && o->limit < b->n ? o->limit : b->n, rc = -1, total = 0, done0 = 0, correct0 = 0;
+    char *path = s1c_path_join(o->out_dir, "samples.jsonl");
+    eval_done done = {0};
     R.clients = calloc((size_t)r->n_endpoints, sizeof *R.clients);
     if (!path || !R.clients) { s1c_fail(err, "out of memory"); goto out; }
     for (int e = 0; e < r->n_endpoints; e++) {
         net_client_opts co = {.base_url = r->endpoints[e], .api_key = r->api_key, .timeout_s = r->timeout_s, .max_retries = -1};
         if (net_client_new(&R.clients[e], &co, err) != 0) goto out;
     }
-    if ((!r->server_bf && render_prompts(&R, n_problems, err) != 0) || eval_load_done(path, &done, &n_done, err) != 0 ||
-        plan_jobs(&R, n_problems, done, n_done, err) != 0)
+    if (eval_make_settings(o, &R.sets, &R.n_sets, err) != 0 || eval_load_done(path, &done, err) != 0 ||
+        plan_jobs(&R, n_problems, &done, &total, &done0, &correct0, err) != 0)
         goto out;
     R.f = fopen(path, "a");
     if (!R.f) { s1c_fail(err, "%s: cannot open for appending", path); goto out; }
     if (!o->quiet)
-        fprintf(stderr, "[eval] %s: %d problems x %d settings x %d samples; %d to run on %d endpoint(s), %d at a time (%s budget forcing)\n",
-                b->name, n_problems, o->n_budgets * o->n_waits, o->samples, R.n_jobs, r->n_endpoints, r->concurrency,
-                r->server_bf ? "server-side" : "client-side");
-    R.t0 = s1c_now();
+        fprintf(stderr, "[eval] %s (%s): %d problems x %d settings x %d samples; %d to run (%d already in %s) on %d endpoint(s), "
+                "%d at a time (%s budget forcing)\n", b->name, eval_method_name(o->method), n_problems, R.n_sets, o->samples,
+                R.n_jobs, done0, path, r->n_endpoints, r->concurrency, r->server_bf ? "server-side" : "client-side");
+    eval_progress_start(&R.pg, total, done0, correct0, o->quiet);
     int nt = r->concurrency < 1 ? 1 : r->concurrency > 1024 ? 1024 : r->concurrency;
     if (nt > R.n_jobs) nt = R.n_jobs > 0 ? R.n_jobs : 1;
     pthread_t *th = calloc((size_t)nt, sizeof *th);
@@ -363,6 +410,7 @@ int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *
     if (started == 0) worker(&R); /* no threads to be had: run the jobs on this one */
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     free(th);
+    eval_progress_end(&R.pg);
     fclose(R.f);
     R.f = NULL;
     if (atomic_load(&R.failed)) {
@@ -374,10 +422,8 @@ int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *
 out:
     if (R.f) fclose(R.f);
     for (int e = 0; R.clients && e < r->n_endpoints; e++) net_client_free(R.clients[e]);
-    for (int i = 0; R.prompts && i < n_problems; i++) free(R.prompts[i]);
-    for (int i = 0; i < n_done; i++) free(done[i]);
-    free(done);
-    free(R.prompts);
+    eval_done_free(&done);
+    free(R.sets);
     free(R.clients);
     free(R.jobs);
     free(path);
