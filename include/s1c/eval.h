@@ -41,6 +41,12 @@ char eval_choice_letter(const char *pred);
  * unsure pair counts by its best guess). */
 bool eval_is_correct(const char *gold, const char *pred, bool *unsure);
 
+/* Steps of a thinking as s1's step-conditional control counts them (SPEC.md §5): its step
+ * markers ("<|im_start|>N steps left", also without the special token, or
+ * "<|im_start|>stepN"); a thinking without markers (a model that was only prompted) counts
+ * its paragraphs (non-blank lines after a blank one), as s1c generate does. */
+int eval_count_steps(const char *thinking);
+
 /* ---------------------------------------------------------------- metrics (SPEC.md §6) */
 
 typedef struct eval_point {
@@ -53,13 +59,17 @@ typedef struct eval_point {
     double accuracy;         /* correct / n */
     double ci95_lo, ci95_hi; /* Wilson score interval */
     double avg_thinking_tokens;
+    bool steps;              /* step-conditional: max_thinking_tokens holds the N steps asked for, and
+                                control is measured in steps (SPEC.md §5) */
+    double avg_thinking_steps; /* steps (eval_count_steps); filled for step-conditional points */
     double control;          /* fraction of this setting's runs within the requested budget */
 } eval_point;
 
 /* Wilson 95% interval for k successes out of n. */
 void eval_wilson(int k, int n, double *lo, double *hi);
 /* Control: the fraction of settings whose average thinking lies within [lo, hi] (the paper's
- * definition; a setting with no budget counts as within). */
+ * definition; a setting with no budget counts as within), in each setting's unit: thinking
+ * tokens, or steps for step-conditional points. */
 double eval_control(const eval_point *pts, int n);
 /* Scaling: the average slope over all pairs of settings, in accuracy percentage points per
  * 1,000 thinking tokens; pairs with equal average thinking are skipped. */

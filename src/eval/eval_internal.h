@@ -71,11 +71,6 @@ int eval_check_method(const eval_opts *o, s1c_err *err);
 int eval_make_settings(const eval_opts *o, eval_setting **out, int *n, s1c_err *err);
 /* The question as the setting asks it: with its control suffix (malloc'd, NULL: out of memory). */
 char *eval_setting_question(const eval_setting *t, const char *question);
-/* Steps of a thinking as s1's step-conditional control counts them (SPEC.md §5): its step
- * markers ("<|im_start|>N steps left", also without the special token, or
- * "<|im_start|>stepN"); a thinking without markers (a model that was only prompted) counts
- * its paragraphs (non-blank lines after a blank one), as s1c generate does. */
-int eval_count_steps(const char *thinking);
 
 /* An integer field of a sample record; -1 when missing or not a number (a hand-edited file). */
 int eval_int_field(const void *cjson_object, const char *name);

@@ -17,7 +17,8 @@ double eval_control(const eval_point *pts, int n) {
     if (n <= 0) return 0;
     int within = 0;
     for (int i = 0; i < n; i++)
-        within += pts[i].max_thinking_tokens < 0 || pts[i].avg_thinking_tokens <= pts[i].max_thinking_tokens;
+        within += pts[i].max_thinking_tokens < 0 ||
+                  (pts[i].steps ? pts[i].avg_thinking_steps : pts[i].avg_thinking_tokens) <= pts[i].max_thinking_tokens;
     return (double)within / n;
 }
 

@@ -15,8 +15,19 @@ typedef struct rec {
     const char *id, *extracted, *gold;
     const char *method, *klass; /* "budget-forcing" and "" for records from before methods existed */
     int budget, waits, sample, thinking_tokens;
+    bool steps;         /* step-conditional: budget in steps */
+    int thinking_steps; /* its steps (the record's, else counted from its thinking) */
     bool correct;
 } rec;
+
+static bool is_steps_method(const char *method) { return !strcmp(method, eval_method_name(EVAL_STEP_CONDITIONAL)); }
+
+/* A step-conditional record's steps: as written, or counted (records from before the field). */
+static int record_steps(const cJSON *o) {
+    int s = eval_int_field(o, "thinking_steps");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "thinking");
+    return s >= 0 ? s : eval_count_steps(cJSON_IsString(t) ? t->valuestring : "");
+}
 
 int eval_int_field(const void *obj, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive((const cJSON *)obj, name);
@@ -50,10 +61,12 @@ static int load(const char *path, rec **out, int *n, s1c_err *err) {
             *out = nr;
         }
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method"), *k = cJSON_GetObjectItemCaseSensitive(o, "class");
-        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring,
-                               cJSON_IsString(m) ? m->valuestring : "budget-forcing", cJSON_IsString(k) ? k->valuestring : "",
-                               eval_int_field(o, "max_thinking_tokens"), eval_int_field(o, "num_waits"), eval_int_field(o, "sample"),
-                               eval_int_field(o, "thinking_tokens"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
+        const char *method = cJSON_IsString(m) ? m->valuestring : "budget-forcing";
+        bool steps = is_steps_method(method);
+        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring, method, cJSON_IsString(k) ? k->valuestring : "",
+                               eval_record_budget(o), eval_int_field(o, "num_waits"), eval_int_field(o, "sample"),
+                               eval_int_field(o, "thinking_tokens"), steps, steps ? record_steps(o) : 0,
+                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
     }
     free(text);
     return 0;
@@ -97,9 +110,10 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
         eval_point *p = &pts[np++];
         p->max_thinking_tokens = r[i].budget;
         p->num_waits = r[i].waits;
+        p->steps = r[i].steps;
         snprintf(p->method, sizeof p->method, "%s", r[i].method);
         snprintf(p->klass, sizeof p->klass, "%s", r[i].klass);
-        double think = 0;
+        double think = 0, steps = 0;
         int runs = 0, within = 0;
         for (int j = i; j < n; j++) {
             if (seen[j] || !same_setting(&r[j], &r[i])) continue;
@@ -110,7 +124,9 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
                     seen[q] = true;
                     idx[k++] = q;
                     think += r[q].thinking_tokens;
-                    within += r[q].budget < 0 || r[q].thinking_tokens <= r[q].budget;
+                    steps += r[q].thinking_steps;
+                    /* within the budget in its unit: steps asked for are compared with steps */
+                    within += r[q].budget < 0 || (r[q].steps ? r[q].thinking_steps : r[q].thinking_tokens) <= r[q].budget;
                     runs++;
                 }
             p->n++;
@@ -119,6 +135,7 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
         p->accuracy = p->n ? (double)p->correct / p->n : 0;
         eval_wilson(p->correct, p->n, &p->ci95_lo, &p->ci95_hi);
         p->avg_thinking_tokens = runs ? think / runs : 0;
+        p->avg_thinking_steps = runs ? steps / runs : 0;
         p->control = runs ? (double)within / runs : 0;
     }
     free(idx);
@@ -130,12 +147,16 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
 
 static char *summary_json(const eval_point *pts, int n, int n_samples) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "points");
+    bool any_steps = false;
     for (int i = 0; i < n; i++) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "method", pts[i].method);
         if (pts[i].klass[0]) cJSON_AddStringToObject(p, "class", pts[i].klass);
-        if (pts[i].max_thinking_tokens >= 0) cJSON_AddNumberToObject(p, "max_thinking_tokens", pts[i].max_thinking_tokens);
+        /* a step-conditional point asked for N steps: it has no token budget */
+        if (pts[i].max_thinking_tokens >= 0 && !pts[i].steps) cJSON_AddNumberToObject(p, "max_thinking_tokens", pts[i].max_thinking_tokens);
         else cJSON_AddNullToObject(p, "max_thinking_tokens");
+        if (pts[i].steps) cJSON_AddNumberToObject(p, "max_thinking_steps", pts[i].max_thinking_tokens);
+        cJSON_AddStringToObject(p, "budget_unit", pts[i].steps ? "steps" : "tokens");
         cJSON_AddNumberToObject(p, "num_waits", pts[i].num_waits);
         cJSON_AddNumberToObject(p, "samples", pts[i].n);
         cJSON_AddNumberToObject(p, "correct", pts[i].correct);
@@ -144,12 +165,20 @@ static char *summary_json(const eval_point *pts, int n, int n_samples) {
         cJSON_AddItemToArray(ci, cJSON_CreateNumber(pts[i].ci95_lo));
         cJSON_AddItemToArray(ci, cJSON_CreateNumber(pts[i].ci95_hi));
         cJSON_AddNumberToObject(p, "avg_thinking_tokens", pts[i].avg_thinking_tokens);
+        if (pts[i].steps) cJSON_AddNumberToObject(p, "avg_thinking_steps", pts[i].avg_thinking_steps);
         cJSON_AddNumberToObject(p, "control", pts[i].control);
         cJSON_AddItemToArray(arr, p);
+        any_steps |= pts[i].steps;
     }
     cJSON_AddNumberToObject(root, "control", eval_control(pts, n));
     cJSON_AddNumberToObject(root, "scaling", eval_scaling(pts, n));
     cJSON_AddStringToObject(root, "scaling_unit", "accuracy percentage points per 1,000 thinking tokens");
+    cJSON_AddStringToObject(root, "control_unit", any_steps ? "fraction of settings within their budget, in each point's budget_unit "
+                                                              "(steps for step-conditional)" : "fraction of settings within their token budget");
+    if (any_steps)
+        cJSON_AddStringToObject(root, "step_definition", "s1's step markers in the thinking ('<|im_start|>N steps left', also "
+                                                         "without the special token, or '<|im_start|>stepN'); a thinking without "
+                                                         "markers counts its paragraphs (blocks separated by blank lines)");
     cJSON_AddNumberToObject(root, "performance", eval_performance(pts, n));
     cJSON_AddNumberToObject(root, "sample_records", n_samples);
     char *s = cJSON_Print(root);
@@ -216,7 +245,8 @@ char *eval_svg(const eval_point *pts, int n) {
             sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f77b4\"><title>budget %d, waits %d: %.1f%% at %.0f tokens</title></circle>\n",
                       x, y, order[i]->max_thinking_tokens, order[i]->num_waits, 100 * order[i]->accuracy, order[i]->avg_thinking_tokens);
             if (order[i]->max_thinking_tokens >= 0)
-                sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">T=%d W=%d</text>\n", x + 5, y - 6, order[i]->max_thinking_tokens, order[i]->num_waits);
+                sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">%s=%d W=%d</text>\n", x + 5, y - 6,
+                          order[i]->steps ? "S" : "T", order[i]->max_thinking_tokens, order[i]->num_waits);
             else
                 sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">no budget W=%d</text>\n", x + 5, y - 6, order[i]->num_waits);
         }
@@ -244,7 +274,7 @@ static const char *report_js =
     " for(const r of rows){if(filter==='correct'&&!r.correct)continue;if(filter==='wrong'&&r.correct)continue;\n"
     "  if(filter==='budget'&&r.think_end_reason!=='budget')continue;\n"
     "  if(q&&!(r.id+' '+r.prompt+' '+r.extracted+' '+r.thinking+' '+r.answer).toLowerCase().includes(q))continue;k++;\n"
-    "  h+=`<tr class=${r.correct?'ok':'bad'}><td>${esc(r.id)}</td><td>${r.max_thinking_tokens<0?'none':r.max_thinking_tokens}</td><td>${r.num_waits}</td><td>${r.sample}</td>`+\n"
+    "  h+=`<tr class=${r.correct?'ok':'bad'}><td>${esc(r.id)}</td><td>${r.max_thinking_steps!=null?r.max_thinking_steps+' steps':r.max_thinking_tokens<0?'none':r.max_thinking_tokens}</td><td>${r.num_waits}</td><td>${r.sample}</td>`+\n"
     "   `<td>${r.thinking_tokens}</td><td>${r.waits}</td><td>${esc(r.stop_reason)}</td><td>${esc(r.extracted)}</td><td>${esc(r.gold)}</td><td>${r.correct?'yes':'no'}</td>`+\n"
     "   `<td><details><summary>trace</summary><p><b>Question</b></p><pre>${esc(r.prompt)}</pre><p><b>Thinking</b></p><pre>${esc(r.thinking)}</pre><p><b>Answer</b></p><pre>${esc(r.answer)}</pre></details></td></tr>`;}\n"
     " tb.innerHTML=h;document.getElementById('count').textContent=k+' of '+rows.length+' samples';}\n"
@@ -264,11 +294,14 @@ static char *report_html(const eval_point *pts, int n, const char *svg, const ch
     sb_printf(&b, "<table id=\"points\"><tr><th>budget</th><th>waits</th><th>problems</th><th>correct</th><th>accuracy</th><th>95%% CI</th><th>avg thinking tokens</th><th>within budget</th></tr>\n");
     for (int i = 0; i < n; i++) {
         char bud[32];
-        if (pts[i].max_thinking_tokens >= 0) snprintf(bud, sizeof bud, "%d", pts[i].max_thinking_tokens);
+        if (pts[i].max_thinking_tokens >= 0) snprintf(bud, sizeof bud, "%d%s", pts[i].max_thinking_tokens, pts[i].steps ? " steps" : "");
         else snprintf(bud, sizeof bud, "none");
-        sb_printf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%.1f%%</td><td>%.1f–%.1f%%</td><td>%.1f</td><td>%.0f%%</td></tr>\n", bud,
+        char think[64];
+        if (pts[i].steps) snprintf(think, sizeof think, "%.1f (%.1f steps)", pts[i].avg_thinking_tokens, pts[i].avg_thinking_steps);
+        else snprintf(think, sizeof think, "%.1f", pts[i].avg_thinking_tokens);
+        sb_printf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%.1f%%</td><td>%.1f–%.1f%%</td><td>%s</td><td>%.0f%%</td></tr>\n", bud,
                   pts[i].num_waits, pts[i].n, pts[i].correct, 100 * pts[i].accuracy, 100 * pts[i].ci95_lo, 100 * pts[i].ci95_hi,
-                  pts[i].avg_thinking_tokens, 100 * pts[i].control);
+                  think, 100 * pts[i].control);
     }
     sb_printf(&b, "</table>\n<h2>Scaling</h2>\n%s\n<h2>Samples</h2>\n", svg ? svg : "");
     sb_printf(&b, "<p><button data-f=\"all\">all</button> <button data-f=\"correct\">correct</button> <button data-f=\"wrong\">wrong</button> "
@@ -427,7 +460,7 @@ int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) 
         compared++;
         char setting[64], budget[16] = "none";
         snprintf(setting, sizeof setting, "%s%s%s", key->method, key->klass[0] ? ":" : "", key->klass);
-        if (key->budget >= 0) snprintf(budget, sizeof budget, "%d", key->budget);
+        if (key->budget >= 0) snprintf(budget, sizeof budget, key->steps ? "%d st" : "%d", key->budget);
         fprintf(out, "%-22s %6s %5d %8d %7.1f%% %7.1f%% %7d %7d %9.3g\n", setting, budget, key->waits, both, 100.0 * ca / both,
                 100.0 * cb / both, only_a, only_b, mcnemar_p(only_a, only_b));
     }

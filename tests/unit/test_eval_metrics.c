@@ -93,9 +93,39 @@ static void test_correctness_rule(void **st) {
     assert_true(eval_is_correct("100000000000000000000000", "0100000000000000000000000", &unsure)); /* any length */
 }
 
+/* Step-conditional control is measured in steps (SPEC.md §5): a point asking for N steps is
+ * within its budget when its average steps are, whatever its tokens. */
+static void test_control_in_steps(void **st) {
+    (void)st;
+    eval_point p[3] = {pt(4, 0.2, 900), pt(8, 0.3, 1500), pt(16, 0.4, 3000)};
+    p[0].steps = p[1].steps = p[2].steps = true;
+    p[0].avg_thinking_steps = 3.5;  /* within 4 */
+    p[1].avg_thinking_steps = 9.0;  /* over 8 */
+    p[2].avg_thinking_steps = 16.0; /* exactly 16: within */
+    assert_true(fabs(eval_control(p, 3) - 2.0 / 3.0) < 1e-12);
+    /* the same points read as token budgets would all be over */
+    p[0].steps = p[1].steps = p[2].steps = false;
+    assert_true(eval_control(p, 3) == 0);
+}
+
+static void test_count_steps(void **st) {
+    (void)st;
+    /* s1's step-conditional-control model counts down before each step */
+    assert_int_equal(eval_count_steps("\n<|im_start|>3 steps left\nA.\n<|im_start|>2 steps left\nB.\n\nC.\n<|im_start|>1 step left\nD."), 3);
+    assert_int_equal(eval_count_steps("12 steps left\nfirst\n11 steps left\nsecond"), 2);
+    assert_int_equal(eval_count_steps("<|im_start|>step1\nx\n<|im_start|>step2\ny"), 2); /* its earlier model */
+    /* no markers (a model that was only prompted): paragraphs */
+    assert_int_equal(eval_count_steps("First, 2+2.\nThat is 4.\n\nCheck: 4-2=2.\n\n\n  \nSo 4."), 3);
+    assert_int_equal(eval_count_steps(""), 0);
+    assert_int_equal(eval_count_steps("\n\n  \n"), 0);
+    /* "steps left" inside a sentence is no marker */
+    assert_int_equal(eval_count_steps("There are 3 steps left to do.\n\nDone."), 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_control_scaling_performance), cmocka_unit_test(test_wilson),
+        cmocka_unit_test(test_control_scaling_performance), cmocka_unit_test(test_control_in_steps),
+        cmocka_unit_test(test_count_steps), cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_builtin_benchmarks), cmocka_unit_test(test_bench_file_errors),
         cmocka_unit_test(test_correctness_rule),
     };
