@@ -4,8 +4,12 @@ localhost stand in for a fleet. Their "model" thinks in words (one word = one to
 answers correctly only after 8 thinking words, and writes more after an appended "Wait".
 Checked: s1's client-side loop (budgets never exceeded, Waits injected and counted, the forced
 end with the answer prefix), accuracy rising with the budget, requests spread over both
-endpoints, transient 500s retried, resume after a failure keeps finished samples."""
-import http.server, json, os, shutil, socketserver, subprocess, sys, threading
+endpoints, transient 500s retried, resume after a failure keeps finished samples, the progress
+lines (a log gets plain lines; a resumed run starts at what is done; a failed request counts as
+an error, never as wrong), and every --method through the same loop: the prompt-side controls
+send their suffix and force nothing, step-conditional counts the model's "N steps left"
+markers, rejection sampling redraws with new seeds until the thinking fits."""
+import http.server, json, os, re, shutil, socketserver, subprocess, sys, threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from s1ctest import BIN, TMP, _counts, check, finish  # noqa: E402
@@ -28,6 +32,13 @@ class Model:
 
     @staticmethod
     def continuation(prompt):
+        m = re.search(r"Think for up to (\d+) steps\.", prompt)
+        if m and "<|im_start|>answer" not in prompt.split("<|im_start|>think")[-1]:
+            # a step-conditional model: 4 steps of 3 words, each after its countdown marker (6 tokens a step)
+            words = []
+            for k in range(4, 0, -1):
+                words += [f"\n{k}", " steps", " left\n"] + [f" w{k}{x}" for x in "abc"]
+            return words + ["<|im_start|>answer"]
         think_at = prompt.rfind("<|im_start|>think")
         after = prompt[think_at + len("<|im_start|>think"):]
         if "<|im_start|>answer" in after:  # answer phase: right only after >= 8 thinking words
@@ -74,6 +85,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         prompt, stops, maxt = req["prompt"], req.get("stop", []), req.get("max_tokens", 10 ** 9)
+        with srv.lock:
+            srv.seen.append((prompt, req.get("seed")))
+        if srv.long_unless_seed is not None and req.get("seed") != srv.long_unless_seed and "<|im_start|>answer" not in prompt.split("<|im_start|>think")[-1]:
+            # rejection sampling: every draw but one seed's thinks far too long
+            out = [f" x{i}" for i in range(min(maxt, 40))]
+            body = json.dumps({"choices": [{"index": 0, "text": "".join(out), "finish_reason": "length" if len(out) == maxt else "stop"}],
+                               "usage": {"prompt_tokens": count_tokens(prompt), "completion_tokens": len(out),
+                                         "total_tokens": count_tokens(prompt) + len(out)}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         out, finish_reason = [], "length"
         for w in Model.continuation(prompt):
             if w.strip() in stops or w in stops:
@@ -104,6 +128,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.lock = threading.Lock()
         self.requests, self.fail_next, self.broken = 0, 0, False
+        self.seen, self.long_unless_seed = [], None
 
 
 servers = [Server(), Server()]
@@ -120,12 +145,20 @@ with open(bench, "w") as f:
         f.write(json.dumps({"id": f"p{i}", "question": f"What is the answer {i}?", "answer": "42"}) + "\n")
 
 
-def run_eval(out, *extra):
-    args = [BIN, "eval", "--model", "scripted", "--bench-file", bench, "--out", out, "--think-budgets", "4,8,none",
-            "--waits", "0,1", "--answer-max", "4", "--quiet"]
+def run_eval(out, *extra, quiet=True, budgets="4,8,none", waits="0,1"):
+    args = [BIN, "eval", "--model", "scripted", "--bench-file", bench, "--out", out, "--think-budgets", budgets,
+            "--waits", waits, "--answer-max", "4"] + (["--quiet"] if quiet else [])
     for u in urls:
         args += ["--endpoint", u]
     return subprocess.run(args + list(extra), capture_output=True, text=True, timeout=300)
+
+
+BAR = re.compile(r"^\[[#.]{20}\] (\d+)/(\d+) samples  acc (?:-|([\d.]+)% \(\u00b1([\d.]+)\))  ([\d.]+) samples/s  ETA (\S+)(?:  (\d+) errors?)?$")
+
+
+def bars(stderr):
+    """The progress lines of a run's stderr (not a terminal: one plain line per update)."""
+    return [m for m in (BAR.match(l) for l in stderr.split("\n")) if m]
 
 
 servers[0].fail_next = 2  # transient errors: retried
@@ -158,16 +191,102 @@ summary = json.load(open(os.path.join(out, "summary.json")))
 acc = {(p["max_thinking_tokens"], p["num_waits"]): p["accuracy"] for p in summary["points"]}
 check("accuracy rises with the budget", acc[(4, 0)] == 0 and acc[(8, 0)] == 1 and acc[(None, 0)] == 1, acc)
 
+# the progress lines of a log: plain lines, every 5% at most (plus the last), the final one complete
+r = run_eval(os.path.join(work, "run_progress"), "--concurrency", "2", quiet=False)
+b = bars(r.stderr)
+check("progress: plain lines in a log", r.returncode == 0 and len(b) >= 2, r.stderr[-600:])
+if b:
+    last = b[-1]
+    check("progress: the last line is complete with the run's accuracy", last.group(1) == "36" and last.group(2) == "36"
+          and abs(float(last.group(3)) - 100.0 * sum(x["correct"] for x in recs) / 36) < 0.06 and last.group(4) is not None, last.group(0))
+    check("progress: at most a line per 5% (and the last)", len(b) <= 22, len(b))
+    check("progress: counts only grow", all(int(x.group(1)) <= int(y.group(1)) for x, y in zip(b, b[1:])), [x.group(1) for x in b])
+    check("progress: \"no errors\" is not shown", all(x.group(7) is None for x in b), b[-1].group(0))
+r = run_eval(os.path.join(work, "run_quiet"), "--concurrency", "2")
+check("--quiet: no progress lines", r.returncode == 0 and not bars(r.stderr), r.stderr[-300:])
+
 # a permanent failure stops the run; what finished stays; a rerun completes it
 out2 = os.path.join(work, "run2")
 servers[1].broken = True
-r = run_eval(out2, "--concurrency", "1")
+r = run_eval(out2, "--concurrency", "1", quiet=False)
 check("a failing endpoint stops the run with its error", r.returncode != 0 and "HTTP 400" in r.stderr, r.stderr[-500:])
+b = bars(r.stderr)
 kept = sum(1 for _ in open(os.path.join(out2, "samples.jsonl"))) if os.path.exists(os.path.join(out2, "samples.jsonl")) else 0
+check("progress: the failed request is an error, not a wrong answer",
+      b and b[-1].group(7) == "1" and int(b[-1].group(1)) == kept, b[-1].group(0) if b else r.stderr[-300:])
 servers[1].broken = False
-r = run_eval(out2, "--concurrency", "3")
+r = run_eval(out2, "--concurrency", "3", quiet=False)
 total = sum(1 for _ in open(os.path.join(out2, "samples.jsonl")))
 check("the rerun completes the run without redoing finished samples", r.returncode == 0 and total == 36, (kept, total, r.stderr[-300:]))
+b = bars(r.stderr)
+check("progress: a resumed run starts at the samples already done", b and int(b[0].group(1)) >= kept and b[0].group(2) == "36"
+      and "%d already in" % kept in r.stderr, (kept, b[0].group(0) if b else r.stderr[-300:]))
+
+# every method through the same client-side loop
+for s in servers:
+    s.seen.clear()
+out_t = os.path.join(work, "tok")
+r = run_eval(out_t, "--method", "token-conditional", budgets="4,8", waits="0")
+recs_t = [json.loads(l) for l in open(os.path.join(out_t, "samples.jsonl"))] if r.returncode == 0 else []
+prompts = [p for s in servers for p, _ in s.seen]
+check("token-conditional over --endpoint", r.returncode == 0 and len(recs_t) == 12, r.stderr[-400:])
+check("token-conditional: the question asks for the budget", any("Think for up to 4 tokens." in p for p in prompts)
+      and any("Think for up to 8 tokens." in p for p in prompts), prompts[:1])
+check("token-conditional: no forcing (12 thinking tokens whatever the budget, natural end)",
+      all(x["thinking_tokens"] == 12 and x["think_end_reason"] == "think_end" and x["method"] == "token-conditional" for x in recs_t),
+      [(x["max_thinking_tokens"], x["thinking_tokens"]) for x in recs_t][:4])
+st = json.load(open(os.path.join(out_t, "summary.json"))) if r.returncode == 0 else {}
+check("token-conditional: Control in tokens (12 > 4 and > 8)", st.get("control") == 0 and
+      all(p["budget_unit"] == "tokens" for p in st.get("points", [])), st)
+
+out_s = os.path.join(work, "steps")
+r = run_eval(out_s, "--method", "step-conditional", budgets="5,20", waits="0")
+recs_s = [json.loads(l) for l in open(os.path.join(out_s, "samples.jsonl"))] if r.returncode == 0 else []
+check("step-conditional over --endpoint", r.returncode == 0 and len(recs_s) == 12, r.stderr[-400:])
+check("step-conditional: records count the model's steps, budgets in steps",
+      all(x["thinking_steps"] == 4 and x["thinking_tokens"] == 24 and x["max_thinking_tokens"] is None and x["max_thinking_steps"] in (5, 20)
+          for x in recs_s), recs_s[:1])
+ss = json.load(open(os.path.join(out_s, "summary.json"))) if r.returncode == 0 else {}
+pts = {p.get("max_thinking_steps"): p for p in ss.get("points", [])}
+check("step-conditional: points in steps", set(pts) == {5, 20} and all(p["budget_unit"] == "steps" and p["avg_thinking_steps"] == 4
+                                                                     and p["max_thinking_tokens"] is None for p in pts.values()), ss.get("points"))
+check("step-conditional: Control in steps (4 steps fit 5 and 20; their 24 tokens would not)",
+      ss.get("control") == 1 and all(p["control"] == 1 for p in pts.values()) and "steps" in ss.get("control_unit", "")
+      and "steps left" in ss.get("step_definition", ""), (ss.get("control"), ss.get("control_unit")))
+r = run_eval(out_s, "--method", "step-conditional", budgets="5,20", waits="0", quiet=False)
+check("step-conditional: a rerun finds every sample done", r.returncode == 0 and "0 to run (12 already in" in r.stderr, r.stderr[-300:])
+
+for s in servers:
+    s.seen.clear()
+out_c = os.path.join(work, "cls")
+r = run_eval(out_c, "--method", "class-conditional", budgets="none", waits="0")
+recs_c = [json.loads(l) for l in open(os.path.join(out_c, "samples.jsonl"))] if r.returncode == 0 else []
+prompts = [p for s in servers for p, _ in s.seen]
+check("class-conditional over --endpoint: a short and a long sample per problem", r.returncode == 0 and
+      sorted(x["class"] for x in recs_c) == ["long"] * 6 + ["short"] * 6, r.stderr[-400:])
+check("class-conditional: both suffixes sent", any("short amount of thinking" in p for p in prompts)
+      and any("long amount of thinking" in p for p in prompts), prompts[:1])
+
+# rejection: the scripted model thinks 40 words under every seed but 1003; budget 12 accepts only that one
+for s in servers:
+    s.seen.clear()
+    s.long_unless_seed = 1003
+out_r = os.path.join(work, "rej")
+r = run_eval(out_r, "--method", "rejection", "--temperature", "1", "--seed", "1000", "--reject-tries", "6", budgets="12", waits="0")
+recs_r = [json.loads(l) for l in open(os.path.join(out_r, "samples.jsonl"))] if r.returncode == 0 else []
+seeds = sorted({sd for s in servers for _, sd in s.seen})
+check("rejection over --endpoint", r.returncode == 0 and len(recs_r) == 6, r.stderr[-400:])
+check("rejection: drawn with seeds 1000, 1001, ... until the thinking fits (the 4th draw)",
+      all(x["tries"] == 4 and x["stop_reason"] != "rejected" and x["thinking_tokens"] <= 12 for x in recs_r) and seeds == [1000, 1001, 1002, 1003],
+      ([(x.get("tries"), x["stop_reason"], x["thinking_tokens"]) for x in recs_r][:3], seeds))
+out_r2 = os.path.join(work, "rej2")
+r = run_eval(out_r2, "--method", "rejection", "--temperature", "1", "--seed", "1000", "--reject-tries", "3", budgets="12", waits="0")
+recs_r2 = [json.loads(l) for l in open(os.path.join(out_r2, "samples.jsonl"))] if r.returncode == 0 else []
+check("rejection: still too long after --reject-tries draws is recorded as rejected, within the budget's count",
+      len(recs_r2) == 6 and all(x["tries"] == 3 and x["stop_reason"] == "rejected" and x["thinking_tokens"] == 12 for x in recs_r2),
+      [(x.get("tries"), x["stop_reason"], x["thinking_tokens"]) for x in recs_r2][:3])
+for s in servers:
+    s.long_unless_seed = None
 r = run_eval(os.path.join(work, "run3"), "--remote-bf", "server")
 check("--remote-bf server against a plain server is a clear error", r.returncode != 0 and "budget" in r.stderr, r.stderr[-300:])
 
