@@ -44,6 +44,33 @@ check("token-conditional does not force the end at the budget", all(x["think_end
 check("points per budget with the method", sorted((p["method"], p["max_thinking_tokens"]) for p in summ.get("points", [])) ==
       [("token-conditional", 8), ("token-conditional", 16)], summ.get("points"))
 
+def paragraphs(t):
+    """eval_count_steps for a thinking without step markers: non-blank lines after a blank one."""
+    n, inside = 0, False
+    for line in t.split("\n"):
+        blank = not line.strip(" \t\r")
+        n += not blank and not inside
+        inside = not blank
+    return n
+
+
+r, recs, summ = run("steps", "--method", "step-conditional", "--think-budgets", "2,50")
+check("step-conditional runs", r.returncode == 0 and len(recs) == 6, r.stderr[-400:])
+check("step-conditional records: a budget in steps, the steps counted",
+      all(x["max_thinking_tokens"] is None and x["max_thinking_steps"] in (2, 50) and x["thinking_steps"] == paragraphs(x["thinking"])
+          and "steps left" not in x["thinking"] for x in recs), [(x.get("max_thinking_steps"), x.get("thinking_steps")) for x in recs])
+for p in summ.get("points", []):
+    runs = [x for x in recs if x["max_thinking_steps"] == p["max_thinking_steps"]]
+    check(f"step-conditional point {p['max_thinking_steps']}: steps, Control in steps", p["budget_unit"] == "steps"
+          and abs(p["avg_thinking_steps"] - sum(x["thinking_steps"] for x in runs) / len(runs)) < 1e-9
+          and abs(p["control"] - sum(x["thinking_steps"] <= p["max_thinking_steps"] for x in runs) / len(runs)) < 1e-9, (p, runs[:1]))
+r = subprocess.run([BIN, "eval", "--model", model, "--bench-file", bench, "--out", os.path.join(work, "steps"), "--answer-max", "4",
+                    "--method", "step-conditional", "--think-budgets", "2,50"], capture_output=True, text=True, timeout=600)
+lines = [l for l in r.stderr.split("\n") if l.startswith("[") and " samples  acc " in l]
+check("a resumed local run: nothing to redo, the progress line starts (and ends) at 6/6",
+      r.returncode == 0 and "0 samples to run (6 already in" in r.stderr and lines and lines[-1].split("]")[1].split()[0] == "6/6",
+      r.stderr[-400:])
+
 r, recs, summ = run("cls", "--method", "class-conditional")
 check("class-conditional runs", r.returncode == 0, r.stderr[-400:])
 check("class-conditional: a short and a long point", sorted(p.get("class") for p in summ.get("points", [])) == ["long", "short"],
