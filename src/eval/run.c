@@ -118,6 +118,7 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
     if (eval_check_method(o, err) != 0 || s1c_mkdir_p(o->out_dir, err) != 0) return -1;
     char *path = s1c_path_join(o->out_dir, "samples.jsonl");
     eval_done done = {0};
+    eval_progress pg = {.quiet = true}; /* started once the work is known; silent until then */
     int rc = -1, n_problems = o->limit > 0 && o->limit < b->n ? o->limit : b->n, n_set = 0;
     /* prompts differ per setting when the control is a question suffix */
     bool per_setting = o->method != EVAL_BUDGET_FORCING && o->method != EVAL_REJECTION;
@@ -187,7 +188,6 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
     }
     if (!o->quiet) fprintf(stderr, "[eval] %s (%s): %d problems x %d settings x %d samples; %d samples to run (%d already in %s)\n",
                            b->name, eval_method_name(o->method), n_problems, n_set, o->samples, total - done0, done0, path);
-    eval_progress pg;
     eval_progress_start(&pg, total, done0, correct0, o->quiet);
     for (int live = 1; live > 0;) {
         live = s1c_engine_step(e, err);
@@ -237,11 +237,11 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
         }
     }
 #undef PROMPT_OF
-    eval_progress_end(&pg);
     fclose(f);
     f = NULL;
     rc = eval_summarize(o->out_dir, err);
 out:
+    eval_progress_end(&pg); /* also before an error, so its message starts on a line of its own */
     if (f) fclose(f);
     s1c_engine_free(e);
     free_settings(sets, n_set);
