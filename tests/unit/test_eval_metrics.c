@@ -122,10 +122,32 @@ static void test_count_steps(void **st) {
     assert_int_equal(eval_count_steps("There are 3 steps left to do.\n\nDone."), 2);
 }
 
+/* The bar and ETA of eval's (and train's) progress line (src/base/progress.c). */
+static void test_progress_pieces(void **st) {
+    (void)st;
+    char bar[32], d[32];
+    s1c_progress_bar(bar, 10, 0.0);
+    assert_string_equal(bar, "[..........]");
+    s1c_progress_bar(bar, 24, 1.0 / 3.0); /* 8 of 24 cells exactly, despite 1/3's rounding */
+    assert_string_equal(bar, "[########................]");
+    s1c_progress_bar(bar, 10, 1.7); /* clamped */
+    assert_string_equal(bar, "[##########]");
+    s1c_progress_bar(bar, 10, NAN);
+    assert_string_equal(bar, "[..........]");
+    s1c_fmt_duration(d, sizeof d, 42.9);
+    assert_string_equal(d, "0m42s");
+    s1c_fmt_duration(d, sizeof d, 725);
+    assert_string_equal(d, "12m05s");
+    s1c_fmt_duration(d, sizeof d, 3725);
+    assert_string_equal(d, "1h02m");
+    s1c_fmt_duration(d, sizeof d, -1);
+    assert_string_equal(d, "0m00s");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_control_scaling_performance), cmocka_unit_test(test_control_in_steps),
-        cmocka_unit_test(test_count_steps), cmocka_unit_test(test_wilson),
+        cmocka_unit_test(test_count_steps), cmocka_unit_test(test_progress_pieces), cmocka_unit_test(test_wilson),
         cmocka_unit_test(test_builtin_benchmarks), cmocka_unit_test(test_bench_file_errors),
         cmocka_unit_test(test_correctness_rule),
     };
