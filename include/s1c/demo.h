@@ -1,38 +1,45 @@
 /* s1c demo: synthetic reasoning problems with verifiable answers and a programmatic teacher
- * that writes s1-style thinking traces (step by step; sometimes a slip, then "Wait", a
- * re-check and the correction; sometimes a verification at the end), so the whole s1 recipe
- * runs at miniature scale with no downloads. */
+ * that writes s1-style thinking traces (step by step; sometimes "Wait" and a check by another
+ * pass, which catches the teacher's slips), so the whole s1 recipe runs at miniature scale
+ * with no downloads. */
 #ifndef S1C_DEMO_H
 #define S1C_DEMO_H
 
 #include "s1c/base.h"
 
-/* The problem families ("domains"). */
+/* The problem families ("domains"): each folds a list of two-digit numbers. */
 typedef enum demo_domain {
-    DEMO_ARITH = 0, /* a + b * c - d, evaluated in steps */
-    DEMO_MOD,       /* n mod k by the largest multiple */
-    DEMO_LINEAR,    /* a x + b = c */
-    DEMO_COUNT,     /* multiples of k up to n */
-    DEMO_UNITS,     /* hours and minutes to minutes, and similar */
+    DEMO_SUM = 0, /* the last digit of the sum */
+    DEMO_SIGNED,  /* the last digit of a signed sum (a - b + c ...), 0..9 */
+    DEMO_COUNT,   /* how many are above a threshold */
+    DEMO_MAX,     /* the largest */
+    DEMO_PRODUCT, /* the last digit of the product */
     DEMO_N_DOMAINS
 } demo_domain;
+
+enum {
+    DEMO_MAX_TERMS = 7,  /* numbers in the hardest problems */
+    DEMO_MAX_PASSES = 4, /* a checking teacher's passes at most (the last one never slips) */
+};
 
 const char *demo_domain_name(int d);
 
 /* One problem with the teacher's solution. Strings are owned (demo_problem_free). */
 typedef struct demo_problem {
     int domain;
-    int difficulty;  /* 1 (one or two short steps) .. 3 (more steps, larger numbers) */
+    int difficulty; /* 1: 2-3 numbers, 2: 4-5, 3: 6-7 */
+    int n_terms;
     char *question;
-    char *trace;     /* the thinking: steps separated by newlines */
-    char *answer;    /* the final answer, e.g. "76" */
-    int n_slips;     /* how many times the trace went wrong and corrected itself after "Wait" */
-    bool verified;   /* the trace checks its result at the end */
+    char *trace;  /* the thinking: one line per step, "Wait, again from X:" before each check */
+    char *answer; /* the final answer, e.g. "76" */
+    int n_passes; /* passes over the numbers: 1, or 2..DEMO_MAX_PASSES when the teacher checked */
+    int n_slips;  /* passes with a wrong step (always caught: the answer is the first repeat) */
 } demo_problem;
 
-/* A problem of the domain and difficulty drawn from rng; slip_p: probability that a step is
- * first written wrong (then corrected after "Wait"), verify_p: probability of a final check. */
-int demo_problem_make(demo_problem *p, int domain, int difficulty, double slip_p, double verify_p, s1c_rng *rng,
+/* A problem of the domain and difficulty drawn from rng. check_p: probability that the
+ * teacher checks its result by further passes; slip_p: probability that a pass of a checking
+ * trace (except the last possible one) has one wrong step. */
+int demo_problem_make(demo_problem *p, int domain, int difficulty, double check_p, double slip_p, s1c_rng *rng,
                       s1c_err *err);
 void demo_problem_free(demo_problem *p);
 
@@ -40,5 +47,12 @@ void demo_problem_free(demo_problem *p);
  * ChatML's special tokens) as tokenizer.json + tokenizer_config.json in dir; returns the
  * vocabulary size in *n_vocab. Every tool that loads Hugging Face tokenizers reads it. */
 int demo_write_tokenizer(const char *dir, int *n_vocab, s1c_err *err);
+
+/* The models `s1c demo --from-scratch` trained, as data/demo ships them inside this binary:
+ * demo_have_embedded says whether this build has them; demo_write_embedded writes the one
+ * named "pretrain", "sft" or "sft-random" as a Hugging Face directory (config.json,
+ * model.safetensors, the tokenizer) into dir. */
+bool demo_have_embedded(void);
+int demo_write_embedded(const char *name, const char *dir, s1c_err *err);
 
 #endif

@@ -11,7 +11,10 @@
  *                the ablation, on a random set of the same size
  *   6. eval      s1c eval on the held-out test set: thinking budgets x forced Waits, majority
  *                vote, and baselines (no thinking; the model before SFT; random-set SFT)
- * A stage whose output exists is skipped (an interrupted demo continues) unless --from-scratch. */
+ * By default the models are the ones data/demo ships inside the binary (what --from-scratch
+ * trained; its PROVENANCE.md has the command and seed) and only the evaluation runs, in about
+ * a minute; --from-scratch runs every stage. A stage whose output exists is skipped, so an
+ * interrupted demo continues where it stopped. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -38,13 +41,17 @@ static const char *demo_help =
     "\n"
     "  --out DIR        where everything goes (default demo-run)\n"
     "  --seed S         seed of the pool, the model and every sampler (default 1)\n"
-    "  --quick          smaller pool, model and sweeps (a minute or two; for tests)\n"
-    "  --from-scratch   redo every stage (by default finished stages are kept)\n";
+    "  --from-scratch   run every stage: pool, curation, pre-training and SFT (~30 min on 2 cores);\n"
+    "                   by default the models trained that way and shipped in s1c are evaluated\n"
+    "  --quick          every stage with a smaller pool, model and sweeps (a minute or two; for tests)\n"
+    "\n"
+    "Finished stages in DIR are kept: run the same command again to continue an interrupted demo.\n";
 
 typedef struct demo_cfg {
     const char *out;
     uint64_t seed;
-    bool quick, fresh;
+    bool quick, from_scratch;
+    const char *mode; /* "embedded", "from-scratch" or "quick" */
     int pool_n, test_n, pretrain_n, k;
     int pre_epochs, sft_epochs;
     const char *budgets, *waits;
@@ -56,31 +63,66 @@ static char *path_in(const demo_cfg *c, const char *name) { return s1c_path_join
 
 static bool done_already(const demo_cfg *c, const char *name) {
     char *p = path_in(c, name);
-    bool ok = !c->fresh && access(p, F_OK) == 0;
+    bool ok = access(p, F_OK) == 0;
     free(p);
     return ok;
 }
 
-/* Runs this binary with args; its output goes to DIR/logs/NAME.log. */
-static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) return cli_error("demo: cannot find the s1c binary: %s", strerror(errno));
+static bool self_path(char *self, size_t cap) {
+    ssize_t n = readlink("/proc/self/exe", self, cap - 1);
+    if (n <= 0) return false;
     self[n] = 0;
     /* rebuilt while the demo runs: the kernel marks the old file deleted; run the new one */
     static const char deleted[] = " (deleted)";
     size_t len = strlen(self), dl = sizeof deleted - 1;
     if (len > dl && !strcmp(self + len - dl, deleted)) self[len - dl] = 0;
+    return true;
+}
+
+/* Copies the stage's output into its log; on a terminal the stage's newest progress line
+ * (the subcommands print them starting with '[') is redrawn in place under the stage name. */
+static void follow_output(int fd, FILE *log, const char *name, bool tty) {
+    FILE *in = fdopen(fd, "r");
+    if (!in) return;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    bool shown = false;
+    while ((n = getline(&line, &cap, in)) > 0) {
+        if (log) fwrite(line, 1, (size_t)n, log);
+        /* a child on a pipe prints one line per update; some redraw with \r anyway */
+        char *last = strrchr(line, '\r');
+        char *show = last ? last + 1 : line;
+        if (tty && show[0] == '[') {
+            show[strcspn(show, "\n")] = 0;
+            fprintf(stderr, "\r\033[K  %-13s %.100s", name, show);
+            shown = true;
+        }
+    }
+    if (shown) fprintf(stderr, "\r\033[K");
+    free(line);
+    fclose(in);
+}
+
+/* Runs this binary with args; its output goes to DIR/logs/NAME.log (and its progress to the
+ * terminal). */
+static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
+    char self[4096];
+    if (!self_path(self, sizeof self)) return cli_error("demo: cannot find the s1c binary: %s", strerror(errno));
     char log[4200];
     snprintf(log, sizeof log, "%s/logs/%s.log", c->out, name);
     fprintf(stderr, "demo: %-16s s1c", name);
     for (int i = 0; args[i]; i++) fprintf(stderr, " %s", args[i]);
     fprintf(stderr, "\n");
+    int fds[2];
+    if (pipe(fds) != 0) return cli_error("demo: pipe: %s", strerror(errno));
     pid_t pid = fork();
     if (pid < 0) return cli_error("demo: fork: %s", strerror(errno));
     if (pid == 0) {
-        FILE *f = freopen(log, "w", stderr);
-        if (f) dup2(fileno(f), 1);
+        close(fds[0]);
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[1]);
         char *argv[64] = {self};
         int k = 1;
         for (int i = 0; args[i] && k < 63; i++) argv[k++] = args[i];
@@ -88,6 +130,10 @@ static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
         execv(self, argv);
         _exit(127);
     }
+    close(fds[1]);
+    FILE *lf = fopen(log, "w");
+    follow_output(fds[0], lf, name, isatty(2));
+    if (lf) fclose(lf);
     int status;
     if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return cli_error("demo: stage %s failed (its output: %s)", name, log);
@@ -97,7 +143,7 @@ static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
 /* ---------------------------------------------------------------- 1. pool and test set */
 
 /* s1K's layout plus the demo's fields; ref_correct is the weak reference's verdict: a solver
- * that only manages problems of at most two steps without a slip to recover from. */
+ * limited in steps, which manages lists of at most three numbers. */
 static void write_record(FILE *f, const demo_problem *p, const char *id, bool with_trace) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "id", id);
@@ -110,8 +156,10 @@ static void write_record(FILE *f, const demo_problem *p, const char *id, bool wi
         cJSON *tr = cJSON_AddArrayToObject(j, "thinking_trajectories");
         cJSON_AddItemToArray(tr, cJSON_CreateString(p->trace));
         cJSON_AddStringToObject(j, "attempt", p->answer);
+        cJSON_AddNumberToObject(j, "terms", p->n_terms);
+        cJSON_AddNumberToObject(j, "passes", p->n_passes);
         cJSON_AddNumberToObject(j, "slips", p->n_slips);
-        cJSON_AddBoolToObject(j, "ref_correct", p->difficulty == 1 && p->n_slips == 0);
+        cJSON_AddBoolToObject(j, "ref_correct", p->n_terms <= 3);
     }
     char *s = cJSON_PrintUnformatted(j);
     fprintf(f, "%s\n", s);
@@ -119,7 +167,7 @@ static void write_record(FILE *f, const demo_problem *p, const char *id, bool wi
     cJSON_Delete(j);
 }
 
-static int write_problems(const char *path, int n, uint64_t seed, double slip_p, double verify_p, bool with_trace,
+static int write_problems(const char *path, int n, uint64_t seed, double check_p, double slip_p, bool with_trace,
                           const char *prefix) {
     FILE *f = fopen(path, "w");
     if (!f) return cli_error("demo: cannot write %s: %s", path, strerror(errno));
@@ -128,7 +176,7 @@ static int write_problems(const char *path, int n, uint64_t seed, double slip_p,
     s1c_err err;
     for (int i = 0; i < n; i++) {
         demo_problem p;
-        if (demo_problem_make(&p, i % DEMO_N_DOMAINS, 1 + (i / DEMO_N_DOMAINS) % 3, slip_p, verify_p, &rng, &err) != 0) {
+        if (demo_problem_make(&p, i % DEMO_N_DOMAINS, 1 + (i / DEMO_N_DOMAINS) % 3, check_p, slip_p, &rng, &err) != 0) {
             fclose(f);
             return cli_error("%s", err.msg);
         }
@@ -149,8 +197,8 @@ static int stage_pool(const demo_cfg *c) {
     /* pre-training data: mostly clean traces with a few corrected slips (so "Wait" is not new at
      * SFT; it doubled the accuracy before SFT: 15.7% -> 30% on held-out problems); the pool: more
      * slips and checks, as a reasoning teacher writes */
-    int rc = write_problems(pre, c->pretrain_n, c->seed * 3 + 1, 0.04, 0.3, true, "pre");
-    if (rc == 0) rc = write_problems(pool, c->pool_n, c->seed * 3 + 2, 0.08, 0.5, true, "pool");
+    int rc = write_problems(pre, c->pretrain_n, c->seed * 3 + 1, 0.15, 0.3, true, "pre");
+    if (rc == 0) rc = write_problems(pool, c->pool_n, c->seed * 3 + 2, 0.35, 0.35, true, "pool");
     if (rc == 0) rc = write_problems(test, c->test_n, c->seed * 3 + 3, 0.0, 0.0, false, "test");
     free(pool), free(pre), free(test);
     return rc;
@@ -166,7 +214,7 @@ static int stage_model(const demo_cfg *c) {
     int rc = demo_write_tokenizer(tokdir, &n_vocab, &err);
     s1c_config m = {.arch = S1C_ARCH_QWEN2, .dim = c->quick ? 96 : 128, .hidden_dim = c->quick ? 256 : 352,
                     .n_layers = c->quick ? 3 : 4, .n_heads = 4, .n_kv_heads = 2, .vocab_size = n_vocab,
-                    .max_seq_len = 512, .rope_theta = 10000.0f, .norm_eps = 1e-6f, .rope_layout = S1C_ROPE_HALF,
+                    .max_seq_len = 1024, .rope_theta = 10000.0f, .norm_eps = 1e-6f, .rope_layout = S1C_ROPE_HALF,
                     .tied_embeddings = true, .qkv_bias = true, .bos_id = -1, .eos_id = -1};
     m.head_dim = m.dim / m.n_heads;
     fprintf(stderr, "demo: model            Qwen2, %d layers, dim %d, vocab %d (bytes + ChatML specials), %.2fM parameters\n",
@@ -193,7 +241,7 @@ static int train(const demo_cfg *c, const char *name, const char *model, const c
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", out);
     if (system(cmd) != 0) return cli_error("demo: cannot clear %s", out);
     char *args[] = {"train", "--model", m, "--data", d, "--out", out, "--epochs", ep, "--batch", (char *)batch, "--lr",
-                    (char *)lr, "--block-size", "512", "--seed", seed, NULL};
+                    (char *)lr, "--block-size", "1024", "--seed", seed, NULL};
     int rc = run_stage(c, name, args);
     free(out), free(m), free(d);
     return rc;
@@ -244,8 +292,48 @@ static int stage_random_set(const demo_cfg *c) {
     return rc;
 }
 
+/* The models this binary ships (data/demo), written where training would leave them. */
+static int stage_embedded(const demo_cfg *c) {
+    static const char *const names[] = {"pretrain", "sft", "sft-random"};
+    for (int i = 0; i < 3; i++) {
+        char done[64];
+        snprintf(done, sizeof done, "%s/model.safetensors", names[i]);
+        if (done_already(c, done)) continue;
+        char *dir = path_in(c, names[i]);
+        s1c_err err;
+        int rc = demo_write_embedded(names[i], dir, &err);
+        free(dir);
+        if (rc != 0) return cli_error("%s", err.msg);
+    }
+    fprintf(stderr, "demo: models           the ones shipped in s1c (data/demo: what `s1c demo --from-scratch` trained)\n");
+    return 0;
+}
+
+/* DIR/mode names how its models were made; one directory never mixes two kinds. */
+static int check_mode(const demo_cfg *c) {
+    char *path = path_in(c, "mode"), *old = NULL;
+    size_t len;
+    s1c_err err;
+    int rc = 0;
+    if (s1c_read_file(path, 64, &old, &len, &err) == 0) {
+        old[strcspn(old, "\n")] = 0;
+        if (strcmp(old, c->mode) != 0)
+            rc = cli_error("demo: %s holds a%s %s run; use another --out or remove it", c->out,
+                           old[0] == 'e' ? "n" : "", old);
+    } else {
+        char text[32];
+        int n = snprintf(text, sizeof text, "%s\n", c->mode);
+        if (s1c_write_file_atomic(path, text, (size_t)n, &err) != 0) rc = cli_error("%s", err.msg);
+    }
+    free(old);
+    free(path);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- 6. evaluation */
 
+/* A forced end appends "Answer:", the prefix the demo's SFT data uses (s1's default "Final
+ * Answer:" is a prefix its models were never trained on either; the option is s1's). */
 static int evaluate(const demo_cfg *c, const char *name, const char *model, const char *budgets, const char *waits,
                     const char *samples, const char *temperature) {
     char done[256];
@@ -257,7 +345,7 @@ static int evaluate(const demo_cfg *c, const char *name, const char *model, cons
     if (system(cmd) != 0) return cli_error("demo: cannot clear %s", out);
     char *args[] = {"eval", "--model", m, "--bench-file", test, "--out", out, "--think-budgets", (char *)budgets,
                     "--waits", (char *)waits, "--samples", (char *)samples, "--temperature", (char *)temperature,
-                    "--answer-max", "16", NULL};
+                    "--answer-max", "16", "--answer-prefix", "Answer:", NULL};
     int rc = run_stage(c, name, args);
     free(out), free(m), free(test);
     return rc;
@@ -350,7 +438,7 @@ static int parse(int argc, char **argv, demo_cfg *c) {
         } else if (!strcmp(a, "--out")) ok = arg_str(argc, argv, &i, &c->out);
         else if (!strcmp(a, "--seed")) ok = arg_u64(argc, argv, &i, &c->seed);
         else if (!strcmp(a, "--quick")) c->quick = true;
-        else if (!strcmp(a, "--from-scratch")) c->fresh = true;
+        else if (!strcmp(a, "--from-scratch")) c->from_scratch = true;
         else {
             cli_error("demo: unknown option '%s' (see s1c demo --help)", a);
             return -1;
@@ -366,23 +454,30 @@ int cmd_demo(int argc, char **argv) {
     if (p != 0) return p > 0 ? 0 : 2;
     c.pool_n = c.quick ? 3000 : 20000;
     c.test_n = c.quick ? 60 : 300;
-    c.pretrain_n = c.quick ? 3000 : 12000;
+    c.pretrain_n = c.quick ? 6000 : 36000;
     c.k = c.quick ? 300 : 1000;
-    c.pre_epochs = c.quick ? 2 : 3;
+    c.pre_epochs = 1;
     c.sft_epochs = 5;
-    c.budgets = c.quick ? "8,16,32,64" : "8,16,24,32,48,64,96";
+    c.budgets = c.quick ? "16,32,64,128" : "16,32,48,64,96,128,192,256";
     c.waits = c.quick ? "0,1" : "0,1,2,4";
+    c.mode = c.quick ? "quick" : c.from_scratch || !demo_have_embedded() ? "from-scratch" : "embedded";
+    if (!c.quick && !c.from_scratch && !demo_have_embedded())
+        fprintf(stderr, "demo: this build ships no trained models (no data/demo): every stage runs\n");
     char *logs = path_in(&c, "logs");
     s1c_err err;
     int rc = s1c_mkdir_p(logs, &err) == 0 ? 0 : cli_error("%s", err.msg);
     free(logs);
+    if (rc == 0) rc = check_mode(&c);
     if (rc == 0) rc = stage_pool(&c);
-    if (rc == 0) rc = stage_model(&c);
-    if (rc == 0) rc = train(&c, "pretrain", "base", "pretrain.jsonl", c.pre_epochs, "3e-3", "16");
-    if (rc == 0) rc = stage_curate(&c);
-    if (rc == 0) rc = stage_random_set(&c);
-    if (rc == 0) rc = train(&c, "sft", "pretrain", "curate/s1k.jsonl", c.sft_epochs, "1e-3", "16");
-    if (rc == 0) rc = train(&c, "sft-random", "pretrain", "random.jsonl", c.sft_epochs, "1e-3", "16");
+    if (rc == 0 && !strcmp(c.mode, "embedded")) rc = stage_embedded(&c);
+    else {
+        if (rc == 0) rc = stage_model(&c);
+        if (rc == 0) rc = train(&c, "pretrain", "base", "pretrain.jsonl", c.pre_epochs, "3e-3", "16");
+        if (rc == 0) rc = stage_curate(&c);
+        if (rc == 0) rc = stage_random_set(&c);
+        if (rc == 0) rc = train(&c, "sft", "pretrain", "curate/s1k.jsonl", c.sft_epochs, "1e-3", "16");
+        if (rc == 0) rc = train(&c, "sft-random", "pretrain", "random.jsonl", c.sft_epochs, "1e-3", "16");
+    }
     if (rc == 0) rc = evaluate(&c, "eval-sft", "sft", c.budgets, c.waits, "1", "0");
     if (rc == 0) rc = evaluate(&c, "eval-vote", "sft", c.quick ? "32" : "32,64", "0", "4", "0.7");
     if (rc == 0) rc = evaluate(&c, "eval-random", "sft-random", c.budgets, "0", "1", "0");

@@ -1,14 +1,22 @@
 /* Synthetic problems and the programmatic teacher of `s1c demo`.
  *
- * Questions have at least eight words with numbers spread through them, so the real
- * decontamination (word 8-grams against the held-out test set) removes near copies of test
- * problems, not a whole template.
+ * Every problem folds a list of two-digit numbers with one operation (the last digit of a sum,
+ * of a signed sum or of a product, a count above a threshold, a running maximum);
+ * difficulty is the length of the list, so harder problems need longer thinking — what makes
+ * accuracy grow with the thinking budget rather than jump at one length.
  *
- * Every problem is a short chain of integer steps. The teacher writes one step per line in
- * the form "12 * 4 = 48." so a small character-level model can learn each step locally; with
- * probability slip_p a step is first written with a wrong result, followed by "Wait, 12 * 4 =
- * 48, not 46." and the chain continues from the right value — the behaviour s1's "Wait"
- * extension relies on; with probability verify_p the trace ends with a check of the result. */
+ * The teacher writes one line per number ("b: +85 = 32.") so a small model learns each step
+ * locally. Sometimes it checks its result: "Wait, again from b:" and the same fold started
+ * at the next number (a rotation: other intermediate values, so a slip in one pass is not
+ * repeated in the next), then "32 again." when a result repeats an earlier pass, or "32
+ * differs." and another rotation. A checking teacher sometimes slips (one step written wrong,
+ * the rest of that pass computed from the wrong value, as a person would), which is what the
+ * check is for: the answer is the first result two passes agree on. So "Wait" is useful in
+ * this world for the reason s1 gives — a second, independent look catches a slip — and a
+ * model that learned it can be made to look again by budget forcing.
+ *
+ * Questions name the numbers ("Let a=52, b=73. Find the last digit of a+b."), have eight words or
+ * more, and every word 8-gram of them holds two numbers or more. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +24,7 @@
 
 #include "s1c/demo.h"
 
-static const char *const domain_names[DEMO_N_DOMAINS] = {"arithmetic", "modular", "linear", "counting", "units"};
+static const char *const domain_names[DEMO_N_DOMAINS] = {"sum", "signed", "count", "max", "product"};
 
 const char *demo_domain_name(int d) { return d >= 0 && d < DEMO_N_DOMAINS ? domain_names[d] : "?"; }
 
@@ -55,159 +63,191 @@ static long rnd(s1c_rng *r, long lo, long hi) { return lo + (long)(s1c_rng_u64(r
 
 static bool chance(s1c_rng *r, double p) { return s1c_rng_float(r) < p; }
 
-/* A wrong value near the right one (never negative, never equal). */
-static long slip_value(s1c_rng *r, long right) {
-    long d = rnd(r, 1, 3) * (chance(r, 0.5) ? 1 : -1);
-    if (right + d < 0 || d == 0) d = rnd(r, 1, 3);
-    return right + d;
-}
-
-/* The teacher's state while it writes one problem's trace. */
-typedef struct teacher {
-    text trace;
-    s1c_rng *rng;
-    double slip_p;
-    int slips;
-} teacher;
-
-/* One step "lhs = value.", maybe first written wrong and corrected after "Wait". */
-static void step(teacher *t, const char *lhs, long value) {
-    if (chance(t->rng, t->slip_p)) {
-        long wrong = slip_value(t->rng, value);
-        addf(&t->trace, "%s = %ld.\nWait, %s = %ld, not %ld.\n", lhs, wrong, lhs, value, wrong);
-        t->slips++;
-        return;
-    }
-    addf(&t->trace, "%s = %ld.\n", lhs, value);
-}
-
-static void stepf(teacher *t, long value, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void stepf(teacher *t, long value, const char *fmt, ...) {
-    char lhs[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(lhs, sizeof lhs, fmt, ap);
-    va_end(ap);
-    step(t, lhs, value);
-}
-
 /* ---------------------------------------------------------------- the domains */
 
-/* Each writes the question into q, the steps through t, the check (when verify) and returns
- * the answer. */
-typedef long (*domain_fn)(text *q, teacher *t, int difficulty, bool verify);
+/* A problem: the terms (signed for DEMO_SIGNED), the threshold for DEMO_COUNT. */
+typedef struct fold {
+    int domain, n;
+    long term[DEMO_MAX_TERMS];
+    long threshold;
+} fold;
 
-static long make_arith(text *q, teacher *t, int diff, bool verify) {
-    s1c_rng *r = t->rng;
-    long top = diff == 1 ? 9 : diff == 2 ? 20 : 50;
-    long a = rnd(r, 2, top), b = rnd(r, 2, 9), c = rnd(r, 2, diff == 1 ? 9 : 12);
-    long bc = b * c, sum = a + bc;
-    if (diff == 1) {
-        addf(q, "Compute the value of %ld + %ld * %ld.", a, b, c);
-        stepf(t, bc, "%ld * %ld", b, c);
-        stepf(t, sum, "%ld + %ld", a, bc);
-        if (verify) addf(&t->trace, "Check: %ld - %ld = %ld. Yes.\n", sum, bc, a);
-        return sum;
+static long mod(long a, long m) { return ((a % m) + m) % m; }
+
+static long fold_start(const fold *f) { return f->domain == DEMO_PRODUCT ? 1 : 0; }
+
+/* The running value after one more term. */
+static long fold_step(const fold *f, long acc, long x) {
+    switch (f->domain) {
+    case DEMO_SUM:
+    case DEMO_SIGNED: return mod(acc + x, 10);
+    case DEMO_COUNT: return acc + (x > f->threshold);
+    case DEMO_MAX: return x > acc ? x : acc;
+    default: return acc * (x % 10) % 10;
     }
-    long d = rnd(r, 1, sum - 1);
-    addf(q, "Compute the value of %ld + %ld * %ld - %ld.", a, b, c, d);
-    stepf(t, bc, "%ld * %ld", b, c);
-    stepf(t, sum, "%ld + %ld", a, bc);
-    stepf(t, sum - d, "%ld - %ld", sum, d);
-    if (verify) addf(&t->trace, "Check: %ld + %ld = %ld. Yes.\n", sum - d, d, sum);
-    return sum - d;
 }
 
-static long make_mod(text *q, teacher *t, int diff, bool verify) {
-    s1c_rng *r = t->rng;
-    long k = rnd(r, 2, diff == 3 ? 19 : 9), n = rnd(r, k + 1, diff == 1 ? 99 : diff == 2 ? 500 : 2000);
-    long m = n / k, rem = n % k;
-    addf(q, "What is the remainder of %ld divided by %ld?", n, k);
-    stepf(t, k * m, "%ld * %ld", k, m);
-    stepf(t, rem, "%ld - %ld", n, k * m);
-    if (verify) addf(&t->trace, "Check: %ld + %ld = %ld and %ld < %ld. Yes.\n", k * m, rem, n, rem, k);
-    return rem;
-}
-
-static long make_linear(text *q, teacher *t, int diff, bool verify) {
-    s1c_rng *r = t->rng;
-    long a = rnd(r, 2, diff == 1 ? 5 : 9), x = rnd(r, 1, diff == 3 ? 30 : 12), b = rnd(r, 1, diff == 1 ? 9 : 40);
-    bool minus = diff == 3 && chance(r, 0.5) && a * x > b;
-    long c = minus ? a * x - b : a * x + b;
-    addf(q, "Solve %ldx %c %ld = %ld for the unknown x.", a, minus ? '-' : '+', b, c);
-    if (minus) stepf(t, a * x, "%ldx = %ld + %ld", a, c, b);
-    else stepf(t, a * x, "%ldx = %ld - %ld", a, c, b);
-    stepf(t, x, "x = %ld / %ld", a * x, a);
-    if (verify) addf(&t->trace, "Check: %ld * %ld %c %ld = %ld. Yes.\n", a, x, minus ? '-' : '+', b, c);
-    return x;
-}
-
-static long make_count(text *q, teacher *t, int diff, bool verify) {
-    s1c_rng *r = t->rng;
-    long k = rnd(r, 2, diff == 1 ? 5 : 12), n = rnd(r, k * 2, diff == 1 ? 50 : diff == 2 ? 200 : 999);
-    long m = n / k;
-    addf(q, "Between 1 and %ld, how many multiples of %ld are there?", n, k);
-    stepf(t, k * m, "%ld * %ld", k, m);
-    stepf(t, k * (m + 1), "%ld * %ld", k, m + 1);
-    addf(&t->trace, "%ld > %ld, so %ld.\n", k * (m + 1), n, m);
-    if (verify) addf(&t->trace, "Check: %ld <= %ld. Yes.\n", k * m, n);
-    return m;
-}
-
-static long make_units(text *q, teacher *t, int diff, bool verify) {
-    s1c_rng *r = t->rng;
-    if (diff == 1) {
-        long h = rnd(r, 1, 9), mi = rnd(r, 1, 59);
-        addf(q, "How many minutes are in %ld h %ld min?", h, mi);
-        stepf(t, h * 60, "%ld * 60", h);
-        stepf(t, h * 60 + mi, "%ld + %ld", h * 60, mi);
-        if (verify) addf(&t->trace, "Check: %ld - %ld = %ld. Yes.\n", h * 60 + mi, mi, h * 60);
-        return h * 60 + mi;
+/* The step's line: the number's name and value, what the step looks at, and the running
+ * value written. Naming the number ("b: +73 = 25.") makes copying it from the question a
+ * lookup of "b=" instead of counting list positions — which small models learn poorly. */
+static void step_line(text *t, const fold *f, int i, long written) {
+    long x = f->term[i];
+    addf(t, "%c: ", 'a' + i);
+    switch (f->domain) {
+    case DEMO_SUM:
+    case DEMO_SIGNED: addf(t, "%c%ld = %ld.\n", x < 0 ? '-' : '+', labs(x), written); break;
+    case DEMO_COUNT:
+        addf(t, "%ld %c %ld, so %ld.\n", x, x > f->threshold ? '>' : x < f->threshold ? '<' : '=', f->threshold, written);
+        break;
+    case DEMO_MAX: addf(t, "%ld, max %ld.\n", x, written); break;
+    default: addf(t, "*%ld = %ld.\n", x, written); break;
     }
-    if (diff == 2) {
-        long d = rnd(r, 1, 9), h = rnd(r, 1, 23);
-        addf(q, "How many hours are in %ld d %ld h?", d, h);
-        stepf(t, d * 24, "%ld * 24", d);
-        stepf(t, d * 24 + h, "%ld + %ld", d * 24, h);
-        if (verify) addf(&t->trace, "Check: %ld - %ld = %ld. Yes.\n", d * 24 + h, h, d * 24);
-        return d * 24 + h;
-    }
-    long h = rnd(r, 1, 5), mi = rnd(r, 1, 59), s = rnd(r, 1, 59);
-    addf(q, "How many seconds are in %ld h %ld min %ld s?", h, mi, s);
-    stepf(t, h * 60, "%ld * 60", h);
-    stepf(t, h * 60 + mi, "%ld + %ld", h * 60, mi);
-    stepf(t, (h * 60 + mi) * 60, "%ld * 60", h * 60 + mi);
-    stepf(t, (h * 60 + mi) * 60 + s, "%ld + %ld", (h * 60 + mi) * 60, s);
-    if (verify) addf(&t->trace, "Check: %ld - %ld = %ld. Yes.\n", (h * 60 + mi) * 60 + s, s, (h * 60 + mi) * 60);
-    return (h * 60 + mi) * 60 + s;
 }
 
-static const domain_fn domains[DEMO_N_DOMAINS] = {make_arith, make_mod, make_linear, make_count, make_units};
+/* A plausible wrong running value in place of right (never equal to it). */
+static long slip_value(const fold *f, long right, long prev, s1c_rng *r) {
+    switch (f->domain) {
+    case DEMO_SUM:
+    case DEMO_SIGNED: {
+        return mod(right + rnd(r, 1, 9), 10);
+    }
+    case DEMO_COUNT: return right > 0 && chance(r, 0.5) ? right - 1 : right + 1;
+    case DEMO_MAX: return prev; /* keeps the old maximum: only called where the maximum grows */
+    default: return mod(right + rnd(r, 1, 9), 10);
+    }
+}
 
-int demo_problem_make(demo_problem *p, int domain, int difficulty, double slip_p, double verify_p, s1c_rng *rng,
+/* "Let a=52, b=73, c=83." and the question about the names. Every word 8-gram holds two
+ * numbers or more, so decontamination (word 8-grams against the test set) removes the pool
+ * problems that share numbers with a test problem, never a whole template. */
+static void make_question(text *q, const fold *f) {
+    addf(q, "Let");
+    for (int i = 0; i < f->n; i++) addf(q, " %c=%ld%s", 'a' + i, labs(f->term[i]), i + 1 < f->n ? "," : ".");
+    char names[2 * DEMO_MAX_TERMS + 1];
+    int k = 0;
+    for (int i = 0; i < f->n; i++) {
+        if (i) names[k++] = f->domain == DEMO_SIGNED ? (f->term[i] < 0 ? '-' : '+')
+                            : f->domain == DEMO_SUM  ? '+'
+                            : f->domain == DEMO_PRODUCT ? '*'
+                                                         : ',';
+        names[k++] = (char)('a' + i);
+    }
+    names[k] = 0;
+    switch (f->domain) {
+    case DEMO_SIGNED: addf(q, " What is %s mod 10?", names); break;
+    case DEMO_COUNT: addf(q, " How many are larger than %ld?", f->threshold); break;
+    case DEMO_MAX: addf(q, " What is the largest of %s?", names); break;
+    default: addf(q, " Find the last digit of %s.", names); break;
+    }
+}
+
+static void draw_fold(fold *f, int domain, int difficulty, s1c_rng *r) {
+    static const int lo[4] = {0, 2, 4, 6}, hi[4] = {0, 3, 5, 7};
+    f->domain = domain;
+    f->n = (int)rnd(r, lo[difficulty], hi[difficulty]);
+    f->threshold = rnd(r, 20, 80);
+    for (int i = 0; i < f->n; i++) {
+        f->term[i] = rnd(r, 10, 99);
+        if (domain == DEMO_SIGNED && i > 0 && chance(r, 0.5)) f->term[i] = -f->term[i];
+    }
+}
+
+/* ---------------------------------------------------------------- the teacher */
+
+/* One pass over the terms starting at index `from` (cyclically). With slip_at >= 0 the
+ * running value of that step is written wrong and the pass continues from what it wrote.
+ * Returns the pass's result; writes its lines when t is not NULL. */
+static long fold_pass(const fold *f, int from, int slip_at, long wrong, text *t) {
+    long acc = fold_start(f);
+    for (int k = 0; k < f->n; k++) {
+        int i = (from + k) % f->n;
+        acc = k == slip_at ? wrong : fold_step(f, acc, f->term[i]);
+        if (t) step_line(t, f, i, acc);
+    }
+    return acc;
+}
+
+/* Picks a slip for the pass starting at `from` whose result is none of avoid[0..n_avoid)
+ * (the right answer and earlier wrong results, so the first repeat is always right).
+ * Returns false when no such slip exists. */
+static bool pick_slip(const fold *f, int from, const long *avoid, int n_avoid, s1c_rng *r, int *at, long *wrong) {
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int k = (int)rnd(r, 0, f->n - 1);
+        long acc = fold_start(f);
+        for (int j = 0; j < k; j++) acc = fold_step(f, acc, f->term[(from + j) % f->n]);
+        long right = fold_step(f, acc, f->term[(from + k) % f->n]);
+        if (f->domain == DEMO_MAX && right == acc) continue; /* a max slip only where the maximum grows */
+        long w = slip_value(f, right, acc, r);
+        if (w == right) continue;
+        long result = fold_pass(f, from, k, w, NULL);
+        bool clash = false;
+        for (int i = 0; i < n_avoid; i++) clash |= result == avoid[i];
+        if (clash) continue;
+        *at = k;
+        *wrong = w;
+        return true;
+    }
+    return false;
+}
+
+static void pass_header(text *t, int from) { addf(t, "Wait, again from %c:\n", 'a' + from); }
+
+/* Writes the whole trace; returns the answer. check_p: probability of checking at all;
+ * slip_p: probability that a pass of a checking trace slips. */
+static long teach(const fold *f, text *t, double check_p, double slip_p, s1c_rng *r, int *n_slips, int *n_passes) {
+    long right = fold_pass(f, 0, -1, 0, NULL);
+    bool check = f->n > 1 && chance(r, check_p);
+    long results[DEMO_MAX_PASSES];
+    int n = 0, n_right = 0;
+    *n_slips = 0;
+    for (int pass = 0; pass < DEMO_MAX_PASSES; pass++) {
+        int from = pass % f->n, at = -1;
+        long wrong = 0;
+        /* a pass slips only while enough passes remain for two right ones, so a checking trace
+         * always ends on a repeat of the right result */
+        bool may_slip = DEMO_MAX_PASSES - 1 - pass >= 2 - n_right;
+        if (check && may_slip && chance(r, slip_p)) {
+            results[n] = right;
+            if (pick_slip(f, from, results, n + 1, r, &at, &wrong)) ++*n_slips;
+        }
+        if (pass > 0) pass_header(t, from);
+        long got = fold_pass(f, from, at, wrong, t);
+        n_right += got == right;
+        bool repeat = false;
+        for (int i = 0; i < n; i++) repeat |= results[i] == got;
+        results[n++] = got;
+        if (!check) break;
+        if (pass > 0) addf(t, "%ld %s.\n", got, repeat ? "again" : "differs");
+        if (repeat) break;
+    }
+    *n_passes = n;
+    return right;
+}
+
+int demo_problem_make(demo_problem *p, int domain, int difficulty, double check_p, double slip_p, s1c_rng *rng,
                       s1c_err *err) {
     memset(p, 0, sizeof *p);
     if (domain < 0 || domain >= DEMO_N_DOMAINS) return s1c_fail(err, "demo: no domain %d", domain);
     if (difficulty < 1 || difficulty > 3) return s1c_fail(err, "demo: difficulty %d is not 1..3", difficulty);
-    text q = {0};
-    teacher t = {.rng = rng, .slip_p = slip_p};
-    bool verify = chance(rng, verify_p);
-    long answer = domains[domain](&q, &t, difficulty, verify);
-    if (q.oom || t.trace.oom || !q.s || !t.trace.s) {
+    fold f;
+    draw_fold(&f, domain, difficulty, rng);
+    text q = {0}, t = {0};
+    make_question(&q, &f);
+    long answer = teach(&f, &t, check_p, slip_p, rng, &p->n_slips, &p->n_passes);
+    if (q.oom || t.oom || !q.s || !t.s) {
         free(q.s);
-        free(t.trace.s);
+        free(t.s);
         return s1c_fail(err, "demo: out of memory");
     }
-    if (t.trace.len && t.trace.s[t.trace.len - 1] == '\n') t.trace.s[--t.trace.len] = 0;
+    if (t.len && t.s[t.len - 1] == '\n') t.s[--t.len] = 0;
     char buf[32];
     snprintf(buf, sizeof buf, "%ld", answer);
     p->domain = domain;
     p->difficulty = difficulty;
+    p->n_terms = f.n;
     p->question = q.s;
-    p->trace = t.trace.s;
+    p->trace = t.s;
     p->answer = strdup(buf);
-    p->n_slips = t.slips;
-    p->verified = verify;
     if (!p->answer) {
         demo_problem_free(p);
         return s1c_fail(err, "demo: out of memory");

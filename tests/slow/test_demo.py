@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """s1c demo --quick runs every stage with the real subcommands and leaves the files a user
 looks at: the pool and test set, curate's selection, the trained models (HF directories), eval
-summaries with one point per budget x waits setting, the report links, and the table."""
+summaries with one point per budget x waits setting, the report links, and the table; a second
+run reuses every stage; one directory never mixes a quick run with another kind. When the
+build embeds data/demo's models, plain `s1c demo` evaluates them without training."""
 import json, os, shutil, subprocess, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
@@ -14,7 +16,10 @@ check("s1c demo --quick succeeds", r.returncode == 0, r.stderr[-1500:])
 pool = [json.loads(l) for l in open(os.path.join(out, "pool.jsonl"))]
 check("pool records in s1K's layout", all(k in pool[0] for k in ("id", "question", "solution", "thinking_trajectories", "attempt", "domain")), pool[0])
 check("five domains in the pool", len({p["domain"] for p in pool}) == 5)
-check("the teacher slips and corrects itself after Wait", any("Wait," in p["thinking_trajectories"][0] for p in pool))
+check("the teacher checks its result after Wait", any("Wait, again from" in p["thinking_trajectories"][0] for p in pool))
+check("checks catch slips: a pass that differs, then a repeat",
+      any(" differs." in p["thinking_trajectories"][0] and p["thinking_trajectories"][0].endswith(" again.") for p in pool))
+check("difficulty is the length of the list", {p["difficulty"]: p["terms"] for p in pool if p["terms"] <= 3}.keys() == {1})
 sel = [json.loads(l) for l in open(os.path.join(out, "curate", "s1k.jsonl"))]
 check("curate selected k=300", len(sel) == 300, len(sel))
 test_q = {json.loads(l)["question"] for l in open(os.path.join(out, "test.jsonl"))}
@@ -31,6 +36,21 @@ for f in ("report.html", "scaling.svg"):
 check("the table is printed", "SFT on curated set" in r.stdout and "before SFT" in r.stdout, r.stdout[-800:])
 r2 = subprocess.run([BIN, "demo", "--quick", "--out", out, "--seed", "2"], capture_output=True, text=True, timeout=600)
 check("a second run reuses every finished stage", r2.returncode == 0 and "s1c train" not in r2.stderr, r2.stderr[-500:])
+r3 = subprocess.run([BIN, "demo", "--out", out], capture_output=True, text=True, timeout=600)
+check("a quick run's directory refuses another kind of run", r3.returncode != 0 and "quick run" in r3.stderr, r3.stderr[-300:])
+
+src = os.environ.get("S1C_SRC", "")
+if src and os.path.exists(os.path.join(src, "data", "demo", "sft", "model.safetensors")):
+    emb = os.path.join(TMP, "demo_embedded")
+    shutil.rmtree(emb, ignore_errors=True)
+    r = subprocess.run([BIN, "demo", "--out", emb], capture_output=True, text=True, timeout=900)
+    check("plain s1c demo evaluates the shipped models", r.returncode == 0 and "s1c train" not in r.stderr, r.stderr[-800:])
+    pts = json.load(open(os.path.join(emb, "summary.json"))).get("points", []) if r.returncode == 0 else []
+    check("its summary has the full sweep (budgets x 0/1/2/4 waits)", len(pts) >= 16 and {p["num_waits"] for p in pts} == {0, 1, 2, 4}, len(pts))
+    best = max((p["accuracy"] for p in pts), default=0)
+    check("the shipped SFT model solves most problems with ample budget", best > 0.5, best)
+    if _counts["failed"] == 0:
+        shutil.rmtree(emb, ignore_errors=True)
 if _counts["failed"] == 0:
     shutil.rmtree(out, ignore_errors=True)
 finish()

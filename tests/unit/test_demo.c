@@ -1,7 +1,9 @@
-/* The demo's problem generator and teacher: every arithmetic step a trace keeps is right,
- * every slip is followed by "Wait" and the right value, questions are long enough for the
- * 8-gram decontamination to tell problems apart, answers are integers, generation is
- * deterministic per seed; and the byte-level tokenizer loads and round-trips. */
+/* The demo's problem generator and teacher, checked from the question text alone: the answer
+ * is the true fold of the question's numbers, every pass walks the numbers in the rotated
+ * order and computes each step from what it wrote before (one slipped step at most), checks
+ * stop at the first repeated result, which is right; questions are long enough for the 8-gram
+ * decontamination; generation is deterministic per seed; the byte-level tokenizer loads and
+ * round-trips. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +11,6 @@
 #include "testutil.h"
 #include "s1c/demo.h"
 #include "s1c/text.h"
-
-static long apply(long a, char op, long b) {
-    switch (op) {
-    case '+': return a + b;
-    case '-': return a - b;
-    case '*': return a * b;
-    case '/': return b ? a / b : -1;
-    }
-    return -1;
-}
 
 static int words(const char *s) {
     int n = 0;
@@ -31,46 +23,127 @@ static int words(const char *s) {
     return n;
 }
 
-/* The value a step line writes: the last "a op b = v." of the line ("3x = 31 - 7 = 24." is
- * "31 - 7 = 24"); false for other lines. */
-static bool step_of(const char *line, long *a, char *op, long *b, long *v) {
-    const char *from = line;
-    for (const char *eq = strstr(line, " = "); eq; eq = strstr(eq + 3, " = ")) {
-        const char *next = strstr(eq + 3, " = ");
-        if (!next) break;
-        from = eq + 3;
+/* Every word 8-gram holds two numbers or more, so the 8-gram decontamination matches pool
+ * problems sharing numbers with a test problem, never the template alone. */
+static void check_windows(const char *q) {
+    char *copy = strdup(q), *w[64], *save;
+    int n = 0;
+    for (char *t = strtok_r(copy, " ", &save); t && n < 64; t = strtok_r(NULL, " ", &save)) w[n++] = t;
+    for (int i = 0; i + 8 <= n; i++) {
+        int numbers = 0;
+        for (int j = i; j < i + 8; j++) numbers += strcspn(w[j], "0123456789") < strlen(w[j]);
+        assert_true(numbers >= 2);
     }
-    if (!strncmp(from, "x = ", 4)) from += 4;
-    return sscanf(from, "%ld %c %ld = %ld.", a, op, b, v) == 4;
+    free(copy);
 }
 
-/* Every step a trace keeps is right; a wrong one is followed by "Wait, ... = right, not wrong." */
+/* The question's numbers ("Let a=52, b=73, c=83. What is a-b+c mod 10?" gives 52, -73,
+ * 83: the signs from the expression of names); *threshold: T of "larger than T?" or -1. */
+static int question_terms(const char *q, long *terms, long *threshold) {
+    const char *t = strstr(q, "larger than ");
+    *threshold = t ? strtol(t + 12, NULL, 10) : -1;
+    int n = 0;
+    char name[3] = "a=";
+    for (const char *p; n < 16 && (p = strstr(q, name)); name[0]++) terms[n++] = strtol(p + 2, NULL, 10);
+    const char *expr = q; /* the names' expression: " a-b+c" */
+    while ((expr = strstr(expr + 1, " a")) && !strchr("+-*,", expr[2])) {}
+    for (int i = 1; expr && i < n; i++) {
+        const char *at = strchr(expr, 'a' + i); /* the sign before each name */
+        if (at && at[-1] == '-') terms[i] = -terms[i];
+    }
+    return n;
+}
+
+static long step_value(int domain, long acc, long x, long threshold) {
+    switch (domain) {
+    case DEMO_SUM:
+    case DEMO_SIGNED: return ((acc + x) % 10 + 10) % 10;
+    case DEMO_COUNT: return acc + (x > threshold);
+    case DEMO_MAX: return x > acc ? x : acc;
+    default: return acc * (x % 10) % 10;
+    }
+}
+
+/* The term and the written running value of a step line "<name>: ...". */
+static bool parse_step(int domain, const char *line, char name, long *x, long *v) {
+    char sign, cmp;
+    long t;
+    if (line[0] != name || strncmp(line + 1, ": ", 2) != 0) return false;
+    line += 3;
+    switch (domain) {
+    case DEMO_SUM:
+    case DEMO_SIGNED:
+        if (sscanf(line, "%c%ld = %ld.", &sign, x, v) != 3 || (sign != '+' && sign != '-')) return false;
+        if (sign == '-') *x = -*x;
+        return true;
+    case DEMO_COUNT: return sscanf(line, "%ld %c %ld, so %ld.", x, &cmp, &t, v) == 4;
+    case DEMO_MAX: return sscanf(line, "%ld, max %ld.", x, v) == 2;
+    default: return sscanf(line, "*%ld = %ld.", x, v) == 2;
+    }
+}
+
+/* The trace is passes over the question's numbers, pass k rotated to start at number k, each
+ * step computed from the value written before it except at most one slipped step per pass;
+ * a checking trace says after each later pass whether its result repeats an earlier one and
+ * stops at the first repeat, which is the true answer. */
 static void check_trace(const demo_problem *p) {
-    char *copy = strdup(p->trace), *lines[64];
-    int n = 0, slips = 0;
-    for (char *save, *l = strtok_r(copy, "\n", &save); l && n < 64; l = strtok_r(NULL, "\n", &save)) lines[n++] = l;
-    for (int i = 0; i < n; i++) {
-        long a, b, v, w;
-        char op;
-        if (!strncmp(lines[i], "Wait, ", 6)) {
-            /* "Wait, <step> = right, not wrong." */
-            char step[256];
-            const char *not_ = strstr(lines[i], ", not ");
-            assert_non_null(not_);
-            assert_int_equal(sscanf(not_, ", not %ld.", &w), 1);
-            snprintf(step, sizeof step, "%.*s.", (int)(not_ - lines[i] - 6), lines[i] + 6);
-            assert_true(step_of(step, &a, &op, &b, &v));
-            long pa, pb, pv;
-            char pop;
-            assert_int_equal(apply(a, op, b), v);
-            assert_true(i > 0 && step_of(lines[i - 1], &pa, &pop, &pb, &pv) && pv == w && v != w);
-            slips++;
-        } else if (step_of(lines[i], &a, &op, &b, &v)) {
-            bool corrected = i + 1 < n && !strncmp(lines[i + 1], "Wait,", 5);
-            if (!corrected) assert_int_equal(apply(a, op, b), v);
-            else assert_true(apply(a, op, b) != v);
+    long terms[16], threshold;
+    int n = question_terms(p->question, terms, &threshold);
+    assert_int_equal(n, p->n_terms);
+    assert_true(n >= 2 && n <= DEMO_MAX_TERMS);
+    long truth = p->domain == DEMO_PRODUCT ? 1 : 0;
+    for (int i = 0; i < n; i++) truth = step_value(p->domain, truth, terms[i], threshold);
+    assert_int_equal(strtol(p->answer, NULL, 10), truth);
+
+    char *copy = strdup(p->trace), *save = NULL;
+    char *line = strtok_r(copy, "\n", &save);
+    long results[DEMO_MAX_PASSES];
+    int passes = 0, slips = 0;
+    for (;;) {
+        assert_true(passes < DEMO_MAX_PASSES);
+        if (passes > 0) {
+            char from;
+            assert_non_null(line);
+            assert_int_equal(sscanf(line, "Wait, again from %c:", &from), 1);
+            assert_int_equal(from, 'a' + passes % n);
+            line = strtok_r(NULL, "\n", &save);
+        }
+        long acc = p->domain == DEMO_PRODUCT ? 1 : 0;
+        int wrong = 0;
+        for (int k = 0; k < n; k++, line = strtok_r(NULL, "\n", &save)) {
+            long x, v;
+            assert_non_null(line);
+            assert_true(parse_step(p->domain, line, (char)('a' + (passes + k) % n), &x, &v));
+            assert_int_equal(x, terms[(passes + k) % n]);
+            wrong += v != step_value(p->domain, acc, x, threshold);
+            acc = v;
+        }
+        assert_true(wrong <= 1);
+        slips += wrong;
+        bool repeat = false;
+        for (int i = 0; i < passes; i++) repeat |= results[i] == acc;
+        results[passes++] = acc;
+        if (!line) {
+            /* an unchecked trace: one pass, right */
+            assert_int_equal(passes, 1);
+            assert_int_equal(acc, truth);
+            break;
+        }
+        if (passes > 1) {
+            long said;
+            char word[16];
+            assert_int_equal(sscanf(line, "%ld %15[a-z].", &said, word), 2);
+            assert_int_equal(said, acc);
+            assert_string_equal(word, repeat ? "again" : "differs");
+            line = strtok_r(NULL, "\n", &save);
+            if (repeat) {
+                assert_int_equal(acc, truth);
+                assert_null(line);
+                break;
+            }
         }
     }
+    assert_int_equal(passes, p->n_passes);
     assert_int_equal(slips, p->n_slips);
     free(copy);
 }
@@ -80,23 +153,26 @@ static void test_problems(void **state) {
     s1c_rng rng;
     s1c_rng_seed(&rng, 7);
     s1c_err err;
-    int slips = 0, verified = 0;
+    int slips = 0, checked = 0, long_ones = 0;
     for (int i = 0; i < 3000; i++) {
         demo_problem p;
         int d = i % DEMO_N_DOMAINS, diff = 1 + (i / DEMO_N_DOMAINS) % 3;
-        assert_int_equal(demo_problem_make(&p, d, diff, 0.3, 0.5, &rng, &err), 0);
+        assert_int_equal(demo_problem_make(&p, d, diff, 0.5, 0.3, &rng, &err), 0);
         assert_true(words(p.question) >= 8);
+        check_windows(p.question);
+        assert_true(p.n_terms >= 2 * diff && p.n_terms <= 2 * diff + 1);
         char *end;
         long ans = strtol(p.answer, &end, 10);
         assert_true(*end == 0 && ans >= 0);
         check_trace(&p);
         slips += p.n_slips;
-        verified += p.verified;
-        if (p.verified) assert_non_null(strstr(p.trace, "Check:"));
+        checked += p.n_passes > 1;
+        long_ones += p.n_passes > 2;
         demo_problem_free(&p);
     }
-    assert_true(slips > 300);    /* slip_p 0.3 per step */
-    assert_true(verified > 1200); /* verify_p 0.5 */
+    assert_true(checked > 1300 && checked < 1700); /* check_p 0.5 */
+    assert_true(slips > 300);                      /* slip_p 0.3 per checking pass */
+    assert_true(long_ones > 200);                  /* slips make third passes */
     demo_problem p;
     assert_int_equal(demo_problem_make(&p, 9, 1, 0, 0, &rng, &err), -1);
     assert_int_equal(demo_problem_make(&p, 0, 4, 0, 0, &rng, &err), -1);
