@@ -350,10 +350,12 @@ static void json_for_script(sb *b, const char *s) {
 }
 
 /* The trace viewer. Error records (requests that failed) have no text, verdict or extracted
- * answer: they show their error, and only the "error" filter (or "all") lists them. */
+ * answer: they show their error, and only the "error" filter (or "all") lists them. The page's
+ * fragment picks the first filter (report.html#error). */
 static const char *report_js =
     "const rows=JSON.parse(document.getElementById('samples').textContent);\n"
-    "const tb=document.getElementById('rows');let filter='all';\n"
+    "const tb=document.getElementById('rows');const h0=location.hash.slice(1);\n"
+    "let filter=['correct','wrong','budget','error'].includes(h0)?h0:'all';\n"
     "function v(x){return x==null?'':x;}\n"
     "function esc(s){return String(v(s)).replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));}\n"
     "function keep(r){if(filter==='correct')return r.correct===true;if(filter==='wrong')return r.correct===false;\n"

@@ -263,6 +263,27 @@ html = open(os.path.join(out_e, "report.html")).read() if os.path.exists(os.path
 check("report: the error count and an error filter in the trace viewer",
       'id="errors">1 sample ended in error' in html and 'data-f="error"' in html and "filter==='error'" in html, html[:200])
 
+# the report in a real browser: the error row, the counts, and the "error" filter (picked by the page's fragment)
+chromium = shutil.which("chromium")
+if chromium and html:
+    def dom(fragment):
+        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={TMP}/chromium-profile",
+                            "--dump-dom", "file://" + os.path.join(out_e, "report.html") + fragment], capture_output=True, text=True, timeout=120)
+        return r.stdout
+    d = dom("")
+    check("report: every sample listed, the error as an error row with its message",
+          d.count('<tr class="ok">') == 5 and d.count('<tr class="err">') == 1 and "6 of 6 samples" in d and "HTTP 500" in d, d[-500:])
+    check("report: the points table shows the error apart", re.search(r"<td>8</td><td>0</td><td>5</td><td>5</td><td>100\.0%</td>.*"
+                                                                      r"<td class=\"errors\">1</td>", d) is not None, d[:1500])
+    d = dom("#error")
+    check("report: the error filter lists only the error", d.count('<tr class="err">') == 1 and d.count('<tr class="ok">') == 0
+          and "1 of 6 samples" in d, d[-500:])
+    d = dom("#wrong")
+    check("report: an error is not wrong", "0 of 6 samples" in d and '<tr class="err">' not in d, d[-300:])
+else:
+    print("chromium not installed: browser check skipped")
+
 # --regrade leaves error records alone
 out_g = os.path.join(work, "errors_regraded")
 shutil.copytree(out_e, out_g)
