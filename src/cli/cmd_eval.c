@@ -38,7 +38,7 @@ static const char *eval_help =
     "                          trajectory per problem and forks at each budget: the same results, less work)\n"
     "  --regrade DIR           re-grade a run's stored answers and rewrite its summary and reports\n"
     "  --quiet                 no progress line (otherwise on stderr: a bar with samples done, running\n"
-    "                          accuracy ±95% CI, samples/s and ETA, failed requests counted apart; redrawn\n"
+    "                          accuracy ±95% CI, samples/s and ETA, samples in error counted apart; redrawn\n"
     "                          on a terminal, a line per 5% or 10 s in a log)\n"
     "\n"
     "remote (any OpenAI-compatible server: vLLM, llama.cpp, SGLang, s1c serve); every --method runs here\n"
