@@ -235,6 +235,8 @@ r = run_eval(out_e, *FAST, quiet=False, budgets="8", waits="0")
 recs_e = records(out_e)
 errs = [x for x in recs_e if "error" in x]
 check("a failing problem: the run goes on and ends non-zero", r.returncode != 0 and len(recs_e) == 6, (r.returncode, len(recs_e), r.stderr[-400:]))
+check("a failing problem: no sanitizer report (the exit status alone would hide one)",
+      "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-1500:])
 check("the failing problem is one error record", len(errs) == 1 and errs[0]["id"] == "p3" and errs[0]["correct"] is None
       and "extracted" not in errs[0] and "thinking" not in errs[0] and errs[0]["max_thinking_tokens"] == 8, errs)
 e = errs[0]["error"] if errs else ""
@@ -340,7 +342,7 @@ r = run_eval(out_d, *FAST, "--concurrency", "2", quiet=False, endpoints=[dead_ur
 took = time.time() - t0
 recs_d = records(out_d)
 check("all endpoints dead: an early stop with a clear message", r.returncode != 0 and "stopped early" in r.stderr
-      and "on every endpoint (2)" in r.stderr and "run the same command" in r.stderr, r.stderr[-500:])
+      and "on every endpoint (2)" in r.stderr and "run the same command" in r.stderr and "Sanitizer" not in r.stderr, r.stderr[-500:])
 check("all endpoints dead: stopped after --stop-after-failures (16) requests, not after all 36 samples",
       len(recs_d) < 36 and all("error" in x for x in recs_d) and took < 20, (len(recs_d), took))
 r = run_eval(out_d, *FAST, "--stop-after-failures", "3", "--concurrency", "1", endpoints=[dead_url()])
