@@ -65,7 +65,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(n))
         with srv.lock:
             srv.requests += 1
-            fail = srv.fail_next > 0 or (srv.fail_if is not None and srv.fail_if in str(req.get("prompt", req.get("messages"))))
+            fail = srv.fail_next > 0 or (srv.fail_if is not None and srv.fail_if in str(req.get("prompt", req.get("messages")))) \
+                or req.get("seed") in srv.fail_seeds
             if srv.fail_next > 0:
                 srv.fail_next -= 1
             broken = srv.broken
@@ -132,6 +133,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.lock = threading.Lock()
         self.requests, self.fail_next, self.broken = 0, 0, False
         self.fail_if = None  # a 500 for every request whose prompt holds this text
+        self.fail_seeds = set()  # a 500 for every request with one of these seeds
         self.log = []  # (prompt, failed) of every request
         self.seen, self.long_unless_seed = [], None
 
@@ -321,6 +323,18 @@ r = subprocess.run([BIN, "eval", "--regrade", out_e], capture_output=True, text=
 recs_e = records(out_e)
 check("--regrade keeps the newest record of each sample", r.returncode == 0 and len(recs_e) == 6 and not any("error" in x for x in recs_e),
       len(recs_e))
+
+# majority votes use only graded samples: two of three samples fail, the one left decides
+for sv in servers:
+    sv.fail_seeds = {101, 102}
+out_v = os.path.join(work, "votes")
+r = run_eval(out_v, *FAST, "--samples", "3", "--temperature", "1", "--seed", "100", "--stop-after-failures", "100", budgets="8", waits="0")
+sv_ = json.load(open(os.path.join(out_v, "summary.json"))) if os.path.exists(os.path.join(out_v, "summary.json")) else {}
+pt = (sv_.get("points") or [{}])[0]
+check("votes over graded samples only: 1 right + 2 errors is right, not outvoted",
+      r.returncode != 0 and pt.get("samples") == 6 and pt.get("errors") == 12 and pt.get("accuracy") == 1.0 and sv_.get("errors") == 12, sv_)
+for sv in servers:
+    sv.fail_seeds = set()
 
 # a fleet of one live and one dead endpoint: the dead one's samples move to the live one
 live, dead = urls[0], dead_url()
