@@ -63,6 +63,7 @@ typedef struct eval_point {
                                 control is measured in steps (SPEC.md §5) */
     double avg_thinking_steps; /* steps (eval_count_steps); filled for step-conditional points */
     double control;          /* fraction of this setting's runs within the requested budget */
+    int errors;              /* samples whose requests failed (error records): in no other field */
 } eval_point;
 
 /* Wilson 95% interval for k successes out of n. */
@@ -116,7 +117,7 @@ typedef struct eval_opts {
 int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, const eval_opts *o, s1c_err *err);
 /* Evaluation against OpenAI-compatible servers instead of a local model. */
 typedef struct eval_remote {
-    const char *const *endpoints; /* base URLs ("http://host:8000/v1"); jobs are spread over them */
+    const char *const *endpoints; /* base URLs ("http://host:8000/v1"); jobs are spread over them (64 at most) */
     int n_endpoints;
     const char *model;            /* the served model's name */
     const char *api_key;          /* NULL: $OPENAI_API_KEY */
@@ -126,10 +127,23 @@ typedef struct eval_remote {
     int chat_template;            /* client mode: the template that renders the prompt */
     int max_tokens;               /* client mode: the cap when no budget limits a phase */
     double timeout_s;             /* per request */
+    int retries;                  /* tries after the first of a request that failed (a 5xx, 429, 408, a
+                                     timeout, no connection), with exponential backoff; < 0: 4 */
+    double retry_backoff_s;       /* the first of those backoffs; <= 0: 1 s */
+    double endpoint_backoff_s;    /* after a failed request an endpoint gets no new requests for this
+                                     long (doubling with each further failure, 8x at most) while
+                                     another one is live; <= 0: 30 s */
+    int stop_after;               /* stop the run when this many requests in a row failed, on every
+                                     endpoint, with no success between; <= 0: 16 */
 } eval_remote;
 
 /* Runs every setting × problem × sample against the servers (resuming from samples.jsonl),
- * then writes the same summary and reports as eval_run. */
+ * then writes the same summary and reports as eval_run. A sample whose request still fails
+ * after its retries (and on the other endpoints, with several) becomes an error record and the
+ * run goes on; the next run over the directory retries it. Returns the number of samples that
+ * ended in error (0: every sample graded; > 0: err says how many and what failed first), or -1
+ * on failure: a local one (the disk), or every endpoint failing (the stop_after rule), which
+ * stops the run early with what finished kept. */
 int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *o, s1c_err *err);
 
 /* Compares two run directories setting by setting on the problems both ran: accuracy of each,

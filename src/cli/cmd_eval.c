@@ -38,7 +38,7 @@ static const char *eval_help =
     "                          trajectory per problem and forks at each budget: the same results, less work)\n"
     "  --regrade DIR           re-grade a run's stored answers and rewrite its summary and reports\n"
     "  --quiet                 no progress line (otherwise on stderr: a bar with samples done, running\n"
-    "                          accuracy ±95% CI, samples/s and ETA, failed requests counted apart; redrawn\n"
+    "                          accuracy ±95% CI, samples/s and ETA, samples in error counted apart; redrawn\n"
     "                          on a terminal, a line per 5% or 10 s in a log)\n"
     "\n"
     "remote (any OpenAI-compatible server: vLLM, llama.cpp, SGLang, s1c serve); every --method runs here\n"
@@ -52,7 +52,23 @@ static const char *eval_help =
     "  --remote-max-tokens N   client mode: the cap of a phase no budget limits (the prompt-side controls'\n"
     "                          thinking, a budget of none); keep it within the server's context [32768]\n"
     "  --api-key KEY           default $OPENAI_API_KEY\n"
+    "  --request-timeout S     a request's limit, whole transfer [600]\n"
+    "  --retries N             tries again after a 5xx, 429, 408, a timeout or no connection, with\n"
+    "                          exponential backoff starting at --retry-backoff S [4, 1]\n"
+    "  --endpoint-backoff S    a request that still fails puts its endpoint in back-off: no new requests\n"
+    "                          for S seconds (doubling per further failure, 8x at most; then one probe at a\n"
+    "                          time) while another endpoint is live; the sample moves on to an endpoint it\n"
+    "                          has not tried [30]\n"
+    "  --stop-after-failures N stop the run early when N requests in a row failed, on every endpoint, with\n"
+    "                          no success between (the servers are down: what finished is kept, a rerun\n"
+    "                          goes on from there) [16]\n"
     "  sampling flags and --wait-str, --answer-prefix, --think-start, --think-end as in s1c generate\n"
+    "\n"
+    "A sample that fails on every endpoint it could try is written to samples.jsonl as an error record\n"
+    "(\"error\": what failed, where, the HTTP status or connection error and the tries; \"correct\": null)\n"
+    "and the run goes on: errors count in no accuracy and never as wrong; summary.json (errors per point\n"
+    "and in all), the progress line and the report show them; the exit status is then 1, and running\n"
+    "the same command again retries exactly those samples.\n"
     "\n"
     "Metrics (SPEC.md §6): Control = fraction of settings whose average thinking stays within the\n"
     "budget (in steps for step-conditional); Scaling = average slope over all pairs of settings, in\n"
@@ -106,7 +122,8 @@ int cmd_eval(int argc, char **argv) {
     int budgets[64] = {S1C_BF_UNLIMITED}, waits[64] = {0}, n_budgets = 1, n_waits = 1, limit = 0, samples = 1, answer_max = S1C_BF_UNLIMITED;
     bool quiet = false, separate = false;
     const char *endpoints[64], *remote_bf = "client", *template_name = "qwen2.5", *api_key = NULL;
-    int n_endpoints = 0, concurrency = 8, remote_max = 32768;
+    int n_endpoints = 0, concurrency = 8, remote_max = 32768, retries = 4, stop_after = 16;
+    float request_timeout = 600, retry_backoff = 1, endpoint_backoff = 30;
     uint64_t gpqa_seed = 0;
     const char *compare_a = NULL, *compare_b = NULL;
     int reject_tries = 8;
@@ -150,6 +167,11 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--template")) ok = arg_str(argc, argv, &i, &template_name);
         else if (!strcmp(a, "--api-key")) ok = arg_str(argc, argv, &i, &api_key);
         else if (!strcmp(a, "--remote-max-tokens")) ok = arg_int(argc, argv, &i, 1, 1 << 24, &remote_max);
+        else if (!strcmp(a, "--request-timeout")) ok = arg_float(argc, argv, &i, 0.001, 86400, &request_timeout);
+        else if (!strcmp(a, "--retries")) ok = arg_int(argc, argv, &i, 0, 100, &retries);
+        else if (!strcmp(a, "--retry-backoff")) ok = arg_float(argc, argv, &i, 0.001, 3600, &retry_backoff);
+        else if (!strcmp(a, "--endpoint-backoff")) ok = arg_float(argc, argv, &i, 0.001, 86400, &endpoint_backoff);
+        else if (!strcmp(a, "--stop-after-failures")) ok = arg_int(argc, argv, &i, 1, 1 << 30, &stop_after);
         else if (!strcmp(a, "--think-budgets")) {
             const char *v;
             ok = arg_str(argc, argv, &i, &v);
@@ -174,7 +196,8 @@ int cmd_eval(int argc, char **argv) {
                     .no_sweep_forks = separate, .method = method_id, .reject_tries = reject_tries};
     if (n_endpoints > 0) {
         eval_remote r = {.endpoints = endpoints, .n_endpoints = n_endpoints, .model = o.model, .api_key = api_key,
-                         .concurrency = concurrency, .max_tokens = remote_max, .timeout_s = 600};
+                         .concurrency = concurrency, .max_tokens = remote_max, .timeout_s = request_timeout, .retries = retries,
+                         .retry_backoff_s = retry_backoff, .endpoint_backoff_s = endpoint_backoff, .stop_after = stop_after};
         if (!strcmp(remote_bf, "server")) r.server_bf = true;
         else if (strcmp(remote_bf, "client")) return cli_error("eval: --remote-bf must be client or server");
         static const struct { const char *name; int t; } templates[] = {
@@ -189,8 +212,10 @@ int cmd_eval(int argc, char **argv) {
         int rrc = load_bench(&rb, bench, bench_file, qf, af, gpqa_seed, &err);
         if (rrc == 0) rrc = eval_run_remote(&r, &rb, &eo, &err);
         eval_bench_free(&rb);
-        if (rrc != 0) return cli_error("%s", err.msg);
-        return print_summary(out);
+        if (rrc < 0) return cli_error("%s", err.msg);
+        int prc = print_summary(out);
+        /* samples that ended in error: the summary is written, but the run is not complete */
+        return rrc > 0 ? cli_error("eval: %s", err.msg) : prc;
     }
     eval_bench b = {0};
     s1c_model *m = NULL;

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "generate.h"
+#include "s1c/eval.h" /* eval_count_steps: generate counts steps as s1c eval does */
 
 typedef struct item {
     cJSON *obj;          /* the input line (NULL for --prompt / --prompt-ids) */
@@ -89,23 +90,6 @@ static void print_input_fields(const cJSON *obj) {
     }
 }
 
-
-/* Reasoning steps for step-conditional control (SPEC.md §5): the non-empty pieces of the
- * thinking between step markers (a blank line, as the step-conditional models write them). */
-static int count_steps(const char *t) {
-    int steps = 0;
-    for (const char *p = t; *p;) {
-        const char *m = strstr(p, "\n\n");
-        size_t len = m ? (size_t)(m - p) : strlen(p);
-        size_t k = 0;
-        while (k < len && (p[k] == ' ' || p[k] == '\n' || p[k] == '\t')) k++;
-        steps += k < len;
-        if (!m) break;
-        p = m + 2;
-    }
-    return steps;
-}
-
 /* The budget-forcing fields of one sample (SPEC.md §8 names). */
 static void print_bf_fields(const s1c_tokenizer *tok, const s1c_seq_result *r, const int32_t *prompt, int n_prompt) {
     const s1c_bf_state *st = r->state;
@@ -119,7 +103,7 @@ static void print_bf_fields(const s1c_tokenizer *tok, const s1c_seq_result *r, c
     printf(",\"answer\":");
     json_write_str(stdout, answer ? answer : "", al);
     printf(",\"thinking_tokens\":%d,\"thinking_steps\":%d,\"answer_tokens\":%d,\"waits\":%d,\"max_thinking_tokens\":%d,\"think_end_reason\":",
-           st->thinking_tokens, count_steps(thinking ? thinking : ""), st->answer_tokens, st->waits, st->max_thinking);
+           st->thinking_tokens, eval_count_steps(thinking ? thinking : ""), st->answer_tokens, st->waits, st->max_thinking);
     if (st->think_end_reason >= 0) printf("\"%s\"", s1c_stop_reason_name(st->think_end_reason));
     else printf("null");
     free(thinking);

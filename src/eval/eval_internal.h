@@ -5,9 +5,11 @@
 
 #include "s1c/eval.h"
 
-/* ---------------------------------------------------------------- samples.jsonl (run.c) */
+/* ---------------------------------------------------------------- samples.jsonl (samples.c) */
 
-/* One finished sample, whatever produced it (the local engine or a remote server). */
+/* One finished sample, whatever produced it (the local engine or a remote server), or one
+ * whose requests failed after every retry (error set: an error record, neither right nor
+ * wrong, retried by the next run over the same directory). */
 typedef struct eval_record {
     int budget, num_waits, sample;    /* the setting */
     const char *thinking, *answer;    /* text of the two phases */
@@ -20,9 +22,11 @@ typedef struct eval_record {
     const char *control;              /* class-conditional: "short" / "long", else NULL */
     int tries;                        /* rejection sampling: draws it took */
     double prefill_s, decode_s;
+    const char *error;                /* the failure (one line), or NULL: a graded sample */
 } eval_record;
 
-/* Grades the record against the problem and appends it as one fsync'd line. */
+/* Grades the record against the problem and appends it as one fsync'd line; an error record
+ * (r->error set) is written with "correct": null, its error and no text or extracted answer. */
 int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int *n_correct, s1c_err *err);
 /* s1's prompt text (SPEC §5): the template's generation prompt for the question, then the
  * thinking start unless the template opened it already (malloc'd; NULL with err on failure). */
@@ -34,11 +38,18 @@ void eval_setting_label(char *buf, size_t n, const char *method, const char *con
 /* A record's requested budget: max_thinking_steps (step-conditional) or max_thinking_tokens;
  * -1 for none. */
 int eval_record_budget(const void *cjson_object);
+/* A record's key (eval_sample_key of its fields; malloc'd, NULL: out of memory). */
+char *eval_record_key(const void *cjson_object);
+/* Whether a record is an error record (its requests failed; no verdict). */
+bool eval_record_is_error(const void *cjson_object);
 
-/* The samples already in samples.jsonl, sorted by key, with their verdicts. */
+/* The samples in samples.jsonl, sorted by key, with their verdicts. A key may appear more
+ * than once (a rerun appends the retry of an error record): the newest line wins. */
 typedef struct eval_done_item {
     char *key;
     bool correct;
+    bool error;   /* an error record: not done, the next run retries it */
+    int line;     /* where it is in the file (the newest wins) */
 } eval_done_item;
 typedef struct eval_done {
     eval_done_item *items;
@@ -46,7 +57,10 @@ typedef struct eval_done {
 } eval_done;
 /* Loads them; a torn last line (a killed run) is cut off the file. */
 int eval_load_done(const char *path, eval_done *d, s1c_err *err);
-/* Whether key is among them (and then, when correct is not NULL, its verdict). */
+/* The newest record of key, or NULL. */
+const eval_done_item *eval_done_find(const eval_done *d, const char *key);
+/* Whether key has a graded record (and then, when correct is not NULL, its verdict); an error
+ * record is not done. */
 bool eval_is_done(const eval_done *d, const char *key, bool *correct);
 void eval_done_free(eval_done *d);
 

@@ -1,7 +1,7 @@
 /* The progress line of an evaluation, local or remote: samples finished out of the run's
  * total (a resumed run starts from what samples.jsonl already holds), running accuracy with
- * its 95% interval, throughput and ETA of this process's work, failed requests apart (an error
- * is never a wrong answer). On a terminal one line is redrawn at most ten times a second; in a
+ * its 95% interval, throughput and ETA of this process's work, samples that ended in error
+ * apart (an error is never a wrong answer). On a terminal one line is redrawn at most ten times a second; in a
  * log a line is written every 5% of the run or every 10 s, like s1c train's. */
 #include <stdio.h>
 #include <unistd.h>

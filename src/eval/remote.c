@@ -1,8 +1,19 @@
 /* Evaluation against OpenAI-compatible servers (vLLM, llama.cpp, SGLang, s1c serve): every
  * problem × setting × sample becomes one job; `concurrency` worker threads take jobs in order
- * and send each to endpoint (job number mod the number of endpoints), so a fleet of servers
- * shares the work. Records go to the same samples.jsonl as local runs (resumable, graded the
- * same way, summarized by the same code).
+ * (problems innermost, so one problem's samples are spread over the run) and send each to
+ * endpoint (job number mod the number of endpoints), so a fleet of servers shares the work.
+ * Records go to the same samples.jsonl as local runs (resumable, graded the same way,
+ * summarized by the same code).
+ *
+ * Failures. The net client retries a request (5xx, 429, 408, timeouts, no connection) with
+ * exponential backoff. A request that still fails puts its endpoint in back-off (no new
+ * requests for endpoint_backoff_s, doubling per further failure, then one probe request at a
+ * time until one succeeds) and the job moves to the next endpoint not in back-off that it has
+ * not tried; with none left the sample is written as an error record (neither right nor wrong;
+ * the next run retries it) and the run goes on. When stop_after requests in a row failed, on
+ * every endpoint, with no success between, the servers are taken to be down: the run stops
+ * early instead of spending every remaining sample's retries. Only local failures (the disk,
+ * memory) stop the run at once.
  *
  * Two ways to force budgets:
  *   server  s1c serve applies SPEC.md §8 itself: one chat request per sample carrying
@@ -41,6 +52,17 @@ typedef struct attempt {
     int seed;             /* added to the sampler's seed: the sample's index, plus the redraws */
 } attempt;
 
+#define MAX_ENDPOINTS 64 /* a job's tried endpoints are bits of a uint64_t */
+#define DEFAULT_STOP_AFTER 16
+#define DEFAULT_ENDPOINT_BACKOFF_S 30.0
+
+/* What the run knows of one endpoint's health (under rrun.health). */
+typedef struct endpoint_state {
+    int fails;      /* its requests that failed in a row (a success resets) */
+    double until;   /* in back-off until then (s1c_now) */
+    bool probing;   /* a request is testing it after its back-off */
+} endpoint_state;
+
 typedef struct rrun {
     const eval_remote *r;
     const eval_bench *b;
@@ -51,12 +73,19 @@ typedef struct rrun {
     rjob *jobs;
     int n_jobs;
     atomic_int next;
-    atomic_int failed;
-    pthread_mutex_t lock; /* samples.jsonl, progress, first error */
+    atomic_int failed;    /* a local failure: stop at once */
+    atomic_int stopped;   /* every endpoint failing: take no new job */
+    pthread_mutex_t lock; /* samples.jsonl, progress, the errors below */
     FILE *f;
-    int finished;
+    int finished, errors; /* samples written: graded, and error records */
     eval_progress pg;
-    s1c_err first_err;
+    s1c_err first_err;    /* the local failure */
+    char first_error[1100]; /* the first error record: "problem ID: what failed" */
+    pthread_mutex_t health; /* eps, streak */
+    endpoint_state *eps;
+    int streak;           /* requests in a row that failed, over all endpoints */
+    uint64_t streak_eps;  /* the endpoints among them */
+    s1c_err stop_err;     /* why the run stopped early */
 } rrun;
 
 /* ---------------------------------------------------------------- a growing string */
@@ -84,6 +113,7 @@ typedef struct phase_out {
     int thinking_tokens, answer_tokens, waits;
     const char *stop_reason, *think_end_reason;
     bool rejected; /* rejection sampling: the thinking outgrew the budget */
+    bool server_failed; /* the failure was the server's (a request, its answer), not ours */
 } phase_out;
 
 static void phase_out_free(phase_out *p) {
@@ -106,11 +136,16 @@ static bool outgrew(const attempt *a, phase_out *out) {
     return true;
 }
 
-static int complete(net_client *c, const char *model, const str *prompt, const net_completion_params *p, net_completion *out,
-                    s1c_err *err) {
-    if (net_complete(c, model, prompt->s, p, out, err) != 0) return -1;
+/* One completion of a phase ("thinking", "answer"); a failure is marked as the server's. */
+static int complete(net_client *c, const char *model, const char *phase, const str *prompt, const net_completion_params *p,
+                    net_completion *out, phase_out *po, s1c_err *err) {
+    if (net_complete(c, model, prompt->s, p, out, err) != 0) {
+        po->server_failed = true;
+        return s1c_fail_prefix(err, "%s request", phase);
+    }
     if (out->completion_tokens < 0 || out->prompt_tokens < 0) {
         net_completion_free(out);
+        po->server_failed = true;
         return s1c_fail(err, "%s: the server reports no token usage (needed to count thinking tokens)", net_client_url(c));
     }
     return 0;
@@ -132,7 +167,7 @@ static int think(net_client *c, const rrun *R, const attempt *a, str *text, phas
         }
         net_completion_params p = sampling(R->o, a->seed, left, stop, 3);
         net_completion res;
-        if (complete(c, R->r->model, text, &p, &res, err) != 0) return -1;
+        if (complete(c, R->r->model, "thinking", text, &p, &res, out, err) != 0) return -1;
         if (pending_wait && last_prompt >= 0) {
             /* the ignore string's real size: how much the prompt grew beyond the last completion */
             long grew = res.prompt_tokens - last_prompt - last_completion;
@@ -186,7 +221,7 @@ static int client_sample(net_client *c, const rrun *R, const attempt *a, phase_o
         int amax = R->o->max_answer_tokens > 0 ? R->o->max_answer_tokens : R->r->max_tokens;
         net_completion_params p = sampling(R->o, a->seed, amax, stop, 2);
         net_completion res;
-        rc = complete(c, R->r->model, &text, &p, &res, err);
+        rc = complete(c, R->r->model, "answer", &text, &p, &res, out, err);
         if (rc == 0) {
             out->answer_tokens = (int)res.completion_tokens;
             out->stop_reason = res.finish_reason && !strcmp(res.finish_reason, "length") ? "answer_limit" : "answer_end";
@@ -239,12 +274,17 @@ static int server_sample(net_client *c, const rrun *R, const attempt *a, phase_o
     /* no max_tokens: the budget fields bound the phases, the server its context */
     net_chat_params p = {.temperature = R->o->sampler.temperature, .extra_json = extra};
     net_chat_result res;
-    int rc = extra ? net_chat(c, R->r->model, &msg, 1, &p, &res, err) : s1c_fail(err, "out of memory");
+    if (!extra) return s1c_fail(err, "out of memory");
+    int rc = net_chat(c, R->r->model, &msg, 1, &p, &res, err);
     free(extra);
-    if (rc != 0) return -1;
+    if (rc != 0) {
+        out->server_failed = true;
+        return s1c_fail_prefix(err, "request");
+    }
     cJSON *bf = res.budget_forcing ? cJSON_Parse(res.budget_forcing) : NULL;
     if (!bf) {
         net_chat_result_free(&res);
+        out->server_failed = true;
         return s1c_fail(err, "%s: the server does not apply budget forcing itself (no budget_forcing in its answer; "
                              "use --remote-bf client)", net_client_url(c));
     }
@@ -293,49 +333,141 @@ static int draw_sample(net_client *c, const rrun *R, const rjob *j, phase_out *o
     return rc;
 }
 
-static int run_job(rrun *R, int k, s1c_err *err) {
-    const rjob *j = &R->jobs[k];
-    const eval_setting *t = &R->sets[j->setting];
-    int e = k % R->r->n_endpoints, tries = 1;
-    net_client *c = R->clients[e];
-    phase_out out = {0};
-    double t0 = s1c_now();
-    int rc = draw_sample(c, R, j, &out, &tries, err);
-    if (rc == 0) {
-        eval_record rec = {.budget = t->budget, .num_waits = t->waits, .sample = j->sample,
-                           .thinking = out.thinking.s ? out.thinking.s : "", .answer = out.answer.s ? out.answer.s : "",
-                           .full = out.full.s, .thinking_tokens = out.thinking_tokens, .answer_tokens = out.answer_tokens,
-                           .waits = out.waits, .stop_reason = out.stop_reason, .think_end_reason = out.think_end_reason,
-                           .endpoint = R->r->endpoints[e], .decode_s = s1c_now() - t0, .method = eval_method_name(R->o->method),
-                           .control = t->control_name, .tries = tries};
-        int right = 0;
-        pthread_mutex_lock(&R->lock);
-        rc = eval_write_record(R->f, &R->b->p[j->problem], &rec, &right, err);
-        if (rc == 0) {
-            R->finished++;
-            eval_progress_add(&R->pg, 1, right, 0);
-        }
-        pthread_mutex_unlock(&R->lock);
-    } else {
-        s1c_fail_prefix(err, "problem %s", R->b->p[j->problem].id);
+/* ---------------------------------------------------------------- endpoints' health */
+
+/* The endpoint for job k's next request, or -1: its own (k mod n) unless that one is in
+ * back-off, else the next one not in back-off (one whose back-off is over takes one probe
+ * request at a time) that the job has not tried. When every endpoint is in back-off a job's
+ * first request still goes out, to the one whose back-off ends first (so a lone endpoint or a
+ * fleet that is all down keeps being asked, and stop_after can tell); a job that already failed
+ * somewhere gives up instead. */
+static int pick_endpoint(rrun *R, int k, uint64_t tried) {
+    int n = R->r->n_endpoints, pick = -1, soonest = -1;
+    double now = s1c_now();
+    pthread_mutex_lock(&R->health);
+    for (int i = 0; i < n && pick < 0; i++) {
+        int e = (k + i) % n;
+        endpoint_state *s = &R->eps[e];
+        if (tried >> e & 1) continue;
+        if (s->fails == 0) pick = e;
+        else if (s->until <= now && !s->probing) pick = e, s->probing = true;
+        else if (soonest < 0 || s->until < R->eps[soonest].until) soonest = e;
     }
-    phase_out_free(&out);
+    if (pick < 0 && tried == 0) pick = soonest;
+    pthread_mutex_unlock(&R->health);
+    return pick;
+}
+
+/* Books a request's outcome: a success clears the endpoint and the run's streak of failures;
+ * a failure backs the endpoint off and may stop the run (every endpoint failing). */
+static void book_request(rrun *R, int e, bool ok, const char *what) {
+    const eval_remote *r = R->r;
+    pthread_mutex_lock(&R->health);
+    endpoint_state *s = &R->eps[e];
+    s->probing = false;
+    if (ok) {
+        s->fails = 0;
+        R->streak = 0;
+        R->streak_eps = 0;
+    } else {
+        s->fails++;
+        double base = r->endpoint_backoff_s > 0 ? r->endpoint_backoff_s : DEFAULT_ENDPOINT_BACKOFF_S;
+        s->until = s1c_now() + base * (double)(1 << (s->fails < 4 ? s->fails - 1 : 3));
+        R->streak++;
+        R->streak_eps |= 1ull << e;
+        int limit = r->stop_after > 0 ? r->stop_after : DEFAULT_STOP_AFTER;
+        uint64_t all = r->n_endpoints >= 64 ? ~0ull : (1ull << r->n_endpoints) - 1;
+        if (R->streak >= limit && R->streak_eps == all && !atomic_exchange(&R->stopped, 1))
+            s1c_fail(&R->stop_err, "eval stopped early: the last %d requests failed, on every endpoint (%d), with no success "
+                                   "between (the last: %.700s)", R->streak, r->n_endpoints, what);
+    }
+    pthread_mutex_unlock(&R->health);
+}
+
+/* ---------------------------------------------------------------- the workers */
+
+/* Appends one request's failure to a sample's error text (one line, bounded). The net client
+ * names its tries when it retried; a request that failed at once says so too. */
+static void add_failure(char *buf, size_t cap, const char *msg) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%.600s%s", n ? "; then " : "", msg, strstr(msg, "(after ") ? "" : " (after 1 try)");
+    for (char *p = buf + n; *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+}
+
+/* Writes the job's record (graded, or an error record when error is set). A write that fails
+ * is a local failure: the run stops with it. */
+static int write_job(rrun *R, const rjob *j, const phase_out *out, int tries, int e, double t0, const char *error, s1c_err *err) {
+    const eval_setting *t = &R->sets[j->setting];
+    eval_record rec = {.budget = t->budget, .num_waits = t->waits, .sample = j->sample, .thinking = "", .answer = "",
+                       .stop_reason = "error", .think_end_reason = "none", .endpoint = e >= 0 ? R->r->endpoints[e] : NULL,
+                       .decode_s = s1c_now() - t0, .method = eval_method_name(R->o->method), .control = t->control_name,
+                       .tries = tries, .error = error};
+    if (!error) {
+        rec.thinking = out->thinking.s ? out->thinking.s : "";
+        rec.answer = out->answer.s ? out->answer.s : "";
+        rec.full = out->full.s;
+        rec.thinking_tokens = out->thinking_tokens;
+        rec.answer_tokens = out->answer_tokens;
+        rec.waits = out->waits;
+        rec.stop_reason = out->stop_reason;
+        rec.think_end_reason = out->think_end_reason;
+    }
+    int right = 0;
+    pthread_mutex_lock(&R->lock);
+    int rc = eval_write_record(R->f, &R->b->p[j->problem], &rec, &right, err);
+    if (rc == 0 && error) {
+        if (R->errors++ == 0) snprintf(R->first_error, sizeof R->first_error, "problem %s: %s", R->b->p[j->problem].id, error);
+        eval_progress_add(&R->pg, 0, 0, 1); /* an error, never a wrong answer */
+    } else if (rc == 0) {
+        R->finished++;
+        eval_progress_add(&R->pg, 1, right, 0);
+    }
+    pthread_mutex_unlock(&R->lock);
     return rc;
 }
 
-/* Takes jobs until none is left or a job failed (a failed request has used up its retries:
- * the run stops, and what finished is in samples.jsonl for the next attempt). */
+/* One job: its sample drawn on its endpoint, on the next live one after a failure, and written
+ * as a record or, when every try failed, as an error record. Fails only locally. */
+static int run_job(rrun *R, int k, s1c_err *err) {
+    const rjob *j = &R->jobs[k];
+    char failures[1000] = "";
+    uint64_t tried = 0;
+    int last = -1;
+    double t0 = s1c_now();
+    for (int e; !atomic_load(&R->failed) && (e = pick_endpoint(R, k, tried)) >= 0;) {
+        tried |= 1ull << e;
+        last = e;
+        phase_out out = {0};
+        int tries = 1;
+        s1c_err re = {{0}};
+        int rc = draw_sample(R->clients[e], R, j, &out, &tries, &re);
+        if (rc == 0 || out.server_failed) book_request(R, e, rc == 0, re.msg);
+        if (rc == 0) rc = write_job(R, j, &out, tries, e, t0, NULL, err);
+        else if (!out.server_failed) *err = re; /* ours (memory): the run stops */
+        phase_out_free(&out);
+        if (rc == 0 || !out.server_failed) return rc;
+        add_failure(failures, sizeof failures, re.msg);
+        if (atomic_load(&R->stopped)) break; /* the servers are down: no use trying the others */
+    }
+    if (atomic_load(&R->failed)) return 0; /* stopping for another job's local failure: nothing to write */
+    if (!failures[0]) snprintf(failures, sizeof failures, "no endpoint to try: all in back-off");
+    return write_job(R, j, NULL, 1, last, t0, failures, err);
+}
+
+/* Takes jobs until none is left, a local failure (the run stops at once; what finished is in
+ * samples.jsonl) or every endpoint failing (no new jobs; the ones in flight finish). */
 static void *worker(void *arg) {
     rrun *R = arg;
     for (;;) {
-        if (atomic_load(&R->failed)) break;
+        if (atomic_load(&R->failed) || atomic_load(&R->stopped)) break;
         int k = atomic_fetch_add(&R->next, 1);
         if (k >= R->n_jobs) break;
         s1c_err e;
         if (run_job(R, k, &e) != 0) {
+            s1c_fail_prefix(&e, "problem %s", R->b->p[R->jobs[k].problem].id);
             pthread_mutex_lock(&R->lock);
             if (!atomic_exchange(&R->failed, 1)) R->first_err = e;
-            eval_progress_add(&R->pg, 0, 0, 1); /* an error, never a wrong answer */
             pthread_mutex_unlock(&R->lock);
         }
     }
@@ -344,19 +476,25 @@ static void *worker(void *arg) {
 
 /* ---------------------------------------------------------------- the run */
 
-/* The jobs not yet in samples.jsonl; counts what is done for the progress line. */
-static int plan_jobs(rrun *R, int n_problems, const eval_done *done, int *total, int *done0, int *correct0, s1c_err *err) {
+/* The jobs not yet in samples.jsonl (error records included: they are tried again); counts
+ * what is done for the progress line, and the error records to retry. */
+static int plan_jobs(rrun *R, int n_problems, const eval_done *done, int *total, int *done0, int *correct0, int *retry,
+                     s1c_err *err) {
     const eval_opts *o = R->o;
     size_t cap = (size_t)n_problems * (size_t)R->n_sets * (size_t)o->samples;
     R->jobs = malloc((cap ? cap : 1) * sizeof *R->jobs);
     if (!R->jobs) return s1c_fail(err, "out of memory");
-    for (int i = 0; i < n_problems; i++)
-        for (int s = 0; s < R->n_sets; s++)
-            for (int k = 0; k < o->samples; k++) {
+    /* problems innermost: a problem the servers always fail on comes up between the others, so
+     * its failures never look like a fleet that is down (stop_after) */
+    for (int s = 0; s < R->n_sets; s++)
+        for (int k = 0; k < o->samples; k++)
+            for (int i = 0; i < n_problems; i++) {
                 const eval_setting *t = &R->sets[s];
                 char *key = eval_sample_key(R->b->p[i].id, t->label, t->budget, t->waits, k);
                 if (!key) return s1c_fail(err, "out of memory");
                 bool ok = false, skip = eval_is_done(done, key, &ok);
+                const eval_done_item *prev = skip ? NULL : eval_done_find(done, key);
+                *retry += prev && prev->error;
                 free(key);
                 ++*total;
                 if (skip) {
@@ -371,6 +509,7 @@ static int plan_jobs(rrun *R, int n_problems, const eval_done *done, int *total,
 
 static int check_remote(const eval_remote *r, const eval_opts *o, s1c_err *err) {
     if (r->n_endpoints < 1) return s1c_fail(err, "eval: no --endpoint");
+    if (r->n_endpoints > MAX_ENDPOINTS) return s1c_fail(err, "eval: at most %d endpoints", MAX_ENDPOINTS);
     if (!r->model || !*r->model) return s1c_fail(err, "eval: --endpoint needs --model NAME (the served model's name)");
     if (eval_check_method(o, err) != 0) return -1;
     for (int i = 0; i < o->n_budgets; i++)
@@ -378,28 +517,53 @@ static int check_remote(const eval_remote *r, const eval_opts *o, s1c_err *err) 
     return 0;
 }
 
+/* After the workers: the run's outcome (see eval_run_remote). */
+static int finish_run(rrun *R, s1c_err *err) {
+    if (atomic_load(&R->failed)) {
+        *err = R->first_err;
+        return s1c_fail_prefix(err, "eval stopped (%d samples done are kept; run it again to continue)", R->finished);
+    }
+    if (atomic_load(&R->stopped)) {
+        *err = R->stop_err;
+        return s1c_fail(err, "%.850s; %d samples done are kept, %d recorded as errors, the rest not run: run the same command "
+                             "again once the servers answer", R->stop_err.msg, R->finished, R->errors);
+    }
+    if (eval_summarize(R->o->out_dir, err) != 0) return -1;
+    if (R->errors == 0) return 0;
+    s1c_fail(err, "%d sample%s ended in error after every retry (%.700s); they are error records in samples.jsonl, counted "
+                  "in no accuracy and never as wrong: run the same command again to retry them",
+             R->errors, R->errors == 1 ? "" : "s", R->first_error);
+    return R->errors;
+}
+
 int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *o, s1c_err *err) {
     if (check_remote(r, o, err) != 0 || s1c_mkdir_p(o->out_dir, err) != 0) return -1;
     rrun R = {.r = r, .b = b, .o = o};
     pthread_mutex_init(&R.lock, NULL);
-    int n_problems = o->limit > 0 && o->limit < b->n ? o->limit : b->n, rc = -1, total = 0, done0 = 0, correct0 = 0;
+    pthread_mutex_init(&R.health, NULL);
+    int n_problems = o->limit > 0 && o->limit < b->n ? o->limit : b->n, rc = -1, total = 0, done0 = 0, correct0 = 0, retry = 0;
     char *path = s1c_path_join(o->out_dir, "samples.jsonl");
     eval_done done = {0};
     R.clients = calloc((size_t)r->n_endpoints, sizeof *R.clients);
-    if (!path || !R.clients) { s1c_fail(err, "out of memory"); goto out; }
+    R.eps = calloc((size_t)r->n_endpoints, sizeof *R.eps);
+    if (!path || !R.clients || !R.eps) { s1c_fail(err, "out of memory"); goto out; }
     for (int e = 0; e < r->n_endpoints; e++) {
-        net_client_opts co = {.base_url = r->endpoints[e], .api_key = r->api_key, .timeout_s = r->timeout_s, .max_retries = -1};
+        net_client_opts co = {.base_url = r->endpoints[e], .api_key = r->api_key, .timeout_s = r->timeout_s,
+                              .max_retries = r->retries, .backoff_s = r->retry_backoff_s};
         if (net_client_new(&R.clients[e], &co, err) != 0) goto out;
     }
     if (eval_make_settings(o, &R.sets, &R.n_sets, err) != 0 || eval_load_done(path, &done, err) != 0 ||
-        plan_jobs(&R, n_problems, &done, &total, &done0, &correct0, err) != 0)
+        plan_jobs(&R, n_problems, &done, &total, &done0, &correct0, &retry, err) != 0)
         goto out;
     R.f = fopen(path, "a");
     if (!R.f) { s1c_fail(err, "%s: cannot open for appending", path); goto out; }
-    if (!o->quiet)
-        fprintf(stderr, "[eval] %s (%s): %d problems x %d settings x %d samples; %d to run (%d already in %s) on %d endpoint(s), "
+    if (!o->quiet) {
+        char again[64] = "";
+        if (retry) snprintf(again, sizeof again, ", %d error record%s retried", retry, retry == 1 ? "" : "s");
+        fprintf(stderr, "[eval] %s (%s): %d problems x %d settings x %d samples; %d to run (%d already in %s%s) on %d endpoint(s), "
                 "%d at a time (%s budget forcing)\n", b->name, eval_method_name(o->method), n_problems, R.n_sets, o->samples,
-                R.n_jobs, done0, path, r->n_endpoints, r->concurrency, r->server_bf ? "server-side" : "client-side");
+                R.n_jobs, done0, path, again, r->n_endpoints, r->concurrency, r->server_bf ? "server-side" : "client-side");
+    }
     eval_progress_start(&R.pg, total, done0, correct0, o->quiet);
     int nt = r->concurrency < 1 ? 1 : r->concurrency > 1024 ? 1024 : r->concurrency;
     if (nt > R.n_jobs) nt = R.n_jobs > 0 ? R.n_jobs : 1;
@@ -413,20 +577,17 @@ int eval_run_remote(const eval_remote *r, const eval_bench *b, const eval_opts *
     eval_progress_end(&R.pg);
     fclose(R.f);
     R.f = NULL;
-    if (atomic_load(&R.failed)) {
-        *err = R.first_err;
-        s1c_fail_prefix(err, "eval stopped (%d samples done are kept; run it again to continue)", R.finished);
-        goto out;
-    }
-    rc = eval_summarize(o->out_dir, err);
+    rc = finish_run(&R, err);
 out:
     if (R.f) fclose(R.f);
     for (int e = 0; R.clients && e < r->n_endpoints; e++) net_client_free(R.clients[e]);
     eval_done_free(&done);
     free(R.sets);
     free(R.clients);
+    free(R.eps);
     free(R.jobs);
     free(path);
     pthread_mutex_destroy(&R.lock);
+    pthread_mutex_destroy(&R.health);
     return rc;
 }

@@ -133,8 +133,39 @@ int eval_record_budget(const void *obj) {
     return steps >= 0 ? steps : eval_int_field(obj, "max_thinking_tokens");
 }
 
+char *eval_record_key(const void *obj) {
+    const cJSON *o = obj, *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method"), *c = cJSON_GetObjectItemCaseSensitive(o, "class");
+    char label[96];
+    eval_setting_label(label, sizeof label, cJSON_IsString(m) ? m->valuestring : "budget-forcing", cJSON_IsString(c) ? c->valuestring : NULL);
+    return eval_sample_key(cJSON_IsString(id) ? id->valuestring : "", label, eval_record_budget(o), eval_int_field(o, "num_waits"),
+                           eval_int_field(o, "sample"));
+}
+
+bool eval_record_is_error(const void *obj) { return cJSON_IsString(cJSON_GetObjectItemCaseSensitive((const cJSON *)obj, "error")); }
+
+/* by key, then by line: the last of a run of equal keys is the newest */
 static int cmp_done(const void *a, const void *b) {
+    const eval_done_item *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static int cmp_key(const void *a, const void *b) {
     return strcmp(((const eval_done_item *)a)->key, ((const eval_done_item *)b)->key);
+}
+
+/* Keeps the newest item of each key (items sorted by cmp_done). */
+static void keep_newest(eval_done *d) {
+    int w = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (i + 1 < d->n && !strcmp(d->items[i].key, d->items[i + 1].key)) {
+            free(d->items[i].key);
+            continue;
+        }
+        d->items[w++] = d->items[i];
+    }
+    d->n = w;
 }
 
 /* The samples already in samples.jsonl; a torn last line (a killed run) is cut off. */
@@ -145,27 +176,23 @@ int eval_load_done(const char *path, eval_done *d, s1c_err *err) {
     size_t len = 0;
     if (s1c_read_file(path, 1u << 31, &text, &len, err) != 0) return -1;
     size_t good = 0;
-    int cap = 0, rc = 0;
-    for (size_t i = 0; i < len && rc == 0;) {
+    int cap = 0, rc = 0, line = 0;
+    for (size_t i = 0; i < len && rc == 0; line++) {
         const char *nl = memchr(text + i, '\n', len - i);
         if (!nl) break; /* no newline: the line was being written when the run died */
         size_t end = (size_t)(nl - text);
         cJSON *o = cJSON_ParseWithLength(text + i, end - i);
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-        if (cJSON_IsString(id)) {
+        if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "id"))) {
             if (d->n == cap) {
                 cap = cap ? cap * 2 : 256;
                 eval_done_item *ni = realloc(d->items, (size_t)cap * sizeof *ni);
                 if (!ni) rc = s1c_fail(err, "out of memory");
                 else d->items = ni;
             }
-            const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method"), *c = cJSON_GetObjectItemCaseSensitive(o, "class");
-            char label[96];
-            eval_setting_label(label, sizeof label, cJSON_IsString(m) ? m->valuestring : "budget-forcing",
-                               cJSON_IsString(c) ? c->valuestring : NULL);
-            char *key = rc == 0 ? eval_sample_key(id->valuestring, label, eval_record_budget(o), eval_int_field(o, "num_waits"),
-                                                  eval_int_field(o, "sample")) : NULL;
-            if (key) d->items[d->n++] = (eval_done_item){key, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
+            char *key = rc == 0 ? eval_record_key(o) : NULL;
+            if (key)
+                d->items[d->n++] = (eval_done_item){key, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct")),
+                                                    eval_record_is_error(o), line};
             else if (rc == 0) rc = s1c_fail(err, "out of memory");
         }
         cJSON_Delete(o);
@@ -175,16 +202,22 @@ int eval_load_done(const char *path, eval_done *d, s1c_err *err) {
     free(text);
     if (rc != 0) return -1;
     if (d->n > 1) qsort(d->items, (size_t)d->n, sizeof *d->items, cmp_done);
+    keep_newest(d);
     if (good < len && truncate(path, (off_t)good) != 0) return s1c_fail(err, "%s: cannot cut the torn last line", path);
     return 0;
 }
 
 /* sorted once after loading: a resumed sweep checks every sample in O(log n) */
+const eval_done_item *eval_done_find(const eval_done *d, const char *key) {
+    eval_done_item k = {(char *)key, false, false, 0};
+    return d->n > 0 ? bsearch(&k, d->items, (size_t)d->n, sizeof *d->items, cmp_key) : NULL;
+}
+
 bool eval_is_done(const eval_done *d, const char *key, bool *correct) {
-    eval_done_item k = {(char *)key, false};
-    const eval_done_item *hit = d->n > 0 ? bsearch(&k, d->items, (size_t)d->n, sizeof *d->items, cmp_done) : NULL;
-    if (hit && correct) *correct = hit->correct;
-    return hit != NULL;
+    const eval_done_item *hit = eval_done_find(d, key);
+    if (!hit || hit->error) return false;
+    if (correct) *correct = hit->correct;
+    return true;
 }
 
 void eval_done_free(eval_done *d) {
@@ -195,7 +228,51 @@ void eval_done_free(eval_done *d) {
 
 /* ------------------------------------------------------------------ one sample's record */
 
+/* The fields every record has: which sample of which setting, of which problem. */
+static cJSON *record_head(const eval_problem *p, const eval_record *r, bool steps) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", p->id);
+    cJSON_AddStringToObject(o, "method", r->method ? r->method : "budget-forcing");
+    if (r->control) cJSON_AddStringToObject(o, "class", r->control);
+    if (r->tries > 1) cJSON_AddNumberToObject(o, "tries", r->tries);
+    /* step-conditional asks for N steps: its budget is no token budget (SPEC.md §5) */
+    if (steps) cJSON_AddNullToObject(o, "max_thinking_tokens");
+    else cJSON_AddNumberToObject(o, "max_thinking_tokens", r->budget);
+    if (steps) cJSON_AddNumberToObject(o, "max_thinking_steps", r->budget);
+    cJSON_AddNumberToObject(o, "num_waits", r->num_waits);
+    cJSON_AddNumberToObject(o, "sample", r->sample);
+    cJSON_AddStringToObject(o, "prompt", p->question);
+    return o;
+}
+
+/* Appends the record as one line, on disk before this returns (a killed run keeps it). */
+static int append_line(FILE *f, cJSON *o, s1c_err *err) {
+    char *line = cJSON_PrintUnformatted(o);
+    int rc = 0;
+    if (!line || fprintf(f, "%s\n", line) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = s1c_fail(err, "samples.jsonl: write failed (disk full?)");
+    free(line);
+    return rc;
+}
+
+/* A sample whose requests failed: no text, no extracted answer, no verdict; the error says why. */
+static int write_error(FILE *f, const eval_problem *p, const eval_record *r, bool steps, s1c_err *err) {
+    cJSON *o = record_head(p, r, steps);
+    cJSON_AddStringToObject(o, "gold", p->gold);
+    cJSON_AddNullToObject(o, "correct");
+    cJSON_AddStringToObject(o, "error", r->error);
+    if (r->endpoint) cJSON_AddStringToObject(o, "endpoint", r->endpoint);
+    cJSON *meta = p->meta ? cJSON_Parse(p->meta) : NULL;
+    if (meta) cJSON_AddItemToObject(o, "problem", meta);
+    cJSON_AddNumberToObject(o, "elapsed_s", r->decode_s);
+    int rc = append_line(f, o, err);
+    cJSON_Delete(o);
+    return rc;
+}
+
 int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int *n_correct, s1c_err *err) {
+    bool steps = r->method && !strcmp(r->method, eval_method_name(EVAL_STEP_CONDITIONAL));
+    if (r->error) return write_error(f, p, r, steps, err);
     /* extraction sees the whole output, thinking then answer, as s1's harness did */
     size_t all_len = r->full ? strlen(r->full) + 1 : strlen(r->thinking) + strlen(r->answer) + 2;
     char *all = malloc(all_len);
@@ -207,19 +284,7 @@ int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int 
     if (rc == 0) {
         bool unsure, ok = eval_is_correct(p->gold, ex.answer, &unsure);
         *n_correct += ok; /* for the running accuracy of the progress lines */
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", p->id);
-        cJSON_AddStringToObject(o, "method", r->method ? r->method : "budget-forcing");
-        if (r->control) cJSON_AddStringToObject(o, "class", r->control);
-        if (r->tries > 1) cJSON_AddNumberToObject(o, "tries", r->tries);
-        /* step-conditional asks for N steps: its budget is no token budget (SPEC.md §5) */
-        bool steps = r->method && !strcmp(r->method, eval_method_name(EVAL_STEP_CONDITIONAL));
-        if (steps) cJSON_AddNullToObject(o, "max_thinking_tokens");
-        else cJSON_AddNumberToObject(o, "max_thinking_tokens", r->budget);
-        if (steps) cJSON_AddNumberToObject(o, "max_thinking_steps", r->budget);
-        cJSON_AddNumberToObject(o, "num_waits", r->num_waits);
-        cJSON_AddNumberToObject(o, "sample", r->sample);
-        cJSON_AddStringToObject(o, "prompt", p->question);
+        cJSON *o = record_head(p, r, steps);
         cJSON_AddStringToObject(o, "thinking", r->thinking);
         cJSON_AddStringToObject(o, "answer", r->answer);
         cJSON_AddNumberToObject(o, "thinking_tokens", r->thinking_tokens);
@@ -237,10 +302,8 @@ int eval_write_record(FILE *f, const eval_problem *p, const eval_record *r, int 
         if (meta) cJSON_AddItemToObject(o, "problem", meta);
         cJSON_AddNumberToObject(o, "prefill_s", r->prefill_s);
         cJSON_AddNumberToObject(o, "decode_s", r->decode_s);
-        char *line = cJSON_PrintUnformatted(o);
+        rc = append_line(f, o, err);
         cJSON_Delete(o);
-        if (!line || fprintf(f, "%s\n", line) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) rc = s1c_fail(err, "samples.jsonl: write failed (disk full?)");
-        free(line);
     }
     grade_extraction_free(&ex);
     free(all);

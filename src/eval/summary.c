@@ -12,12 +12,14 @@
 
 typedef struct rec {
     cJSON *o;       /* the sample line */
-    const char *id, *extracted, *gold;
+    const char *id, *extracted, *gold; /* extracted: "" for an error record */
     const char *method, *klass; /* "budget-forcing" and "" for records from before methods existed */
     int budget, waits, sample, thinking_tokens;
     bool steps;         /* step-conditional: budget in steps */
     int thinking_steps; /* its steps (the record's, else counted from its thinking) */
     bool correct;
+    bool error;         /* its requests failed: no verdict, counted apart, never as wrong */
+    char *key;          /* eval_record_key */
 } rec;
 
 static bool is_steps_method(const char *method) { return !strcmp(method, eval_method_name(EVAL_STEP_CONDITIONAL)); }
@@ -32,6 +34,46 @@ static int record_steps(const cJSON *o) {
 int eval_int_field(const void *obj, const char *name) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive((const cJSON *)obj, name);
     return cJSON_IsNumber(v) ? v->valueint : -1;
+}
+
+static void free_recs(rec *r, int n) {
+    for (int i = 0; i < n; i++) {
+        cJSON_Delete(r[i].o);
+        free(r[i].key);
+    }
+    free(r);
+}
+
+typedef struct { const rec *r; int i; } rec_ref;
+static int cmp_ref(const void *a, const void *b) {
+    const rec_ref *x = a, *y = b;
+    int c = strcmp(x->r[x->i].key, y->r[y->i].key);
+    return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* A key written more than once (an error record, then its retry by a later run): the newest
+ * line wins; the others are dropped, the rest keep their order in the file. */
+static int keep_newest(rec *r, int *n) {
+    rec_ref *ref = malloc(((size_t)*n + 1) * sizeof *ref);
+    bool *drop = calloc((size_t)*n + 1, 1);
+    if (!ref || !drop) { free(ref); free(drop); return -1; }
+    for (int i = 0; i < *n; i++) ref[i] = (rec_ref){r, i};
+    qsort(ref, (size_t)*n, sizeof *ref, cmp_ref);
+    for (int i = 0; i + 1 < *n; i++)
+        if (!strcmp(r[ref[i].i].key, r[ref[i + 1].i].key)) drop[ref[i].i] = true;
+    int w = 0;
+    for (int i = 0; i < *n; i++) {
+        if (drop[i]) {
+            cJSON_Delete(r[i].o);
+            free(r[i].key);
+        } else {
+            r[w++] = r[i];
+        }
+    }
+    *n = w;
+    free(ref);
+    free(drop);
+    return 0;
 }
 
 static int load(const char *path, rec **out, int *n, s1c_err *err) {
@@ -49,32 +91,35 @@ static int load(const char *path, rec **out, int *n, s1c_err *err) {
         cJSON *o = cJSON_Parse(line);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id"), *ex = cJSON_GetObjectItemCaseSensitive(o, "extracted");
         const cJSON *gold = cJSON_GetObjectItemCaseSensitive(o, "gold");
-        if (!cJSON_IsString(id) || !cJSON_IsString(ex) || !cJSON_IsString(gold)) {
+        bool error = eval_record_is_error(o);
+        if (!cJSON_IsString(id) || (!error && !cJSON_IsString(ex)) || !cJSON_IsString(gold)) {
             cJSON_Delete(o);
             free(text);
             return s1c_fail(err, "%s:%d: not a sample record", path, line_no);
         }
+        char *key = eval_record_key(o);
         if (*n == cap) {
             cap = cap ? cap * 2 : 256;
-            rec *nr = realloc(*out, (size_t)cap * sizeof *nr);
-            if (!nr) { cJSON_Delete(o); free(text); return s1c_fail(err, "out of memory"); }
+            rec *nr = key ? realloc(*out, (size_t)cap * sizeof *nr) : NULL;
+            if (!nr) { cJSON_Delete(o); free(key); free(text); return s1c_fail(err, "out of memory"); }
             *out = nr;
+        } else if (!key) {
+            cJSON_Delete(o);
+            free(text);
+            return s1c_fail(err, "out of memory");
         }
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method"), *k = cJSON_GetObjectItemCaseSensitive(o, "class");
         const char *method = cJSON_IsString(m) ? m->valuestring : "budget-forcing";
         bool steps = is_steps_method(method);
-        (*out)[(*n)++] = (rec){o, id->valuestring, ex->valuestring, gold->valuestring, method, cJSON_IsString(k) ? k->valuestring : "",
-                               eval_record_budget(o), eval_int_field(o, "num_waits"), eval_int_field(o, "sample"),
-                               eval_int_field(o, "thinking_tokens"), steps, steps ? record_steps(o) : 0,
-                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct"))};
+        (*out)[(*n)++] = (rec){o, id->valuestring, error ? "" : ex->valuestring, gold->valuestring, method,
+                               cJSON_IsString(k) ? k->valuestring : "", eval_record_budget(o), eval_int_field(o, "num_waits"),
+                               eval_int_field(o, "sample"), eval_int_field(o, "thinking_tokens"), steps,
+                               steps && !error ? record_steps(o) : 0, cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "correct")),
+                               error, key};
     }
     free(text);
+    if (keep_newest(*out, n) != 0) return s1c_fail(err, "out of memory");
     return 0;
-}
-
-static void free_recs(rec *r, int n) {
-    for (int i = 0; i < n; i++) cJSON_Delete(r[i].o);
-    free(r);
 }
 
 /* One problem's verdict at one setting: its sample, or the majority of its samples'
@@ -98,7 +143,9 @@ static bool same_setting(const rec *a, const rec *b) {
     return a->budget == b->budget && a->waits == b->waits && !strcmp(a->method, b->method) && !strcmp(a->klass, b->klass);
 }
 
-/* Points, one per setting (method, class, budget, waits) in first-seen order. */
+/* Points, one per setting (method, class, budget, waits) in first-seen order. Only graded
+ * samples count (majority votes, accuracy, thinking, control); error records are counted in
+ * the point's errors, and a problem all of whose samples failed is left out of n. */
 static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
     eval_point *pts = calloc((size_t)n + 1, sizeof *pts);
     int *idx = malloc(((size_t)n + 1) * sizeof(int));
@@ -122,6 +169,10 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
             for (int q = j; q < n; q++)
                 if (!seen[q] && same_setting(&r[q], &r[i]) && !strcmp(r[q].id, r[j].id)) {
                     seen[q] = true;
+                    if (r[q].error) { /* no verdict: counted apart, never as wrong */
+                        p->errors++;
+                        continue;
+                    }
                     idx[k++] = q;
                     think += r[q].thinking_tokens;
                     steps += r[q].thinking_steps;
@@ -129,6 +180,7 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
                     within += r[q].budget < 0 || (r[q].steps ? r[q].thinking_steps : r[q].thinking_tokens) <= r[q].budget;
                     runs++;
                 }
+            if (k == 0) continue; /* every sample of this problem failed: the problem is not graded here */
             p->n++;
             p->correct += voted_correct(r, idx, k);
         }
@@ -145,33 +197,61 @@ static int make_points(const rec *r, int n, eval_point **out, int *n_pts) {
     return 0;
 }
 
-static char *summary_json(const eval_point *pts, int n, int n_samples) {
+/* The points with graded samples: the only ones a metric or the plot can use (a point whose
+ * samples all failed has no accuracy). */
+static eval_point *graded_points(const eval_point *pts, int n, int *n_out) {
+    eval_point *g = malloc(((size_t)n + 1) * sizeof *g);
+    *n_out = 0;
+    for (int i = 0; g && i < n; i++)
+        if (pts[i].n > 0) g[(*n_out)++] = pts[i];
+    return g;
+}
+
+static cJSON *point_json(const eval_point *pt) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "method", pt->method);
+    if (pt->klass[0]) cJSON_AddStringToObject(p, "class", pt->klass);
+    /* a step-conditional point asked for N steps: it has no token budget */
+    if (pt->max_thinking_tokens >= 0 && !pt->steps) cJSON_AddNumberToObject(p, "max_thinking_tokens", pt->max_thinking_tokens);
+    else cJSON_AddNullToObject(p, "max_thinking_tokens");
+    if (pt->steps) cJSON_AddNumberToObject(p, "max_thinking_steps", pt->max_thinking_tokens);
+    cJSON_AddStringToObject(p, "budget_unit", pt->steps ? "steps" : "tokens");
+    cJSON_AddNumberToObject(p, "num_waits", pt->num_waits);
+    cJSON_AddNumberToObject(p, "samples", pt->n);
+    cJSON_AddNumberToObject(p, "correct", pt->correct);
+    cJSON_AddNumberToObject(p, "errors", pt->errors);
+    if (pt->n == 0) { /* nothing graded: no accuracy, thinking or control to state */
+        cJSON_AddNullToObject(p, "accuracy");
+        cJSON_AddNullToObject(p, "ci95");
+        cJSON_AddNullToObject(p, "avg_thinking_tokens");
+        cJSON_AddNullToObject(p, "control");
+        return p;
+    }
+    cJSON_AddNumberToObject(p, "accuracy", pt->accuracy);
+    cJSON *ci = cJSON_AddArrayToObject(p, "ci95");
+    cJSON_AddItemToArray(ci, cJSON_CreateNumber(pt->ci95_lo));
+    cJSON_AddItemToArray(ci, cJSON_CreateNumber(pt->ci95_hi));
+    cJSON_AddNumberToObject(p, "avg_thinking_tokens", pt->avg_thinking_tokens);
+    if (pt->steps) cJSON_AddNumberToObject(p, "avg_thinking_steps", pt->avg_thinking_steps);
+    cJSON_AddNumberToObject(p, "control", pt->control);
+    return p;
+}
+
+/* g: the graded points (graded_points), which the overall metrics use. */
+static char *summary_json(const eval_point *pts, int n, const eval_point *g, int ng, int n_samples) {
     cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "points");
     bool any_steps = false;
+    int errors = 0;
     for (int i = 0; i < n; i++) {
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "method", pts[i].method);
-        if (pts[i].klass[0]) cJSON_AddStringToObject(p, "class", pts[i].klass);
-        /* a step-conditional point asked for N steps: it has no token budget */
-        if (pts[i].max_thinking_tokens >= 0 && !pts[i].steps) cJSON_AddNumberToObject(p, "max_thinking_tokens", pts[i].max_thinking_tokens);
-        else cJSON_AddNullToObject(p, "max_thinking_tokens");
-        if (pts[i].steps) cJSON_AddNumberToObject(p, "max_thinking_steps", pts[i].max_thinking_tokens);
-        cJSON_AddStringToObject(p, "budget_unit", pts[i].steps ? "steps" : "tokens");
-        cJSON_AddNumberToObject(p, "num_waits", pts[i].num_waits);
-        cJSON_AddNumberToObject(p, "samples", pts[i].n);
-        cJSON_AddNumberToObject(p, "correct", pts[i].correct);
-        cJSON_AddNumberToObject(p, "accuracy", pts[i].accuracy);
-        cJSON *ci = cJSON_AddArrayToObject(p, "ci95");
-        cJSON_AddItemToArray(ci, cJSON_CreateNumber(pts[i].ci95_lo));
-        cJSON_AddItemToArray(ci, cJSON_CreateNumber(pts[i].ci95_hi));
-        cJSON_AddNumberToObject(p, "avg_thinking_tokens", pts[i].avg_thinking_tokens);
-        if (pts[i].steps) cJSON_AddNumberToObject(p, "avg_thinking_steps", pts[i].avg_thinking_steps);
-        cJSON_AddNumberToObject(p, "control", pts[i].control);
-        cJSON_AddItemToArray(arr, p);
+        cJSON_AddItemToArray(arr, point_json(&pts[i]));
         any_steps |= pts[i].steps;
+        errors += pts[i].errors;
     }
-    cJSON_AddNumberToObject(root, "control", eval_control(pts, n));
-    cJSON_AddNumberToObject(root, "scaling", eval_scaling(pts, n));
+    /* nothing graded (every sample failed): no metric to state */
+    if (ng > 0) cJSON_AddNumberToObject(root, "control", eval_control(g, ng));
+    else cJSON_AddNullToObject(root, "control");
+    if (ng > 0) cJSON_AddNumberToObject(root, "scaling", eval_scaling(g, ng));
+    else cJSON_AddNullToObject(root, "scaling");
     cJSON_AddStringToObject(root, "scaling_unit", "accuracy percentage points per 1,000 thinking tokens");
     cJSON_AddStringToObject(root, "control_unit", any_steps ? "fraction of settings within their budget, in each point's budget_unit "
                                                               "(steps for step-conditional)" : "fraction of settings within their token budget");
@@ -179,8 +259,11 @@ static char *summary_json(const eval_point *pts, int n, int n_samples) {
         cJSON_AddStringToObject(root, "step_definition", "s1's step markers in the thinking ('<|im_start|>N steps left', also "
                                                          "without the special token, or '<|im_start|>stepN'); a thinking without "
                                                          "markers counts its paragraphs (blocks separated by blank lines)");
-    cJSON_AddNumberToObject(root, "performance", eval_performance(pts, n));
+    if (ng > 0) cJSON_AddNumberToObject(root, "performance", eval_performance(g, ng));
+    else cJSON_AddNullToObject(root, "performance");
     cJSON_AddNumberToObject(root, "sample_records", n_samples);
+    /* samples whose requests failed after their retries: in no accuracy, never wrong; a rerun retries them */
+    cJSON_AddNumberToObject(root, "errors", errors);
     char *s = cJSON_Print(root);
     cJSON_Delete(root);
     return s;
@@ -266,46 +349,73 @@ static void json_for_script(sb *b, const char *s) {
     }
 }
 
+/* The trace viewer. Error records (requests that failed) have no text, verdict or extracted
+ * answer: they show their error, and only the "error" filter (or "all") lists them. The page's
+ * fragment picks the first filter (report.html#error). */
 static const char *report_js =
     "const rows=JSON.parse(document.getElementById('samples').textContent);\n"
-    "const tb=document.getElementById('rows');let filter='all';\n"
-    "function esc(s){return String(s).replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));}\n"
+    "const tb=document.getElementById('rows');const h0=location.hash.slice(1);\n"
+    "let filter=['correct','wrong','budget','error'].includes(h0)?h0:'all';\n"
+    "function v(x){return x==null?'':x;}\n"
+    "function esc(s){return String(v(s)).replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));}\n"
+    "function keep(r){if(filter==='correct')return r.correct===true;if(filter==='wrong')return r.correct===false;\n"
+    " if(filter==='error')return r.error!=null;if(filter==='budget')return r.think_end_reason==='budget';return true;}\n"
     "function show(){const q=document.getElementById('q').value.toLowerCase();let h='';let k=0;\n"
-    " for(const r of rows){if(filter==='correct'&&!r.correct)continue;if(filter==='wrong'&&r.correct)continue;\n"
-    "  if(filter==='budget'&&r.think_end_reason!=='budget')continue;\n"
-    "  if(q&&!(r.id+' '+r.prompt+' '+r.extracted+' '+r.thinking+' '+r.answer).toLowerCase().includes(q))continue;k++;\n"
-    "  h+=`<tr class=${r.correct?'ok':'bad'}><td>${esc(r.id)}</td><td>${r.max_thinking_steps!=null?r.max_thinking_steps+' steps':r.max_thinking_tokens<0?'none':r.max_thinking_tokens}</td><td>${r.num_waits}</td><td>${r.sample}</td>`+\n"
-    "   `<td>${r.thinking_tokens}</td><td>${r.waits}</td><td>${esc(r.stop_reason)}</td><td>${esc(r.extracted)}</td><td>${esc(r.gold)}</td><td>${r.correct?'yes':'no'}</td>`+\n"
-    "   `<td><details><summary>trace</summary><p><b>Question</b></p><pre>${esc(r.prompt)}</pre><p><b>Thinking</b></p><pre>${esc(r.thinking)}</pre><p><b>Answer</b></p><pre>${esc(r.answer)}</pre></details></td></tr>`;}\n"
+    " for(const r of rows){if(!keep(r))continue;\n"
+    "  if(q&&!(r.id+' '+r.prompt+' '+v(r.extracted)+' '+v(r.thinking)+' '+v(r.answer)+' '+v(r.error)).toLowerCase().includes(q))continue;k++;\n"
+    "  const e=r.error!=null;\n"
+    "  h+=`<tr class=${e?'err':r.correct?'ok':'bad'}><td>${esc(r.id)}</td><td>${r.max_thinking_steps!=null?r.max_thinking_steps+' steps':r.max_thinking_tokens<0?'none':r.max_thinking_tokens}</td><td>${r.num_waits}</td><td>${r.sample}</td>`+\n"
+    "   `<td>${esc(r.thinking_tokens)}</td><td>${esc(r.waits)}</td><td>${e?'error':esc(r.stop_reason)}</td><td>${esc(r.extracted)}</td><td>${esc(r.gold)}</td><td>${e?'error':r.correct?'yes':'no'}</td>`+\n"
+    "   `<td><details><summary>${e?'error':'trace'}</summary><p><b>Question</b></p><pre>${esc(r.prompt)}</pre>`+\n"
+    "   (e?`<p><b>Error</b> (not counted as wrong; a rerun of the run retries it)</p><pre>${esc(r.error)}</pre>`:\n"
+    "      `<p><b>Thinking</b></p><pre>${esc(r.thinking)}</pre><p><b>Answer</b></p><pre>${esc(r.answer)}</pre>`)+`</details></td></tr>`;}\n"
     " tb.innerHTML=h;document.getElementById('count').textContent=k+' of '+rows.length+' samples';}\n"
     "for(const b of document.querySelectorAll('button[data-f]'))b.onclick=()=>{filter=b.dataset.f;show();};\n"
     "document.getElementById('q').oninput=show;show();\n";
 
-static char *report_html(const eval_point *pts, int n, const char *svg, const char *samples_json) {
+/* pts: every point; g: the graded ones (the metrics); errors: error records in all. */
+static char *report_html(const eval_point *pts, int n, const eval_point *g, int ng, int errors, const char *svg,
+                         const char *samples_json) {
     sb b = {0};
     sb_printf(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>s1c eval report</title>\n<style>\n"
                   "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
                   "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}"
-                  "tr.ok td:nth-child(10){color:#080}tr.bad td:nth-child(10){color:#b00}pre{white-space:pre-wrap;text-align:left;max-width:900px}"
-                  "td details{text-align:left}</style></head><body>\n<h1>s1c evaluation</h1>\n");
-    sb_printf(&b, "<h2>Summary</h2>\n<table id=\"metrics\"><tr><th>Control</th><th>Scaling (pp / 1,000 thinking tokens)</th><th>Performance</th></tr>"
-                  "<tr><td>%.1f%%</td><td>%.2f</td><td>%.1f%%</td></tr></table>\n",
-              100 * eval_control(pts, n), eval_scaling(pts, n), 100 * eval_performance(pts, n));
-    sb_printf(&b, "<table id=\"points\"><tr><th>budget</th><th>waits</th><th>problems</th><th>correct</th><th>accuracy</th><th>95%% CI</th><th>avg thinking tokens</th><th>within budget</th></tr>\n");
+                  "tr.ok td:nth-child(10){color:#080}tr.bad td:nth-child(10){color:#b00}tr.err td{color:#a60}"
+                  "pre{white-space:pre-wrap;text-align:left;max-width:900px}"
+                  "td details{text-align:left}.errors{color:#a60}</style></head><body>\n<h1>s1c evaluation</h1>\n");
+    char control[16] = "–", scaling[16] = "–", perf[16] = "–";
+    if (ng > 0) {
+        snprintf(control, sizeof control, "%.1f%%", 100 * eval_control(g, ng));
+        snprintf(scaling, sizeof scaling, "%.2f", eval_scaling(g, ng));
+        snprintf(perf, sizeof perf, "%.1f%%", 100 * eval_performance(g, ng));
+    }
+    sb_printf(&b, "<h2>Summary</h2>\n<table id=\"metrics\"><tr><th>Control</th><th>Scaling (pp / 1,000 thinking tokens)</th><th>Performance</th>"
+                  "<th>Errors</th></tr><tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td></tr></table>\n", control, scaling, perf, errors);
+    if (errors > 0)
+        sb_printf(&b, "<p class=\"errors\" id=\"errors\">%d sample%s ended in error (requests that failed after their retries): "
+                      "they count in no accuracy and never as wrong; running the same command again retries them.</p>\n",
+                  errors, errors == 1 ? "" : "s");
+    sb_printf(&b, "<table id=\"points\"><tr><th>budget</th><th>waits</th><th>problems</th><th>correct</th><th>accuracy</th><th>95%% CI</th>"
+                  "<th>avg thinking tokens</th><th>within budget</th><th>errors</th></tr>\n");
     for (int i = 0; i < n; i++) {
-        char bud[32];
-        if (pts[i].max_thinking_tokens >= 0) snprintf(bud, sizeof bud, "%d%s", pts[i].max_thinking_tokens, pts[i].steps ? " steps" : "");
+        const eval_point *p = &pts[i];
+        char bud[32], think[64] = "–", acc[16] = "–", ci[40] = "–", within[16] = "–";
+        if (p->max_thinking_tokens >= 0) snprintf(bud, sizeof bud, "%d%s", p->max_thinking_tokens, p->steps ? " steps" : "");
         else snprintf(bud, sizeof bud, "none");
-        char think[64];
-        if (pts[i].steps) snprintf(think, sizeof think, "%.1f (%.1f steps)", pts[i].avg_thinking_tokens, pts[i].avg_thinking_steps);
-        else snprintf(think, sizeof think, "%.1f", pts[i].avg_thinking_tokens);
-        sb_printf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%.1f%%</td><td>%.1f–%.1f%%</td><td>%s</td><td>%.0f%%</td></tr>\n", bud,
-                  pts[i].num_waits, pts[i].n, pts[i].correct, 100 * pts[i].accuracy, 100 * pts[i].ci95_lo, 100 * pts[i].ci95_hi,
-                  think, 100 * pts[i].control);
+        if (p->n > 0) {
+            if (p->steps) snprintf(think, sizeof think, "%.1f (%.1f steps)", p->avg_thinking_tokens, p->avg_thinking_steps);
+            else snprintf(think, sizeof think, "%.1f", p->avg_thinking_tokens);
+            snprintf(acc, sizeof acc, "%.1f%%", 100 * p->accuracy);
+            snprintf(ci, sizeof ci, "%.1f–%.1f%%", 100 * p->ci95_lo, 100 * p->ci95_hi);
+            snprintf(within, sizeof within, "%.0f%%", 100 * p->control);
+        }
+        sb_printf(&b, "<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td%s>%d</td></tr>\n", bud,
+                  p->num_waits, p->n, p->correct, acc, ci, think, within, p->errors ? " class=\"errors\"" : "", p->errors);
     }
     sb_printf(&b, "</table>\n<h2>Scaling</h2>\n%s\n<h2>Samples</h2>\n", svg ? svg : "");
     sb_printf(&b, "<p><button data-f=\"all\">all</button> <button data-f=\"correct\">correct</button> <button data-f=\"wrong\">wrong</button> "
-                  "<button data-f=\"budget\">ended by the budget</button> <input id=\"q\" placeholder=\"search\"> <span id=\"count\"></span></p>\n");
+                  "<button data-f=\"budget\">ended by the budget</button> <button data-f=\"error\">error</button> "
+                  "<input id=\"q\" placeholder=\"search\"> <span id=\"count\"></span></p>\n");
     sb_printf(&b, "<table><thead><tr><th>id</th><th>budget</th><th>waits</th><th>sample</th><th>thinking tokens</th><th>waits used</th><th>stop</th>"
                   "<th>extracted</th><th>gold</th><th>correct</th><th></th></tr></thead><tbody id=\"rows\"></tbody></table>\n");
     sb_printf(&b, "<script type=\"application/json\" id=\"samples\">");
@@ -326,23 +436,27 @@ static int write_text(const char *dir, const char *name, const char *text, s1c_e
 int eval_summarize(const char *dir, s1c_err *err) {
     char *path = s1c_path_join(dir, "samples.jsonl");
     rec *r = NULL;
-    int n = 0, np = 0, rc = -1;
-    eval_point *pts = NULL;
+    int n = 0, np = 0, ng = 0, rc = -1;
+    eval_point *pts = NULL, *g = NULL;
     char *summary = NULL, *svg = NULL, *html = NULL, *all = NULL;
     if (load(path, &r, &n, err) != 0) goto out;
-    if (make_points(r, n, &pts, &np) != 0) { s1c_fail(err, "out of memory"); goto out; }
+    if (make_points(r, n, &pts, &np) != 0 || !(g = graded_points(pts, np, &ng))) { s1c_fail(err, "out of memory"); goto out; }
     cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) cJSON_AddItemToArray(arr, cJSON_Duplicate(r[i].o, 1));
+    int errors = 0;
+    for (int i = 0; i < n; i++) {
+        cJSON_AddItemToArray(arr, cJSON_Duplicate(r[i].o, 1));
+        errors += r[i].error;
+    }
     all = cJSON_PrintUnformatted(arr);
     cJSON_Delete(arr);
-    summary = summary_json(pts, np, n);
-    svg = eval_svg(pts, np);
-    html = all ? report_html(pts, np, svg, all) : NULL;
+    summary = summary_json(pts, np, g, ng, n);
+    svg = eval_svg(g, ng);
+    html = all ? report_html(pts, np, g, ng, errors, svg, all) : NULL;
     if (write_text(dir, "summary.json", summary, err) || write_text(dir, "scaling.svg", svg, err) || write_text(dir, "report.html", html, err)) goto out;
     rc = 0;
 out:
     free_recs(r, n);
-    free(pts); free(summary); free(svg); free(html); free(all); free(path);
+    free(pts); free(g); free(summary); free(svg); free(html); free(all); free(path);
     return rc;
 }
 
@@ -352,12 +466,16 @@ int eval_regrade(const char *dir, s1c_err *err) {
     int n = 0, rc = -1;
     if (load(path, &r, &n, err) != 0) goto out;
     sb b = {0};
+    /* the newest record of each sample, graded again; error records have no answer to grade: they
+     * stay as they are, for a rerun to retry */
     for (int i = 0; i < n; i++) {
-        bool unsure, ok = eval_is_correct(r[i].gold, r[i].extracted, &unsure);
-        cJSON_DeleteItemFromObjectCaseSensitive(r[i].o, "correct");
-        cJSON_DeleteItemFromObjectCaseSensitive(r[i].o, "unsure");
-        cJSON_AddBoolToObject(r[i].o, "correct", ok);
-        if (unsure) cJSON_AddBoolToObject(r[i].o, "unsure", 1);
+        if (!r[i].error) {
+            bool unsure, ok = eval_is_correct(r[i].gold, r[i].extracted, &unsure);
+            cJSON_DeleteItemFromObjectCaseSensitive(r[i].o, "correct");
+            cJSON_DeleteItemFromObjectCaseSensitive(r[i].o, "unsure");
+            cJSON_AddBoolToObject(r[i].o, "correct", ok);
+            if (unsure) cJSON_AddBoolToObject(r[i].o, "unsure", 1);
+        }
         char *line = cJSON_PrintUnformatted(r[i].o);
         if (line) sb_printf(&b, "%s\n", line);
         free(line);
@@ -393,17 +511,23 @@ typedef struct verdict {
     bool correct;
 } verdict;
 
-static int setting_verdicts(const rec *r, int n, const rec *key, verdict **out, s1c_err *err) {
+/* Problems whose samples all failed have no verdict; *errors counts the failed samples. */
+static int setting_verdicts(const rec *r, int n, const rec *key, verdict **out, int *errors, s1c_err *err) {
     verdict *v = malloc(((size_t)n + 1) * sizeof *v);
     int *idx = malloc(((size_t)n + 1) * sizeof *idx), nv = 0;
     bool *seen = calloc((size_t)n + 1, 1);
+    *errors = 0;
     if (!v || !idx || !seen) { free(v); free(idx); free(seen); return s1c_fail(err, "out of memory"); }
     for (int i = 0; i < n; i++) {
         if (seen[i] || !same_setting(&r[i], key)) continue;
         int k = 0;
         for (int q = i; q < n; q++)
-            if (!seen[q] && same_setting(&r[q], key) && !strcmp(r[q].id, r[i].id)) seen[q] = true, idx[k++] = q;
-        v[nv++] = (verdict){r[i].id, voted_correct(r, idx, k)};
+            if (!seen[q] && same_setting(&r[q], key) && !strcmp(r[q].id, r[i].id)) {
+                seen[q] = true;
+                if (r[q].error) ++*errors;
+                else idx[k++] = q;
+            }
+        if (k > 0) v[nv++] = (verdict){r[i].id, voted_correct(r, idx, k)};
     }
     free(idx);
     free(seen);
@@ -428,8 +552,9 @@ int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) 
     rec *ra = NULL, *rb = NULL;
     int na = 0, nb = 0, rc = -1, compared = 0;
     if (load(pa, &ra, &na, err) != 0 || load(pb, &rb, &nb, err) != 0) goto done;
-    fprintf(out, "%-22s %6s %5s %8s %8s %8s %7s %7s %9s\n", "setting", "budget", "waits", "problems", "A", "B", "only A",
-            "only B", "p (McNemar)");
+    /* errors: samples whose requests failed in A / in B (no verdict: their problems are left out) */
+    fprintf(out, "%-22s %6s %5s %8s %8s %8s %9s %7s %7s %9s\n", "setting", "budget", "waits", "problems", "A", "B", "errors",
+            "only A", "only B", "p (McNemar)");
     /* one row per setting of A, in a stable order: method, class, waits, then budget (none last) */
     const rec **lead = malloc(((size_t)na + 1) * sizeof *lead);
     int nl = 0;
@@ -442,7 +567,8 @@ int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) 
     for (int l = 0; l < nl; l++) {
         const rec *key = lead[l];
         verdict *va = NULL, *vb = NULL;
-        int nva = setting_verdicts(ra, na, key, &va, err), nvb = nva >= 0 ? setting_verdicts(rb, nb, key, &vb, err) : -1;
+        int ea = 0, eb = 0;
+        int nva = setting_verdicts(ra, na, key, &va, &ea, err), nvb = nva >= 0 ? setting_verdicts(rb, nb, key, &vb, &eb, err) : -1;
         int both = 0, ca = 0, cb = 0, only_a = 0, only_b = 0;
         for (int x = 0; x < nva && nvb > 0; x++)
             for (int y = 0; y < nvb; y++)
@@ -461,8 +587,10 @@ int eval_compare(const char *dir_a, const char *dir_b, FILE *out, s1c_err *err) 
         char setting[64], budget[16] = "none";
         snprintf(setting, sizeof setting, "%s%s%s", key->method, key->klass[0] ? ":" : "", key->klass);
         if (key->budget >= 0) snprintf(budget, sizeof budget, key->steps ? "%d st" : "%d", key->budget);
-        fprintf(out, "%-22s %6s %5d %8d %7.1f%% %7.1f%% %7d %7d %9.3g\n", setting, budget, key->waits, both, 100.0 * ca / both,
-                100.0 * cb / both, only_a, only_b, mcnemar_p(only_a, only_b));
+        char errs[32];
+        snprintf(errs, sizeof errs, "%d/%d", ea, eb);
+        fprintf(out, "%-22s %6s %5d %8d %7.1f%% %7.1f%% %9s %7d %7d %9.3g\n", setting, budget, key->waits, both, 100.0 * ca / both,
+                100.0 * cb / both, errs, only_a, only_b, mcnemar_p(only_a, only_b));
     }
     free(lead);
     rc = compared ? 0 : s1c_fail(err, "%s and %s share no setting and problem to compare", dir_a, dir_b);

@@ -4,12 +4,14 @@ localhost stand in for a fleet. Their "model" thinks in words (one word = one to
 answers correctly only after 8 thinking words, and writes more after an appended "Wait".
 Checked: s1's client-side loop (budgets never exceeded, Waits injected and counted, the forced
 end with the answer prefix), accuracy rising with the budget, requests spread over both
-endpoints, transient 500s retried, resume after a failure keeps finished samples, the progress
-lines (a log gets plain lines; a resumed run starts at what is done; a failed request counts as
-an error, never as wrong), and every --method through the same loop: the prompt-side controls
-send their suffix and force nothing, step-conditional counts the model's "N steps left"
-markers, rejection sampling redraws with new seeds until the thinking fits."""
-import http.server, json, os, re, shutil, socketserver, subprocess, sys, threading
+endpoints, transient 500s retried, the progress lines (a log gets plain lines; a failed sample
+counts as an error, never as wrong), failures (a problem the servers always fail on becomes an
+error record, the others are graded, the exit status says so, a rerun retries only it and the
+newest record wins; --regrade leaves error records alone; a dead endpoint of a fleet costs
+little; all endpoints dead stop the run early), and every --method through the same loop: the
+prompt-side controls send their suffix and force nothing, step-conditional counts the model's
+"N steps left" markers, rejection sampling redraws with new seeds until the thinking fits."""
+import http.server, json, os, re, shutil, socket, socketserver, subprocess, sys, threading, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from s1ctest import BIN, TMP, _counts, check, finish  # noqa: E402
@@ -63,10 +65,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(n))
         with srv.lock:
             srv.requests += 1
-            fail = srv.fail_next > 0
-            if fail:
+            fail = srv.fail_next > 0 or (srv.fail_if is not None and srv.fail_if in str(req.get("prompt", req.get("messages")))) \
+                or req.get("seed") in srv.fail_seeds
+            if srv.fail_next > 0:
                 srv.fail_next -= 1
             broken = srv.broken
+            srv.log.append((str(req.get("prompt", req.get("messages"))), fail or broken))
         if fail or broken:
             self.send_response(500 if fail else 400)
             self.end_headers()
@@ -128,7 +132,18 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.lock = threading.Lock()
         self.requests, self.fail_next, self.broken = 0, 0, False
+        self.fail_if = None  # a 500 for every request whose prompt holds this text
+        self.fail_seeds = set()  # a 500 for every request with one of these seeds
+        self.log = []  # (prompt, failed) of every request
         self.seen, self.long_unless_seed = [], None
+
+
+def dead_url():
+    """An endpoint nobody listens on: connections are refused at once."""
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
 
 
 servers = [Server(), Server()]
@@ -145,12 +160,20 @@ with open(bench, "w") as f:
         f.write(json.dumps({"id": f"p{i}", "question": f"What is the answer {i}?", "answer": "42"}) + "\n")
 
 
-def run_eval(out, *extra, quiet=True, budgets="4,8,none", waits="0,1"):
+def run_eval(out, *extra, quiet=True, budgets="4,8,none", waits="0,1", endpoints=None):
     args = [BIN, "eval", "--model", "scripted", "--bench-file", bench, "--out", out, "--think-budgets", budgets,
             "--waits", waits, "--answer-max", "4"] + (["--quiet"] if quiet else [])
-    for u in urls:
+    for u in endpoints or urls:
         args += ["--endpoint", u]
     return subprocess.run(args + list(extra), capture_output=True, text=True, timeout=300)
+
+
+def records(out):
+    path = os.path.join(out, "samples.jsonl")
+    return [json.loads(l) for l in open(path)] if os.path.exists(path) else []
+
+
+FAST = ("--retries", "1", "--retry-backoff", "0.01")  # failures in milliseconds, not the default seconds
 
 
 BAR = re.compile(r"^\[[#.]{20}\] (\d+)/(\d+) samples  acc (?:-|([\d.]+)% \(\u00b1([\d.]+)\))  ([\d.]+) samples/s  ETA (\S+)(?:  (\d+) errors?)?$")
@@ -205,22 +228,140 @@ if b:
 r = run_eval(os.path.join(work, "run_quiet"), "--concurrency", "2")
 check("--quiet: no progress lines", r.returncode == 0 and not bars(r.stderr), r.stderr[-300:])
 
-# a permanent failure stops the run; what finished stays; a rerun completes it
-out2 = os.path.join(work, "run2")
-servers[1].broken = True
-r = run_eval(out2, "--concurrency", "1", quiet=False)
-check("a failing endpoint stops the run with its error", r.returncode != 0 and "HTTP 400" in r.stderr, r.stderr[-500:])
+# a request that still fails after its retries, on every endpoint, is an error record; the run goes on
+for sv in servers:
+    sv.fail_if = "What is the answer 3?"
+    sv.log.clear()
+out_e = os.path.join(work, "errors")
+r = run_eval(out_e, *FAST, quiet=False, budgets="8", waits="0")
+recs_e = records(out_e)
+errs = [x for x in recs_e if "error" in x]
+check("a failing problem: the run goes on and ends non-zero", r.returncode != 0 and len(recs_e) == 6, (r.returncode, len(recs_e), r.stderr[-400:]))
+check("a failing problem: no sanitizer report (the exit status alone would hide one)",
+      "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr[-1500:])
+check("the failing problem is one error record", len(errs) == 1 and errs[0]["id"] == "p3" and errs[0]["correct"] is None
+      and "extracted" not in errs[0] and "thinking" not in errs[0] and errs[0]["max_thinking_tokens"] == 8, errs)
+e = errs[0]["error"] if errs else ""
+check("the error names what failed, each endpoint, the HTTP status and the tries",
+      "thinking request" in e and "HTTP 500" in e and all(u + "/completions" in e for u in urls) and e.count("(after 2 tries)") == 2
+      and "\n" not in e, e)
+check("the other problems are graded", all(x["correct"] is True for x in recs_e if "error" not in x), [x.get("correct") for x in recs_e])
+check("each endpoint tried the failing sample twice (--retries 1)",
+      all(sum(1 for p, f in sv.log if f and "answer 3?" in p) == 2 for sv in servers), [[f for p, f in sv.log] for sv in servers])
+se = json.load(open(os.path.join(out_e, "summary.json"))) if os.path.exists(os.path.join(out_e, "summary.json")) else {}
+pt = (se.get("points") or [{}])[0]
+check("summary: errors counted apart, accuracy over the graded rest",
+      se.get("errors") == 1 and pt.get("errors") == 1 and pt.get("samples") == 5 and pt.get("accuracy") == 1.0
+      and se.get("performance") == 1.0, se)
+try:
+    printed = json.loads(r.stdout)
+except ValueError:
+    printed = {}
+check("the summary is still printed on stdout", printed == se, r.stdout[-200:])
+check("the message says how many and that a rerun retries them",
+      "1 sample ended in error" in r.stderr and "HTTP 500" in r.stderr and "again to retry" in r.stderr, r.stderr[-500:])
 b = bars(r.stderr)
-kept = sum(1 for _ in open(os.path.join(out2, "samples.jsonl"))) if os.path.exists(os.path.join(out2, "samples.jsonl")) else 0
-check("progress: the failed request is an error, not a wrong answer",
-      b and b[-1].group(7) == "1" and int(b[-1].group(1)) == kept, b[-1].group(0) if b else r.stderr[-300:])
-servers[1].broken = False
-r = run_eval(out2, "--concurrency", "3", quiet=False)
-total = sum(1 for _ in open(os.path.join(out2, "samples.jsonl")))
-check("the rerun completes the run without redoing finished samples", r.returncode == 0 and total == 36, (kept, total, r.stderr[-300:]))
+check("progress: the error is shown apart from the graded samples",
+      b and b[-1].group(7) == "1" and b[-1].group(1) == "5" and b[-1].group(3) == "100.0", b[-1].group(0) if b else r.stderr[-300:])
+html = open(os.path.join(out_e, "report.html")).read() if os.path.exists(os.path.join(out_e, "report.html")) else ""
+check("report: the error count and an error filter in the trace viewer",
+      'id="errors">1 sample ended in error' in html and 'data-f="error"' in html and "filter==='error'" in html, html[:200])
+
+# the report in a real browser: the error row, the counts, and the "error" filter (picked by the page's fragment)
+chromium = shutil.which("chromium")
+if chromium and html:
+    def dom(fragment):
+        r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={TMP}/chromium-profile",
+                            "--dump-dom", "file://" + os.path.join(out_e, "report.html") + fragment], capture_output=True, text=True, timeout=120)
+        return r.stdout
+    d = dom("")
+    check("report: every sample listed, the error as an error row with its message",
+          d.count('<tr class="ok">') == 5 and d.count('<tr class="err">') == 1 and "6 of 6 samples" in d and "HTTP 500" in d, d[-500:])
+    check("report: the points table shows the error apart", re.search(r"<td>8</td><td>0</td><td>5</td><td>5</td><td>100\.0%</td>.*"
+                                                                      r"<td class=\"errors\">1</td>", d) is not None, d[:1500])
+    d = dom("#error")
+    check("report: the error filter lists only the error", d.count('<tr class="err">') == 1 and d.count('<tr class="ok">') == 0
+          and "1 of 6 samples" in d, d[-500:])
+    d = dom("#wrong")
+    check("report: an error is not wrong", "0 of 6 samples" in d and '<tr class="err">' not in d, d[-300:])
+else:
+    print("chromium not installed: browser check skipped")
+
+# --regrade leaves error records alone
+out_g = os.path.join(work, "errors_regraded")
+shutil.copytree(out_e, out_g)
+r = subprocess.run([BIN, "eval", "--regrade", out_g], capture_output=True, text=True)
+recs_g = records(out_g)
+check("--regrade keeps the error record as it is", r.returncode == 0 and
+      [x for x in recs_g if "error" in x] == errs and json.load(open(os.path.join(out_g, "summary.json")))["errors"] == 1, r.stderr[-300:])
+
+# --compare: the error's problem has no verdict; the table says how many samples failed
+r = subprocess.run([BIN, "eval", "--compare", out_e, out_g], capture_output=True, text=True)
+rows = [l.split() for l in r.stdout.strip().split("\n")[1:]]
+check("--compare counts errors apart", r.returncode == 0 and len(rows) == 1 and rows[0][3] == "5" and rows[0][6] == "1/1", r.stdout + r.stderr)
+
+# a rerun against healthy servers retries only the error record; the newest record of a sample wins
+for sv in servers:
+    sv.fail_if = None
+    sv.log.clear()
+r = run_eval(out_e, *FAST, quiet=False, budgets="8", waits="0")
+asked = {re.search(r"answer (\d)\?", p).group(1) for sv in servers for p, _ in sv.log}
+check("the rerun succeeds (exit 0)", r.returncode == 0, r.stderr[-400:])
+check("the rerun retries only the error record", asked == {"3"} and "1 to run (5 already in" in r.stderr
+      and "1 error record retried" in r.stderr, (asked, r.stderr[:300]))
 b = bars(r.stderr)
-check("progress: a resumed run starts at the samples already done", b and int(b[0].group(1)) >= kept and b[0].group(2) == "36"
-      and "%d already in" % kept in r.stderr, (kept, b[0].group(0) if b else r.stderr[-300:]))
+check("progress: the rerun starts at the graded samples", b and b[0].group(1) in ("5", "6") and b[0].group(2) == "6"
+      and b[-1].group(1) == "6" and b[-1].group(7) is None, [x.group(0) for x in b])
+se = json.load(open(os.path.join(out_e, "summary.json")))
+check("after the rerun: errors=0, all six graded from the newest records",
+      se["errors"] == 0 and se["sample_records"] == 6 and se["points"][0]["samples"] == 6 and se["points"][0]["errors"] == 0
+      and se["points"][0]["accuracy"] == 1.0 and len(records(out_e)) == 7, se)
+r = run_eval(out_e, *FAST, quiet=False, budgets="8", waits="0")
+check("a third run finds everything done", r.returncode == 0 and "0 to run (6 already in" in r.stderr, r.stderr[:300])
+r = subprocess.run([BIN, "eval", "--regrade", out_e], capture_output=True, text=True)
+recs_e = records(out_e)
+check("--regrade keeps the newest record of each sample", r.returncode == 0 and len(recs_e) == 6 and not any("error" in x for x in recs_e),
+      len(recs_e))
+
+# majority votes use only graded samples: two of three samples fail, the one left decides
+for sv in servers:
+    sv.fail_seeds = {101, 102}
+out_v = os.path.join(work, "votes")
+r = run_eval(out_v, *FAST, "--samples", "3", "--temperature", "1", "--seed", "100", "--stop-after-failures", "100", budgets="8", waits="0")
+sv_ = json.load(open(os.path.join(out_v, "summary.json"))) if os.path.exists(os.path.join(out_v, "summary.json")) else {}
+pt = (sv_.get("points") or [{}])[0]
+check("votes over graded samples only: 1 right + 2 errors is right, not outvoted",
+      r.returncode != 0 and pt.get("samples") == 6 and pt.get("errors") == 12 and pt.get("accuracy") == 1.0 and sv_.get("errors") == 12, sv_)
+for sv in servers:
+    sv.fail_seeds = set()
+
+# a fleet of one live and one dead endpoint: the dead one's samples move to the live one
+live, dead = urls[0], dead_url()
+out_f = os.path.join(work, "fleet")
+t0 = time.time()
+r = run_eval(out_f, *FAST, "--concurrency", "4", endpoints=[live, dead])
+took = time.time() - t0
+recs_f = records(out_f)
+sf = json.load(open(os.path.join(out_f, "summary.json"))) if r.returncode == 0 else {}
+check("one dead endpoint of two: every sample graded on the live one, errors=0, exit 0",
+      r.returncode == 0 and len(recs_f) == 36 and sf.get("errors") == 0 and {x["endpoint"] for x in recs_f} == {live},
+      (r.returncode, r.stderr[-400:]))
+check("one dead endpoint costs little", took < 20, took)
+
+# every endpoint dead: the run stops early with a clear message, in seconds
+out_d = os.path.join(work, "dead")
+t0 = time.time()
+r = run_eval(out_d, *FAST, "--concurrency", "2", quiet=False, endpoints=[dead_url(), dead_url()])
+took = time.time() - t0
+recs_d = records(out_d)
+check("all endpoints dead: an early stop with a clear message", r.returncode != 0 and "stopped early" in r.stderr
+      and "on every endpoint (2)" in r.stderr and "run the same command" in r.stderr and "Sanitizer" not in r.stderr, r.stderr[-500:])
+check("all endpoints dead: stopped after --stop-after-failures (16) requests, not after all 36 samples",
+      len(recs_d) < 36 and all("error" in x for x in recs_d) and took < 20, (len(recs_d), took))
+r = run_eval(out_d, *FAST, "--stop-after-failures", "3", "--concurrency", "1", endpoints=[dead_url()])
+check("--stop-after-failures N", r.returncode != 0 and "the last 3 requests failed" in r.stderr and len(records(out_d)) < 36,
+      r.stderr[-300:])
 
 # every method through the same client-side loop
 for s in servers:
