@@ -244,7 +244,8 @@ static try_outcome try_once(const net_client *c, const char *url, const char *pa
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_off_t ra = -1;
-    if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0) *retry_after_s = (double)ra;
+    /* curl reports 0 when there was no Retry-After header: then our own back-off applies */
+    if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0) *retry_after_s = (double)ra;
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
 
