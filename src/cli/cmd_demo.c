@@ -463,6 +463,10 @@ int cmd_demo(int argc, char **argv) {
     c.mode = c.quick ? "quick" : c.from_scratch || !demo_have_embedded() ? "from-scratch" : "embedded";
     if (!c.quick && !c.from_scratch && !demo_have_embedded())
         fprintf(stderr, "demo: this build ships no trained models (no data/demo): every stage runs\n");
+    /* the shipped models were trained on seed 1's pool: another seed's test set could overlap it */
+    if (!strcmp(c.mode, "embedded") && c.seed != 1)
+        return cli_error("demo: the shipped models were trained with --seed 1; --seed %llu needs --from-scratch",
+                         (unsigned long long)c.seed);
     char *logs = path_in(&c, "logs");
     s1c_err err;
     int rc = s1c_mkdir_p(logs, &err) == 0 ? 0 : cli_error("%s", err.msg);
