@@ -19,6 +19,7 @@
 
 #include "s1c/train.h"
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 #include "model_internal.h"
 
 /* Attention tiles: ATT_B queries x ATT_B keys. Per task: scores S and dP [B][B], the output
@@ -273,12 +274,14 @@ static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, in
     kern_sgemm(NULL, false, true, nq, nk, hd, w->a->q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
                w->a->k + (size_t)k0 * KVd + (size_t)g * hd, KVd, 0.0f, S, ATT_B);
     for (int i = 0; i < nq; i++) {
-        int t = q0 + i;
+        /* visible keys: [seg_start[t], t] */
+        int t = q0 + i, lo = w->seg_start[t] - k0, hi = t - k0 + 1;
+        lo = lo < 0 ? 0 : lo > nk ? nk : lo;
+        hi = hi < lo ? lo : hi > nk ? nk : hi;
         float *row = S + (size_t)i * ATT_B;
-        for (int j = 0; j < nk; j++) {
-            int k = k0 + j;
-            row[j] = k > t || k < w->seg_start[t] ? -INFINITY : row[j] * scale;
-        }
+        for (int j = 0; j < lo; j++) row[j] = -INFINITY;
+        for (int j = lo; j < hi; j++) row[j] *= scale;
+        for (int j = hi; j < nk; j++) row[j] = -INFINITY;
     }
 }
 
@@ -298,17 +301,12 @@ static void attn_forward_head(void *ctx, int h, int n_tasks) {
             int nk = j->T - k0 < ATT_B ? j->T - k0 : ATT_B;
             block_scores(w, tl.S, h, g, q0, nq, k0, nk, scale);
             for (int i = 0; i < nq; i++) {
-                float *row = tl.S + (size_t)i * ATT_B, mx = tl.m[i];
-                for (int jj = 0; jj < nk; jj++) mx = row[jj] > mx ? row[jj] : mx;
+                float *row = tl.S + (size_t)i * ATT_B, mx = vmath_max(row, tl.m[i], nk);
                 if (mx == -INFINITY) { /* no visible key in this block yet */
-                    for (int jj = 0; jj < nk; jj++) row[jj] = 0.0f;
+                    memset(row, 0, (size_t)nk * sizeof(float));
                     continue;
                 }
-                float corr = expf(tl.m[i] - mx), sum = 0.0f;
-                for (int jj = 0; jj < nk; jj++) {
-                    row[jj] = expf(row[jj] - mx);
-                    sum += row[jj];
-                }
+                float corr = vmath_expf(tl.m[i] - mx), sum = vmath_exp_sum(row, row, mx, nk);
                 tl.l[i] = tl.l[i] * corr + sum;
                 tl.m[i] = mx;
                 for (int d = 0; d < hd; d++) tl.O[(size_t)i * hd + d] *= corr;
@@ -339,7 +337,7 @@ static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int 
         block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale);
         for (int i = 0; i < nq; i++) {
             float lse = w->a->lse[(size_t)(q0 + i) * c->n_heads + h], *row = tl->S + (size_t)i * ATT_B;
-            for (int jj = 0; jj < nk; jj++) row[jj] = expf(row[jj] - lse); /* exp(-inf) = 0 where masked */
+            vmath_exp(row, row, lse, nk); /* exp(-inf) = 0 where masked */
         }
         kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->datt + qo, Qd, 1.0f, w->dv + ko, KVd);
         kern_sgemm(NULL, false, true, nq, nk, hd, w->datt + qo, Qd, w->a->v + ko, KVd, 0.0f, tl->dP, ATT_B);
@@ -395,8 +393,6 @@ static layer_params layer_views(const s1c_params *p, const float *base, int l) {
     };
 }
 
-static float silu_of(float x) { return x / (1.0f + expf(-x)); }
-
 /* Recomputes (or computes) layer l from its input x = xs[l]; writes xs[l+1] when out != NULL. */
 static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, float *out, int T) {
     const s1c_config *c = &w->c;
@@ -415,7 +411,7 @@ static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, 
     rmsnorm_rows(a->yn, a->rstd2, a->y, P->n2, T, D, c->norm_eps);
     linear(w, a->g, a->yn, P->wg, NULL, T, D, H);
     linear(w, a->u, a->yn, P->wu, NULL, T, D, H);
-    for (size_t i = 0; i < (size_t)T * H; i++) a->h[i] = silu_of(a->g[i]) * a->u[i];
+    vmath_swiglu(a->h, a->g, a->u, T * H);
     if (!out) return;
     memcpy(out, a->y, (size_t)T * D * sizeof(float));
     gemm(w, false, true, T, D, H, a->h, H, P->wd, H, 1.0f, out, D);
@@ -436,11 +432,7 @@ static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G
     /* MLP: out = y + (silu(g) * u) Wdᵀ */
     memcpy(w->dy, w->dx, (size_t)T * D * sizeof(float));
     linear_backward(w, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
-    for (size_t i = 0; i < (size_t)T * H; i++) {
-        float g = a->g[i], sg = 1.0f / (1.0f + expf(-g)), dh = w->dhb[i];
-        a->g[i] = dh * a->u[i] * sg * (1.0f + g * (1.0f - sg)); /* d gate */
-        a->u[i] = dh * g * sg;                                  /* d up */
-    }
+    vmath_swiglu_backward(a->g, a->u, w->dhb, T * H); /* g, u become d gate, d up */
     linear_backward(w, w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
     linear_backward(w, w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
     rmsnorm_backward(w->dy, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D);
@@ -478,15 +470,11 @@ static double head_loss_backward(s1c_gradws *w, const s1c_params *p, float *grad
         gemm(w, false, true, C, V, D, w->hc, D, E, D, 0.0f, w->logits, V);
         for (int i = 0; i < C; i++) {
             int t = w->rows[r0 + i];
-            float *z = w->logits + (size_t)i * V, m = z[0], wt = row->weight[t];
-            for (int k = 1; k < V; k++)
-                if (z[k] > m) m = z[k];
+            float *z = w->logits + (size_t)i * V, m = vmath_max(z, -INFINITY, V), wt = row->weight[t];
             float z_target = z[row->target[t]];
+            vmath_exp(z, z, m, V);
             double sum = 0;
-            for (int k = 0; k < V; k++) {
-                z[k] = expf(z[k] - m);
-                sum += z[k];
-            }
+            for (int k = 0; k < V; k++) sum += z[k];
             loss += wt * ((double)m + log(sum) - z_target);
             /* d loss / d z = wt * (softmax - onehot) */
             float scale = (float)(wt / sum);
