@@ -31,6 +31,7 @@ enum { ATT_B = 64 };
 typedef struct layer_acts {
     float *xn, *rstd1;        /* [T][D], [T] */
     float *q, *k, *v;         /* after bias and RoPE: [T][Q], [T][KV], [T][KV] */
+    float *kt, *vt;           /* k and v transposed, [KV][T]: the attention tiles read them row-wise */
     float *att, *lse;         /* attention output [T][Q], log-sum-exp [T][nh] */
     float *y, *yn, *rstd2;    /* after attention residual [T][D], normed, [T] */
     float *g, *u, *h;         /* [T][H] gate, up, silu(gate)*up */
@@ -76,6 +77,8 @@ static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, int 
         TAKE(acts[l].q, float, t * Q);
         TAKE(acts[l].k, float, t * KV);
         TAKE(acts[l].v, float, t * KV);
+        TAKE(acts[l].kt, float, t * KV);
+        TAKE(acts[l].vt, float, t * KV);
         TAKE(acts[l].att, float, t * Q);
         TAKE(acts[l].lse, float, t * (uint64_t)c->n_heads);
         TAKE(acts[l].y, float, t * D);
@@ -240,6 +243,16 @@ static void rope_rows(const s1c_gradws *w, float *x, int T, int n_heads, float s
 
 /* ---------------------------------------------------------------- attention */
 
+/* dst [n][T] = src [T][n]ᵀ, in 16 x 16 blocks (both sides stay in cache lines). */
+static void transpose(float *dst, const float *src, int T, int n) {
+    for (int t0 = 0; t0 < T; t0 += 16)
+        for (int i0 = 0; i0 < n; i0 += 16) {
+            int t1 = t0 + 16 < T ? t0 + 16 : T, i1 = i0 + 16 < n ? i0 + 16 : n;
+            for (int i = i0; i < i1; i++)
+                for (int t = t0; t < t1; t++) dst[(size_t)i * T + t] = src[(size_t)t * n + i];
+        }
+}
+
 typedef struct attn_job {
     s1c_gradws *w;
     int T;
@@ -259,20 +272,24 @@ static att_tiles tiles_of(const s1c_gradws *w, int h) {
     return t;
 }
 
-/* The first key any row of the query block [q0, q1) may see (its earliest segment start). */
-static int block_first_key(const s1c_gradws *w, int q0, int q1) {
-    int k = q0;
-    for (int t = q0; t < q1; t++)
-        if (w->seg_start[t] < k) k = w->seg_start[t];
-    return k / ATT_B * ATT_B;
+/* The query block that starts at q0: up to ATT_B rows, never past the end of q0's segment.
+ * Blocks start at each segment's start, so a block's keys are its segment's from the start
+ * on, in blocks of ATT_B that end exactly at the block's diagonal: no key block is spent on
+ * another segment. */
+static int qblock_len(const s1c_gradws *w, int q0, int T) {
+    int end = q0 + ATT_B < T ? q0 + ATT_B : T;
+    for (int t = q0 + 1; t < end; t++)
+        if (w->seg_start[t] == t) return t - q0;
+    return end - q0;
 }
 
-/* S = scale * Q[q0..q1) K[k0..k1)ᵀ with keys outside a row's segment or after it masked. */
-static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, int nq, int k0, int nk, float scale) {
+/* S = scale * Q[q0..q1) K[k0..k1)ᵀ with keys outside a row's segment or after it masked
+ * (T: the row's length, kt's row stride). */
+static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, int nq, int k0, int nk, float scale, int T) {
     const s1c_config *c = &w->c;
-    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
-    kern_sgemm(NULL, false, true, nq, nk, hd, w->a->q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
-               w->a->k + (size_t)k0 * KVd + (size_t)g * hd, KVd, 0.0f, S, ATT_B);
+    int hd = c->head_dim, Qd = c->n_heads * hd;
+    kern_sgemm(NULL, false, false, nq, nk, hd, w->a->q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
+               w->a->kt + (size_t)g * hd * T + k0, T, 0.0f, S, ATT_B);
     for (int i = 0; i < nq; i++) {
         /* visible keys: [seg_start[t], t] */
         int t = q0 + i, lo = w->seg_start[t] - k0, hi = t - k0 + 1;
@@ -293,13 +310,13 @@ static void attn_forward_head(void *ctx, int h, int n_tasks) {
     int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd, g = h / (c->n_heads / c->n_kv_heads);
     float scale = 1.0f / sqrtf((float)hd);
     att_tiles tl = tiles_of(w, h);
-    for (int q0 = 0; q0 < j->T; q0 += ATT_B) {
-        int nq = j->T - q0 < ATT_B ? j->T - q0 : ATT_B;
+    for (int q0 = 0, nq; q0 < j->T; q0 += nq) {
+        nq = qblock_len(w, q0, j->T);
         for (int i = 0; i < nq; i++) tl.m[i] = -INFINITY, tl.l[i] = 0.0f;
         memset(tl.O, 0, (size_t)nq * hd * sizeof(float));
-        for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
-            int nk = j->T - k0 < ATT_B ? j->T - k0 : ATT_B;
-            block_scores(w, tl.S, h, g, q0, nq, k0, nk, scale);
+        for (int k0 = w->seg_start[q0]; k0 < q0 + nq; k0 += ATT_B) {
+            int nk = q0 + nq - k0 < ATT_B ? q0 + nq - k0 : ATT_B;
+            block_scores(w, tl.S, h, g, q0, nq, k0, nk, scale, j->T);
             for (int i = 0; i < nq; i++) {
                 float *row = tl.S + (size_t)i * ATT_B, mx = vmath_max(row, tl.m[i], nk);
                 if (mx == -INFINITY) { /* no visible key in this block yet */
@@ -325,22 +342,21 @@ static void attn_forward_head(void *ctx, int h, int n_tasks) {
 /* The backward of one query head over one query block, accumulating into dq and into its
  * group's dk, dv: P = exp(S - lse), dV += Pᵀ dO, dP = dO Vᵀ, dS = P (dP - D) scale,
  * dQ += dS K, dK += dSᵀ Q. */
-static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int q0, int nq, float scale) {
+static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int q0, int nq, float scale, int T) {
     const s1c_config *c = &w->c;
     int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
     size_t qo = (size_t)q0 * Qd + (size_t)h * hd;
     for (int i = 0; i < nq; i++) tl->D[i] = kern_dot(w->datt + qo + (size_t)i * Qd, w->a->att + qo + (size_t)i * Qd, hd);
-    for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
-        int nk = w->max_tokens - k0 < ATT_B ? w->max_tokens - k0 : ATT_B;
-        if (k0 + nk > q0 + nq) nk = q0 + nq - k0;
+    for (int k0 = w->seg_start[q0]; k0 < q0 + nq; k0 += ATT_B) {
+        int nk = q0 + nq - k0 < ATT_B ? q0 + nq - k0 : ATT_B;
         size_t ko = (size_t)k0 * KVd + (size_t)g * hd;
-        block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale);
+        block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale, T);
         for (int i = 0; i < nq; i++) {
             float lse = w->a->lse[(size_t)(q0 + i) * c->n_heads + h], *row = tl->S + (size_t)i * ATT_B;
             vmath_exp(row, row, lse, nk); /* exp(-inf) = 0 where masked */
         }
         kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->datt + qo, Qd, 1.0f, w->dv + ko, KVd);
-        kern_sgemm(NULL, false, true, nq, nk, hd, w->datt + qo, Qd, w->a->v + ko, KVd, 0.0f, tl->dP, ATT_B);
+        kern_sgemm(NULL, false, false, nq, nk, hd, w->datt + qo, Qd, w->a->vt + (size_t)g * hd * T + k0, T, 0.0f, tl->dP, ATT_B);
         for (int i = 0; i < nq; i++) {
             float *p = tl->S + (size_t)i * ATT_B, *dp = tl->dP + (size_t)i * ATT_B;
             for (int jj = 0; jj < nk; jj++) p[jj] = p[jj] * (dp[jj] - tl->D[i]) * scale; /* dS, in place of P */
@@ -365,8 +381,10 @@ static void attn_backward_group(void *ctx, int g, int n_tasks) {
     att_tiles tl = tiles_of(w, g * per); /* the group's first head's tiles: heads of a group run here, in turn */
     for (int h = g * per; h < (g + 1) * per; h++) {
         for (int t = 0; t < j->T; t++) memset(w->dq + (size_t)t * Qd + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
-        for (int q0 = 0; q0 < j->T; q0 += ATT_B)
-            attn_backward_block(w, &tl, h, g, q0, j->T - q0 < ATT_B ? j->T - q0 : ATT_B, scale);
+        for (int q0 = 0, nq; q0 < j->T; q0 += nq) {
+            nq = qblock_len(w, q0, j->T);
+            attn_backward_block(w, &tl, h, g, q0, nq, scale, j->T);
+        }
     }
 }
 
@@ -404,6 +422,8 @@ static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, 
     linear(w, a->v, a->xn, P->wv, P->bv, T, D, KVd);
     rope_rows(w, a->q, T, c->n_heads, 1.0f);
     rope_rows(w, a->k, T, c->n_kv_heads, 1.0f);
+    transpose(a->kt, a->k, T, KVd);
+    transpose(a->vt, a->v, T, KVd);
     attn_job job = {w, T};
     s1c_pool_run(s1c_pool_global(), c->n_heads, attn_forward_head, &job);
     memcpy(a->y, x, (size_t)T * D * sizeof(float));
