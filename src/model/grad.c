@@ -179,12 +179,9 @@ static void gemm(const s1c_gradws *w, bool ta, bool tb, int M, int N, int K, con
     else kern_sgemm(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* y = x Wᵀ (+ bias): x [T][n], W [d][n]. */
-static void linear(const s1c_gradws *w, float *y, const float *x, const float *W, const float *bias, int T, int n, int d) {
+/* y = x Wᵀ: x [T][n], W [d][n]. */
+static void linear(const s1c_gradws *w, float *y, const float *x, const float *W, int T, int n, int d) {
     gemm(w, false, true, T, d, n, x, n, W, n, 0.0f, y, d);
-    if (bias)
-        for (int t = 0; t < T; t++)
-            for (int i = 0; i < d; i++) y[(size_t)t * d + i] += bias[i];
 }
 
 /* dx (+)= dy W and dW += dyᵀ x for y = x Wᵀ: dy [T][d], x [T][n]. */
@@ -194,40 +191,90 @@ static void linear_backward(const s1c_gradws *w, float *dx, float dx_beta, float
     gemm(w, true, false, d, n, T, dy, d, x, n, 1.0f, dW, n);
 }
 
-static void rmsnorm_rows(float *o, float *rstd, const float *x, const float *w, int T, int n, float eps) {
-    for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * n;
+/* The element-wise passes run on the pool too, one contiguous piece of rows (or, for sums
+ * over rows, of columns) per thread: each piece writes only its own outputs and computes
+ * every element exactly as one loop would, so the bits do not depend on the split. */
+
+/* [i0, i1): piece `task` of n_tasks of [0, n). */
+static void piece(int n, int task, int n_tasks, int *i0, int *i1) {
+    *i0 = (int)((int64_t)n * task / n_tasks);
+    *i1 = (int)((int64_t)n * (task + 1) / n_tasks);
+}
+
+/* fn over one piece per thread; below ~16K elements of work waking a thread costs more. */
+static void par_run(int64_t work, s1c_pool_fn fn, void *ctx) {
+    s1c_pool *p = s1c_pool_global();
+    s1c_pool_run(p, work < 16384 ? 1 : s1c_pool_threads(p), fn, ctx);
+}
+
+typedef struct norm_job {
+    float *o, *rstd;
+    const float *x, *w;
+    int T, n;
+    float eps;
+} norm_job;
+
+static void norm_task(void *ctx, int task, int n_tasks) {
+    const norm_job *j = ctx;
+    int t0, t1, n = j->n;
+    piece(j->T, task, n_tasks, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        const float *xr = j->x + (size_t)t * n;
         double ss = 0;
         for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
-        float r = (float)(1.0 / sqrt(ss / n + eps));
-        rstd[t] = r;
-        for (int i = 0; i < n; i++) o[(size_t)t * n + i] = xr[i] * r * w[i];
+        float r = (float)(1.0 / sqrt(ss / n + j->eps));
+        j->rstd[t] = r;
+        for (int i = 0; i < n; i++) j->o[(size_t)t * n + i] = xr[i] * r * j->w[i];
     }
 }
 
-/* o = r x w: do_ given; adds dx and dw. dx_j += r w_j do_j - r³/n x_j Σ_i w_i do_i x_i. */
-static void rmsnorm_backward(float *dx, float *dw, const float *do_, const float *x, const float *w, const float *rstd,
-                             int T, int n) {
-    for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * n, *dr = do_ + (size_t)t * n;
-        float r = rstd[t];
+static void rmsnorm_rows(float *o, float *rstd, const float *x, const float *w, int T, int n, float eps) {
+    norm_job j = {o, rstd, x, w, T, n, eps};
+    par_run((int64_t)T * n, norm_task, &j);
+}
+
+typedef struct norm_back_job {
+    float *dx, *dw;
+    const float *base, *do_, *x, *w, *rstd;
+    int T, n;
+} norm_back_job;
+
+/* Rows [t0, t1) of dx, columns [i0, i1) of dw (each a sum over all rows in increasing t). */
+static void norm_back_task(void *ctx, int task, int n_tasks) {
+    const norm_back_job *j = ctx;
+    int t0, t1, i0, i1, n = j->n;
+    piece(j->T, task, n_tasks, &t0, &t1);
+    piece(n, task, n_tasks, &i0, &i1);
+    for (int t = t0; t < t1; t++) {
+        const float *xr = j->x + (size_t)t * n, *dr = j->do_ + (size_t)t * n, *br = j->base + (size_t)t * n;
+        float r = j->rstd[t];
         double dot = 0;
-        for (int i = 0; i < n; i++) {
-            dot += (double)w[i] * dr[i] * xr[i];
-            dw[i] += dr[i] * xr[i] * r;
-        }
+        for (int i = 0; i < n; i++) dot += (double)j->w[i] * dr[i] * xr[i];
         float c = (float)(dot * r * r * r / n);
-        float *dxr = dx + (size_t)t * n;
-        for (int i = 0; i < n; i++) dxr[i] += r * w[i] * dr[i] - c * xr[i];
+        float *dxr = j->dx + (size_t)t * n;
+        for (int i = 0; i < n; i++) dxr[i] = br[i] + (r * j->w[i] * dr[i] - c * xr[i]);
+    }
+    for (int t = 0; t < j->T; t++) {
+        const float *xr = j->x + (size_t)t * n, *dr = j->do_ + (size_t)t * n;
+        float r = j->rstd[t];
+        for (int i = i0; i < i1; i++) j->dw[i] += dr[i] * xr[i] * r;
     }
 }
 
-/* Rotates every head of each row by its position; sign -1 applies the inverse rotation
+/* o = r x w: do_ given; dx = base + d loss / d x (base may be dx itself) and dw += d loss / d w.
+ * d x_j = r w_j do_j - r³/n x_j Σ_i w_i do_i x_i. */
+static void rmsnorm_backward(float *dx, const float *base, float *dw, const float *do_, const float *x, const float *w,
+                             const float *rstd, int T, int n) {
+    norm_back_job j = {dx, dw, base, do_, x, w, rstd, T, n};
+    par_run((int64_t)T * n, norm_back_task, &j);
+}
+
+/* Rotates every head of rows [t0, t1) by its position; sign -1 applies the inverse rotation
  * (the backward of a rotation is its transpose). */
-static void rope_rows(const s1c_gradws *w, float *x, int T, int n_heads, float sign) {
+static void rope_rows(const s1c_gradws *w, float *x, int t0, int t1, int n_heads, float sign) {
     int hd = w->c.head_dim, half = hd / 2;
     bool rotate_half = w->c.rope_layout == S1C_ROPE_HALF;
-    for (int t = 0; t < T; t++) {
+    for (int t = t0; t < t1; t++) {
         const float *cs = w->rope_cos + (size_t)w->pos[t] * half, *sn = w->rope_sin + (size_t)w->pos[t] * half;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + ((size_t)t * n_heads + h) * hd;
@@ -241,13 +288,41 @@ static void rope_rows(const s1c_gradws *w, float *x, int T, int n_heads, float s
     }
 }
 
+/* y[t] += b for rows [t0, t1) of y [T][d] (no bias: nothing). */
+static void add_bias_rows(float *y, const float *b, int t0, int t1, int d) {
+    if (!b) return;
+    for (int t = t0; t < t1; t++)
+        for (int i = 0; i < d; i++) y[(size_t)t * d + i] += b[i];
+}
+
+/* db[i] += Σ_t dy[t][i] for columns [i0, i1), rows in increasing t. */
+static void add_bias_grad(float *db, const float *dy, int T, int d, int i0, int i1) {
+    if (!db) return;
+    for (int t = 0; t < T; t++)
+        for (int i = i0; i < i1; i++) db[i] += dy[(size_t)t * d + i];
+}
+
+/* SwiGLU forward (h from g, u) or backward (g, u become d gate, d up from dh) in pieces. */
+typedef struct swiglu_job {
+    float *h, *g, *u;
+    const float *dh;
+    int64_t n;
+} swiglu_job;
+
+static void swiglu_task(void *ctx, int task, int n_tasks) {
+    const swiglu_job *j = ctx;
+    int64_t i0 = j->n * task / n_tasks, i1 = j->n * (task + 1) / n_tasks;
+    if (j->dh) vmath_swiglu_backward(j->g + i0, j->u + i0, j->dh + i0, (int)(i1 - i0));
+    else vmath_swiglu(j->h + i0, j->g + i0, j->u + i0, (int)(i1 - i0));
+}
+
 /* ---------------------------------------------------------------- attention */
 
-/* dst [n][T] = src [T][n]ᵀ, in 16 x 16 blocks (both sides stay in cache lines). */
-static void transpose(float *dst, const float *src, int T, int n) {
-    for (int t0 = 0; t0 < T; t0 += 16)
+/* Rows [ta, tb) of dst [n][T] = src [T][n]ᵀ, in 16 x 16 blocks (both sides stay in cache lines). */
+static void transpose_rows(float *dst, const float *src, int T, int n, int ta, int tb) {
+    for (int t0 = ta; t0 < tb; t0 += 16)
         for (int i0 = 0; i0 < n; i0 += 16) {
-            int t1 = t0 + 16 < T ? t0 + 16 : T, i1 = i0 + 16 < n ? i0 + 16 : n;
+            int t1 = t0 + 16 < tb ? t0 + 16 : tb, i1 = i0 + 16 < n ? i0 + 16 : n;
             for (int i = i0; i < i1; i++)
                 for (int t = t0; t < t1; t++) dst[(size_t)i * T + t] = src[(size_t)t * n + i];
         }
@@ -411,36 +486,77 @@ static layer_params layer_views(const s1c_params *p, const float *base, int l) {
     };
 }
 
+/* After the q, k, v products (forward) or the attention backward: the element-wise passes
+ * between them and the next products, one pool run each. */
+typedef struct qkv_job {
+    s1c_gradws *w;
+    const layer_params *P, *G;
+    int T;
+} qkv_job;
+
+/* Forward, rows [t0, t1): q, k, v biases, RoPE on q and k, k and v transposed for the tiles. */
+static void qkv_forward_task(void *ctx, int task, int n_tasks) {
+    const qkv_job *j = ctx;
+    const layer_params *P = j->P;
+    const s1c_config *c = &j->w->c;
+    layer_acts *a = j->w->a;
+    int Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, t0, t1;
+    piece(j->T, task, n_tasks, &t0, &t1);
+    add_bias_rows(a->q, P->bq, t0, t1, Qd);
+    add_bias_rows(a->k, P->bk, t0, t1, KVd);
+    add_bias_rows(a->v, P->bv, t0, t1, KVd);
+    rope_rows(j->w, a->q, t0, t1, c->n_heads, 1.0f);
+    rope_rows(j->w, a->k, t0, t1, c->n_kv_heads, 1.0f);
+    transpose_rows(a->kt, a->k, j->T, KVd, t0, t1);
+    transpose_rows(a->vt, a->v, j->T, KVd, t0, t1);
+}
+
+/* Backward, rows [t0, t1): the inverse RoPE on dq and dk. */
+static void qkv_rope_back_task(void *ctx, int task, int n_tasks) {
+    const qkv_job *j = ctx;
+    const s1c_config *c = &j->w->c;
+    int t0, t1;
+    piece(j->T, task, n_tasks, &t0, &t1);
+    rope_rows(j->w, j->w->dq, t0, t1, c->n_heads, -1.0f);
+    rope_rows(j->w, j->w->dk, t0, t1, c->n_kv_heads, -1.0f);
+}
+
+/* Backward, columns: the bias gradients (sums over all rows). */
+static void qkv_bias_back_task(void *ctx, int task, int n_tasks) {
+    const qkv_job *j = ctx;
+    const layer_params *G = j->G;
+    const s1c_config *c = &j->w->c;
+    int Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, i0, i1;
+    piece(Qd, task, n_tasks, &i0, &i1);
+    add_bias_grad((float *)G->bq, j->w->dq, j->T, Qd, i0, i1);
+    piece(KVd, task, n_tasks, &i0, &i1);
+    add_bias_grad((float *)G->bk, j->w->dk, j->T, KVd, i0, i1);
+    add_bias_grad((float *)G->bv, j->w->dv, j->T, KVd, i0, i1);
+}
+
 /* Recomputes (or computes) layer l from its input x = xs[l]; writes xs[l+1] when out != NULL. */
 static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, float *out, int T) {
     const s1c_config *c = &w->c;
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     layer_acts *a = w->a;
     rmsnorm_rows(a->xn, a->rstd1, x, P->n1, T, D, c->norm_eps);
-    linear(w, a->q, a->xn, P->wq, P->bq, T, D, Qd);
-    linear(w, a->k, a->xn, P->wk, P->bk, T, D, KVd);
-    linear(w, a->v, a->xn, P->wv, P->bv, T, D, KVd);
-    rope_rows(w, a->q, T, c->n_heads, 1.0f);
-    rope_rows(w, a->k, T, c->n_kv_heads, 1.0f);
-    transpose(a->kt, a->k, T, KVd);
-    transpose(a->vt, a->v, T, KVd);
+    linear(w, a->q, a->xn, P->wq, T, D, Qd);
+    linear(w, a->k, a->xn, P->wk, T, D, KVd);
+    linear(w, a->v, a->xn, P->wv, T, D, KVd);
+    qkv_job qj = {w, P, NULL, T};
+    par_run((int64_t)T * (Qd + 2 * KVd), qkv_forward_task, &qj);
     attn_job job = {w, T};
     s1c_pool_run(s1c_pool_global(), c->n_heads, attn_forward_head, &job);
     memcpy(a->y, x, (size_t)T * D * sizeof(float));
     gemm(w, false, true, T, D, Qd, a->att, Qd, P->wo, Qd, 1.0f, a->y, D);
     rmsnorm_rows(a->yn, a->rstd2, a->y, P->n2, T, D, c->norm_eps);
-    linear(w, a->g, a->yn, P->wg, NULL, T, D, H);
-    linear(w, a->u, a->yn, P->wu, NULL, T, D, H);
-    vmath_swiglu(a->h, a->g, a->u, T * H);
+    linear(w, a->g, a->yn, P->wg, T, D, H);
+    linear(w, a->u, a->yn, P->wu, T, D, H);
+    swiglu_job sj = {a->h, a->g, a->u, NULL, (int64_t)T * H};
+    par_run(sj.n, swiglu_task, &sj);
     if (!out) return;
     memcpy(out, a->y, (size_t)T * D * sizeof(float));
     gemm(w, false, true, T, D, H, a->h, H, P->wd, H, 1.0f, out, D);
-}
-
-static void add_bias_grad(float *db, const float *dy, int T, int d) {
-    if (!db) return;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < d; i++) db[i] += dy[(size_t)t * d + i];
 }
 
 /* w->dx holds d loss / d xs[l+1] on entry and d loss / d xs[l] on return; the layer's
@@ -450,26 +566,23 @@ static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     layer_acts *a = w->a;
     /* MLP: out = y + (silu(g) * u) Wdᵀ */
-    memcpy(w->dy, w->dx, (size_t)T * D * sizeof(float));
     linear_backward(w, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
-    vmath_swiglu_backward(a->g, a->u, w->dhb, T * H); /* g, u become d gate, d up */
+    swiglu_job sj = {NULL, a->g, a->u, w->dhb, (int64_t)T * H}; /* g, u become d gate, d up */
+    par_run(sj.n, swiglu_task, &sj);
     linear_backward(w, w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
     linear_backward(w, w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
-    rmsnorm_backward(w->dy, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D);
+    rmsnorm_backward(w->dy, w->dx, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D); /* dy = dx + through the norm */
     /* attention: y = x + att Woᵀ */
     linear_backward(w, w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
     attn_job job = {w, T};
     s1c_pool_run(s1c_pool_global(), c->n_kv_heads, attn_backward_group, &job);
-    rope_rows(w, w->dq, T, c->n_heads, -1.0f);
-    rope_rows(w, w->dk, T, c->n_kv_heads, -1.0f);
-    add_bias_grad((float *)G->bq, w->dq, T, Qd);
-    add_bias_grad((float *)G->bk, w->dk, T, KVd);
-    add_bias_grad((float *)G->bv, w->dv, T, KVd);
+    qkv_job qj = {w, P, G, T};
+    par_run((int64_t)T * (Qd + KVd), qkv_rope_back_task, &qj);
+    if (G->bq || G->bk || G->bv) par_run((int64_t)T * (Qd + 2 * KVd), qkv_bias_back_task, &qj);
     linear_backward(w, w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
     linear_backward(w, w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
     linear_backward(w, w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
-    memcpy(w->dx, w->dy, (size_t)T * D * sizeof(float));
-    rmsnorm_backward(w->dx, (float *)G->n1, w->dxn, x, P->n1, a->rstd1, T, D);
+    rmsnorm_backward(w->dx, w->dy, (float *)G->n1, w->dxn, x, P->n1, a->rstd1, T, D); /* dx = dy + through the norm */
 }
 
 /* ---------------------------------------------------------------- head + loss */
@@ -564,7 +677,7 @@ int s1c_grad_row_run(s1c_gradws *w, const s1c_params *p, float *grad, const s1c_
     if (!grad) return 0;
     /* backward */
     memset(w->dx, 0, (size_t)T * D * sizeof(float));
-    rmsnorm_backward(w->dx, (float *)param_ptr(p, grad, T_OUTPUT_NORM, -1), w->dhn, xL, wn, w->rstdf, T, D);
+    rmsnorm_backward(w->dx, w->dx, (float *)param_ptr(p, grad, T_OUTPUT_NORM, -1), w->dhn, xL, wn, w->rstdf, T, D);
     for (int l = L - 1; l >= 0; l--) {
         layer_params P = layer_views(p, p->data, l), G = layer_views(p, grad, l);
         const float *x = w->xs + (size_t)l * T * D;
