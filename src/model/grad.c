@@ -179,18 +179,6 @@ static void gemm(const s1c_gradws *w, bool ta, bool tb, int M, int N, int K, con
     else kern_sgemm(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* y = x Wᵀ: x [T][n], W [d][n]. */
-static void linear(const s1c_gradws *w, float *y, const float *x, const float *W, int T, int n, int d) {
-    gemm(w, false, true, T, d, n, x, n, W, n, 0.0f, y, d);
-}
-
-/* dx (+)= dy W and dW += dyᵀ x for y = x Wᵀ: dy [T][d], x [T][n]. */
-static void linear_backward(const s1c_gradws *w, float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W, int T,
-                            int n, int d) {
-    gemm(w, false, false, T, n, d, dy, d, W, n, dx_beta, dx, n);
-    gemm(w, true, false, d, n, T, dy, d, x, n, 1.0f, dW, n);
-}
-
 /* The element-wise passes run on the pool too, one contiguous piece of rows (or, for sums
  * over rows, of columns) per thread: each piece writes only its own outputs and computes
  * every element exactly as one loop would, so the bits do not depend on the split. */
@@ -205,6 +193,77 @@ static void piece(int n, int task, int n_tasks, int *i0, int *i1) {
 static void par_run(int64_t work, s1c_pool_fn fn, void *ctx) {
     s1c_pool *p = s1c_pool_global();
     s1c_pool_run(p, work < 16384 ? 1 : s1c_pool_threads(p), fn, ctx);
+}
+
+/* Several products in one pool run: each thread takes its piece of every product's C rows
+ * (in 12-row tiles, a multiple of every family's micro-tile) and runs them in order on its
+ * own, so the pool wakes once per group of products instead of once per product, and a
+ * product may accumulate into an earlier one's C (the same rows stay on the same thread).
+ * A row split never changes a bit (kern_sgemm's contract). */
+typedef struct mm_op {
+    bool ta, tb;
+    int M, N, K;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float beta;
+    float *C;
+    int ldc;
+    bool flip; /* pieces in reverse order (evens out uneven splits; not for a C another op accumulates into) */
+} mm_op;
+
+typedef struct mm_job {
+    const s1c_gradws *w;
+    const mm_op *op;
+    int n;
+} mm_job;
+
+static void mm_task(void *ctx, int task, int n_tasks) {
+    const mm_job *j = ctx;
+    for (int i = 0; i < j->n; i++) {
+        const mm_op *o = &j->op[i];
+        int k = o->flip ? n_tasks - 1 - task : task, t0, t1;
+        piece((o->M + 11) / 12, k, n_tasks, &t0, &t1);
+        int m0 = t0 * 12, m1 = t1 * 12 < o->M ? t1 * 12 : o->M;
+        if (m0 >= m1) continue;
+        const float *A = o->A + (o->ta ? (size_t)m0 : (size_t)m0 * o->lda);
+        float *C = o->C + (size_t)m0 * o->ldc;
+        if (j->w->bf16) kern_sgemm_bf16(NULL, o->ta, o->tb, m1 - m0, o->N, o->K, A, o->lda, o->B, o->ldb, o->beta, C, o->ldc);
+        else kern_sgemm(NULL, o->ta, o->tb, m1 - m0, o->N, o->K, A, o->lda, o->B, o->ldb, o->beta, C, o->ldc);
+    }
+}
+
+/* Runs the n products in order. Large products (the big models' layers) go one by one
+ * through kern_sgemm's own split, which picks rows or columns and packs each operand once. */
+static void gemms(const s1c_gradws *w, const mm_op *op, int n) {
+    double work = 0, largest = 0;
+    for (int i = 0; i < n; i++) {
+        double f = (double)op[i].M * op[i].N * op[i].K;
+        work += f;
+        largest = f > largest ? f : largest;
+    }
+    if (largest > 64e6) {
+        for (int i = 0; i < n; i++)
+            gemm(w, op[i].ta, op[i].tb, op[i].M, op[i].N, op[i].K, op[i].A, op[i].lda, op[i].B, op[i].ldb, op[i].beta, op[i].C,
+                 op[i].ldc);
+        return;
+    }
+    mm_job j = {w, op, n};
+    s1c_pool *p = s1c_pool_global();
+    s1c_pool_run(p, work < 1048576.0 ? 1 : s1c_pool_threads(p), mm_task, &j); /* below ~1M multiply-adds: one thread */
+}
+
+/* The product y = x Wᵀ: x [T][n], W [d][n]. */
+static mm_op linear_op(float *y, const float *x, const float *W, int T, int n, int d) {
+    return (mm_op){false, true, T, d, n, x, n, W, n, 0.0f, y, d, false};
+}
+
+/* The products of its backward: dx (+)= dy W and dW += dyᵀ x (dy [T][d], x [T][n]). */
+static void linear_backward_ops(mm_op *op, float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W,
+                                int T, int n, int d) {
+    op[0] = (mm_op){false, false, T, n, d, dy, d, W, n, dx_beta, dx, n, false};
+    op[1] = (mm_op){true, false, d, n, T, dy, d, x, n, 1.0f, dW, n, true};
 }
 
 typedef struct norm_job {
@@ -540,9 +599,9 @@ static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, 
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     layer_acts *a = w->a;
     rmsnorm_rows(a->xn, a->rstd1, x, P->n1, T, D, c->norm_eps);
-    linear(w, a->q, a->xn, P->wq, T, D, Qd);
-    linear(w, a->k, a->xn, P->wk, T, D, KVd);
-    linear(w, a->v, a->xn, P->wv, T, D, KVd);
+    mm_op qkv[3] = {linear_op(a->q, a->xn, P->wq, T, D, Qd), linear_op(a->k, a->xn, P->wk, T, D, KVd),
+                    linear_op(a->v, a->xn, P->wv, T, D, KVd)};
+    gemms(w, qkv, 3);
     qkv_job qj = {w, P, NULL, T};
     par_run((int64_t)T * (Qd + 2 * KVd), qkv_forward_task, &qj);
     attn_job job = {w, T};
@@ -550,8 +609,8 @@ static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, 
     memcpy(a->y, x, (size_t)T * D * sizeof(float));
     gemm(w, false, true, T, D, Qd, a->att, Qd, P->wo, Qd, 1.0f, a->y, D);
     rmsnorm_rows(a->yn, a->rstd2, a->y, P->n2, T, D, c->norm_eps);
-    linear(w, a->g, a->yn, P->wg, T, D, H);
-    linear(w, a->u, a->yn, P->wu, T, D, H);
+    mm_op gu[2] = {linear_op(a->g, a->yn, P->wg, T, D, H), linear_op(a->u, a->yn, P->wu, T, D, H)};
+    gemms(w, gu, 2);
     swiglu_job sj = {a->h, a->g, a->u, NULL, (int64_t)T * H};
     par_run(sj.n, swiglu_task, &sj);
     if (!out) return;
@@ -566,22 +625,27 @@ static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     layer_acts *a = w->a;
     /* MLP: out = y + (silu(g) * u) Wdᵀ */
-    linear_backward(w, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
+    mm_op op[6];
+    linear_backward_ops(op, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
+    gemms(w, op, 2);
     swiglu_job sj = {NULL, a->g, a->u, w->dhb, (int64_t)T * H}; /* g, u become d gate, d up */
     par_run(sj.n, swiglu_task, &sj);
-    linear_backward(w, w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
-    linear_backward(w, w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
+    linear_backward_ops(op, w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
+    linear_backward_ops(op + 2, w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
+    gemms(w, op, 4);
     rmsnorm_backward(w->dy, w->dx, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D); /* dy = dx + through the norm */
     /* attention: y = x + att Woᵀ */
-    linear_backward(w, w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
+    linear_backward_ops(op, w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
+    gemms(w, op, 2);
     attn_job job = {w, T};
     s1c_pool_run(s1c_pool_global(), c->n_kv_heads, attn_backward_group, &job);
     qkv_job qj = {w, P, G, T};
     par_run((int64_t)T * (Qd + KVd), qkv_rope_back_task, &qj);
     if (G->bq || G->bk || G->bv) par_run((int64_t)T * (Qd + 2 * KVd), qkv_bias_back_task, &qj);
-    linear_backward(w, w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
-    linear_backward(w, w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
-    linear_backward(w, w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
+    linear_backward_ops(op, w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
+    linear_backward_ops(op + 2, w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
+    linear_backward_ops(op + 4, w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
+    gemms(w, op, 6);
     rmsnorm_backward(w->dx, w->dy, (float *)G->n1, w->dxn, x, P->n1, a->rstd1, T, D); /* dx = dy + through the norm */
 }
 
