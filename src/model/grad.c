@@ -14,6 +14,7 @@
  * backward; the rest is element-wise and runs in a fixed order, so a row's gradients are
  * the same bits for any thread count. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,26 +180,52 @@ static void gemm(const s1c_gradws *w, bool ta, bool tb, int M, int N, int K, con
     else kern_sgemm(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* The element-wise passes run on the pool too, one contiguous piece of rows (or, for sums
- * over rows, of columns) per thread: each piece writes only its own outputs and computes
- * every element exactly as one loop would, so the bits do not depend on the split. */
+/* Work on the pool comes in pieces: contiguous rows (or, for sums over rows, columns) of
+ * the element-wise passes and of the products, whole heads of the attention. Each piece
+ * writes only its own outputs and computes every element exactly as one loop would, so the
+ * bits depend neither on the split nor on which thread runs a piece. That lets the threads
+ * take pieces as they come free (an atomic counter) instead of a fixed share: a thread that
+ * the OS holds back on a shared machine, or a share that came out larger, no longer keeps
+ * the others waiting. */
 
-/* [i0, i1): piece `task` of n_tasks of [0, n). */
-static void piece(int n, int task, int n_tasks, int *i0, int *i1) {
-    *i0 = (int)((int64_t)n * task / n_tasks);
-    *i1 = (int)((int64_t)n * (task + 1) / n_tasks);
+/* [i0, i1): piece k of n_pieces of [0, n). */
+static void piece(int n, int k, int n_pieces, int *i0, int *i1) {
+    *i0 = (int)((int64_t)n * k / n_pieces);
+    *i1 = (int)((int64_t)n * (k + 1) / n_pieces);
 }
 
-/* fn over one piece per thread; below ~16K elements of work waking a thread costs more. */
-static void par_run(int64_t work, s1c_pool_fn fn, void *ctx) {
+typedef struct pieces_job {
+    s1c_pool_fn fn;
+    void *ctx;
+    int n;
+    atomic_int next;
+} pieces_job;
+
+static void pieces_task(void *ctx, int task, int n_tasks) {
+    pieces_job *j = ctx;
+    for (int k; (k = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n;) j->fn(j->ctx, k, j->n);
+}
+
+/* fn(ctx, k, n) for every piece k < n, on the pool's threads as they come free. */
+static void run_pieces(int n, s1c_pool_fn fn, void *ctx) {
     s1c_pool *p = s1c_pool_global();
-    s1c_pool_run(p, work < 16384 ? 1 : s1c_pool_threads(p), fn, ctx);
+    if (n <= 1 || s1c_pool_threads(p) <= 1) {
+        for (int k = 0; k < n; k++) fn(ctx, k, n);
+        return;
+    }
+    pieces_job j = {fn, ctx, n, 0};
+    s1c_pool_run(p, s1c_pool_threads(p), pieces_task, &j);
 }
 
-/* Several products in one pool run: each thread takes its piece of every product's C rows
- * (in 12-row tiles, a multiple of every family's micro-tile) and runs them in order on its
- * own, so the pool wakes once per group of products instead of once per product, and a
- * product may accumulate into an earlier one's C (the same rows stay on the same thread).
+/* An element-wise pass: four pieces per thread; below ~16K elements of work, one. */
+static void par_run(int64_t work, s1c_pool_fn fn, void *ctx) {
+    run_pieces(work < 16384 ? 1 : 4 * s1c_pool_threads(s1c_pool_global()), fn, ctx);
+}
+
+/* Several products in one pool run: piece k is the k-th run of C rows of every product (in
+ * 12-row tiles, a multiple of every family's micro-tile), product after product, so the
+ * pool wakes once per group of products instead of once per product, and a product may
+ * accumulate into an earlier one's C of the same height (its rows are in the same piece).
  * A row split never changes a bit (kern_sgemm's contract). */
 typedef struct mm_op {
     bool ta, tb;
@@ -210,7 +237,6 @@ typedef struct mm_op {
     float beta;
     float *C;
     int ldc;
-    bool flip; /* pieces in reverse order (evens out uneven splits; not for a C another op accumulates into) */
 } mm_op;
 
 typedef struct mm_job {
@@ -219,12 +245,12 @@ typedef struct mm_job {
     int n;
 } mm_job;
 
-static void mm_task(void *ctx, int task, int n_tasks) {
+static void mm_piece(void *ctx, int k, int n_pieces) {
     const mm_job *j = ctx;
     for (int i = 0; i < j->n; i++) {
         const mm_op *o = &j->op[i];
-        int k = o->flip ? n_tasks - 1 - task : task, t0, t1;
-        piece((o->M + 11) / 12, k, n_tasks, &t0, &t1);
+        int t0, t1;
+        piece((o->M + 11) / 12, k, n_pieces, &t0, &t1);
         int m0 = t0 * 12, m1 = t1 * 12 < o->M ? t1 * 12 : o->M;
         if (m0 >= m1) continue;
         const float *A = o->A + (o->ta ? (size_t)m0 : (size_t)m0 * o->lda);
@@ -238,10 +264,12 @@ static void mm_task(void *ctx, int task, int n_tasks) {
  * through kern_sgemm's own split, which picks rows or columns and packs each operand once. */
 static void gemms(const s1c_gradws *w, const mm_op *op, int n) {
     double work = 0, largest = 0;
+    bool packs = false;
     for (int i = 0; i < n; i++) {
         double f = (double)op[i].M * op[i].N * op[i].K;
         work += f;
         largest = f > largest ? f : largest;
+        packs |= op[i].tb;
     }
     if (largest > 64e6) {
         for (int i = 0; i < n; i++)
@@ -249,21 +277,23 @@ static void gemms(const s1c_gradws *w, const mm_op *op, int n) {
                  op[i].ldc);
         return;
     }
+    /* below ~1M multiply-adds: one piece; a transposed B is packed once per piece, so those
+     * products take one piece per thread, the others four */
     mm_job j = {w, op, n};
-    s1c_pool *p = s1c_pool_global();
-    s1c_pool_run(p, work < 1048576.0 ? 1 : s1c_pool_threads(p), mm_task, &j); /* below ~1M multiply-adds: one thread */
+    int threads = s1c_pool_threads(s1c_pool_global());
+    run_pieces(work < 1048576.0 ? 1 : packs ? threads : 4 * threads, mm_piece, &j);
 }
 
 /* The product y = x Wᵀ: x [T][n], W [d][n]. */
 static mm_op linear_op(float *y, const float *x, const float *W, int T, int n, int d) {
-    return (mm_op){false, true, T, d, n, x, n, W, n, 0.0f, y, d, false};
+    return (mm_op){false, true, T, d, n, x, n, W, n, 0.0f, y, d};
 }
 
 /* The products of its backward: dx (+)= dy W and dW += dyᵀ x (dy [T][d], x [T][n]). */
 static void linear_backward_ops(mm_op *op, float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W,
                                 int T, int n, int d) {
-    op[0] = (mm_op){false, false, T, n, d, dy, d, W, n, dx_beta, dx, n, false};
-    op[1] = (mm_op){true, false, d, n, T, dy, d, x, n, 1.0f, dW, n, true};
+    op[0] = (mm_op){false, false, T, n, d, dy, d, W, n, dx_beta, dx, n};
+    op[1] = (mm_op){true, false, d, n, T, dy, d, x, n, 1.0f, dW, n};
 }
 
 /* Σ a_i b_i c_i in double (c NULL: Σ a_i b_i), in four interleaved partial sums added as
@@ -290,10 +320,10 @@ typedef struct norm_job {
     float eps;
 } norm_job;
 
-static void norm_task(void *ctx, int task, int n_tasks) {
+static void norm_task(void *ctx, int k, int n_pieces) {
     const norm_job *j = ctx;
     int t0, t1, n = j->n;
-    piece(j->T, task, n_tasks, &t0, &t1);
+    piece(j->T, k, n_pieces, &t0, &t1);
     for (int t = t0; t < t1; t++) {
         const float *xr = j->x + (size_t)t * n;
         float r = (float)(1.0 / sqrt(dot_f64(xr, xr, NULL, n) / n + j->eps));
@@ -314,11 +344,11 @@ typedef struct norm_back_job {
 } norm_back_job;
 
 /* Rows [t0, t1) of dx, columns [i0, i1) of dw (each a sum over all rows in increasing t). */
-static void norm_back_task(void *ctx, int task, int n_tasks) {
+static void norm_back_task(void *ctx, int k, int n_pieces) {
     const norm_back_job *j = ctx;
     int t0, t1, i0, i1, n = j->n;
-    piece(j->T, task, n_tasks, &t0, &t1);
-    piece(n, task, n_tasks, &i0, &i1);
+    piece(j->T, k, n_pieces, &t0, &t1);
+    piece(n, k, n_pieces, &i0, &i1);
     for (int t = t0; t < t1; t++) {
         const float *xr = j->x + (size_t)t * n, *dr = j->do_ + (size_t)t * n, *br = j->base + (size_t)t * n;
         float r = j->rstd[t];
@@ -381,9 +411,9 @@ typedef struct swiglu_job {
     int64_t n;
 } swiglu_job;
 
-static void swiglu_task(void *ctx, int task, int n_tasks) {
+static void swiglu_task(void *ctx, int k, int n_pieces) {
     const swiglu_job *j = ctx;
-    int64_t i0 = j->n * task / n_tasks, i1 = j->n * (task + 1) / n_tasks;
+    int64_t i0 = j->n * k / n_pieces, i1 = j->n * (k + 1) / n_pieces;
     if (j->dh) vmath_swiglu_backward(j->g + i0, j->u + i0, j->dh + i0, (int)(i1 - i0));
     else vmath_swiglu(j->h + i0, j->g + i0, j->u + i0, (int)(i1 - i0));
 }
@@ -567,13 +597,13 @@ typedef struct qkv_job {
 } qkv_job;
 
 /* Forward, rows [t0, t1): q, k, v biases, RoPE on q and k, k and v transposed for the tiles. */
-static void qkv_forward_task(void *ctx, int task, int n_tasks) {
+static void qkv_forward_task(void *ctx, int k, int n_pieces) {
     const qkv_job *j = ctx;
     const layer_params *P = j->P;
     const s1c_config *c = &j->w->c;
     layer_acts *a = j->w->a;
     int Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, t0, t1;
-    piece(j->T, task, n_tasks, &t0, &t1);
+    piece(j->T, k, n_pieces, &t0, &t1);
     add_bias_rows(a->q, P->bq, t0, t1, Qd);
     add_bias_rows(a->k, P->bk, t0, t1, KVd);
     add_bias_rows(a->v, P->bv, t0, t1, KVd);
@@ -584,24 +614,24 @@ static void qkv_forward_task(void *ctx, int task, int n_tasks) {
 }
 
 /* Backward, rows [t0, t1): the inverse RoPE on dq and dk. */
-static void qkv_rope_back_task(void *ctx, int task, int n_tasks) {
+static void qkv_rope_back_task(void *ctx, int k, int n_pieces) {
     const qkv_job *j = ctx;
     const s1c_config *c = &j->w->c;
     int t0, t1;
-    piece(j->T, task, n_tasks, &t0, &t1);
+    piece(j->T, k, n_pieces, &t0, &t1);
     rope_rows(j->w, j->w->dq, t0, t1, c->n_heads, -1.0f);
     rope_rows(j->w, j->w->dk, t0, t1, c->n_kv_heads, -1.0f);
 }
 
 /* Backward, columns: the bias gradients (sums over all rows). */
-static void qkv_bias_back_task(void *ctx, int task, int n_tasks) {
+static void qkv_bias_back_task(void *ctx, int k, int n_pieces) {
     const qkv_job *j = ctx;
     const layer_params *G = j->G;
     const s1c_config *c = &j->w->c;
     int Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, i0, i1;
-    piece(Qd, task, n_tasks, &i0, &i1);
+    piece(Qd, k, n_pieces, &i0, &i1);
     add_bias_grad((float *)G->bq, j->w->dq, j->T, Qd, i0, i1);
-    piece(KVd, task, n_tasks, &i0, &i1);
+    piece(KVd, k, n_pieces, &i0, &i1);
     add_bias_grad((float *)G->bk, j->w->dk, j->T, KVd, i0, i1);
     add_bias_grad((float *)G->bv, j->w->dv, j->T, KVd, i0, i1);
 }
@@ -618,7 +648,7 @@ static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, 
     qkv_job qj = {w, P, NULL, T};
     par_run((int64_t)T * (Qd + 2 * KVd), qkv_forward_task, &qj);
     attn_job job = {w, T};
-    s1c_pool_run(s1c_pool_global(), c->n_heads, attn_forward_head, &job);
+    run_pieces(c->n_heads, attn_forward_head, &job);
     memcpy(a->y, x, (size_t)T * D * sizeof(float));
     gemm(w, false, true, T, D, Qd, a->att, Qd, P->wo, Qd, 1.0f, a->y, D);
     rmsnorm_rows(a->yn, a->rstd2, a->y, P->n2, T, D, c->norm_eps);
@@ -651,7 +681,7 @@ static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G
     linear_backward_ops(op, w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
     gemms(w, op, 2);
     attn_job job = {w, T};
-    s1c_pool_run(s1c_pool_global(), c->n_kv_heads, attn_backward_group, &job);
+    run_pieces(c->n_kv_heads, attn_backward_group, &job);
     qkv_job qj = {w, P, G, T};
     par_run((int64_t)T * (Qd + KVd), qkv_rope_back_task, &qj);
     if (G->bq || G->bk || G->bv) par_run((int64_t)T * (Qd + 2 * KVd), qkv_bias_back_task, &qj);
