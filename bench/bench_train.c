@@ -9,7 +9,12 @@
  * count, and prints the ratio.
  *
  * usage: bench_train [--preset qwen2.5-0.5b] [--seq 512] [--reps 3] [--layers N] [--recompute] [--torch]
- * (--recompute: gradient checkpointing even where every layer's internals fit in memory) */
+ *                    [--dim N --hidden N --heads N --kv-heads N --vocab N] [--segment N]
+ * (--recompute: gradient checkpointing even where every layer's internals fit in memory;
+ * --dim ... --vocab: the preset's shape with these sizes, e.g. s1c demo's small models:
+ * --preset tiny --dim 128 --layers 4 --heads 4 --kv-heads 2 --hidden 352 --vocab 270;
+ * --segment N: the row packs samples of N tokens, each its own segment, as s1c train groups
+ * short samples into one forward call) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +48,7 @@ static double flops_per_token(const s1c_config *c, int T) {
 
 int main(int argc, char **argv) {
     const char *preset = "qwen2.5-0.5b";
-    int T = 512, reps = 3, layers = 0;
+    int T = 512, reps = 3, layers = 0, dim = 0, hidden = 0, heads = 0, kv_heads = 0, vocab = 0, segment = 0;
     uint64_t keep_bytes = (uint64_t)2 << 30; /* as s1c train: no recomputation when it fits 2 GiB */
     bool torch = false;
     for (int i = 1; i < argc; i++) {
@@ -51,18 +56,35 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seq") && i + 1 < argc) T = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc) dim = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) hidden = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--heads") && i + 1 < argc) heads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kv-heads") && i + 1 < argc) kv_heads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--segment") && i + 1 < argc) segment = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--torch")) torch = true;
         else if (!strcmp(argv[i], "--recompute")) keep_bytes = 0;
         else {
-            fprintf(stderr, "usage: bench_train [--preset NAME] [--seq N] [--reps N] [--torch]\n");
+            fprintf(stderr, "usage: bench_train [--preset NAME] [--seq N] [--reps N] [--layers N] [--recompute] [--torch] "
+                            "[--dim N --hidden N --heads N --kv-heads N --vocab N] [--segment N]\n");
             return 2;
         }
     }
     if (T < 2 || reps < 1 || reps > 64) return fprintf(stderr, "bench_train: bad --seq or --reps\n"), 2;
+    if (torch && (dim || hidden || heads || kv_heads || vocab || segment || layers))
+        return fprintf(stderr, "bench_train: --torch compares a preset's shape as it is (no --dim/--layers/.../--segment)\n"), 2;
+    if (segment < 0) return fprintf(stderr, "bench_train: bad --segment\n"), 2;
     s1c_err err;
     s1c_config c;
     if (s1c_config_preset(&c, "qwen2", preset, &err) != 0) return fprintf(stderr, "%s\n", err.msg), 1;
     if (layers > 0) c.n_layers = layers; /* a shallower model of the same widths, for profiling */
+    if (dim > 0) c.dim = dim;
+    if (hidden > 0) c.hidden_dim = hidden;
+    if (heads > 0) c.n_heads = heads;
+    if (kv_heads > 0) c.n_kv_heads = kv_heads;
+    if (vocab > 0) c.vocab_size = vocab;
+    if (dim > 0 || heads > 0) c.head_dim = c.dim / c.n_heads;
+    if (s1c_config_validate(&c, "bench_train", &err) != 0) return fprintf(stderr, "%s\n", err.msg), 2;
     s1c_pool *pool = s1c_pool_global();
     const char *isa;
     double peak = bench_peak_f32(pool, &isa), peak_bf16 = bench_peak_bf16(pool);
@@ -78,18 +100,23 @@ int main(int argc, char **argv) {
     init_params(&p, 1);
     float *g = calloc(p.n, sizeof *g), *m = calloc(p.n, sizeof *m), *v = calloc(p.n, sizeof *v);
     int32_t *tok = malloc((size_t)T * sizeof *tok), *tgt = malloc((size_t)T * sizeof *tgt);
+    int32_t *seg = segment > 0 ? malloc((size_t)T * sizeof *seg) : NULL;
     float *w = malloc((size_t)T * sizeof *w);
-    if (!g || !m || !v || !tok || !tgt || !w) return fprintf(stderr, "bench_train: out of memory\n"), 1;
+    if (!g || !m || !v || !tok || !tgt || !w || (segment > 0 && !seg)) return fprintf(stderr, "bench_train: out of memory\n"), 1;
     s1c_rng r;
     s1c_rng_seed(&r, 2);
     for (int t = 0; t < T; t++) tok[t] = (int32_t)(s1c_rng_u64(&r) % (uint64_t)c.vocab_size);
+    /* every position predicts the next token of its segment */
+    int n_targets = 0;
     for (int t = 0; t < T; t++) {
-        tgt[t] = t + 1 < T ? tok[t + 1] : -1;
-        w[t] = 1.0f / (float)(T - 1);
+        if (seg) seg[t] = t / segment;
+        tgt[t] = t + 1 < T && (!seg || seg[t + 1] == seg[t]) ? tok[t + 1] : -1;
+        n_targets += tgt[t] >= 0;
     }
+    for (int t = 0; t < T; t++) w[t] = 1.0f / (float)n_targets;
     s1c_adamw o;
     s1c_adamw_defaults(&o, 100);
-    s1c_grad_row row = {T, tok, tgt, w, NULL};
+    s1c_grad_row row = {T, tok, tgt, w, seg};
     double tok_s_of[2] = {0, 0};
     for (int type = 0; type < 2; type++) { /* f32, then bf16 compute */
         s1c_gradws_set_bf16(ws, type == 1);
@@ -103,18 +130,20 @@ int main(int argc, char **argv) {
             if (k > 0) ts[k - 1] = s1c_now() - t0;
         }
         qsort(ts, (size_t)reps, sizeof *ts, cmp_double);
-        double step_s = ts[reps / 2], tok_s = T / step_s, fpt = flops_per_token(&c, T), lim = type ? peak_bf16 : peak;
+        double step_s = ts[reps / 2], tok_s = T / step_s, fpt = flops_per_token(&c, segment > 0 && segment < T ? segment : T), lim = type ? peak_bf16 : peak;
         tok_s_of[type] = tok_s;
-        printf("{\"name\":\"train_step\",\"impl\":\"s1c\",\"type\":\"%s\",\"preset\":\"%s\",\"threads\":%d,\"seq\":%d,"
+        printf("{\"name\":\"train_step\",\"impl\":\"s1c\",\"type\":\"%s\",\"preset\":\"%s\",\"dim\":%d,\"layers\":%d,"
+               "\"hidden\":%d,\"heads\":%d,\"kv_heads\":%d,\"vocab\":%d,\"segment\":%d,\"threads\":%d,\"seq\":%d,"
                "\"step_s\":%.3f,\"step_s_best\":%.3f,\"tok_s\":%.2f,\"flops_per_token\":%.4g,\"gflops\":%.1f,"
                "\"fraction_of_peak\":%.3f,\"peak\":\"%s\",\"loss\":%.4f,\"activation_mib\":%.0f}\n",
-               type ? "bf16" : "f32", preset, threads, T, step_s, ts[0], tok_s, fpt, fpt * tok_s / 1e9,
+               type ? "bf16" : "f32", preset, c.dim, c.n_layers, c.hidden_dim, c.n_heads, c.n_kv_heads, c.vocab_size,
+               segment, threads, T, step_s, ts[0], tok_s, fpt, fpt * tok_s / 1e9,
                lim > 0 ? fpt * tok_s / lim : 0, type ? "bf16_dot" : "f32_fma", loss, (double)s1c_gradws_bytes(&c, T, 256, keep_bytes) / 1048576.0);
         fflush(stdout);
     }
     s1c_gradws_free(ws);
     s1c_params_free(&p);
-    free(g), free(m), free(v), free(tok), free(tgt), free(w);
+    free(g), free(m), free(v), free(tok), free(tgt), free(w), free(seg);
     if (!torch) return 0;
     /* PyTorch on the same shape, sequence and threads, in this run */
     char cmd[512];

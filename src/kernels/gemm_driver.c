@@ -106,11 +106,130 @@ static void *xalloc(size_t n) {
     return p;
 }
 
+/* ---------------------------------------------------------------- small products, unpacked
+ *
+ * When C is at most one nc block wide, each packed A panel would serve only a few B panels, so
+ * packing A costs as much as a good part of the product (the trainer's small models and its
+ * attention tiles). There the direct tiles below read op(A) in place (one broadcast per row
+ * and k, from A[m*lda + k] or A[k*lda + m]) and op(B) in place when its rows are contiguous
+ * (B[k*ldb + n]); only a transposed B is packed. The arithmetic is the micro-kernel's: each C
+ * element starts from 0 or C and takes one FMA per k in increasing k over the same kc slices,
+ * so both paths give the same bits (tests/unit/test_gemm_small.c). */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define T256 __attribute__((target("avx2,fma")))
+
+/* One 12 x 32 tile, h x w of it inside C: op(A) row r at ar[r] (element k at ar[r][k * ak]),
+ * op(B) row k at b + k * ldb. */
+static T512 void direct_12x32(int kc, const float *const *ar, size_t ak, const float *b, size_t ldb, float *c, size_t ldc,
+                              bool load, int h, int w) {
+    __mmask16 m0 = (__mmask16)(w >= 16 ? 0xffffu : (1u << w) - 1u), m1 = (__mmask16)(w >= 32 ? 0xffffu : w > 16 ? (1u << (w - 16)) - 1u : 0u);
+    __m512 c0[12], c1[12];
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; r++) {
+        bool in = load && r < h;
+        c0[r] = in ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();
+        c1[r] = in ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < 12; r++) {
+            __m512 av = _mm512_set1_ps(ar[r][k * ak]);
+            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; r++)
+        if (r < h) {
+            _mm512_mask_storeu_ps(c + r * ldc, m0, c0[r]);
+            _mm512_mask_storeu_ps(c + r * ldc + 16, m1, c1[r]);
+        }
+}
+
+/* The AVX2 family's 6 x 16 tile, likewise. */
+static T256 void direct_6x16(int kc, const float *const *ar, size_t ak, const float *b, size_t ldb, float *c, size_t ldc,
+                             bool load, int h, int w) {
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(w), idx), m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(w - 8), idx);
+    __m256 c0[6], c1[6];
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++) {
+        bool in = load && r < h;
+        c0[r] = in ? _mm256_maskload_ps(c + r * ldc, m0) : _mm256_setzero_ps();
+        c1[r] = in ? _mm256_maskload_ps(c + r * ldc + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_maskload_ps(b + k * ldb, m0), b1 = _mm256_maskload_ps(b + k * ldb + 8, m1);
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) {
+            __m256 av = _mm256_set1_ps(ar[r][k * ak]);
+            c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
+            c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+        if (r < h) {
+            _mm256_maskstore_ps(c + r * ldc, m0, c0[r]);
+            _mm256_maskstore_ps(c + r * ldc + 8, m1, c1[r]);
+        }
+}
+
+typedef void (*direct_fn)(int, const float *const *, size_t, const float *, size_t, float *, size_t, bool, int, int);
+
+/* The direct tile of a family's micro-kernel shape (NULL: none). */
+static direct_fn direct_for(const gemm_kernel *kn) {
+    if (kn->mr == 12 && kn->nr == 32) return direct_12x32;
+    if (kn->mr == 6 && kn->nr == 16) return direct_6x16;
+    return NULL;
+}
+#else
+typedef void (*direct_fn)(int, const float *const *, size_t, const float *, size_t, float *, size_t, bool, int, int);
+static direct_fn direct_for(const gemm_kernel *kn) { return (void)kn, NULL; }
+#endif
+
+/* gemm_blocked's loops without packing A (and without packing B unless it is transposed). */
+static void gemm_direct(const gemm_kernel *kn, direct_fn tile, const gemm_args *g, int m0, int m1, int n0, int n1) {
+    int mr = kn->mr, nr = kn->nr, KC = kn->kc, kcap = imin(KC, g->K);
+    int cols = (n1 - n0 + nr - 1) / nr * nr;
+    float *pb = g->tb ? xalloc((size_t)cols * kcap * sizeof(float)) : NULL;
+    size_t ak = g->ta ? (size_t)g->lda : 1;
+    for (int pc = 0; pc < g->K; pc += KC) {
+        int kc = imin(KC, g->K - pc);
+        bool load = pc > 0 || g->beta != 0.0f;
+        if (pb) gemm_pack_b(g, nr, pc, kc, n0, n1 - n0, pb);
+        for (int ir = m0; ir < m1; ir += mr) {
+            int h = imin(mr, m1 - ir);
+            const float *ar[32];
+            for (int r = 0; r < mr; r++) { /* rows past the edge repeat the last one (computed, not stored) */
+                int m = ir + imin(r, h - 1);
+                ar[r] = g->ta ? g->A + (size_t)pc * g->lda + m : g->A + (size_t)m * g->lda + pc;
+            }
+            for (int jr = n0; jr < n1; jr += nr) {
+                const float *b = pb ? pb + (size_t)(jr - n0) * kc : g->B + (size_t)pc * g->ldb + jr;
+                tile(kc, ar, ak, b, pb ? (size_t)nr : (size_t)g->ldb, g->C + (size_t)ir * g->ldc + jr, (size_t)g->ldc, load, h,
+                     imin(nr, n1 - jr));
+            }
+        }
+    }
+    free(pb);
+}
+
 void gemm_blocked(const gemm_kernel *kn, const gemm_args *g, int m0, int m1, int n0, int n1) {
     if (m0 >= m1 || n0 >= n1) return;
     if (g->K <= 0) {
         if (g->beta == 0.0f)
             for (int m = m0; m < m1; m++) memset(g->C + (size_t)m * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    direct_fn tile = direct_for(kn);
+    if (tile && !g->bf16 && n1 - n0 <= kn->nc) {
+        gemm_direct(kn, tile, g, m0, m1, n0, n1);
         return;
     }
     int mr = kn->mr, nr = kn->nr, KC = kn->kc;

@@ -14,11 +14,13 @@
  * backward; the rest is element-wise and runs in a fixed order, so a row's gradients are
  * the same bits for any thread count. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "s1c/train.h"
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 #include "model_internal.h"
 
 /* Attention tiles: ATT_B queries x ATT_B keys. Per task: scores S and dP [B][B], the output
@@ -30,6 +32,7 @@ enum { ATT_B = 64 };
 typedef struct layer_acts {
     float *xn, *rstd1;        /* [T][D], [T] */
     float *q, *k, *v;         /* after bias and RoPE: [T][Q], [T][KV], [T][KV] */
+    float *kt, *vt;           /* k and v transposed, [KV][T]: the attention tiles read them row-wise */
     float *att, *lse;         /* attention output [T][Q], log-sum-exp [T][nh] */
     float *y, *yn, *rstd2;    /* after attention residual [T][D], normed, [T] */
     float *g, *u, *h;         /* [T][H] gate, up, silu(gate)*up */
@@ -75,6 +78,8 @@ static uint64_t ws_layout(s1c_gradws *w, const s1c_config *c, int T, int C, int 
         TAKE(acts[l].q, float, t * Q);
         TAKE(acts[l].k, float, t * KV);
         TAKE(acts[l].v, float, t * KV);
+        TAKE(acts[l].kt, float, t * KV);
+        TAKE(acts[l].vt, float, t * KV);
         TAKE(acts[l].att, float, t * Q);
         TAKE(acts[l].lse, float, t * (uint64_t)c->n_heads);
         TAKE(acts[l].y, float, t * D);
@@ -175,55 +180,203 @@ static void gemm(const s1c_gradws *w, bool ta, bool tb, int M, int N, int K, con
     else kern_sgemm(s1c_pool_global(), ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* y = x Wᵀ (+ bias): x [T][n], W [d][n]. */
-static void linear(const s1c_gradws *w, float *y, const float *x, const float *W, const float *bias, int T, int n, int d) {
-    gemm(w, false, true, T, d, n, x, n, W, n, 0.0f, y, d);
-    if (bias)
-        for (int t = 0; t < T; t++)
-            for (int i = 0; i < d; i++) y[(size_t)t * d + i] += bias[i];
+/* Work on the pool comes in pieces: contiguous rows (or, for sums over rows, columns) of
+ * the element-wise passes and of the products, whole heads of the attention. Each piece
+ * writes only its own outputs and computes every element exactly as one loop would, so the
+ * bits depend neither on the split nor on which thread runs a piece. That lets the threads
+ * take pieces as they come free (an atomic counter) instead of a fixed share: a thread that
+ * the OS holds back on a shared machine, or a share that came out larger, no longer keeps
+ * the others waiting. */
+
+/* [i0, i1): piece k of n_pieces of [0, n). */
+static void piece(int n, int k, int n_pieces, int *i0, int *i1) {
+    *i0 = (int)((int64_t)n * k / n_pieces);
+    *i1 = (int)((int64_t)n * (k + 1) / n_pieces);
 }
 
-/* dx (+)= dy W and dW += dyᵀ x for y = x Wᵀ: dy [T][d], x [T][n]. */
-static void linear_backward(const s1c_gradws *w, float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W, int T,
-                            int n, int d) {
-    gemm(w, false, false, T, n, d, dy, d, W, n, dx_beta, dx, n);
-    gemm(w, true, false, d, n, T, dy, d, x, n, 1.0f, dW, n);
+typedef struct pieces_job {
+    s1c_pool_fn fn;
+    void *ctx;
+    int n;
+    atomic_int next;
+} pieces_job;
+
+static void pieces_task(void *ctx, int task, int n_tasks) {
+    pieces_job *j = ctx;
+    for (int k; (k = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n;) j->fn(j->ctx, k, j->n);
+}
+
+/* fn(ctx, k, n) for every piece k < n, on the pool's threads as they come free. */
+static void run_pieces(int n, s1c_pool_fn fn, void *ctx) {
+    s1c_pool *p = s1c_pool_global();
+    if (n <= 1 || s1c_pool_threads(p) <= 1) {
+        for (int k = 0; k < n; k++) fn(ctx, k, n);
+        return;
+    }
+    pieces_job j = {fn, ctx, n, 0};
+    s1c_pool_run(p, s1c_pool_threads(p), pieces_task, &j);
+}
+
+/* An element-wise pass: four pieces per thread; below ~16K elements of work, one. */
+static void par_run(int64_t work, s1c_pool_fn fn, void *ctx) {
+    run_pieces(work < 16384 ? 1 : 4 * s1c_pool_threads(s1c_pool_global()), fn, ctx);
+}
+
+/* Several products in one pool run: piece k is the k-th run of C rows of every product (in
+ * 12-row tiles, a multiple of every family's micro-tile), product after product, so the
+ * pool wakes once per group of products instead of once per product, and a product may
+ * accumulate into an earlier one's C of the same height (its rows are in the same piece).
+ * A row split never changes a bit (kern_sgemm's contract). */
+typedef struct mm_op {
+    bool ta, tb;
+    int M, N, K;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float beta;
+    float *C;
+    int ldc;
+} mm_op;
+
+typedef struct mm_job {
+    const s1c_gradws *w;
+    const mm_op *op;
+    int n;
+} mm_job;
+
+static void mm_piece(void *ctx, int k, int n_pieces) {
+    const mm_job *j = ctx;
+    for (int i = 0; i < j->n; i++) {
+        const mm_op *o = &j->op[i];
+        int t0, t1;
+        piece((o->M + 11) / 12, k, n_pieces, &t0, &t1);
+        int m0 = t0 * 12, m1 = t1 * 12 < o->M ? t1 * 12 : o->M;
+        if (m0 >= m1) continue;
+        const float *A = o->A + (o->ta ? (size_t)m0 : (size_t)m0 * o->lda);
+        float *C = o->C + (size_t)m0 * o->ldc;
+        if (j->w->bf16) kern_sgemm_bf16(NULL, o->ta, o->tb, m1 - m0, o->N, o->K, A, o->lda, o->B, o->ldb, o->beta, C, o->ldc);
+        else kern_sgemm(NULL, o->ta, o->tb, m1 - m0, o->N, o->K, A, o->lda, o->B, o->ldb, o->beta, C, o->ldc);
+    }
+}
+
+/* Runs the n products in order. Large products (the big models' layers) go one by one
+ * through kern_sgemm's own split, which picks rows or columns and packs each operand once. */
+static void gemms(const s1c_gradws *w, const mm_op *op, int n) {
+    double work = 0, largest = 0;
+    bool packs = false;
+    for (int i = 0; i < n; i++) {
+        double f = (double)op[i].M * op[i].N * op[i].K;
+        work += f;
+        largest = f > largest ? f : largest;
+        packs |= op[i].tb;
+    }
+    if (largest > 64e6) {
+        for (int i = 0; i < n; i++)
+            gemm(w, op[i].ta, op[i].tb, op[i].M, op[i].N, op[i].K, op[i].A, op[i].lda, op[i].B, op[i].ldb, op[i].beta, op[i].C,
+                 op[i].ldc);
+        return;
+    }
+    /* below ~1M multiply-adds: one piece; a transposed B is packed once per piece, so those
+     * products take one piece per thread, the others four */
+    mm_job j = {w, op, n};
+    int threads = s1c_pool_threads(s1c_pool_global());
+    run_pieces(work < 1048576.0 ? 1 : packs ? threads : 4 * threads, mm_piece, &j);
+}
+
+/* The product y = x Wᵀ: x [T][n], W [d][n]. */
+static mm_op linear_op(float *y, const float *x, const float *W, int T, int n, int d) {
+    return (mm_op){false, true, T, d, n, x, n, W, n, 0.0f, y, d};
+}
+
+/* The products of its backward: dx (+)= dy W and dW += dyᵀ x (dy [T][d], x [T][n]). */
+static void linear_backward_ops(mm_op *op, float *dx, float dx_beta, float *dW, const float *dy, const float *x, const float *W,
+                                int T, int n, int d) {
+    op[0] = (mm_op){false, false, T, n, d, dy, d, W, n, dx_beta, dx, n};
+    op[1] = (mm_op){true, false, d, n, T, dy, d, x, n, 1.0f, dW, n};
+}
+
+/* Σ a_i b_i c_i in double (c NULL: Σ a_i b_i), in four interleaved partial sums added as
+ * (s0 + s1) + (s2 + s3): the same order for every row of length n, and four independent
+ * chains instead of one latency-bound one. */
+static double dot_f64(const float *a, const float *b, const float *c, int n) {
+    double s[4] = {0, 0, 0, 0};
+    int i = 0;
+    if (c)
+        for (; i + 4 <= n; i += 4)
+            for (int k = 0; k < 4; k++) s[k] += (double)a[i + k] * b[i + k] * c[i + k];
+    else
+        for (; i + 4 <= n; i += 4)
+            for (int k = 0; k < 4; k++) s[k] += (double)a[i + k] * b[i + k];
+    double r = (s[0] + s[1]) + (s[2] + s[3]);
+    for (; i < n; i++) r += c ? (double)a[i] * b[i] * c[i] : (double)a[i] * b[i];
+    return r;
+}
+
+typedef struct norm_job {
+    float *o, *rstd;
+    const float *x, *w;
+    int T, n;
+    float eps;
+} norm_job;
+
+static void norm_task(void *ctx, int k, int n_pieces) {
+    const norm_job *j = ctx;
+    int t0, t1, n = j->n;
+    piece(j->T, k, n_pieces, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        const float *xr = j->x + (size_t)t * n;
+        float r = (float)(1.0 / sqrt(dot_f64(xr, xr, NULL, n) / n + j->eps));
+        j->rstd[t] = r;
+        for (int i = 0; i < n; i++) j->o[(size_t)t * n + i] = xr[i] * r * j->w[i];
+    }
 }
 
 static void rmsnorm_rows(float *o, float *rstd, const float *x, const float *w, int T, int n, float eps) {
-    for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * n;
-        double ss = 0;
-        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
-        float r = (float)(1.0 / sqrt(ss / n + eps));
-        rstd[t] = r;
-        for (int i = 0; i < n; i++) o[(size_t)t * n + i] = xr[i] * r * w[i];
+    norm_job j = {o, rstd, x, w, T, n, eps};
+    par_run((int64_t)T * n, norm_task, &j);
+}
+
+typedef struct norm_back_job {
+    float *dx, *dw;
+    const float *base, *do_, *x, *w, *rstd;
+    int T, n;
+} norm_back_job;
+
+/* Rows [t0, t1) of dx, columns [i0, i1) of dw (each a sum over all rows in increasing t). */
+static void norm_back_task(void *ctx, int k, int n_pieces) {
+    const norm_back_job *j = ctx;
+    int t0, t1, i0, i1, n = j->n;
+    piece(j->T, k, n_pieces, &t0, &t1);
+    piece(n, k, n_pieces, &i0, &i1);
+    for (int t = t0; t < t1; t++) {
+        const float *xr = j->x + (size_t)t * n, *dr = j->do_ + (size_t)t * n, *br = j->base + (size_t)t * n;
+        float r = j->rstd[t];
+        float c = (float)(dot_f64(j->w, dr, xr, n) * r * r * r / n);
+        float *dxr = j->dx + (size_t)t * n;
+        for (int i = 0; i < n; i++) dxr[i] = br[i] + (r * j->w[i] * dr[i] - c * xr[i]);
+    }
+    for (int t = 0; t < j->T; t++) {
+        const float *xr = j->x + (size_t)t * n, *dr = j->do_ + (size_t)t * n;
+        float r = j->rstd[t];
+        for (int i = i0; i < i1; i++) j->dw[i] += dr[i] * xr[i] * r;
     }
 }
 
-/* o = r x w: do_ given; adds dx and dw. dx_j += r w_j do_j - r³/n x_j Σ_i w_i do_i x_i. */
-static void rmsnorm_backward(float *dx, float *dw, const float *do_, const float *x, const float *w, const float *rstd,
-                             int T, int n) {
-    for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * n, *dr = do_ + (size_t)t * n;
-        float r = rstd[t];
-        double dot = 0;
-        for (int i = 0; i < n; i++) {
-            dot += (double)w[i] * dr[i] * xr[i];
-            dw[i] += dr[i] * xr[i] * r;
-        }
-        float c = (float)(dot * r * r * r / n);
-        float *dxr = dx + (size_t)t * n;
-        for (int i = 0; i < n; i++) dxr[i] += r * w[i] * dr[i] - c * xr[i];
-    }
+/* o = r x w: do_ given; dx = base + d loss / d x (base may be dx itself) and dw += d loss / d w.
+ * d x_j = r w_j do_j - r³/n x_j Σ_i w_i do_i x_i. */
+static void rmsnorm_backward(float *dx, const float *base, float *dw, const float *do_, const float *x, const float *w,
+                             const float *rstd, int T, int n) {
+    norm_back_job j = {dx, dw, base, do_, x, w, rstd, T, n};
+    par_run((int64_t)T * n, norm_back_task, &j);
 }
 
-/* Rotates every head of each row by its position; sign -1 applies the inverse rotation
+/* Rotates every head of rows [t0, t1) by its position; sign -1 applies the inverse rotation
  * (the backward of a rotation is its transpose). */
-static void rope_rows(const s1c_gradws *w, float *x, int T, int n_heads, float sign) {
+static void rope_rows(const s1c_gradws *w, float *x, int t0, int t1, int n_heads, float sign) {
     int hd = w->c.head_dim, half = hd / 2;
     bool rotate_half = w->c.rope_layout == S1C_ROPE_HALF;
-    for (int t = 0; t < T; t++) {
+    for (int t = t0; t < t1; t++) {
         const float *cs = w->rope_cos + (size_t)w->pos[t] * half, *sn = w->rope_sin + (size_t)w->pos[t] * half;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + ((size_t)t * n_heads + h) * hd;
@@ -237,7 +390,45 @@ static void rope_rows(const s1c_gradws *w, float *x, int T, int n_heads, float s
     }
 }
 
+/* y[t] += b for rows [t0, t1) of y [T][d] (no bias: nothing). */
+static void add_bias_rows(float *y, const float *b, int t0, int t1, int d) {
+    if (!b) return;
+    for (int t = t0; t < t1; t++)
+        for (int i = 0; i < d; i++) y[(size_t)t * d + i] += b[i];
+}
+
+/* db[i] += Σ_t dy[t][i] for columns [i0, i1), rows in increasing t. */
+static void add_bias_grad(float *db, const float *dy, int T, int d, int i0, int i1) {
+    if (!db) return;
+    for (int t = 0; t < T; t++)
+        for (int i = i0; i < i1; i++) db[i] += dy[(size_t)t * d + i];
+}
+
+/* SwiGLU forward (h from g, u) or backward (g, u become d gate, d up from dh) in pieces. */
+typedef struct swiglu_job {
+    float *h, *g, *u;
+    const float *dh;
+    int64_t n;
+} swiglu_job;
+
+static void swiglu_task(void *ctx, int k, int n_pieces) {
+    const swiglu_job *j = ctx;
+    int64_t i0 = j->n * k / n_pieces, i1 = j->n * (k + 1) / n_pieces;
+    if (j->dh) vmath_swiglu_backward(j->g + i0, j->u + i0, j->dh + i0, (int)(i1 - i0));
+    else vmath_swiglu(j->h + i0, j->g + i0, j->u + i0, (int)(i1 - i0));
+}
+
 /* ---------------------------------------------------------------- attention */
+
+/* Rows [ta, tb) of dst [n][T] = src [T][n]ᵀ, in 16 x 16 blocks (both sides stay in cache lines). */
+static void transpose_rows(float *dst, const float *src, int T, int n, int ta, int tb) {
+    for (int t0 = ta; t0 < tb; t0 += 16)
+        for (int i0 = 0; i0 < n; i0 += 16) {
+            int t1 = t0 + 16 < tb ? t0 + 16 : tb, i1 = i0 + 16 < n ? i0 + 16 : n;
+            for (int i = i0; i < i1; i++)
+                for (int t = t0; t < t1; t++) dst[(size_t)i * T + t] = src[(size_t)t * n + i];
+        }
+}
 
 typedef struct attn_job {
     s1c_gradws *w;
@@ -258,27 +449,33 @@ static att_tiles tiles_of(const s1c_gradws *w, int h) {
     return t;
 }
 
-/* The first key any row of the query block [q0, q1) may see (its earliest segment start). */
-static int block_first_key(const s1c_gradws *w, int q0, int q1) {
-    int k = q0;
-    for (int t = q0; t < q1; t++)
-        if (w->seg_start[t] < k) k = w->seg_start[t];
-    return k / ATT_B * ATT_B;
+/* The query block that starts at q0: up to ATT_B rows, never past the end of q0's segment.
+ * Blocks start at each segment's start, so a block's keys are its segment's from the start
+ * on, in blocks of ATT_B that end exactly at the block's diagonal: no key block is spent on
+ * another segment. */
+static int qblock_len(const s1c_gradws *w, int q0, int T) {
+    int end = q0 + ATT_B < T ? q0 + ATT_B : T;
+    for (int t = q0 + 1; t < end; t++)
+        if (w->seg_start[t] == t) return t - q0;
+    return end - q0;
 }
 
-/* S = scale * Q[q0..q1) K[k0..k1)ᵀ with keys outside a row's segment or after it masked. */
-static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, int nq, int k0, int nk, float scale) {
+/* S = scale * Q[q0..q1) K[k0..k1)ᵀ with keys outside a row's segment or after it masked
+ * (T: the row's length, kt's row stride). */
+static void block_scores(const s1c_gradws *w, float *S, int h, int g, int q0, int nq, int k0, int nk, float scale, int T) {
     const s1c_config *c = &w->c;
-    int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
-    kern_sgemm(NULL, false, true, nq, nk, hd, w->a->q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
-               w->a->k + (size_t)k0 * KVd + (size_t)g * hd, KVd, 0.0f, S, ATT_B);
+    int hd = c->head_dim, Qd = c->n_heads * hd;
+    kern_sgemm(NULL, false, false, nq, nk, hd, w->a->q + (size_t)q0 * Qd + (size_t)h * hd, Qd,
+               w->a->kt + (size_t)g * hd * T + k0, T, 0.0f, S, ATT_B);
     for (int i = 0; i < nq; i++) {
-        int t = q0 + i;
+        /* visible keys: [seg_start[t], t] */
+        int t = q0 + i, lo = w->seg_start[t] - k0, hi = t - k0 + 1;
+        lo = lo < 0 ? 0 : lo > nk ? nk : lo;
+        hi = hi < lo ? lo : hi > nk ? nk : hi;
         float *row = S + (size_t)i * ATT_B;
-        for (int j = 0; j < nk; j++) {
-            int k = k0 + j;
-            row[j] = k > t || k < w->seg_start[t] ? -INFINITY : row[j] * scale;
-        }
+        for (int j = 0; j < lo; j++) row[j] = -INFINITY;
+        for (int j = lo; j < hi; j++) row[j] *= scale;
+        for (int j = hi; j < nk; j++) row[j] = -INFINITY;
     }
 }
 
@@ -290,25 +487,20 @@ static void attn_forward_head(void *ctx, int h, int n_tasks) {
     int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd, g = h / (c->n_heads / c->n_kv_heads);
     float scale = 1.0f / sqrtf((float)hd);
     att_tiles tl = tiles_of(w, h);
-    for (int q0 = 0; q0 < j->T; q0 += ATT_B) {
-        int nq = j->T - q0 < ATT_B ? j->T - q0 : ATT_B;
+    for (int q0 = 0, nq; q0 < j->T; q0 += nq) {
+        nq = qblock_len(w, q0, j->T);
         for (int i = 0; i < nq; i++) tl.m[i] = -INFINITY, tl.l[i] = 0.0f;
         memset(tl.O, 0, (size_t)nq * hd * sizeof(float));
-        for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
-            int nk = j->T - k0 < ATT_B ? j->T - k0 : ATT_B;
-            block_scores(w, tl.S, h, g, q0, nq, k0, nk, scale);
+        for (int k0 = w->seg_start[q0]; k0 < q0 + nq; k0 += ATT_B) {
+            int nk = q0 + nq - k0 < ATT_B ? q0 + nq - k0 : ATT_B;
+            block_scores(w, tl.S, h, g, q0, nq, k0, nk, scale, j->T);
             for (int i = 0; i < nq; i++) {
-                float *row = tl.S + (size_t)i * ATT_B, mx = tl.m[i];
-                for (int jj = 0; jj < nk; jj++) mx = row[jj] > mx ? row[jj] : mx;
+                float *row = tl.S + (size_t)i * ATT_B, mx = vmath_max(row, tl.m[i], nk);
                 if (mx == -INFINITY) { /* no visible key in this block yet */
-                    for (int jj = 0; jj < nk; jj++) row[jj] = 0.0f;
+                    memset(row, 0, (size_t)nk * sizeof(float));
                     continue;
                 }
-                float corr = expf(tl.m[i] - mx), sum = 0.0f;
-                for (int jj = 0; jj < nk; jj++) {
-                    row[jj] = expf(row[jj] - mx);
-                    sum += row[jj];
-                }
+                float corr = vmath_expf(tl.m[i] - mx), sum = vmath_exp_sum(row, row, mx, nk);
                 tl.l[i] = tl.l[i] * corr + sum;
                 tl.m[i] = mx;
                 for (int d = 0; d < hd; d++) tl.O[(size_t)i * hd + d] *= corr;
@@ -327,22 +519,21 @@ static void attn_forward_head(void *ctx, int h, int n_tasks) {
 /* The backward of one query head over one query block, accumulating into dq and into its
  * group's dk, dv: P = exp(S - lse), dV += Pᵀ dO, dP = dO Vᵀ, dS = P (dP - D) scale,
  * dQ += dS K, dK += dSᵀ Q. */
-static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int q0, int nq, float scale) {
+static void attn_backward_block(s1c_gradws *w, att_tiles *tl, int h, int g, int q0, int nq, float scale, int T) {
     const s1c_config *c = &w->c;
     int hd = c->head_dim, Qd = c->n_heads * hd, KVd = c->n_kv_heads * hd;
     size_t qo = (size_t)q0 * Qd + (size_t)h * hd;
     for (int i = 0; i < nq; i++) tl->D[i] = kern_dot(w->datt + qo + (size_t)i * Qd, w->a->att + qo + (size_t)i * Qd, hd);
-    for (int k0 = block_first_key(w, q0, q0 + nq); k0 < q0 + nq; k0 += ATT_B) {
-        int nk = w->max_tokens - k0 < ATT_B ? w->max_tokens - k0 : ATT_B;
-        if (k0 + nk > q0 + nq) nk = q0 + nq - k0;
+    for (int k0 = w->seg_start[q0]; k0 < q0 + nq; k0 += ATT_B) {
+        int nk = q0 + nq - k0 < ATT_B ? q0 + nq - k0 : ATT_B;
         size_t ko = (size_t)k0 * KVd + (size_t)g * hd;
-        block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale);
+        block_scores(w, tl->S, h, g, q0, nq, k0, nk, scale, T);
         for (int i = 0; i < nq; i++) {
             float lse = w->a->lse[(size_t)(q0 + i) * c->n_heads + h], *row = tl->S + (size_t)i * ATT_B;
-            for (int jj = 0; jj < nk; jj++) row[jj] = expf(row[jj] - lse); /* exp(-inf) = 0 where masked */
+            vmath_exp(row, row, lse, nk); /* exp(-inf) = 0 where masked */
         }
         kern_sgemm(NULL, true, false, nk, hd, nq, tl->S, ATT_B, w->datt + qo, Qd, 1.0f, w->dv + ko, KVd);
-        kern_sgemm(NULL, false, true, nq, nk, hd, w->datt + qo, Qd, w->a->v + ko, KVd, 0.0f, tl->dP, ATT_B);
+        kern_sgemm(NULL, false, false, nq, nk, hd, w->datt + qo, Qd, w->a->vt + (size_t)g * hd * T + k0, T, 0.0f, tl->dP, ATT_B);
         for (int i = 0; i < nq; i++) {
             float *p = tl->S + (size_t)i * ATT_B, *dp = tl->dP + (size_t)i * ATT_B;
             for (int jj = 0; jj < nk; jj++) p[jj] = p[jj] * (dp[jj] - tl->D[i]) * scale; /* dS, in place of P */
@@ -367,8 +558,10 @@ static void attn_backward_group(void *ctx, int g, int n_tasks) {
     att_tiles tl = tiles_of(w, g * per); /* the group's first head's tiles: heads of a group run here, in turn */
     for (int h = g * per; h < (g + 1) * per; h++) {
         for (int t = 0; t < j->T; t++) memset(w->dq + (size_t)t * Qd + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
-        for (int q0 = 0; q0 < j->T; q0 += ATT_B)
-            attn_backward_block(w, &tl, h, g, q0, j->T - q0 < ATT_B ? j->T - q0 : ATT_B, scale);
+        for (int q0 = 0, nq; q0 < j->T; q0 += nq) {
+            nq = qblock_len(w, q0, j->T);
+            attn_backward_block(w, &tl, h, g, q0, nq, scale, j->T);
+        }
     }
 }
 
@@ -395,7 +588,53 @@ static layer_params layer_views(const s1c_params *p, const float *base, int l) {
     };
 }
 
-static float silu_of(float x) { return x / (1.0f + expf(-x)); }
+/* After the q, k, v products (forward) or the attention backward: the element-wise passes
+ * between them and the next products, one pool run each. */
+typedef struct qkv_job {
+    s1c_gradws *w;
+    const layer_params *P, *G;
+    int T;
+} qkv_job;
+
+/* Forward, rows [t0, t1): q, k, v biases, RoPE on q and k, k and v transposed for the tiles. */
+static void qkv_forward_task(void *ctx, int k, int n_pieces) {
+    const qkv_job *j = ctx;
+    const layer_params *P = j->P;
+    const s1c_config *c = &j->w->c;
+    layer_acts *a = j->w->a;
+    int Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, t0, t1;
+    piece(j->T, k, n_pieces, &t0, &t1);
+    add_bias_rows(a->q, P->bq, t0, t1, Qd);
+    add_bias_rows(a->k, P->bk, t0, t1, KVd);
+    add_bias_rows(a->v, P->bv, t0, t1, KVd);
+    rope_rows(j->w, a->q, t0, t1, c->n_heads, 1.0f);
+    rope_rows(j->w, a->k, t0, t1, c->n_kv_heads, 1.0f);
+    transpose_rows(a->kt, a->k, j->T, KVd, t0, t1);
+    transpose_rows(a->vt, a->v, j->T, KVd, t0, t1);
+}
+
+/* Backward, rows [t0, t1): the inverse RoPE on dq and dk. */
+static void qkv_rope_back_task(void *ctx, int k, int n_pieces) {
+    const qkv_job *j = ctx;
+    const s1c_config *c = &j->w->c;
+    int t0, t1;
+    piece(j->T, k, n_pieces, &t0, &t1);
+    rope_rows(j->w, j->w->dq, t0, t1, c->n_heads, -1.0f);
+    rope_rows(j->w, j->w->dk, t0, t1, c->n_kv_heads, -1.0f);
+}
+
+/* Backward, columns: the bias gradients (sums over all rows). */
+static void qkv_bias_back_task(void *ctx, int k, int n_pieces) {
+    const qkv_job *j = ctx;
+    const layer_params *G = j->G;
+    const s1c_config *c = &j->w->c;
+    int Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, i0, i1;
+    piece(Qd, k, n_pieces, &i0, &i1);
+    add_bias_grad((float *)G->bq, j->w->dq, j->T, Qd, i0, i1);
+    piece(KVd, k, n_pieces, &i0, &i1);
+    add_bias_grad((float *)G->bk, j->w->dk, j->T, KVd, i0, i1);
+    add_bias_grad((float *)G->bv, j->w->dv, j->T, KVd, i0, i1);
+}
 
 /* Recomputes (or computes) layer l from its input x = xs[l]; writes xs[l+1] when out != NULL. */
 static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, float *out, int T) {
@@ -403,28 +642,23 @@ static void layer_forward(s1c_gradws *w, const layer_params *P, const float *x, 
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     layer_acts *a = w->a;
     rmsnorm_rows(a->xn, a->rstd1, x, P->n1, T, D, c->norm_eps);
-    linear(w, a->q, a->xn, P->wq, P->bq, T, D, Qd);
-    linear(w, a->k, a->xn, P->wk, P->bk, T, D, KVd);
-    linear(w, a->v, a->xn, P->wv, P->bv, T, D, KVd);
-    rope_rows(w, a->q, T, c->n_heads, 1.0f);
-    rope_rows(w, a->k, T, c->n_kv_heads, 1.0f);
+    mm_op qkv[3] = {linear_op(a->q, a->xn, P->wq, T, D, Qd), linear_op(a->k, a->xn, P->wk, T, D, KVd),
+                    linear_op(a->v, a->xn, P->wv, T, D, KVd)};
+    gemms(w, qkv, 3);
+    qkv_job qj = {w, P, NULL, T};
+    par_run((int64_t)T * (Qd + 2 * KVd), qkv_forward_task, &qj);
     attn_job job = {w, T};
-    s1c_pool_run(s1c_pool_global(), c->n_heads, attn_forward_head, &job);
+    run_pieces(c->n_heads, attn_forward_head, &job);
     memcpy(a->y, x, (size_t)T * D * sizeof(float));
     gemm(w, false, true, T, D, Qd, a->att, Qd, P->wo, Qd, 1.0f, a->y, D);
     rmsnorm_rows(a->yn, a->rstd2, a->y, P->n2, T, D, c->norm_eps);
-    linear(w, a->g, a->yn, P->wg, NULL, T, D, H);
-    linear(w, a->u, a->yn, P->wu, NULL, T, D, H);
-    for (size_t i = 0; i < (size_t)T * H; i++) a->h[i] = silu_of(a->g[i]) * a->u[i];
+    mm_op gu[2] = {linear_op(a->g, a->yn, P->wg, T, D, H), linear_op(a->u, a->yn, P->wu, T, D, H)};
+    gemms(w, gu, 2);
+    swiglu_job sj = {a->h, a->g, a->u, NULL, (int64_t)T * H};
+    par_run(sj.n, swiglu_task, &sj);
     if (!out) return;
     memcpy(out, a->y, (size_t)T * D * sizeof(float));
     gemm(w, false, true, T, D, H, a->h, H, P->wd, H, 1.0f, out, D);
-}
-
-static void add_bias_grad(float *db, const float *dy, int T, int d) {
-    if (!db) return;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < d; i++) db[i] += dy[(size_t)t * d + i];
 }
 
 /* w->dx holds d loss / d xs[l+1] on entry and d loss / d xs[l] on return; the layer's
@@ -434,30 +668,28 @@ static void layer_backward(s1c_gradws *w, const layer_params *P, layer_params *G
     int D = c->dim, Qd = c->n_heads * c->head_dim, KVd = c->n_kv_heads * c->head_dim, H = c->hidden_dim;
     layer_acts *a = w->a;
     /* MLP: out = y + (silu(g) * u) Wdᵀ */
-    memcpy(w->dy, w->dx, (size_t)T * D * sizeof(float));
-    linear_backward(w, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
-    for (size_t i = 0; i < (size_t)T * H; i++) {
-        float g = a->g[i], sg = 1.0f / (1.0f + expf(-g)), dh = w->dhb[i];
-        a->g[i] = dh * a->u[i] * sg * (1.0f + g * (1.0f - sg)); /* d gate */
-        a->u[i] = dh * g * sg;                                  /* d up */
-    }
-    linear_backward(w, w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
-    linear_backward(w, w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
-    rmsnorm_backward(w->dy, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D);
+    mm_op op[6];
+    linear_backward_ops(op, w->dhb, 0.0f, (float *)G->wd, w->dx, a->h, P->wd, T, H, D);
+    gemms(w, op, 2);
+    swiglu_job sj = {NULL, a->g, a->u, w->dhb, (int64_t)T * H}; /* g, u become d gate, d up */
+    par_run(sj.n, swiglu_task, &sj);
+    linear_backward_ops(op, w->dxn, 0.0f, (float *)G->wg, a->g, a->yn, P->wg, T, D, H);
+    linear_backward_ops(op + 2, w->dxn, 1.0f, (float *)G->wu, a->u, a->yn, P->wu, T, D, H);
+    gemms(w, op, 4);
+    rmsnorm_backward(w->dy, w->dx, (float *)G->n2, w->dxn, a->y, P->n2, a->rstd2, T, D); /* dy = dx + through the norm */
     /* attention: y = x + att Woᵀ */
-    linear_backward(w, w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
+    linear_backward_ops(op, w->datt, 0.0f, (float *)G->wo, w->dy, a->att, P->wo, T, Qd, D);
+    gemms(w, op, 2);
     attn_job job = {w, T};
-    s1c_pool_run(s1c_pool_global(), c->n_kv_heads, attn_backward_group, &job);
-    rope_rows(w, w->dq, T, c->n_heads, -1.0f);
-    rope_rows(w, w->dk, T, c->n_kv_heads, -1.0f);
-    add_bias_grad((float *)G->bq, w->dq, T, Qd);
-    add_bias_grad((float *)G->bk, w->dk, T, KVd);
-    add_bias_grad((float *)G->bv, w->dv, T, KVd);
-    linear_backward(w, w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
-    linear_backward(w, w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
-    linear_backward(w, w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
-    memcpy(w->dx, w->dy, (size_t)T * D * sizeof(float));
-    rmsnorm_backward(w->dx, (float *)G->n1, w->dxn, x, P->n1, a->rstd1, T, D);
+    run_pieces(c->n_kv_heads, attn_backward_group, &job);
+    qkv_job qj = {w, P, G, T};
+    par_run((int64_t)T * (Qd + KVd), qkv_rope_back_task, &qj);
+    if (G->bq || G->bk || G->bv) par_run((int64_t)T * (Qd + 2 * KVd), qkv_bias_back_task, &qj);
+    linear_backward_ops(op, w->dxn, 0.0f, (float *)G->wq, w->dq, a->xn, P->wq, T, D, Qd);
+    linear_backward_ops(op + 2, w->dxn, 1.0f, (float *)G->wk, w->dk, a->xn, P->wk, T, D, KVd);
+    linear_backward_ops(op + 4, w->dxn, 1.0f, (float *)G->wv, w->dv, a->xn, P->wv, T, D, KVd);
+    gemms(w, op, 6);
+    rmsnorm_backward(w->dx, w->dy, (float *)G->n1, w->dxn, x, P->n1, a->rstd1, T, D); /* dx = dy + through the norm */
 }
 
 /* ---------------------------------------------------------------- head + loss */
@@ -478,15 +710,11 @@ static double head_loss_backward(s1c_gradws *w, const s1c_params *p, float *grad
         gemm(w, false, true, C, V, D, w->hc, D, E, D, 0.0f, w->logits, V);
         for (int i = 0; i < C; i++) {
             int t = w->rows[r0 + i];
-            float *z = w->logits + (size_t)i * V, m = z[0], wt = row->weight[t];
-            for (int k = 1; k < V; k++)
-                if (z[k] > m) m = z[k];
+            float *z = w->logits + (size_t)i * V, m = vmath_max(z, -INFINITY, V), wt = row->weight[t];
             float z_target = z[row->target[t]];
+            vmath_exp(z, z, m, V);
             double sum = 0;
-            for (int k = 0; k < V; k++) {
-                z[k] = expf(z[k] - m);
-                sum += z[k];
-            }
+            for (int k = 0; k < V; k++) sum += z[k];
             loss += wt * ((double)m + log(sum) - z_target);
             /* d loss / d z = wt * (softmax - onehot) */
             float scale = (float)(wt / sum);
@@ -556,7 +784,7 @@ int s1c_grad_row_run(s1c_gradws *w, const s1c_params *p, float *grad, const s1c_
     if (!grad) return 0;
     /* backward */
     memset(w->dx, 0, (size_t)T * D * sizeof(float));
-    rmsnorm_backward(w->dx, (float *)param_ptr(p, grad, T_OUTPUT_NORM, -1), w->dhn, xL, wn, w->rstdf, T, D);
+    rmsnorm_backward(w->dx, w->dx, (float *)param_ptr(p, grad, T_OUTPUT_NORM, -1), w->dhn, xL, wn, w->rstdf, T, D);
     for (int l = L - 1; l >= 0; l--) {
         layer_params P = layer_views(p, p->data, l), G = layer_views(p, grad, l);
         const float *x = w->xs + (size_t)l * T * D;

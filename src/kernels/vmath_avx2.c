@@ -1,0 +1,126 @@
+/* vmath's AVX2 family: vmath.c's scalar exp, operation for operation, 8 lanes at a time (same
+ * bits); tails through masked loads and stores. */
+#include "vmath.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T256 __attribute__((target("avx2,fma")))
+#define INL static inline __attribute__((always_inline)) T256
+
+INL __m256 exp8(__m256 x) {
+    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-VMATH_EXP_MAX)), _mm256_set1_ps(VMATH_EXP_MAX));
+    __m256 qf = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(VMATH_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256i q = _mm256_cvtps_epi32(qf), q1 = _mm256_srai_epi32(q, 1), q2 = _mm256_sub_epi32(q, q1);
+    __m256 s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-VMATH_LN2_HI), xc);
+    s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-VMATH_LN2_LO), s);
+    __m256 u = _mm256_set1_ps(VMATH_C6);
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C5));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C4));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C3));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C2));
+    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C1));
+    u = _mm256_fmadd_ps(_mm256_mul_ps(s, s), u, _mm256_add_ps(s, _mm256_set1_ps(1.0f)));
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q1, bias), 23));
+    __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q2, bias), 23));
+    __m256 r = _mm256_mul_ps(_mm256_mul_ps(u, p1), p2);
+    r = _mm256_blendv_ps(r, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, _mm256_set1_ps(VMATH_EXP_MAX), _CMP_GT_OQ));
+    r = _mm256_blendv_ps(r, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-VMATH_EXP_MAX), _CMP_LT_OQ));
+    return _mm256_blendv_ps(r, _mm256_add_ps(x, x), _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* Lanes [0, left) on. */
+INL __m256i tail_mask(int left) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+INL float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static T256 void exp_a(float *y, const float *x, float shift, int n) {
+    __m256 sh = _mm256_set1_ps(shift);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)));
+    if (i < n) {
+        __m256i k = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, k, exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), sh)));
+    }
+}
+
+static T256 float exp_sum_a(float *y, const float *x, float shift, int n) {
+    __m256 sh = _mm256_set1_ps(shift), acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+        _mm256_storeu_ps(y + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (i < n) {
+        __m256i k = tail_mask(n - i);
+        __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), sh)), _mm256_castsi256_ps(k));
+        _mm256_maskstore_ps(y + i, k, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    return hsum(acc);
+}
+
+static T256 float max_a(const float *x, float init, int n) {
+    __m256 m = _mm256_set1_ps(init);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float r[8];
+    _mm256_storeu_ps(r, m);
+    for (int j = 0; j < 8; j++) init = r[j] > init ? r[j] : init;
+    for (; i < n; i++) init = x[i] > init ? x[i] : init;
+    return init;
+}
+
+INL __m256 swiglu8(__m256 g, __m256 u) {
+    __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)), u);
+}
+
+static T256 void swiglu_a(float *h, const float *g, const float *u, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(h + i, swiglu8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
+    if (i < n) {
+        __m256i k = tail_mask(n - i);
+        _mm256_maskstore_ps(h + i, k, swiglu8(_mm256_maskload_ps(g + i, k), _mm256_maskload_ps(u + i, k)));
+    }
+}
+
+INL void swiglu_back8(__m256 *g, __m256 *u, __m256 dh) {
+    __m256 one = _mm256_set1_ps(1.0f), gi = *g;
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), gi))));
+    __m256 t = _mm256_add_ps(one, _mm256_mul_ps(gi, _mm256_sub_ps(one, s)));
+    *g = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(dh, *u), s), t);
+    *u = _mm256_mul_ps(_mm256_mul_ps(dh, gi), s);
+}
+
+static T256 void swiglu_backward_a(float *g, float *u, const float *dh, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gv = _mm256_loadu_ps(g + i), uv = _mm256_loadu_ps(u + i);
+        swiglu_back8(&gv, &uv, _mm256_loadu_ps(dh + i));
+        _mm256_storeu_ps(g + i, gv);
+        _mm256_storeu_ps(u + i, uv);
+    }
+    if (i < n) {
+        __m256i k = tail_mask(n - i);
+        __m256 gv = _mm256_maskload_ps(g + i, k), uv = _mm256_maskload_ps(u + i, k);
+        swiglu_back8(&gv, &uv, _mm256_maskload_ps(dh + i, k));
+        _mm256_maskstore_ps(g + i, k, gv);
+        _mm256_maskstore_ps(u + i, k, uv);
+    }
+}
+
+const vmath_ops vmath_ops_avx2 = {exp_a, exp_sum_a, max_a, swiglu_a, swiglu_backward_a};
+
+#else
+const vmath_ops vmath_ops_avx2 = {0};
+#endif
