@@ -33,6 +33,26 @@ void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtyp
  * Bitwise the same result as kern_matmul for any thread count. */
 void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 
+/* A weight matrix repacked once (at model load) for the multi-row kernels of prefill and batched
+ * decode, which decode uses too (M = 1), so a row's result never depends on the batch.
+ * Layout: panels of 16 output rows, k-major, so one zmm load holds 16 rows' weights for one k
+ * (F32), one k-pair (BF16) or four k (Q8_0/Q4_0 bytes; block scales beside), and a tile of
+ * up to 6 activation rows x 4 panels keeps its outputs in registers. Reduction order per output:
+ * F32: one FMA chain over k from 0; BF16: activations rounded to bf16 (as llama.cpp does) and one
+ * vdpbf16ps chain over k-pairs; Q8_0/Q4_0: each block's exact integer dot (vpdpbusd), then one
+ * FMA chain over blocks of isum * (w scale * x scale). None of it depends on the number of rows,
+ * how they are tiled or how the panels are split over threads. */
+typedef struct kern_packed kern_packed;
+/* Packs W ([d][n] of dtype, as kern_matmul takes it; it must outlive the packing, which keeps a
+ * view for the other kernel families). *out is NULL (and 0 returned) when this CPU or the
+ * selected family has no packed kernel for dtype; the caller keeps the row-major path. */
+int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, s1c_err *err);
+void kern_packed_free(kern_packed *p);
+size_t kern_packed_bytes(const kern_packed *p);
+/* out[t][i] = sum_j W[i][j] x[t][j] through the packed kernel, output panels split over the pool
+ * (pool NULL: this thread). Another family selected since the packing: kern_matmul_mt on W. */
+void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p);
+
 /* sum_i a[i] * b[i] (the attention score). */
 float kern_dot(const float *a, const float *b, int n);
 /* y[i] += a * x[i] (the attention-weighted sum of values). */

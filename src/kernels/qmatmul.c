@@ -19,7 +19,8 @@ void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n) {
     xq->n = n;
     xq->q = malloc((size_t)n_rows * (size_t)n + 64); /* +64: a two-block load at the last odd block stays inside */
     xq->d = malloc((size_t)n_rows * nb * sizeof(float) + sizeof(float));
-    if (!xq->q || !xq->d) {
+    xq->s = malloc((size_t)n_rows * nb * sizeof(int32_t) + sizeof(int32_t));
+    if (!xq->q || !xq->d || !xq->s) {
         fprintf(stderr, "s1c: out of memory quantizing %d activation rows\n", n_rows);
         abort();
     }
@@ -28,14 +29,20 @@ void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n) {
         for (int i = 0; i < 32; i++)
             if (fabsf(x[i]) > amax) amax = fabsf(x[i]);
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (int i = 0; i < 32; i++) xq->q[b * 32 + (size_t)i] = (int8_t)roundf(x[i] * id);
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) {
+            xq->q[b * 32 + (size_t)i] = (int8_t)roundf(x[i] * id);
+            sum += xq->q[b * 32 + (size_t)i];
+        }
         xq->d[b] = d;
+        xq->s[b] = sum;
     }
 }
 
 void kern_q8x_free(kern_q8x *xq) {
     free(xq->q);
     free(xq->d);
+    free(xq->s);
 }
 
 static inline float f16_at(const uint8_t *p) {

@@ -33,6 +33,7 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
     *out = NULL;
     const s1c_config *c = &m->cfg;
     if (max_tokens <= 0 || max_ctx <= 0) return s1c_fail(err, "forward: max_tokens and max_ctx must be positive");
+    if (model_pack(m, err) != 0) return -1;
     s1c_fwd *f = calloc(1, sizeof *f);
     if (!f) return s1c_fail(err, "forward: out of memory");
     f->m = m;
@@ -66,8 +67,11 @@ void s1c_fwd_free(s1c_fwd *f) {
     free(f);
 }
 
-static void matmul(float *out, const float *x, int n_rows, const s1c_tensor *w) {
-    kern_matmul_mt(s1c_pool_global(), out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
+/* Through the packed kernel where the weight has one (the same kernel for 1 row or many, so
+ * decode and prefill agree bitwise), else the per-row kernels on the row-major view. */
+static void matmul(float *out, const float *x, int n_rows, const s1c_tensor *w, const kern_packed *pk) {
+    if (pk) kern_matmul_packed(s1c_pool_global(), out, x, n_rows, pk);
+    else kern_matmul_mt(s1c_pool_global(), out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
 }
 
 static void add_bias(float *x, const float *b, int n_rows, int n) {
@@ -127,9 +131,9 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     bool half = c->rope_layout == S1C_ROPE_HALF;
     /* attention block */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
-    matmul(f->q, f->xb, n, w->wq);
-    matmul(f->k, f->xb, n, w->wk);
-    matmul(f->v, f->xb, n, w->wv);
+    matmul(f->q, f->xb, n, w->wq, w->pk[0]);
+    matmul(f->k, f->xb, n, w->wk, w->pk[1]);
+    matmul(f->v, f->xb, n, w->wv, w->pk[2]);
     add_bias(f->q, w->bq, n, q_dim);
     add_bias(f->k, w->bk, n, kv_dim);
     add_bias(f->v, w->bv, n, kv_dim);
@@ -143,14 +147,14 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     /* every row's K/V is stored before any row attends: rows of one sequence see each other */
     for (int t = 0; t < n; t++)
         attend(f, kv, l, f->q + (size_t)t * q_dim, b->pos[r0 + t], &b->seqs[b->seq[r0 + t]], f->xb2 + (size_t)t * q_dim);
-    matmul(f->xb, f->xb2, n, w->wo);
+    matmul(f->xb, f->xb2, n, w->wo, w->pk[3]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
     /* feed-forward block: down(silu(gate x) * up x) */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
-    matmul(f->hb, f->xb, n, w->w_gate);
-    matmul(f->hb2, f->xb, n, w->w_up);
+    matmul(f->hb, f->xb, n, w->w_gate, w->pk[4]);
+    matmul(f->hb2, f->xb, n, w->w_up, w->pk[5]);
     kern_swiglu(f->hb, f->hb2, n * hid);
-    matmul(f->xb, f->hb, n, w->w_down);
+    matmul(f->xb, f->hb, n, w->w_down, w->pk[6]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
 }
 
@@ -167,7 +171,7 @@ static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int
     for (int t = 0; t < n; t++)
         if (b->logits && b->logits[r0 + t])
             kern_rmsnorm(f->xb + (size_t)(nw++) * dim, f->x + (size_t)t * dim, m->output_norm, dim, c->norm_eps);
-    if (nw > 0) matmul(logits, f->xb, nw, m->output);
+    if (nw > 0) matmul(logits, f->xb, nw, m->output, m->output_pk);
     return nw;
 }
 
