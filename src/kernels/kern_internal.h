@@ -99,10 +99,12 @@ typedef struct pk_tile {
     int ldx; /* elements per activation row: n, or n2 for xb */
     float *out;
     int ldo, cols, k0, k1;
+    int n; /* the matrix's k length (BF16 widened: the last pair of an odd n is half) */
 } pk_tile;
 /* One tile of mr rows (1..6; 1..4 for quantized) x nv panels (1..4; 1..3 quantized). */
 void pk_tile_f32(const pk_tile *t, int mr, int nv);
-void pk_tile_bf16(const pk_tile *t, int mr, int nv);
+void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activations */
+void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
 bool kern_avx512vnni_supported(void);
 

@@ -4,7 +4,8 @@
  *
  * Layouts, for panel p of 16 output rows (rows past d are zero, scale 0):
  *   F32   [n][16] f32                          one zmm per k
- *   BF16  [n2][16][2] bf16, n2 = ceil(n / 2)     one zmm per k-pair (even k in the low half)
+ *   BF16  [n2][16][2] bf16, n2 = ceil(n / 2)     one zmm per k-pair (even k in the low half:
+ *                                                a shift or a mask widens either to f32)
  *   Q8_0  [nb][8][16][4] u8 = w + 128          one zmm per 4 k of a block, 16 rows x 4 bytes
  *   Q4_0  [nb][4][16][4] u8, ggml's own bytes    byte j*4 + i of a row holds k = 4j+i (low nibble)
  *                                                and k = 16+4j+i (high nibble)
@@ -24,6 +25,7 @@ enum { PANEL = 16 };
 struct kern_packed {
     const void *w; /* the row-major weights (the fallback for other families) */
     int dtype, n, d;
+    bool bf16_dot; /* BF16: vdpbf16ps on bf16-rounded activations (KERN_PACK_BF16_DOT) */
     int panels, steps;  /* steps along k: n (F32), k-pairs (BF16), blocks (Q8_0/Q4_0) */
     size_t pstride;     /* bytes per panel */
     uint8_t *data;
@@ -44,11 +46,11 @@ static pk_shape shape_of(int dtype) {
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-static bool family_packs(int dtype) {
+static bool family_packs(int dtype, bool bf16_dot) {
     if (strcmp(kern_name(), "avx512") != 0) return false;
     switch (dtype) {
     case S1C_F32: return true;
-    case S1C_BF16: return kern_avx512bf16_supported();
+    case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
     case S1C_Q8_0:
     case S1C_Q4_0: return kern_avx512vnni_supported();
     default: return false;
@@ -102,15 +104,17 @@ static void pack_q(kern_packed *p) {
         }
 }
 
-int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, s1c_err *err) {
+int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err) {
     *out = NULL;
-    if (!family_packs(dtype) || n <= 0 || d <= 0) return 0;
+    bool dot = dtype == S1C_BF16 && (flags & KERN_PACK_BF16_DOT);
+    if (!family_packs(dtype, dot) || n <= 0 || d <= 0) return 0;
     bool q = kern_is_qmatmul_dtype(dtype);
     if (q && n % 32 != 0) return 0;
     kern_packed *p = calloc(1, sizeof *p);
     if (!p) return s1c_fail(err, "packing weights: out of memory");
     p->w = w;
     p->dtype = dtype;
+    p->bf16_dot = dot;
     p->n = n;
     p->d = d;
     p->panels = (d + PANEL - 1) / PANEL;
@@ -152,7 +156,7 @@ typedef struct pk_prep {
 static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_rows) {
     memset(xp, 0, sizeof *xp);
     xp->x = x;
-    if (p->dtype == S1C_BF16) {
+    if (p->dtype == S1C_BF16 && p->bf16_dot) {
         int n2 = p->steps;
         xp->xb = malloc((size_t)n_rows * (size_t)n2 * sizeof(uint32_t));
         if (!xp->xb) {
@@ -180,11 +184,11 @@ static void prep_free(pk_prep *xp) {
 static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb) {
     pk_shape s = shape_of(p->dtype);
     bool q = kern_is_qmatmul_dtype(p->dtype);
-    int ldx = p->dtype == S1C_BF16 ? p->steps : p->n, nb = p->n / 32;
+    int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
-                     .cols = imin(nv * PANEL, p->d - pg * PANEL)};
+                     .cols = imin(nv * PANEL, p->d - pg * PANEL), .n = p->n};
         if (q) {
             t.ps = p->scales + (size_t)pg * p->steps * PANEL;
             t.psstride = (size_t)p->steps * PANEL;
@@ -197,6 +201,9 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                 if (p->dtype == S1C_F32) {
                     t.x = xp->x + (size_t)r * ldx;
                     pk_tile_f32(&t, mr, nv);
+                } else if (p->dtype == S1C_BF16 && !p->bf16_dot) {
+                    t.x = xp->x + (size_t)r * ldx;
+                    pk_tile_bf16w(&t, mr, nv);
                 } else if (p->dtype == S1C_BF16) {
                     t.xb = xp->xb + (size_t)r * ldx;
                     pk_tile_bf16(&t, mr, nv);

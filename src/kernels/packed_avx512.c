@@ -55,7 +55,41 @@ INL void f32_tile(const pk_tile *t, const int MR, const int NV) {
     ACC_STORE(acc, MR, NV, m, t);
 }
 
-/* BF16 weights and bf16-rounded activations: one vdpbf16ps per k-pair, in increasing k. */
+/* BF16 weights widened exactly (a k-pair's lane holds k's bf16 in its low half, k+1's in its
+ * high half: a shift and a mask give both as f32) against f32 activations: the F32 chain, one
+ * FMA per k in increasing k, so the result is the F32 kernel's on the widened weights. */
+INL void bf16w_tile(const pk_tile *t, const int MR, const int NV) {
+    __m512 acc[6][4];
+    __mmask16 m[4];
+    ACC_START(acc, MR, NV, m, t);
+    const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+    for (int k = t->k0; k < t->k1; k++) {
+        __m512 w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            w[v] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(t->pw + (size_t)v * t->pstride + (size_t)k * 64), 16));
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512 xv = _mm512_set1_ps(t->x[(size_t)r * t->ldx + 2 * k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(w[v], xv, acc[r][v]);
+        }
+        if (2 * k + 1 >= t->n) break; /* odd n: the last pair has no k+1 (x ends at k) */
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            w[v] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(t->pw + (size_t)v * t->pstride + (size_t)k * 64), hi_mask));
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512 xv = _mm512_set1_ps(t->x[(size_t)r * t->ldx + 2 * k + 1]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(w[v], xv, acc[r][v]);
+        }
+    }
+    ACC_STORE(acc, MR, NV, m, t);
+}
+
+/* BF16 weights and bf16-rounded activations (KERN_PACK_BF16_DOT): one vdpbf16ps per k-pair, in
+ * increasing k. */
 INL void bf16_tile(const pk_tile *t, const int MR, const int NV) {
     __m512 acc[6][4];
     __mmask16 m[4];
@@ -165,6 +199,10 @@ SHAPES_F(bf16, bf16_tile, 1)
 SHAPES_F(bf16, bf16_tile, 2)
 SHAPES_F(bf16, bf16_tile, 3)
 SHAPES_F(bf16, bf16_tile, 4)
+SHAPES_F(bf16w, bf16w_tile, 1)
+SHAPES_F(bf16w, bf16w_tile, 2)
+SHAPES_F(bf16w, bf16w_tile, 3)
+SHAPES_F(bf16w, bf16w_tile, 4)
 
 #define SHAPES_Q(NAME, Q4, NV)                                                                            \
     static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
@@ -188,6 +226,15 @@ void pk_tile_f32(const pk_tile *t, int mr, int nv) {
     case 2: f32_nv2(t, mr); break;
     case 3: f32_nv3(t, mr); break;
     default: f32_nv4(t, mr); break;
+    }
+}
+
+void pk_tile_bf16w(const pk_tile *t, int mr, int nv) {
+    switch (nv) {
+    case 1: bf16w_nv1(t, mr); break;
+    case 2: bf16w_nv2(t, mr); break;
+    case 3: bf16w_nv3(t, mr); break;
+    default: bf16w_nv4(t, mr); break;
     }
 }
 
@@ -217,6 +264,7 @@ bool kern_avx512vnni_supported(void) {
 #else
 void pk_tile_f32(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
+void pk_tile_bf16w(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 bool kern_avx512vnni_supported(void) { return false; }
 #endif

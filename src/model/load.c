@@ -252,8 +252,8 @@ static int open_format(s1c_model *m, const char *path, s1c_err *err) {
 
 /* ------------------------------------------------------------------ packing */
 
-static int pack_one(s1c_model *m, const s1c_tensor *t, kern_packed **out, s1c_err *err) {
-    if (kern_pack(out, t->data, t->dtype, (int)t->shape[1], (int)t->shape[0], err) != 0)
+static int pack_one(s1c_model *m, const s1c_tensor *t, kern_packed **out, int flags, s1c_err *err) {
+    if (kern_pack(out, t->data, t->dtype, (int)t->shape[1], (int)t->shape[0], flags, err) != 0)
         return s1c_fail_prefix(err, "%s: tensor '%s'", m->path, t->name ? t->name : "?");
     return 0;
 }
@@ -261,13 +261,15 @@ static int pack_one(s1c_model *m, const s1c_tensor *t, kern_packed **out, s1c_er
 static int pack_all(s1c_model *m, s1c_err *err) {
     const char *e = getenv("S1C_PACK");
     if (e && strcmp(e, "0") == 0) return 0;
+    const char *bm = getenv("S1C_BF16_MATH");
+    int flags = bm && strcmp(bm, "dot") == 0 ? KERN_PACK_BF16_DOT : 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         layer_weights *w = &m->layers[l];
         const s1c_tensor *mats[7] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
         for (int i = 0; i < 7; i++)
-            if (pack_one(m, mats[i], &w->pk[i], err) != 0) return -1;
+            if (pack_one(m, mats[i], &w->pk[i], flags, err) != 0) return -1;
     }
-    return pack_one(m, m->output, &m->output_pk, err);
+    return pack_one(m, m->output, &m->output_pk, flags, err);
 }
 
 static void unpack_all(s1c_model *m) {

@@ -6,8 +6,10 @@
  * k-pairs, k slices of 128 plus a rest). Tolerances against kern_ref_matmul, with
  * S = sum_j |w_j x_j|:
  *   F32: different summation order only: n * FLT_EPSILON * S.
- *   BF16: the kernel rounds the activations to bf16 (as llama.cpp), so the reference is run on
- *         bf16-rounded x; then as F32 (vdpbf16ps keeps f32 accumulation): n * FLT_EPSILON * S.
+ *   BF16: the weights widened exactly, so the result is bitwise the F32 kernel's on the widened
+ *         matrix (checked), and as F32 against the reference.
+ *   BF16 with KERN_PACK_BF16_DOT: the kernel rounds the activations to bf16 (as llama.cpp), so
+ *         the reference is run on bf16-rounded x; then as F32 (vdpbf16ps keeps f32 accumulation).
  *   Q8_0/Q4_0: both quantize the activations the same way and compute each block's integer dot
  *         exactly; only the adding of scaled block sums differs: (n/32 + 2) * FLT_EPSILON * S'
  *         with S' = sum_j |w_j| (|x_j| + max|x|_block / 254).
@@ -22,7 +24,8 @@
 #include "kernels/kernels.h"
 #include "testutil.h"
 
-static const int types[] = {S1C_F32, S1C_BF16, S1C_Q8_0, S1C_Q4_0};
+/* (dtype, kern_pack flags) */
+static const int types[][2] = {{S1C_F32, 0}, {S1C_BF16, 0}, {S1C_BF16, KERN_PACK_BF16_DOT}, {S1C_Q8_0, 0}, {S1C_Q4_0, 0}};
 
 static float *randv(s1c_rng *r, size_t n, float scale) {
     float *v = malloc(n * sizeof(float));
@@ -47,25 +50,34 @@ static void *make_w(s1c_rng *r, int dtype, int n, int d, float **deq) {
     return q;
 }
 
-static double block_amax(const float *x, int j) {
-    double a = 0;
-    for (int i = j / 32 * 32; i < j / 32 * 32 + 32; i++) a = fmax(a, fabs(x[i]));
-    return a;
+/* max|x| over each 32-block of a row (the activations' quantization step), per element */
+static void block_amax(const float *x, int n, double *out) {
+    for (int b = 0; b < n; b += 32) {
+        double a = 0;
+        for (int i = b; i < b + 32 && i < n; i++) a = fmax(a, fabs(x[i]));
+        for (int i = b; i < b + 32 && i < n; i++) out[i] = a;
+    }
 }
 
 /* |got - ref| within the tolerance above for every output. */
 static void check_close(int dtype, const float *got, const float *ref, const float *x, const float *w, int M, int n, int d) {
     bool q = dtype == S1C_Q8_0 || dtype == S1C_Q4_0;
-    for (int t = 0; t < M; t++)
+    double *ax = malloc((size_t)n * sizeof(double));
+    for (int t = 0; t < M; t++) {
+        const float *xr = x + (size_t)t * n;
+        block_amax(xr, n, ax);
+        for (int j = 0; j < n; j++) ax[j] = fabs(xr[j]) + (q ? ax[j] / 254.0 : 0);
         for (int i = 0; i < d; i++) {
-            const float *xr = x + (size_t)t * n, *wr = w + (size_t)i * n;
+            const float *wr = w + (size_t)i * n;
             double s = 0;
-            for (int j = 0; j < n; j++) s += fabs(wr[j]) * (fabs(xr[j]) + (q ? block_amax(xr, j) / 254.0 : 0));
+            for (int j = 0; j < n; j++) s += fabs(wr[j]) * ax[j];
             double tol = (q ? n / 32.0 + 2 : n + 2) * FLT_EPSILON * s + 1e-30;
             double g = got[(size_t)t * d + i], e = ref[(size_t)t * d + i];
             if (!(fabs(g - e) <= tol)) fail_msg("%s M=%d n=%d d=%d: out[%d][%d] = %.9g, reference %.9g (tolerance %.3g)",
                                                 s1c_dtype_name(dtype), M, n, d, t, i, g, e, tol);
         }
+    }
+    free(ax);
 }
 
 static s1c_pool *pool_of(int threads) {
@@ -75,19 +87,32 @@ static s1c_pool *pool_of(int threads) {
     return p;
 }
 
+/* BF16 widened: bitwise the F32 kernel on the widened weights. */
+static void same_as_f32(const float *got, const float *x, const float *wf, int M, int n, int d) {
+    kern_packed *p;
+    s1c_err err;
+    assert_int_equal(kern_pack(&p, wf, S1C_F32, n, d, 0, &err), 0);
+    float *o = malloc((size_t)M * d * sizeof(float));
+    kern_matmul_packed(NULL, o, x, M, p);
+    if (memcmp(o, got, (size_t)M * d * sizeof(float)) != 0) fail_msg("bf16 M=%d n=%d d=%d: differs from f32 on the widened weights", M, n, d);
+    free(o);
+    kern_packed_free(p);
+}
+
 /* One shape: against the reference, and row by row against 1-row calls, for 1-3 threads. */
-static void check_shape(s1c_rng *r, int dtype, int M, int n, int d) {
+static void check_shape(s1c_rng *r, int dtype, int flags, int M, int n, int d) {
     float *wf;
     void *w = make_w(r, dtype, n, d, &wf);
     float *x = randv(r, (size_t)M * n, 1.0f);
     kern_packed *p;
     s1c_err err;
-    assert_int_equal(kern_pack(&p, w, dtype, n, d, &err), 0);
+    assert_int_equal(kern_pack(&p, w, dtype, n, d, flags, &err), 0);
     assert_non_null(p);
+    bool dot = flags & KERN_PACK_BF16_DOT;
     /* the reference: quantized types on the same weights; float types on the f32 values (BF16
      * with the activations rounded as the kernel does) */
     float *xr = malloc((size_t)M * n * sizeof(float)), *ref = malloc((size_t)M * d * sizeof(float));
-    for (size_t i = 0; i < (size_t)M * n; i++) xr[i] = dtype == S1C_BF16 ? s1c_bf16_to_f32(s1c_f32_to_bf16(x[i])) : x[i];
+    for (size_t i = 0; i < (size_t)M * n; i++) xr[i] = dot ? s1c_bf16_to_f32(s1c_f32_to_bf16(x[i])) : x[i];
     if (dtype == S1C_Q8_0 || dtype == S1C_Q4_0) kern_ref_matmul(ref, xr, M, w, dtype, n, d);
     else kern_ref_matmul(ref, xr, M, wf, S1C_F32, n, d);
     float *one = malloc((size_t)d * sizeof(float)), *out = malloc((size_t)M * d * sizeof(float));
@@ -96,6 +121,7 @@ static void check_shape(s1c_rng *r, int dtype, int M, int n, int d) {
         for (size_t i = 0; i < (size_t)M * d; i++) out[i] = NAN;
         kern_matmul_packed(pool, out, x, M, p);
         check_close(dtype, out, ref, xr, wf, M, n, d);
+        if (dtype == S1C_BF16 && !dot && threads == 1) same_as_f32(out, x, wf, M, n, d);
         for (int t = 0; t < M; t += (M > 40 ? 37 : 1)) {
             kern_matmul_packed(pool, one, x + (size_t)t * n, 1, p);
             if (memcmp(one, out + (size_t)t * d, (size_t)d * sizeof(float)) != 0)
@@ -108,19 +134,19 @@ static void check_shape(s1c_rng *r, int dtype, int M, int n, int d) {
     free(one); free(out); free(ref); free(xr); free(x); free(w); free(wf);
 }
 
-static bool have_packed(int dtype) {
+static bool have_packed(int dtype, int flags) {
     kern_packed *p;
     s1c_err err;
     float w[32 * 16] = {0};
     uint64_t bytes;
     s1c_dtype_nbytes(dtype, 32 * 16, &bytes);
     void *q = calloc(1, bytes);
-    assert_int_equal(kern_pack(&p, q, dtype, 32, 16, &err), 0);
+    assert_int_equal(kern_pack(&p, q, dtype, 32, 16, flags, &err), 0);
     (void)w;
     bool ok = p != NULL;
     kern_packed_free(p);
     free(q);
-    if (!ok) printf("# %s: no packed kernel on this CPU (family %s), skipped\n", s1c_dtype_name(dtype), kern_name());
+    if (!ok) printf("# %s%s: no packed kernel on this CPU (family %s), skipped\n", s1c_dtype_name(dtype), flags ? " (dot)" : "", kern_name());
     return ok;
 }
 
@@ -131,12 +157,12 @@ static void test_packed_shapes(void **state) {
     s1c_rng r;
     s1c_rng_seed(&r, 5);
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
-        if (!have_packed(types[ti])) continue;
+        if (!have_packed(types[ti][0], types[ti][1])) continue;
         for (size_t a = 0; a < sizeof rows / sizeof *rows; a++)
             for (size_t b = 0; b < sizeof nds / sizeof *nds; b++) {
                 /* 513 rows only on the small shapes: the test stays in seconds under ASan */
                 if (rows[a] > 64 && nds[b][0] * nds[b][1] > 96 * 33) continue;
-                check_shape(&r, types[ti], rows[a], nds[b][0], nds[b][1]);
+                check_shape(&r, types[ti][0], types[ti][1], rows[a], nds[b][0], nds[b][1]);
             }
     }
 }
@@ -147,11 +173,11 @@ static void test_packed_k_tails(void **state) {
     static const int ns[] = {1, 3, 15, 17, 129, 257};
     s1c_rng r;
     s1c_rng_seed(&r, 6);
-    for (int ti = 0; ti < 2; ti++) {
-        if (!have_packed(types[ti])) continue;
+    for (int ti = 0; ti < 3; ti++) {
+        if (!have_packed(types[ti][0], types[ti][1])) continue;
         for (size_t a = 0; a < sizeof ns / sizeof *ns; a++) {
-            check_shape(&r, types[ti], 7, ns[a], 21);
-            check_shape(&r, types[ti], 1, ns[a], 5);
+            check_shape(&r, types[ti][0], types[ti][1], 7, ns[a], 21);
+            check_shape(&r, types[ti][0], types[ti][1], 1, ns[a], 5);
         }
     }
 }
@@ -159,7 +185,7 @@ static void test_packed_k_tails(void **state) {
 /* With another family selected, the packed matrix falls back to the row-major weights. */
 static void test_packed_fallback(void **state) {
     (void)state;
-    if (!have_packed(S1C_F32)) return;
+    if (!have_packed(S1C_F32, 0)) return;
     s1c_rng r;
     s1c_rng_seed(&r, 7);
     float *wf;
@@ -167,7 +193,7 @@ static void test_packed_fallback(void **state) {
     float *x = randv(&r, 3 * 64, 1.0f), out[3 * 20], ref[3 * 20];
     kern_packed *p;
     s1c_err err;
-    assert_int_equal(kern_pack(&p, w, S1C_F32, 64, 20, &err), 0);
+    assert_int_equal(kern_pack(&p, w, S1C_F32, 64, 20, 0, &err), 0);
     assert_int_equal(kern_select("ref"), 0);
     kern_matmul_packed(NULL, out, x, 3, p);
     kern_ref_matmul(ref, x, 3, w, S1C_F32, 64, 20);

@@ -1,0 +1,186 @@
+/* Attention of one query row for the heads of one GQA group (kern_attention in kernels.h):
+ * flash-style, over chunks of 64 positions read straight from the paged KV blocks, with an
+ * online softmax (running max and sum, earlier partial results rescaled when the max grows).
+ *
+ * Per chunk and head: scores s_j = (q . k_j) * scale, m' = max(m, max_j s_j),
+ * p_j = exp(s_j - m'), sum = sum * exp(m - m') + sum_j p_j, acc = acc * exp(m - m') + sum_j p_j v_j;
+ * at the end out = acc / sum. Chunks start at positions 0, 64, 128, ... whatever the batch, and
+ * nothing depends on other rows, so a row's result is bitwise the same alone or in a batch and
+ * for any thread split. Two implementations of the same steps: plain C (the ref and avx2
+ * families) and AVX-512 (vector dots, a vector exp, 16-wide weighted sums). */
+#include "kern_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { CHUNK = 64 };
+
+static inline size_t row_at(const kern_attn_args *a, int j) {
+    return (size_t)a->blocks[j / a->bs] * a->block_stride + (size_t)(j % a->bs) * a->ld;
+}
+
+static inline float elem(const void *base, int dtype, size_t i) {
+    if (dtype == S1C_F16) return s1c_f16_to_f32(((const uint16_t *)base)[i]);
+    if (dtype == S1C_BF16) return s1c_bf16_to_f32(((const uint16_t *)base)[i]);
+    return ((const float *)base)[i];
+}
+
+static void attn_scalar(const kern_attn_args *a) {
+    int nh = a->nh, hd = a->hd;
+    float *s = a->scratch, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
+    for (int h = 0; h < nh; h++) {
+        m[h] = -INFINITY;
+        sum[h] = 0.0f;
+        memset(a->out + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
+    }
+    for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
+        int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
+        for (int j = 0; j < len; j++) {
+            size_t r = row_at(a, c0 + j);
+            for (int h = 0; h < nh; h++) {
+                const float *q = a->q + (size_t)h * hd;
+                float d = 0.0f;
+                for (int i = 0; i < hd; i++) d += q[i] * elem(a->k, a->dtype, r + (size_t)i);
+                s[h * CHUNK + j] = d * a->scale;
+            }
+        }
+        for (int h = 0; h < nh; h++) {
+            float *sh = s + h * CHUNK, mx = m[h];
+            for (int j = 0; j < len; j++) mx = sh[j] > mx ? sh[j] : mx;
+            float corr = m[h] == -INFINITY ? 0.0f : expf(m[h] - mx), ps = 0.0f;
+            for (int j = 0; j < len; j++) {
+                sh[j] = expf(sh[j] - mx);
+                ps += sh[j];
+            }
+            sum[h] = sum[h] * corr + ps;
+            m[h] = mx;
+            float *o = a->out + (size_t)h * hd;
+            for (int i = 0; i < hd; i++) o[i] *= corr;
+        }
+        for (int j = 0; j < len; j++) {
+            size_t r = row_at(a, c0 + j);
+            for (int h = 0; h < nh; h++) {
+                float p = s[h * CHUNK + j], *o = a->out + (size_t)h * hd;
+                for (int i = 0; i < hd; i++) o[i] += p * elem(a->v, a->dtype, r + (size_t)i);
+            }
+        }
+    }
+    for (int h = 0; h < nh; h++) {
+        float *o = a->out + (size_t)h * hd;
+        for (int i = 0; i < hd; i++) o[i] /= sum[h];
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TA __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define INL static inline __attribute__((always_inline)) TA
+
+INL __m512 load16(const void *base, int dtype, size_t i, __mmask16 m) {
+    if (dtype == S1C_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)base + i)), 16));
+    if (dtype == S1C_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)base + i));
+    return _mm512_maskz_loadu_ps(m, (const float *)base + i);
+}
+
+/* e^x for x <= 0 (lanes below -87.3 give 0): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6
+ * polynomial (relative error ~2e-7), times 2^n. */
+INL __m512 exp16(__m512 x) {
+    __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_maskz_mov_ps(~tiny, _mm512_scalef_ps(p, n));
+}
+
+INL __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+static TA void attn_avx512(const kern_attn_args *a) {
+    int nh = a->nh, hd = a->hd;
+    float *s = a->scratch, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
+    for (int h = 0; h < nh; h++) {
+        m[h] = -INFINITY;
+        sum[h] = 0.0f;
+        memset(a->out + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
+    }
+    for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
+        int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
+        /* scores: each K row is read once for all heads of the group */
+        for (int j = 0; j < len; j++) {
+            size_t r = row_at(a, c0 + j);
+            for (int h = 0; h < nh; h++) {
+                const float *q = a->q + (size_t)h * hd;
+                __m512 acc = _mm512_setzero_ps();
+                for (int i = 0; i < hd; i += 16) {
+                    __mmask16 mk = tail_mask(hd - i);
+                    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + i), load16(a->k, a->dtype, r + (size_t)i, mk), acc);
+                }
+                s[h * CHUNK + j] = _mm512_reduce_add_ps(acc) * a->scale;
+            }
+        }
+        /* online softmax: the chunk's max, its exps and sum, and the rescale of what came before */
+        for (int h = 0; h < nh; h++) {
+            float *sh = s + h * CHUNK;
+            __m512 mv = _mm512_set1_ps(m[h]);
+            for (int j = 0; j < len; j += 16) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, tail_mask(len - j), sh + j));
+            float mx = _mm512_reduce_max_ps(mv);
+            float corr = m[h] == -INFINITY ? 0.0f : expf(m[h] - mx);
+            __m512 ps = _mm512_setzero_ps(), mxv = _mm512_set1_ps(mx);
+            for (int j = 0; j < len; j += 16) {
+                __mmask16 mk = tail_mask(len - j);
+                __m512 p = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, sh + j), mxv)));
+                _mm512_mask_storeu_ps(sh + j, mk, p);
+                ps = _mm512_add_ps(ps, p);
+            }
+            sum[h] = sum[h] * corr + _mm512_reduce_add_ps(ps);
+            m[h] = mx;
+            float *o = a->out + (size_t)h * hd;
+            __m512 cv = _mm512_set1_ps(corr);
+            for (int i = 0; i < hd; i += 16) {
+                __mmask16 mk = tail_mask(hd - i);
+                _mm512_mask_storeu_ps(o + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o + i), cv));
+            }
+        }
+        /* weighted sum of values: each V row is read once for all heads */
+        for (int j = 0; j < len; j++) {
+            size_t r = row_at(a, c0 + j);
+            for (int i = 0; i < hd; i += 16) {
+                __mmask16 mk = tail_mask(hd - i);
+                __m512 v = load16(a->v, a->dtype, r + (size_t)i, mk);
+                for (int h = 0; h < nh; h++) {
+                    float *o = a->out + (size_t)h * hd + i;
+                    _mm512_mask_storeu_ps(o, mk, _mm512_fmadd_ps(_mm512_set1_ps(s[h * CHUNK + j]), v, _mm512_maskz_loadu_ps(mk, o)));
+                }
+            }
+        }
+    }
+    for (int h = 0; h < nh; h++) {
+        float *o = a->out + (size_t)h * hd;
+        __m512 inv = _mm512_set1_ps(1.0f / sum[h]);
+        for (int i = 0; i < hd; i += 16) {
+            __mmask16 mk = tail_mask(hd - i);
+            _mm512_mask_storeu_ps(o + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o + i), inv));
+        }
+    }
+}
+#endif
+
+void kern_attention(const kern_attn_args *a) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (strcmp(kern_name(), "avx512") == 0) {
+        attn_avx512(a);
+        return;
+    }
+#endif
+    attn_scalar(a);
+}
+
+void kern_ref_attention(const kern_attn_args *a) { attn_scalar(a); }
