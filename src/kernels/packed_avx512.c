@@ -132,24 +132,21 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
             for (int v = 0; v < NV; v++) ia[r][v] = s;
         }
         if (Q4) {
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                __m512i lo[3], hi[3];
+            /* low nibbles (k = 4j..4j+3) for all panels, then high ones (k + 16): few live registers */
+#pragma GCC unroll 8
+            for (int jj = 0; jj < 8; jj++) {
+                int j = jj >> 1, half = jj & 1;
+                __m512i wv[3];
 #pragma GCC unroll 3
                 for (int v = 0; v < NV; v++) {
                     __m512i raw = _mm512_loadu_si512(t->pw + (size_t)v * t->pstride + ((size_t)b * 4 + j) * 64);
-                    lo[v] = _mm512_and_si512(raw, low4);
-                    hi[v] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+                    wv[v] = _mm512_and_si512(half ? _mm512_srli_epi16(raw, 4) : raw, low4);
                 }
 #pragma GCC unroll 4
                 for (int r = 0; r < MR; r++) {
-                    const int8_t *xr = t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j;
-                    __m512i xl = _mm512_set1_epi32(load4(xr)), xh = _mm512_set1_epi32(load4(xr + 16));
+                    __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j + 16 * half));
 #pragma GCC unroll 3
-                    for (int v = 0; v < NV; v++) {
-                        ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], lo[v], xl);
-                        ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], hi[v], xh);
-                    }
+                    for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
                 }
             }
         } else {
