@@ -55,6 +55,10 @@ size_t kern_packed_bytes(const kern_packed *p);
 /* out[t][i] = sum_j W[i][j] x[t][j] through the packed kernel, output panels split over the pool
  * (pool NULL: this thread). Another family selected since the packing: kern_matmul_mt on W. */
 void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p);
+/* Several matrices on the same activations (q, k, v; gate, up) in one pass over the pool: the
+ * activations are prepared once and the threads meet once. out[i] = x W_i^T, each bitwise as
+ * kern_matmul_packed would give it. */
+void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p);
 
 /* sum_i a[i] * b[i] (the attention score). */
 float kern_dot(const float *a, const float *b, int n);

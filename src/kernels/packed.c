@@ -219,19 +219,52 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
 }
 
 typedef struct pk_job {
-    const kern_packed *p;
+    int n_mats;
+    const kern_packed *const *p;
+    float *const *out;
     const pk_prep *xp;
-    float *out;
-    int n_rows;
+    int n_rows, units; /* units: panel groups of all the matrices together */
 } pk_job;
 
-/* Task t of T takes a contiguous run of panel groups. */
+static int groups_of(const kern_packed *p) {
+    int nv = shape_of(p->dtype).nv;
+    return (p->panels + nv - 1) / nv;
+}
+
+/* Task t of T takes a contiguous run of panel groups, counted across the matrices in order. */
 static void pk_task(void *ctx, int task, int n_tasks) {
     const pk_job *j = ctx;
-    int nv = shape_of(j->p->dtype).nv, groups = (j->p->panels + nv - 1) / nv;
-    int per = (groups + n_tasks - 1) / n_tasks;
-    int a = task * per * nv, b = imin(j->p->panels, a + per * nv);
-    if (a < b) run_panels(j->p, j->xp, j->out, j->n_rows, a, b);
+    int per = (j->units + n_tasks - 1) / n_tasks, a = task * per, b = imin(j->units, a + per);
+    for (int i = 0, base = 0; i < j->n_mats && a < b; base += groups_of(j->p[i]), i++) {
+        int g = groups_of(j->p[i]), lo = a - base, hi = imin(b - base, g);
+        if (lo >= g || hi <= 0) continue;
+        if (lo < 0) lo = 0;
+        int nv = shape_of(j->p[i]->dtype).nv;
+        run_panels(j->p[i], j->xp, j->out[i], j->n_rows, lo * nv, imin(j->p[i]->panels, hi * nv));
+    }
+}
+
+void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p) {
+    if (n_rows <= 0 || n_mats <= 0) return;
+    bool same = true;
+    for (int i = 1; i < n_mats; i++) same = same && p[i]->dtype == p[0]->dtype && p[i]->n == p[0]->n && p[i]->bf16_dot == p[0]->bf16_dot;
+    if (strcmp(kern_name(), "avx512") != 0 || !same) {
+        for (int i = 0; i < n_mats; i++) kern_matmul_packed(pool, out[i], x, n_rows, p[i]);
+        return;
+    }
+    pk_prep xp;
+    prep_make(&xp, p[0], x, n_rows);
+    pk_job j = {n_mats, p, out, &xp, n_rows, 0};
+    double work = 0;
+    for (int i = 0; i < n_mats; i++) {
+        j.units += groups_of(p[i]);
+        work += (double)n_rows * p[i]->n * p[i]->d;
+    }
+    int T = s1c_pool_threads(pool);
+    /* below ~64K multiply-adds waking a thread costs more than it saves */
+    if (T <= 1 || work < 65536.0 || j.units < 2) pk_task(&j, 0, 1);
+    else s1c_pool_run(pool, T, pk_task, &j);
+    prep_free(&xp);
 }
 
 void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p) {
@@ -240,12 +273,5 @@ void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, 
         kern_matmul_mt(pool, out, x, n_rows, p->w, p->dtype, p->n, p->d);
         return;
     }
-    pk_prep xp;
-    prep_make(&xp, p, x, n_rows);
-    pk_job j = {p, &xp, out, n_rows};
-    int T = s1c_pool_threads(pool);
-    /* below ~64K multiply-adds waking a thread costs more than it saves */
-    if (T <= 1 || (double)n_rows * p->n * p->d < 65536.0 || p->panels < 2) pk_task(&j, 0, 1);
-    else s1c_pool_run(pool, T, pk_task, &j);
-    prep_free(&xp);
+    kern_matmul_packed_n(pool, 1, &out, x, n_rows, &p);
 }

@@ -157,9 +157,14 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     bool half = c->rope_layout == S1C_ROPE_HALF;
     /* attention block */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
-    matmul(f->q, f->xb, n, w->wq, w->pk[0]);
-    matmul(f->k, f->xb, n, w->wk, w->pk[1]);
-    matmul(f->v, f->xb, n, w->wv, w->pk[2]);
+    if (w->pk[0] && w->pk[1] && w->pk[2]) {
+        float *outs[3] = {f->q, f->k, f->v};
+        kern_matmul_packed_n(s1c_pool_global(), 3, outs, f->xb, n, (const kern_packed *const *)w->pk);
+    } else {
+        matmul(f->q, f->xb, n, w->wq, w->pk[0]);
+        matmul(f->k, f->xb, n, w->wk, w->pk[1]);
+        matmul(f->v, f->xb, n, w->wv, w->pk[2]);
+    }
     add_bias(f->q, w->bq, n, q_dim);
     add_bias(f->k, w->bk, n, kv_dim);
     add_bias(f->v, w->bv, n, kv_dim);
@@ -176,8 +181,13 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
     /* feed-forward block: down(silu(gate x) * up x) */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
-    matmul(f->hb, f->xb, n, w->w_gate, w->pk[4]);
-    matmul(f->hb2, f->xb, n, w->w_up, w->pk[5]);
+    if (w->pk[4] && w->pk[5]) {
+        float *outs[2] = {f->hb, f->hb2};
+        kern_matmul_packed_n(s1c_pool_global(), 2, outs, f->xb, n, (const kern_packed *const *)w->pk + 4);
+    } else {
+        matmul(f->hb, f->xb, n, w->w_gate, w->pk[4]);
+        matmul(f->hb2, f->xb, n, w->w_up, w->pk[5]);
+    }
     kern_swiglu(f->hb, f->hb2, n * hid);
     matmul(f->xb, f->hb, n, w->w_down, w->pk[6]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];

@@ -182,6 +182,39 @@ static void test_packed_k_tails(void **state) {
     }
 }
 
+/* Several matrices in one call: each output bitwise as its own call. */
+static void test_packed_n(void **state) {
+    (void)state;
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        int dt = types[ti][0], fl = types[ti][1];
+        if (!have_packed(dt, fl)) continue;
+        s1c_rng r;
+        s1c_rng_seed(&r, 8);
+        static const int ds[3] = {48, 17, 100};
+        int n = 96, M = 5;
+        void *w[3];
+        float *wf[3], *out[3], *one = malloc(100 * 5 * sizeof(float));
+        kern_packed *p[3];
+        s1c_err err;
+        for (int i = 0; i < 3; i++) {
+            w[i] = make_w(&r, dt, n, ds[i], &wf[i]);
+            assert_int_equal(kern_pack(&p[i], w[i], dt, n, ds[i], fl, &err), 0);
+            out[i] = malloc((size_t)M * ds[i] * sizeof(float));
+        }
+        float *x = randv(&r, (size_t)M * n, 1.0f);
+        s1c_pool *pool = pool_of(2);
+        kern_matmul_packed_n(pool, 3, out, x, M, (const kern_packed *const *)p);
+        for (int i = 0; i < 3; i++) {
+            kern_matmul_packed(NULL, one, x, M, p[i]);
+            assert_memory_equal(one, out[i], (size_t)M * ds[i] * sizeof(float));
+            kern_packed_free(p[i]);
+            free(w[i]); free(wf[i]); free(out[i]);
+        }
+        s1c_pool_free(pool);
+        free(x); free(one);
+    }
+}
+
 /* With another family selected, the packed matrix falls back to the row-major weights. */
 static void test_packed_fallback(void **state) {
     (void)state;
@@ -207,6 +240,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_packed_shapes),
         cmocka_unit_test(test_packed_k_tails),
+        cmocka_unit_test(test_packed_n),
         cmocka_unit_test(test_packed_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
