@@ -16,7 +16,7 @@ static double best_of(int reps, s1c_pool *pool, float *out, const float *x, int 
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t = s1c_now();
-        if (p) kern_matmul_packed(pool, out, x, rows, p);
+        if (p) kern_matmul_packed(pool, out, x, rows, p, NULL);
         else kern_matmul_mt(pool, out, x, rows, w, dt, n, d);
         t = s1c_now() - t;
         if (t < best) best = t;

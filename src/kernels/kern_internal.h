@@ -47,6 +47,11 @@ typedef struct kern_q8x {
 /* Quantizes n_rows rows of n activations into xq (allocated: kern_q8x_free). kern_matmul has no
  * error channel: out of memory ends the process with a message. */
 void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n);
+/* The same into xq's arrays, already sized (q: n_rows * n + 64 bytes; d, s: n_rows * n / 32 + 1);
+ * vectorized where the CPU has AVX-512, with the same roundf results as the scalar loop. */
+void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows);
+void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb); /* nb blocks, qmatmul_avx512.c */
+void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* the scalar loop, blocks [b0, b1) */
 void kern_q8x_free(kern_q8x *xq);
 /* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0). */
 bool kern_is_qmatmul_dtype(int dtype);

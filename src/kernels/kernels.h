@@ -52,13 +52,23 @@ enum { KERN_PACK_BF16_DOT = 1 };
 int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err);
 void kern_packed_free(kern_packed *p);
 size_t kern_packed_bytes(const kern_packed *p);
+/* Scratch for the converted activations, reused from call to call (a multi-megabyte buffer
+ * allocated per call would be fresh pages, zeroed by the kernel, every time). Start zeroed;
+ * one per calling thread; kern_ws_free releases it. */
+typedef struct kern_ws {
+    void *buf;
+    size_t cap;
+} kern_ws;
+void kern_ws_free(kern_ws *ws);
 /* out[t][i] = sum_j W[i][j] x[t][j] through the packed kernel, output panels split over the pool
- * (pool NULL: this thread). Another family selected since the packing: kern_matmul_mt on W. */
-void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p);
+ * (pool NULL: this thread); ws NULL: a temporary workspace. Another family selected since the
+ * packing: kern_matmul_mt on W. */
+void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p, kern_ws *ws);
 /* Several matrices on the same activations (q, k, v; gate, up) in one pass over the pool: the
  * activations are prepared once and the threads meet once. out[i] = x W_i^T, each bitwise as
  * kern_matmul_packed would give it. */
-void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p);
+void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
+                          kern_ws *ws);
 
 /* sum_i a[i] * b[i] (the attention score). */
 float kern_dot(const float *a, const float *b, int n);

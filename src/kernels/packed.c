@@ -146,23 +146,45 @@ void kern_packed_free(kern_packed *p) {
 
 size_t kern_packed_bytes(const kern_packed *p) { return p ? p->bytes : 0; }
 
-/* The activations in the form the tiles read: as they are (F32), bf16 pairs, or quantized. */
+/* The activations in the form the tiles read: as they are (F32, BF16 widened), bf16 pairs, or
+ * quantized; converted buffers live in the caller's workspace (or a temporary one). */
 typedef struct pk_prep {
     const float *x;
     uint32_t *xb;
     kern_q8x xq;
+    kern_ws own; /* used when the caller gave no workspace */
 } pk_prep;
 
-static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_rows) {
-    memset(xp, 0, sizeof *xp);
-    xp->x = x;
-    if (p->dtype == S1C_BF16 && p->bf16_dot) {
-        int n2 = p->steps;
-        xp->xb = malloc((size_t)n_rows * (size_t)n2 * sizeof(uint32_t));
-        if (!xp->xb) {
-            fprintf(stderr, "s1c: out of memory converting %d activation rows\n", n_rows);
+void kern_ws_free(kern_ws *ws) {
+    free(ws->buf);
+    ws->buf = NULL;
+    ws->cap = 0;
+}
+
+/* A workspace of at least `bytes` (64-byte aligned; contents not kept). */
+static void *ws_get(kern_ws *ws, size_t bytes) {
+    if (ws->cap < bytes) {
+        free(ws->buf);
+        ws->buf = NULL;
+        ws->cap = 0;
+        if (posix_memalign(&ws->buf, 64, bytes) != 0) {
+            fprintf(stderr, "s1c: out of memory for %zu bytes of converted activations\n", bytes);
             abort();
         }
+        ws->cap = bytes;
+    }
+    return ws->buf;
+}
+
+static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_rows, kern_ws *ws) {
+    memset(xp, 0, sizeof *xp);
+    xp->x = x;
+    if (!ws) ws = &xp->own;
+    if (p->dtype == S1C_BF16 && p->bf16_dot) {
+        int n2 = p->steps;
+        xp->xb = ws_get(ws, (size_t)n_rows * (size_t)n2 * sizeof(uint32_t));
         for (int t = 0; t < n_rows; t++) {
             const float *xr = x + (size_t)t * p->n;
             for (int j = 0; j < n2; j++) {
@@ -171,14 +193,14 @@ static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_r
             }
         }
     } else if (kern_is_qmatmul_dtype(p->dtype)) {
-        kern_q8x_make(&xp->xq, x, n_rows, p->n);
+        size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64);
+        uint8_t *b = ws_get(ws, qb + 2 * up64(nb * 4 + 4));
+        xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + up64(nb * 4 + 4)), p->n};
+        kern_q8x_fill(&xp->xq, x, n_rows);
     }
 }
 
-static void prep_free(pk_prep *xp) {
-    free(xp->xb);
-    if (xp->xq.q) kern_q8x_free(&xp->xq);
-}
+static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
 
 /* Output panels [pa, pb) for all n_rows rows. */
 static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb) {
@@ -244,16 +266,17 @@ static void pk_task(void *ctx, int task, int n_tasks) {
     }
 }
 
-void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p) {
+void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
+                          kern_ws *ws) {
     if (n_rows <= 0 || n_mats <= 0) return;
     bool same = true;
     for (int i = 1; i < n_mats; i++) same = same && p[i]->dtype == p[0]->dtype && p[i]->n == p[0]->n && p[i]->bf16_dot == p[0]->bf16_dot;
     if (strcmp(kern_name(), "avx512") != 0 || !same) {
-        for (int i = 0; i < n_mats; i++) kern_matmul_packed(pool, out[i], x, n_rows, p[i]);
+        for (int i = 0; i < n_mats; i++) kern_matmul_packed(pool, out[i], x, n_rows, p[i], ws);
         return;
     }
     pk_prep xp;
-    prep_make(&xp, p[0], x, n_rows);
+    prep_make(&xp, p[0], x, n_rows, ws);
     pk_job j = {n_mats, p, out, &xp, n_rows, 0};
     double work = 0;
     for (int i = 0; i < n_mats; i++) {
@@ -267,11 +290,11 @@ void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const f
     prep_free(&xp);
 }
 
-void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p) {
+void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p, kern_ws *ws) {
     if (n_rows <= 0) return;
     if (strcmp(kern_name(), "avx512") != 0) {
         kern_matmul_mt(pool, out, x, n_rows, p->w, p->dtype, p->n, p->d);
         return;
     }
-    kern_matmul_packed_n(pool, 1, &out, x, n_rows, &p);
+    kern_matmul_packed_n(pool, 1, &out, x, n_rows, &p, ws);
 }

@@ -27,6 +27,7 @@ struct s1c_fwd {
     float *hb, *hb2;    /* [max_tokens][hidden] */
     float *att;         /* [n_scratch][KERN_ATTN_SCRATCH]: one attention scratch per pool task */
     int n_scratch;
+    kern_ws ws;         /* converted activations of the packed matmuls */
 };
 
 int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, s1c_err *err) {
@@ -65,13 +66,14 @@ void s1c_fwd_free(s1c_fwd *f) {
     if (!f) return;
     free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
     free(f->hb); free(f->hb2); free(f->att);
+    kern_ws_free(&f->ws);
     free(f);
 }
 
 /* Through the packed kernel where the weight has one (the same kernel for 1 row or many, so
  * decode and prefill agree bitwise), else the per-row kernels on the row-major view. */
-static void matmul(float *out, const float *x, int n_rows, const s1c_tensor *w, const kern_packed *pk) {
-    if (pk) kern_matmul_packed(s1c_pool_global(), out, x, n_rows, pk);
+static void matmul(s1c_fwd *f, float *out, const float *x, int n_rows, const s1c_tensor *w, const kern_packed *pk) {
+    if (pk) kern_matmul_packed(s1c_pool_global(), out, x, n_rows, pk, &f->ws);
     else kern_matmul_mt(s1c_pool_global(), out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
 }
 
@@ -159,11 +161,11 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
     if (w->pk[0] && w->pk[1] && w->pk[2]) {
         float *outs[3] = {f->q, f->k, f->v};
-        kern_matmul_packed_n(s1c_pool_global(), 3, outs, f->xb, n, (const kern_packed *const *)w->pk);
+        kern_matmul_packed_n(s1c_pool_global(), 3, outs, f->xb, n, (const kern_packed *const *)w->pk, &f->ws);
     } else {
-        matmul(f->q, f->xb, n, w->wq, w->pk[0]);
-        matmul(f->k, f->xb, n, w->wk, w->pk[1]);
-        matmul(f->v, f->xb, n, w->wv, w->pk[2]);
+        matmul(f, f->q, f->xb, n, w->wq, w->pk[0]);
+        matmul(f, f->k, f->xb, n, w->wk, w->pk[1]);
+        matmul(f, f->v, f->xb, n, w->wv, w->pk[2]);
     }
     add_bias(f->q, w->bq, n, q_dim);
     add_bias(f->k, w->bk, n, kv_dim);
@@ -177,19 +179,19 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     }
     /* every row's K/V is stored before any row attends: rows of one sequence see each other */
     attend_all(f, kv, l, b, r0, n);
-    matmul(f->xb, f->xb2, n, w->wo, w->pk[3]);
+    matmul(f, f->xb, f->xb2, n, w->wo, w->pk[3]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
     /* feed-forward block: down(silu(gate x) * up x) */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
     if (w->pk[4] && w->pk[5]) {
         float *outs[2] = {f->hb, f->hb2};
-        kern_matmul_packed_n(s1c_pool_global(), 2, outs, f->xb, n, (const kern_packed *const *)w->pk + 4);
+        kern_matmul_packed_n(s1c_pool_global(), 2, outs, f->xb, n, (const kern_packed *const *)w->pk + 4, &f->ws);
     } else {
-        matmul(f->hb, f->xb, n, w->w_gate, w->pk[4]);
-        matmul(f->hb2, f->xb, n, w->w_up, w->pk[5]);
+        matmul(f, f->hb, f->xb, n, w->w_gate, w->pk[4]);
+        matmul(f, f->hb2, f->xb, n, w->w_up, w->pk[5]);
     }
     kern_swiglu(f->hb, f->hb2, n * hid);
-    matmul(f->xb, f->hb, n, w->w_down, w->pk[6]);
+    matmul(f, f->xb, f->hb, n, w->w_down, w->pk[6]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
 }
 
@@ -206,7 +208,7 @@ static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int
     for (int t = 0; t < n; t++)
         if (b->logits && b->logits[r0 + t])
             kern_rmsnorm(f->xb + (size_t)(nw++) * dim, f->x + (size_t)t * dim, m->output_norm, dim, c->norm_eps);
-    if (nw > 0) matmul(logits, f->xb, nw, m->output, m->output_pk);
+    if (nw > 0) matmul(f, logits, f->xb, nw, m->output, m->output_pk);
     return nw;
 }
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kern_internal.h"
 #include "kernels/kernels.h"
 #include "testutil.h"
 
@@ -93,7 +94,7 @@ static void same_as_f32(const float *got, const float *x, const float *wf, int M
     s1c_err err;
     assert_int_equal(kern_pack(&p, wf, S1C_F32, n, d, 0, &err), 0);
     float *o = malloc((size_t)M * d * sizeof(float));
-    kern_matmul_packed(NULL, o, x, M, p);
+    kern_matmul_packed(NULL, o, x, M, p, NULL);
     if (memcmp(o, got, (size_t)M * d * sizeof(float)) != 0) fail_msg("bf16 M=%d n=%d d=%d: differs from f32 on the widened weights", M, n, d);
     free(o);
     kern_packed_free(p);
@@ -119,11 +120,11 @@ static void check_shape(s1c_rng *r, int dtype, int flags, int M, int n, int d) {
     for (int threads = 1; threads <= 3; threads++) {
         s1c_pool *pool = pool_of(threads);
         for (size_t i = 0; i < (size_t)M * d; i++) out[i] = NAN;
-        kern_matmul_packed(pool, out, x, M, p);
+        kern_matmul_packed(pool, out, x, M, p, NULL);
         check_close(dtype, out, ref, xr, wf, M, n, d);
         if (dtype == S1C_BF16 && !dot && threads == 1) same_as_f32(out, x, wf, M, n, d);
         for (int t = 0; t < M; t += (M > 40 ? 37 : 1)) {
-            kern_matmul_packed(pool, one, x + (size_t)t * n, 1, p);
+            kern_matmul_packed(pool, one, x + (size_t)t * n, 1, p, NULL);
             if (memcmp(one, out + (size_t)t * d, (size_t)d * sizeof(float)) != 0)
                 fail_msg("%s M=%d n=%d d=%d threads=%d: row %d differs from the same row alone", s1c_dtype_name(dtype), M, n, d,
                          threads, t);
@@ -203,9 +204,9 @@ static void test_packed_n(void **state) {
         }
         float *x = randv(&r, (size_t)M * n, 1.0f);
         s1c_pool *pool = pool_of(2);
-        kern_matmul_packed_n(pool, 3, out, x, M, (const kern_packed *const *)p);
+        kern_matmul_packed_n(pool, 3, out, x, M, (const kern_packed *const *)p, NULL);
         for (int i = 0; i < 3; i++) {
-            kern_matmul_packed(NULL, one, x, M, p[i]);
+            kern_matmul_packed(NULL, one, x, M, p[i], NULL);
             assert_memory_equal(one, out[i], (size_t)M * ds[i] * sizeof(float));
             kern_packed_free(p[i]);
             free(w[i]); free(wf[i]); free(out[i]);
@@ -213,6 +214,30 @@ static void test_packed_n(void **state) {
         s1c_pool_free(pool);
         free(x); free(one);
     }
+}
+
+/* The activation quantizer (vectorized where the CPU allows) against the scalar loop, bitwise,
+ * on random blocks and on blocks whose scaled values sit exactly on halves (roundf's ties go away
+ * from zero, not to even) or are all zero. */
+static void test_q8x_fill(void **state) {
+    (void)state;
+    enum { ROWS = 9, N = 256 };
+    s1c_rng r;
+    s1c_rng_seed(&r, 9);
+    float *x = randv(&r, ROWS * N, 3.0f);
+    for (int i = 0; i < N; i++) x[N + i] = i % 32 == 0 ? 127.0f : (float)(i % 64) - 31.5f; /* scale 1: ties */
+    for (int i = 0; i < N; i++) x[2 * N + i] = 0.0f;
+    for (int i = 0; i < N; i++) x[3 * N + i] = i % 32 == 5 ? -254.0f : (float)(i % 7) - 2.5f; /* scale 2 */
+    kern_q8x a, b;
+    kern_q8x_make(&a, x, ROWS, N);
+    kern_q8x_make(&b, x, ROWS, N);
+    kern_ref_q8x(&b, x, 0, (size_t)ROWS * N / 32);
+    assert_memory_equal(a.q, b.q, (size_t)ROWS * N);
+    assert_memory_equal(a.d, b.d, (size_t)ROWS * N / 32 * sizeof(float));
+    assert_memory_equal(a.s, b.s, (size_t)ROWS * N / 32 * sizeof(int32_t));
+    kern_q8x_free(&a);
+    kern_q8x_free(&b);
+    free(x);
 }
 
 /* With another family selected, the packed matrix falls back to the row-major weights. */
@@ -228,7 +253,7 @@ static void test_packed_fallback(void **state) {
     s1c_err err;
     assert_int_equal(kern_pack(&p, w, S1C_F32, 64, 20, 0, &err), 0);
     assert_int_equal(kern_select("ref"), 0);
-    kern_matmul_packed(NULL, out, x, 3, p);
+    kern_matmul_packed(NULL, out, x, 3, p, NULL);
     kern_ref_matmul(ref, x, 3, w, S1C_F32, 64, 20);
     assert_memory_equal(out, ref, sizeof out);
     assert_int_equal(kern_select("auto"), 0);
@@ -241,6 +266,7 @@ int main(void) {
         cmocka_unit_test(test_packed_shapes),
         cmocka_unit_test(test_packed_k_tails),
         cmocka_unit_test(test_packed_n),
+        cmocka_unit_test(test_q8x_fill),
         cmocka_unit_test(test_packed_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
