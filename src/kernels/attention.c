@@ -84,9 +84,10 @@ INL __m512 load16(const void *base, int dtype, size_t i, __mmask16 m) {
     return _mm512_maskz_loadu_ps(m, (const float *)base + i);
 }
 
-/* e^x for x <= 0 (lanes below -87.3 give 0): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6
+/* e^x (lanes below -87.3 give 0, above 88 give e^88): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6
  * polynomial (relative error ~2e-7), times 2^n. */
 INL __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(88.0f), x); /* e^88 is finite; NaN stays NaN (min's 2nd operand) */
     __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
@@ -103,6 +104,19 @@ INL __m512 exp16(__m512 x) {
 
 INL __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
+/* The 16 horizontal sums of a[0..15], as one vector (lane i = sum of a[i]): pairs of vectors are
+ * added after interleaving, then halves of 128-bit lanes, then the 128-bit lanes themselves. */
+INL __m512 sum16(const __m512 *a) {
+    __m512 x[8], y[4];
+    for (int i = 0; i < 8; i++) x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++)
+        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44), _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xee));
+    /* y[i]'s 128-bit lane L holds, for a[4i..4i+3], the sums over lane L */
+    __m512 w01 = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], 0x44), _mm512_shuffle_f32x4(y[0], y[1], 0xee));
+    __m512 w23 = _mm512_add_ps(_mm512_shuffle_f32x4(y[2], y[3], 0x44), _mm512_shuffle_f32x4(y[2], y[3], 0xee));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, 0x88), _mm512_shuffle_f32x4(w01, w23, 0xdd));
+}
+
 static TA void attn_avx512(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
     float *s = a->scratch, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
@@ -113,17 +127,25 @@ static TA void attn_avx512(const kern_attn_args *a) {
     }
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
-        /* scores: each K row is read once for all heads of the group */
-        for (int j = 0; j < len; j++) {
-            size_t r = row_at(a, c0 + j);
+        /* scores, 16 positions at a time per head: 16 dot products side by side, then one
+         * transposing reduction tree gives the 16 sums in one vector */
+        for (int j0 = 0; j0 < len; j0 += 16) {
+            int cnt = len - j0 < 16 ? len - j0 : 16;
+            size_t rows[16];
+            /* past the chunk's end: position j0 again, its sums not stored (keeps acc in registers) */
+            for (int jj = 0; jj < 16; jj++) rows[jj] = row_at(a, c0 + j0 + (jj < cnt ? jj : 0));
             for (int h = 0; h < nh; h++) {
                 const float *q = a->q + (size_t)h * hd;
-                __m512 acc = _mm512_setzero_ps();
+                __m512 acc[16];
+#pragma GCC unroll 16
+                for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
                 for (int i = 0; i < hd; i += 16) {
                     __mmask16 mk = tail_mask(hd - i);
-                    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, q + i), load16(a->k, a->dtype, r + (size_t)i, mk), acc);
+                    __m512 qv = _mm512_maskz_loadu_ps(mk, q + i);
+#pragma GCC unroll 16
+                    for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_fmadd_ps(qv, load16(a->k, a->dtype, rows[jj] + (size_t)i, mk), acc[jj]);
                 }
-                s[h * CHUNK + j] = _mm512_reduce_add_ps(acc) * a->scale;
+                _mm512_mask_storeu_ps(s + h * CHUNK + j0, tail_mask(cnt), _mm512_mul_ps(sum16(acc), _mm512_set1_ps(a->scale)));
             }
         }
         /* online softmax: the chunk's max, its exps and sum, and the rescale of what came before */
@@ -149,16 +171,30 @@ static TA void attn_avx512(const kern_attn_args *a) {
                 _mm512_mask_storeu_ps(o + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o + i), cv));
             }
         }
-        /* weighted sum of values: each V row is read once for all heads */
-        for (int j = 0; j < len; j++) {
-            size_t r = row_at(a, c0 + j);
-            for (int i = 0; i < hd; i += 16) {
-                __mmask16 mk = tail_mask(hd - i);
-                __m512 v = load16(a->v, a->dtype, r + (size_t)i, mk);
-                for (int h = 0; h < nh; h++) {
-                    float *o = a->out + (size_t)h * hd + i;
-                    _mm512_mask_storeu_ps(o, mk, _mm512_fmadd_ps(_mm512_set1_ps(s[h * CHUNK + j]), v, _mm512_maskz_loadu_ps(mk, o)));
+        /* weighted sum of values: per head, up to 4 vectors of its output in registers over
+         * the chunk's positions */
+        size_t rows[CHUNK];
+        for (int j = 0; j < len; j++) rows[j] = row_at(a, c0 + j);
+        for (int h = 0; h < nh; h++) {
+            float *o = a->out + (size_t)h * hd;
+            const float *ph = s + h * CHUNK;
+            for (int i0 = 0; i0 < hd; i0 += 64) {
+                int nc = (hd - i0 + 15) / 16 < 4 ? (hd - i0 + 15) / 16 : 4;
+                __m512 acc[4];
+                __mmask16 mk[4];
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    mk[c] = c < nc ? tail_mask(hd - i0 - 16 * c) : 0;
+                    acc[c] = _mm512_maskz_loadu_ps(mk[c], o + i0 + 16 * c);
                 }
+                for (int j = 0; j < len; j++) {
+                    __m512 p = _mm512_set1_ps(ph[j]);
+#pragma GCC unroll 4
+                    for (int c = 0; c < 4; c++)
+                        if (c < nc) acc[c] = _mm512_fmadd_ps(p, load16(a->v, a->dtype, rows[j] + (size_t)(i0 + 16 * c), mk[c]), acc[c]);
+                }
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) _mm512_mask_storeu_ps(o + i0 + 16 * c, mk[c], acc[c]);
             }
         }
     }
@@ -171,6 +207,20 @@ static TA void attn_avx512(const kern_attn_args *a) {
         }
     }
 }
+/* a = silu(a) * b = a * (1 / (1 + e^-a)) * b, 16 at a time (exp16's range: below a = -88 the
+ * result is ~1e-38 * a * b instead of -0; above 87.3 exactly a * b). */
+TA void kern_avx512_swiglu(float *a, const float *b, int n) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 mk = tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(mk, a + i);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
+        __m512 r = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_div_ps(one, _mm512_add_ps(one, e))), _mm512_maskz_loadu_ps(mk, b + i));
+        _mm512_mask_storeu_ps(a + i, mk, r);
+    }
+}
+#else
+void kern_avx512_swiglu(float *a, const float *b, int n) { (void)a, (void)b, (void)n; }
 #endif
 
 void kern_attention(const kern_attn_args *a) {

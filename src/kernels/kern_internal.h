@@ -112,6 +112,8 @@ void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activ
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
 bool kern_avx512vnni_supported(void);
+/* kern_swiglu for the avx512 family (attention.c, beside its vector exp). */
+void kern_avx512_swiglu(float *a, const float *b, int n);
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no

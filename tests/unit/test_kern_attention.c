@@ -4,7 +4,7 @@
  * tables. Tolerance: |out - ref| <= 1e-5 * (1 + max_j |v_j|) per element (the softmax weights
  * are within ~1e-6 relative; the values are read exactly as stored). The ref and avx512
  * families run the same steps; a row's result cannot depend on other rows (one call per row),
- * and calling twice gives the same bits. */
+ * and calling twice gives the same bits. Also kern_swiglu, which shares the vector exp. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,10 +124,35 @@ static void test_attention_rescale(void **state) {
     assert_int_equal(kern_select("auto"), 0);
 }
 
+/* kern_swiglu (vectorized with the same exp in the avx512 family) against double precision,
+ * over a range that covers exp's clamps and the tails. */
+static void test_swiglu(void **state) {
+    (void)state;
+    enum { N = 1003 };
+    float a[N], b[N], a0[N];
+    for (int i = 0; i < N; i++) {
+        a0[i] = -120.0f + 240.0f * (float)i / (N - 1);
+        b[i] = 0.5f + (float)(i % 7) * 0.25f;
+    }
+    a0[17] = 0.0f;
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        if (kern_select(families[f]) != 0) continue;
+        memcpy(a, a0, sizeof a);
+        kern_swiglu(a, b, N);
+        for (int i = 0; i < N; i++) {
+            double v = a0[i], want = v / (1.0 + exp(-v)) * b[i];
+            if (!(fabs(a[i] - want) <= 1e-6 * fabs(want) + 1e-30))
+                fail_msg("%s: swiglu(%g) * %g = %.9g, want %.9g", kern_name(), v, b[i], a[i], want);
+        }
+    }
+    assert_int_equal(kern_select("auto"), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_rescale),
+        cmocka_unit_test(test_swiglu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
