@@ -8,6 +8,9 @@
  * element is one reduction whose order depends only on the vector length n, never on which
  * other rows share the call, how the rows are blocked or how many threads split the work.
  * So within one kernel family a sequence's logits are bitwise the same alone or in a batch.
+ * The model's matrices go through packed copies (kern_pack) where the avx512 family has a packed
+ * kernel; one kernel serves one row and many, so the same holds there. Attention
+ * (kern_attention) is one call per row and KV head.
  *
  * $S1C_KERNELS picks the family ("ref", "avx2", "avx512"; unset or "auto": the best this CPU
  * runs); kern_select does the same from code. */
