@@ -6,8 +6,9 @@
  * p_j = exp(s_j - m'), sum = sum * exp(m - m') + sum_j p_j, acc = acc * exp(m - m') + sum_j p_j v_j;
  * at the end out = acc / sum. Chunks start at positions 0, 64, 128, ... whatever the batch, and
  * nothing depends on other rows, so a row's result is bitwise the same alone or in a batch and
- * for any thread split. Two implementations of the same steps: plain C (the ref and avx2
- * families) and AVX-512 (vector dots, a vector exp, 16-wide weighted sums). */
+ * for any thread split. Two implementations of the same steps: one through the family's
+ * kern_dot / kern_axpy (ref, avx2) and AVX-512 (16 scores at once, a vector exp, weighted sums in
+ * registers). */
 #include "kern_internal.h"
 
 #include <math.h>
@@ -25,9 +26,18 @@ static inline float elem(const void *base, int dtype, size_t i) {
     return ((const float *)base)[i];
 }
 
-static void attn_scalar(const kern_attn_args *a) {
+/* Position r's K or V row as f32: in place (F32) or converted into buf. */
+static const float *row_f32(const void *base, int dtype, size_t r, int hd, float *buf) {
+    if (dtype == S1C_F32) return (const float *)base + r;
+    for (int i = 0; i < hd; i++) buf[i] = elem(base, dtype, r + (size_t)i);
+    return buf;
+}
+
+/* The families without their own: dot products and weighted sums through kern_dot / kern_axpy
+ * (the scalar reference's index-order loops, or AVX2). */
+static void attn_generic(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
-    float *s = a->scratch, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
+    float *s = a->scratch, *buf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
     for (int h = 0; h < nh; h++) {
         m[h] = -INFINITY;
         sum[h] = 0.0f;
@@ -36,13 +46,8 @@ static void attn_scalar(const kern_attn_args *a) {
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
         for (int j = 0; j < len; j++) {
-            size_t r = row_at(a, c0 + j);
-            for (int h = 0; h < nh; h++) {
-                const float *q = a->q + (size_t)h * hd;
-                float d = 0.0f;
-                for (int i = 0; i < hd; i++) d += q[i] * elem(a->k, a->dtype, r + (size_t)i);
-                s[h * CHUNK + j] = d * a->scale;
-            }
+            const float *k = row_f32(a->k, a->dtype, row_at(a, c0 + j), hd, buf);
+            for (int h = 0; h < nh; h++) s[h * CHUNK + j] = kern_dot(a->q + (size_t)h * hd, k, hd) * a->scale;
         }
         for (int h = 0; h < nh; h++) {
             float *sh = s + h * CHUNK, mx = m[h];
@@ -58,11 +63,8 @@ static void attn_scalar(const kern_attn_args *a) {
             for (int i = 0; i < hd; i++) o[i] *= corr;
         }
         for (int j = 0; j < len; j++) {
-            size_t r = row_at(a, c0 + j);
-            for (int h = 0; h < nh; h++) {
-                float p = s[h * CHUNK + j], *o = a->out + (size_t)h * hd;
-                for (int i = 0; i < hd; i++) o[i] += p * elem(a->v, a->dtype, r + (size_t)i);
-            }
+            const float *v = row_f32(a->v, a->dtype, row_at(a, c0 + j), hd, buf);
+            for (int h = 0; h < nh; h++) kern_axpy(a->out + (size_t)h * hd, s[h * CHUNK + j], v, hd);
         }
     }
     for (int h = 0; h < nh; h++) {
@@ -230,7 +232,5 @@ void kern_attention(const kern_attn_args *a) {
         return;
     }
 #endif
-    attn_scalar(a);
+    attn_generic(a);
 }
-
-void kern_ref_attention(const kern_attn_args *a) { attn_scalar(a); }

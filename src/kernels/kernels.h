@@ -81,10 +81,10 @@ void kern_axpy(float *y, float a, const float *x, int n);
 /* Attention of one query row for the nh query heads that share one KV head (a GQA group), over
  * positions 0..n-1 of a paged cache: position j's K row starts at element
  * blocks[j / bs] * block_stride + (j % bs) * ld of k (V likewise of v), hd elements of dtype F32,
- * F16 or BF16. out[h] = sum_j softmax_j(scale * q[h] . k_j) v_j, computed flash-style over
+ * F16 or BF16, hd <= KERN_ATTN_MAX_HD. out[h] = sum_j softmax_j(scale * q[h] . k_j) v_j, computed flash-style over
  * chunks of 64 positions with an online softmax (attention.c); nothing depends on other rows,
  * so a row's result is bitwise the same in any batch and thread split. */
-enum { KERN_ATTN_MAX_HEADS = 64, KERN_ATTN_SCRATCH = KERN_ATTN_MAX_HEADS * 64 /* floats */ };
+enum { KERN_ATTN_MAX_HEADS = 64, KERN_ATTN_MAX_HD = 1024, KERN_ATTN_SCRATCH = KERN_ATTN_MAX_HEADS * 64 + KERN_ATTN_MAX_HD /* floats */ };
 typedef struct kern_attn_args {
     const float *q; /* [nh][hd] */
     float *out;     /* [nh][hd] */
@@ -96,8 +96,6 @@ typedef struct kern_attn_args {
     float *scratch; /* KERN_ATTN_SCRATCH floats */
 } kern_attn_args;
 void kern_attention(const kern_attn_args *a);
-/* The same steps in plain C (what the ref and avx2 families run). */
-void kern_ref_attention(const kern_attn_args *a);
 
 /* Rotates each head of vec (n_heads heads of head_dim) by position pos. Pairs are
  * (i, i + head_dim/2) when rotate_half (HF/NEOX layout), else (2i, 2i+1) (llama2.c/GGUF llama). */

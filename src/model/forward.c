@@ -34,6 +34,7 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
     *out = NULL;
     const s1c_config *c = &m->cfg;
     if (max_tokens <= 0 || max_ctx <= 0) return s1c_fail(err, "forward: max_tokens and max_ctx must be positive");
+    if (c->head_dim > KERN_ATTN_MAX_HD) return s1c_fail(err, "forward: head_dim %d is above the %d the attention kernel takes", c->head_dim, KERN_ATTN_MAX_HD);
     if (model_pack(m, err) != 0) return -1;
     s1c_fwd *f = calloc(1, sizeof *f);
     if (!f) return s1c_fail(err, "forward: out of memory");
