@@ -89,7 +89,7 @@ static void pack_q(kern_packed *p) {
         for (int r = 0; r < PANEL; r++) {
             int row = pn * PANEL + r;
             for (int b = 0; b < nb; b++) {
-                const uint8_t *blk = w + (size_t)row * row_bytes + (size_t)b * bbytes;
+                const uint8_t *blk = row < p->d ? w + (size_t)row * row_bytes + (size_t)b * bbytes : NULL;
                 uint16_t h = 0;
                 if (row < p->d) memcpy(&h, blk, 2);
                 p->scales[((size_t)pn * nb + b) * PANEL + r] = h;
