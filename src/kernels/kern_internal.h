@@ -40,12 +40,18 @@ void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int 
 typedef struct kern_q8x {
     int8_t *q; /* [n_rows][n] */
     float *d;  /* [n_rows][n / 32] */
+    int32_t *s; /* [n_rows][n / 32]: each block's sum of q (the packed kernels' bias correction) */
     int n;     /* a multiple of 32 */
 } kern_q8x;
 
 /* Quantizes n_rows rows of n activations into xq (allocated: kern_q8x_free). kern_matmul has no
  * error channel: out of memory ends the process with a message. */
 void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n);
+/* The same into xq's arrays, already sized (q: n_rows * n + 64 bytes; d, s: n_rows * n / 32 + 1);
+ * vectorized where the CPU has AVX-512, with the same roundf results as the scalar loop. */
+void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows);
+void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb); /* nb blocks, qmatmul_avx512.c */
+void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* the scalar loop, blocks [b0, b1) */
 void kern_q8x_free(kern_q8x *xq);
 /* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0). */
 bool kern_is_qmatmul_dtype(int dtype);
@@ -78,6 +84,36 @@ bool kern_avx512bf16_supported(void);
 /* The AVX-512 VNNI quantized matmul (qmatmul_avx512.c); the avx512 family uses it where the
  * CPU has VNNI, else the reference. */
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
+
+/* The packed multi-row kernels (packed_avx512.c; see kern_pack in kernels.h). pw: the tile's
+ * first panel; pstride: bytes from one panel to the next; ps: its first panel's f16 block scales
+ * (quantized types), psstride elements per panel. Rows t of the activations: x (f32), xb (bf16
+ * pairs as u32, n2 per row) or xq/xd/xs, each pointing at the tile's first row. out: [n_rows][d] with the tile's first output at column c0;
+ * cols: valid outputs in the tile (the rest of the last panel is not stored). Range [k0, k1) in
+ * k (F32), k-pairs (BF16) or blocks (quantized); k0 > 0 continues from out. */
+typedef struct pk_tile {
+    const uint8_t *pw;
+    size_t pstride;
+    const uint16_t *ps;
+    size_t psstride;
+    const float *x;
+    const uint32_t *xb;
+    const int8_t *xq;  /* quantized rows (kern_q8x's q, d, s) */
+    const float *xd;
+    const int32_t *xs;
+    int ldx; /* elements per activation row: n, or n2 for xb */
+    float *out;
+    int ldo, cols, k0, k1;
+    int n; /* the matrix's k length (BF16 widened: the last pair of an odd n is half) */
+} pk_tile;
+/* One tile of mr rows (1..6; 1..4 for quantized) x nv panels (1..4; 1..3 quantized). */
+void pk_tile_f32(const pk_tile *t, int mr, int nv);
+void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activations */
+void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
+void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
+bool kern_avx512vnni_supported(void);
+/* kern_swiglu for the avx512 family (attention.c, beside its vector exp). */
+void kern_avx512_swiglu(float *a, const float *b, int n);
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no

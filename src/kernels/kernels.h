@@ -8,6 +8,9 @@
  * element is one reduction whose order depends only on the vector length n, never on which
  * other rows share the call, how the rows are blocked or how many threads split the work.
  * So within one kernel family a sequence's logits are bitwise the same alone or in a batch.
+ * The model's matrices go through packed copies (kern_pack) where the avx512 family has a packed
+ * kernel; one kernel serves one row and many, so the same holds there. Attention
+ * (kern_attention) is one call per row and KV head.
  *
  * $S1C_KERNELS picks the family ("ref", "avx2", "avx512"; unset or "auto": the best this CPU
  * runs); kern_select does the same from code. */
@@ -33,10 +36,66 @@ void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtyp
  * Bitwise the same result as kern_matmul for any thread count. */
 void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 
+/* A weight matrix repacked once (at model load) for the multi-row kernels of prefill and batched
+ * decode, which decode uses too (M = 1), so a row's result never depends on the batch.
+ * Layout: panels of 16 output rows, k-major, so one zmm load holds 16 rows' weights for one k
+ * (F32), one k-pair (BF16) or four k (Q8_0/Q4_0 bytes; block scales beside), and a tile of
+ * up to 6 activation rows x 4 panels keeps its outputs in registers. Reduction order per output:
+ * F32 and BF16: one FMA chain over k from 0 on the exactly widened weights (so BF16 gives the F32
+ * kernel's result on the widened matrix); with KERN_PACK_BF16_DOT, BF16 instead rounds the
+ * activations to bf16 (as llama.cpp does) and takes one vdpbf16ps per k-pair (twice the
+ * throughput, activations' rounding 2^-9 relative); Q8_0/Q4_0: each block's exact integer dot (vpdpbusd), then one
+ * FMA chain over blocks of isum * (w scale * x scale). None of it depends on the number of rows,
+ * how they are tiled or how the panels are split over threads. */
+typedef struct kern_packed kern_packed;
+/* Packs W ([d][n] of dtype, as kern_matmul takes it; it must outlive the packing, which keeps a
+ * view for the other kernel families). *out is NULL (and 0 returned) when this CPU or the
+ * selected family has no packed kernel for dtype; the caller keeps the row-major path. */
+enum { KERN_PACK_BF16_DOT = 1 };
+int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err);
+void kern_packed_free(kern_packed *p);
+size_t kern_packed_bytes(const kern_packed *p);
+/* Scratch for the converted activations, reused from call to call (a multi-megabyte buffer
+ * allocated per call would be fresh pages, zeroed by the kernel, every time). Start zeroed;
+ * one per calling thread; kern_ws_free releases it. */
+typedef struct kern_ws {
+    void *buf;
+    size_t cap;
+} kern_ws;
+void kern_ws_free(kern_ws *ws);
+/* out[t][i] = sum_j W[i][j] x[t][j] through the packed kernel, output panels split over the pool
+ * (pool NULL: this thread); ws NULL: a temporary workspace. Another family selected since the
+ * packing: kern_matmul_mt on W. */
+void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p, kern_ws *ws);
+/* Several matrices on the same activations (q, k, v; gate, up) in one pass over the pool: the
+ * activations are prepared once and the threads meet once. out[i] = x W_i^T, each bitwise as
+ * kern_matmul_packed would give it. */
+void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
+                          kern_ws *ws);
+
 /* sum_i a[i] * b[i] (the attention score). */
 float kern_dot(const float *a, const float *b, int n);
 /* y[i] += a * x[i] (the attention-weighted sum of values). */
 void kern_axpy(float *y, float a, const float *x, int n);
+
+/* Attention of one query row for the nh query heads that share one KV head (a GQA group), over
+ * positions 0..n-1 of a paged cache: position j's K row starts at element
+ * blocks[j / bs] * block_stride + (j % bs) * ld of k (V likewise of v), hd elements of dtype F32,
+ * F16 or BF16, hd <= KERN_ATTN_MAX_HD. out[h] = sum_j softmax_j(scale * q[h] . k_j) v_j, computed flash-style over
+ * chunks of 64 positions with an online softmax (attention.c); nothing depends on other rows,
+ * so a row's result is bitwise the same in any batch and thread split. */
+enum { KERN_ATTN_MAX_HEADS = 64, KERN_ATTN_MAX_HD = 1024, KERN_ATTN_SCRATCH = KERN_ATTN_MAX_HEADS * 64 + KERN_ATTN_MAX_HD /* floats */ };
+typedef struct kern_attn_args {
+    const float *q; /* [nh][hd] */
+    float *out;     /* [nh][hd] */
+    int nh, hd, n, bs, dtype;
+    const void *k, *v;
+    const int32_t *blocks;
+    size_t block_stride, ld;
+    float scale;
+    float *scratch; /* KERN_ATTN_SCRATCH floats */
+} kern_attn_args;
+void kern_attention(const kern_attn_args *a);
 
 /* Rotates each head of vec (n_heads heads of head_dim) by position pos. Pairs are
  * (i, i + head_dim/2) when rotate_half (HF/NEOX layout), else (2i, 2i+1) (llama2.c/GGUF llama). */

@@ -14,28 +14,46 @@
 
 bool kern_is_qmatmul_dtype(int dtype) { return dtype == S1C_Q8_0 || dtype == S1C_Q4_0; }
 
+void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
+    for (size_t b = b0; b < b1; b++) {
+        const float *xb = x + b * 32;
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++)
+            if (fabsf(xb[i]) > amax) amax = fabsf(xb[i]);
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) {
+            xq->q[b * 32 + (size_t)i] = (int8_t)roundf(xb[i] * id);
+            sum += xq->q[b * 32 + (size_t)i];
+        }
+        xq->d[b] = d;
+        xq->s[b] = sum;
+    }
+}
+
+void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows) {
+    size_t nb = (size_t)n_rows * (size_t)(xq->n / 32);
+    if (kern_avx512_supported()) kern_avx512_q8x(xq, x, nb);
+    else kern_ref_q8x(xq, x, 0, nb);
+}
+
 void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n) {
     size_t nb = (size_t)(n / 32);
     xq->n = n;
     xq->q = malloc((size_t)n_rows * (size_t)n + 64); /* +64: a two-block load at the last odd block stays inside */
     xq->d = malloc((size_t)n_rows * nb * sizeof(float) + sizeof(float));
-    if (!xq->q || !xq->d) {
+    xq->s = malloc((size_t)n_rows * nb * sizeof(int32_t) + sizeof(int32_t));
+    if (!xq->q || !xq->d || !xq->s) {
         fprintf(stderr, "s1c: out of memory quantizing %d activation rows\n", n_rows);
         abort();
     }
-    for (size_t b = 0; b < (size_t)n_rows * nb; b++, x += 32) {
-        float amax = 0.0f;
-        for (int i = 0; i < 32; i++)
-            if (fabsf(x[i]) > amax) amax = fabsf(x[i]);
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (int i = 0; i < 32; i++) xq->q[b * 32 + (size_t)i] = (int8_t)roundf(x[i] * id);
-        xq->d[b] = d;
-    }
+    kern_q8x_fill(xq, x, n_rows);
 }
 
 void kern_q8x_free(kern_q8x *xq) {
     free(xq->q);
     free(xq->d);
+    free(xq->s);
 }
 
 static inline float f16_at(const uint8_t *p) {

@@ -104,6 +104,32 @@ static TQ void vnni_rows(float *out, const kern_q8x *xq, int n_rows, const void 
     }
 }
 
+/* roundf (halves away from zero) of 16 floats: truncate, then step away from zero where the
+ * dropped fraction is at least one half (v - trunc(v) is exact). */
+INL __m512 round_away(__m512 v) {
+    __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    __m512 one = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_set1_ps(1.0f)),
+                                                     _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u))));
+    return _mm512_mask_add_ps(t, up, t, one);
+}
+
+/* kern_q8x_fill's blocks, the scalar loop's arithmetic 16 lanes at a time (max is exact, the
+ * scale and its inverse are scalar as there, the rounding is roundf's). */
+TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb) {
+    for (size_t b = 0; b < nb; b++, x += 32) {
+        __m512 a = _mm512_loadu_ps(x), c = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m512 idv = _mm512_set1_ps(id);
+        __m512i qa = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(a, idv))), qc = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(c, idv)));
+        _mm_storeu_si128((__m128i *)(xq->q + b * 32), _mm512_cvtepi32_epi8(qa));
+        _mm_storeu_si128((__m128i *)(xq->q + b * 32 + 16), _mm512_cvtepi32_epi8(qc));
+        xq->d[b] = d;
+        xq->s[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qc));
+    }
+}
+
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512vnni")) vnni_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
@@ -111,6 +137,7 @@ void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const
 }
 
 #else
+void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb) { (void)xq, (void)x, (void)nb; }
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
     kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
 }

@@ -99,6 +99,10 @@ void kern_softmax(float *x, int n) {
 }
 
 void kern_swiglu(float *a, const float *b, int n) {
+    if (strcmp(kern_name(), "avx512") == 0) {
+        kern_avx512_swiglu(a, b, n);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         float v = a[i];
         a[i] = v * (1.0f / (1.0f + expf(-v))) * b[i];

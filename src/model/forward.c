@@ -25,14 +25,17 @@ struct s1c_fwd {
     float *q;           /* [max_tokens][q_dim] */
     float *k, *v;       /* [max_tokens][kv_dim] */
     float *hb, *hb2;    /* [max_tokens][hidden] */
-    float *att;         /* [max_ctx] */
-    float *row_scratch; /* [kv_dim] for F16/BF16 caches */
+    float *att;         /* [n_scratch][KERN_ATTN_SCRATCH]: one attention scratch per pool task */
+    int n_scratch;
+    kern_ws ws;         /* converted activations of the packed matmuls */
 };
 
 int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, s1c_err *err) {
     *out = NULL;
     const s1c_config *c = &m->cfg;
     if (max_tokens <= 0 || max_ctx <= 0) return s1c_fail(err, "forward: max_tokens and max_ctx must be positive");
+    if (c->head_dim > KERN_ATTN_MAX_HD) return s1c_fail(err, "forward: head_dim %d is above the %d the attention kernel takes", c->head_dim, KERN_ATTN_MAX_HD);
+    if (model_pack(m, err) != 0) return -1;
     s1c_fwd *f = calloc(1, sizeof *f);
     if (!f) return s1c_fail(err, "forward: out of memory");
     f->m = m;
@@ -49,9 +52,10 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
     f->v = malloc(T * kv_dim * sizeof(float));
     f->hb = malloc(T * (size_t)c->hidden_dim * sizeof(float));
     f->hb2 = malloc(T * (size_t)c->hidden_dim * sizeof(float));
-    f->att = malloc((size_t)max_ctx * sizeof(float));
-    f->row_scratch = malloc(kv_dim * sizeof(float));
-    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->att || !f->row_scratch) {
+    f->n_scratch = s1c_pool_threads(s1c_pool_global());
+    if (f->n_scratch < 1) f->n_scratch = 1;
+    f->att = malloc((size_t)f->n_scratch * KERN_ATTN_SCRATCH * sizeof(float));
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->att) {
         s1c_fwd_free(f);
         return s1c_fail(err, "forward: out of memory for %d rows", max_tokens);
     }
@@ -62,12 +66,16 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
 void s1c_fwd_free(s1c_fwd *f) {
     if (!f) return;
     free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
-    free(f->hb); free(f->hb2); free(f->att); free(f->row_scratch);
+    free(f->hb); free(f->hb2); free(f->att);
+    kern_ws_free(&f->ws);
     free(f);
 }
 
-static void matmul(float *out, const float *x, int n_rows, const s1c_tensor *w) {
-    kern_matmul_mt(s1c_pool_global(), out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
+/* Through the packed kernel where the weight has one (the same kernel for 1 row or many, so
+ * decode and prefill agree bitwise), else the per-row kernels on the row-major view. */
+static void matmul(s1c_fwd *f, float *out, const float *x, int n_rows, const s1c_tensor *w, const kern_packed *pk) {
+    if (pk) kern_matmul_packed(s1c_pool_global(), out, x, n_rows, pk, &f->ws);
+    else kern_matmul_mt(s1c_pool_global(), out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
 }
 
 static void add_bias(float *x, const float *b, int n_rows, int n) {
@@ -98,26 +106,51 @@ static int check_batch(const s1c_fwd *f, const s1c_kv *kv, const s1c_batch *b, s
     return 0;
 }
 
-/* Attention of one row (query q, all heads) over positions 0..pos of its sequence. */
-static void attend(s1c_fwd *f, const s1c_kv *kv, int layer, const float *q, int pos, const s1c_seq_blocks *sb, float *out) {
-    const s1c_config *c = &f->m->cfg;
-    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, bs = kv->block_size;
-    float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < c->n_heads; h++) {
-        const float *qh = q + (size_t)h * (size_t)hd;
-        int koff = (h / group) * hd;
-        for (int t = 0; t <= pos; t++) {
-            const float *k = kv_row(kv, false, layer, sb->blocks[t / bs], t % bs, f->row_scratch) + koff;
-            f->att[t] = kern_dot(qh, k, hd) * scale;
-        }
-        kern_softmax(f->att, pos + 1);
-        float *oh = out + (size_t)h * (size_t)hd;
-        memset(oh, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t <= pos; t++) {
-            const float *v = kv_row(kv, true, layer, sb->blocks[t / bs], t % bs, f->row_scratch) + koff;
-            kern_axpy(oh, f->att[t], v, hd);
-        }
+/* Attention of every row of the chunk: items (row, KV head, group slice) are dealt out to the
+ * pool's tasks in turn (item i to task i mod T: prefill rows grow in cost, so a contiguous split
+ * would leave one thread with most of it); each item is one kern_attention call, reading the
+ * sequence's KV blocks in place. */
+typedef struct attn_job {
+    s1c_fwd *f;
+    const s1c_kv *kv;
+    const s1c_batch *b;
+    int layer, r0, n;
+} attn_job;
+
+static void attn_task(void *ctx, int task, int n_tasks) {
+    const attn_job *j = ctx;
+    const s1c_config *c = &j->f->m->cfg;
+    const s1c_kv *kv = j->kv;
+    int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+    int slices = (group + KERN_ATTN_MAX_HEADS - 1) / KERN_ATTN_MAX_HEADS, per_row = c->n_kv_heads * slices;
+    size_t q_dim = (size_t)c->n_heads * hd, es = kv->elem_size;
+    const uint8_t *kbase = kv_layer_base(kv, false, j->layer), *vbase = kv_layer_base(kv, true, j->layer);
+    for (int it = task; it < j->n * per_row; it += n_tasks) {
+        int t = it / per_row, g = it % per_row / slices, sl = it % slices;
+        int h0 = g * group + sl * KERN_ATTN_MAX_HEADS, nh = group - sl * KERN_ATTN_MAX_HEADS;
+        if (nh > KERN_ATTN_MAX_HEADS) nh = KERN_ATTN_MAX_HEADS;
+        int row = j->r0 + t;
+        kern_attn_args a = {
+            .q = j->f->q + (size_t)t * q_dim + (size_t)h0 * hd,
+            .out = j->f->xb2 + (size_t)t * q_dim + (size_t)h0 * hd,
+            .nh = nh, .hd = hd, .n = j->b->pos[row] + 1, .bs = kv->block_size, .dtype = kv->dtype,
+            .k = kbase + (size_t)g * hd * es, .v = vbase + (size_t)g * hd * es,
+            .blocks = j->b->seqs[j->b->seq[row]].blocks,
+            .block_stride = (size_t)kv->block_size * kv->kv_dim, .ld = (size_t)kv->kv_dim,
+            .scale = 1.0f / sqrtf((float)hd),
+            .scratch = j->f->att + (size_t)task * KERN_ATTN_SCRATCH,
+        };
+        kern_attention(&a);
     }
+}
+
+static void attend_all(s1c_fwd *f, const s1c_kv *kv, int layer, const s1c_batch *b, int r0, int n) {
+    attn_job j = {f, kv, b, layer, r0, n};
+    s1c_pool *pool = s1c_pool_global();
+    int T = s1c_pool_threads(pool);
+    if (T > f->n_scratch) T = f->n_scratch;
+    if (T <= 1) attn_task(&j, 0, 1);
+    else s1c_pool_run(pool, T, attn_task, &j);
 }
 
 static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int r0, int n) {
@@ -127,9 +160,14 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     bool half = c->rope_layout == S1C_ROPE_HALF;
     /* attention block */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
-    matmul(f->q, f->xb, n, w->wq);
-    matmul(f->k, f->xb, n, w->wk);
-    matmul(f->v, f->xb, n, w->wv);
+    if (w->pk[0] && w->pk[1] && w->pk[2]) {
+        float *outs[3] = {f->q, f->k, f->v};
+        kern_matmul_packed_n(s1c_pool_global(), 3, outs, f->xb, n, (const kern_packed *const *)w->pk, &f->ws);
+    } else {
+        matmul(f, f->q, f->xb, n, w->wq, w->pk[0]);
+        matmul(f, f->k, f->xb, n, w->wk, w->pk[1]);
+        matmul(f, f->v, f->xb, n, w->wv, w->pk[2]);
+    }
     add_bias(f->q, w->bq, n, q_dim);
     add_bias(f->k, w->bk, n, kv_dim);
     add_bias(f->v, w->bv, n, kv_dim);
@@ -141,16 +179,20 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
         kv_store(kv, l, sb->blocks[pos / kv->block_size], pos % kv->block_size, f->k + (size_t)t * kv_dim, f->v + (size_t)t * kv_dim);
     }
     /* every row's K/V is stored before any row attends: rows of one sequence see each other */
-    for (int t = 0; t < n; t++)
-        attend(f, kv, l, f->q + (size_t)t * q_dim, b->pos[r0 + t], &b->seqs[b->seq[r0 + t]], f->xb2 + (size_t)t * q_dim);
-    matmul(f->xb, f->xb2, n, w->wo);
+    attend_all(f, kv, l, b, r0, n);
+    matmul(f, f->xb, f->xb2, n, w->wo, w->pk[3]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
     /* feed-forward block: down(silu(gate x) * up x) */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
-    matmul(f->hb, f->xb, n, w->w_gate);
-    matmul(f->hb2, f->xb, n, w->w_up);
+    if (w->pk[4] && w->pk[5]) {
+        float *outs[2] = {f->hb, f->hb2};
+        kern_matmul_packed_n(s1c_pool_global(), 2, outs, f->xb, n, (const kern_packed *const *)w->pk + 4, &f->ws);
+    } else {
+        matmul(f, f->hb, f->xb, n, w->w_gate, w->pk[4]);
+        matmul(f, f->hb2, f->xb, n, w->w_up, w->pk[5]);
+    }
     kern_swiglu(f->hb, f->hb2, n * hid);
-    matmul(f->xb, f->hb, n, w->w_down);
+    matmul(f, f->xb, f->hb, n, w->w_down, w->pk[6]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
 }
 
@@ -167,7 +209,7 @@ static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int
     for (int t = 0; t < n; t++)
         if (b->logits && b->logits[r0 + t])
             kern_rmsnorm(f->xb + (size_t)(nw++) * dim, f->x + (size_t)t * dim, m->output_norm, dim, c->norm_eps);
-    if (nw > 0) matmul(logits, f->xb, nw, m->output);
+    if (nw > 0) matmul(f, logits, f->xb, nw, m->output, m->output_pk);
     return nw;
 }
 

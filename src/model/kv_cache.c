@@ -90,6 +90,8 @@ const float *kv_row(const s1c_kv *kv, bool is_v, int layer, int block, int off, 
     return scratch;
 }
 
+const void *kv_layer_base(const s1c_kv *kv, bool is_v, int layer) { return slot(kv, is_v ? kv->v : kv->k, layer, 0, 0); }
+
 void s1c_kv_copy(s1c_kv *kv, int dst, int src, int n) {
     size_t bytes = (size_t)n * (size_t)kv->kv_dim * kv->elem_size;
     for (int l = 0; l < kv->n_layers; l++) {

@@ -18,4 +18,8 @@ void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const f
  * converted into scratch (kv_dim floats). */
 const float *kv_row(const s1c_kv *kv, bool is_v, int layer, int block, int off, float *scratch);
 
+/* Layer `layer`'s K (or V) rows of block 0, position 0: block b's position o of that layer starts
+ * (b * block_size + o) * kv_dim elements further (kern_attention reads blocks in place). */
+const void *kv_layer_base(const s1c_kv *kv, bool is_v, int layer);
+
 #endif

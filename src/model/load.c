@@ -250,10 +250,58 @@ static int open_format(s1c_model *m, const char *path, s1c_err *err) {
     return config_from_l2c(&m->cfg, &m->l2c.hdr);
 }
 
+/* ------------------------------------------------------------------ packing */
+
+static int pack_one(s1c_model *m, const s1c_tensor *t, kern_packed **out, int flags, s1c_err *err) {
+    if (kern_pack(out, t->data, t->dtype, (int)t->shape[1], (int)t->shape[0], flags, err) != 0)
+        return s1c_fail_prefix(err, "%s: tensor '%s'", m->path, t->name ? t->name : "?");
+    return 0;
+}
+
+static int pack_all(s1c_model *m, s1c_err *err) {
+    const char *e = getenv("S1C_PACK");
+    if (e && strcmp(e, "0") == 0) return 0;
+    const char *bm = getenv("S1C_BF16_MATH");
+    int flags = bm && strcmp(bm, "dot") == 0 ? KERN_PACK_BF16_DOT : 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        layer_weights *w = &m->layers[l];
+        const s1c_tensor *mats[7] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+        for (int i = 0; i < 7; i++)
+            if (pack_one(m, mats[i], &w->pk[i], flags, err) != 0) return -1;
+    }
+    return pack_one(m, m->output, &m->output_pk, flags, err);
+}
+
+static void unpack_all(s1c_model *m) {
+    for (int l = 0; m->layers && l < m->cfg.n_layers; l++)
+        for (int i = 0; i < 7; i++) {
+            kern_packed_free(m->layers[l].pk[i]);
+            m->layers[l].pk[i] = NULL;
+        }
+    kern_packed_free(m->output_pk);
+    m->output_pk = NULL;
+}
+
+int model_pack(const s1c_model *cm, s1c_err *err) {
+    s1c_model *m = (s1c_model *)cm; /* the packed copies are a cache: logically const */
+    pthread_mutex_lock(&m->pack_lock);
+    int rc = 0;
+    if (!m->packed) {
+        rc = pack_all(m, err);
+        if (rc != 0) unpack_all(m);
+        else m->packed = true;
+    }
+    pthread_mutex_unlock(&m->pack_lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ open / free (2) */
+
 int s1c_model_open(s1c_model **out, const char *path, s1c_err *err) {
     *out = NULL;
     s1c_model *m = calloc(1, sizeof *m);
     if (!m) return s1c_fail(err, "%s: out of memory", path);
+    pthread_mutex_init(&m->pack_lock, NULL);
     m->path = strdup(path);
     if (open_format(m, path, err) != 0 || s1c_config_validate(&m->cfg, path, err) != 0 || bind_weights(m, err) != 0) {
         s1c_model_free(m);
@@ -268,6 +316,8 @@ void s1c_model_free(s1c_model *m) {
     if (m->format == S1C_FMT_GGUF) gguf_close(&m->gguf);
     if (m->format == S1C_FMT_HF) st_close(&m->st);
     if (m->format == S1C_FMT_LLAMA2C) l2c_close(&m->l2c);
+    unpack_all(m);
+    pthread_mutex_destroy(&m->pack_lock);
     for (int i = 0; i < m->n_deq; i++) free((void *)m->deq[i].data);
     free(m->deq);
     free(m->layers);

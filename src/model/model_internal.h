@@ -2,6 +2,9 @@
 #ifndef S1C_MODEL_INTERNAL_H
 #define S1C_MODEL_INTERNAL_H
 
+#include <pthread.h>
+
+#include "kernels/kernels.h"
 #include "s1c/model.h"
 
 /* One layer's weights: matrices are views into the mapped file (any float dtype); the small
@@ -11,6 +14,9 @@ typedef struct layer_weights {
     const s1c_tensor *w_gate, *w_up, *w_down; /* [hidden,dim] [hidden,dim] [dim,hidden] */
     float *attn_norm, *ffn_norm;          /* [dim] */
     float *bq, *bk, *bv;                  /* [q_dim] [kv_dim] [kv_dim] */
+    /* the matrices above repacked for the multi-row kernels (model_pack), in the order wq, wk,
+     * wv, wo, w_gate, w_up, w_down; NULL where the kernels have no packed form */
+    kern_packed *pk[7];
 } layer_weights;
 
 struct s1c_model {
@@ -30,7 +36,19 @@ struct s1c_model {
      * views into the file like the float ones. */
     s1c_tensor *deq;
     int n_deq;
+    /* Packed copies of the matrices (model_pack, made once by the first s1c_fwd_new): a cache
+     * beside the views, so loading for conversion or training never pays for it. */
+    kern_packed *output_pk;
+    pthread_mutex_t pack_lock;
+    bool packed;
 };
+
+/* Packs every matrix for the multi-row kernels once (thread-safe; later calls return at once).
+ * Matrices whose type the selected kernel family cannot pack keep only the row-major view;
+ * $S1C_PACK=0 turns packing off (the per-row kernels, for comparison); $S1C_BF16_MATH=dot packs
+ * BF16 matrices for bf16 dot products on bf16-rounded activations (KERN_PACK_BF16_DOT: faster,
+ * llama.cpp's rounding) instead of the exact widening. */
+int model_pack(const s1c_model *m, s1c_err *err);
 
 /* GGUF-style tensor names (what llama.cpp calls them) and the Hugging Face names. */
 typedef enum tensor_role {

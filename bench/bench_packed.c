@@ -1,0 +1,78 @@
+/* The multi-row matmul (kern_matmul_packed) against the per-row kernels (kern_matmul_mt) at the
+ * Qwen2.5-0.5B FFN shapes (W [4864][896] and [896][4864]), for 1, 32 and 512 activation rows and
+ * each packed weight type, through the process-wide pool. JSON lines: GFLOP/s (int8 ops for the
+ * quantized types) and the speed-up; best of reps.
+ * usage: bench_packed [reps=3] [types=f32,bf16,bf16dot,q8_0,q4_0] (bf16dot: KERN_PACK_BF16_DOT) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "s1c/base.h"
+#include "s1c/formats.h"
+
+static double best_of(int reps, s1c_pool *pool, float *out, const float *x, int rows, const void *w, int dt, int n, int d,
+                      const kern_packed *p) {
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t = s1c_now();
+        if (p) kern_matmul_packed(pool, out, x, rows, p, NULL);
+        else kern_matmul_mt(pool, out, x, rows, w, dt, n, d);
+        t = s1c_now() - t;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int reps = argc > 1 ? atoi(argv[1]) : 3;
+    const char *types = argc > 2 ? argv[2] : "f32,bf16,q8_0,q4_0";
+    static const int shapes[][2] = {{896, 4864}, {4864, 896}};
+    static const int rowss[] = {1, 32, 512};
+    s1c_pool *pool = s1c_pool_global();
+    s1c_rng rng;
+    s1c_rng_seed(&rng, 1);
+    float *x = malloc((size_t)512 * 4864 * sizeof(float)), *out = malloc((size_t)512 * 4864 * sizeof(float));
+    for (size_t i = 0; i < (size_t)512 * 4864; i++) x[i] = s1c_rng_normal(&rng);
+    char list[128];
+    snprintf(list, sizeof list, "%s", types);
+    for (char *tn = strtok(list, ","); tn; tn = strtok(NULL, ",")) {
+        int dt = strcmp(tn, "f32") == 0 ? S1C_F32 : strncmp(tn, "bf16", 4) == 0 ? S1C_BF16 : strcmp(tn, "q8_0") == 0 ? S1C_Q8_0 : S1C_Q4_0;
+        int flags = strcmp(tn, "bf16dot") == 0 ? KERN_PACK_BF16_DOT : 0;
+        for (int s = 0; s < 2; s++) {
+            int n = shapes[s][0], d = shapes[s][1];
+            size_t ne = (size_t)n * d;
+            float *wf = malloc(ne * sizeof(float));
+            for (size_t i = 0; i < ne; i++) wf[i] = s1c_rng_normal(&rng) * 0.05f;
+            uint64_t bytes;
+            s1c_dtype_nbytes(dt, ne, &bytes);
+            void *w = malloc(bytes);
+            s1c_err err;
+            if (dt == S1C_F32) memcpy(w, wf, bytes);
+            else if (dt == S1C_BF16)
+                for (size_t i = 0; i < ne; i++) ((uint16_t *)w)[i] = s1c_f32_to_bf16(wf[i]);
+            else s1c_quantize(w, wf, dt, ne, &err);
+            kern_packed *p = NULL;
+            if (kern_pack(&p, w, dt, n, d, flags, &err) != 0 || !p) {
+                fprintf(stderr, "%s: no packed kernel here\n", tn);
+                return 1;
+            }
+            for (size_t ri = 0; ri < sizeof rowss / sizeof *rowss; ri++) {
+                int rows = rowss[ri];
+                double tp = best_of(reps, pool, out, x, rows, w, dt, n, d, p);
+                double tr = best_of(rows >= 512 ? 1 : reps, pool, out, x, rows, w, dt, n, d, NULL);
+                double fl = 2.0 * rows * (double)n * d;
+                printf("{\"bench\":\"packed\",\"type\":\"%s\",\"n\":%d,\"d\":%d,\"rows\":%d,\"threads\":%d,\"packed_gflops\":%.2f,"
+                       "\"rowwise_gflops\":%.2f,\"speedup\":%.2f}\n",
+                       tn, n, d, rows, s1c_pool_threads(pool), fl / tp / 1e9, fl / tr / 1e9, tr / tp);
+                fflush(stdout);
+            }
+            kern_packed_free(p);
+            free(w);
+            free(wf);
+        }
+    }
+    free(x);
+    free(out);
+    return 0;
+}

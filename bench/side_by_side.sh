@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# s1c and llama.cpp's llama-bench on the same GGUF files, in the same run, interleaved.
+#
+#   bench/side_by_side.sh [ROUNDS=3] [TYPES="f32 bf16 bf16dot q8_0 q4_0"]
+#
+# bf16dot: the BF16 file with S1C_BF16_MATH=dot (bf16 dot products on bf16-rounded activations,
+# llama.cpp's arithmetic); llama-bench runs once per file, so it is compared with bf16's run.
+# Each round runs, for every type: `s1c bench --model FILE` (prefill of 512 tokens, decode of
+# 128 after it, decode at 8K context, batched decode of 8 and 32 sequences, each also as a
+# fraction of the machine limits it measures in the same invocation), then llama-bench on the
+# same file (pp512 / tg128, 2 threads, F16 KV cache, no flash attention: shared/tools/llama-ref's
+# bench.mjs). Rounds interleave the two programs so that load from other users of a shared
+# machine falls on both; the summary prints medians over rounds and the ratios s1c / llama.cpp
+# (prefill vs pp512, decode vs tg128).
+#
+# Needs: the s1c binary ($S1C, default build/s1c), shared/tools/llama-ref set up
+# (`bash ../shared/tools/llama-ref/setup.sh`) and the 0.5B files in $LLAMA_REF_DIR/models
+# (qwen05b-random-TYPE.gguf: make_models.sh, or tests/ref/make_random_qwen2_gguf.py with the
+# 0.5B shape and --tied, then requant_gguf.py for Q8_0 / Q4_0).
+# $S1C_BASE: a second s1c binary (e.g. one built from an earlier commit), run in the same rounds
+# for a before/after table.
+# Output: $OUT (default /tmp/s1c-side-by-side) holds s1c.jsonl, llama.jsonl (base.jsonl) and
+# summary.txt.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+ROUNDS="${1:-3}"
+TYPES="${2:-f32 bf16 bf16dot q8_0 q4_0}"
+S1C="${S1C:-$ROOT/build/s1c}"
+export LLAMA_REF_DIR="${LLAMA_REF_DIR:-/tmp/llama-ref}"
+REF="${LLAMA_REF_TOOLS:-$ROOT/../shared/tools/llama-ref}"
+MODELS="$LLAMA_REF_DIR/models"
+OUT="${OUT:-/tmp/s1c-side-by-side}"
+WORK="${S1C_BENCH_WORKLOADS:-prefill,decode,decode_ctx8k,batch8,batch32}"
+export S1C_THREADS="${S1C_THREADS:-2}"
+
+[ -x "$S1C" ] || { echo "side_by_side: no s1c binary at $S1C (build first, or set S1C)" >&2; exit 1; }
+[ -f "$REF/bench.mjs" ] || { echo "side_by_side: no llama-ref tools at $REF" >&2; exit 1; }
+file_of() { echo "$MODELS/qwen05b-random-${1%dot}.gguf"; }
+for t in $TYPES; do
+    [ -s "$(file_of "$t")" ] || { echo "side_by_side: missing $(file_of "$t")" >&2; exit 1; }
+done
+mkdir -p "$OUT"
+: > "$OUT/s1c.jsonl"
+: > "$OUT/llama.jsonl"
+: > "$OUT/base.jsonl"
+for r in $(seq 1 "$ROUNDS"); do
+    for t in $TYPES; do
+        f="$(file_of "$t")"
+        math=exact
+        [ "$t" = bf16dot ] && math=dot
+        echo "round $r/$ROUNDS $t: s1c" >&2
+        S1C_BF16_MATH=$math "$S1C" bench --model "$f" --only "$WORK" --repeats 1 --json 2>/dev/null |
+            sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/s1c.jsonl"
+        [ "$t" = bf16dot ] && continue
+        if [ -n "${S1C_BASE:-}" ]; then
+            echo "round $r/$ROUNDS $t: s1c before ($S1C_BASE)" >&2
+            "$S1C_BASE" bench --model "$f" --only "$WORK" --repeats 1 --json 2>/dev/null |
+                sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/base.jsonl"
+        fi
+        echo "round $r/$ROUNDS $t: llama-bench" >&2
+        node "$REF/bench.mjs" "$f" --engine llama-bench --threads 2 --reps 1 2>/dev/null | tail -1 |
+            sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/llama.jsonl"
+    done
+done
+python3 "$HERE/side_by_side_summary.py" "$OUT/s1c.jsonl" "$OUT/llama.jsonl" "$OUT/base.jsonl" | tee "$OUT/summary.txt"

@@ -1,0 +1,300 @@
+/* Packed weights for the multi-row kernels (kern_pack in kernels.h): the layouts, the activation
+ * preparation and the driver that walks a matmul in register tiles (packed_avx512.c) and splits
+ * it over threads.
+ *
+ * Layouts, for panel p of 16 output rows (rows past d are zero, scale 0):
+ *   F32   [n][16] f32                          one zmm per k
+ *   BF16  [n2][16][2] bf16, n2 = ceil(n / 2)     one zmm per k-pair (even k in the low half:
+ *                                                a shift or a mask widens either to f32)
+ *   Q8_0  [nb][8][16][4] u8 = w + 128          one zmm per 4 k of a block, 16 rows x 4 bytes
+ *   Q4_0  [nb][4][16][4] u8, ggml's own bytes    byte j*4 + i of a row holds k = 4j+i (low nibble)
+ *                                                and k = 16+4j+i (high nibble)
+ *   and for both quantized types the block scales [nb][16] f16 in a separate array.
+ *
+ * Blocking: a thread takes whole panels; per group of nv panels the k range is cut into slices
+ * (kc) so the group's slice of weights stays in L1 while every tile of activation rows passes
+ * over it; the partial sums go through `out` between slices, which is exact. */
+#include "kern_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { PANEL = 16 };
+
+struct kern_packed {
+    const void *w; /* the row-major weights (the fallback for other families) */
+    int dtype, n, d;
+    bool bf16_dot; /* BF16: vdpbf16ps on bf16-rounded activations (KERN_PACK_BF16_DOT) */
+    int panels, steps;  /* steps along k: n (F32), k-pairs (BF16), blocks (Q8_0/Q4_0) */
+    size_t pstride;     /* bytes per panel */
+    uint8_t *data;
+    uint16_t *scales;   /* quantized: [panels][nb][16] f16 */
+    size_t bytes;
+};
+
+/* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
+typedef struct pk_shape {
+    int mr, nv, kc;
+} pk_shape;
+
+static pk_shape shape_of(int dtype) {
+    if (dtype == S1C_F32) return (pk_shape){6, 4, 128};
+    if (dtype == S1C_BF16) return (pk_shape){6, 4, 128};
+    return (pk_shape){4, 3, 8};
+}
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+static bool family_packs(int dtype, bool bf16_dot) {
+    if (strcmp(kern_name(), "avx512") != 0) return false;
+    switch (dtype) {
+    case S1C_F32: return true;
+    case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
+    case S1C_Q8_0:
+    case S1C_Q4_0: return kern_avx512vnni_supported();
+    default: return false;
+    }
+}
+
+static void pack_f32(kern_packed *p) {
+    const float *w = p->w;
+    float *dst = (float *)p->data;
+    for (int pn = 0; pn < p->panels; pn++)
+        for (int r = 0; r < PANEL; r++) {
+            int row = pn * PANEL + r;
+            for (int k = 0; k < p->n; k++)
+                dst[((size_t)pn * p->n + k) * PANEL + r] = row < p->d ? w[(size_t)row * p->n + k] : 0.0f;
+        }
+}
+
+static void pack_bf16(kern_packed *p) {
+    const uint16_t *w = p->w;
+    uint16_t *dst = (uint16_t *)p->data;
+    for (int pn = 0; pn < p->panels; pn++)
+        for (int r = 0; r < PANEL; r++) {
+            int row = pn * PANEL + r;
+            for (int k = 0; k < 2 * p->steps; k++)
+                dst[((size_t)pn * p->steps + k / 2) * 2 * PANEL + r * 2 + k % 2] =
+                    row < p->d && k < p->n ? w[(size_t)row * p->n + k] : 0;
+        }
+}
+
+static void pack_q(kern_packed *p) {
+    bool q4 = p->dtype == S1C_Q4_0;
+    int nb = p->steps, bbytes = q4 ? 18 : 34, groups = q4 ? 4 : 8;
+    size_t row_bytes = (size_t)nb * bbytes;
+    const uint8_t *w = p->w;
+    for (int pn = 0; pn < p->panels; pn++)
+        for (int r = 0; r < PANEL; r++) {
+            int row = pn * PANEL + r;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *blk = row < p->d ? w + (size_t)row * row_bytes + (size_t)b * bbytes : NULL;
+                uint16_t h = 0;
+                if (row < p->d) memcpy(&h, blk, 2);
+                p->scales[((size_t)pn * nb + b) * PANEL + r] = h;
+                uint8_t *dst = p->data + (size_t)pn * p->pstride + (size_t)b * groups * 64 + (size_t)r * 4;
+                for (int j = 0; j < groups; j++)
+                    for (int i = 0; i < 4; i++) {
+                        /* a padding row: the byte of value 0 (its scale is 0 anyway) */
+                        uint8_t v = row < p->d ? blk[2 + 4 * j + i] : (q4 ? 0x88 : 0);
+                        dst[(size_t)j * 64 + i] = q4 ? v : (uint8_t)(v ^ 0x80);
+                    }
+            }
+        }
+}
+
+int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err) {
+    *out = NULL;
+    bool dot = dtype == S1C_BF16 && (flags & KERN_PACK_BF16_DOT);
+    if (!family_packs(dtype, dot) || n <= 0 || d <= 0) return 0;
+    bool q = kern_is_qmatmul_dtype(dtype);
+    if (q && n % 32 != 0) return 0;
+    kern_packed *p = calloc(1, sizeof *p);
+    if (!p) return s1c_fail(err, "packing weights: out of memory");
+    p->w = w;
+    p->dtype = dtype;
+    p->bf16_dot = dot;
+    p->n = n;
+    p->d = d;
+    p->panels = (d + PANEL - 1) / PANEL;
+    p->steps = dtype == S1C_F32 ? n : dtype == S1C_BF16 ? (n + 1) / 2 : n / 32;
+    p->pstride = (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
+    size_t data_bytes = p->pstride * (size_t)p->panels;
+    size_t scale_bytes = q ? (size_t)p->panels * (size_t)p->steps * PANEL * sizeof(uint16_t) : 0;
+    void *data = NULL;
+    if (posix_memalign(&data, 64, data_bytes) != 0 || (q && !(p->scales = malloc(scale_bytes)))) {
+        free(data);
+        free(p);
+        return s1c_fail(err, "packing a %d x %d weight matrix: out of memory (%zu bytes)", d, n, data_bytes);
+    }
+    p->data = data;
+    p->bytes = data_bytes + scale_bytes;
+    if (dtype == S1C_F32) pack_f32(p);
+    else if (dtype == S1C_BF16) pack_bf16(p);
+    else pack_q(p);
+    *out = p;
+    return 0;
+}
+
+void kern_packed_free(kern_packed *p) {
+    if (!p) return;
+    free(p->data);
+    free(p->scales);
+    free(p);
+}
+
+size_t kern_packed_bytes(const kern_packed *p) { return p ? p->bytes : 0; }
+
+/* The activations in the form the tiles read: as they are (F32, BF16 widened), bf16 pairs, or
+ * quantized; converted buffers live in the caller's workspace (or a temporary one). */
+typedef struct pk_prep {
+    const float *x;
+    uint32_t *xb;
+    kern_q8x xq;
+    kern_ws own; /* used when the caller gave no workspace */
+} pk_prep;
+
+void kern_ws_free(kern_ws *ws) {
+    free(ws->buf);
+    ws->buf = NULL;
+    ws->cap = 0;
+}
+
+/* A workspace of at least `bytes` (64-byte aligned; contents not kept). */
+static void *ws_get(kern_ws *ws, size_t bytes) {
+    if (ws->cap < bytes) {
+        free(ws->buf);
+        ws->buf = NULL;
+        ws->cap = 0;
+        if (posix_memalign(&ws->buf, 64, bytes) != 0) {
+            fprintf(stderr, "s1c: out of memory for %zu bytes of converted activations\n", bytes);
+            abort();
+        }
+        ws->cap = bytes;
+    }
+    return ws->buf;
+}
+
+static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_rows, kern_ws *ws) {
+    memset(xp, 0, sizeof *xp);
+    xp->x = x;
+    if (!ws) ws = &xp->own;
+    if (p->dtype == S1C_BF16 && p->bf16_dot) {
+        int n2 = p->steps;
+        xp->xb = ws_get(ws, (size_t)n_rows * (size_t)n2 * sizeof(uint32_t));
+        for (int t = 0; t < n_rows; t++) {
+            const float *xr = x + (size_t)t * p->n;
+            for (int j = 0; j < n2; j++) {
+                uint32_t lo = s1c_f32_to_bf16(xr[2 * j]), hi = 2 * j + 1 < p->n ? s1c_f32_to_bf16(xr[2 * j + 1]) : 0;
+                xp->xb[(size_t)t * n2 + j] = lo | hi << 16;
+            }
+        }
+    } else if (kern_is_qmatmul_dtype(p->dtype)) {
+        size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64);
+        uint8_t *b = ws_get(ws, qb + 2 * up64(nb * 4 + 4));
+        xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + up64(nb * 4 + 4)), p->n};
+        kern_q8x_fill(&xp->xq, x, n_rows);
+    }
+}
+
+static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
+
+/* Output panels [pa, pb) for all n_rows rows. */
+static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb) {
+    pk_shape s = shape_of(p->dtype);
+    bool q = kern_is_qmatmul_dtype(p->dtype);
+    int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
+    for (int pg = pa; pg < pb; pg += s.nv) {
+        int nv = imin(s.nv, pb - pg);
+        pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
+                     .cols = imin(nv * PANEL, p->d - pg * PANEL), .n = p->n};
+        if (q) {
+            t.ps = p->scales + (size_t)pg * p->steps * PANEL;
+            t.psstride = (size_t)p->steps * PANEL;
+        }
+        for (t.k0 = 0; t.k0 < p->steps; t.k0 += s.kc) {
+            t.k1 = imin(p->steps, t.k0 + s.kc);
+            for (int r = 0; r < n_rows; r += s.mr) {
+                int mr = imin(s.mr, n_rows - r);
+                t.out = out + (size_t)r * p->d + (size_t)pg * PANEL;
+                if (p->dtype == S1C_F32) {
+                    t.x = xp->x + (size_t)r * ldx;
+                    pk_tile_f32(&t, mr, nv);
+                } else if (p->dtype == S1C_BF16 && !p->bf16_dot) {
+                    t.x = xp->x + (size_t)r * ldx;
+                    pk_tile_bf16w(&t, mr, nv);
+                } else if (p->dtype == S1C_BF16) {
+                    t.xb = xp->xb + (size_t)r * ldx;
+                    pk_tile_bf16(&t, mr, nv);
+                } else {
+                    t.xq = xp->xq.q + (size_t)r * ldx;
+                    t.xd = xp->xq.d + (size_t)r * nb;
+                    t.xs = xp->xq.s + (size_t)r * nb;
+                    pk_tile_q(&t, p->dtype, mr, nv);
+                }
+            }
+        }
+    }
+}
+
+typedef struct pk_job {
+    int n_mats;
+    const kern_packed *const *p;
+    float *const *out;
+    const pk_prep *xp;
+    int n_rows, units; /* units: panel groups of all the matrices together */
+} pk_job;
+
+static int groups_of(const kern_packed *p) {
+    int nv = shape_of(p->dtype).nv;
+    return (p->panels + nv - 1) / nv;
+}
+
+/* Task t of T takes a contiguous run of panel groups, counted across the matrices in order. */
+static void pk_task(void *ctx, int task, int n_tasks) {
+    const pk_job *j = ctx;
+    int per = (j->units + n_tasks - 1) / n_tasks, a = task * per, b = imin(j->units, a + per);
+    for (int i = 0, base = 0; i < j->n_mats && a < b; base += groups_of(j->p[i]), i++) {
+        int g = groups_of(j->p[i]), lo = a - base, hi = imin(b - base, g);
+        if (lo >= g || hi <= 0) continue;
+        if (lo < 0) lo = 0;
+        int nv = shape_of(j->p[i]->dtype).nv;
+        run_panels(j->p[i], j->xp, j->out[i], j->n_rows, lo * nv, imin(j->p[i]->panels, hi * nv));
+    }
+}
+
+void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
+                          kern_ws *ws) {
+    if (n_rows <= 0 || n_mats <= 0) return;
+    bool same = true;
+    for (int i = 1; i < n_mats; i++) same = same && p[i]->dtype == p[0]->dtype && p[i]->n == p[0]->n && p[i]->bf16_dot == p[0]->bf16_dot;
+    if (strcmp(kern_name(), "avx512") != 0 || !same) {
+        for (int i = 0; i < n_mats; i++) kern_matmul_packed(pool, out[i], x, n_rows, p[i], ws);
+        return;
+    }
+    pk_prep xp;
+    prep_make(&xp, p[0], x, n_rows, ws);
+    pk_job j = {n_mats, p, out, &xp, n_rows, 0};
+    double work = 0;
+    for (int i = 0; i < n_mats; i++) {
+        j.units += groups_of(p[i]);
+        work += (double)n_rows * p[i]->n * p[i]->d;
+    }
+    int T = s1c_pool_threads(pool);
+    /* below ~64K multiply-adds waking a thread costs more than it saves */
+    if (T <= 1 || work < 65536.0 || j.units < 2) pk_task(&j, 0, 1);
+    else s1c_pool_run(pool, T, pk_task, &j);
+    prep_free(&xp);
+}
+
+void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p, kern_ws *ws) {
+    if (n_rows <= 0) return;
+    if (strcmp(kern_name(), "avx512") != 0) {
+        kern_matmul_mt(pool, out, x, n_rows, p->w, p->dtype, p->n, p->d);
+        return;
+    }
+    kern_matmul_packed_n(pool, 1, &out, x, n_rows, &p, ws);
+}

@@ -1,0 +1,267 @@
+/* The packed multi-row kernels' register tiles (AVX-512; kern_pack in kernels.h has the layout).
+ *
+ * A tile is mr activation rows x nv panels of 16 output rows: mr * nv zmm accumulators, each
+ * holding 16 outputs of one activation row. Per step one zmm load per panel is shared by the
+ * mr rows and one broadcast per row by the nv panels, so a weight is loaded once per mr rows
+ * (the point of the layout) while every accumulator lane sees exactly the chain of operations
+ * it would see in a 1 x 1 tile: the tile shape, the row count and the thread split never change
+ * a bit. The driver (packed.c) picks the shapes and the k ranges. */
+#include "kern_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <string.h>
+
+#define TP __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,fma,f16c")))
+#define INL static inline __attribute__((always_inline)) TP
+
+static inline __mmask16 col_mask(int cols) { return cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1); }
+
+/* The accumulators start at 0 (k0 == 0) or at the stored partial results. */
+#define ACC_START(ACC, MR, NV, M, T)                                                                     \
+    do {                                                                                                   \
+        _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) M[v] = col_mask((T)->cols - 16 * v);      \
+        _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                            \
+            _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) ACC[r][v] =                           \
+                (T)->k0 > 0 ? _mm512_maskz_loadu_ps(M[v], (T)->out + (size_t)r * (T)->ldo + 16 * v)      \
+                            : _mm512_setzero_ps();                                                         \
+    } while (0)
+
+#define ACC_STORE(ACC, MR, NV, M, T)                                                                     \
+    do {                                                                                                   \
+        _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                            \
+            _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++)                                        \
+                _mm512_mask_storeu_ps((T)->out + (size_t)r * (T)->ldo + 16 * v, M[v], ACC[r][v]);       \
+    } while (0)
+
+/* F32 weights: one FMA per k, in increasing k. */
+INL void f32_tile(const pk_tile *t, const int MR, const int NV) {
+    __m512 acc[6][4];
+    __mmask16 m[4];
+    ACC_START(acc, MR, NV, m, t);
+    const float *w = (const float *)t->pw;
+    size_t ps = t->pstride / sizeof(float);
+    for (int k = t->k0; k < t->k1; k++) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(w + (size_t)v * ps + (size_t)k * 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512 xv = _mm512_set1_ps(t->x[(size_t)r * t->ldx + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(wv[v], xv, acc[r][v]);
+        }
+    }
+    ACC_STORE(acc, MR, NV, m, t);
+}
+
+/* BF16 weights widened exactly (a k-pair's lane holds k's bf16 in its low half, k+1's in its
+ * high half: a shift and a mask give both as f32) against f32 activations: the F32 chain, one
+ * FMA per k in increasing k, so the result is the F32 kernel's on the widened weights. */
+INL void bf16w_tile(const pk_tile *t, const int MR, const int NV) {
+    __m512 acc[6][4];
+    __mmask16 m[4];
+    ACC_START(acc, MR, NV, m, t);
+    const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+    for (int k = t->k0; k < t->k1; k++) {
+        __m512 w[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            w[v] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(t->pw + (size_t)v * t->pstride + (size_t)k * 64), 16));
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512 xv = _mm512_set1_ps(t->x[(size_t)r * t->ldx + 2 * k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(w[v], xv, acc[r][v]);
+        }
+        if (2 * k + 1 >= t->n) break; /* odd n: the last pair has no k+1 (x ends at k) */
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            w[v] = _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(t->pw + (size_t)v * t->pstride + (size_t)k * 64), hi_mask));
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512 xv = _mm512_set1_ps(t->x[(size_t)r * t->ldx + 2 * k + 1]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(w[v], xv, acc[r][v]);
+        }
+    }
+    ACC_STORE(acc, MR, NV, m, t);
+}
+
+/* BF16 weights and bf16-rounded activations (KERN_PACK_BF16_DOT): one vdpbf16ps per k-pair, in
+ * increasing k. */
+INL void bf16_tile(const pk_tile *t, const int MR, const int NV) {
+    __m512 acc[6][4];
+    __mmask16 m[4];
+    ACC_START(acc, MR, NV, m, t);
+    for (int k = t->k0; k < t->k1; k++) {
+        __m512bh wv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) wv[v] = (__m512bh)_mm512_loadu_si512(t->pw + (size_t)v * t->pstride + (size_t)k * 64);
+#pragma GCC unroll 6
+        for (int r = 0; r < MR; r++) {
+            __m512bh xv = (__m512bh)_mm512_set1_epi32((int)t->xb[(size_t)r * t->ldx + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wv[v], xv);
+        }
+    }
+    ACC_STORE(acc, MR, NV, m, t);
+}
+
+static inline int32_t load4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Q8_0 (weights stored as w + 128, unsigned) or Q4_0 (nibbles 0..15) against 8-bit activations:
+ * per block an exact integer dot in int32 lanes (vpdpbusd, starting from the bias correction
+ * -128 or -8 times the block's activation sum), then acc += isum * (w scale * x scale). */
+INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
+    __m512 acc[4][3];
+    __mmask16 m[4];
+    ACC_START(acc, MR, NV, m, t);
+    const int nb = t->ldx / 32, bias = Q4 ? -8 : -128;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int b = t->k0; b < t->k1; b++) {
+        __m512i ia[4][3];
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            __m512i s = _mm512_set1_epi32(bias * t->xs[(size_t)r * nb + b]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ia[r][v] = s;
+        }
+        if (Q4) {
+            /* low nibbles (k = 4j..4j+3) for all panels, then high ones (k + 16): few live registers */
+#pragma GCC unroll 8
+            for (int jj = 0; jj < 8; jj++) {
+                int j = jj >> 1, half = jj & 1;
+                __m512i wv[3];
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    __m512i raw = _mm512_loadu_si512(t->pw + (size_t)v * t->pstride + ((size_t)b * 4 + j) * 64);
+                    wv[v] = _mm512_and_si512(half ? _mm512_srli_epi16(raw, 4) : raw, low4);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j + 16 * half));
+#pragma GCC unroll 3
+                    for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
+                }
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                __m512i wv[3];
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_si512(t->pw + (size_t)v * t->pstride + ((size_t)b * 8 + j) * 64);
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j));
+#pragma GCC unroll 3
+                    for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
+                }
+            }
+        }
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(t->ps + (size_t)v * t->psstride + (size_t)b * 16)));
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m512 sc = _mm512_mul_ps(ws, _mm512_set1_ps(t->xd[(size_t)r * nb + b]));
+                acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), sc, acc[r][v]);
+            }
+        }
+    }
+    ACC_STORE(acc, MR, NV, m, t);
+}
+
+/* Every (mr, nv) shape as its own function, so the loops above unroll into registers. */
+#define SHAPES_F(NAME, BODY, NV)                                                                          \
+    static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
+        switch (mr) {                                                                                     \
+        case 1: BODY(t, 1, NV); break;                                                                   \
+        case 2: BODY(t, 2, NV); break;                                                                   \
+        case 3: BODY(t, 3, NV); break;                                                                   \
+        case 4: BODY(t, 4, NV); break;                                                                   \
+        case 5: BODY(t, 5, NV); break;                                                                   \
+        default: BODY(t, 6, NV); break;                                                                  \
+        }                                                                                                 \
+    }
+SHAPES_F(f32, f32_tile, 1)
+SHAPES_F(f32, f32_tile, 2)
+SHAPES_F(f32, f32_tile, 3)
+SHAPES_F(f32, f32_tile, 4)
+SHAPES_F(bf16, bf16_tile, 1)
+SHAPES_F(bf16, bf16_tile, 2)
+SHAPES_F(bf16, bf16_tile, 3)
+SHAPES_F(bf16, bf16_tile, 4)
+SHAPES_F(bf16w, bf16w_tile, 1)
+SHAPES_F(bf16w, bf16w_tile, 2)
+SHAPES_F(bf16w, bf16w_tile, 3)
+SHAPES_F(bf16w, bf16w_tile, 4)
+
+#define SHAPES_Q(NAME, Q4, NV)                                                                            \
+    static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
+        switch (mr) {                                                                                     \
+        case 1: q_tile(t, Q4, 1, NV); break;                                                             \
+        case 2: q_tile(t, Q4, 2, NV); break;                                                             \
+        case 3: q_tile(t, Q4, 3, NV); break;                                                             \
+        default: q_tile(t, Q4, 4, NV); break;                                                            \
+        }                                                                                                 \
+    }
+SHAPES_Q(q8, false, 1)
+SHAPES_Q(q8, false, 2)
+SHAPES_Q(q8, false, 3)
+SHAPES_Q(q4, true, 1)
+SHAPES_Q(q4, true, 2)
+SHAPES_Q(q4, true, 3)
+
+void pk_tile_f32(const pk_tile *t, int mr, int nv) {
+    switch (nv) {
+    case 1: f32_nv1(t, mr); break;
+    case 2: f32_nv2(t, mr); break;
+    case 3: f32_nv3(t, mr); break;
+    default: f32_nv4(t, mr); break;
+    }
+}
+
+void pk_tile_bf16w(const pk_tile *t, int mr, int nv) {
+    switch (nv) {
+    case 1: bf16w_nv1(t, mr); break;
+    case 2: bf16w_nv2(t, mr); break;
+    case 3: bf16w_nv3(t, mr); break;
+    default: bf16w_nv4(t, mr); break;
+    }
+}
+
+void pk_tile_bf16(const pk_tile *t, int mr, int nv) {
+    switch (nv) {
+    case 1: bf16_nv1(t, mr); break;
+    case 2: bf16_nv2(t, mr); break;
+    case 3: bf16_nv3(t, mr); break;
+    default: bf16_nv4(t, mr); break;
+    }
+}
+
+void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) {
+    bool q4 = dtype == S1C_Q4_0;
+    switch (nv) {
+    case 1: q4 ? q4_nv1(t, mr) : q8_nv1(t, mr); break;
+    case 2: q4 ? q4_nv2(t, mr) : q8_nv2(t, mr); break;
+    default: q4 ? q4_nv3(t, mr) : q8_nv3(t, mr); break;
+    }
+}
+
+bool kern_avx512vnni_supported(void) {
+    __builtin_cpu_init();
+    return kern_avx512_supported() && __builtin_cpu_supports("avx512vnni");
+}
+
+#else
+void pk_tile_f32(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
+void pk_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
+void pk_tile_bf16w(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
+void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
+bool kern_avx512vnni_supported(void) { return false; }
+#endif

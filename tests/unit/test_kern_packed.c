@@ -1,0 +1,273 @@
+/* The packed multi-row kernels (kern_pack / kern_matmul_packed) against the scalar reference on
+ * random and odd shapes, and their batch invariance.
+ *
+ * Shapes: rows M in {1, 2, 3, 7, 31, 64, 513} (tiles of 6 or 4 rows plus every tail), outputs d
+ * not a multiple of the 16-row panel or of the 4-panel group, and k with tails (odd n for BF16's
+ * k-pairs, k slices of 128 plus a rest). Tolerances against kern_ref_matmul, with
+ * S = sum_j |w_j x_j|:
+ *   F32: different summation order only: n * FLT_EPSILON * S.
+ *   BF16: the weights widened exactly, so the result is bitwise the F32 kernel's on the widened
+ *         matrix (checked), and as F32 against the reference.
+ *   BF16 with KERN_PACK_BF16_DOT: the kernel rounds the activations to bf16 (as llama.cpp), so
+ *         the reference is run on bf16-rounded x; then as F32 (vdpbf16ps keeps f32 accumulation).
+ *   Q8_0/Q4_0: both quantize the activations the same way and compute each block's integer dot
+ *         exactly; only the adding of scaled block sums differs: (n/32 + 2) * FLT_EPSILON * S'
+ *         with S' = sum_j |w_j| (|x_j| + max|x|_block / 254).
+ * Batch invariance, bitwise: each row of an M-row call equals the same row in a 1-row call, for
+ * 1, 2 and 3 threads. Skipped (with a message) where the CPU has no packed kernel. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kern_internal.h"
+#include "kernels/kernels.h"
+#include "testutil.h"
+
+/* (dtype, kern_pack flags) */
+static const int types[][2] = {{S1C_F32, 0}, {S1C_BF16, 0}, {S1C_BF16, KERN_PACK_BF16_DOT}, {S1C_Q8_0, 0}, {S1C_Q4_0, 0}};
+
+static float *randv(s1c_rng *r, size_t n, float scale) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = scale * s1c_rng_normal(r);
+    return v;
+}
+
+/* Random W [d][n] stored as dtype, and the f32 values it stands for. */
+static void *make_w(s1c_rng *r, int dtype, int n, int d, float **deq) {
+    float *w = randv(r, (size_t)n * d, 1.0f);
+    uint64_t bytes;
+    assert_int_equal(s1c_dtype_nbytes(dtype, (uint64_t)n * d, &bytes), 0);
+    void *q = malloc(bytes);
+    s1c_err err;
+    if (dtype == S1C_F32) memcpy(q, w, bytes);
+    else if (dtype == S1C_BF16)
+        for (size_t i = 0; i < (size_t)n * d; i++) ((uint16_t *)q)[i] = s1c_f32_to_bf16(w[i]);
+    else assert_int_equal(s1c_quantize(q, w, dtype, (uint64_t)n * d, &err), 0);
+    *deq = malloc((size_t)n * d * sizeof(float));
+    assert_int_equal(s1c_dequantize(*deq, q, dtype, (uint64_t)n * d, &err), 0);
+    free(w);
+    return q;
+}
+
+/* max|x| over each 32-block of a row (the activations' quantization step), per element */
+static void block_amax(const float *x, int n, double *out) {
+    for (int b = 0; b < n; b += 32) {
+        double a = 0;
+        for (int i = b; i < b + 32 && i < n; i++) a = fmax(a, fabs(x[i]));
+        for (int i = b; i < b + 32 && i < n; i++) out[i] = a;
+    }
+}
+
+/* |got - ref| within the tolerance above for every output. */
+static void check_close(int dtype, const float *got, const float *ref, const float *x, const float *w, int M, int n, int d) {
+    bool q = dtype == S1C_Q8_0 || dtype == S1C_Q4_0;
+    double *ax = malloc((size_t)n * sizeof(double));
+    for (int t = 0; t < M; t++) {
+        const float *xr = x + (size_t)t * n;
+        block_amax(xr, n, ax);
+        for (int j = 0; j < n; j++) ax[j] = fabs(xr[j]) + (q ? ax[j] / 254.0 : 0);
+        for (int i = 0; i < d; i++) {
+            const float *wr = w + (size_t)i * n;
+            double s = 0;
+            for (int j = 0; j < n; j++) s += fabs(wr[j]) * ax[j];
+            double tol = (q ? n / 32.0 + 2 : n + 2) * FLT_EPSILON * s + 1e-30;
+            double g = got[(size_t)t * d + i], e = ref[(size_t)t * d + i];
+            if (!(fabs(g - e) <= tol)) fail_msg("%s M=%d n=%d d=%d: out[%d][%d] = %.9g, reference %.9g (tolerance %.3g)",
+                                                s1c_dtype_name(dtype), M, n, d, t, i, g, e, tol);
+        }
+    }
+    free(ax);
+}
+
+static s1c_pool *pool_of(int threads) {
+    s1c_pool *p = NULL;
+    s1c_err err;
+    if (threads > 1) assert_int_equal(s1c_pool_new(&p, threads, &err), 0);
+    return p;
+}
+
+/* BF16 widened: bitwise the F32 kernel on the widened weights. */
+static void same_as_f32(const float *got, const float *x, const float *wf, int M, int n, int d) {
+    kern_packed *p;
+    s1c_err err;
+    assert_int_equal(kern_pack(&p, wf, S1C_F32, n, d, 0, &err), 0);
+    float *o = malloc((size_t)M * d * sizeof(float));
+    kern_matmul_packed(NULL, o, x, M, p, NULL);
+    if (memcmp(o, got, (size_t)M * d * sizeof(float)) != 0) fail_msg("bf16 M=%d n=%d d=%d: differs from f32 on the widened weights", M, n, d);
+    free(o);
+    kern_packed_free(p);
+}
+
+/* One shape: against the reference, and row by row against 1-row calls, for 1-3 threads. */
+static void check_shape(s1c_rng *r, int dtype, int flags, int M, int n, int d) {
+    float *wf;
+    void *w = make_w(r, dtype, n, d, &wf);
+    float *x = randv(r, (size_t)M * n, 1.0f);
+    kern_packed *p;
+    s1c_err err;
+    assert_int_equal(kern_pack(&p, w, dtype, n, d, flags, &err), 0);
+    assert_non_null(p);
+    bool dot = flags & KERN_PACK_BF16_DOT;
+    /* the reference: quantized types on the same weights; float types on the f32 values (BF16
+     * with the activations rounded as the kernel does) */
+    float *xr = malloc((size_t)M * n * sizeof(float)), *ref = malloc((size_t)M * d * sizeof(float));
+    for (size_t i = 0; i < (size_t)M * n; i++) xr[i] = dot ? s1c_bf16_to_f32(s1c_f32_to_bf16(x[i])) : x[i];
+    if (dtype == S1C_Q8_0 || dtype == S1C_Q4_0) kern_ref_matmul(ref, xr, M, w, dtype, n, d);
+    else kern_ref_matmul(ref, xr, M, wf, S1C_F32, n, d);
+    float *one = malloc((size_t)d * sizeof(float)), *out = malloc((size_t)M * d * sizeof(float));
+    for (int threads = 1; threads <= 3; threads++) {
+        s1c_pool *pool = pool_of(threads);
+        for (size_t i = 0; i < (size_t)M * d; i++) out[i] = NAN;
+        kern_matmul_packed(pool, out, x, M, p, NULL);
+        check_close(dtype, out, ref, xr, wf, M, n, d);
+        if (dtype == S1C_BF16 && !dot && threads == 1) same_as_f32(out, x, wf, M, n, d);
+        for (int t = 0; t < M; t += (M > 40 ? 37 : 1)) {
+            kern_matmul_packed(pool, one, x + (size_t)t * n, 1, p, NULL);
+            if (memcmp(one, out + (size_t)t * d, (size_t)d * sizeof(float)) != 0)
+                fail_msg("%s M=%d n=%d d=%d threads=%d: row %d differs from the same row alone", s1c_dtype_name(dtype), M, n, d,
+                         threads, t);
+        }
+        s1c_pool_free(pool);
+    }
+    kern_packed_free(p);
+    free(one); free(out); free(ref); free(xr); free(x); free(w); free(wf);
+}
+
+static bool have_packed(int dtype, int flags) {
+    kern_packed *p;
+    s1c_err err;
+    float w[32 * 16] = {0};
+    uint64_t bytes;
+    s1c_dtype_nbytes(dtype, 32 * 16, &bytes);
+    void *q = calloc(1, bytes);
+    assert_int_equal(kern_pack(&p, q, dtype, 32, 16, flags, &err), 0);
+    (void)w;
+    bool ok = p != NULL;
+    kern_packed_free(p);
+    free(q);
+    if (!ok) printf("# %s%s: no packed kernel on this CPU (family %s), skipped\n", s1c_dtype_name(dtype), flags ? " (dot)" : "", kern_name());
+    return ok;
+}
+
+static void test_packed_shapes(void **state) {
+    (void)state;
+    static const int rows[] = {1, 2, 3, 7, 31, 64, 513};
+    static const int nds[][2] = {{32, 1}, {64, 17}, {96, 33}, {160, 47}, {288, 64}, {896, 80}};
+    s1c_rng r;
+    s1c_rng_seed(&r, 5);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        if (!have_packed(types[ti][0], types[ti][1])) continue;
+        for (size_t a = 0; a < sizeof rows / sizeof *rows; a++)
+            for (size_t b = 0; b < sizeof nds / sizeof *nds; b++) {
+                /* 513 rows only on the small shapes: the test stays in seconds under ASan */
+                if (rows[a] > 64 && nds[b][0] * nds[b][1] > 96 * 33) continue;
+                check_shape(&r, types[ti][0], types[ti][1], rows[a], nds[b][0], nds[b][1]);
+            }
+    }
+}
+
+/* Float types also take any n: k tails of 1..15 (F32) and odd n (BF16 pairs). */
+static void test_packed_k_tails(void **state) {
+    (void)state;
+    static const int ns[] = {1, 3, 15, 17, 129, 257};
+    s1c_rng r;
+    s1c_rng_seed(&r, 6);
+    for (int ti = 0; ti < 3; ti++) {
+        if (!have_packed(types[ti][0], types[ti][1])) continue;
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++) {
+            check_shape(&r, types[ti][0], types[ti][1], 7, ns[a], 21);
+            check_shape(&r, types[ti][0], types[ti][1], 1, ns[a], 5);
+        }
+    }
+}
+
+/* Several matrices in one call: each output bitwise as its own call. */
+static void test_packed_n(void **state) {
+    (void)state;
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        int dt = types[ti][0], fl = types[ti][1];
+        if (!have_packed(dt, fl)) continue;
+        s1c_rng r;
+        s1c_rng_seed(&r, 8);
+        static const int ds[3] = {48, 17, 100};
+        int n = 96, M = 5;
+        void *w[3];
+        float *wf[3], *out[3], *one = malloc(100 * 5 * sizeof(float));
+        kern_packed *p[3];
+        s1c_err err;
+        for (int i = 0; i < 3; i++) {
+            w[i] = make_w(&r, dt, n, ds[i], &wf[i]);
+            assert_int_equal(kern_pack(&p[i], w[i], dt, n, ds[i], fl, &err), 0);
+            out[i] = malloc((size_t)M * ds[i] * sizeof(float));
+        }
+        float *x = randv(&r, (size_t)M * n, 1.0f);
+        s1c_pool *pool = pool_of(2);
+        kern_matmul_packed_n(pool, 3, out, x, M, (const kern_packed *const *)p, NULL);
+        for (int i = 0; i < 3; i++) {
+            kern_matmul_packed(NULL, one, x, M, p[i], NULL);
+            assert_memory_equal(one, out[i], (size_t)M * ds[i] * sizeof(float));
+            kern_packed_free(p[i]);
+            free(w[i]); free(wf[i]); free(out[i]);
+        }
+        s1c_pool_free(pool);
+        free(x); free(one);
+    }
+}
+
+/* The activation quantizer (vectorized where the CPU allows) against the scalar loop, bitwise,
+ * on random blocks and on blocks whose scaled values sit exactly on halves (roundf's ties go away
+ * from zero, not to even) or are all zero. */
+static void test_q8x_fill(void **state) {
+    (void)state;
+    enum { ROWS = 9, N = 256 };
+    s1c_rng r;
+    s1c_rng_seed(&r, 9);
+    float *x = randv(&r, ROWS * N, 3.0f);
+    for (int i = 0; i < N; i++) x[N + i] = i % 32 == 0 ? 127.0f : (float)(i % 64) - 31.5f; /* scale 1: ties */
+    for (int i = 0; i < N; i++) x[2 * N + i] = 0.0f;
+    for (int i = 0; i < N; i++) x[3 * N + i] = i % 32 == 5 ? -254.0f : (float)(i % 7) - 2.5f; /* scale 2 */
+    kern_q8x a, b;
+    kern_q8x_make(&a, x, ROWS, N);
+    kern_q8x_make(&b, x, ROWS, N);
+    kern_ref_q8x(&b, x, 0, (size_t)ROWS * N / 32);
+    assert_memory_equal(a.q, b.q, (size_t)ROWS * N);
+    assert_memory_equal(a.d, b.d, (size_t)ROWS * N / 32 * sizeof(float));
+    assert_memory_equal(a.s, b.s, (size_t)ROWS * N / 32 * sizeof(int32_t));
+    kern_q8x_free(&a);
+    kern_q8x_free(&b);
+    free(x);
+}
+
+/* With another family selected, the packed matrix falls back to the row-major weights. */
+static void test_packed_fallback(void **state) {
+    (void)state;
+    if (!have_packed(S1C_F32, 0)) return;
+    s1c_rng r;
+    s1c_rng_seed(&r, 7);
+    float *wf;
+    void *w = make_w(&r, S1C_F32, 64, 20, &wf);
+    float *x = randv(&r, 3 * 64, 1.0f), out[3 * 20], ref[3 * 20];
+    kern_packed *p;
+    s1c_err err;
+    assert_int_equal(kern_pack(&p, w, S1C_F32, 64, 20, 0, &err), 0);
+    assert_int_equal(kern_select("ref"), 0);
+    kern_matmul_packed(NULL, out, x, 3, p, NULL);
+    kern_ref_matmul(ref, x, 3, w, S1C_F32, 64, 20);
+    assert_memory_equal(out, ref, sizeof out);
+    assert_int_equal(kern_select("auto"), 0);
+    kern_packed_free(p);
+    free(w); free(wf); free(x);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_packed_shapes),
+        cmocka_unit_test(test_packed_k_tails),
+        cmocka_unit_test(test_packed_n),
+        cmocka_unit_test(test_q8x_fill),
+        cmocka_unit_test(test_packed_fallback),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
