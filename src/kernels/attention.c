@@ -75,6 +75,7 @@ static void attn_generic(const kern_attn_args *a) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include "vmath_avx512.h" /* exp16, swiglu16: the one AVX-512 exp */
 
 #define TA __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TA
@@ -84,24 +85,6 @@ INL __m512 load16(const void *base, int dtype, size_t i, __mmask16 m) {
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const uint16_t *)base + i)), 16));
     if (dtype == S1C_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)base + i));
     return _mm512_maskz_loadu_ps(m, (const float *)base + i);
-}
-
-/* e^x (lanes below -87.3 give 0, above 88 give e^88): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6
- * polynomial (relative error ~2e-7), times 2^n. */
-INL __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_set1_ps(88.0f), x); /* e^88 is finite; NaN stays NaN (min's 2nd operand) */
-    __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_maskz_mov_ps(~tiny, _mm512_scalef_ps(p, n));
 }
 
 INL __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
@@ -209,16 +192,11 @@ static TA void attn_avx512(const kern_attn_args *a) {
         }
     }
 }
-/* a = silu(a) * b = a * (1 / (1 + e^-a)) * b, 16 at a time (exp16's range: below a = -88 the
- * result is ~1e-38 * a * b instead of -0; above 87.3 exactly a * b). */
+/* a = silu(a) * b, 16 at a time (vmath's lanes: the trainer's SwiGLU, bit for bit). */
 TA void kern_avx512_swiglu(float *a, const float *b, int n) {
-    __m512 one = _mm512_set1_ps(1.0f);
     for (int i = 0; i < n; i += 16) {
         __mmask16 mk = tail_mask(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(mk, a + i);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
-        __m512 r = _mm512_mul_ps(_mm512_mul_ps(v, _mm512_div_ps(one, _mm512_add_ps(one, e))), _mm512_maskz_loadu_ps(mk, b + i));
-        _mm512_mask_storeu_ps(a + i, mk, r);
+        _mm512_mask_storeu_ps(a + i, mk, swiglu16(_mm512_maskz_loadu_ps(mk, a + i), _mm512_maskz_loadu_ps(mk, b + i)));
     }
 }
 #else

@@ -5,30 +5,10 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define T512 __attribute__((target("avx512f,avx512dq,fma")))
-#define INL static inline __attribute__((always_inline)) T512
+#include "vmath_avx512.h"
 
-INL __m512 exp16(__m512 x) {
-    __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-VMATH_EXP_MAX)), _mm512_set1_ps(VMATH_EXP_MAX));
-    __m512 qf = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(VMATH_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512i q = _mm512_cvtps_epi32(qf), q1 = _mm512_srai_epi32(q, 1), q2 = _mm512_sub_epi32(q, q1);
-    __m512 s = _mm512_fmadd_ps(qf, _mm512_set1_ps(-VMATH_LN2_HI), xc);
-    s = _mm512_fmadd_ps(qf, _mm512_set1_ps(-VMATH_LN2_LO), s);
-    __m512 u = _mm512_set1_ps(VMATH_C6);
-    u = _mm512_fmadd_ps(u, s, _mm512_set1_ps(VMATH_C5));
-    u = _mm512_fmadd_ps(u, s, _mm512_set1_ps(VMATH_C4));
-    u = _mm512_fmadd_ps(u, s, _mm512_set1_ps(VMATH_C3));
-    u = _mm512_fmadd_ps(u, s, _mm512_set1_ps(VMATH_C2));
-    u = _mm512_fmadd_ps(u, s, _mm512_set1_ps(VMATH_C1));
-    u = _mm512_fmadd_ps(_mm512_mul_ps(s, s), u, _mm512_add_ps(s, _mm512_set1_ps(1.0f)));
-    __m512i bias = _mm512_set1_epi32(127);
-    __m512 p1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(q1, bias), 23));
-    __m512 p2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(q2, bias), 23));
-    __m512 r = _mm512_mul_ps(_mm512_mul_ps(u, p1), p2);
-    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_set1_ps(VMATH_EXP_MAX), _CMP_GT_OQ), _mm512_set1_ps(__builtin_inff()));
-    r = _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, _mm512_set1_ps(-VMATH_EXP_MAX), _CMP_LT_OQ), _mm512_setzero_ps());
-    return _mm512_mask_mov_ps(r, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_add_ps(x, x));
-}
+#define T512 VMATH_T512
+#define INL VMATH_INL
 
 INL __mmask16 tail_mask(int left) { return (__mmask16)((1u << left) - 1u); }
 
@@ -65,11 +45,6 @@ static T512 float max_a(const float *x, float init, int n) {
     for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
     if (i < n) m = _mm512_mask_max_ps(m, tail_mask(n - i), m, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
     return _mm512_reduce_max_ps(m);
-}
-
-INL __m512 swiglu16(__m512 g, __m512 u) {
-    __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
-    return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
 }
 
 static T512 void swiglu_a(float *h, const float *g, const float *u, int n) {
