@@ -198,7 +198,7 @@ static int stage_pool(const demo_cfg *c) {
      * SFT; it doubled the accuracy before SFT: 15.7% -> 30% on held-out problems); the pool: more
      * slips and checks, as a reasoning teacher writes */
     int rc = write_problems(pre, c->pretrain_n, c->seed * 3 + 1, 0.15, 0.3, true, "pre");
-    if (rc == 0) rc = write_problems(pool, c->pool_n, c->seed * 3 + 2, 0.35, 0.2, true, "pool");
+    if (rc == 0) rc = write_problems(pool, c->pool_n, c->seed * 3 + 2, 0.5, 0.1, true, "pool");
     if (rc == 0) rc = write_problems(test, c->test_n, c->seed * 3 + 3, 0.0, 0.0, false, "test");
     free(pool), free(pre), free(test);
     return rc;
@@ -458,7 +458,7 @@ int cmd_demo(int argc, char **argv) {
     c.k = c.quick ? 300 : 1000;
     c.pre_epochs = c.quick ? 1 : 2;
     c.sft_epochs = 5;
-    c.budgets = c.quick ? "16,32,64,128" : "16,32,48,64,96,128,192,256";
+    c.budgets = c.quick ? "16,32,64,128" : "0,16,32,48,64,96,128,192,256";
     c.waits = c.quick ? "0,1" : "0,1,2,4";
     c.mode = c.quick ? "quick" : c.from_scratch || !demo_have_embedded() ? "from-scratch" : "embedded";
     if (!c.quick && !c.from_scratch && !demo_have_embedded())
