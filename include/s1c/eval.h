@@ -66,6 +66,11 @@ typedef struct eval_point {
     int errors;              /* samples whose requests failed (error records): in no other field */
 } eval_point;
 
+/* scaling.svg as SVG text (malloc'd; NULL when out of memory): accuracy vs. average thinking
+ * tokens, one line per series — series[i] names point i's line (points without graded samples
+ * are left out), in order of first appearance, with a legend. */
+char *eval_svg_series(const eval_point *pts, const char *const *series, int n, const char *title);
+
 /* Wilson 95% interval for k successes out of n. */
 void eval_wilson(int k, int n, double *lo, double *hi);
 /* Control: the fraction of settings whose average thinking lies within [lo, hi] (the paper's

@@ -351,47 +351,87 @@ static int evaluate(const demo_cfg *c, const char *name, const char *model, cons
     return rc;
 }
 
-typedef struct row {
-    int budget, waits; /* budget -1: none */
-    double accuracy, thinking;
-} row;
+/* One eval run's points from its summary.json (NULL with *n 0 when it is missing). */
+static eval_point *load_points(const demo_cfg *c, const char *name, int *n) {
+    char *path = path_in(c, name), *file = s1c_path_join(path, "summary.json"), *text = NULL;
+    s1c_err err;
+    size_t len;
+    eval_point *pts = NULL;
+    *n = 0;
+    if (s1c_read_file(file, 1 << 24, &text, &len, &err) == 0) {
+        cJSON *j = cJSON_Parse(text);
+        const cJSON *all = cJSON_GetObjectItemCaseSensitive(j, "points"), *p;
+        pts = calloc((size_t)cJSON_GetArraySize(all) + 1, sizeof *pts);
+        cJSON_ArrayForEach(p, all) {
+            if (!pts) break;
+            const cJSON *b = cJSON_GetObjectItemCaseSensitive(p, "max_thinking_tokens");
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(p, "num_waits");
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(p, "accuracy");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "avg_thinking_tokens");
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(p, "samples");
+            pts[(*n)++] = (eval_point){.max_thinking_tokens = cJSON_IsNumber(b) ? b->valueint : -1,
+                                       .num_waits = cJSON_IsNumber(w) ? w->valueint : 0,
+                                       .accuracy = cJSON_IsNumber(a) ? a->valuedouble : NAN,
+                                       .avg_thinking_tokens = cJSON_IsNumber(t) ? t->valuedouble : NAN,
+                                       .n = cJSON_IsNumber(k) ? k->valueint : 1};
+        }
+        cJSON_Delete(j);
+    }
+    free(text), free(file), free(path);
+    return pts;
+}
 
-static int cmp_rows(const void *a, const void *b) {
-    const row *x = a, *y = b;
-    if (x->waits != y->waits) return x->waits - y->waits;
-    int bx = x->budget < 0 ? 1 << 30 : x->budget, by = y->budget < 0 ? 1 << 30 : y->budget;
+static int cmp_points(const void *a, const void *b) {
+    const eval_point *x = a, *y = b;
+    if (x->num_waits != y->num_waits) return x->num_waits - y->num_waits;
+    int bx = x->max_thinking_tokens < 0 ? 1 << 30 : x->max_thinking_tokens;
+    int by = y->max_thinking_tokens < 0 ? 1 << 30 : y->max_thinking_tokens;
     return bx - by;
 }
 
 /* Prints one run's points as table rows, by waits then budget. */
 static void print_points(const demo_cfg *c, const char *name, const char *label) {
-    char *path = path_in(c, name), *file = s1c_path_join(path, "summary.json"), *text = NULL;
-    s1c_err err;
-    size_t len;
-    if (s1c_read_file(file, 1 << 24, &text, &len, &err) == 0) {
-        cJSON *j = cJSON_Parse(text);
-        const cJSON *pts = cJSON_GetObjectItemCaseSensitive(j, "points"), *p;
-        int n = cJSON_GetArraySize(pts), k = 0;
-        row *rows = calloc((size_t)(n ? n : 1), sizeof *rows);
-        cJSON_ArrayForEach(p, pts) {
-            if (!rows) break;
-            const cJSON *b = cJSON_GetObjectItemCaseSensitive(p, "max_thinking_tokens");
-            const cJSON *w = cJSON_GetObjectItemCaseSensitive(p, "num_waits");
-            const cJSON *a = cJSON_GetObjectItemCaseSensitive(p, "accuracy");
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "avg_thinking_tokens");
-            rows[k++] = (row){cJSON_IsNumber(b) ? b->valueint : -1, cJSON_IsNumber(w) ? w->valueint : 0,
-                              cJSON_IsNumber(a) ? a->valuedouble : NAN, cJSON_IsNumber(t) ? t->valuedouble : NAN};
-        }
-        if (rows) qsort(rows, (size_t)k, sizeof *rows, cmp_rows);
-        for (int i = 0; i < k; i++) {
-            char bud[16] = "none";
-            if (rows[i].budget >= 0) snprintf(bud, sizeof bud, "%d", rows[i].budget);
-            printf("  %-26s %8s %6d %9.1f%% %10.1f\n", label, bud, rows[i].waits, 100 * rows[i].accuracy, rows[i].thinking);
-        }
-        free(rows);
-        cJSON_Delete(j);
+    int n;
+    eval_point *pts = load_points(c, name, &n);
+    if (pts) qsort(pts, (size_t)n, sizeof *pts, cmp_points);
+    for (int i = 0; i < n; i++) {
+        char bud[16] = "none";
+        if (pts[i].max_thinking_tokens >= 0) snprintf(bud, sizeof bud, "%d", pts[i].max_thinking_tokens);
+        printf("  %-26s %8s %6d %9.1f%% %10.1f\n", label, bud, pts[i].num_waits, 100 * pts[i].accuracy,
+               pts[i].avg_thinking_tokens);
     }
-    free(text), free(file), free(path);
+    free(pts);
+}
+
+/* DIR/scaling.svg: every model's accuracy against its thinking, one line per model (and per
+ * number of forced Waits for the curated SFT model) — the demo's version of s1's figure. */
+static int write_scaling_plot(const demo_cfg *c) {
+    static const char *const runs[][2] = {{"eval-sft", "curated SFT"}, {"eval-vote", "curated SFT, vote of 4"},
+                                          {"eval-random", "random SFT"}, {"eval-pretrain", "before SFT"}};
+    eval_point all[512];
+    char names[512][48];
+    const char *series[512];
+    int n = 0;
+    for (int r = 0; r < 4; r++) {
+        int k;
+        eval_point *pts = load_points(c, runs[r][0], &k);
+        for (int i = 0; i < k && n < 512; i++, n++) {
+            all[n] = pts[i];
+            if (r == 0) snprintf(names[n], sizeof names[n], "%s, %d Wait%s", runs[r][1], pts[i].num_waits, pts[i].num_waits == 1 ? "" : "s");
+            else snprintf(names[n], sizeof names[n], "%s", runs[r][1]);
+            series[n] = names[n];
+        }
+        free(pts);
+    }
+    char title[128];
+    snprintf(title, sizeof title, "s1c demo: accuracy vs. average thinking tokens (%d held-out problems)", c->test_n);
+    char *svg = eval_svg_series(all, series, n, title);
+    char *path = path_in(c, "scaling.svg");
+    s1c_err err;
+    int rc = svg && s1c_write_file_atomic(path, svg, strlen(svg), &err) == 0 ? 0 : cli_error("demo: cannot write %s", path);
+    free(svg);
+    free(path);
+    return rc;
 }
 
 static void print_table(const demo_cfg *c) {
@@ -408,14 +448,14 @@ static void print_table(const demo_cfg *c) {
     if (eval_compare(a, b, stdout, &err) != 0) printf("  (%s)\n", err.msg);
     free(a);
     free(b);
-    printf("\nreport: %s/eval-sft/report.html (trace viewer), %s/eval-sft/scaling.svg, %s/eval-sft/summary.json\n", c->out,
-           c->out, c->out);
+    printf("\nreport: %s/report.html (the curated SFT run, with its trace viewer), %s/scaling.svg (every model), "
+           "%s/summary.json\n", c->out, c->out, c->out);
 }
 
 /* The run's headline files at the top of DIR. */
 static int link_report(const demo_cfg *c) {
-    static const char *const files[] = {"report.html", "scaling.svg", "summary.json"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const files[] = {"report.html", "summary.json"};
+    for (int i = 0; i < 2; i++) {
         char *link = path_in(c, files[i]), target[64];
         snprintf(target, sizeof target, "eval-sft/%s", files[i]);
         unlink(link);
@@ -487,6 +527,7 @@ int cmd_demo(int argc, char **argv) {
     if (rc == 0) rc = evaluate(&c, "eval-random", "sft-random", c.budgets, "0", "1", "0");
     if (rc == 0) rc = evaluate(&c, "eval-pretrain", "pretrain", c.budgets, "0", "1", "0");
     if (rc == 0) rc = link_report(&c);
+    if (rc == 0) rc = write_scaling_plot(&c);
     if (rc == 0) print_table(&c);
     return rc;
 }

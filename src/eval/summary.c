@@ -290,53 +290,106 @@ static void sb_printf(sb *b, const char *fmt, ...) {
     }
 }
 
+static const char *const series_colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                             "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+/* Index of the series named name among names[0..*n), added when new. */
+static int series_index(const char **names, int *n, const char *name) {
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(names[i], name)) return i;
+    names[*n] = name;
+    return (*n)++;
+}
+
+static double svg_x(double tokens, double xmax) { return 60 + (640 - 60 - 20) * tokens / xmax; }
+static double svg_y(double accuracy) { return 400 - 50 - (400 - 50 - 30) * accuracy; }
+
+static void svg_axes(sb *b, const char *title, double xmax) {
+    const double W = 640, H = 400, L = 60, R = 20, T = 30, B = 50;
+    sb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
+    sb_printf(b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%g\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">", W / 2);
+    for (const char *c = title; *c; c++) /* the title is ours, but escape it anyway */
+        sb_printf(b, "%s", *c == '<' ? "&lt;" : *c == '&' ? "&amp;" : (char[2]){*c, 0});
+    sb_printf(b, "</text>\n<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n",
+              L, H - B, W - R, H - B, L, T, L, H - B);
+    for (int k = 0; k <= 5; k++) { /* y: 0..100 % */
+        double y = H - B - (H - B - T) * k / 5.0;
+        sb_printf(b, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/><text x=\"%g\" y=\"%g\" text-anchor=\"end\">%d%%</text>\n",
+                  L, y, W - R, y, L - 6, y + 4, k * 20);
+        double x = L + (W - L - R) * k / 5.0;
+        sb_printf(b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.0f</text>\n", x, H - B + 16, xmax * k / 5.0);
+    }
+    sb_printf(b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">average thinking tokens</text>\n", (L + W - R) / 2, H - 12);
+    sb_printf(b, "<text x=\"16\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 16 %g)\">accuracy</text>\n", (T + H - B) / 2, (T + H - B) / 2);
+}
+
 static int cmp_x(const void *a, const void *b) {
     const eval_point *x = *(const eval_point *const *)a, *y = *(const eval_point *const *)b;
     return (x->avg_thinking_tokens > y->avg_thinking_tokens) - (x->avg_thinking_tokens < y->avg_thinking_tokens);
 }
 
-char *eval_svg(const eval_point *pts, int n) {
-    const double W = 640, H = 400, L = 60, R = 20, T = 30, B = 50;
+/* One series: its line through the points by average thinking, the points with their setting. */
+static void svg_series(sb *b, const eval_point **pts, int n, const char *color, double xmax) {
+    qsort(pts, (size_t)n, sizeof *pts, cmp_x);
+    sb_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+    for (int i = 0; i < n; i++) sb_printf(b, "%.1f,%.1f ", svg_x(pts[i]->avg_thinking_tokens, xmax), svg_y(pts[i]->accuracy));
+    sb_printf(b, "\"/>\n");
+    for (int i = 0; i < n; i++) {
+        const eval_point *p = pts[i];
+        char budget[32] = "no budget";
+        if (p->max_thinking_tokens >= 0) snprintf(budget, sizeof budget, "%s=%d", p->steps ? "S" : "T", p->max_thinking_tokens);
+        sb_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>%s, waits %d: %.1f%% at %.0f tokens</title></circle>\n",
+                  svg_x(p->avg_thinking_tokens, xmax), svg_y(p->accuracy), color, budget, p->num_waits, 100 * p->accuracy,
+                  p->avg_thinking_tokens);
+    }
+}
+
+char *eval_svg_series(const eval_point *pts, const char *const *series, int n, const char *title) {
     double xmax = 1;
     for (int i = 0; i < n; i++)
         if (pts[i].avg_thinking_tokens > xmax) xmax = pts[i].avg_thinking_tokens;
     xmax *= 1.1;
     sb b = {0};
-    sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
-    sb_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%g\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Accuracy vs. average thinking tokens (budget forcing)</text>\n", W / 2);
-    sb_printf(&b, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n",
-              L, H - B, W - R, H - B, L, T, L, H - B);
-    for (int k = 0; k <= 5; k++) { /* y: 0..100 % */
-        double y = H - B - (H - B - T) * k / 5.0;
-        sb_printf(&b, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"#ddd\"/><text x=\"%g\" y=\"%g\" text-anchor=\"end\">%d%%</text>\n",
-                  L, y, W - R, y, L - 6, y + 4, k * 20);
-        double x = L + (W - L - R) * k / 5.0;
-        sb_printf(&b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">%.0f</text>\n", x, H - B + 16, xmax * k / 5.0);
-    }
-    sb_printf(&b, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">average thinking tokens</text>\n", (L + W - R) / 2, H - 12);
-    sb_printf(&b, "<text x=\"16\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 16 %g)\">accuracy</text>\n", (T + H - B) / 2, (T + H - B) / 2);
-    const eval_point **order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
-    if (order) {
-        for (int i = 0; i < n; i++) order[i] = &pts[i];
-        qsort(order, (size_t)n, sizeof *order, cmp_x);
-        sb_printf(&b, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"");
+    svg_axes(&b, title, xmax);
+    const char **names = malloc((size_t)(n > 0 ? n : 1) * sizeof *names);
+    const eval_point **sel = malloc((size_t)(n > 0 ? n : 1) * sizeof *sel);
+    int n_names = 0;
+    for (int i = 0; names && i < n; i++) series_index(names, &n_names, series[i]);
+    for (int k = 0; sel && k < n_names; k++) {
+        int m = 0;
         for (int i = 0; i < n; i++)
-            sb_printf(&b, "%.1f,%.1f ", L + (W - L - R) * order[i]->avg_thinking_tokens / xmax, H - B - (H - B - T) * order[i]->accuracy);
-        sb_printf(&b, "\"/>\n");
-        for (int i = 0; i < n; i++) {
-            double x = L + (W - L - R) * order[i]->avg_thinking_tokens / xmax, y = H - B - (H - B - T) * order[i]->accuracy;
-            sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#1f77b4\"><title>budget %d, waits %d: %.1f%% at %.0f tokens</title></circle>\n",
-                      x, y, order[i]->max_thinking_tokens, order[i]->num_waits, 100 * order[i]->accuracy, order[i]->avg_thinking_tokens);
-            if (order[i]->max_thinking_tokens >= 0)
-                sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">%s=%d W=%d</text>\n", x + 5, y - 6,
-                          order[i]->steps ? "S" : "T", order[i]->max_thinking_tokens, order[i]->num_waits);
-            else
-                sb_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\">no budget W=%d</text>\n", x + 5, y - 6, order[i]->num_waits);
-        }
-        free(order);
+            if (!strcmp(series[i], names[k]) && pts[i].n > 0) sel[m++] = &pts[i];
+        const char *color = series_colors[k % (int)(sizeof series_colors / sizeof *series_colors)];
+        svg_series(&b, sel, m, color, xmax);
+        /* the legend, top left inside the plot */
+        sb_printf(&b, "<rect x=\"72\" y=\"%d\" width=\"12\" height=\"3\" fill=\"%s\"/><text x=\"90\" y=\"%d\" font-size=\"11\">", 40 + 15 * k, color,
+                  45 + 15 * k);
+        for (const char *c = names[k]; *c; c++) sb_printf(&b, "%s", *c == '<' ? "&lt;" : *c == '&' ? "&amp;" : (char[2]){*c, 0});
+        sb_printf(&b, "</text>\n");
     }
+    free(names);
+    free(sel);
     sb_printf(&b, "</svg>\n");
     return b.p;
+}
+
+/* s1's figure: one line per method (and per number of forced Waits, for budget forcing). */
+char *eval_svg(const eval_point *pts, int n) {
+    char (*names)[64] = malloc((size_t)(n > 0 ? n : 1) * sizeof *names);
+    const char **series = malloc((size_t)(n > 0 ? n : 1) * sizeof *series);
+    char *svg = NULL;
+    if (names && series) {
+        for (int i = 0; i < n; i++) {
+            if (pts[i].klass[0]) snprintf(names[i], sizeof names[i], "%s (%s)", pts[i].method, pts[i].klass);
+            else if (!strcmp(pts[i].method, "budget-forcing")) snprintf(names[i], sizeof names[i], "budget forcing, %d Wait%s", pts[i].num_waits, pts[i].num_waits == 1 ? "" : "s");
+            else snprintf(names[i], sizeof names[i], "%s", pts[i].method);
+            series[i] = names[i];
+        }
+        svg = eval_svg_series(pts, series, n, "Accuracy vs. average thinking tokens");
+    }
+    free(names);
+    free(series);
+    return svg;
 }
 
 /* ------------------------------------------------------------------ HTML */
