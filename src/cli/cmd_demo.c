@@ -80,10 +80,14 @@ static bool self_path(char *self, size_t cap) {
 }
 
 /* Copies the stage's output into its log; on a terminal the stage's newest progress line
- * (the subcommands print them starting with '[') is redrawn in place under the stage name. */
-static void follow_output(int fd, FILE *log, const char *name, bool tty) {
+ * (the subcommands print them starting with '[') is redrawn in place under the stage name.
+ * The last other line (an error, when the stage fails) is kept in last_msg. */
+static void follow_output(int fd, FILE *log, const char *name, bool tty, char *last_msg, size_t cap_msg) {
     FILE *in = fdopen(fd, "r");
-    if (!in) return;
+    if (!in) {
+        close(fd);
+        return;
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -93,8 +97,9 @@ static void follow_output(int fd, FILE *log, const char *name, bool tty) {
         /* a child on a pipe prints one line per update; some redraw with \r anyway */
         char *last = strrchr(line, '\r');
         char *show = last ? last + 1 : line;
+        show[strcspn(show, "\n")] = 0;
+        if (show[0] != '[' && show[0]) snprintf(last_msg, cap_msg, "%s", show);
         if (tty && show[0] == '[') {
-            show[strcspn(show, "\n")] = 0;
             fprintf(stderr, "\r\033[K  %-13s %.100s", name, show);
             shown = true;
         }
@@ -117,7 +122,11 @@ static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
     int fds[2];
     if (pipe(fds) != 0) return cli_error("demo: pipe: %s", strerror(errno));
     pid_t pid = fork();
-    if (pid < 0) return cli_error("demo: fork: %s", strerror(errno));
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return cli_error("demo: fork: %s", strerror(errno));
+    }
     if (pid == 0) {
         close(fds[0]);
         dup2(fds[1], 1);
@@ -132,11 +141,12 @@ static int run_stage(const demo_cfg *c, const char *name, char *const args[]) {
     }
     close(fds[1]);
     FILE *lf = fopen(log, "w");
-    follow_output(fds[0], lf, name, isatty(2));
+    char last[512] = "";
+    follow_output(fds[0], lf, name, isatty(2), last, sizeof last);
     if (lf) fclose(lf);
     int status;
     if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return cli_error("demo: stage %s failed (its output: %s)", name, log);
+        return cli_error("demo: stage %s failed: %s (its whole output: %s)", name, last[0] ? last : "no message", log);
     return 0;
 }
 
