@@ -33,16 +33,21 @@ static const float *row_f32(const void *base, int dtype, size_t r, int hd, float
     return buf;
 }
 
+/* The online softmax's state before the first chunk: no maximum yet, empty sums and outputs. */
+static void attn_start(const kern_attn_args *a, float *m, float *sum) {
+    for (int h = 0; h < a->nh; h++) {
+        m[h] = -INFINITY;
+        sum[h] = 0.0f;
+        memset(a->out + (size_t)h * a->hd, 0, (size_t)a->hd * sizeof(float));
+    }
+}
+
 /* The families without their own: dot products and weighted sums through kern_dot / kern_axpy
  * (the scalar reference's index-order loops, or AVX2). */
 static void attn_generic(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
     float *s = a->scratch, *buf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
-    for (int h = 0; h < nh; h++) {
-        m[h] = -INFINITY;
-        sum[h] = 0.0f;
-        memset(a->out + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
-    }
+    attn_start(a, m, sum);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
         for (int j = 0; j < len; j++) {
@@ -105,11 +110,7 @@ INL __m512 sum16(const __m512 *a) {
 static TA void attn_avx512(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
     float *s = a->scratch, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
-    for (int h = 0; h < nh; h++) {
-        m[h] = -INFINITY;
-        sum[h] = 0.0f;
-        memset(a->out + (size_t)h * hd, 0, (size_t)hd * sizeof(float));
-    }
+    attn_start(a, m, sum);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
         /* scores, 16 positions at a time per head: 16 dot products side by side, then one
