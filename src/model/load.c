@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "model_internal.h"
 
@@ -252,9 +254,25 @@ static int open_format(s1c_model *m, const char *path, s1c_err *err) {
 
 /* ------------------------------------------------------------------ packing */
 
+/* The packed copy replaces the original in every matmul, so the original's pages are handed
+ * back: MADV_PAGEOUT keeps the contents (file pages are re-read, anonymous ones swapped, only if
+ * something touches them again — the embedding rows of a tied head do, a row at a time), and
+ * the process holds one copy of the weights, not two. Best effort: older kernels lack it. */
+static void release_pages(const void *data, uint64_t nbytes) {
+#ifdef MADV_PAGEOUT
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)data + (uintptr_t)nbytes) & ~(uintptr_t)(page - 1);
+    if (page > 0 && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_PAGEOUT);
+#else
+    (void)data, (void)nbytes;
+#endif
+}
+
 static int pack_one(s1c_model *m, const s1c_tensor *t, kern_packed **out, int flags, s1c_err *err) {
     if (kern_pack(out, t->data, t->dtype, (int)t->shape[1], (int)t->shape[0], flags, err) != 0)
         return s1c_fail_prefix(err, "%s: tensor '%s'", m->path, t->name ? t->name : "?");
+    if (*out) release_pages(t->data, t->nbytes);
     return 0;
 }
 
@@ -263,13 +281,16 @@ static int pack_all(s1c_model *m, s1c_err *err) {
     if (e && strcmp(e, "0") == 0) return 0;
     const char *bm = getenv("S1C_BF16_MATH");
     int flags = bm && strcmp(bm, "dot") == 0 ? KERN_PACK_BF16_DOT : 0;
+    /* the head first: it is the largest matrix, and while one matrix is packed both copies are
+     * resident, so the peak is smallest when the largest goes while few copies exist */
+    if (pack_one(m, m->output, &m->output_pk, flags, err) != 0) return -1;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         layer_weights *w = &m->layers[l];
         const s1c_tensor *mats[7] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
         for (int i = 0; i < 7; i++)
             if (pack_one(m, mats[i], &w->pk[i], flags, err) != 0) return -1;
     }
-    return pack_one(m, m->output, &m->output_pk, flags, err);
+    return 0;
 }
 
 static void unpack_all(s1c_model *m) {
