@@ -10,7 +10,7 @@
 /* The problem families ("domains"): each folds a list of two-digit numbers. */
 typedef enum demo_domain {
     DEMO_SUM = 0, /* the last digit of the sum */
-    DEMO_SIGNED,  /* the last digit of a signed sum (a - b + c ...), 0..9 */
+    DEMO_MIN,     /* the smallest */
     DEMO_COUNT,   /* how many are above a threshold */
     DEMO_MAX,     /* the largest */
     DEMO_PRODUCT, /* the last digit of the product */
@@ -37,7 +37,8 @@ typedef struct demo_problem {
 } demo_problem;
 
 /* A problem of the domain and difficulty drawn from rng. check_p: probability that the
- * teacher checks its result by further passes; slip_p: probability that a pass of a checking
+ * teacher checks its result of a difficulty-3 problem by further passes (difficulty d:
+ * check_p * d / 3); slip_p: probability that a pass of a checking
  * trace (except the last possible one) has one wrong step. */
 int demo_problem_make(demo_problem *p, int domain, int difficulty, double check_p, double slip_p, s1c_rng *rng,
                       s1c_err *err);

@@ -1,7 +1,7 @@
 /* Synthetic problems and the programmatic teacher of `s1c demo`.
  *
  * Every problem folds a list of two-digit numbers with one operation (the last digit of a sum,
- * of a signed sum or of a product, a count above a threshold, a running maximum);
+ * or of a product, a count above a threshold, a running maximum or minimum);
  * difficulty is the length of the list, so harder problems need longer thinking — what makes
  * accuracy grow with the thinking budget rather than jump at one length.
  *
@@ -16,7 +16,13 @@
  * model that learned it can be made to look again by budget forcing.
  *
  * Questions name the numbers ("Let a=52, b=73. Find the last digit of a+b."), have eight words or
- * more, and every word 8-gram of them holds two numbers or more. */
+ * more, and every word 8-gram of them holds two numbers or more.
+ *
+ * Why these five (each measured with the demo's 0.77M-parameter model): two arithmetic tables
+ * (sums and products mod 10) are what it learns in the training budget. Signed sums were a
+ * sixth table: with the signs in the expression ("a-b+c") it had to find a sign by position and
+ * reached 47%; with the signs in the definitions ("b=-73") it learned subtraction and sums fell
+ * from 100% to 25%. A minimum needs no table. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +30,7 @@
 
 #include "s1c/demo.h"
 
-static const char *const domain_names[DEMO_N_DOMAINS] = {"sum", "signed", "count", "max", "product"};
+static const char *const domain_names[DEMO_N_DOMAINS] = {"sum", "min", "count", "max", "product"};
 
 const char *demo_domain_name(int d) { return d >= 0 && d < DEMO_N_DOMAINS ? domain_names[d] : "?"; }
 
@@ -65,22 +71,23 @@ static bool chance(s1c_rng *r, double p) { return s1c_rng_float(r) < p; }
 
 /* ---------------------------------------------------------------- the domains */
 
-/* A problem: the terms (signed for DEMO_SIGNED), the threshold for DEMO_COUNT. */
+/* A problem: the terms, the threshold for DEMO_COUNT. */
 typedef struct fold {
-    int domain, n;
+    int domain, difficulty, n;
     long term[DEMO_MAX_TERMS];
     long threshold;
 } fold;
 
 static long mod(long a, long m) { return ((a % m) + m) % m; }
 
-static long fold_start(const fold *f) { return f->domain == DEMO_PRODUCT ? 1 : 0; }
+/* The running value before the first term (a minimum starts above every two-digit number). */
+static long fold_start(const fold *f) { return f->domain == DEMO_PRODUCT ? 1 : f->domain == DEMO_MIN ? 100 : 0; }
 
 /* The running value after one more term. */
 static long fold_step(const fold *f, long acc, long x) {
     switch (f->domain) {
-    case DEMO_SUM:
-    case DEMO_SIGNED: return mod(acc + x, 10);
+    case DEMO_SUM: return mod(acc + x, 10);
+    case DEMO_MIN: return x < acc ? x : acc;
     case DEMO_COUNT: return acc + (x > f->threshold);
     case DEMO_MAX: return x > acc ? x : acc;
     default: return acc * (x % 10) % 10;
@@ -94,12 +101,12 @@ static void step_line(text *t, const fold *f, int i, long written) {
     long x = f->term[i];
     addf(t, "%c: ", 'a' + i);
     switch (f->domain) {
-    case DEMO_SUM:
-    case DEMO_SIGNED: addf(t, "%c%ld = %ld.\n", x < 0 ? '-' : '+', labs(x), written); break;
+    case DEMO_SUM: addf(t, "+%ld = %ld.\n", x, written); break;
     case DEMO_COUNT:
         addf(t, "%ld %c %ld, so %ld.\n", x, x > f->threshold ? '>' : x < f->threshold ? '<' : '=', f->threshold, written);
         break;
     case DEMO_MAX: addf(t, "%ld, max %ld.\n", x, written); break;
+    case DEMO_MIN: addf(t, "%ld, min %ld.\n", x, written); break;
     default: addf(t, "*%ld = %ld.\n", x, written); break;
     }
 }
@@ -107,12 +114,10 @@ static void step_line(text *t, const fold *f, int i, long written) {
 /* A plausible wrong running value in place of right (never equal to it). */
 static long slip_value(const fold *f, long right, long prev, s1c_rng *r) {
     switch (f->domain) {
-    case DEMO_SUM:
-    case DEMO_SIGNED: {
-        return mod(right + rnd(r, 1, 9), 10);
-    }
+    case DEMO_SUM: return mod(right + rnd(r, 1, 9), 10);
     case DEMO_COUNT: return right > 0 && chance(r, 0.5) ? right - 1 : right + 1;
-    case DEMO_MAX: return prev; /* keeps the old maximum: only called where the maximum grows */
+    case DEMO_MAX:
+    case DEMO_MIN: return prev; /* keeps the old extreme: only called where it changes */
     default: return mod(right + rnd(r, 1, 9), 10);
     }
 }
@@ -122,21 +127,18 @@ static long slip_value(const fold *f, long right, long prev, s1c_rng *r) {
  * problems that share numbers with a test problem, never a whole template. */
 static void make_question(text *q, const fold *f) {
     addf(q, "Let");
-    for (int i = 0; i < f->n; i++) addf(q, " %c=%ld%s", 'a' + i, labs(f->term[i]), i + 1 < f->n ? "," : ".");
+    for (int i = 0; i < f->n; i++) addf(q, " %c=%ld%s", 'a' + i, f->term[i], i + 1 < f->n ? "," : ".");
     char names[2 * DEMO_MAX_TERMS + 1];
     int k = 0;
     for (int i = 0; i < f->n; i++) {
-        if (i) names[k++] = f->domain == DEMO_SIGNED ? (f->term[i] < 0 ? '-' : '+')
-                            : f->domain == DEMO_SUM  ? '+'
-                            : f->domain == DEMO_PRODUCT ? '*'
-                                                         : ',';
+        if (i) names[k++] = f->domain == DEMO_SUM ? '+' : f->domain == DEMO_PRODUCT ? '*' : ',';
         names[k++] = (char)('a' + i);
     }
     names[k] = 0;
     switch (f->domain) {
-    case DEMO_SIGNED: addf(q, " What is %s mod 10?", names); break;
     case DEMO_COUNT: addf(q, " How many are larger than %ld?", f->threshold); break;
     case DEMO_MAX: addf(q, " What is the largest of %s?", names); break;
+    case DEMO_MIN: addf(q, " What is the smallest of %s?", names); break;
     default: addf(q, " Find the last digit of %s.", names); break;
     }
 }
@@ -144,11 +146,11 @@ static void make_question(text *q, const fold *f) {
 static void draw_fold(fold *f, int domain, int difficulty, s1c_rng *r) {
     static const int lo[4] = {0, 2, 4, 6}, hi[4] = {0, 3, 5, 7};
     f->domain = domain;
+    f->difficulty = difficulty;
     f->n = (int)rnd(r, lo[difficulty], hi[difficulty]);
     f->threshold = rnd(r, 20, 80);
     for (int i = 0; i < f->n; i++) {
         f->term[i] = rnd(r, 10, 99);
-        if (domain == DEMO_SIGNED && i > 0 && chance(r, 0.5)) f->term[i] = -f->term[i];
     }
 }
 
@@ -176,7 +178,8 @@ static bool pick_slip(const fold *f, int from, const long *avoid, int n_avoid, s
         long acc = fold_start(f);
         for (int j = 0; j < k; j++) acc = fold_step(f, acc, f->term[(from + j) % f->n]);
         long right = fold_step(f, acc, f->term[(from + k) % f->n]);
-        if (f->domain == DEMO_MAX && right == acc) continue; /* a max slip only where the maximum grows */
+        /* an extreme slips by keeping the old one: where it changes, after the first number */
+        if ((f->domain == DEMO_MAX || f->domain == DEMO_MIN) && (right == acc || k == 0)) continue;
         long w = slip_value(f, right, acc, r);
         if (w == right) continue;
         long result = fold_pass(f, from, k, w, NULL);
@@ -192,11 +195,13 @@ static bool pick_slip(const fold *f, int from, const long *avoid, int n_avoid, s
 
 static void pass_header(text *t, int from) { addf(t, "Wait, again from %c:\n", 'a' + from); }
 
-/* Writes the whole trace; returns the answer. check_p: probability of checking at all;
- * slip_p: probability that a pass of a checking trace slips. */
+/* Writes the whole trace; returns the answer. check_p: probability of checking the hardest
+ * problems (difficulty d checks with check_p * d / 3: a careful person checks long sums more
+ * often, so thinking grows with difficulty, not with luck); slip_p: probability that a pass of a
+ * checking trace slips. */
 static long teach(const fold *f, text *t, double check_p, double slip_p, s1c_rng *r, int *n_slips, int *n_passes) {
     long right = fold_pass(f, 0, -1, 0, NULL);
-    bool check = f->n > 1 && chance(r, check_p);
+    bool check = f->n > 1 && chance(r, check_p * f->difficulty / 3.0);
     long results[DEMO_MAX_PASSES];
     int n = 0, n_right = 0;
     *n_slips = 0;
