@@ -16,6 +16,7 @@
  * over it; the partial sums go through `out` between slices, which is exact. */
 #include "kern_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,12 +266,25 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     }
 }
 
+/* Task t's share of the units, [next, end), claimed a chunk at a time from the front by its owner
+ * and, once their own share is done, by the other tasks: a thread that was descheduled (a 2-core
+ * VM shared with other work) or whose memory was slower no longer holds everyone up at the end
+ * of the matmul, and the owner still reads its share front to back. Which thread computes a unit
+ * changes no bit of it. */
+enum { PK_MAX_TASKS = 64 };
+typedef struct pk_range {
+    _Alignas(64) atomic_int next;
+    int end;
+} pk_range;
+
 typedef struct pk_job {
     int n_mats;
     const kern_packed *const *p;
     float *const *out;
     const pk_prep *xp;
     int n_rows, units; /* units: panel groups of all the matrices together */
+    int chunk;         /* units claimed at a time */
+    pk_range range[PK_MAX_TASKS];
 } pk_job;
 
 /* The thread split's units: the panel groups one tile takes (single panels for quantized decode,
@@ -280,10 +294,8 @@ static int groups_of(const kern_packed *p, int n_rows) {
     return (p->panels + nv - 1) / nv;
 }
 
-/* Task t of T takes a contiguous run of panel groups, counted across the matrices in order. */
-static void pk_task(void *ctx, int task, int n_tasks) {
-    const pk_job *j = ctx;
-    int per = (j->units + n_tasks - 1) / n_tasks, a = task * per, b = imin(j->units, a + per);
+/* Units [a, b), counted across the matrices in order. */
+static void run_units(const pk_job *j, int a, int b) {
     for (int i = 0, base = 0; i < j->n_mats && a < b; base += groups_of(j->p[i], j->n_rows), i++) {
         int g = groups_of(j->p[i], j->n_rows), lo = a - base, hi = imin(b - base, g);
         if (lo >= g || hi <= 0) continue;
@@ -291,6 +303,34 @@ static void pk_task(void *ctx, int task, int n_tasks) {
         int nv = shape_of(j->p[i]->dtype, j->n_rows).nv;
         run_panels(j->p[i], j->xp, j->out[i], j->n_rows, lo * nv, imin(j->p[i]->panels, hi * nv));
     }
+}
+
+/* Task t of T: its own share first, then what is left of the others' (pk_range). */
+static void pk_task(void *ctx, int task, int n_tasks) {
+    pk_job *j = ctx;
+    for (int k = 0; k < n_tasks; k++) {
+        pk_range *r = &j->range[(task + k) % n_tasks];
+        for (;;) {
+            int a = atomic_fetch_add_explicit(&r->next, j->chunk, memory_order_relaxed);
+            if (a >= r->end) break;
+            run_units(j, a, imin(r->end, a + j->chunk));
+        }
+    }
+}
+
+/* Shares of the units for T tasks, and the chunk: about 128 KiB of weights (long enough for the
+ * prefetchers, short enough to even out the end), at most a quarter of a share. */
+static void pk_split(pk_job *j, int T) {
+    int per = (j->units + T - 1) / T;
+    for (int t = 0; t < T; t++) {
+        atomic_init(&j->range[t].next, imin(j->units, t * per));
+        j->range[t].end = imin(j->units, (t + 1) * per);
+    }
+    const kern_packed *p = j->p[0];
+    size_t unit_bytes = p->pstride * (size_t)shape_of(p->dtype, j->n_rows).nv;
+    int by_bytes = (int)((128u << 10) / unit_bytes) + 1;
+    j->chunk = imin(by_bytes, (per + 3) / 4);
+    if (j->chunk < 1) j->chunk = 1;
 }
 
 void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
@@ -304,15 +344,17 @@ void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const f
     }
     pk_prep xp;
     prep_make(&xp, p[0], x, n_rows, ws);
-    pk_job j = {n_mats, p, out, &xp, n_rows, 0};
+    pk_job j = {.n_mats = n_mats, .p = p, .out = out, .xp = &xp, .n_rows = n_rows};
     double work = 0;
     for (int i = 0; i < n_mats; i++) {
         j.units += groups_of(p[i], n_rows);
         work += (double)n_rows * p[i]->n * p[i]->d;
     }
-    int T = s1c_pool_threads(pool);
+    int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
     /* below ~64K multiply-adds waking a thread costs more than it saves */
-    if (T <= 1 || work < 65536.0 || j.units < 2) pk_task(&j, 0, 1);
+    if (T <= 1 || work < 65536.0 || j.units < 2) T = 1;
+    pk_split(&j, T);
+    if (T == 1) pk_task(&j, 0, 1);
     else s1c_pool_run(pool, T, pk_task, &j);
     prep_free(&xp);
 }
