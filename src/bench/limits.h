@@ -2,8 +2,10 @@
  * a fraction of them (`s1c bench`, bench/).
  *
  * Read bandwidth: every thread of the pool reads its contiguous share of one buffer
- * (>= 1 GiB for the real figure: far beyond the caches) with AVX-512 streaming loads
- * (vmovntdqa, AVX2 loads without AVX-512), the best of `reps` passes; bytes read / seconds.
+ * (>= 1 GiB for the real figure: far beyond the caches; 2 MiB aligned, advised as huge pages)
+ * front to back with each of three loops of 8 independent accumulators (AVX-512 streaming loads
+ * vmovntdqa, plain 512-bit loads, plain 256-bit loads; AVX-512 ones only where the CPU has it),
+ * the loops interleaved in each of `reps` rounds; the best pass: bytes read / seconds.
  * Peaks: every thread runs a loop of 12 independent accumulator chains of one instruction
  * (f32: vfmadd231ps, 2 FLOPs per lane; bf16: vdpbf16ps, 2 FLOPs per bf16 pair; int8:
  * vpdpbusd, 2 ops per u8 x s8 pair), so latency never hides throughput; the best of 5 runs.

@@ -16,9 +16,11 @@
  * over it; the partial sums go through `out` between slices, which is exact. */
 #include "kern_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum { PANEL = 16 };
 
@@ -38,9 +40,15 @@ typedef struct pk_shape {
     int mr, nv, kc;
 } pk_shape;
 
-static pk_shape shape_of(int dtype) {
+/* One activation row (decode) on quantized weights: one panel per tile, so a thread reads its
+ * panels as one sequential stream (a 3-panel tile reads three streams of a few KiB each, which
+ * the prefetchers pick up late: ~1.4x slower from memory at 896 x 4864, bench_packed's
+ * packed_cold). Nothing to share a weight load with, and the integer dots of consecutive blocks
+ * overlap out of order. Every lane's operations are those of any other tile shape: same bits. */
+static pk_shape shape_of(int dtype, int n_rows) {
     if (dtype == S1C_F32) return (pk_shape){6, 4, 128};
     if (dtype == S1C_BF16) return (pk_shape){6, 4, 128};
+    if (n_rows == 1) return (pk_shape){1, 1, 1 << 20};
     return (pk_shape){4, 3, 8};
 }
 
@@ -55,6 +63,21 @@ static bool family_packs(int dtype, bool bf16_dot) {
     case S1C_Q4_0: return kern_avx512vnni_supported();
     default: return false;
     }
+}
+
+/* The packed data, 2 MiB aligned and advised as huge pages when it spans at least one: decode
+ * streams every matrix once per token, and with 4 KiB pages each page is a TLB miss and a restart
+ * of the hardware prefetchers (which stop at 4 KiB boundaries). A failed advice is harmless (the
+ * kernel may not have transparent huge pages). NULL when out of memory. */
+static void *alloc_panels(size_t bytes) {
+    enum { HUGE = 1 << 21 };
+    void *data = NULL;
+    size_t align = bytes >= HUGE ? HUGE : 64;
+    if (posix_memalign(&data, align, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE) (void)madvise(data, bytes & ~(size_t)(HUGE - 1), MADV_HUGEPAGE);
+#endif
+    return data;
 }
 
 static void pack_f32(kern_packed *p) {
@@ -122,8 +145,8 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     p->pstride = (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
     size_t data_bytes = p->pstride * (size_t)p->panels;
     size_t scale_bytes = q ? (size_t)p->panels * (size_t)p->steps * PANEL * sizeof(uint16_t) : 0;
-    void *data = NULL;
-    if (posix_memalign(&data, 64, data_bytes) != 0 || (q && !(p->scales = malloc(scale_bytes)))) {
+    void *data = alloc_panels(data_bytes);
+    if (!data || (q && !(p->scales = malloc(scale_bytes)))) {
         free(data);
         free(p);
         return s1c_fail(err, "packing a %d x %d weight matrix: out of memory (%zu bytes)", d, n, data_bytes);
@@ -196,7 +219,10 @@ static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_r
         size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64);
         uint8_t *b = ws_get(ws, qb + 2 * up64(nb * 4 + 4));
         xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + up64(nb * 4 + 4)), p->n};
-        kern_q8x_fill(&xp->xq, x, n_rows);
+        /* the packing family is avx512 with VNNI (family_packs): straight to its quantizer, not
+         * through kern_q8x_fill's feature test, a CPUID that traps to the hypervisor in a VM
+         * (~7 us, paid ~100 times per decoded token) */
+        kern_avx512_q8x(&xp->xq, x, (size_t)n_rows * (size_t)(p->n / 32));
     }
 }
 
@@ -204,7 +230,7 @@ static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
 
 /* Output panels [pa, pb) for all n_rows rows. */
 static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb) {
-    pk_shape s = shape_of(p->dtype);
+    pk_shape s = shape_of(p->dtype, n_rows);
     bool q = kern_is_qmatmul_dtype(p->dtype);
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
     for (int pg = pa; pg < pb; pg += s.nv) {
@@ -240,30 +266,71 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     }
 }
 
+/* Task t's share of the units, [next, end), claimed a chunk at a time from the front by its owner
+ * and, once their own share is done, by the other tasks: a thread that was descheduled (a 2-core
+ * VM shared with other work) or whose memory was slower no longer holds everyone up at the end
+ * of the matmul, and the owner still reads its share front to back. Which thread computes a unit
+ * changes no bit of it. */
+enum { PK_MAX_TASKS = 64 };
+typedef struct pk_range {
+    _Alignas(64) atomic_int next;
+    int end;
+} pk_range;
+
 typedef struct pk_job {
     int n_mats;
     const kern_packed *const *p;
     float *const *out;
     const pk_prep *xp;
     int n_rows, units; /* units: panel groups of all the matrices together */
+    int chunk;         /* units claimed at a time */
+    pk_range range[PK_MAX_TASKS];
 } pk_job;
 
-static int groups_of(const kern_packed *p) {
-    int nv = shape_of(p->dtype).nv;
+/* The thread split's units: the panel groups one tile takes (single panels for quantized decode,
+ * so the split is even to a panel). */
+static int groups_of(const kern_packed *p, int n_rows) {
+    int nv = shape_of(p->dtype, n_rows).nv;
     return (p->panels + nv - 1) / nv;
 }
 
-/* Task t of T takes a contiguous run of panel groups, counted across the matrices in order. */
-static void pk_task(void *ctx, int task, int n_tasks) {
-    const pk_job *j = ctx;
-    int per = (j->units + n_tasks - 1) / n_tasks, a = task * per, b = imin(j->units, a + per);
-    for (int i = 0, base = 0; i < j->n_mats && a < b; base += groups_of(j->p[i]), i++) {
-        int g = groups_of(j->p[i]), lo = a - base, hi = imin(b - base, g);
+/* Units [a, b), counted across the matrices in order. */
+static void run_units(const pk_job *j, int a, int b) {
+    for (int i = 0, base = 0; i < j->n_mats && a < b; base += groups_of(j->p[i], j->n_rows), i++) {
+        int g = groups_of(j->p[i], j->n_rows), lo = a - base, hi = imin(b - base, g);
         if (lo >= g || hi <= 0) continue;
         if (lo < 0) lo = 0;
-        int nv = shape_of(j->p[i]->dtype).nv;
+        int nv = shape_of(j->p[i]->dtype, j->n_rows).nv;
         run_panels(j->p[i], j->xp, j->out[i], j->n_rows, lo * nv, imin(j->p[i]->panels, hi * nv));
     }
+}
+
+/* Task t of T: its own share first, then what is left of the others' (pk_range). */
+static void pk_task(void *ctx, int task, int n_tasks) {
+    pk_job *j = ctx;
+    for (int k = 0; k < n_tasks; k++) {
+        pk_range *r = &j->range[(task + k) % n_tasks];
+        for (;;) {
+            int a = atomic_fetch_add_explicit(&r->next, j->chunk, memory_order_relaxed);
+            if (a >= r->end) break;
+            run_units(j, a, imin(r->end, a + j->chunk));
+        }
+    }
+}
+
+/* Shares of the units for T tasks, and the chunk: about 128 KiB of weights (long enough for the
+ * prefetchers, short enough to even out the end), at most a quarter of a share. */
+static void pk_split(pk_job *j, int T) {
+    int per = (j->units + T - 1) / T;
+    for (int t = 0; t < T; t++) {
+        atomic_init(&j->range[t].next, imin(j->units, t * per));
+        j->range[t].end = imin(j->units, (t + 1) * per);
+    }
+    const kern_packed *p = j->p[0];
+    size_t unit_bytes = p->pstride * (size_t)shape_of(p->dtype, j->n_rows).nv;
+    int by_bytes = (int)((128u << 10) / unit_bytes) + 1;
+    j->chunk = imin(by_bytes, (per + 3) / 4);
+    if (j->chunk < 1) j->chunk = 1;
 }
 
 void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
@@ -277,15 +344,17 @@ void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const f
     }
     pk_prep xp;
     prep_make(&xp, p[0], x, n_rows, ws);
-    pk_job j = {n_mats, p, out, &xp, n_rows, 0};
+    pk_job j = {.n_mats = n_mats, .p = p, .out = out, .xp = &xp, .n_rows = n_rows};
     double work = 0;
     for (int i = 0; i < n_mats; i++) {
-        j.units += groups_of(p[i]);
+        j.units += groups_of(p[i], n_rows);
         work += (double)n_rows * p[i]->n * p[i]->d;
     }
-    int T = s1c_pool_threads(pool);
+    int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
     /* below ~64K multiply-adds waking a thread costs more than it saves */
-    if (T <= 1 || work < 65536.0 || j.units < 2) pk_task(&j, 0, 1);
+    if (T <= 1 || work < 65536.0 || j.units < 2) T = 1;
+    pk_split(&j, T);
+    if (T == 1) pk_task(&j, 0, 1);
     else s1c_pool_run(pool, T, pk_task, &j);
     prep_free(&xp);
 }

@@ -131,7 +131,27 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++) ia[r][v] = s;
         }
-        if (Q4) {
+        if (Q4 && MR == 1) {
+            /* one row: the high nibbles masked in place (16 times their value) into a second
+             * accumulator, scaled back by an exact shift, instead of a shift per weight vector */
+            const __m512i high4 = _mm512_set1_epi8((char)0xf0);
+            __m512i ih[3];
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ih[v] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * j));
+                __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * j + 16));
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    __m512i raw = _mm512_loadu_si512(t->pw + (size_t)v * t->pstride + ((size_t)b * 4 + j) * 64);
+                    ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], _mm512_and_si512(raw, low4), xl);
+                    ih[v] = _mm512_dpbusd_epi32(ih[v], _mm512_and_si512(raw, high4), xh);
+                }
+            }
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ia[0][v] = _mm512_add_epi32(ia[0][v], _mm512_srai_epi32(ih[v], 4));
+        } else if (Q4) {
             /* low nibbles (k = 4j..4j+3) for all panels, then high ones (k + 16): few live registers */
 #pragma GCC unroll 8
             for (int jj = 0; jj < 8; jj++) {
