@@ -99,9 +99,19 @@ void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, cons
     if (q) kern_q8x_free(&xq);
 }
 
-bool kern_cpu_has_f16c(void) {
+/* CPUID traps to the hypervisor in a VM (about 7 us here) and the feature tests run per
+ * matmul and per training GEMM block, so the answer is read once. */
+static bool f16c;
+static pthread_once_t f16c_once = PTHREAD_ONCE_INIT;
+
+static void read_f16c(void) {
     unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+    f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+bool kern_cpu_has_f16c(void) {
+    pthread_once(&f16c_once, read_f16c);
+    return f16c;
 }
 
 typedef struct gemm_job {
