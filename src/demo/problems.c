@@ -22,7 +22,7 @@
  * (sums and products mod 10) are what it learns in the training budget. Signed sums were a
  * sixth table: with the signs in the expression ("a-b+c") it had to find a sign by position and
  * reached 47%; with the signs in the definitions ("b=-73") it learned subtraction and sums fell
- * from 100% to 25%. A minimum needs no table. */
+ * from 100% to 25% (in a run that also checked more). A minimum needs no table: 96.7% overall. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +95,7 @@ static long fold_step(const fold *f, long acc, long x) {
 }
 
 /* The step's line: the number's name and value, what the step looks at, and the running
- * value written. Naming the number ("b: +73 = 25.") makes copying it from the question a
+ * value written. Naming the number ("b: +73 = 5.") makes copying it from the question a
  * lookup of "b=" instead of counting list positions — which small models learn poorly. */
 static void step_line(text *t, const fold *f, int i, long written) {
     long x = f->term[i];
