@@ -45,24 +45,22 @@ __attribute__((target("avx512f"))) static uint64_t fold512(const __m512i *a) {
     return x;
 }
 
-/* vmovntdqa: 8 x 64 bytes per step */
-__attribute__((target("avx512f"))) static uint64_t read_nt512(const uint8_t *p, size_t n) {
+/* 8 x 64 bytes per step, with vmovntdqa (nt) or plain loads; nt is a constant in each caller */
+__attribute__((target("avx512f"), always_inline)) static inline uint64_t read512(const uint8_t *p, size_t n, bool nt) {
     __m512i a[8];
     for (int k = 0; k < 8; k++) a[k] = _mm512_setzero_si512();
     for (size_t i = 0; i + 512 <= n; i += 512)
 #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) a[k] = _mm512_xor_si512(a[k], _mm512_stream_load_si512((void *)(p + i + 64 * k)));
+        for (int k = 0; k < 8; k++) {
+            const void *at = p + i + 64 * k;
+            a[k] = _mm512_xor_si512(a[k], nt ? _mm512_stream_load_si512((void *)at) : _mm512_load_si512(at));
+        }
     return fold512(a);
 }
 
-__attribute__((target("avx512f"))) static uint64_t read_plain512(const uint8_t *p, size_t n) {
-    __m512i a[8];
-    for (int k = 0; k < 8; k++) a[k] = _mm512_setzero_si512();
-    for (size_t i = 0; i + 512 <= n; i += 512)
-#pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) a[k] = _mm512_xor_si512(a[k], _mm512_load_si512((const void *)(p + i + 64 * k)));
-    return fold512(a);
-}
+__attribute__((target("avx512f"))) static uint64_t read_nt512(const uint8_t *p, size_t n) { return read512(p, n, true); }
+
+__attribute__((target("avx512f"))) static uint64_t read_plain512(const uint8_t *p, size_t n) { return read512(p, n, false); }
 
 __attribute__((target("avx2"))) static uint64_t read_plain256(const uint8_t *p, size_t n) {
     __m256i a[8];
