@@ -219,10 +219,7 @@ static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_r
         size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64);
         uint8_t *b = ws_get(ws, qb + 2 * up64(nb * 4 + 4));
         xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + up64(nb * 4 + 4)), p->n};
-        /* the packing family is avx512 with VNNI (family_packs): straight to its quantizer, not
-         * through kern_q8x_fill's feature test, a CPUID that traps to the hypervisor in a VM
-         * (~7 us, paid ~100 times per decoded token) */
-        kern_avx512_q8x(&xp->xq, x, (size_t)n_rows * (size_t)(p->n / 32));
+        kern_q8x_fill(&xp->xq, x, n_rows); /* its feature test is cheap: the CPUID bit is read once (dispatch.c) */
     }
 }
 
