@@ -52,7 +52,7 @@ static const char *field_text(cJSON *obj, const char *name, char *buf, size_t ca
     if (cJSON_IsString(v)) return v->valuestring;
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d == (double)(long long)d && d > -1e15 && d < 1e15) snprintf(buf, cap, "%lld", (long long)d);
+        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) snprintf(buf, cap, "%lld", (long long)d);
         else snprintf(buf, cap, "%.17g", d);
         return buf;
     }

@@ -84,7 +84,8 @@ static char *id_text(cJSON *obj, const char *field) {
     if (cJSON_IsNumber(v)) {
         char buf[64];
         double d = v->valuedouble;
-        if (d == (double)(long long)d && d > -1e15 && d < 1e15) snprintf(buf, sizeof buf, "%lld", (long long)d);
+        /* the range first: converting a double outside long long's range is undefined */
+        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) snprintf(buf, sizeof buf, "%lld", (long long)d);
         else snprintf(buf, sizeof buf, "%.17g", d);
         return cur_strdup(buf);
     }
