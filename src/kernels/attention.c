@@ -107,82 +107,202 @@ INL __m512 sum16(const __m512 *a) {
     return _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, 0x88), _mm512_shuffle_f32x4(w01, w23, 0xdd));
 }
 
+/* The chunk's K or V rows as f32 pointers: in place for an F32 cache, else converted once into
+ * buf (len x hd), so the loops over heads below read f32 from L1 with no per-element type test.
+ * A position's row comes from the block table by stepping through it, not by dividing. */
+INL void chunk_rows(const kern_attn_args *a, const void *base, int c0, int len, float *buf, const float **rows) {
+    int b = c0 / a->bs, off = c0 % a->bs, hd = a->hd;
+    for (int j = 0; j < len; j++) {
+        size_t r = (size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld;
+        if (a->dtype == S1C_F32) {
+            rows[j] = (const float *)base + r;
+        } else {
+            float *dst = buf + (size_t)j * hd;
+            for (int i = 0; i < hd; i += 16) {
+                __mmask16 mk = tail_mask(hd - i);
+                _mm512_mask_storeu_ps(dst + i, mk, load16(base, a->dtype, r + (size_t)i, mk));
+            }
+            rows[j] = dst;
+        }
+        if (++off == a->bs) off = 0, b++;
+    }
+}
+
+/* Asks for the next chunk's K and V rows while this one is computed: the blocks are scattered
+ * pages, so the hardware prefetcher only sees short runs. */
+INL void prefetch_chunk(const kern_attn_args *a, int c0, int len) {
+    int b = c0 / a->bs, off = c0 % a->bs;
+    size_t es = a->dtype == S1C_F32 ? 4 : 2, bytes = (size_t)a->hd * es;
+    for (int j = 0; j < len; j++) {
+        size_t r = ((size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld) * es;
+        for (size_t o = 0; o < bytes; o += 64) {
+            _mm_prefetch((const char *)a->k + r + o, _MM_HINT_T0);
+            _mm_prefetch((const char *)a->v + r + o, _MM_HINT_T0);
+        }
+        if (++off == a->bs) off = 0, b++;
+    }
+}
+
+/* s[j0 + jj] = scale * (q . k_{j0+jj}) for jj < cnt: 16 dot products side by side (each one FMA
+ * chain over the head's elements from 0), then one transposing reduction tree. */
+INL void scores16(float *s, const float *q, const float *const *kr, int cnt, int hd, float scale) {
+    const float *rows[16];
+    for (int jj = 0; jj < 16; jj++) rows[jj] = kr[jj < cnt ? jj : 0]; /* past the end: row 0 again, not stored */
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
+    int full = hd & ~15;
+    for (int i = 0; i < full; i += 16) { /* plain loads: masked ones cost more on some cores */
+        __m512 qv = _mm512_loadu_ps(q + i);
+#pragma GCC unroll 16
+        for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(rows[jj] + i), acc[jj]);
+    }
+    if (full < hd) {
+        __mmask16 mk = tail_mask(hd - full);
+        __m512 qv = _mm512_maskz_loadu_ps(mk, q + full);
+#pragma GCC unroll 16
+        for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, rows[jj] + full), acc[jj]);
+    }
+    _mm512_mask_storeu_ps(s, tail_mask(cnt), _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));
+}
+
+/* scores16 for two heads at once over 8 positions: the two heads share each K load (lanes 0-7 of
+ * the reduced vector are head 0's scores, 8-15 head 1's). Every score is the same FMA chain and
+ * reduction tree as in scores16, so the bits do not depend on which variant computed them. */
+INL void scores8x2(float *s0, float *s1, const float *q0, const float *q1, const float *const *kr, int cnt, int hd, float scale) {
+    const float *rows[8];
+    for (int jj = 0; jj < 8; jj++) rows[jj] = kr[jj < cnt ? jj : 0];
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
+    int full = hd & ~15;
+    for (int i = 0; i < full; i += 16) {
+        __m512 qa = _mm512_loadu_ps(q0 + i), qb = _mm512_loadu_ps(q1 + i);
+#pragma GCC unroll 8
+        for (int jj = 0; jj < 8; jj++) {
+            __m512 k = _mm512_loadu_ps(rows[jj] + i);
+            acc[jj] = _mm512_fmadd_ps(qa, k, acc[jj]);
+            acc[8 + jj] = _mm512_fmadd_ps(qb, k, acc[8 + jj]);
+        }
+    }
+    if (full < hd) {
+        __mmask16 mk = tail_mask(hd - full);
+        __m512 qa = _mm512_maskz_loadu_ps(mk, q0 + full), qb = _mm512_maskz_loadu_ps(mk, q1 + full);
+#pragma GCC unroll 8
+        for (int jj = 0; jj < 8; jj++) {
+            __m512 k = _mm512_maskz_loadu_ps(mk, rows[jj] + full);
+            acc[jj] = _mm512_fmadd_ps(qa, k, acc[jj]);
+            acc[8 + jj] = _mm512_fmadd_ps(qb, k, acc[8 + jj]);
+        }
+    }
+    __m512 r = _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale));
+    __mmask16 m = (__mmask16)(cnt >= 8 ? 0xff : (1u << cnt) - 1);
+    _mm512_mask_storeu_ps(s0, m, r);
+    _mm512_mask_storeu_ps(s1 - 8, (__mmask16)(m << 8), r);
+}
+
+/* Online softmax step of one head over the chunk's scores sh[0..len): the chunk's max, its exps
+ * (written back over the scores) and sum, and the rescale of the output so far. */
+INL void softmax_chunk(float *sh, int len, float *m, float *sum, float *o, int hd) {
+    __m512 mv = _mm512_set1_ps(*m);
+    for (int j = 0; j < len; j += 16) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, tail_mask(len - j), sh + j));
+    float mx = _mm512_reduce_max_ps(mv);
+    float corr = *m == -INFINITY ? 0.0f : expf(*m - mx);
+    __m512 ps = _mm512_setzero_ps(), mxv = _mm512_set1_ps(mx);
+    for (int j = 0; j < len; j += 16) {
+        __mmask16 mk = tail_mask(len - j);
+        __m512 p = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, sh + j), mxv)));
+        _mm512_mask_storeu_ps(sh + j, mk, p);
+        ps = _mm512_add_ps(ps, p);
+    }
+    *sum = *sum * corr + _mm512_reduce_add_ps(ps);
+    *m = mx;
+    __m512 cv = _mm512_set1_ps(corr);
+    for (int i = 0; i < hd; i += 16) {
+        __mmask16 mk = tail_mask(hd - i);
+        _mm512_mask_storeu_ps(o + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o + i), cv));
+    }
+}
+
+/* o_h[i0 .. i0 + 16 NV) += sum_j p_h[j] v_j over the chunk, j increasing, for HH heads at once
+ * (HH x NV <= 8 accumulators, so the FMA chains of several outputs interleave and their latency
+ * is hidden). HH and NV are constants at every call, so the loops unroll with no tests. */
+INL void pv_heads(int HH, int NV, float *const *o, const float *const *p, const float *const *vr, int len, int i0, int hd) {
+    __m512 acc[8];
+    __mmask16 mk[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < NV; c++) mk[c] = i0 + 16 * c < hd ? tail_mask(hd - i0 - 16 * c) : 0;
+#pragma GCC unroll 8
+    for (int h = 0; h < HH; h++)
+#pragma GCC unroll 8
+        for (int c = 0; c < NV; c++) acc[h * NV + c] = _mm512_maskz_loadu_ps(mk[c], o[h] + i0 + 16 * c);
+    for (int j = 0; j < len; j++) {
+        __m512 v[8];
+#pragma GCC unroll 8
+        for (int c = 0; c < NV; c++) v[c] = _mm512_maskz_loadu_ps(mk[c], vr[j] + i0 + 16 * c);
+#pragma GCC unroll 8
+        for (int h = 0; h < HH; h++) {
+            __m512 pj = _mm512_set1_ps(p[h][j]);
+#pragma GCC unroll 8
+            for (int c = 0; c < NV; c++) acc[h * NV + c] = _mm512_fmadd_ps(pj, v[c], acc[h * NV + c]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int h = 0; h < HH; h++)
+#pragma GCC unroll 8
+        for (int c = 0; c < NV; c++) _mm512_mask_storeu_ps(o[h] + i0 + 16 * c, mk[c], acc[h * NV + c]);
+}
+
+/* The weighted sum of values for every head of the group: heads in pairs while a head is at most
+ * 64 wide, else one head at a time in slices of 128 elements. */
+INL void pv_chunk(const kern_attn_args *a, const float *s, const float *const *vr, int len) {
+    int nh = a->nh, hd = a->hd;
+    if (hd <= 64) {
+        int h = 0;
+        for (; h + 2 <= nh; h += 2) {
+            float *o[2] = {a->out + (size_t)h * hd, a->out + (size_t)(h + 1) * hd};
+            const float *p[2] = {s + h * CHUNK, s + (h + 1) * CHUNK};
+            pv_heads(2, 4, o, p, vr, len, 0, hd);
+        }
+        if (h < nh) {
+            float *o[1] = {a->out + (size_t)h * hd};
+            const float *p[1] = {s + h * CHUNK};
+            pv_heads(1, 4, o, p, vr, len, 0, hd);
+        }
+        return;
+    }
+    for (int h = 0; h < nh; h++) {
+        float *o[1] = {a->out + (size_t)h * hd};
+        const float *p[1] = {s + h * CHUNK};
+        for (int i0 = 0; i0 < hd; i0 += 128) pv_heads(1, 8, o, p, vr, len, i0, hd);
+    }
+}
+
+/* Per chunk: its rows (converted once if the cache is 16-bit), the next chunk's asked for, the
+ * scores of every head 16 positions at a time, the online softmax, the weighted values. Every
+ * output element sees the same operations in the same order as in attn_generic's steps; only
+ * the grouping of independent work differs, which does not change a bit. */
 static TA void attn_avx512(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
-    float *s = a->scratch, m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
+    float *s = a->scratch, *kbuf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, *vbuf = kbuf + CHUNK * KERN_ATTN_CONV_HD;
+    float m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
+    const float *kr[CHUNK], *vr[CHUNK];
     attn_start(a, m, sum);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
-        /* scores, 16 positions at a time per head: 16 dot products side by side, then one
-         * transposing reduction tree gives the 16 sums in one vector */
+        if (c0 + CHUNK < a->n) prefetch_chunk(a, c0 + CHUNK, a->n - c0 - CHUNK < CHUNK ? a->n - c0 - CHUNK : CHUNK);
+        chunk_rows(a, a->k, c0, len, kbuf, kr);
         for (int j0 = 0; j0 < len; j0 += 16) {
-            int cnt = len - j0 < 16 ? len - j0 : 16;
-            size_t rows[16];
-            /* past the chunk's end: position j0 again, its sums not stored (keeps acc in registers) */
-            for (int jj = 0; jj < 16; jj++) rows[jj] = row_at(a, c0 + j0 + (jj < cnt ? jj : 0));
-            for (int h = 0; h < nh; h++) {
-                const float *q = a->q + (size_t)h * hd;
-                __m512 acc[16];
-#pragma GCC unroll 16
-                for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
-                for (int i = 0; i < hd; i += 16) {
-                    __mmask16 mk = tail_mask(hd - i);
-                    __m512 qv = _mm512_maskz_loadu_ps(mk, q + i);
-#pragma GCC unroll 16
-                    for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_fmadd_ps(qv, load16(a->k, a->dtype, rows[jj] + (size_t)i, mk), acc[jj]);
-                }
-                _mm512_mask_storeu_ps(s + h * CHUNK + j0, tail_mask(cnt), _mm512_mul_ps(sum16(acc), _mm512_set1_ps(a->scale)));
-            }
+            int h = 0, cnt = len - j0 < 16 ? len - j0 : 16;
+            for (; h + 2 <= nh; h += 2)
+                for (int j1 = 0; j1 < cnt; j1 += 8)
+                    scores8x2(s + h * CHUNK + j0 + j1, s + (h + 1) * CHUNK + j0 + j1, a->q + (size_t)h * hd, a->q + (size_t)(h + 1) * hd,
+                              kr + j0 + j1, cnt - j1, hd, a->scale);
+            if (h < nh) scores16(s + h * CHUNK + j0, a->q + (size_t)h * hd, kr + j0, cnt, hd, a->scale);
         }
-        /* online softmax: the chunk's max, its exps and sum, and the rescale of what came before */
-        for (int h = 0; h < nh; h++) {
-            float *sh = s + h * CHUNK;
-            __m512 mv = _mm512_set1_ps(m[h]);
-            for (int j = 0; j < len; j += 16) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, tail_mask(len - j), sh + j));
-            float mx = _mm512_reduce_max_ps(mv);
-            float corr = m[h] == -INFINITY ? 0.0f : expf(m[h] - mx);
-            __m512 ps = _mm512_setzero_ps(), mxv = _mm512_set1_ps(mx);
-            for (int j = 0; j < len; j += 16) {
-                __mmask16 mk = tail_mask(len - j);
-                __m512 p = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, sh + j), mxv)));
-                _mm512_mask_storeu_ps(sh + j, mk, p);
-                ps = _mm512_add_ps(ps, p);
-            }
-            sum[h] = sum[h] * corr + _mm512_reduce_add_ps(ps);
-            m[h] = mx;
-            float *o = a->out + (size_t)h * hd;
-            __m512 cv = _mm512_set1_ps(corr);
-            for (int i = 0; i < hd; i += 16) {
-                __mmask16 mk = tail_mask(hd - i);
-                _mm512_mask_storeu_ps(o + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o + i), cv));
-            }
-        }
-        /* weighted sum of values: per head, up to 4 vectors of its output in registers over
-         * the chunk's positions */
-        size_t rows[CHUNK];
-        for (int j = 0; j < len; j++) rows[j] = row_at(a, c0 + j);
-        for (int h = 0; h < nh; h++) {
-            float *o = a->out + (size_t)h * hd;
-            const float *ph = s + h * CHUNK;
-            for (int i0 = 0; i0 < hd; i0 += 64) {
-                int nc = (hd - i0 + 15) / 16 < 4 ? (hd - i0 + 15) / 16 : 4;
-                __m512 acc[4];
-                __mmask16 mk[4];
-#pragma GCC unroll 4
-                for (int c = 0; c < 4; c++) {
-                    mk[c] = c < nc ? tail_mask(hd - i0 - 16 * c) : 0;
-                    acc[c] = _mm512_maskz_loadu_ps(mk[c], o + i0 + 16 * c);
-                }
-                for (int j = 0; j < len; j++) {
-                    __m512 p = _mm512_set1_ps(ph[j]);
-#pragma GCC unroll 4
-                    for (int c = 0; c < 4; c++)
-                        if (c < nc) acc[c] = _mm512_fmadd_ps(p, load16(a->v, a->dtype, rows[j] + (size_t)(i0 + 16 * c), mk[c]), acc[c]);
-                }
-#pragma GCC unroll 4
-                for (int c = 0; c < 4; c++) _mm512_mask_storeu_ps(o + i0 + 16 * c, mk[c], acc[c]);
-            }
-        }
+        for (int h = 0; h < nh; h++) softmax_chunk(s + h * CHUNK, len, &m[h], &sum[h], a->out + (size_t)h * hd, hd);
+        chunk_rows(a, a->v, c0, len, vbuf, vr);
+        pv_chunk(a, s, vr, len);
     }
     for (int h = 0; h < nh; h++) {
         float *o = a->out + (size_t)h * hd;
@@ -206,7 +326,7 @@ void kern_avx512_swiglu(float *a, const float *b, int n) { (void)a, (void)b, (vo
 
 void kern_attention(const kern_attn_args *a) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (strcmp(kern_name(), "avx512") == 0) {
+    if (a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx512") == 0) {
         attn_avx512(a);
         return;
     }

@@ -84,7 +84,10 @@ void kern_axpy(float *y, float a, const float *x, int n);
  * F16 or BF16, hd <= KERN_ATTN_MAX_HD. out[h] = sum_j softmax_j(scale * q[h] . k_j) v_j, computed flash-style over
  * chunks of 64 positions with an online softmax (attention.c); nothing depends on other rows,
  * so a row's result is bitwise the same in any batch and thread split. */
-enum { KERN_ATTN_MAX_HEADS = 64, KERN_ATTN_MAX_HD = 1024, KERN_ATTN_SCRATCH = KERN_ATTN_MAX_HEADS * 64 + KERN_ATTN_MAX_HD /* floats */ };
+/* Scratch: the scores of a chunk for every head, then two chunks of K and V rows converted to f32
+ * (head sizes up to KERN_ATTN_CONV_HD; larger heads take the generic steps, one row at a time). */
+enum { KERN_ATTN_MAX_HEADS = 64, KERN_ATTN_MAX_HD = 1024, KERN_ATTN_CONV_HD = 256,
+       KERN_ATTN_SCRATCH = KERN_ATTN_MAX_HEADS * 64 + 2 * 64 * KERN_ATTN_CONV_HD /* floats */ };
 typedef struct kern_attn_args {
     const float *q; /* [nh][hd] */
     float *out;     /* [nh][hd] */

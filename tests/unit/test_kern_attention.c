@@ -89,7 +89,9 @@ static void test_attention(void **state) {
     (void)state;
     static const int dtypes[] = {S1C_F32, S1C_F16, S1C_BF16};
     static const int ns[] = {1, 2, 15, 16, 17, 63, 64, 65, 130, 300};
-    static const int hds[][2] = {{64, 7}, {24, 1}, {80, 2}, {8, 3}};
+    /* {head size, heads}: head pairs and an odd head (64 x 7), tails, slices of 128 (144, 256), and a
+     * head too wide for the converted rows (272: the generic steps) */
+    static const int hds[][2] = {{64, 7}, {24, 1}, {80, 2}, {8, 3}, {128, 5}, {144, 2}, {256, 1}, {272, 2}};
     s1c_rng r;
     s1c_rng_seed(&r, 11);
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
