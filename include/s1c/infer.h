@@ -172,6 +172,7 @@ typedef struct s1c_gen_params {
     const char *const *stop_strings; /* text that ends generation (cut from the output) */
     int n_stop_strings;
     s1c_sampler_params sampler;
+    int kv_dtype;                /* KV cache element type: S1C_F32 (0, the default), S1C_F16, S1C_BF16 */
 } s1c_gen_params;
 
 /* Called with text as it becomes final (whole UTF-8 characters, stop strings held back

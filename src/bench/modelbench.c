@@ -36,11 +36,11 @@ typedef struct costs {
     double layer_params, head_params; /* matrix elements: all layers; the output head */
     double layer_bytes, head_bytes;   /* the same, stored bytes */
     double attn_flops_per_pos;        /* per row and context position, all layers */
-    double kv_bytes_per_pos;          /* K and V of one position, all layers (f32 cache) */
+    double kv_bytes_per_pos;          /* K and V of one position, all layers, in the cache's type */
     double peak, bw;                  /* the limits that apply */
 } costs;
 
-static costs model_costs(const s1c_model *m, const bench_limits *lim) {
+static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dtype) {
     const s1c_config *c = &m->cfg;
     costs k = {0};
     for (int l = 0; l < c->n_layers; l++) {
@@ -54,7 +54,7 @@ static costs model_costs(const s1c_model *m, const bench_limits *lim) {
     k.head_params = (double)s1c_tensor_nelem(m->output);
     k.head_bytes = (double)stored(m, m->output)->nbytes;
     k.attn_flops_per_pos = 4.0 * c->n_heads * c->head_dim * c->n_layers;
-    k.kv_bytes_per_pos = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * sizeof(float);
+    k.kv_bytes_per_pos = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * (kv_dtype == S1C_F32 ? 4 : 2);
     int dt = bench_model_dtype(m);
     bool quant = !s1c_dtype_is_float(dt);
     k.peak = dt == S1C_BF16 && lim->bf16_flops > 0 ? lim->bf16_flops : quant && lim->int8_ops > 0 ? lim->int8_ops : lim->f32_flops;
@@ -303,7 +303,7 @@ static int runner_init(runner *R, const s1c_model *m, const bench_opts *o, s1c_e
     if (f2 > fresh) fresh = f2;
     if (f3 > fresh) fresh = f3;
     if (s1c_fwd_new(&R->fwd, m, P > MAX_BATCH ? P : MAX_BATCH, max_ctx + 1, err) != 0) return -1;
-    if (s1c_kv_new(&R->kv, c, BS, P / BS + fresh + 2, S1C_F32, err) != 0) return -1;
+    if (s1c_kv_new(&R->kv, c, BS, P / BS + fresh + 2, o->kv_dtype, err) != 0) return -1;
     R->prompt_blocks = malloc((size_t)(P / BS) * sizeof(int32_t));
     R->prompt_tokens = malloc((size_t)P * sizeof(int32_t));
     R->logits = malloc((size_t)MAX_BATCH * (size_t)c->vocab_size * sizeof(float));
@@ -346,7 +346,7 @@ static bool selected(const bench_opts *o, const char *name) {
 }
 
 int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err) {
-    runner R = {.m = m, .o = o, .lim = lim, .k = model_costs(m, lim)};
+    runner R = {.m = m, .o = o, .lim = lim, .k = model_costs(m, lim, o->kv_dtype)};
     int rc = runner_init(&R, m, o, err);
     const char *type = s1c_dtype_name(bench_model_dtype(m));
     static const struct { workload w; const char *name; } list[] = {

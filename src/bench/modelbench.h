@@ -32,6 +32,7 @@ typedef struct bench_opts {
     int batch_steps; /* steps of the batched decodes */
     int reps;        /* repeats (median) */
     const char *only; /* comma-separated workload names to report (NULL: all) */
+    int kv_dtype;     /* the KV cache's element type (S1C_F32 by default, F16, BF16) */
 } bench_opts;
 
 /* Whether name is one of the workloads (prefill, decode, decode_ctx8k, batch8, batch32, train_step). */

@@ -3,9 +3,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "s1c/base.h"
+#include "s1c/formats.h"
 
 int cli_error(const char *fmt, ...) {
     char msg[2048];
@@ -27,6 +29,14 @@ bool arg_str(int argc, char **argv, int *i, const char **out) {
     }
     *out = argv[++*i];
     return true;
+}
+
+int cli_kv_dtype(const char *name) {
+    if (!strcmp(name, "f32")) return S1C_F32;
+    if (!strcmp(name, "f16")) return S1C_F16;
+    if (!strcmp(name, "bf16")) return S1C_BF16;
+    cli_error("--kv-type must be f32, f16 or bf16, not '%s'", name);
+    return -1;
 }
 
 bool arg_int(int argc, char **argv, int *i, long lo, long hi, int *out) {

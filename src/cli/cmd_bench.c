@@ -27,6 +27,7 @@ static const char *bench_help =
     "  --repeats N       runs per workload, the median is reported (default 3)\n"
     "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,train_step)\n"
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
+    "  --kv-type T       the KV cache's element type: f32 (default), f16 or bf16\n"
     "                    (seconds on --preset tiny)\n"
     "  --json            one JSON object per line: the machine, then one per result with name,\n"
     "                    type, tok_s, limit_tok_s, fraction, bound, ...\n"
@@ -103,7 +104,7 @@ static int bench_one(const char *path, const char *tmp_dir, const bench_limits *
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *preset = "qwen2.5-0.5b", *arch = "qwen2", *types = "f32,bf16,q8_0,q4_0", *tmp = NULL, *only = NULL;
     bool json = false, quick = false;
-    int reps = 0;
+    int reps = 0, kv_dtype = S1C_F32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -115,6 +116,10 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--tmp")) ok = arg_str(argc, argv, &i, &tmp);
         else if (!strcmp(a, "--repeats")) ok = arg_int(argc, argv, &i, 1, 1000, &reps);
         else if (!strcmp(a, "--only")) ok = arg_str(argc, argv, &i, &only);
+        else if (!strcmp(a, "--kv-type")) {
+            const char *t = NULL;
+            if (!arg_str(argc, argv, &i, &t) || (kv_dtype = cli_kv_dtype(t)) < 0) return 1;
+        }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--quick")) quick = true;
         else return cli_error("bench: unknown option '%s' (see s1c bench --help)", a);
@@ -122,6 +127,7 @@ int cmd_bench(int argc, char **argv) {
     }
     bench_opts o = quick ? bench_opts_quick() : bench_opts_default();
     if (reps) o.reps = reps;
+    o.kv_dtype = kv_dtype;
     if (only) {
         char list[256];
         if (strlen(only) >= sizeof list) return cli_error("bench: --only '%s' is too long", only);

@@ -21,7 +21,7 @@ static const char *chat_help =
     "\n"
     "Options: the sampling, --stop and budget-forcing flags of s1c generate (--think-max,\n"
     "--think-min, --waits, --wait-str, --answer-prefix, --think-start, --think-end,\n"
-    "--answer-max, --bf-compat), --ctx, --no-color.\n"
+    "--answer-max, --bf-compat), --ctx, --kv-type f32|f16|bf16, --no-color.\n"
     "\n"
     "example:\n"
     "  s1c chat --model /tmp/qtiny --think-max 256 --waits 1\n";
@@ -198,6 +198,7 @@ int cmd_chat(int argc, char **argv) {
     s1c_engine_params ep = s1c_engine_defaults();
     ep.ctx = o.ctx;
     ep.max_seqs = 1;
+    ep.kv_dtype = o.kv_dtype;
     if (s1c_engine_new(&e, m, &ep, &err) != 0) goto fail;
     bool tty = isatty(0) && isatty(1), color = isatty(1) && !no_color;
     turn *hist = NULL;

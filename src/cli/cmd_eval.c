@@ -24,6 +24,7 @@ static const char *eval_help =
     "  --waits LIST            numbers of forced \"Wait\"s to sweep, e.g. 0,1,2 [0]\n"
     "  --samples K             samples per problem and setting; majority vote over their answers [1]\n"
     "  --answer-max N          limit of the answer phase [until the context is full]\n"
+    "  --kv-type T             KV cache element type: f32, f16 or bf16 (half the memory per token) [f32]\n"
     "  --method NAME           the test-time control (the paper's Table 3) [budget-forcing]:\n"
     "                          budget-forcing     end forced at each budget, --waits extend (s1)\n"
     "                          token-conditional  the question says \"Think for up to N tokens.\" for each budget N\n"
@@ -193,7 +194,7 @@ int cmd_eval(int argc, char **argv) {
     if (!gpqa && !bench == !bench_file) return cli_error("eval: give exactly one of --bench and --bench-file");
     eval_opts eo = {.out_dir = out, .budgets = budgets, .n_budgets = n_budgets, .waits = waits, .n_waits = n_waits,
                     .samples = samples, .sampler = o.sp, .bf = o.bf, .max_answer_tokens = answer_max, .limit = limit, .quiet = quiet,
-                    .no_sweep_forks = separate, .method = method_id, .reject_tries = reject_tries};
+                    .no_sweep_forks = separate, .method = method_id, .reject_tries = reject_tries, .kv_dtype = o.kv_dtype};
     if (n_endpoints > 0) {
         eval_remote r = {.endpoints = endpoints, .n_endpoints = n_endpoints, .model = o.model, .api_key = api_key,
                          .concurrency = concurrency, .max_tokens = remote_max, .timeout_s = request_timeout, .retries = retries,

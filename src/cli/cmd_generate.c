@@ -28,6 +28,7 @@ static const char *generate_help =
     "  --ctx N              context length (default: the model's)\n"
     "  --kv-mem MIB         KV cache memory limit for --prompts-file/--samples/budget forcing runs (sequences\n"
     "                       wait or are preempted and recomputed when it is full)\n"
+    KV_TYPE_HELP
     "  --no-echo            do not print the prompt before the generated text\n"
     "  --json               print one JSON object: text, prompt_tokens, tokens, stop_reason, usage, timings\n"
     "\n"
@@ -62,6 +63,11 @@ int gen_parse_common(int argc, char **argv, int *i, gen_opts *o) {
     else if (!strcmp(a, "--tokenizer")) ok = arg_str(argc, argv, i, &o->tokenizer);
     else if (!strcmp(a, "--ctx")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->ctx);
     else if (!strcmp(a, "--kv-mem")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->kv_mem_mib);
+    else if (!strcmp(a, "--kv-type")) {
+        const char *t = NULL;
+        if (!arg_str(argc, argv, i, &t)) return -1;
+        if ((o->kv_dtype = cli_kv_dtype(t)) < 0) return -1;
+    }
     else if (!strcmp(a, "--max-tokens")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->max_tokens);
     else if (!strcmp(a, "--temperature")) ok = arg_float(argc, argv, i, 0, 100, &o->sp.temperature);
     else if (!strcmp(a, "--top-k")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->sp.top_k);
@@ -284,7 +290,7 @@ static void print_json(const gen_opts *o, const int32_t *prompt, int n_prompt, c
 s1c_gen_params gen_params(const gen_opts *o, const s1c_model *m, const s1c_tokenizer *tok, int n_prompt, int32_t *stop_ids) {
     const s1c_config *c = s1c_model_config(m);
     s1c_gen_params gp = {.max_new_tokens = 256, .ctx = o->ctx, .stop_ids = stop_ids, .stop_strings = o->stops,
-                         .n_stop_strings = o->n_stops, .sampler = o->sp};
+                         .n_stop_strings = o->n_stops, .sampler = o->sp, .kv_dtype = o->kv_dtype};
     gp.n_stop_ids = o->ignore_eos ? 0 : collect_stop_ids(m, tok, stop_ids);
     if (o->steps >= 0) {
         /* llama2.c: positions 0..steps-1 are forwarded, clamped to the model's context */

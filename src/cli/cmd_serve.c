@@ -28,6 +28,7 @@ static const char *serve_help =
     "  --model-name NAME    the model id /v1/models lists (default: the model path's last part)\n"
     "  --ctx N              context per sequence (default: the model's)\n"
     "  --kv-mem MIB         KV cache memory limit\n"
+    KV_TYPE_HELP
     "  --max-body BYTES     request body limit, 413 beyond (default 1048576)\n"
     "  --max-n N            largest n per request (default 16)\n"
     "  --timeout S          idle connection timeout in seconds (default 30)\n"
@@ -111,6 +112,7 @@ int cmd_serve(int argc, char **argv) {
     so.max_tokens = o.max_tokens;
     so.ctx = o.ctx;
     so.kv_mem_mib = o.kv_mem_mib;
+    so.kv_dtype = o.kv_dtype;
     so.system = o.system;
     so.stops = o.stops;
     so.n_stops = o.n_stops;

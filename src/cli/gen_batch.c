@@ -259,6 +259,7 @@ int gen_run_batch(const gen_opts *o, const s1c_model *m, const s1c_tokenizer *to
     s1c_engine_params ep = s1c_engine_defaults();
     ep.ctx = o->ctx;
     ep.kv_bytes = (uint64_t)o->kv_mem_mib << 20;
+    ep.kv_dtype = o->kv_dtype;
     /* one prompt, one sample, plain text: stream it as it comes (not when runs may be redrawn) */
     bool stream = !o->json && n == 1 && o->samples == 1 && !o->prompts_file && o->reject_tries == 0;
     r.g = s1c_textgen_new(tok, &gp, stream ? cli_print_stream : NULL, NULL);

@@ -15,6 +15,7 @@ typedef struct gen_opts {
     bool raw;         /* --raw: the prompt is sent as is, no s1 layout */
     bool think_start_set, think_end_set;
     int kv_mem_mib;   /* --kv-mem: KV cache memory limit in MiB (0 = the engine's default) */
+    int kv_dtype;     /* --kv-type: the KV cache's element type (S1C_F32, S1C_F16, S1C_BF16) */
     int reject_tries; /* --reject N: rejection sampling with at most N tries (0 = off) */
     int control;      /* --control tokens|steps|short|long (s1c_control) */
     int control_n;    /* N in "Think for up to N tokens/steps." */

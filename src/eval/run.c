@@ -140,6 +140,7 @@ int eval_run(const s1c_model *m, const s1c_tokenizer *tok, const eval_bench *b, 
     f = fopen(path, "a");
     if (!f) { s1c_fail(err, "%s: cannot open for appending", path); goto out; }
     s1c_engine_params ep = s1c_engine_defaults();
+    ep.kv_dtype = o->kv_dtype;
     if (s1c_engine_new(&e, m, &ep, err) != 0) goto out;
     for (int i = 0; i < n_prompts; i++) {
         const setting *t = per_setting ? &sets[i % n_set] : NULL;

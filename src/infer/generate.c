@@ -222,6 +222,7 @@ int s1c_generate(const s1c_model *m, const s1c_tokenizer *tok, const int32_t *pr
     ep.max_seqs = 1;
     ep.ctx = ctx;
     ep.prefix_cache = false;
+    ep.kv_dtype = p->kv_dtype;
     ep.n_blocks = (n_prompt + max_new + ep.block_size - 1) / ep.block_size + 1;
     s1c_engine *e = NULL;
     s1c_textgen *g = s1c_textgen_new(tok, p, cb, user);

@@ -620,6 +620,7 @@ int s1c_serve_start(s1c_server **out, const s1c_model *m, const s1c_tokenizer *t
     ep.max_seqs = o->parallel;
     ep.ctx = s->ctx;
     ep.kv_bytes = (uint64_t)o->kv_mem_mib << 20;
+    ep.kv_dtype = o->kv_dtype;
     if (s1c_engine_new(&s->e, m, &ep, err) != 0) { s1c_serve_free(s); return -1; }
     if (pthread_create(&s->engine_thread, NULL, engine_main, s) != 0) { s1c_serve_free(s); return s1c_fail(err, "serve: cannot start the engine thread"); }
     s->engine_started = true;

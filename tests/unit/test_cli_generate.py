@@ -51,6 +51,14 @@ check("different seeds differ", a["tokens"] != c["tokens"])
 t = js("--temperature", "0.8", "--top-k", "5", "--top-p", "0.9", "--min-p", "0.05", "--repeat-penalty", "1.1", "--seed", "3", "--max-tokens", "30")
 check("all sampler flags", len(t.get("tokens", [])) == 30, str(t)[:200])
 
+# --kv-type: 16-bit caches hold keys and values to 2^-8..2^-11 relative; stories260K's greedy text
+# keeps its first 20 tokens
+for kt in ("f16", "bf16"):
+    h = js("--max-tokens", "50", "--kv-type", kt)
+    check(f"kv-type {kt}", h.get("tokens", [])[:20] == g["tokens"][:20], str(h)[:200])
+rc, _, err = run("--kv-type", "q8_0")
+check("kv-type rejects other types", rc != 0 and "--kv-type must be f32, f16 or bf16" in err, err)
+
 # --prompts-file: every prompt through one engine, one JSON line each, input order, fields kept
 TMP = os.environ["S1C_TMP"]
 prompts = ["Once upon a time", "Sam and Lily went", "The little bird", "One day, Tom", "Lily saw a big"]
@@ -67,6 +75,12 @@ for i, (p, obj) in enumerate(zip(prompts, lines)):
     one = json.loads(single.stdout)
     check(f"prompts-file order and fields {i}", obj["id"] == i and obj["meta"] == {"k": [i]} and obj["prompt"] == p)
     check(f"prompts-file equals single run {i}", obj["tokens"] == one["tokens"] and obj["text"] == one["text"], f"{obj['text'][:50]!r} vs {one['text'][:50]!r}")
+# the batch path with a 16-bit cache: each prompt as its single run with the same cache type
+r = subprocess.run([BIN, "generate", *MODEL, "--prompts-file", pf, "--max-tokens", "40", "--json", "--kv-type", "f16"], capture_output=True, text=True)
+half = [json.loads(l) for l in r.stdout.splitlines()]
+single = subprocess.run([BIN, "generate", *MODEL, "--prompt", prompts[1], "--max-tokens", "40", "--json", "--kv-type", "f16"], capture_output=True, text=True)
+check("prompts-file --kv-type f16 equals its single run", r.returncode == 0 and len(half) == len(prompts) and
+      half[1]["tokens"] == json.loads(single.stdout)["tokens"], r.stderr)
 
 # a KV cache too small for all prompts at once (1 MiB = 51 blocks of 16 positions here):
 # sequences wait or are preempted and recomputed; the results do not change
