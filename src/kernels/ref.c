@@ -68,17 +68,19 @@ void kern_ref_axpy(float *y, float a, const float *x, int n) {
 
 const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy, gemm_ref_block, 1, 1, kern_ref_matmul_q_rows};
 
+/* The angle of each pair is the same for every head: its cos and sin are computed once per call,
+ * not once per head (powf, cosf and sinf cost more than the rotations they feed). */
 void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
     int half = head_dim / 2;
-    for (int h = 0; h < n_heads; h++) {
-        float *v = vec + (size_t)h * (size_t)head_dim;
-        for (int i = 0; i < half; i++) {
-            /* the same float expression llama2.c and HF (fp32 inv_freq) evaluate */
-            float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
-            float val = (float)pos * freq;
-            float fcr = cosf(val), fci = sinf(val);
-            int a = rotate_half ? i : 2 * i;
-            int b = rotate_half ? i + half : 2 * i + 1;
+    for (int i = 0; i < half; i++) {
+        /* the same float expression llama2.c and HF (fp32 inv_freq) evaluate */
+        float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
+        float val = (float)pos * freq;
+        float fcr = cosf(val), fci = sinf(val);
+        int a = rotate_half ? i : 2 * i;
+        int b = rotate_half ? i + half : 2 * i + 1;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = vec + (size_t)h * (size_t)head_dim;
             float v0 = v[a], v1 = v[b];
             v[a] = v0 * fcr - v1 * fci;
             v[b] = v0 * fci + v1 * fcr;
