@@ -67,6 +67,15 @@ float s1c_rng_float(s1c_rng *r);
 /* Standard normal (Box-Muller). */
 float s1c_rng_normal(s1c_rng *r);
 
+/* A number as the text a person would write (src/base/num.c): integral values within +-1e15 as
+ * integers ("42", not "42.0"), others with 17 significant digits. JSON ids and answers that
+ * arrive as numbers compare as text through it. Writes into buf (32 bytes are enough); returns buf. */
+const char *s1c_num_text(double d, char *buf, size_t cap);
+
+/* A large buffer that is read as a stream (src/base/mem.c): 2 MiB aligned and advised as
+ * transparent huge pages when it spans one; free() releases it. NULL when out of memory. */
+void *s1c_alloc_huge(size_t bytes);
+
 /* Path helpers (malloc'd results). */
 char *s1c_path_join(const char *dir, const char *name);
 bool s1c_is_dir(const char *path);

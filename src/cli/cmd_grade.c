@@ -50,12 +50,7 @@ static const char *grade_help =
 static const char *field_text(cJSON *obj, const char *name, char *buf, size_t cap) {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (cJSON_IsString(v)) return v->valuestring;
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) snprintf(buf, cap, "%lld", (long long)d);
-        else snprintf(buf, cap, "%.17g", d);
-        return buf;
-    }
+    if (cJSON_IsNumber(v)) return s1c_num_text(v->valuedouble, buf, cap);
     return NULL;
 }
 

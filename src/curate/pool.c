@@ -83,11 +83,7 @@ static char *id_text(cJSON *obj, const char *field) {
     if (cJSON_IsString(v) && v->valuestring[0]) return cur_strdup(v->valuestring);
     if (cJSON_IsNumber(v)) {
         char buf[64];
-        double d = v->valuedouble;
-        /* the range first: converting a double outside long long's range is undefined */
-        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) snprintf(buf, sizeof buf, "%lld", (long long)d);
-        else snprintf(buf, sizeof buf, "%.17g", d);
-        return cur_strdup(buf);
+        return cur_strdup(s1c_num_text(v->valuedouble, buf, sizeof buf));
     }
     return NULL;
 }

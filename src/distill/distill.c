@@ -186,12 +186,7 @@ static void out_index_free(out_index *x) {
 static const char *line_id(const cJSON *l, const char *field, char *buf, size_t cap) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(l, field);
     if (cJSON_IsString(v)) return v->valuestring;
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) snprintf(buf, cap, "%lld", (long long)d);
-        else snprintf(buf, cap, "%.17g", d);
-        return buf;
-    }
+    if (cJSON_IsNumber(v)) return s1c_num_text(v->valuedouble, buf, cap);
     return NULL;
 }
 

@@ -24,10 +24,7 @@ static char *json_text(const cJSON *v) {
     if (cJSON_IsString(v)) return strdup(v->valuestring);
     if (cJSON_IsNumber(v)) {
         char buf[64];
-        /* in range first: converting a double outside long long's range is undefined */
-        if (v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18 && v->valuedouble == (double)(long long)v->valuedouble) snprintf(buf, sizeof buf, "%lld", (long long)v->valuedouble);
-        else snprintf(buf, sizeof buf, "%.17g", v->valuedouble);
-        return strdup(buf);
+        return strdup(s1c_num_text(v->valuedouble, buf, sizeof buf));
     }
     return NULL;
 }

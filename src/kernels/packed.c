@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 enum { PANEL = 16 };
 
@@ -63,21 +62,6 @@ static bool family_packs(int dtype, bool bf16_dot) {
     case S1C_Q4_0: return kern_avx512vnni_supported();
     default: return false;
     }
-}
-
-/* The packed data, 2 MiB aligned and advised as huge pages when it spans at least one: decode
- * streams every matrix once per token, and with 4 KiB pages each page is a TLB miss and a restart
- * of the hardware prefetchers (which stop at 4 KiB boundaries). A failed advice is harmless (the
- * kernel may not have transparent huge pages). NULL when out of memory. */
-static void *alloc_panels(size_t bytes) {
-    enum { HUGE = 1 << 21 };
-    void *data = NULL;
-    size_t align = bytes >= HUGE ? HUGE : 64;
-    if (posix_memalign(&data, align, bytes) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-    if (bytes >= HUGE) (void)madvise(data, bytes & ~(size_t)(HUGE - 1), MADV_HUGEPAGE);
-#endif
-    return data;
 }
 
 static void pack_f32(kern_packed *p) {
@@ -145,7 +129,7 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     p->pstride = (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
     size_t data_bytes = p->pstride * (size_t)p->panels;
     size_t scale_bytes = q ? (size_t)p->panels * (size_t)p->steps * PANEL * sizeof(uint16_t) : 0;
-    void *data = alloc_panels(data_bytes);
+    void *data = s1c_alloc_huge(data_bytes); /* streamed once per token: huge pages */
     if (!data || (q && !(p->scales = malloc(scale_bytes)))) {
         free(data);
         free(p);

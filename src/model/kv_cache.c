@@ -24,8 +24,8 @@ int s1c_kv_new(s1c_kv **out, const s1c_config *c, int block_size, int n_blocks, 
     kv->dtype = dtype;
     kv->elem_size = dtype == S1C_F32 ? 4 : 2;
     uint64_t half = s1c_kv_block_bytes(c, block_size, dtype) / 2 * (uint64_t)n_blocks;
-    kv->k = malloc(half);
-    kv->v = malloc(half);
+    kv->k = s1c_alloc_huge(half); /* a token reads every layer's rows: huge pages keep it a stream */
+    kv->v = s1c_alloc_huge(half);
     kv->refcount = calloc((size_t)n_blocks, sizeof(int32_t));
     kv->free_list = malloc((size_t)n_blocks * sizeof(int32_t));
     if (!kv->k || !kv->v || !kv->refcount || !kv->free_list) {
