@@ -17,6 +17,7 @@
 # (`bash ../shared/tools/llama-ref/setup.sh`) and the 0.5B files in $LLAMA_REF_DIR/models
 # (qwen05b-random-TYPE.gguf: make_models.sh, or tests/ref/make_random_qwen2_gguf.py with the
 # 0.5B shape and --tied, then requant_gguf.py for Q8_0 / Q4_0).
+# $S1C_KV_TYPE: s1c's KV cache type (f32 default; f16 is llama-bench's cache type).
 # $S1C_BASE: a second s1c binary (e.g. one built from an earlier commit), run in the same rounds
 # for a before/after table.
 # Output: $OUT (default /tmp/s1c-side-by-side) holds s1c.jsonl, llama.jsonl (base.jsonl) and
@@ -33,6 +34,7 @@ MODELS="$LLAMA_REF_DIR/models"
 OUT="${OUT:-/tmp/s1c-side-by-side}"
 WORK="${S1C_BENCH_WORKLOADS:-prefill,decode,decode_ctx8k,batch8,batch32}"
 export S1C_THREADS="${S1C_THREADS:-2}"
+KV="${S1C_KV_TYPE:-f32}"
 
 [ -x "$S1C" ] || { echo "side_by_side: no s1c binary at $S1C (build first, or set S1C)" >&2; exit 1; }
 [ -f "$REF/bench.mjs" ] || { echo "side_by_side: no llama-ref tools at $REF" >&2; exit 1; }
@@ -50,7 +52,7 @@ for r in $(seq 1 "$ROUNDS"); do
         math=exact
         [ "$t" = bf16dot ] && math=dot
         echo "round $r/$ROUNDS $t: s1c" >&2
-        S1C_BF16_MATH=$math "$S1C" bench --model "$f" --only "$WORK" --repeats 1 --json 2>/dev/null |
+        S1C_BF16_MATH=$math "$S1C" bench --model "$f" --only "$WORK" --repeats 1 --json --kv-type "$KV" 2>/dev/null |
             sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/s1c.jsonl"
         [ "$t" = bf16dot ] && continue
         if [ -n "${S1C_BASE:-}" ]; then

@@ -128,21 +128,6 @@ INL void chunk_rows(const kern_attn_args *a, const void *base, int c0, int len, 
     }
 }
 
-/* Asks for the next chunk's K and V rows while this one is computed: the blocks are scattered
- * pages, so the hardware prefetcher only sees short runs. */
-INL void prefetch_chunk(const kern_attn_args *a, int c0, int len) {
-    int b = c0 / a->bs, off = c0 % a->bs;
-    size_t es = a->dtype == S1C_F32 ? 4 : 2, bytes = (size_t)a->hd * es;
-    for (int j = 0; j < len; j++) {
-        size_t r = ((size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld) * es;
-        for (size_t o = 0; o < bytes; o += 64) {
-            _mm_prefetch((const char *)a->k + r + o, _MM_HINT_T0);
-            _mm_prefetch((const char *)a->v + r + o, _MM_HINT_T0);
-        }
-        if (++off == a->bs) off = 0, b++;
-    }
-}
-
 /* s[j0 + jj] = scale * (q . k_{j0+jj}) for jj < cnt: 16 dot products side by side (each one FMA
  * chain over the head's elements from 0), then one transposing reduction tree. */
 INL void scores16(float *s, const float *q, const float *const *kr, int cnt, int hd, float scale) {
@@ -278,10 +263,10 @@ INL void pv_chunk(const kern_attn_args *a, const float *s, const float *const *v
     }
 }
 
-/* Per chunk: its rows (converted once if the cache is 16-bit), the next chunk's asked for, the
- * scores of every head 16 positions at a time, the online softmax, the weighted values. Every
- * output element sees the same operations in the same order as in attn_generic's steps; only
- * the grouping of independent work differs, which does not change a bit. */
+/* Per chunk: its rows (converted once if the cache is 16-bit), the scores of every head 16
+ * positions at a time, the online softmax, the weighted values. Which heads are grouped together
+ * changes only how independent work is interleaved: every output element's operations and their
+ * order depend on n and hd alone. */
 static TA void attn_avx512(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
     float *s = a->scratch, *kbuf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, *vbuf = kbuf + CHUNK * KERN_ATTN_CONV_HD;
@@ -290,7 +275,6 @@ static TA void attn_avx512(const kern_attn_args *a) {
     attn_start(a, m, sum);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
-        if (c0 + CHUNK < a->n) prefetch_chunk(a, c0 + CHUNK, a->n - c0 - CHUNK < CHUNK ? a->n - c0 - CHUNK : CHUNK);
         chunk_rows(a, a->k, c0, len, kbuf, kr);
         for (int j0 = 0; j0 < len; j0 += 16) {
             int h = 0, cnt = len - j0 < 16 ? len - j0 : 16;
