@@ -11,7 +11,8 @@
 # same file (pp512 / tg128, 2 threads, F16 KV cache, no flash attention: shared/tools/llama-ref's
 # bench.mjs). Rounds interleave the two programs so that load from other users of a shared
 # machine falls on both; the summary prints medians over rounds and the ratios s1c / llama.cpp
-# (prefill vs pp512, decode vs tg128).
+# (prefill vs pp512, decode vs tg128). llama-bench also runs tg128 at depth 512 (`-d 512`: 128
+# tokens decoded after a 512-token context, as s1c's decode is), the like-for-like decode figure.
 #
 # Needs: the s1c binary ($S1C, default build/s1c), shared/tools/llama-ref set up
 # (`bash ../shared/tools/llama-ref/setup.sh`) and the 0.5B files in $LLAMA_REF_DIR/models
@@ -35,6 +36,8 @@ OUT="${OUT:-/tmp/s1c-side-by-side}"
 WORK="${S1C_BENCH_WORKLOADS:-prefill,decode,decode_ctx8k,batch8,batch32}"
 export S1C_THREADS="${S1C_THREADS:-2}"
 KV="${S1C_KV_TYPE:-f32}"
+LLAMA_BENCH="$LLAMA_REF_DIR/bin/llama-bench"
+LLAMA_LIBS="$LLAMA_REF_DIR/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
 
 [ -x "$S1C" ] || { echo "side_by_side: no s1c binary at $S1C (build first, or set S1C)" >&2; exit 1; }
 [ -f "$REF/bench.mjs" ] || { echo "side_by_side: no llama-ref tools at $REF" >&2; exit 1; }
@@ -63,6 +66,11 @@ for r in $(seq 1 "$ROUNDS"); do
         echo "round $r/$ROUNDS $t: llama-bench" >&2
         node "$REF/bench.mjs" "$f" --engine llama-bench --threads 2 --reps 1 2>/dev/null | tail -1 |
             sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/llama.jsonl"
+        echo "round $r/$ROUNDS $t: llama-bench tg128 at depth 512" >&2
+        # the CPU backend variants (libggml-cpu-*.so) are looked up in the current directory
+        (cd "$LLAMA_LIBS" && "$LLAMA_BENCH" -m "$f" -t 2 -p 0 -n 128 -d 512 -r 1 -fa 0 -ctk f16 -ctv f16 -o json 2>/dev/null) |
+            python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(json.dumps({"round":int(sys.argv[1]),"file_type":sys.argv[2],"tg_d512_tok_s":r["avg_ts"]}))' "$r" "$t" \
+            >> "$OUT/llama.jsonl" || echo "side_by_side: llama-bench -d 512 failed for $t" >&2
     done
 done
 python3 "$HERE/side_by_side_summary.py" "$OUT/s1c.jsonl" "$OUT/llama.jsonl" "$OUT/base.jsonl" | tee "$OUT/summary.txt"

@@ -32,8 +32,8 @@ def table(s1c, llama, title):
     print(title)
     print()
     print("| type | " + " | ".join(f"{w} tok/s (of limit)" for w in WORK) +
-          " | llama pp512 | llama tg128 | prefill / pp512 | decode / tg128 |")
-    print("|---|" + "---|" * (len(WORK) + 4))
+          " | llama pp512 | llama tg128 | llama tg128@d512 | prefill / pp512 | decode / tg128 | decode / tg128@d512 |")
+    print("|---|" + "---|" * (len(WORK) + 6))
     out = {}
     for t in types:
         cells = []
@@ -48,10 +48,12 @@ def table(s1c, llama, title):
             cells.append(f"{v:.1f} ({fr:.2f})")
         out[t] = vals
         ls = [r for r in llama if r.get("file_type") == t.replace("dot", "")]
-        pp, tg = med([r["pp_tok_s"] for r in ls]), med([r["tg_tok_s"] for r in ls])
-        ratio_p = vals.get("prefill", float("nan")) / pp if ls else float("nan")
-        ratio_d = vals.get("decode", float("nan")) / tg if ls else float("nan")
-        print(f"| {t} | " + " | ".join(cells) + f" | {pp:.1f} | {tg:.1f} | {ratio_p:.2f} | {ratio_d:.2f} |")
+        pp = med([r["pp_tok_s"] for r in ls if r.get("pp_tok_s")])
+        tg = med([r["tg_tok_s"] for r in ls if r.get("tg_tok_s")])
+        tgd = med([r["tg_d512_tok_s"] for r in ls if r.get("tg_d512_tok_s")])
+        dec = vals.get("decode", float("nan"))
+        print(f"| {t} | " + " | ".join(cells) + f" | {pp:.1f} | {tg:.1f} | {tgd:.1f} | {vals.get('prefill', float('nan')) / pp:.2f} | "
+              f"{dec / tg:.2f} | {dec / tgd:.2f} |")
     print()
     return out
 
