@@ -1,9 +1,11 @@
-/* GGML block quantization: dequantization of the common block types to f32, and the
- * reference (scalar, round-to-nearest) quantizers for Q8_0 and Q4_0.
+/* GGML block quantization: dequantization of the common block types to f32, and ggml's
+ * reference quantizers (llama-quantize without an importance matrix) for Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q4_K, Q5_K and Q6_K.
  *
  * Block layouts follow ggml (ggml-common.h / ggml-quants.c); every multi-byte field is
  * little-endian, scales are IEEE half precision. Results are exact: each element is the
  * product ggml's reference dequantizer computes, in the same f32 arithmetic. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -204,7 +206,26 @@ int s1c_dequantize(float *dst, const void *src, int dtype, uint64_t n, s1c_err *
     return 0;
 }
 
-/* ---------------------------------------------------------------- quantizers */
+/* ---------------------------------------------------------------- quantizers
+ *
+ * Every quantizer below reproduces ggml's quantize_row_*_ref (what llama-quantize runs when
+ * no importance matrix is given) bit for bit: the same f32 operations in the same order, the
+ * same rounding and the same float-to-integer conversions. That is why some expressions keep
+ * an order or a cast that looks arbitrary: changing it changes the bytes. The file is built
+ * as ISO C (no FMA contraction), as ggml's generic x86-64 build is. */
+
+/* Round to nearest, ties to even, the way ggml's nearest_int does it: adding 1.5 * 2^23 lets
+ * the f32 adder do the rounding, and the integer sits in the low mantissa bits. Exact for
+ * |v| < 2^22 (always the case for finite block data); inf and NaN give the same (meaningless
+ * but deterministic) numbers as in ggml, so degenerate blocks still match byte for byte. */
+static inline int round_even(float v) {
+    float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d) (halves away from 0). */
 static void q_q8_0(uint8_t *b, const float *x) {
@@ -216,22 +237,324 @@ static void q_q8_0(uint8_t *b, const float *x) {
     for (int j = 0; j < QK; j++) b[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
 }
 
-/* ggml's quantize_row_q4_0_ref: the element of largest magnitude (the first one on ties)
- * maps to -8: d = max / -8, q = min(15, trunc(x / d + 8.5)). */
-static void q_q4_0(uint8_t *b, const float *x) {
+/* The element of largest magnitude, with its sign (the first one on ties): Q4_0 and Q5_0
+ * map it to the most negative code, so the code range is used asymmetrically on purpose. */
+static float signed_absmax(const float *x) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; j++)
         if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
-    float d = max / -8.0f;
+    return max;
+}
+
+/* ggml's quantize_row_q4_0_ref: d = max / -8, q = min(15, trunc(x / d + 8.5)). */
+static void q_q4_0(uint8_t *b, const float *x) {
+    float d = signed_absmax(x) / -8.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     f2h(b, d);
     for (int j = 0; j < QK / 2; j++) {
-        float v0 = x[j] * id + 8.5f, v1 = x[j + QK / 2] * id + 8.5f;
-        int q0 = (int)(int8_t)v0, q1 = (int)(int8_t)v1;
-        if (q0 > 15) q0 = 15;
-        if (q1 > 15) q1 = 15;
-        b[2 + j] = (uint8_t)(q0 | q1 << 4);
+        int q0 = (int8_t)(x[j] * id + 8.5f), q1 = (int8_t)(x[j + QK / 2] * id + 8.5f);
+        b[2 + j] = (uint8_t)((q0 > 15 ? 15 : q0) | (q1 > 15 ? 15 : q1) << 4);
     }
+}
+
+/* ggml's quantize_row_q5_0_ref: as Q4_0 with 32 levels: d = max / -16,
+ * q = min(31, trunc(x / d + 16.5)); the fifth bits go to a 32-bit mask. */
+static void q_q5_0(uint8_t *b, const float *x) {
+    float d = signed_absmax(x) / -16.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    f2h(b, d);
+    uint32_t qh = 0;
+    for (int j = 0; j < QK / 2; j++) {
+        int q0 = (int8_t)(x[j] * id + 16.5f), q1 = (int8_t)(x[j + QK / 2] * id + 16.5f);
+        q0 = q0 > 31 ? 31 : q0;
+        q1 = q1 > 31 ? 31 : q1;
+        b[6 + j] = (uint8_t)((q0 & 0x0F) | (q1 & 0x0F) << 4);
+        qh |= (uint32_t)((q0 >> 4) & 1) << j | (uint32_t)((q1 >> 4) & 1) << (j + QK / 2);
+    }
+    for (int k = 0; k < 4; k++) b[2 + k] = (uint8_t)(qh >> (8 * k));
+}
+
+/* The min and max of a 32-element block (Q4_1, Q5_1 store the range, not a sign). */
+static void block_range(const float *x, float *lo, float *hi) {
+    float mn = FLT_MAX, mx = -FLT_MAX;
+    for (int j = 0; j < QK; j++) {
+        if (x[j] < mn) mn = x[j];
+        if (x[j] > mx) mx = x[j];
+    }
+    *lo = mn;
+    *hi = mx;
+}
+
+/* ggml's quantize_row_q4_1_ref: d = (max - min) / 15, m = min,
+ * q = min(15, trunc((x - min) / d + 0.5)). */
+static void q_q4_1(uint8_t *b, const float *x) {
+    float mn, mx;
+    block_range(x, &mn, &mx);
+    float d = (mx - mn) / 15.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    f2h(b, d);
+    f2h(b + 2, mn);
+    for (int j = 0; j < QK / 2; j++) {
+        int q0 = (int8_t)((x[j] - mn) * id + 0.5f), q1 = (int8_t)((x[j + QK / 2] - mn) * id + 0.5f);
+        b[4 + j] = (uint8_t)((q0 > 15 ? 15 : q0) | (q1 > 15 ? 15 : q1) << 4);
+    }
+}
+
+/* ggml's quantize_row_q5_1_ref: d = (max - min) / 31, m = min, q = trunc((x - min) / d + 0.5)
+ * (no clamp in ggml: a 32 from rounding keeps only its low five bits, as there). */
+static void q_q5_1(uint8_t *b, const float *x) {
+    float mn, mx;
+    block_range(x, &mn, &mx);
+    float d = (mx - mn) / 31.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    f2h(b, d);
+    f2h(b + 2, mn);
+    uint32_t qh = 0;
+    for (int j = 0; j < QK / 2; j++) {
+        int q0 = (uint8_t)((x[j] - mn) * id + 0.5f), q1 = (uint8_t)((x[j + QK / 2] - mn) * id + 0.5f);
+        b[8 + j] = (uint8_t)((q0 & 0x0F) | (q1 & 0x0F) << 4);
+        qh |= (uint32_t)((q0 >> 4) & 1) << j | (uint32_t)((q1 >> 4) & 1) << (j + QK / 2);
+    }
+    for (int k = 0; k < 4; k++) b[4 + k] = (uint8_t)(qh >> (8 * k));
+}
+
+/* ---------------------------------------------------------------- K-quant quantizers */
+
+/* ggml's make_qkx2_quants for one 32-element sub-block: x ~ scale * L + min with L in
+ * 0..nmax and min <= 0, minimizing the weighted squared error. Start from the plain
+ * min/max fit, then try nstep + 1 stretched grids (iscale = (nmax + rmin + rdelta * k) /
+ * range), solve the weighted least squares for scale and min on each grid's L, and keep
+ * the best. Returns scale; *neg_min = -min (stored positive, subtracted when decoding). */
+static float fit_scale_min(const float *x, const float *w, int nmax, float rmin, float rdelta, int nstep,
+                           uint8_t *L, float *neg_min) {
+    enum { N = 32 };
+    float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < N; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        memset(L, 0, N);
+        *neg_min = -min;
+        return 0.0f;
+    }
+    float iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
+    for (int i = 0; i < N; i++) {
+        L[i] = (uint8_t)clampi(round_even(iscale * (x[i] - min)), 0, nmax);
+        float diff = scale * L[i] + min - x[i];
+        best += w[i] * (diff * diff);
+    }
+    uint8_t trial[N];
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < N; i++) {
+            int l = clampi(round_even(iscale * (x[i] - min)), 0, nmax);
+            trial[i] = (uint8_t)l;
+            sum_l += w[i] * l;
+            sum_l2 += w[i] * l * l;
+            sum_xl += w[i] * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (!(D > 0)) continue;
+        float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+        float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+        if (this_min > 0) { /* the offset may only lower values: refit the scale alone */
+            this_min = 0;
+            this_scale = sum_xl / sum_l2;
+        }
+        float err = 0;
+        for (int i = 0; i < N; i++) {
+            float diff = this_scale * trial[i] + this_min - x[i];
+            err += w[i] * (diff * diff);
+        }
+        if (err < best) {
+            memcpy(L, trial, N);
+            best = err;
+            scale = this_scale;
+            min = this_min;
+        }
+    }
+    *neg_min = -min;
+    return scale;
+}
+
+/* The 12 bytes of eight 6-bit scales and mins of Q4_K/Q5_K (the inverse of scale_min_k4):
+ * sub-blocks 0-3 take bytes 0-3 (scale) and 4-7 (min) whole; 4-7 put their low nibbles in
+ * bytes 8-11 and their top two bits in the spare top bits of bytes 0-7. */
+static void pack_scales_k4(uint8_t *q, const uint8_t *ls, const uint8_t *lm) {
+    memset(q, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            q[j] = ls[j];
+            q[j + 4] = lm[j];
+        } else {
+            q[j + 4] = (uint8_t)((ls[j] & 0x0F) | (lm[j] & 0x0F) << 4);
+            q[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
+            q[j] |= (uint8_t)((lm[j] >> 4) << 6);
+        }
+    }
+}
+
+/* The common part of ggml's quantize_row_q4_K_ref / q5_K_ref for one 256-element super-block:
+ * fit each 32-element sub-block (weights |x| + rms of the sub-block), quantize the eight
+ * scales and mins to 6 bits against their maxima (d, dmin as f16 into hdr[0..3], the packed
+ * 6-bit values into hdr[4..15]), then requantize every element against the scale and min as
+ * they will be decoded. L receives the codes 0..nmax. */
+static void kquant_fit(uint8_t *hdr, const float *x, int nmax, float rmin, int nstep, uint8_t *L) {
+    float scales[8], mins[8], w[32], max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; j++) {
+        const float *xs = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xs[l]);
+        scales[j] = fit_scale_min(xs, w, nmax, rmin, 0.1f, nstep, L + 32 * j, &mins[j]);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f, inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    uint8_t ls[8], lm[8];
+    for (int j = 0; j < 8; j++) {
+        /* the byte truncation before the clamp is ggml's (uint8_t variables) */
+        uint8_t a = (uint8_t)round_even(inv_scale * scales[j]), m = (uint8_t)round_even(inv_min * mins[j]);
+        ls[j] = a < 63 ? a : 63;
+        lm[j] = m < 63 ? m : 63;
+    }
+    f2h(hdr, max_scale / 63.f);
+    f2h(hdr + 2, max_min / 63.f);
+    pack_scales_k4(hdr + 4, ls, lm);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        scale_min_k4(j, hdr + 4, &sc, &m);
+        const float d = h2f(hdr) * (float)sc;
+        if (!d) continue; /* a zero scale keeps the codes of the fit */
+        const float dm = h2f(hdr + 2) * (float)m;
+        for (int i = 0; i < 32; i++) L[32 * j + i] = (uint8_t)clampi(round_even((x[32 * j + i] + dm) / d), 0, nmax);
+    }
+}
+
+/* ggml's quantize_row_q4_K_ref: codes 0..15, each 64 elements as 32 bytes (first 32 in the
+ * low nibbles, next 32 in the high nibbles). */
+static void q_q4_k(uint8_t *b, const float *x) {
+    uint8_t L[QK_K];
+    kquant_fit(b, x, 15, -1.0f, 20, L);
+    uint8_t *q = b + 16;
+    for (int j = 0; j < QK_K; j += 64, q += 32)
+        for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | L[j + l + 32] << 4);
+}
+
+/* ggml's quantize_row_q5_K_ref: codes 0..31; low nibbles as Q4_K, the fifth bit of element
+ * 32 * s + l is bit s of qh[l]. */
+static void q_q5_k(uint8_t *b, const float *x) {
+    uint8_t L[QK_K];
+    kquant_fit(b, x, 31, -0.5f, 15, L);
+    uint8_t *qh = b + 16, *ql = b + 48;
+    memset(qh, 0, 32);
+    for (int j = 0; j < QK_K; j += 64, ql += 32)
+        for (int l = 0; l < 32; l++) {
+            int a = L[j + l], c = L[j + l + 32];
+            qh[l] |= (uint8_t)((a >> 4) << (j / 32) | (c >> 4) << (j / 32 + 1));
+            ql[l] = (uint8_t)((a & 0x0F) | (c & 0x0F) << 4);
+        }
+}
+
+/* ggml's make_qx_quants(16, 32, x, L, rmse_type 1, no weights), Q6_K's per-16 fit: a
+ * symmetric scale with codes -32..31 (the largest-magnitude element at -32), refined by
+ * trying iscale = -(32 + 0.1 k) / max for k = -9..9 and keeping the best x^2-weighted least
+ * squares fit. L gets code + 32. */
+static float fit_symmetric16(const float *x, int8_t *L) {
+    enum { N = 16, NMAX = 32 };
+    float max = 0, amax = 0;
+    for (int i = 0; i < N; i++)
+        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
+    if (amax < 1e-15f) { /* ggml's GROUP_MAX_EPS: treated as all zero */
+        memset(L, 0, N);
+        return 0.f;
+    }
+    float iscale = -NMAX / max, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < N; i++) {
+        int l = clampi(round_even(iscale * x[i]), -NMAX, NMAX - 1);
+        L[i] = (int8_t)(l + NMAX);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(NMAX + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < N; i++) {
+            int l = clampi(round_even(iscale * x[i]), -NMAX, NMAX - 1);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < N; i++) L[i] = (int8_t)(NMAX + clampi(round_even(iscale * x[i]), -NMAX, NMAX - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* ggml's quantize_row_q6_K_ref: sixteen per-16 scales quantized to int8 against the one of
+ * largest magnitude (which maps to -128), d = that scale / -128 as f16, then every element
+ * requantized to -32..31 against d * scale as decoded. Layout as deq_q6_k reads it. */
+static void q_q6_k(uint8_t *b, const float *x) {
+    int8_t L[QK_K];
+    float scales[16], max_scale = 0, max_abs = 0;
+    for (int ib = 0; ib < 16; ib++) {
+        scales[ib] = fit_symmetric16(x + 16 * ib, L + 16 * ib);
+        if (fabsf(scales[ib]) > max_abs) { max_abs = fabsf(scales[ib]); max_scale = scales[ib]; }
+    }
+    memset(b, 0, 210);
+    if (max_abs < 1e-15f) return; /* an all-zero block: all bytes 0, d = +0 */
+    int8_t *sc = (int8_t *)(b + 192);
+    float iscale = -128.f / max_scale;
+    f2h(b + 208, 1 / iscale);
+    for (int ib = 0; ib < 16; ib++) {
+        int v = round_even(iscale * scales[ib]);
+        sc[ib] = (int8_t)(v < 127 ? v : 127);
+    }
+    for (int j = 0; j < 16; j++) {
+        float d = h2f(b + 208) * sc[j];
+        if (!d) continue; /* keeps the codes of the fit */
+        for (int i = 0; i < 16; i++) L[16 * j + i] = (int8_t)(clampi(round_even(x[16 * j + i] / d), -32, 31) + 32);
+    }
+    uint8_t *ql = b, *qh = b + 128;
+    for (int j = 0; j < QK_K; j += 128, ql += 64, qh += 32)
+        for (int l = 0; l < 32; l++) {
+            int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
+            ql[l] = (uint8_t)((q1 & 0x0F) | (q3 & 0x0F) << 4);
+            ql[l + 32] = (uint8_t)((q2 & 0x0F) | (q4 & 0x0F) << 4);
+            qh[l] = (uint8_t)((q1 >> 4) | (q2 >> 4) << 2 | (q3 >> 4) << 4 | (q4 >> 4) << 6);
+        }
+}
+
+typedef void (*q_fn)(uint8_t *, const float *);
+
+static q_fn q_of(int dtype) {
+    switch (dtype) {
+    case S1C_Q4_0: return q_q4_0;
+    case S1C_Q4_1: return q_q4_1;
+    case S1C_Q5_0: return q_q5_0;
+    case S1C_Q5_1: return q_q5_1;
+    case S1C_Q8_0: return q_q8_0;
+    case S1C_Q4_K: return q_q4_k;
+    case S1C_Q5_K: return q_q5_k;
+    case S1C_Q6_K: return q_q6_k;
+    default: return NULL;
+    }
+}
+
+bool s1c_dtype_can_quantize(int dtype) {
+    return dtype == S1C_F32 || dtype == S1C_F16 || dtype == S1C_BF16 || q_of(dtype) != NULL;
 }
 
 int s1c_quantize(void *dst, const float *src, int dtype, uint64_t n, s1c_err *err) {
@@ -244,15 +567,13 @@ int s1c_quantize(void *dst, const float *src, int dtype, uint64_t n, s1c_err *er
     case S1C_BF16:
         for (uint64_t i = 0; i < n; i++) { uint16_t h = s1c_f32_to_bf16(src[i]); memcpy(out + 2 * i, &h, 2); }
         return 0;
-    case S1C_Q8_0: case S1C_Q4_0: {
-        if (n % QK != 0) return s1c_fail(err, "%llu elements are not a whole number of %s blocks of 32", (unsigned long long)n, s1c_dtype_name(dtype));
-        uint64_t ts = (uint64_t)s1c_dtype_type_size(dtype);
-        for (uint64_t i = 0; i < n / QK; i++) (dtype == S1C_Q8_0 ? q_q8_0 : q_q4_0)(out + i * ts, src + i * QK);
-        return 0;
+    default: break;
     }
-    default: {
-        const char *name = s1c_dtype_name(dtype);
-        return s1c_fail(err, "cannot quantize to %s (f32, f16, bf16, q8_0 and q4_0 are supported)", name ? name : "?");
-    }
-    }
+    q_fn f = q_of(dtype);
+    const char *name = s1c_dtype_name(dtype);
+    if (!f) return s1c_fail(err, "cannot quantize to %s (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k and q6_k are supported)", name ? name : "?");
+    uint64_t bs = (uint64_t)s1c_dtype_block_size(dtype), ts = (uint64_t)s1c_dtype_type_size(dtype);
+    if (n % bs != 0) return s1c_fail(err, "%llu elements are not a whole number of %s blocks of %llu", (unsigned long long)n, name, (unsigned long long)bs);
+    for (uint64_t i = 0; i < n / bs; i++) f(out + i * ts, src + i * bs);
+    return 0;
 }
