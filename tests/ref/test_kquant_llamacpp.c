@@ -8,8 +8,9 @@
  *     bit.
  *  2. models: llama_model_quantize (= llama-quantize IN OUT Q4_K_M ...) and s1c convert --type
  *     of the same F32 GGUFs (rows that are and are not multiples of 256 and of 32, 8 layers for
- *     the "more bits" layer rule, tied and untied output): every tensor must have the same
- *     type and the same bytes, and general.file_type must agree. */
+ *     the "more bits" layer rule, tied and untied output, 80-layer qwen2 and llama models for
+ *     the 70B rule): every tensor must have the same type and the same bytes, and
+ *     general.file_type must agree. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,10 @@ int main(void) {
         for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++) {
             check_model(harness, dir, "a", mixes[i].ftype, mixes[i].name) ? fails++ : passes++;
             check_model(harness, dir, "b", mixes[i].ftype, mixes[i].name) ? fails++ : passes++;
+            if (mixes[i].ftype == S1C_FTYPE_Q4_K_M || mixes[i].ftype == S1C_FTYPE_Q4_K_S) { /* where the 70B rule acts */
+                check_model(harness, dir, "c", mixes[i].ftype, mixes[i].name) ? fails++ : passes++;
+                check_model(harness, dir, "d", mixes[i].ftype, mixes[i].name) ? fails++ : passes++;
+            }
         }
     }
     printf("%d passed, %d failed\n", passes, fails);

@@ -6,6 +6,8 @@
 #        test_kquant_llamacpp_run.sh models OUTDIR     random F32 qwen2 GGUFs (gguf-py):
 #            a.gguf  hidden 256, 8 layers, FFN 320 (ffn_down rows of 320: not a multiple of 256), untied
 #            b.gguf  hidden 80, 3 layers, FFN 256, tied (rows of 80: not even a multiple of 32)
+#            c.gguf  hidden 64, 80 layers (llama.cpp's 70B rule); d.gguf the same shape as llama
+#            (s1c init + s1c convert; needs $S1C_BIN)
 #        test_kquant_llamacpp_run.sh rows HARNESS TYPE N_PER_ROW IN.f32 OUT.q OUT.deq
 #        test_kquant_llamacpp_run.sh quantize HARNESS FTYPE IN.gguf OUT.gguf   (llama_model_quantize)
 # Exit 77 when gcc, /usr/bin/python3 + numpy or llama-ref are unavailable.
@@ -35,7 +37,18 @@ models)
     [ -d "$GGUF_PY" ] || skip "gguf-py not found in $GGUF_PY"
     mkdir -p "$2"
     "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$2/a.gguf" --hidden 256 --layers 8 --heads 4 --kv-heads 2 --ffn 320 --seed 1 >/dev/null
-    "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$2/b.gguf" --hidden 80 --layers 3 --heads 4 --kv-heads 2 --ffn 256 --tied --seed 2 >/dev/null ;;
+    "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$2/b.gguf" --hidden 80 --layers 3 --heads 4 --kv-heads 2 --ffn 256 --tied --seed 2 >/dev/null
+    # 80 layers: llama.cpp's "70B" rule (attn_v one step up); rows of 64, so the K-quants fall back
+    "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$2/c.gguf" --hidden 64 --layers 80 --heads 4 --kv-heads 2 --ffn 128 --seed 3 >/dev/null
+    # a llama model (grouped KV heads, 80 layers), as s1c writes it to F32 GGUF
+    rm -rf "$2/d_hf" && mkdir -p "$2/d_hf"
+    cat > "$2/d_hf/config.json" <<'JSON'
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+ "num_hidden_layers": 80, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512,
+ "max_position_embeddings": 256, "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": false}
+JSON
+    "$S1C_BIN" init --arch llama --config "$2/d_hf/config.json" --seed 4 --out "$2/d_hf" >/dev/null 2>&1
+    "$S1C_BIN" convert "$2/d_hf" "$2/d.gguf" --type f32 >/dev/null 2>&1 ;;
 rows) "$2" rows "$3" "$4" "$5" "$6" "$7" ;;
 quantize) "$2" model "$3" "$4" "$5" ;;
 *) echo "usage: $0 build OUTDIR | models OUTDIR | rows HARNESS TYPE N IN OUTQ OUTDEQ | quantize HARNESS FTYPE IN OUT" >&2; exit 2 ;;
