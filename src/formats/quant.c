@@ -225,7 +225,11 @@ static inline int round_even(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+/* v limited to lo..hi (lo <= hi); two plain min/max steps, so loops using it vectorize */
+static inline int clampi(int v, int lo, int hi) {
+    int t = v > hi ? hi : v;
+    return t < lo ? lo : t;
+}
 
 /* ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d) (halves away from 0). */
 static void q_q8_0(uint8_t *b, const float *x) {
@@ -320,66 +324,91 @@ static void q_q5_1(uint8_t *b, const float *x) {
 
 /* ---------------------------------------------------------------- K-quant quantizers */
 
-/* ggml's make_qkx2_quants for one 32-element sub-block: x ~ scale * L + min with L in
- * 0..nmax and min <= 0, minimizing the weighted squared error. Start from the plain
- * min/max fit, then try nstep + 1 stretched grids (iscale = (nmax + rmin + rdelta * k) /
- * range), solve the weighted least squares for scale and min on each grid's L, and keep
- * the best. Returns scale; *neg_min = -min (stored positive, subtracted when decoding). */
-static float fit_scale_min(const float *x, const float *w, int nmax, float rmin, float rdelta, int nstep,
-                           uint8_t *L, float *neg_min) {
-    enum { N = 32 };
-    float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
-    for (int i = 1; i < N; i++) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
+/* ggml's make_qkx2_quants, for four 32-element sub-blocks at once: each sub-block is fitted
+ * as x ~ scale * L + min with L in 0..nmax and min <= 0, minimizing the error weighted by
+ * w = |x| + rms(sub-block). Start from the plain min/max fit, then try nstep + 1 stretched
+ * grids (iscale = (nmax + rmin + rdelta * k) / (max - min), with the min of the best fit so
+ * far), solve the weighted least squares for scale and min on each grid's codes and keep a
+ * better one. Outputs scale[j], neg_min[j] = -min (stored positive) and the codes
+ * L[32 * j + i] for j = 0..3.
+ *
+ * Why four lanes: this search is nearly all of a K-quant's time, and each sub-block's steps
+ * depend on the previous ones (min moves), but sub-blocks are independent. Lane j of every
+ * vector operation below is the f32 operation ggml's scalar loop does for sub-block j, in the
+ * same order (IEEE arithmetic is the same in a vector lane), so the bytes do not change; the
+ * data-dependent branches become masks (select). GCC/Clang vector extensions, 16 bytes: SSE2
+ * on any x86-64, NEON on arm64. */
+enum { NL = 4, SUB = 32 };
+typedef float vf4 __attribute__((vector_size(16)));
+typedef int32_t vi4 __attribute__((vector_size(16)));
+
+/* mask ? a : b, lane by lane, bits copied exactly */
+static inline vf4 sel(vi4 mask, vf4 a, vf4 b) { return (vf4)(((vi4)a & mask) | ((vi4)b & ~mask)); }
+static inline vi4 seli(vi4 mask, vi4 a, vi4 b) { return (a & mask) | (b & ~mask); }
+/* round_even, lane by lane */
+static inline vi4 round_even4(vf4 v) { return ((vi4)(v + 12582912.0f) & 0x007fffff) - 0x00400000; }
+static inline vi4 clamp4(vi4 v, int hi) {
+    v = seli(v > hi, (vi4){hi, hi, hi, hi}, v);
+    return seli(v < 0, (vi4){0}, v);
+}
+static inline vf4 tof(vi4 v) { return __builtin_convertvector(v, vf4); }
+
+static void fit_scale_min4(const float *x, int nmax, float rmin, float rdelta, int nstep, uint8_t *L, float *scale,
+                           float *neg_min) {
+    vf4 xt[SUB], wt[SUB], sum_x2 = {0}, av;
+    vi4 lb[SUB], lt[SUB];                        /* best and trial codes */
+    for (int i = 0; i < SUB; i++) {
+        for (int j = 0; j < NL; j++) xt[i][j] = x[SUB * j + i];
+        sum_x2 += xt[i] * xt[i];
     }
-    if (min > 0) min = 0;
-    if (max == min) {
-        memset(L, 0, N);
-        *neg_min = -min;
-        return 0.0f;
+    for (int j = 0; j < NL; j++) av[j] = sqrtf(sum_x2[j] / 32);
+    for (int i = 0; i < SUB; i++) wt[i] = av + (vf4)((vi4)xt[i] & 0x7fffffff); /* + |x| */
+    vf4 mn = xt[0], mx = xt[0], sw = wt[0], sx = sw * xt[0];
+    for (int i = 1; i < SUB; i++) {
+        mn = sel(xt[i] < mn, xt[i], mn);
+        mx = sel(xt[i] > mx, xt[i], mx);
+        sw += wt[i];
+        sx += wt[i] * xt[i];
     }
-    float iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
-    for (int i = 0; i < N; i++) {
-        L[i] = (uint8_t)clampi(round_even(iscale * (x[i] - min)), 0, nmax);
-        float diff = scale * L[i] + min - x[i];
-        best += w[i] * (diff * diff);
+    mn = sel(mn > 0, (vf4){0}, mn);
+    vi4 flat = mx == mn; /* ggml returns all codes 0 and scale 0 right away */
+    vf4 isc = (float)nmax / (mx - mn), sc = 1 / isc, best = {0};
+    for (int i = 0; i < SUB; i++) {
+        lb[i] = clamp4(round_even4(isc * (xt[i] - mn)), nmax);
+        vf4 diff = sc * tof(lb[i]) + mn - xt[i];
+        best += wt[i] * (diff * diff);
     }
-    uint8_t trial[N];
     for (int is = 0; is <= nstep; is++) {
-        iscale = (rmin + rdelta * is + nmax) / (max - min);
-        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-        for (int i = 0; i < N; i++) {
-            int l = clampi(round_even(iscale * (x[i] - min)), 0, nmax);
-            trial[i] = (uint8_t)l;
-            sum_l += w[i] * l;
-            sum_l2 += w[i] * l * l;
-            sum_xl += w[i] * l * x[i];
+        vf4 sl = {0}, sl2 = {0}, sxl = {0}, err = {0};
+        isc = (rmin + rdelta * is + nmax) / (mx - mn);
+        for (int i = 0; i < SUB; i++) {
+            lt[i] = clamp4(round_even4(isc * (xt[i] - mn)), nmax);
+            vf4 l = tof(lt[i]);
+            sl += wt[i] * l;
+            sl2 += wt[i] * l * l;
+            sxl += wt[i] * l * xt[i];
         }
-        float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (!(D > 0)) continue;
-        float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-        float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-        if (this_min > 0) { /* the offset may only lower values: refit the scale alone */
-            this_min = 0;
-            this_scale = sum_xl / sum_l2;
+        vf4 D = sw * sl2 - sl * sl;
+        vf4 ts = (sw * sxl - sx * sl) / D, tm = (sl2 * sx - sl * sxl) / D;
+        vi4 pos = tm > 0; /* the offset may only lower values: refit the scale alone */
+        tm = sel(pos, (vf4){0}, tm);
+        ts = sel(pos, sxl / sl2, ts);
+        for (int i = 0; i < SUB; i++) {
+            vf4 diff = ts * tof(lt[i]) + tm - xt[i];
+            err += wt[i] * (diff * diff);
         }
-        float err = 0;
-        for (int i = 0; i < N; i++) {
-            float diff = this_scale * trial[i] + this_min - x[i];
-            err += w[i] * (diff * diff);
-        }
-        if (err < best) {
-            memcpy(L, trial, N);
-            best = err;
-            scale = this_scale;
-            min = this_min;
-        }
+        vi4 ok = (D > 0) & (err < best);
+        for (int i = 0; i < SUB; i++) lb[i] = seli(ok, lt[i], lb[i]);
+        best = sel(ok, err, best);
+        sc = sel(ok, ts, sc);
+        mn = sel(ok, tm, mn);
     }
-    *neg_min = -min;
-    return scale;
+    /* a flat lane never accepts a step (its D is 0), so mn is still its min */
+    for (int j = 0; j < NL; j++) {
+        scale[j] = flat[j] ? 0.0f : sc[j];
+        neg_min[j] = -mn[j];
+        for (int i = 0; i < SUB; i++) L[SUB * j + i] = flat[j] ? 0 : (uint8_t)lb[i][j];
+    }
 }
 
 /* The 12 bytes of eight 6-bit scales and mins of Q4_K/Q5_K (the inverse of scale_min_k4):
@@ -405,14 +434,10 @@ static void pack_scales_k4(uint8_t *q, const uint8_t *ls, const uint8_t *lm) {
  * 6-bit values into hdr[4..15]), then requantize every element against the scale and min as
  * they will be decoded. L receives the codes 0..nmax. */
 static void kquant_fit(uint8_t *hdr, const float *x, int nmax, float rmin, int nstep, uint8_t *L) {
-    float scales[8], mins[8], w[32], max_scale = 0, max_min = 0;
+    float scales[8], mins[8], max_scale = 0, max_min = 0;
+    fit_scale_min4(x, nmax, rmin, 0.1f, nstep, L, scales, mins);
+    fit_scale_min4(x + 4 * SUB, nmax, rmin, 0.1f, nstep, L + 4 * SUB, scales + 4, mins + 4);
     for (int j = 0; j < 8; j++) {
-        const float *xs = x + 32 * j;
-        float sum_x2 = 0;
-        for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
-        float av_x = sqrtf(sum_x2 / 32);
-        for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(xs[l]);
-        scales[j] = fit_scale_min(xs, w, nmax, rmin, 0.1f, nstep, L + 32 * j, &mins[j]);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
