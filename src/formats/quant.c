@@ -487,45 +487,55 @@ static void q_q5_k(uint8_t *b, const float *x) {
         }
 }
 
-/* ggml's make_qx_quants(16, 32, x, L, rmse_type 1, no weights), Q6_K's per-16 fit: a
- * symmetric scale with codes -32..31 (the largest-magnitude element at -32), refined by
- * trying iscale = -(32 + 0.1 k) / max for k = -9..9 and keeping the best x^2-weighted least
- * squares fit. L gets code + 32. */
-static float fit_symmetric16(const float *x, int8_t *L) {
+/* ggml's make_qx_quants(16, 32, x, L, rmse_type 1, no weights), Q6_K's per-16 fit, for four
+ * 16-element groups at once (lanes, as fit_scale_min4): a symmetric scale with codes -32..31
+ * (the largest-magnitude element at -32), refined by trying iscale = -(32 + 0.1 k) / max for
+ * k = -9..9 and keeping the best x^2-weighted least squares fit. Writes scale[g] and
+ * L[16 * g + i] = code + 32. */
+static void fit_symmetric16x4(const float *x, int8_t *L, float *scale) {
     enum { N = 16, NMAX = 32 };
-    float max = 0, amax = 0;
-    for (int i = 0; i < N; i++)
-        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
-    if (amax < 1e-15f) { /* ggml's GROUP_MAX_EPS: treated as all zero */
-        memset(L, 0, N);
-        return 0.f;
-    }
-    float iscale = -NMAX / max, sumlx = 0, suml2 = 0;
+    vf4 xt[N], w[N], max = {0}, amax = {0};
+    vi4 lb[N], lt[N];
     for (int i = 0; i < N; i++) {
-        int l = clampi(round_even(iscale * x[i]), -NMAX, NMAX - 1);
-        L[i] = (int8_t)(l + NMAX);
-        float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
+        for (int g = 0; g < NL; g++) xt[i][g] = x[N * g + i];
+        vf4 ax = (vf4)((vi4)xt[i] & 0x7fffffff);
+        vi4 bigger = ax > amax;
+        amax = sel(bigger, ax, amax);
+        max = sel(bigger, xt[i], max);
+        w[i] = xt[i] * xt[i];
     }
-    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    vf4 iscale = -NMAX / max, sumlx = {0}, suml2 = {0};
+    for (int i = 0; i < N; i++) {
+        lb[i] = round_even4(iscale * xt[i]);
+        lb[i] = seli(lb[i] > NMAX - 1, (vi4){NMAX - 1, NMAX - 1, NMAX - 1, NMAX - 1}, lb[i]);
+        lb[i] = seli(lb[i] < -NMAX, (vi4){-NMAX, -NMAX, -NMAX, -NMAX}, lb[i]);
+        vf4 l = tof(lb[i]);
+        sumlx += w[i] * xt[i] * l;
+        suml2 += w[i] * l * l;
+    }
+    vf4 sc = sel(suml2 != 0, sumlx / suml2, (vf4){0}), best = sc * sumlx;
     for (int is = -9; is <= 9; is++) {
         if (is == 0) continue;
         iscale = -(NMAX + 0.1f * is) / max;
-        sumlx = suml2 = 0;
+        sumlx = suml2 = (vf4){0};
         for (int i = 0; i < N; i++) {
-            int l = clampi(round_even(iscale * x[i]), -NMAX, NMAX - 1);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
+            lt[i] = round_even4(iscale * xt[i]);
+            lt[i] = seli(lt[i] > NMAX - 1, (vi4){NMAX - 1, NMAX - 1, NMAX - 1, NMAX - 1}, lt[i]);
+            lt[i] = seli(lt[i] < -NMAX, (vi4){-NMAX, -NMAX, -NMAX, -NMAX}, lt[i]);
+            vf4 l = tof(lt[i]);
+            sumlx += w[i] * xt[i] * l;
+            suml2 += w[i] * l * l;
         }
-        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < N; i++) L[i] = (int8_t)(NMAX + clampi(round_even(iscale * x[i]), -NMAX, NMAX - 1));
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
+        vi4 ok = (suml2 > 0) & (sumlx * sumlx > best * suml2);
+        for (int i = 0; i < N; i++) lb[i] = seli(ok, lt[i], lb[i]);
+        sc = sel(ok, sumlx / suml2, sc);
+        best = sel(ok, sc * sumlx, best);
     }
-    return scale;
+    for (int g = 0; g < NL; g++) {
+        bool zero = amax[g] < 1e-15f; /* ggml's GROUP_MAX_EPS: treated as all zero */
+        scale[g] = zero ? 0.0f : sc[g];
+        for (int i = 0; i < N; i++) L[N * g + i] = zero ? 0 : (int8_t)(lb[i][g] + NMAX);
+    }
 }
 
 /* ggml's quantize_row_q6_K_ref: sixteen per-16 scales quantized to int8 against the one of
@@ -534,10 +544,9 @@ static float fit_symmetric16(const float *x, int8_t *L) {
 static void q_q6_k(uint8_t *b, const float *x) {
     int8_t L[QK_K];
     float scales[16], max_scale = 0, max_abs = 0;
-    for (int ib = 0; ib < 16; ib++) {
-        scales[ib] = fit_symmetric16(x + 16 * ib, L + 16 * ib);
+    for (int ib = 0; ib < 16; ib += NL) fit_symmetric16x4(x + 16 * ib, L + 16 * ib, scales + ib);
+    for (int ib = 0; ib < 16; ib++)
         if (fabsf(scales[ib]) > max_abs) { max_abs = fabsf(scales[ib]); max_scale = scales[ib]; }
-    }
     memset(b, 0, 210);
     if (max_abs < 1e-15f) return; /* an all-zero block: all bytes 0, d = +0 */
     int8_t *sc = (int8_t *)(b + 192);
