@@ -234,7 +234,7 @@ static inline int clampi(int v, int lo, int hi) {
 /* ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d) (halves away from 0). */
 static void q_q8_0(uint8_t *b, const float *x) {
     float amax = 0.0f;
-    for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < QK; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]); /* ggml's MAX, not fmaxf: a NaN propagates */
     float d = amax / 127.0f;
     float id = d != 0.0f ? 1.0f / d : 0.0f;
     f2h(b, d);
