@@ -587,6 +587,12 @@ static q_fn q_of(int dtype) {
     }
 }
 
+uint64_t s1c_first_nonfinite(const float *x, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return n;
+}
+
 bool s1c_dtype_can_quantize(int dtype) {
     return dtype == S1C_F32 || dtype == S1C_F16 || dtype == S1C_BF16 || q_of(dtype) != NULL;
 }
@@ -608,6 +614,8 @@ int s1c_quantize(void *dst, const float *src, int dtype, uint64_t n, s1c_err *er
     if (!f) return s1c_fail(err, "cannot quantize to %s (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k and q6_k are supported)", name ? name : "?");
     uint64_t bs = (uint64_t)s1c_dtype_block_size(dtype), ts = (uint64_t)s1c_dtype_type_size(dtype);
     if (n % bs != 0) return s1c_fail(err, "%llu elements are not a whole number of %s blocks of %llu", (unsigned long long)n, name, (unsigned long long)bs);
+    uint64_t bad = s1c_first_nonfinite(src, n);
+    if (bad < n) return s1c_fail(err, "element %llu is %g: a %s block cannot hold it", (unsigned long long)bad, (double)src[bad], name);
     for (uint64_t i = 0; i < n / bs; i++) f(out + i * ts, src + i * bs);
     return 0;
 }

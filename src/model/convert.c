@@ -207,7 +207,9 @@ static void quantize_task(void *ctx, int task, int n_tasks) {
 static int quantize_mt(void *dst, const float *src, int dtype, uint64_t n, s1c_err *err) {
     uint64_t bs = (uint64_t)s1c_dtype_block_size(dtype);
     s1c_pool *pool = s1c_pool_global();
-    if (!pool || n < 65536 || !s1c_dtype_can_quantize(dtype) || n % bs != 0) return s1c_quantize(dst, src, dtype, n, err);
+    /* the tasks cannot report errors: anything s1c_quantize would refuse goes to it whole */
+    if (!pool || n < 65536 || !s1c_dtype_can_quantize(dtype) || n % bs != 0 || (s1c_dtype_is_quant(dtype) && s1c_first_nonfinite(src, n) < n))
+        return s1c_quantize(dst, src, dtype, n, err);
     qjob j = {dst, src, dtype, n / bs, bs, (uint64_t)s1c_dtype_type_size(dtype)};
     int tasks = 4 * s1c_pool_threads(pool);
     s1c_pool_run(pool, (uint64_t)tasks > j.n_blocks ? (int)j.n_blocks : tasks, quantize_task, &j);

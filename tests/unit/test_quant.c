@@ -124,6 +124,16 @@ static void test_quantize_sizes(void **state) {
     assert_int_not_equal(s1c_quantize(all, x, S1C_Q2_K, 256, &err), 0);
     assert_non_null(strstr(err.msg, "cannot quantize to q2_k"));
     assert_false(s1c_dtype_can_quantize(S1C_Q3_K));
+    /* NaN / inf: refused by the block types, with the element named */
+    float keep = x[300];
+    x[300] = NAN;
+    assert_int_not_equal(s1c_quantize(all, x, S1C_Q4_K, n, &err), 0);
+    assert_non_null(strstr(err.msg, "element 300 is nan"));
+    x[300] = -INFINITY;
+    assert_int_not_equal(s1c_quantize(all, x, S1C_Q8_0, n, &err), 0);
+    assert_non_null(strstr(err.msg, "element 300 is -inf"));
+    assert_int_equal(s1c_quantize(all, x, S1C_F16, n, &err), 0); /* float types keep them */
+    x[300] = keep;
     assert_false(s1c_dtype_can_quantize(999));
     assert_int_not_equal(s1c_quantize(all, x, 999, 256, &err), 0);
     free(x); free(all); free(part);
