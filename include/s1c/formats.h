@@ -200,9 +200,30 @@ bool s1c_dtype_can_dequantize(int dtype);
 /* Converts n elements (a whole number of blocks) of any of those types to f32, exactly as
  * ggml's reference dequantizers do. */
 int s1c_dequantize(float *dst, const void *src, int dtype, uint64_t n, s1c_err *err);
-/* Encodes n f32 elements as F32, F16, BF16, Q8_0 or Q4_0 (n a multiple of 32 for the
- * block types); Q8_0/Q4_0 round as ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref, so
- * the bytes equal llama-quantize's. dst holds s1c_dtype_nbytes(dtype, n) bytes. */
+/* Encodes n f32 elements as F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (n a multiple of
+ * 32), Q4_K, Q5_K or Q6_K (n a multiple of 256). The block types round exactly as ggml's
+ * quantize_row_*_ref (llama-quantize without an importance matrix), so the bytes equal
+ * llama.cpp's; they refuse NaN and infinities (a block would silently turn to garbage), as
+ * llama-quantize refuses such tensors. Blocks are independent: any whole-block slice may be
+ * quantized on its own (e.g. by several threads). dst holds s1c_dtype_nbytes(dtype, n) bytes. */
 int s1c_quantize(void *dst, const float *src, int dtype, uint64_t n, s1c_err *err);
+/* True for the types s1c_quantize writes. */
+bool s1c_dtype_can_quantize(int dtype);
+/* Index of the first NaN or infinity among x[0..n), or n if there is none. */
+uint64_t s1c_first_nonfinite(const float *x, uint64_t n);
+
+/* llama.cpp's file types (llama_ftype, GGUF general.file_type) of the quantization mixtures
+ * llama-quantize makes: most matrices in one K-quant, some (output, attn_v and ffn_down of
+ * chosen layers) in more bits, and rows that do not fit a 256-element block in a 32-element
+ * type. s1c_model_convert takes S1C_MIX(ftype) in place of a dtype to write one. */
+enum {
+    S1C_FTYPE_Q4_K_S = 14,
+    S1C_FTYPE_Q4_K_M = 15,
+    S1C_FTYPE_Q5_K_S = 16,
+    S1C_FTYPE_Q5_K_M = 17,
+    S1C_FTYPE_Q6_K = 18,
+    S1C_MIX_BASE = 0x100 /* above every dtype id */
+};
+#define S1C_MIX(ftype) (S1C_MIX_BASE + (ftype))
 
 #endif

@@ -129,7 +129,8 @@ int s1c_model_init_hf(const s1c_config *c, uint64_t seed, int dtype, const char 
  * permuted for `llama`, the HF byte-level BPE tokenizer as `gpt2` metadata), else a Hugging
  * Face directory (config.json, model.safetensors, vocab.json, merges.txt,
  * tokenizer_config.json). dtype: the matrices' type (F32, F16, BF16, or Q8_0/Q4_0 for GGUF;
- * rows whose length is not a multiple of 32 fall back to F16 as in llama.cpp), or -1 to keep
+ * rows whose length is not a multiple of 32 fall back to F16 as in llama.cpp), or for GGUF a
+ * llama-quantize mixture S1C_MIX(S1C_FTYPE_Q4_K_M ...) (formats.h), or -1 to keep
  * the source's float type (F32 for a quantized source). */
 int s1c_model_convert(const char *in, const char *out, int dtype, s1c_err *err);
 

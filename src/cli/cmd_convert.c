@@ -3,13 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "s1c/model.h"
 #include "s1c/text.h"
 
 static const char *convert_help =
-    "usage: s1c convert IN OUT [--type f32|bf16|f16|q8_0|q4_0]\n"
+    "usage: s1c convert IN OUT [--type f32|bf16|f16|q8_0|q4_0|q4_k_m|q4_k_s|q5_k_m|q5_k_s|q6_k]\n"
     "\n"
     "  IN    a Hugging Face model directory, a .gguf file or a llama2.c .bin\n"
     "  OUT   a .gguf file (llama.cpp's qwen2/llama layout, tokenizer included), or else a\n"
@@ -17,18 +18,26 @@ static const char *convert_help =
     "        vocab.json, merges.txt, tokenizer_config.json)\n"
     "  --type T   type of the weight matrices (default: as in IN; f32 for a quantized IN).\n"
     "             q8_0 and q4_0 are for GGUF output; norms and biases stay f32 in GGUF.\n"
+    "             q4_k_m, q4_k_s, q5_k_m, q5_k_s, q6_k: llama-quantize's mixtures (GGUF only),\n"
+    "             byte for byte as llama.cpp's llama-quantize writes them (no imatrix): most\n"
+    "             matrices in the K-quant, output/embedding and some attn_v/ffn_down layers in\n"
+    "             more bits, rows that are not a multiple of 256 in q5_0/q5_1/q8_0 (or f16).\n"
     "\n"
     "examples:\n"
     "  s1c convert /models/Qwen2.5-0.5B-Instruct qwen05b-q8_0.gguf --type q8_0\n"
-    "  s1c convert qwen05b-f32.gguf /tmp/qwen05b-hf --type bf16\n";
+    "  s1c convert qwen05b-f32.gguf /tmp/qwen05b-hf --type bf16\n"
+    "  s1c convert /models/Qwen2.5-7B-Instruct qwen7b-q4_k_m.gguf --type q4_k_m\n";
 
-/* --type: the dtype, or -1 after reporting a bad name. */
+/* --type: the dtype or mixture, or -1 after reporting a bad name. Upper case is accepted
+ * too, as llama-quantize spells its types (Q4_K_M). */
 static int parse_type(const char *cmd, const char *type) {
     static const struct { const char *name; int dtype; } types[] = {
-        {"f32", S1C_F32}, {"f16", S1C_F16}, {"bf16", S1C_BF16}, {"q8_0", S1C_Q8_0}, {"q4_0", S1C_Q4_0}};
+        {"f32", S1C_F32}, {"f16", S1C_F16}, {"bf16", S1C_BF16}, {"q8_0", S1C_Q8_0}, {"q4_0", S1C_Q4_0},
+        {"q4_k_m", S1C_MIX(S1C_FTYPE_Q4_K_M)}, {"q4_k_s", S1C_MIX(S1C_FTYPE_Q4_K_S)}, {"q5_k_m", S1C_MIX(S1C_FTYPE_Q5_K_M)},
+        {"q5_k_s", S1C_MIX(S1C_FTYPE_Q5_K_S)}, {"q6_k", S1C_MIX(S1C_FTYPE_Q6_K)}};
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++)
-        if (!strcmp(type, types[k].name)) return types[k].dtype;
-    cli_error("%s: --type must be f32, bf16, f16, q8_0 or q4_0, not '%s'", cmd, type);
+        if (!strcasecmp(type, types[k].name)) return types[k].dtype;
+    cli_error("%s: --type must be f32, bf16, f16, q8_0, q4_0, q4_k_m, q4_k_s, q5_k_m, q5_k_s or q6_k, not '%s'", cmd, type);
     return -1;
 }
 
@@ -57,7 +66,8 @@ int cmd_convert(int argc, char **argv) {
 /* ------------------------------------------------------------------ export-ollama */
 
 static const char *export_help =
-    "usage: s1c export-ollama MODEL DIR [--type f32|bf16|f16|q8_0|q4_0] [--ctx N]\n"
+    "usage: s1c export-ollama MODEL DIR [--type f32|bf16|f16|q8_0|q4_0|q4_k_m|q4_k_s|q5_k_m|q5_k_s|q6_k]\n"
+    "                         [--ctx N]\n"
     "\n"
     "Writes DIR/model.gguf, DIR/Modelfile (s1's prompt layout as an Ollama template: ChatML with\n"
     "Qwen's default system prompt, the assistant turn opened with <|im_start|>think; stop tokens;\n"

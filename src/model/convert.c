@@ -1,5 +1,6 @@
 /* Model conversion: Hugging Face directory <-> GGUF (llama.cpp's `llama` and `qwen2`
- * layouts), and re-encoding of the weights (f32, f16, bf16, q8_0, q4_0).
+ * layouts), and re-encoding of the weights (f32, f16, bf16, q8_0, q4_0, and llama-quantize's
+ * K-quant mixtures q4_k_s/m, q5_k_s/m, q6_k with its per-tensor type choice).
  *
  * The source is opened with the ordinary model loader (any format it reads), so tensors are
  * found by role and checked against the config once. Every matrix goes through f32: it is
@@ -115,14 +116,110 @@ static int list_tensors(const s1c_model *m, bool hf_names, ctensor *out) {
     return n;
 }
 
-/* Produces the bytes of one tensor in dtype (matrices: the fallback F16 when the row length
- * is not a whole number of 32-element blocks, as llama.cpp's converter falls back). */
-static int encode_tensor(const s1c_model *m, const ctensor *t, int dtype, int permute, bufs *b, int *dtype_out,
-                         const void **data, uint64_t *nbytes, s1c_err *err) {
+/* ------------------------------------------------------------------ llama-quantize's mixtures */
+
+/* The K-quant mixtures: llama.cpp's file type, its name on the command line, and the type
+ * most matrices get (llama_ftype_get_default_type). */
+static const struct mix {
+    int ftype;
+    const char *name;
+    int base;
+} mixes[] = {
+    {S1C_FTYPE_Q4_K_S, "q4_k_s", S1C_Q4_K}, {S1C_FTYPE_Q4_K_M, "q4_k_m", S1C_Q4_K}, {S1C_FTYPE_Q5_K_S, "q5_k_s", S1C_Q5_K},
+    {S1C_FTYPE_Q5_K_M, "q5_k_m", S1C_Q5_K}, {S1C_FTYPE_Q6_K, "q6_k", S1C_Q6_K},
+};
+
+static const struct mix *mix_of(int dtype) {
+    for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++)
+        if (dtype == S1C_MIX(mixes[i].ftype)) return &mixes[i];
+    return NULL;
+}
+
+/* A --type value's name: the dtype's, or the mixture's. */
+static const char *type_name(int dtype) {
+    const struct mix *x = mix_of(dtype);
+    const char *n = x ? x->name : s1c_dtype_name(dtype);
+    return n ? n : "?";
+}
+
+/* llama.cpp's use_more_bits: the first and last eighth of the layers and every third one in
+ * between get more bits in the _M mixtures. */
+static bool more_bits(int layer, int n_layers) {
+    return layer < n_layers / 8 || layer >= 7 * n_layers / 8 || (layer - n_layers / 8) % 3 == 2;
+}
+
+/* llama.cpp's tensor_type_fallback: a row length that is not a whole number of the type's
+ * blocks takes the 32-element type of about the same size, and F16 when even that does not
+ * fit. */
+static int fallback_type(int dtype, int64_t cols) {
+    if (cols % s1c_dtype_block_size(dtype) == 0) return dtype;
+    int f = dtype == S1C_Q4_K ? S1C_Q5_0 : dtype == S1C_Q5_K ? S1C_Q5_1 : dtype == S1C_Q6_K ? S1C_Q8_0 : dtype;
+    return cols % s1c_dtype_block_size(f) == 0 ? f : S1C_F16;
+}
+
+/* The type llama-quantize gives one matrix of a dense qwen2/llama model in mixture x, with no
+ * importance matrix and default options (llama_tensor_get_type_impl). llama.cpp counts attn_v
+ * and ffn_down tensors in name order sorted by layer, so its counters equal the layer index. */
+static int mix_type(const s1c_model *m, const struct mix *x, const ctensor *t) {
+    const s1c_config *c = &m->cfg;
+    int ft = x->ftype, type = x->base, L = t->layer, n = c->n_layers;
+    /* llama.cpp's LLM_TYPE_70B (qwen2: 80 layers; llama: 80 layers with grouped KV heads) */
+    bool is_70b = n == 80 && (c->arch == S1C_ARCH_QWEN2 || c->n_heads != c->n_kv_heads);
+    if (t->role == T_OUTPUT || (t->role == T_TOK_EMBD && c->tied_embeddings)) {
+        type = t->shape[1] % s1c_dtype_block_size(type) != 0 ? S1C_Q8_0 : S1C_Q6_K;
+    } else if (t->role == T_V) {
+        if ((ft == S1C_FTYPE_Q4_K_M || ft == S1C_FTYPE_Q5_K_M) && more_bits(L, n)) type = S1C_Q6_K;
+        else if (ft == S1C_FTYPE_Q4_K_S && L < 4) type = S1C_Q5_K;
+        if (is_70b && type == S1C_Q4_K) type = S1C_Q5_K; /* 8 heads share attn_v: cheap to widen */
+    } else if (t->role == T_DOWN) {
+        if ((ft == S1C_FTYPE_Q4_K_M || ft == S1C_FTYPE_Q5_K_M) && more_bits(L, n)) type = S1C_Q6_K;
+        else if (ft == S1C_FTYPE_Q4_K_S && L < n / 8) type = S1C_Q5_K;
+    }
+    return fallback_type(type, t->shape[1]);
+}
+
+/* The GGUF type of a matrix for the requested --type: a mixture's choice, or the plain type
+ * with llama.cpp's F16 fallback for rows that are not whole blocks. */
+static int matrix_type(const s1c_model *m, const ctensor *t, int dtype) {
+    const struct mix *x = mix_of(dtype);
+    if (x) return mix_type(m, x, t);
+    return t->shape[1] % s1c_dtype_block_size(dtype) != 0 ? S1C_F16 : dtype;
+}
+
+/* ------------------------------------------------------------------ encoding */
+
+/* s1c_quantize over the global thread pool: the K-quant fits are ~100x the cost of a copy, so
+ * a 7B model would take many minutes on one core. Blocks are independent, so each task takes
+ * a whole-block slice and the bytes do not depend on the number of threads. */
+typedef struct qjob {
+    uint8_t *dst;
+    const float *src;
+    int dtype;
+    uint64_t n_blocks, bs, ts;
+} qjob;
+
+static void quantize_task(void *ctx, int task, int n_tasks) {
+    const qjob *j = ctx;
+    uint64_t b0 = j->n_blocks * (uint64_t)task / (uint64_t)n_tasks, b1 = j->n_blocks * (uint64_t)(task + 1) / (uint64_t)n_tasks;
+    if (b1 > b0) s1c_quantize(j->dst + b0 * j->ts, j->src + b0 * j->bs, j->dtype, (b1 - b0) * j->bs, NULL);
+}
+
+static int quantize_mt(void *dst, const float *src, int dtype, uint64_t n, s1c_err *err) {
+    uint64_t bs = (uint64_t)s1c_dtype_block_size(dtype);
+    s1c_pool *pool = s1c_pool_global();
+    /* the tasks cannot report errors: anything s1c_quantize would refuse goes to it whole */
+    if (!pool || n < 65536 || !s1c_dtype_can_quantize(dtype) || n % bs != 0 || (s1c_dtype_is_quant(dtype) && s1c_first_nonfinite(src, n) < n))
+        return s1c_quantize(dst, src, dtype, n, err);
+    qjob j = {dst, src, dtype, n / bs, bs, (uint64_t)s1c_dtype_type_size(dtype)};
+    int tasks = 4 * s1c_pool_threads(pool);
+    s1c_pool_run(pool, (uint64_t)tasks > j.n_blocks ? (int)j.n_blocks : tasks, quantize_task, &j);
+    return 0;
+}
+
+/* Produces the bytes of one tensor in dtype (already a type that fits its rows). */
+static int encode_tensor(const s1c_model *m, const ctensor *t, int dtype, int permute, bufs *b, const void **data,
+                         uint64_t *nbytes, s1c_err *err) {
     uint64_t n = (uint64_t)t->shape[0] * (uint64_t)(t->ndim == 2 ? t->shape[1] : 1);
-    int bs = s1c_dtype_block_size(dtype);
-    if (t->ndim == 2 && (uint64_t)t->shape[1] % (uint64_t)bs != 0) dtype = S1C_F16;
-    *dtype_out = dtype;
     s1c_dtype_nbytes(dtype, n, nbytes);
     bool perm = permute && (t->role == T_Q || t->role == T_K || t->role == T_Q_BIAS || t->role == T_K_BIAS);
     /* plain F32 -> F32 matrices stay views */
@@ -138,7 +235,7 @@ static int encode_tensor(const s1c_model *m, const ctensor *t, int dtype, int pe
         int heads = (t->role == T_Q || t->role == T_Q_BIAS) ? m->cfg.n_heads : m->cfg.n_kv_heads;
         permute_rows(f, heads, t->shape[0], t->ndim == 2 ? t->shape[1] : 1, permute < 0, tmp);
     }
-    if (rc == 0) rc = s1c_quantize(out, f, dtype, n, err);
+    if (rc == 0) rc = quantize_mt(out, f, dtype, n, err);
     free(f);
     free(tmp);
     if (rc != 0) return s1c_fail_prefix(err, "tensor '%s'", t->name);
@@ -309,7 +406,10 @@ done:
 
 /* ------------------------------------------------------------------ to GGUF */
 
+/* general.file_type as llama.cpp writes it (llama_ftype). */
 static int ggml_file_type(int dtype) {
+    const struct mix *x = mix_of(dtype);
+    if (x) return x->ftype;
     switch (dtype) {
     case S1C_F32: return 0;
     case S1C_F16: return 1;
@@ -336,6 +436,8 @@ static int write_gguf(const s1c_model *m, const char *out, int dtype, s1c_err *e
         const char *base = strrchr(m->path, '/');
         gguf_w_str(w, "general.name", base && base[1] ? base + 1 : m->path);
         gguf_w_u32(w, "general.file_type", (uint32_t)ggml_file_type(dtype));
+        /* ggml's block layouts version (GGML_QNT_VERSION), written by llama.cpp's tools */
+        if (dtype != S1C_F32 && dtype != S1C_F16 && dtype != S1C_BF16) gguf_w_u32(w, "general.quantization_version", 2);
         gguf_w_u32(w, K("context_length"), (uint32_t)c->max_seq_len);
         gguf_w_u32(w, K("embedding_length"), (uint32_t)c->dim);
         gguf_w_u32(w, K("block_count"), (uint32_t)c->n_layers);
@@ -400,9 +502,8 @@ static int write_gguf(const s1c_model *m, const char *out, int dtype, s1c_err *e
     for (int i = 0; i < n && rc == 0; i++) {
         const void *data;
         uint64_t nb;
-        int dt;
-        if (ts[i].ndim == 1) rc = encode_tensor(m, &ts[i], S1C_F32, permute, &b, &dt, &data, &nb, err);
-        else rc = encode_tensor(m, &ts[i], dtype, permute, &b, &dt, &data, &nb, err);
+        int dt = ts[i].ndim == 1 ? S1C_F32 : matrix_type(m, &ts[i], dtype);
+        rc = encode_tensor(m, &ts[i], dt, permute, &b, &data, &nb, err);
         if (rc == 0) gguf_w_tensor(w, ts[i].name, dt, ts[i].ndim, ts[i].shape, data);
     }
     if (rc == 0) rc = gguf_writer_write(w, out, err);
@@ -548,7 +649,7 @@ static int copy_hf_tokenizer(const char *from, const char *to, s1c_err *err) {
 static int write_hf(const s1c_model *m, const char *out, int dtype, s1c_err *err) {
     const s1c_config *c = &m->cfg;
     if (dtype != S1C_F32 && dtype != S1C_F16 && dtype != S1C_BF16)
-        return s1c_fail(err, "%s: a Hugging Face directory stores f32, f16 or bf16 weights, not %s", out, s1c_dtype_name(dtype));
+        return s1c_fail(err, "%s: a Hugging Face directory stores f32, f16 or bf16 weights, not %s (quantized types need a .gguf OUT)", out, type_name(dtype));
     if (s1c_mkdir_p(out, err) != 0) return -1;
     int permute = c->rope_layout == S1C_ROPE_HALF ? 0 : -1;
     bufs b = {0};
@@ -562,7 +663,8 @@ static int write_hf(const s1c_model *m, const char *out, int dtype, s1c_err *err
         t->ndim = ts[i].ndim;
         t->shape[0] = ts[i].shape[0];
         t->shape[1] = ts[i].shape[1];
-        rc = encode_tensor(m, &ts[i], dtype, permute, &b, &t->dtype, &t->data, &t->nbytes, err);
+        t->dtype = dtype;
+        rc = encode_tensor(m, &ts[i], dtype, permute, &b, &t->data, &t->nbytes, err);
     }
     char *path = s1c_path_join(out, "model.safetensors");
     if (rc == 0) rc = st_write(path, st, n, err);
@@ -596,10 +698,9 @@ int s1c_model_convert(const char *in, const char *out, int dtype, s1c_err *err) 
         if (m->n_deq) src = S1C_F32;
         dtype = src == S1C_F16 || src == S1C_BF16 ? src : S1C_F32;
     }
-    if (dtype != S1C_F32 && dtype != S1C_F16 && dtype != S1C_BF16 && dtype != S1C_Q8_0 && dtype != S1C_Q4_0) {
+    if (dtype != S1C_F32 && dtype != S1C_F16 && dtype != S1C_BF16 && dtype != S1C_Q8_0 && dtype != S1C_Q4_0 && !mix_of(dtype)) {
         s1c_model_free(m);
-        const char *dn = s1c_dtype_name(dtype);
-        return s1c_fail(err, "convert: cannot write type %s (f32, f16, bf16, q8_0, q4_0)", dn ? dn : "?");
+        return s1c_fail(err, "convert: cannot write type %s (f32, f16, bf16, q8_0, q4_0, q4_k_s, q4_k_m, q5_k_s, q5_k_m, q6_k)", type_name(dtype));
     }
     int rc = to_gguf ? write_gguf(m, out, dtype, err) : write_hf(m, out, dtype, err);
     s1c_model_free(m);

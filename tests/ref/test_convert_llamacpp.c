@@ -1,7 +1,8 @@
 /* Against a REAL llama.cpp (prebuilt, ../shared/tools/llama-ref), skipped (77) without node/npm:
  *  1. Q8_0, Q4_0 and BF16 GGUFs written by llama.cpp's gguf-py (requant_gguf.py), and Q4_K / Q6_K
  *     ones (random blocks in ggml's layouts, written by gguf-py), load in s1c
- *     (dequantized at load) and give llama.cpp's logits within QTOL of the logit range.
+ *     (dequantized at load) and give llama.cpp's logits within QTOL of the logit range; so
+ *     does the Q4_K_M file `s1c convert --type q4_k_m` writes (llama.cpp greedy-decodes it).
  *  2. llama.cpp loads the GGUFs `s1c_model_convert` writes from tiny qwen2 and llama HF models
  *     (Qwen2.5 tokenizer, 151936 rows) and its logits equal s1c's to fp32 tolerance.
  * s1c runs the exact sequence llama.cpp ran (prompt + its greedy tokens), so one near-tie
@@ -162,12 +163,15 @@ int main(void) {
     int fails = 0, passes = 0, r;
     /* BF16: llama.cpp rounds every matmul input to bf16, s1c widens the weights and keeps f32
      * activations: measured 9.0e-3 of the logit range on this random model (2e-2 allowed) */
-    const char *q[6] = {"f32", "Q8_0", "Q4_0", "BF16", "Q4_K", "Q6_K"};
-    for (int i = 0; i < 6; i++) {
+    const char *q[7] = {"f32", "Q8_0", "Q4_0", "BF16", "Q4_K", "Q6_K", "S1C_Q4_K_M"};
+    for (int i = 0; i < 7; i++) {
         snprintf(path, sizeof path, "%s/%s.gguf", dir, q[i]);
         char tag[64];
         snprintf(tag, sizeof tag, "llamacpp_quant_%s", q[i]);
-        r = compare(path, prompt, tag, i == 0 ? F32_TOL : 0, i == 3 ? 2e-2 : QTOL_REL);
+        /* S1C_Q4_K_M: 6.6e-2 of the range; llama-ref's exact float64 numpy forward on the same
+         * file is 6.3e-2 from llama.cpp too (its Q4_K/Q6_K kernels round the activations to
+         * Q8_K, 4 layers of 256-wide rows), so 1e-1 is allowed there */
+        r = compare(path, prompt, tag, i == 0 ? F32_TOL : 0, i == 3 ? 2e-2 : i == 6 ? 1e-1 : QTOL_REL);
         if (r == 77) return 77;
         r ? fails++ : passes++;
     }

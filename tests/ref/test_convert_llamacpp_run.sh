@@ -2,7 +2,8 @@
 # Helper of test_convert_llamacpp.c: runs a REAL llama.cpp (../shared/tools/llama-ref) on a GGUF.
 #
 # usage: test_convert_llamacpp_run.sh make  OUTDIR          random tiny qwen2 F32 GGUF + its Q8_0/Q4_0/BF16, and Q4_K/Q6_K ones
-#                                                          (requant_gguf.py) + prompt.txt
+#                                                          (requant_gguf.py) + prompt.txt, and S1C_Q4_K_M.gguf
+#                                                          (`$S1C_BIN convert --type q4_k_m` of a 256-wide F32 model)
 #        test_convert_llamacpp_run.sh tokenize MODEL.gguf TEXTFILE OUT   llama.cpp's token ids
 #        test_convert_llamacpp_run.sh greedy MODEL.gguf PROMPT_IDS OUTPREFIX N
 #            writes OUTPREFIX.tokens (N greedy ids, one line) and OUTPREFIX.f32 (raw float32
@@ -28,7 +29,10 @@ make)
     # K-quants (what Ollama's Q4_K_M/Q6_K files hold): rows of 256, so a wider model
     for t in q4_k q6_k; do
         "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$OUT/${t^^}.gguf" --dtype "$t" --hidden 256 --ffn 512 >/dev/null
-    done ;;
+    done
+    # s1c's own Q4_K_M (convert --type q4_k_m of an F32 file; ffn_down rows of 320 fall back to Q5_0/Q8_0)
+    "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$OUT/f32_k.gguf" --hidden 256 --ffn 320 --layers 4 >/dev/null
+    "${S1C_BIN:?S1C_BIN is not set}" convert "$OUT/f32_k.gguf" "$OUT/S1C_Q4_K_M.gguf" --type q4_k_m 2>/dev/null ;;
 greedy)
     MODEL=$2 PROMPT=$3 PREFIX=$4 N=$5
     node "$TOOLS/greedy.mjs" "$MODEL" "$PROMPT" "$N" --ids --logits "$PREFIX.npy" --logits-steps "$N" --json > "$PREFIX.json"

@@ -1,4 +1,5 @@
-/* GGML block quantization: quantize -> dequantize error bounds for Q8_0/Q4_0, and agreement
+/* GGML block quantization: quantize -> dequantize error bounds for every type s1c writes,
+ * refused sizes, and agreement
  * with llama.cpp's own gguf-py (../shared/tools/llama-ref): Q8_0/Q4_0 bytes written by
  * requant_gguf.py equal s1c_quantize's, and gguf-py's dequantizers give exactly s1c's values
  * for random blocks of every type s1c reads (Q4_0 .. Q6_K). The gguf-py parts skip with a
@@ -55,6 +56,87 @@ static void test_roundtrip_bounds(void **state) {
     assert_int_not_equal(s1c_quantize(q, x, S1C_Q8_0, 33, &err), 0);
     assert_int_not_equal(s1c_dequantize(y, q, S1C_Q8_K, 256, &err), 0);
     free(x); free(y); free(q);
+}
+
+/* The other block types. Each element's error is bounded by the code step it was rounded
+ * to (half a step; a full step where ggml clamps the top code) plus the f16 rounding of the
+ * stored scale and offset. The K-quants' steps are per sub-block and their 6/8-bit scales
+ * are fitted, so they are bounded against the super-block's range instead, and on Gaussian
+ * data more bits must mean a smaller RMS error. */
+static void test_more_types_roundtrip(void **state) {
+    (void)state;
+    const uint64_t n = 256 * 64;
+    float *x = random_f32(n, 2), *y = malloc(n * sizeof(float));
+    uint8_t *q = malloc(n * 2);
+    s1c_err err;
+    static const struct { int dtype; int bs; double frac; } cases[] = {
+        /* frac: worst |error| as a fraction of the block's (max - min) (32-element types) or of
+         * the super-block's (K-quants) */
+        {S1C_Q4_1, 32, 0.5 / 15}, {S1C_Q5_1, 32, 0.5 / 31}, {S1C_Q5_0, 32, 1.0 / 16}, {S1C_Q4_K, 256, 1.0 / 15},
+        {S1C_Q5_K, 256, 1.0 / 31}, {S1C_Q6_K, 256, 1.0 / 32}};
+    double rms[6] = {0};
+    for (int k = 0; k < 6; k++) {
+        int bs = cases[k].bs;
+        assert_true(s1c_dtype_can_quantize(cases[k].dtype));
+        assert_int_equal(s1c_quantize(q, x, cases[k].dtype, n, &err), 0);
+        assert_int_equal(s1c_dequantize(y, q, cases[k].dtype, n, &err), 0);
+        double worst = 0, se = 0;
+        for (uint64_t b = 0; b < n / (uint64_t)bs; b++) {
+            float mn = 0, mx = 0;
+            for (int j = 0; j < bs; j++) { mn = fminf(mn, x[b * bs + j]); mx = fmaxf(mx, x[b * bs + j]); }
+            double range = (double)mx - mn, bound = cases[k].frac * range + range / 512 + 1e-30;
+            for (int j = 0; j < bs; j++) {
+                double e = fabs((double)x[b * bs + j] - y[b * bs + j]);
+                se += e * e;
+                if (e > bound) fail_msg("%s block %llu elem %d: |%g - %g| > %g", s1c_dtype_name(cases[k].dtype), (unsigned long long)b, j, x[b * bs + j], y[b * bs + j], bound);
+                if (range > 0 && e / range > worst) worst = e / range;
+            }
+        }
+        rms[k] = sqrt(se / (double)n);
+        printf("%s: max error %.4f of the block range, rms %.4f\n", s1c_dtype_name(cases[k].dtype), worst, rms[k]);
+        for (int j = 0; j < 32; j++) assert_true(y[j] == 0.0f); /* the all-zero block stays exact */
+    }
+    assert_true(rms[3] > rms[4] && rms[4] > rms[5]); /* Q4_K > Q5_K > Q6_K */
+    assert_true(rms[0] > rms[1]);                    /* Q4_1 > Q5_1 */
+    free(x); free(y); free(q);
+}
+
+/* Sizes that are not whole blocks and types without a quantizer are refused with a message;
+ * any whole-block slice quantizes to the same bytes as inside the whole (convert relies on it
+ * to split the work across threads). */
+static void test_quantize_sizes(void **state) {
+    (void)state;
+    const uint64_t n = 256 * 8;
+    float *x = random_f32(n, 3);
+    uint8_t *all = malloc(n * 2), *part = malloc(n * 2);
+    s1c_err err;
+    static const int types[] = {S1C_Q4_0, S1C_Q4_1, S1C_Q5_0, S1C_Q5_1, S1C_Q8_0, S1C_Q4_K, S1C_Q5_K, S1C_Q6_K};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        int t = types[k], bs = s1c_dtype_block_size(t), ts = s1c_dtype_type_size(t);
+        assert_int_not_equal(s1c_quantize(all, x, t, (uint64_t)bs + 1, &err), 0);
+        assert_non_null(strstr(err.msg, "whole number"));
+        assert_int_not_equal(s1c_quantize(all, x, t, (uint64_t)bs / 2, &err), 0);
+        assert_int_equal(s1c_quantize(all, x, t, n, &err), 0);
+        assert_int_equal(s1c_quantize(part, x + 3 * bs, t, 2 * (uint64_t)bs, &err), 0);
+        assert_memory_equal(part, all + 3 * ts, 2 * (size_t)ts);
+    }
+    assert_int_not_equal(s1c_quantize(all, x, S1C_Q4_K, 32, &err), 0); /* a Q4_0 block is not a Q4_K one */
+    assert_int_not_equal(s1c_quantize(all, x, S1C_Q2_K, 256, &err), 0);
+    assert_non_null(strstr(err.msg, "cannot quantize to q2_k"));
+    assert_false(s1c_dtype_can_quantize(S1C_Q3_K));
+    /* NaN / inf: refused by the block types, with the element named */
+    float keep = x[300];
+    x[300] = NAN;
+    assert_int_not_equal(s1c_quantize(all, x, S1C_Q4_K, n, &err), 0);
+    assert_non_null(strstr(err.msg, "element 300 is nan"));
+    x[300] = -INFINITY;
+    assert_int_not_equal(s1c_quantize(all, x, S1C_Q8_0, n, &err), 0);
+    assert_non_null(strstr(err.msg, "element 300 is -inf"));
+    assert_int_equal(s1c_quantize(all, x, S1C_F16, n, &err), 0); /* float types keep them */
+    x[300] = keep;
+    assert_false(s1c_dtype_can_quantize(999));
+    assert_int_not_equal(s1c_quantize(all, x, 999, 256, &err), 0);
+    free(x); free(all); free(part);
 }
 
 /* ------------------------------------------------------------------ against gguf-py */
@@ -197,6 +279,8 @@ static void test_dequantize_matches_gguf_py(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_bounds),
+        cmocka_unit_test(test_more_types_roundtrip),
+        cmocka_unit_test(test_quantize_sizes),
         cmocka_unit_test(test_q8_0_q4_0_bytes_match_gguf_py),
         cmocka_unit_test(test_dequantize_matches_gguf_py),
     };
