@@ -15,9 +15,11 @@
  *     scales 8 x 32 B  per 32-block: [16] u8 sc, [16] u8 m (Q6_K: [16] i8 scale of k 0-15, of 16-31)
  *     values 8 x 256 B per 32-block: Q4_0's nibble layout (4 zmm; byte 4r+i of zmm j: k = 4j+i low,
  *                      k = 16+4j+i high), the low 4 bits of q (unsigned: 0..15 / 31 / 63)
- *     bits   8 x 64 B (Q5_K) or 8 x 128 B (Q6_K) per 32-block: for zmm j, the 64-bit masks of its
- *                      bytes' bit 4 (low nibble's k, then high nibble's k; Q6_K then bit 5 likewise),
- *                      so a masked byte add puts the high bits back (bit 4r+i of a mask: row r, byte i)
+ *     bits   8 x 64 B (Q5_K) or 8 x 128 B (Q6_K) per 32-block, one or two zmm: byte 4r+i holds the
+ *                      high bits of row r's codes of byte i of the value zmms, for value zmm j and
+ *                      nibble h (0 low, 1 high): Q5_K's fifth bit at bit 2j+h; Q6_K's two at bits
+ *                      2u, 2u+1 of bits zmm j / 2, u = 2 (j % 2) + h. A shift puts them at bit 4
+ *                      (and 5), a ternary-logic or under a constant mask joins them to the nibble.
  *   = 4.625 / 5.625 / 6.625 bits per weight (the files: 4.5 / 5.5 / 6.5625); all in one stream per
  *   panel, so decode reads each panel front to back.
  *
@@ -196,16 +198,12 @@ static void kq_put_row(uint8_t *rec, int dtype, int r, const kq_unpacked *u) {
         rec[KQ_HDR + 32 * j + r] = u->sc[j];
         rec[KQ_HDR + 32 * j + 16 + r] = u->m[j];
         uint8_t *vals = rec + KQ_HDR + KQ_SCALES + 256 * j;
-        uint64_t *bits = (uint64_t *)(rec + KQ_HDR + KQ_SCALES + KQ_VALUES + nbits * j);
+        uint8_t *bits = rec + KQ_HDR + KQ_SCALES + KQ_VALUES + nbits * j;
         for (int k = 0; k < 32; k++) {
             int v = u->q[32 * j + k], hi = k >= 16, zj = (k % 16) / 4, i = k % 4, pos = 4 * r + i;
             vals[64 * zj + pos] |= (uint8_t)((v & 15) << (4 * hi));
-            /* Q5_K: masks [zj][lo, hi]; Q6_K: [zj][lo bit 4, lo bit 5, hi bit 4, hi bit 5] */
-            if (dtype == S1C_Q5_K && (v & 16)) bits[2 * zj + hi] |= 1ull << pos;
-            if (dtype == S1C_Q6_K) {
-                if (v & 16) bits[4 * zj + 2 * hi] |= 1ull << pos;
-                if (v & 32) bits[4 * zj + 2 * hi + 1] |= 1ull << pos;
-            }
+            if (dtype == S1C_Q5_K) bits[pos] |= (uint8_t)((v >> 4 & 1) << (2 * zj + hi));
+            if (dtype == S1C_Q6_K) bits[64 * (zj / 2) + pos] |= (uint8_t)((v >> 4 & 3) << (2 * (2 * (zj % 2) + hi)));
         }
     }
 }

@@ -196,10 +196,12 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
     ACC_STORE(acc, MR, NV, m, t);
 }
 
-static inline __mmask64 mask_at(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return (__mmask64)v;
+/* Q5_K's / Q6_K's high bits for value zmm z, nibble h, moved to bit 4 (and 5) of each byte
+ * (packed.c's layout; bits that 16-bit shifts carry across bytes land outside the mask). */
+INL __m512i kq_high(const uint8_t *bits, const int KT, const int z, const int h) {
+    const int s = KT == 5 ? 4 - (2 * z + h) : 4 - 2 * (2 * (z % 2) + h);
+    const __m512i v = _mm512_loadu_si512(bits + (KT == 5 ? 0 : 64 * (z / 2)));
+    return s > 0 ? _mm512_slli_epi16(v, s) : s < 0 ? _mm512_srli_epi16(v, -s) : v;
 }
 
 /* Q4_K / Q5_K / Q6_K (KT 4, 5, 6) on the packed super-block records (packed.c): per 32-block an
@@ -215,7 +217,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
     const int nb = t->ldx / 32;
     const size_t nbits = KT == 4 ? 0 : KT == 5 ? KQ_BITS5 : KQ_BITS6, rec = KQ_HDR + KQ_SCALES + KQ_VALUES + 8 * nbits;
     const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8((char)0xf0);
-    const __m512i b4 = _mm512_set1_epi8(0x10), b5 = _mm512_set1_epi8(0x20);
+    const __m512i hmask = _mm512_set1_epi8(KT == 6 ? 0x30 : 0x10);
     for (int b = t->k0; b < t->k1; b++) {
         const size_t sbo = (size_t)(b >> 3) * rec;
         const int j = b & 7;
@@ -237,7 +239,6 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
             for (int v = 0; v < NV; v++) {
                 const uint8_t *base = t->pw + (size_t)v * t->pstride + sbo;
                 __m512i raw = _mm512_loadu_si512(base + KQ_HDR + KQ_SCALES + (size_t)j * 256 + (size_t)z * 64);
-                const uint8_t *bits = base + KQ_HDR + KQ_SCALES + KQ_VALUES + (size_t)j * nbits;
                 if (KT == 4 && MR == 1) {
                     /* one row: the high nibbles masked in place (16 times their code) into the
                      * second accumulator, scaled back by an exact shift after the block */
@@ -248,14 +249,11 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
                     continue;
                 }
                 __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
-                if (KT == 5) {
-                    lo = _mm512_mask_add_epi8(lo, mask_at(bits + 16 * z), lo, b4);
-                    hi = _mm512_mask_add_epi8(hi, mask_at(bits + 16 * z + 8), hi, b4);
-                } else if (KT == 6) {
-                    lo = _mm512_mask_add_epi8(lo, mask_at(bits + 32 * z), lo, b4);
-                    lo = _mm512_mask_add_epi8(lo, mask_at(bits + 32 * z + 8), lo, b5);
-                    hi = _mm512_mask_add_epi8(hi, mask_at(bits + 32 * z + 16), hi, b4);
-                    hi = _mm512_mask_add_epi8(hi, mask_at(bits + 32 * z + 24), hi, b5);
+                if (KT != 4) {
+                    /* code = nibble | (shifted bits & hmask): vpternlogd's A | (B & C) */
+                    const uint8_t *bits = base + KQ_HDR + KQ_SCALES + KQ_VALUES + (size_t)j * nbits;
+                    lo = _mm512_ternarylogic_epi32(lo, kq_high(bits, KT, z, 0), hmask, 0xf8);
+                    hi = _mm512_ternarylogic_epi32(hi, kq_high(bits, KT, z, 1), hmask, 0xf8);
                 }
 #pragma GCC unroll 4
                 for (int r = 0; r < MR; r++) {
