@@ -1,7 +1,8 @@
 /* Against a REAL llama.cpp (prebuilt, ../shared/tools/llama-ref), skipped (77) without node/npm:
  *  1. Q8_0, Q4_0 and BF16 GGUFs written by llama.cpp's gguf-py (requant_gguf.py), and Q4_K / Q6_K
- *     ones (random blocks in ggml's layouts, written by gguf-py), load in s1c
- *     (dequantized at load) and give llama.cpp's logits within QTOL of the logit range.
+ *     ones (random blocks in ggml's layouts, written by gguf-py), load in s1c (the quantized
+ *     matrices read in place by its quantized kernels, checked) and give llama.cpp's logits
+ *     within QTOL of the logit range.
  *  2. llama.cpp loads the GGUFs `s1c_model_convert` writes from tiny qwen2 and llama HF models
  *     (Qwen2.5 tokenizer, 151936 rows) and its logits equal s1c's to fp32 tolerance.
  * s1c runs the exact sequence llama.cpp ran (prompt + its greedy tokens), so one near-tie
@@ -147,6 +148,19 @@ static int convert_case(const char *arch, const char *tag) {
     return compare(gg, "9707 11 1879 0 358 1079 264 1273 315 279 5686 13", tag, F32_TOL, 0);
 }
 
+/* The K-quant files' matrices stay in their type (no f32 copy at load): their token embeddings
+ * (256 wide) are of that type. */
+static int reads_in_place(const char *path, int dtype) {
+    s1c_err err;
+    s1c_model *m;
+    if (s1c_model_open(&m, path, &err) != 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    int got = s1c_model_weight_dtype(m);
+    s1c_model_free(m);
+    if (got == dtype) return 0;
+    fprintf(stderr, "%s: weights loaded as %s, not read in place as %s\n", path, s1c_dtype_name(got), s1c_dtype_name(dtype));
+    return 1;
+}
+
 int main(void) {
     char *dir = tu_path("S1C_TMP", "cv_llamacpp");
     int rc = run("make", dir, NULL, NULL);
@@ -169,6 +183,7 @@ int main(void) {
         snprintf(tag, sizeof tag, "llamacpp_quant_%s", q[i]);
         r = compare(path, prompt, tag, i == 0 ? F32_TOL : 0, i == 3 ? 2e-2 : QTOL_REL);
         if (r == 77) return 77;
+        if (r == 0 && i >= 4) r = reads_in_place(path, i == 4 ? S1C_Q4_K : S1C_Q6_K);
         r ? fails++ : passes++;
     }
     r = convert_case("qwen2", "s1c_convert_qwen2");

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "model/model_internal.h"
 #include "modelrun.h"
 #include "testutil.h"
 
@@ -340,6 +341,8 @@ static void test_model(void **state) {
         s1c_model *m;
         if (s1c_model_open(&m, q, &err) != 0) fail_msg("%s", err.msg);
         assert_int_equal(s1c_model_weight_dtype(m), dt);
+        assert_int_equal(m->n_deq, 0);
+        assert_int_equal(m->layers[1].w_down->dtype, dt);
         s1c_model_free(m);
         float *pre = run_model(q, tokens, 12, true), *dec = run_model(q, tokens, 12, false), *lf = run_model(f, tokens, 12, true);
         if (memcmp(pre, dec, n * sizeof(float)) != 0) fail_msg("%s model: prefill and token-by-token decode differ", tn(dt));
