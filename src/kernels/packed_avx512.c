@@ -260,7 +260,8 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
                     __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z));
                     __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z + 16));
                     ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], lo, xl);
-                    if (KT == 6) ib[r][v] = _mm512_dpbusd_epi32(ib[r][v], hi, xh);
+                    /* Q6_K: the second sub-block; one row: a second chain (half the latency) */
+                    if (KT == 6 || MR == 1) ib[r][v] = _mm512_dpbusd_epi32(ib[r][v], hi, xh);
                     else ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], hi, xh);
                 }
             }
@@ -283,6 +284,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
                 __m512 ws = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc))));
                 __m512 wm = _mm512_mul_ps(dmv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
                 if (KT == 4 && MR == 1) ia[0][v] = _mm512_add_epi32(ia[0][v], _mm512_srai_epi32(ib[0][v], 4));
+                if (KT == 5 && MR == 1) ia[0][v] = _mm512_add_epi32(ia[0][v], ib[0][v]);
 #pragma GCC unroll 4
                 for (int r = 0; r < MR; r++) {
                     float xd = t->xd[(size_t)r * nb + b];
