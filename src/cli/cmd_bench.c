@@ -159,6 +159,11 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < n_types; i++) {
         char *dir, *path;
         fprintf(stderr, "s1c bench: writing a %s-shaped %s model with random weights under %s\n", preset, s1c_dtype_name(dts[i]), tmp);
+        int qd = c.n_heads * c.head_dim;
+        if ((dts[i] == S1C_Q4_K || dts[i] == S1C_Q5_K || dts[i] == S1C_Q6_K) && (c.dim % 256 || c.hidden_dim % 256 || qd % 256))
+            fprintf(stderr, "s1c bench: note: %s has rows of %d/%d/%d values, not all whole 256-blocks: those matrices are "
+                            "q8_0 (or f32), as llama.cpp falls back; the type reported is the one of most weights\n",
+                    preset, c.dim, qd, c.hidden_dim);
         if (bench_make_model(&c, dts[i], tmp, &dir, &path, &err) != 0) return cli_error("bench: %s", err.msg);
         int rc = bench_one(path, dir, &lim, &o, &p);
         free(dir);

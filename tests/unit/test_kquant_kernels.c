@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/modelbench.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
 #include "modelrun.h"
@@ -364,6 +365,37 @@ static void test_model(void **state) {
     }
 }
 
+/* s1c bench's random K-quant models (written directly, no quantizer): every matrix whose rows are
+ * whole super-blocks in the type asked for, the rest Q8_0 (rows of 32s) or F32; they load with no
+ * f32 copies and run. */
+static void test_bench_model(void **state) {
+    (void)state;
+    kern_select("auto");
+    s1c_err err;
+    s1c_config c;
+    assert_int_equal(s1c_config_preset(&c, "qwen2", "tiny", &err), 0);
+    c.dim = 256, c.hidden_dim = 544, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 64, c.vocab_size = V;
+    for (int ti = 0; ti < 3; ti++) {
+        char *tmp = tu_path("S1C_TMP", ""), *dir, *path;
+        if (bench_make_model(&c, ktypes[ti], tmp, &dir, &path, &err) != 0) fail_msg("%s", err.msg);
+        s1c_model *m;
+        if (s1c_model_open(&m, path, &err) != 0) fail_msg("%s", err.msg);
+        assert_int_equal(m->n_deq, 0);
+        assert_int_equal(m->tok_embd->dtype, ktypes[ti]);
+        assert_int_equal(m->layers[0].wq->dtype, ktypes[ti]);
+        assert_int_equal(m->layers[1].w_down->dtype, S1C_Q8_0); /* rows of 544: 17 blocks of 32 */
+        assert_int_equal(bench_model_dtype(m), ktypes[ti]);
+        s1c_model_free(m);
+        int32_t tokens[5] = {1, 7, 299, 2, 9};
+        float *lg = run_model(path, tokens, 5, true);
+        for (size_t i = 0; i < (size_t)5 * V; i++)
+            if (!isfinite(lg[i])) fail_msg("%s bench model: logit %zu is %g", tn(ktypes[ti]), i, lg[i]);
+        free(lg);
+        bench_remove_dir(dir);
+        free(dir), free(path), free(tmp);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_vs_f32),
@@ -371,6 +403,7 @@ int main(void) {
         cmocka_unit_test(test_families_rowmajor),
         cmocka_unit_test(test_packed_n_mixed),
         cmocka_unit_test(test_model),
+        cmocka_unit_test(test_bench_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
