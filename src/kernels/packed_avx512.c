@@ -205,8 +205,9 @@ INL __m512i kq_high(const uint8_t *bits, const int KT, const int z, const int h)
 }
 
 /* Q4_K / Q5_K / Q6_K (KT 4, 5, 6) on the packed super-block records (packed.c): per 32-block an
- * exact integer dot per output (vpdpbusd of the unsigned codes, Q5_K/Q6_K's high bits added by
- * masked byte ors), then the reference's float steps (qmatmul.c) lane by lane:
+ * exact integer dot per output (vpdpbusd of the unsigned codes, Q5_K/Q6_K's high bits joined to
+ * the nibbles by a shift and a vpternlogd), then the reference's float steps (qmatmul.c) lane by
+ * lane:
  *   Q4_K/Q5_K  acc = fma(isum, (d * sc) * xd, acc); acc = fma(dmin * m, -(xd * xs), acc)
  *   Q6_K       isum = sc_a * (dot over k < 16 - 32 xh) + sc_b * (dot over k >= 16 - 32 (xs - xh));
  *              acc = fma(isum, d * xd, acc) */
