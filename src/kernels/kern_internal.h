@@ -42,13 +42,14 @@ typedef struct kern_q8x {
     float *d;  /* [n_rows][n / 32] */
     int32_t *s; /* [n_rows][n / 32]: each block's sum of q (the packed kernels' bias correction, K-quants' mins) */
     int32_t *h; /* [n_rows][n / 32]: the sum of each block's first 16 q (Q6_K's 16-element sub-blocks) */
+    float *m;   /* [n_rows][n / 32]: -(d * s), the factor of Q4_K/Q5_K's min terms */
     int n;     /* a multiple of 32 */
 } kern_q8x;
 
 /* Quantizes n_rows rows of n activations into xq (allocated: kern_q8x_free). kern_matmul has no
  * error channel: out of memory ends the process with a message. */
 void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n);
-/* The same into xq's arrays, already sized (q: n_rows * n + 64 bytes; d, s, h: n_rows * n / 32 + 1);
+/* The same into xq's arrays, already sized (q: n_rows * n + 64 bytes; d, s, h, m: n_rows * n / 32 + 1);
  * vectorized where the CPU has AVX-512, with the same roundf results as the scalar loop. */
 void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows);
 void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb); /* nb blocks, qmatmul_avx512.c */
@@ -106,7 +107,8 @@ typedef struct pk_tile {
     const int8_t *xq;  /* quantized rows (kern_q8x's q, d, s) */
     const float *xd;
     const int32_t *xs;
-    const int32_t *xh; /* kern_q8x's h (Q6_K) */
+    const int32_t *xh; /* kern_q8x's h (Q6_K) and m (Q4_K/Q5_K) */
+    const float *xm;
     int ldx; /* elements per activation row: n, or n2 for xb */
     float *out;
     int ldo, cols, k0, k1;

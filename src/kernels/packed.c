@@ -314,8 +314,9 @@ static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_r
         }
     } else if (kern_is_qmatmul_dtype(p->dtype)) {
         size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64), sb = up64(nb * 4 + 4);
-        uint8_t *b = ws_get(ws, qb + 3 * sb);
-        xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + sb), (int32_t *)(b + qb + 2 * sb), p->n};
+        uint8_t *b = ws_get(ws, qb + 4 * sb);
+        xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + sb), (int32_t *)(b + qb + 2 * sb),
+                            (float *)(b + qb + 3 * sb), p->n};
         kern_q8x_fill(&xp->xq, x, n_rows); /* its feature test is cheap: the CPUID bit is read once (dispatch.c) */
     }
 }
@@ -354,6 +355,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                     t.xd = xp->xq.d + (size_t)r * nb;
                     t.xs = xp->xq.s + (size_t)r * nb;
                     t.xh = xp->xq.h + (size_t)r * nb;
+                    t.xm = xp->xq.m + (size_t)r * nb;
                     if (kq) pk_tile_kq(&t, p->dtype, mr, nv);
                     else pk_tile_q(&t, p->dtype, mr, nv);
                 }

@@ -219,9 +219,19 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
     const size_t nbits = KT == 4 ? 0 : KT == 5 ? KQ_BITS5 : KQ_BITS6, rec = KQ_HDR + KQ_SCALES + KQ_VALUES + 8 * nbits;
     const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8((char)0xf0);
     const __m512i hmask = _mm512_set1_epi8(KT == 6 ? 0x30 : 0x10);
+    /* the super-block's d and dmin per panel, read at its first block */
+    __m512 dv[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}, dmv[3] = {dv[0], dv[1], dv[2]};
     for (int b = t->k0; b < t->k1; b++) {
         const size_t sbo = (size_t)(b >> 3) * rec;
         const int j = b & 7;
+        if (j == 0 || b == t->k0) {
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) {
+                const uint8_t *hdr = t->pw + (size_t)v * t->pstride + sbo;
+                dv[v] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hdr));
+                if (KT != 6) dmv[v] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(hdr + 32)));
+            }
+        }
         __m512i ia[4][3], ib[4][3];
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
@@ -269,21 +279,19 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
         }
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) {
-            const uint8_t *hdr = t->pw + (size_t)v * t->pstride + sbo, *sc = hdr + KQ_HDR + (size_t)j * 32;
-            __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hdr));
+            const uint8_t *sc = t->pw + (size_t)v * t->pstride + sbo + KQ_HDR + (size_t)j * 32;
             if (KT == 6) {
                 __m512i sa = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc));
                 __m512i sb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)));
 #pragma GCC unroll 4
                 for (int r = 0; r < MR; r++) {
                     __m512i isum = _mm512_add_epi32(_mm512_mullo_epi32(ia[r][v], sa), _mm512_mullo_epi32(ib[r][v], sb));
-                    __m512 f = _mm512_mul_ps(dv, _mm512_set1_ps(t->xd[(size_t)r * nb + b]));
+                    __m512 f = _mm512_mul_ps(dv[v], _mm512_set1_ps(t->xd[(size_t)r * nb + b]));
                     acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), f, acc[r][v]);
                 }
             } else {
-                __m512 dmv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(hdr + 32)));
-                __m512 ws = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc))));
-                __m512 wm = _mm512_mul_ps(dmv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
+                __m512 ws = _mm512_mul_ps(dv[v], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc))));
+                __m512 wm = _mm512_mul_ps(dmv[v], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
                 if (KT == 4 && MR == 1) ia[0][v] = _mm512_add_epi32(ia[0][v], _mm512_srai_epi32(ib[0][v], 4));
                 if (KT == 5 && MR == 1) ia[0][v] = _mm512_add_epi32(ia[0][v], ib[0][v]);
 #pragma GCC unroll 4
@@ -291,7 +299,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
                     float xd = t->xd[(size_t)r * nb + b];
                     __m512 f = _mm512_mul_ps(ws, _mm512_set1_ps(xd));
                     acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), f, acc[r][v]);
-                    acc[r][v] = _mm512_fmadd_ps(wm, _mm512_set1_ps(-(xd * (float)t->xs[(size_t)r * nb + b])), acc[r][v]);
+                    acc[r][v] = _mm512_fmadd_ps(wm, _mm512_set1_ps(t->xm[(size_t)r * nb + b]), acc[r][v]);
                 }
             }
         }

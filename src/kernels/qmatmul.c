@@ -47,6 +47,7 @@ void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
         xq->d[b] = d;
         xq->s[b] = sum;
         xq->h[b] = half;
+        xq->m[b] = -(d * (float)sum);
     }
 }
 
@@ -63,7 +64,8 @@ void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n) {
     xq->d = malloc((size_t)n_rows * nb * sizeof(float) + sizeof(float));
     xq->s = malloc((size_t)n_rows * nb * sizeof(int32_t) + sizeof(int32_t));
     xq->h = malloc((size_t)n_rows * nb * sizeof(int32_t) + sizeof(int32_t));
-    if (!xq->q || !xq->d || !xq->s || !xq->h) {
+    xq->m = malloc((size_t)n_rows * nb * sizeof(float) + sizeof(float));
+    if (!xq->q || !xq->d || !xq->s || !xq->h || !xq->m) {
         fprintf(stderr, "s1c: out of memory quantizing %d activation rows\n", n_rows);
         abort();
     }
@@ -75,6 +77,7 @@ void kern_q8x_free(kern_q8x *xq) {
     free(xq->d);
     free(xq->s);
     free(xq->h);
+    free(xq->m);
 }
 
 static inline float f16_at(const uint8_t *p) {
@@ -139,7 +142,7 @@ static float dot_q45_k(const uint8_t *w, bool q5, const kern_q8x *xq, size_t b0,
                 isum += v * x[l];
             }
             s = fmaf((float)isum, d * (float)scj * xq->d[b], s);
-            s = fmaf(dmin * (float)mj, -(xq->d[b] * (float)xq->s[b]), s);
+            s = fmaf(dmin * (float)mj, xq->m[b], s); /* m[b] = -(xd * xs) */
         }
     }
     return s;

@@ -129,6 +129,7 @@ TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb) {
         int32_t half = _mm512_reduce_add_epi32(qa);
         xq->s[b] = half + _mm512_reduce_add_epi32(qc);
         xq->h[b] = half;
+        xq->m[b] = -(d * (float)xq->s[b]);
     }
 }
 
