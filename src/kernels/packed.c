@@ -10,7 +10,7 @@
  *   Q4_0  [nb][4][16][4] u8, ggml's own bytes    byte j*4 + i of a row holds k = 4j+i (low nibble)
  *                                                and k = 16+4j+i (high nibble)
  *   and for both quantized types the block scales [nb][16] f16 in a separate array.
- *   Q4_K, Q5_K, Q6_K: per 256-element super-block of the panel's 16 rows, one record (kq_rec):
+ *   Q4_K, Q5_K, Q6_K: per 256-element super-block of the panel's 16 rows, one record (kq_rec_bytes each):
  *     header 64 B      [16] f16 d, [16] f16 dmin (Q6_K: d and 32 B of padding)
  *     scales 8 x 32 B  per 32-block: [16] u8 sc, [16] u8 m (Q6_K: [16] i8 scale of k 0-15, of 16-31)
  *     values 8 x 256 B per 32-block: Q4_0's nibble layout (4 zmm; byte 4r+i of zmm j: k = 4j+i low,
