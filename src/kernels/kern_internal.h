@@ -122,9 +122,14 @@ void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
 /* Q4_K / Q5_K / Q6_K (mr 1..4 x nv 1..3; nv 1..2 for Q6_K): the operations of the reference
  * (qmatmul.c) per lane; k0/k1 in 32-blocks. kq_rec_bytes: a panel's bytes per super-block. */
 void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv);
-/* The K-quant super-block record's parts (packed.c describes them): bytes of the header, the
- * scales and the values, and the high-bit masks per 32-block of Q5_K and Q6_K. */
-enum { KQ_HDR = 64, KQ_SCALES = 256, KQ_VALUES = 2048, KQ_BITS5 = 64, KQ_BITS6 = 128 };
+/* The K-quant super-block record (packed.c describes it): a 64-byte header, then per pair of
+ * 32-blocks their scales (2 x 32 bytes), values (2 x 256) and high bits (2 x nbits: 0, 64 for
+ * Q5_K, 128 for Q6_K), so decode reads it as one sequential stream. Offsets of block j's parts: */
+enum { KQ_HDR = 64, KQ_BITS5 = 64, KQ_BITS6 = 128 };
+static inline size_t kq_pair_bytes(size_t nbits) { return 64 + 512 + 2 * nbits; }
+static inline size_t kq_scales_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + (size_t)(j % 2) * 32; }
+static inline size_t kq_values_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + 64 + (size_t)(j % 2) * 256; }
+static inline size_t kq_bits_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + 576 + (size_t)(j % 2) * nbits; }
 size_t kq_rec_bytes(int dtype);
 bool kern_avx512vnni_supported(void);
 /* kern_swiglu for the avx512 family (attention.c, beside its vector exp). */

@@ -12,16 +12,18 @@
  *   and for both quantized types the block scales [nb][16] f16 in a separate array.
  *   Q4_K, Q5_K, Q6_K: per 256-element super-block of the panel's 16 rows, one record (kq_rec_bytes each):
  *     header 64 B      [16] f16 d, [16] f16 dmin (Q6_K: d and 32 B of padding)
- *     scales 8 x 32 B  per 32-block: [16] u8 sc, [16] u8 m (Q6_K: [16] i8 scale of k 0-15, of 16-31)
- *     values 8 x 256 B per 32-block: Q4_0's nibble layout (4 zmm; byte 4r+i of zmm j: k = 4j+i low,
+ *     then per pair of 32-blocks (one sequential stream; offsets: kq_*_at in kern_internal.h):
+ *     scales 2 x 32 B  per 32-block: [16] u8 sc, [16] u8 m (Q6_K: [16] i8 scale of k 0-15, of 16-31)
+ *     values 2 x 256 B per 32-block: Q4_0's nibble layout (4 zmm; byte 4r+i of zmm j: k = 4j+i low,
  *                      k = 16+4j+i high), the low 4 bits of q (unsigned: 0..15 / 31 / 63)
- *     bits   8 x 64 B (Q5_K) or 8 x 128 B (Q6_K) per 32-block, one or two zmm: byte 4r+i holds the
+ *     bits   2 x 64 B (Q5_K) or 2 x 128 B (Q6_K) per 32-block, one or two zmm: byte 4r+i holds the
  *                      high bits of row r's codes of byte i of the value zmms, for value zmm j and
  *                      nibble h (0 low, 1 high): Q5_K's fifth bit at bit 2j+h; Q6_K's two at bits
  *                      2u, 2u+1 of bits zmm j / 2, u = 2 (j % 2) + h. A shift puts them at bit 4
  *                      (and 5), a ternary-logic or under a constant mask joins them to the nibble.
- *   = 4.625 / 5.625 / 6.625 bits per weight (the files: 4.5 / 5.5 / 6.5625); all in one stream per
- *   panel, so decode reads each panel front to back.
+ *   = 4.625 / 5.625 / 6.625 bits per weight (the files: 4.5 / 5.5 / 6.5625), every part 64-byte
+ *   aligned; a panel is one stream read front to back (separate regions per part read as several
+ *   streams made one-row Q5_K/Q6_K decode ~2x slower from memory than Q4_K).
  *
  * Blocking: a thread takes whole panels; per group of nv panels the k range is cut into slices
  * (kc) so the group's slice of weights stays in L1 while every tile of activation rows passes
@@ -186,7 +188,7 @@ static void kq_unpack(kq_unpacked *u, const uint8_t *blk, int dtype) {
 }
 
 static size_t kq_bits_per_block(int dtype) { return dtype == S1C_Q4_K ? 0 : dtype == S1C_Q5_K ? KQ_BITS5 : KQ_BITS6; }
-size_t kq_rec_bytes(int dtype) { return KQ_HDR + KQ_SCALES + KQ_VALUES + 8 * kq_bits_per_block(dtype); }
+size_t kq_rec_bytes(int dtype) { return KQ_HDR + 4 * kq_pair_bytes(kq_bits_per_block(dtype)); }
 
 /* Row r (< 16) of a panel's super-block record from its unpacked codes (zeros: a padding row). */
 static void kq_put_row(uint8_t *rec, int dtype, int r, const kq_unpacked *u) {
@@ -195,10 +197,9 @@ static void kq_put_row(uint8_t *rec, int dtype, int r, const kq_unpacked *u) {
     if (dtype != S1C_Q6_K) hdr[16 + r] = u->dmin;
     size_t nbits = kq_bits_per_block(dtype);
     for (int j = 0; j < 8; j++) {
-        rec[KQ_HDR + 32 * j + r] = u->sc[j];
-        rec[KQ_HDR + 32 * j + 16 + r] = u->m[j];
-        uint8_t *vals = rec + KQ_HDR + KQ_SCALES + 256 * j;
-        uint8_t *bits = rec + KQ_HDR + KQ_SCALES + KQ_VALUES + nbits * j;
+        rec[kq_scales_at(j, nbits) + (size_t)r] = u->sc[j];
+        rec[kq_scales_at(j, nbits) + 16 + (size_t)r] = u->m[j];
+        uint8_t *vals = rec + kq_values_at(j, nbits), *bits = rec + kq_bits_at(j, nbits);
         for (int k = 0; k < 32; k++) {
             int v = u->q[32 * j + k], hi = k >= 16, zj = (k % 16) / 4, i = k % 4, pos = 4 * r + i;
             vals[64 * zj + pos] |= (uint8_t)((v & 15) << (4 * hi));

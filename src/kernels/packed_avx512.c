@@ -216,7 +216,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
     __mmask16 m[4];
     ACC_START(acc, MR, NV, m, t);
     const int nb = t->ldx / 32;
-    const size_t nbits = KT == 4 ? 0 : KT == 5 ? KQ_BITS5 : KQ_BITS6, rec = KQ_HDR + KQ_SCALES + KQ_VALUES + 8 * nbits;
+    const size_t nbits = KT == 4 ? 0 : KT == 5 ? KQ_BITS5 : KQ_BITS6, rec = KQ_HDR + 4 * kq_pair_bytes(nbits);
     const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8((char)0xf0);
     const __m512i hmask = _mm512_set1_epi8(KT == 6 ? 0x30 : 0x10);
     /* the super-block's d and dmin per panel, read at its first block */
@@ -249,7 +249,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++) {
                 const uint8_t *base = t->pw + (size_t)v * t->pstride + sbo;
-                __m512i raw = _mm512_loadu_si512(base + KQ_HDR + KQ_SCALES + (size_t)j * 256 + (size_t)z * 64);
+                __m512i raw = _mm512_loadu_si512(base + kq_values_at(j, nbits) + (size_t)z * 64);
                 if (KT == 4 && MR == 1) {
                     /* one row: the high nibbles masked in place (16 times their code) into the
                      * second accumulator, scaled back by an exact shift after the block */
@@ -262,7 +262,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
                 __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
                 if (KT != 4) {
                     /* code = nibble | (shifted bits & hmask): vpternlogd's A | (B & C) */
-                    const uint8_t *bits = base + KQ_HDR + KQ_SCALES + KQ_VALUES + (size_t)j * nbits;
+                    const uint8_t *bits = base + kq_bits_at(j, nbits);
                     lo = _mm512_ternarylogic_epi32(lo, kq_high(bits, KT, z, 0), hmask, 0xf8);
                     hi = _mm512_ternarylogic_epi32(hi, kq_high(bits, KT, z, 1), hmask, 0xf8);
                 }
@@ -279,7 +279,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
         }
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) {
-            const uint8_t *sc = t->pw + (size_t)v * t->pstride + sbo + KQ_HDR + (size_t)j * 32;
+            const uint8_t *sc = t->pw + (size_t)v * t->pstride + sbo + kq_scales_at(j, nbits);
             if (KT == 6) {
                 __m512i sa = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc));
                 __m512i sb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)));
