@@ -4,7 +4,10 @@
  * quantized types) and the speed-up; best of reps. Then "packed_cold": one row (decode) over
  * copies of the packed matrix that together overflow the caches, as microseconds per matmul and
  * the packed bytes read per second.
- * usage: bench_packed [reps=3] [types=f32,bf16,bf16dot,q8_0,q4_0] [rows=1,32,512]
+ * The K-quants (q4_k, q5_k, q6_k: random super-blocks, their rows must be whole 256-blocks) run
+ * at the Qwen2.5-1.5B FFN shapes instead ([8960][1536] and [1536][8960]); their row-wise
+ * comparison is the scalar reference.
+ * usage: bench_packed [reps=3] [types=f32,bf16,bf16dot,q8_0,q4_0,q4_k,q5_k,q6_k] [rows=1,32,512]
  *        (bf16dot: KERN_PACK_BF16_DOT; rows=1 for decode alone) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,25 @@
 #include "kernels/kernels.h"
 #include "s1c/base.h"
 #include "s1c/formats.h"
+
+static int type_of(const char *tn) {
+    static const struct { const char *n; int t; } types[] = {{"f32", S1C_F32}, {"bf16", S1C_BF16}, {"bf16dot", S1C_BF16}, {"q8_0", S1C_Q8_0},
+                                                            {"q4_0", S1C_Q4_0}, {"q4_k", S1C_Q4_K}, {"q5_k", S1C_Q5_K}, {"q6_k", S1C_Q6_K}};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (!strcmp(tn, types[i].n)) return types[i].t;
+    return -1;
+}
+
+/* Random K-quant super-blocks with small finite f16 scales (any such bytes are a valid block). */
+static void random_kq(s1c_rng *r, uint8_t *w, int dt, size_t bytes) {
+    for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)s1c_rng_u64(r);
+    size_t ts = (size_t)s1c_dtype_type_size(dt);
+    uint16_t h = s1c_f32_to_f16(1e-4f);
+    for (size_t b = 0; b < bytes; b += ts) {
+        memcpy(w + b + (dt == S1C_Q6_K ? 208 : 0), &h, 2);
+        if (dt != S1C_Q6_K) memcpy(w + b + 2, &h, 2);
+    }
+}
 
 static double best_of(int reps, s1c_pool *pool, float *out, const float *x, int rows, const void *w, int dt, int n, int d,
                       const kern_packed *p) {
@@ -30,7 +52,7 @@ static double best_of(int reps, s1c_pool *pool, float *out, const float *x, int 
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
     const char *types = argc > 2 ? argv[2] : "f32,bf16,q8_0,q4_0";
-    static const int shapes[][2] = {{896, 4864}, {4864, 896}};
+    static const int shapes[][2] = {{896, 4864}, {4864, 896}}, kshapes[][2] = {{1536, 8960}, {8960, 1536}};
     int rowss[3] = {1, 32, 512}, n_rowss = 3;
     if (argc > 3) {
         n_rowss = 0;
@@ -42,15 +64,20 @@ int main(int argc, char **argv) {
     kern_ws ws = {0};
     s1c_rng rng;
     s1c_rng_seed(&rng, 1);
-    float *x = malloc((size_t)512 * 4864 * sizeof(float)), *out = malloc((size_t)512 * 4864 * sizeof(float));
-    for (size_t i = 0; i < (size_t)512 * 4864; i++) x[i] = s1c_rng_normal(&rng);
+    float *x = malloc((size_t)512 * 8960 * sizeof(float)), *out = malloc((size_t)512 * 8960 * sizeof(float));
+    for (size_t i = 0; i < (size_t)512 * 8960; i++) x[i] = s1c_rng_normal(&rng);
     char list[128];
     snprintf(list, sizeof list, "%s", types);
     for (char *tn = strtok(list, ","); tn; tn = strtok(NULL, ",")) {
-        int dt = strcmp(tn, "f32") == 0 ? S1C_F32 : strncmp(tn, "bf16", 4) == 0 ? S1C_BF16 : strcmp(tn, "q8_0") == 0 ? S1C_Q8_0 : S1C_Q4_0;
+        int dt = type_of(tn);
+        if (dt < 0) {
+            fprintf(stderr, "%s: unknown type\n", tn);
+            return 1;
+        }
         int flags = strcmp(tn, "bf16dot") == 0 ? KERN_PACK_BF16_DOT : 0;
+        bool kq = dt == S1C_Q4_K || dt == S1C_Q5_K || dt == S1C_Q6_K;
         for (int s = 0; s < 2; s++) {
-            int n = shapes[s][0], d = shapes[s][1];
+            int n = kq ? kshapes[s][0] : shapes[s][0], d = kq ? kshapes[s][1] : shapes[s][1];
             size_t ne = (size_t)n * d;
             float *wf = malloc(ne * sizeof(float));
             for (size_t i = 0; i < ne; i++) wf[i] = s1c_rng_normal(&rng) * 0.05f;
@@ -61,6 +88,7 @@ int main(int argc, char **argv) {
             if (dt == S1C_F32) memcpy(w, wf, bytes);
             else if (dt == S1C_BF16)
                 for (size_t i = 0; i < ne; i++) ((uint16_t *)w)[i] = s1c_f32_to_bf16(wf[i]);
+            else if (kq) random_kq(&rng, w, dt, bytes);
             else s1c_quantize(w, wf, dt, ne, &err);
             kern_packed *p = NULL;
             if (kern_pack(&p, w, dt, n, d, flags, &err) != 0 || !p) {

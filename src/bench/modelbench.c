@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,23 @@ static const s1c_tensor *stored(const s1c_model *m, const s1c_tensor *t) {
     return t;
 }
 
-int bench_model_dtype(const s1c_model *m) { return stored(m, m->layers[0].w_up)->dtype; }
+/* The type holding most of the layers' weights (a Q4_K_M file mixes Q4_K with Q6_K, and rows
+ * that are not whole super-blocks fall back to another type). */
+int bench_model_dtype(const s1c_model *m) {
+    double count[S1C_DTYPE_COUNT] = {0};
+    int best = stored(m, m->layers[0].w_up)->dtype;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const layer_weights *w = &m->layers[l];
+        const s1c_tensor *mats[] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+        for (int i = 0; i < 7; i++) {
+            const s1c_tensor *t = stored(m, mats[i]);
+            if (t->dtype < 0 || t->dtype >= S1C_DTYPE_COUNT) continue;
+            count[t->dtype] += (double)s1c_tensor_nelem(t);
+            if (count[t->dtype] > count[best]) best = t->dtype;
+        }
+    }
+    return best;
+}
 
 typedef struct costs {
     double layer_params, head_params; /* matrix elements: all layers; the output head */
@@ -395,9 +412,102 @@ void bench_remove_dir(const char *dir) {
     rmdir(dir);
 }
 
+/* Random K-quant super-blocks (any bytes are a valid block once the f16 scales are finite),
+ * scaled so weights are about N(0, 1/cols) in size; matrices whose rows are not whole
+ * super-blocks get random Q8_0 blocks (F32 if not even whole 32-blocks), as llama.cpp's
+ * quantizer falls back to another type. */
+static void random_blocks(s1c_rng *r, uint8_t *dst, int dtype, int64_t rows, int64_t cols) {
+    if (dtype == S1C_F32) {
+        for (int64_t i = 0; i < rows * cols; i++) ((float *)dst)[i] = s1c_rng_normal(r) / sqrtf((float)cols);
+        return;
+    }
+    size_t ts = (size_t)s1c_dtype_type_size(dtype), nb = (size_t)(rows * (cols / s1c_dtype_block_size(dtype)));
+    float amp = 3.0f / sqrtf((float)cols);
+    for (size_t i = 0; i < nb * ts; i += 8) {
+        uint64_t v = s1c_rng_u64(r);
+        memcpy(dst + i, &v, nb * ts - i < 8 ? nb * ts - i : 8);
+    }
+    for (size_t b = 0; b < nb; b++) {
+        uint8_t *blk = dst + b * ts;
+        uint16_t d, dmin;
+        switch (dtype) {
+        case S1C_Q6_K: d = s1c_f32_to_f16(amp / (128 * 32)); memcpy(blk + 208, &d, 2); break;
+        case S1C_Q8_0: d = s1c_f32_to_f16(amp / 127); memcpy(blk, &d, 2); break;
+        default:
+            d = s1c_f32_to_f16(amp / (63 * 15)), dmin = s1c_f32_to_f16(amp / (63 * 30));
+            memcpy(blk, &d, 2), memcpy(blk + 2, &dmin, 2);
+            break;
+        }
+    }
+}
+
+/* A GGUF of shape c with random matrices of K-quant dtype (no tokenizer: the bench feeds ids). */
+static int write_random_kquant(const s1c_config *c, int dtype, const char *path, s1c_err *err) {
+    const char *arch = c->arch == S1C_ARCH_QWEN2 ? "qwen2" : "llama";
+    gguf_writer *w = gguf_writer_new();
+    int n_bufs = 0, cap = c->n_layers * 12 + 8, rc = 0;
+    void **bufs = calloc((size_t)cap, sizeof *bufs);
+    if (!w || !bufs) {
+        gguf_writer_free(w);
+        free(bufs);
+        return s1c_fail(err, "bench: out of memory");
+    }
+    char key[128], name[128];
+#define K(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
+    gguf_w_str(w, "general.architecture", arch);
+    gguf_w_u32(w, K("context_length"), (uint32_t)c->max_seq_len);
+    gguf_w_u32(w, K("embedding_length"), (uint32_t)c->dim);
+    gguf_w_u32(w, K("block_count"), (uint32_t)c->n_layers);
+    gguf_w_u32(w, K("feed_forward_length"), (uint32_t)c->hidden_dim);
+    gguf_w_u32(w, K("attention.head_count"), (uint32_t)c->n_heads);
+    gguf_w_u32(w, K("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
+    gguf_w_u32(w, K("attention.key_length"), (uint32_t)c->head_dim);
+    gguf_w_u32(w, K("attention.value_length"), (uint32_t)c->head_dim);
+    gguf_w_u32(w, K("rope.dimension_count"), (uint32_t)c->head_dim);
+    gguf_w_f32(w, K("rope.freq_base"), c->rope_theta);
+    gguf_w_f32(w, K("attention.layer_norm_rms_epsilon"), c->norm_eps);
+#undef K
+    s1c_rng r;
+    s1c_rng_seed(&r, 1);
+    int64_t dim = c->dim, qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    bool bias = c->arch == S1C_ARCH_QWEN2;
+    /* name, rows, cols (0: a vector of ones, or of zeros for a bias) per tensor of a layer */
+    struct { const char *n; int64_t rows, cols; float fill; } per[] = {
+        {"attn_q.weight", qd, dim, 0}, {"attn_k.weight", kvd, dim, 0}, {"attn_v.weight", kvd, dim, 0},
+        {"attn_output.weight", dim, qd, 0}, {"ffn_gate.weight", hid, dim, 0}, {"ffn_up.weight", hid, dim, 0},
+        {"ffn_down.weight", dim, hid, 0}, {"attn_norm.weight", dim, 0, 1}, {"ffn_norm.weight", dim, 0, 1},
+        {"attn_q.bias", qd, 0, 0}, {"attn_k.bias", kvd, 0, 0}, {"attn_v.bias", kvd, 0, 0}};
+    for (int l = -1; l < c->n_layers && rc == 0; l++) {
+        int n_per = l < 0 ? (c->tied_embeddings ? 2 : 3) : bias ? 12 : 9;
+        for (int i = 0; i < n_per && rc == 0; i++) {
+            int64_t rows = l < 0 ? (i == 1 ? dim : c->vocab_size) : per[i].rows, cols = l < 0 ? (i == 1 ? 0 : dim) : per[i].cols;
+            float fill = l < 0 ? 1.0f : per[i].fill;
+            if (l < 0) snprintf(name, sizeof name, "%s", i == 0 ? "token_embd.weight" : i == 1 ? "output_norm.weight" : "output.weight");
+            else snprintf(name, sizeof name, "blk.%d.%s", l, per[i].n);
+            int dt = cols == 0 || cols % 32 != 0 ? S1C_F32 : cols % 256 == 0 ? dtype : S1C_Q8_0;
+            uint64_t bytes;
+            if (s1c_dtype_nbytes(dt, (uint64_t)(rows * (cols ? cols : 1)), &bytes) != 0 || !(bufs[n_bufs] = malloc(bytes))) {
+                rc = s1c_fail(err, "bench: out of memory for tensor '%s'", name);
+                break;
+            }
+            if (cols) random_blocks(&r, bufs[n_bufs], dt, rows, cols);
+            else
+                for (int64_t k = 0; k < rows; k++) ((float *)bufs[n_bufs])[k] = fill;
+            int64_t shape[2] = {rows, cols};
+            gguf_w_tensor(w, name, dt, cols ? 2 : 1, shape, bufs[n_bufs++]);
+        }
+    }
+    if (rc == 0) rc = gguf_writer_write(w, path, err);
+    gguf_writer_free(w);
+    for (int i = 0; i < n_bufs; i++) free(bufs[i]);
+    free(bufs);
+    return rc;
+}
+
 int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char **dir, char **path, s1c_err *err) {
     *dir = *path = NULL;
-    if (dtype != S1C_F32 && dtype != S1C_BF16 && dtype != S1C_Q8_0 && dtype != S1C_Q4_0)
+    bool kq = dtype == S1C_Q4_K || dtype == S1C_Q5_K || dtype == S1C_Q6_K;
+    if (dtype != S1C_F32 && dtype != S1C_BF16 && dtype != S1C_Q8_0 && dtype != S1C_Q4_0 && !kq)
         return s1c_fail(err, "bench: cannot build a model of type %s", s1c_dtype_name(dtype) ? s1c_dtype_name(dtype) : "?");
     char *tmpl = s1c_path_join(tmp_root, "s1c-bench-XXXXXX");
     if (!mkdtemp(tmpl)) {
@@ -408,7 +518,10 @@ int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char 
     }
     *dir = tmpl;
     int rc;
-    if (dtype == S1C_F32 || dtype == S1C_BF16) {
+    if (kq) {
+        *path = s1c_path_join(tmpl, "model.gguf");
+        rc = write_random_kquant(c, dtype, *path, err);
+    } else if (dtype == S1C_F32 || dtype == S1C_BF16) {
         rc = s1c_model_init_hf(c, 1, dtype, tmpl, err);
         if (rc == 0 && !(*path = strdup(tmpl))) rc = s1c_fail(err, "bench: out of memory");
     } else {

@@ -62,8 +62,9 @@ int bench_model_dtype(const s1c_model *m);
 /* Runs every workload on m and calls emit for each result as it is measured. */
 int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err);
 
-/* Writes a randomly initialized model of shape c with matrices of dtype (F32, BF16, Q8_0 or
- * Q4_0) into a new folder under tmp_root; *dir gets the folder (remove it with
+/* Writes a randomly initialized model of shape c with matrices of dtype (F32, BF16, Q8_0,
+ * Q4_0, or Q4_K/Q5_K/Q6_K: random super-blocks, Q8_0 where rows are not whole super-blocks)
+ * into a new folder under tmp_root; *dir gets the folder (remove it with
  * bench_remove_dir), *path what s1c_model_open takes. Both malloc'd. */
 int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char **dir, char **path, s1c_err *err);
 /* Removes a folder made by bench_make_model and the files in it. */

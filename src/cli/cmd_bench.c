@@ -23,7 +23,9 @@ static const char *bench_help =
     "  --model PATH      benchmark this model (HF folder, GGUF, llama2.c .bin) instead\n"
     "  --preset NAME     shape of the random models (default qwen2.5-0.5b; tiny for tests)\n"
     "  --arch A          qwen2 (default) or llama\n"
-    "  --types LIST      weight types of the random models (default f32,bf16,q8_0,q4_0)\n"
+    "  --types LIST      weight types of the random models (default f32,bf16,q8_0,q4_0; also\n"
+    "                    q4_k, q5_k, q6_k: random super-blocks, q8_0 where rows are not whole\n"
+    "                    256-blocks, e.g. the 896-wide rows of qwen2.5-0.5b)\n"
     "  --repeats N       runs per workload, the median is reported (default 3)\n"
     "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,train_step)\n"
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
@@ -82,7 +84,8 @@ static void print_machine(const bench_limits *l, bool json) {
 }
 
 static int type_of(const char *name) {
-    static const struct { const char *n; int t; } types[] = {{"f32", S1C_F32}, {"bf16", S1C_BF16}, {"q8_0", S1C_Q8_0}, {"q4_0", S1C_Q4_0}};
+    static const struct { const char *n; int t; } types[] = {{"f32", S1C_F32}, {"bf16", S1C_BF16}, {"q8_0", S1C_Q8_0}, {"q4_0", S1C_Q4_0},
+                                                            {"q4_k", S1C_Q4_K}, {"q5_k", S1C_Q5_K}, {"q6_k", S1C_Q6_K}};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (!strcmp(name, types[i].n)) return types[i].t;
     return -1;
@@ -146,7 +149,7 @@ int cmd_bench(int argc, char **argv) {
         if (strlen(types) >= sizeof list) return cli_error("bench: --types '%s' is too long", types);
         strcpy(list, types);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-            if ((dts[n_types] = type_of(t)) < 0) return cli_error("bench: --types: unknown type '%s' (f32, bf16, q8_0, q4_0)", t);
+            if ((dts[n_types] = type_of(t)) < 0) return cli_error("bench: --types: unknown type '%s' (f32, bf16, q8_0, q4_0, q4_k, q5_k, q6_k)", t);
             if (++n_types == 8) break;
         }
         if (!n_types) return cli_error("bench: --types lists no type");
@@ -162,6 +165,11 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < n_types; i++) {
         char *dir, *path;
         fprintf(stderr, "s1c bench: writing a %s-shaped %s model with random weights under %s\n", preset, s1c_dtype_name(dts[i]), tmp);
+        int qd = c.n_heads * c.head_dim;
+        if ((dts[i] == S1C_Q4_K || dts[i] == S1C_Q5_K || dts[i] == S1C_Q6_K) && (c.dim % 256 || c.hidden_dim % 256 || qd % 256))
+            fprintf(stderr, "s1c bench: note: %s has rows of %d/%d/%d values, not all whole 256-blocks: those matrices are "
+                            "q8_0 (or f32), as llama.cpp falls back; the type reported is the one of most weights\n",
+                    preset, c.dim, qd, c.hidden_dim);
         if (bench_make_model(&c, dts[i], tmp, &dir, &path, &err) != 0) return cli_error("bench: %s", err.msg);
         int rc = bench_one(path, dir, &lim, &o, &p);
         free(dir);

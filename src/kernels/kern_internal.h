@@ -34,27 +34,33 @@ void gemm_pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, f
 /* The blocked product for the C block [m0, m1) x [n0, n1) of g (packing, cache blocks). */
 void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int n0, int n1);
 
-/* Activation rows quantized for the Q8_0/Q4_0 matmul (qmatmul.c): per 32-block, q = round(x / d)
+/* Activation rows quantized for the quantized matmuls (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K; qmatmul.c): per 32-block, q = round(x / d)
  * with d = max|x| / 127 (as ggml's q8_0, the scale kept in f32). Values and scales in separate
  * arrays so that two blocks' values are one 64-byte load. */
 typedef struct kern_q8x {
     int8_t *q; /* [n_rows][n] */
     float *d;  /* [n_rows][n / 32] */
-    int32_t *s; /* [n_rows][n / 32]: each block's sum of q (the packed kernels' bias correction) */
+    int32_t *s; /* [n_rows][n / 32]: each block's sum of q (the packed kernels' bias correction, K-quants' mins) */
+    int32_t *h; /* [n_rows][n / 32]: the sum of each block's first 16 q (Q6_K's 16-element sub-blocks) */
+    float *m;   /* [n_rows][n / 32]: -(d * s), the factor of Q4_K/Q5_K's min terms */
     int n;     /* a multiple of 32 */
 } kern_q8x;
 
 /* Quantizes n_rows rows of n activations into xq (allocated: kern_q8x_free). kern_matmul has no
  * error channel: out of memory ends the process with a message. */
 void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n);
-/* The same into xq's arrays, already sized (q: n_rows * n + 64 bytes; d, s: n_rows * n / 32 + 1);
+/* The same into xq's arrays, already sized (q: n_rows * n + 64 bytes; d, s, h, m: n_rows * n / 32 + 1);
  * vectorized where the CPU has AVX-512, with the same roundf results as the scalar loop. */
 void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows);
 void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb); /* nb blocks, qmatmul_avx512.c */
 void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* the scalar loop, blocks [b0, b1) */
 void kern_q8x_free(kern_q8x *xq);
-/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0). */
+/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0 and the K-quants below). */
 bool kern_is_qmatmul_dtype(int dtype);
+/* Q4_K, Q5_K, Q6_K: 256-element super-blocks, so rows of n % 256 == 0 only. */
+bool kern_is_kquant_dtype(int dtype);
+/* Sub-block j's (0..7) 6-bit scale and min from a Q4_K/Q5_K super-block's 12 scale bytes. */
+void kern_kq_scale_min(int j, const uint8_t *q, int *sc, int *m);
 /* The reference quantized matmul rows (qmatmul.c): families without their own use it. */
 void kern_ref_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 
@@ -69,8 +75,8 @@ typedef struct kern_ops {
      * sizes a thread split should be a multiple of */
     void (*sgemm_block)(const gemm_args *g, int m0, int m1, int n0, int n1);
     int gemm_mr, gemm_nr;
-    /* kern_matmul of Q8_0/Q4_0 weights on activations quantized by kern_quantize_x (n / 32
-     * blocks per row), output rows [i0, i1) */
+    /* kern_matmul of quantized weights (kern_is_qmatmul_dtype) on activations quantized by
+     * kern_q8x_make (n / 32 blocks per row), output rows [i0, i1) */
     void (*matmul_q_rows)(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 } kern_ops;
 
@@ -101,6 +107,8 @@ typedef struct pk_tile {
     const int8_t *xq;  /* quantized rows (kern_q8x's q, d, s) */
     const float *xd;
     const int32_t *xs;
+    const int32_t *xh; /* kern_q8x's h (Q6_K) and m (Q4_K/Q5_K) */
+    const float *xm;
     int ldx; /* elements per activation row: n, or n2 for xb */
     float *out;
     int ldo, cols, k0, k1;
@@ -111,6 +119,18 @@ void pk_tile_f32(const pk_tile *t, int mr, int nv);
 void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activations */
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
+/* Q4_K / Q5_K / Q6_K (mr 1..4 x nv 1..3; nv 1..2 for Q6_K): the operations of the reference
+ * (qmatmul.c) per lane; k0/k1 in 32-blocks. kq_rec_bytes: a panel's bytes per super-block. */
+void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv);
+/* The K-quant super-block record (packed.c describes it): a 64-byte header, then per pair of
+ * 32-blocks their scales (2 x 32 bytes), values (2 x 256) and high bits (2 x nbits: 0, 64 for
+ * Q5_K, 128 for Q6_K), so decode reads it as one sequential stream. Offsets of block j's parts: */
+enum { KQ_HDR = 64, KQ_BITS5 = 64, KQ_BITS6 = 128 };
+static inline size_t kq_pair_bytes(size_t nbits) { return 64 + 512 + 2 * nbits; }
+static inline size_t kq_scales_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + (size_t)(j % 2) * 32; }
+static inline size_t kq_values_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + 64 + (size_t)(j % 2) * 256; }
+static inline size_t kq_bits_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + 576 + (size_t)(j % 2) * nbits; }
+size_t kq_rec_bytes(int dtype);
 bool kern_avx512vnni_supported(void);
 /* kern_swiglu for the avx512 family (attention.c, beside its vector exp). */
 void kern_avx512_swiglu(float *a, const float *b, int n);

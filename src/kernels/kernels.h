@@ -26,11 +26,15 @@
 void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
 
 /* out[t][i] = sum_j W[i][j] * x[t][j] for t < n_rows, i < d; W is [d][n] of dtype
- * F32, F16 or BF16 (row-major, rows contiguous), or Q8_0 / Q4_0 (rows of n / 32 ggml blocks,
- * n a multiple of 32). Float weights are widened to f32 exactly and multiplied with f32
- * activations in every family; with Q8_0 / Q4_0 weights the activations are quantized to 8
- * bits per 32-block (scale max|x| / 127) and each block's integer dot is exact (llama.cpp's
- * q8_0 scheme), so the result is within the activations' rounding of the dequantized product. */
+ * F32, F16 or BF16 (row-major, rows contiguous), Q8_0 / Q4_0 (rows of n / 32 ggml blocks,
+ * n a multiple of 32) or Q4_K / Q5_K / Q6_K (rows of n / 256 ggml super-blocks, n a multiple
+ * of 256). Float weights are widened to f32 exactly and multiplied with f32 activations in
+ * every family; with quantized weights the activations are quantized to 8 bits per 32-block
+ * (scale max|x| / 127) and each block's integer dot is exact (llama.cpp's q8_0 scheme; for the
+ * K-quants each 32-block's, or 16-element sub-block's, integer dot, then its scale and min:
+ * the exact steps are in qmatmul.c), so the result is within the activations' rounding of the
+ * dequantized product. The K-quants' row-major path is the scalar reference in every family;
+ * their fast path is the packed kernel, which gives the reference's bits. */
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 /* The same, with the output rows i split over the pool's threads (pool NULL: this thread).
  * Bitwise the same result as kern_matmul for any thread count. */
@@ -45,8 +49,12 @@ void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, cons
  * kernel's result on the widened matrix); with KERN_PACK_BF16_DOT, BF16 instead rounds the
  * activations to bf16 (as llama.cpp does) and takes one vdpbf16ps per k-pair (twice the
  * throughput, activations' rounding 2^-9 relative); Q8_0/Q4_0: each block's exact integer dot (vpdpbusd), then one
- * FMA chain over blocks of isum * (w scale * x scale). None of it depends on the number of rows,
- * how they are tiled or how the panels are split over threads. */
+ * FMA chain over blocks of isum * (w scale * x scale); Q4_K/Q5_K/Q6_K (4.625/5.625/6.625 bits per
+ * weight packed: nibbles in Q4_0's layout, high bits as byte masks, u8/i8 sub-block scales, f16
+ * super-block scales, one stream per panel): the reference's operations per 32-block (qmatmul.c),
+ * so the same bits as kern_ref_matmul. None of it depends on the number of rows,
+ * how they are tiled or how the panels are split over threads. Several matrices in one
+ * kern_matmul_packed_n pass may mix quantized types (one activation quantization serves all). */
 typedef struct kern_packed kern_packed;
 /* Packs W ([d][n] of dtype, as kern_matmul takes it; it must outlive the packing, which keeps a
  * view for the other kernel families). *out is NULL (and 0 returned) when this CPU or the
@@ -110,7 +118,8 @@ void kern_softmax(float *x, int n);
 /* a[i] = silu(a[i]) * b[i] */
 void kern_swiglu(float *a, const float *b, int n);
 
-/* Row `row` of a [rows][n] matrix of dtype F32/F16/BF16, as f32. */
+/* Row `row` of a [rows][n] matrix of dtype F32/F16/BF16 or a block type (a whole number of
+ * blocks per row: the quantized token embeddings), as f32. */
 void kern_get_row(float *dst, const void *w, int dtype, int64_t row, int n);
 
 /* C = beta*C + op(A) * op(B), row-major, f32 (the trainer's matrix products). op(A) is M x K:

@@ -10,6 +10,20 @@
  *   Q4_0  [nb][4][16][4] u8, ggml's own bytes    byte j*4 + i of a row holds k = 4j+i (low nibble)
  *                                                and k = 16+4j+i (high nibble)
  *   and for both quantized types the block scales [nb][16] f16 in a separate array.
+ *   Q4_K, Q5_K, Q6_K: per 256-element super-block of the panel's 16 rows, one record (kq_rec_bytes each):
+ *     header 64 B      [16] f16 d, [16] f16 dmin (Q6_K: d and 32 B of padding)
+ *     then per pair of 32-blocks (one sequential stream; offsets: kq_*_at in kern_internal.h):
+ *     scales 2 x 32 B  per 32-block: [16] u8 sc, [16] u8 m (Q6_K: [16] i8 scale of k 0-15, of 16-31)
+ *     values 2 x 256 B per 32-block: Q4_0's nibble layout (4 zmm; byte 4r+i of zmm j: k = 4j+i low,
+ *                      k = 16+4j+i high), the low 4 bits of q (unsigned: 0..15 / 31 / 63)
+ *     bits   2 x 64 B (Q5_K) or 2 x 128 B (Q6_K) per 32-block, one or two zmm: byte 4r+i holds the
+ *                      high bits of row r's codes of byte i of the value zmms, for value zmm j and
+ *                      nibble h (0 low, 1 high): Q5_K's fifth bit at bit 2j+h; Q6_K's two at bits
+ *                      2u, 2u+1 of bits zmm j / 2, u = 2 (j % 2) + h. A shift puts them at bit 4
+ *                      (and 5), a ternary-logic or under a constant mask joins them to the nibble.
+ *   = 4.625 / 5.625 / 6.625 bits per weight (the files: 4.5 / 5.5 / 6.5625), every part 64-byte
+ *   aligned; a panel is one stream read front to back (separate regions per part read as several
+ *   streams made one-row Q5_K/Q6_K decode ~2x slower from memory than Q4_K).
  *
  * Blocking: a thread takes whole panels; per group of nv panels the k range is cut into slices
  * (kc) so the group's slice of weights stays in L1 while every tile of activation rows passes
@@ -27,7 +41,7 @@ struct kern_packed {
     const void *w; /* the row-major weights (the fallback for other families) */
     int dtype, n, d;
     bool bf16_dot; /* BF16: vdpbf16ps on bf16-rounded activations (KERN_PACK_BF16_DOT) */
-    int panels, steps;  /* steps along k: n (F32), k-pairs (BF16), blocks (Q8_0/Q4_0) */
+    int panels, steps;  /* steps along k: n (F32), k-pairs (BF16), 32-blocks (quantized) */
     size_t pstride;     /* bytes per panel */
     uint8_t *data;
     uint16_t *scales;   /* quantized: [panels][nb][16] f16 */
@@ -48,6 +62,8 @@ static pk_shape shape_of(int dtype, int n_rows) {
     if (dtype == S1C_F32) return (pk_shape){6, 4, 128};
     if (dtype == S1C_BF16) return (pk_shape){6, 4, 128};
     if (n_rows == 1) return (pk_shape){1, 1, 1 << 20};
+    /* Q6_K keeps two integer accumulators per output (its two 16-element scales): 2 panels */
+    if (dtype == S1C_Q6_K) return (pk_shape){4, 2, 8};
     return (pk_shape){4, 3, 8};
 }
 
@@ -59,7 +75,10 @@ static bool family_packs(int dtype, bool bf16_dot) {
     case S1C_F32: return true;
     case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
     case S1C_Q8_0:
-    case S1C_Q4_0: return kern_avx512vnni_supported();
+    case S1C_Q4_0:
+    case S1C_Q4_K:
+    case S1C_Q5_K:
+    case S1C_Q6_K: return kern_avx512vnni_supported();
     default: return false;
     }
 }
@@ -111,12 +130,90 @@ static void pack_q(kern_packed *p) {
         }
 }
 
+/* One row's super-block of a K-quant, unpacked: the 256 values' unsigned codes (the low 4 bits
+ * and, Q5_K/Q6_K, the high bits as stored), the per-32-block scale bytes (sc, m: Q4_K/Q5_K's 6-bit
+ * scale and min; Q6_K's two int8 scales) and the f16 header words. */
+typedef struct kq_unpacked {
+    uint8_t q[256];
+    uint8_t sc[8], m[8];
+    uint16_t d, dmin;
+} kq_unpacked;
+
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static void kq_unpack(kq_unpacked *u, const uint8_t *blk, int dtype) {
+    if (dtype == S1C_Q6_K) {
+        const uint8_t *ql = blk, *qh = blk + 128;
+        for (int e = 0; e < 256; e++) {
+            int h = e / 128, g = e % 128 / 32, l = e % 32;
+            const uint8_t *L = ql + 64 * h + 32 * (g & 1);
+            u->q[e] = (uint8_t)((g < 2 ? L[l] & 15 : L[l] >> 4) | ((qh[32 * h + l] >> (2 * g)) & 3) << 4);
+        }
+        for (int j = 0; j < 8; j++) u->sc[j] = blk[192 + 2 * j], u->m[j] = blk[192 + 2 * j + 1];
+        u->d = le16(blk + 208);
+        u->dmin = 0;
+        return;
+    }
+    bool q5 = dtype == S1C_Q5_K;
+    const uint8_t *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
+    for (int e = 0; e < 256; e++) {
+        int j = e / 32, l = e % 32;
+        int v = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 15;
+        if (q5) v |= ((qh[l] >> j) & 1) << 4;
+        u->q[e] = (uint8_t)v;
+    }
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        kern_kq_scale_min(j, blk + 4, &sc, &m);
+        u->sc[j] = (uint8_t)sc, u->m[j] = (uint8_t)m;
+    }
+    u->d = le16(blk);
+    u->dmin = le16(blk + 2);
+}
+
+static size_t kq_bits_per_block(int dtype) { return dtype == S1C_Q4_K ? 0 : dtype == S1C_Q5_K ? KQ_BITS5 : KQ_BITS6; }
+size_t kq_rec_bytes(int dtype) { return KQ_HDR + 4 * kq_pair_bytes(kq_bits_per_block(dtype)); }
+
+/* Row r (< 16) of a panel's super-block record from its unpacked codes (zeros: a padding row). */
+static void kq_put_row(uint8_t *rec, int dtype, int r, const kq_unpacked *u) {
+    uint16_t *hdr = (uint16_t *)rec;
+    hdr[r] = u->d;
+    if (dtype != S1C_Q6_K) hdr[16 + r] = u->dmin;
+    size_t nbits = kq_bits_per_block(dtype);
+    for (int j = 0; j < 8; j++) {
+        rec[kq_scales_at(j, nbits) + (size_t)r] = u->sc[j];
+        rec[kq_scales_at(j, nbits) + 16 + (size_t)r] = u->m[j];
+        uint8_t *vals = rec + kq_values_at(j, nbits), *bits = rec + kq_bits_at(j, nbits);
+        for (int k = 0; k < 32; k++) {
+            int v = u->q[32 * j + k], hi = k >= 16, zj = (k % 16) / 4, i = k % 4, pos = 4 * r + i;
+            vals[64 * zj + pos] |= (uint8_t)((v & 15) << (4 * hi));
+            if (dtype == S1C_Q5_K) bits[pos] |= (uint8_t)((v >> 4 & 1) << (2 * zj + hi));
+            if (dtype == S1C_Q6_K) bits[64 * (zj / 2) + pos] |= (uint8_t)((v >> 4 & 3) << (2 * (2 * (zj % 2) + hi)));
+        }
+    }
+}
+
+static void pack_kq(kern_packed *p) {
+    int nsb = p->n / 256;
+    size_t rec = kq_rec_bytes(p->dtype), row_bytes = (size_t)nsb * (size_t)s1c_dtype_type_size(p->dtype);
+    memset(p->data, 0, p->pstride * (size_t)p->panels);
+    kq_unpacked u;
+    for (int pn = 0; pn < p->panels; pn++)
+        for (int r = 0; r < PANEL && pn * PANEL + r < p->d; r++) {
+            const uint8_t *row = (const uint8_t *)p->w + (size_t)(pn * PANEL + r) * row_bytes;
+            for (int sb = 0; sb < nsb; sb++) {
+                kq_unpack(&u, row + (size_t)sb * (size_t)s1c_dtype_type_size(p->dtype), p->dtype);
+                kq_put_row(p->data + (size_t)pn * p->pstride + (size_t)sb * rec, p->dtype, r, &u);
+            }
+        }
+}
+
 int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err) {
     *out = NULL;
     bool dot = dtype == S1C_BF16 && (flags & KERN_PACK_BF16_DOT);
     if (!family_packs(dtype, dot) || n <= 0 || d <= 0) return 0;
-    bool q = kern_is_qmatmul_dtype(dtype);
-    if (q && n % 32 != 0) return 0;
+    bool kq = kern_is_kquant_dtype(dtype), q = kern_is_qmatmul_dtype(dtype) && !kq;
+    if ((q && n % 32 != 0) || (kq && n % 256 != 0)) return 0;
     kern_packed *p = calloc(1, sizeof *p);
     if (!p) return s1c_fail(err, "packing weights: out of memory");
     p->w = w;
@@ -126,7 +223,7 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     p->d = d;
     p->panels = (d + PANEL - 1) / PANEL;
     p->steps = dtype == S1C_F32 ? n : dtype == S1C_BF16 ? (n + 1) / 2 : n / 32;
-    p->pstride = (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
+    p->pstride = kq ? (size_t)(n / 256) * kq_rec_bytes(dtype) : (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
     size_t data_bytes = p->pstride * (size_t)p->panels;
     size_t scale_bytes = q ? (size_t)p->panels * (size_t)p->steps * PANEL * sizeof(uint16_t) : 0;
     void *data = s1c_alloc_huge(data_bytes); /* streamed once per token: huge pages */
@@ -139,6 +236,7 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     p->bytes = data_bytes + scale_bytes;
     if (dtype == S1C_F32) pack_f32(p);
     else if (dtype == S1C_BF16) pack_bf16(p);
+    else if (kq) pack_kq(p);
     else pack_q(p);
     *out = p;
     return 0;
@@ -200,9 +298,10 @@ static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_r
             }
         }
     } else if (kern_is_qmatmul_dtype(p->dtype)) {
-        size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64);
-        uint8_t *b = ws_get(ws, qb + 2 * up64(nb * 4 + 4));
-        xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + up64(nb * 4 + 4)), p->n};
+        size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64), sb = up64(nb * 4 + 4);
+        uint8_t *b = ws_get(ws, qb + 4 * sb);
+        xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + sb), (int32_t *)(b + qb + 2 * sb),
+                            (float *)(b + qb + 3 * sb), p->n};
         kern_q8x_fill(&xp->xq, x, n_rows); /* its feature test is cheap: the CPUID bit is read once (dispatch.c) */
     }
 }
@@ -212,13 +311,13 @@ static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
 /* Output panels [pa, pb) for all n_rows rows. */
 static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb) {
     pk_shape s = shape_of(p->dtype, n_rows);
-    bool q = kern_is_qmatmul_dtype(p->dtype);
+    bool q = kern_is_qmatmul_dtype(p->dtype), kq = kern_is_kquant_dtype(p->dtype);
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
                      .cols = imin(nv * PANEL, p->d - pg * PANEL), .n = p->n};
-        if (q) {
+        if (q && !kq) {
             t.ps = p->scales + (size_t)pg * p->steps * PANEL;
             t.psstride = (size_t)p->steps * PANEL;
         }
@@ -240,7 +339,10 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                     t.xq = xp->xq.q + (size_t)r * ldx;
                     t.xd = xp->xq.d + (size_t)r * nb;
                     t.xs = xp->xq.s + (size_t)r * nb;
-                    pk_tile_q(&t, p->dtype, mr, nv);
+                    t.xh = xp->xq.h + (size_t)r * nb;
+                    t.xm = xp->xq.m + (size_t)r * nb;
+                    if (kq) pk_tile_kq(&t, p->dtype, mr, nv);
+                    else pk_tile_q(&t, p->dtype, mr, nv);
                 }
             }
         }
@@ -317,8 +419,12 @@ static void pk_split(pk_job *j, int T) {
 void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
                           kern_ws *ws) {
     if (n_rows <= 0 || n_mats <= 0) return;
-    bool same = true;
-    for (int i = 1; i < n_mats; i++) same = same && p[i]->dtype == p[0]->dtype && p[i]->n == p[0]->n && p[i]->bf16_dot == p[0]->bf16_dot;
+    /* one activation preparation for all: the same type, or quantized types of any kind (one
+     * kern_q8x serves them all: Q4_K_M's v and half its down matrices are Q6_K) */
+    bool same = true, q0 = kern_is_qmatmul_dtype(p[0]->dtype);
+    for (int i = 1; i < n_mats; i++)
+        same = same && p[i]->n == p[0]->n && p[i]->bf16_dot == p[0]->bf16_dot &&
+               (p[i]->dtype == p[0]->dtype || (q0 && kern_is_qmatmul_dtype(p[i]->dtype)));
     if (strcmp(kern_name(), "avx512") != 0 || !same) {
         for (int i = 0; i < n_mats; i++) kern_matmul_packed(pool, out[i], x, n_rows, p[i], ws);
         return;

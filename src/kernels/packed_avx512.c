@@ -196,6 +196,117 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
     ACC_STORE(acc, MR, NV, m, t);
 }
 
+/* Q5_K's / Q6_K's high bits for value zmm z, nibble h, moved to bit 4 (and 5) of each byte
+ * (packed.c's layout; bits that 16-bit shifts carry across bytes land outside the mask). */
+INL __m512i kq_high(const uint8_t *bits, const int KT, const int z, const int h) {
+    const int s = KT == 5 ? 4 - (2 * z + h) : 4 - 2 * (2 * (z % 2) + h);
+    const __m512i v = _mm512_loadu_si512(bits + (KT == 5 ? 0 : 64 * (z / 2)));
+    return s > 0 ? _mm512_slli_epi16(v, s) : s < 0 ? _mm512_srli_epi16(v, -s) : v;
+}
+
+/* Q4_K / Q5_K / Q6_K (KT 4, 5, 6) on the packed super-block records (packed.c): per 32-block an
+ * exact integer dot per output (vpdpbusd of the unsigned codes, Q5_K/Q6_K's high bits joined to
+ * the nibbles by a shift and a vpternlogd), then the reference's float steps (qmatmul.c) lane by
+ * lane:
+ *   Q4_K/Q5_K  acc = fma(isum, (d * sc) * xd, acc); acc = fma(dmin * m, -(xd * xs), acc)
+ *   Q6_K       isum = sc_a * (dot over k < 16 - 32 xh) + sc_b * (dot over k >= 16 - 32 (xs - xh));
+ *              acc = fma(isum, d * xd, acc) */
+INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
+    __m512 acc[4][3];
+    __mmask16 m[4];
+    ACC_START(acc, MR, NV, m, t);
+    const int nb = t->ldx / 32;
+    const size_t nbits = KT == 4 ? 0 : KT == 5 ? KQ_BITS5 : KQ_BITS6, rec = KQ_HDR + 4 * kq_pair_bytes(nbits);
+    const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8((char)0xf0);
+    const __m512i hmask = _mm512_set1_epi8(KT == 6 ? 0x30 : 0x10);
+    /* the super-block's d and dmin per panel, read at its first block */
+    __m512 dv[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}, dmv[3] = {dv[0], dv[1], dv[2]};
+    for (int b = t->k0; b < t->k1; b++) {
+        const size_t sbo = (size_t)(b >> 3) * rec;
+        const int j = b & 7;
+        if (j == 0 || b == t->k0) {
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) {
+                const uint8_t *hdr = t->pw + (size_t)v * t->pstride + sbo;
+                dv[v] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hdr));
+                if (KT != 6) dmv[v] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(hdr + 32)));
+            }
+        }
+        __m512i ia[4][3], ib[4][3];
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            __m512i sa = _mm512_setzero_si512(), sb = _mm512_setzero_si512();
+            if (KT == 6) {
+                int32_t h = t->xh[(size_t)r * nb + b], s = t->xs[(size_t)r * nb + b];
+                sa = _mm512_set1_epi32(-32 * h);
+                sb = _mm512_set1_epi32(-32 * (s - h));
+            }
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ia[r][v] = sa, ib[r][v] = sb;
+        }
+#pragma GCC unroll 4
+        for (int z = 0; z < 4; z++) {
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) {
+                const uint8_t *base = t->pw + (size_t)v * t->pstride + sbo;
+                __m512i raw = _mm512_loadu_si512(base + kq_values_at(j, nbits) + (size_t)z * 64);
+                if (KT == 4 && MR == 1) {
+                    /* one row: the high nibbles masked in place (16 times their code) into the
+                     * second accumulator, scaled back by an exact shift after the block */
+                    __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z));
+                    __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z + 16));
+                    ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], _mm512_and_si512(raw, low4), xl);
+                    ib[0][v] = _mm512_dpbusd_epi32(ib[0][v], _mm512_and_si512(raw, high4), xh);
+                    continue;
+                }
+                __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+                if (KT != 4) {
+                    /* code = nibble | (shifted bits & hmask): vpternlogd's A | (B & C) */
+                    const uint8_t *bits = base + kq_bits_at(j, nbits);
+                    lo = _mm512_ternarylogic_epi32(lo, kq_high(bits, KT, z, 0), hmask, 0xf8);
+                    hi = _mm512_ternarylogic_epi32(hi, kq_high(bits, KT, z, 1), hmask, 0xf8);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z));
+                    __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z + 16));
+                    ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], lo, xl);
+                    /* Q6_K: the second sub-block; one row: a second chain (half the latency) */
+                    if (KT == 6 || MR == 1) ib[r][v] = _mm512_dpbusd_epi32(ib[r][v], hi, xh);
+                    else ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], hi, xh);
+                }
+            }
+        }
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const uint8_t *sc = t->pw + (size_t)v * t->pstride + sbo + kq_scales_at(j, nbits);
+            if (KT == 6) {
+                __m512i sa = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc));
+                __m512i sb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)));
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    __m512i isum = _mm512_add_epi32(_mm512_mullo_epi32(ia[r][v], sa), _mm512_mullo_epi32(ib[r][v], sb));
+                    __m512 f = _mm512_mul_ps(dv[v], _mm512_set1_ps(t->xd[(size_t)r * nb + b]));
+                    acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), f, acc[r][v]);
+                }
+            } else {
+                __m512 ws = _mm512_mul_ps(dv[v], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sc))));
+                __m512 wm = _mm512_mul_ps(dmv[v], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16)))));
+                if (KT == 4 && MR == 1) ia[0][v] = _mm512_add_epi32(ia[0][v], _mm512_srai_epi32(ib[0][v], 4));
+                if (KT == 5 && MR == 1) ia[0][v] = _mm512_add_epi32(ia[0][v], ib[0][v]);
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    float xd = t->xd[(size_t)r * nb + b];
+                    __m512 f = _mm512_mul_ps(ws, _mm512_set1_ps(xd));
+                    acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), f, acc[r][v]);
+                    acc[r][v] = _mm512_fmadd_ps(wm, _mm512_set1_ps(t->xm[(size_t)r * nb + b]), acc[r][v]);
+                }
+            }
+        }
+    }
+    ACC_STORE(acc, MR, NV, m, t);
+}
+
 /* Every (mr, nv) shape as its own function, so the loops above unroll into registers. */
 #define SHAPES_F(NAME, BODY, NV)                                                                          \
     static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
@@ -264,6 +375,43 @@ void pk_tile_bf16(const pk_tile *t, int mr, int nv) {
     }
 }
 
+#define SHAPES_KQ(NAME, KT, NV)                                                                           \
+    static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
+        switch (mr) {                                                                                     \
+        case 1: kq_tile(t, KT, 1, NV); break;                                                            \
+        case 2: kq_tile(t, KT, 2, NV); break;                                                            \
+        case 3: kq_tile(t, KT, 3, NV); break;                                                            \
+        default: kq_tile(t, KT, 4, NV); break;                                                           \
+        }                                                                                                 \
+    }
+SHAPES_KQ(q4k, 4, 1)
+SHAPES_KQ(q4k, 4, 2)
+SHAPES_KQ(q4k, 4, 3)
+SHAPES_KQ(q5k, 5, 1)
+SHAPES_KQ(q5k, 5, 2)
+SHAPES_KQ(q5k, 5, 3)
+SHAPES_KQ(q6k, 6, 1)
+SHAPES_KQ(q6k, 6, 2)
+
+void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) {
+    if (dtype == S1C_Q6_K) {
+        if (nv == 1) q6k_nv1(t, mr);
+        else q6k_nv2(t, mr);
+    } else if (dtype == S1C_Q5_K) {
+        switch (nv) {
+        case 1: q5k_nv1(t, mr); break;
+        case 2: q5k_nv2(t, mr); break;
+        default: q5k_nv3(t, mr); break;
+        }
+    } else {
+        switch (nv) {
+        case 1: q4k_nv1(t, mr); break;
+        case 2: q4k_nv2(t, mr); break;
+        default: q4k_nv3(t, mr); break;
+        }
+    }
+}
+
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) {
     bool q4 = dtype == S1C_Q4_0;
     switch (nv) {
@@ -282,6 +430,44 @@ bool kern_avx512vnni_supported(void) {
 void pk_tile_f32(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
+#define SHAPES_KQ(NAME, KT, NV)                                                                           \
+    static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
+        switch (mr) {                                                                                     \
+        case 1: kq_tile(t, KT, 1, NV); break;                                                            \
+        case 2: kq_tile(t, KT, 2, NV); break;                                                            \
+        case 3: kq_tile(t, KT, 3, NV); break;                                                            \
+        default: kq_tile(t, KT, 4, NV); break;                                                           \
+        }                                                                                                 \
+    }
+SHAPES_KQ(q4k, 4, 1)
+SHAPES_KQ(q4k, 4, 2)
+SHAPES_KQ(q4k, 4, 3)
+SHAPES_KQ(q5k, 5, 1)
+SHAPES_KQ(q5k, 5, 2)
+SHAPES_KQ(q5k, 5, 3)
+SHAPES_KQ(q6k, 6, 1)
+SHAPES_KQ(q6k, 6, 2)
+
+void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) {
+    if (dtype == S1C_Q6_K) {
+        if (nv == 1) q6k_nv1(t, mr);
+        else q6k_nv2(t, mr);
+    } else if (dtype == S1C_Q5_K) {
+        switch (nv) {
+        case 1: q5k_nv1(t, mr); break;
+        case 2: q5k_nv2(t, mr); break;
+        default: q5k_nv3(t, mr); break;
+        }
+    } else {
+        switch (nv) {
+        case 1: q4k_nv1(t, mr); break;
+        case 2: q4k_nv2(t, mr); break;
+        default: q4k_nv3(t, mr); break;
+        }
+    }
+}
+
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
+void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 bool kern_avx512vnni_supported(void) { return false; }
 #endif

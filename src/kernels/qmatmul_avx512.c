@@ -126,13 +126,17 @@ TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb) {
         _mm_storeu_si128((__m128i *)(xq->q + b * 32), _mm512_cvtepi32_epi8(qa));
         _mm_storeu_si128((__m128i *)(xq->q + b * 32 + 16), _mm512_cvtepi32_epi8(qc));
         xq->d[b] = d;
-        xq->s[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qc));
+        int32_t half = _mm512_reduce_add_epi32(qa);
+        xq->s[b] = half + _mm512_reduce_add_epi32(qc);
+        xq->h[b] = half;
+        xq->m[b] = -(d * (float)xq->s[b]);
     }
 }
 
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512vnni")) vnni_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
+    /* the K-quants: the reference rows here (the packed kernels are their fast path) */
+    if (!kern_is_kquant_dtype(dtype) && __builtin_cpu_supports("avx512vnni")) vnni_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
     else kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
 }
 

@@ -112,10 +112,10 @@ static const s1c_tensor *find_tensor(const s1c_model *m, int role, int layer, ch
     return m->format == S1C_FMT_GGUF ? gguf_find_tensor(&m->gguf, name) : l2c_find(&m->l2c, name);
 }
 
-/* A matrix stored in a quantized type the kernels do not read in place (Q4_1, Q5_x, K-quants)
+/* A matrix stored in a quantized type the kernels do not read in place (Q4_1, Q5_x, Q2_K, Q3_K)
  * becomes an owned f32 copy (kept in m->deq, freed by s1c_model_free), so the float kernels
- * run it unchanged, at 4 bytes per weight. Q8_0 and Q4_0 matrices stay views into the mapped
- * file (kern_matmul reads their blocks), as F32/F16/BF16 do. */
+ * run it unchanged, at 4 bytes per weight. Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices stay views
+ * into the mapped file (kern_matmul reads their blocks), as F32/F16/BF16 do. */
 static int dequantize_matrix(s1c_model *m, const s1c_tensor **t, s1c_err *err) {
     const s1c_tensor *q = *t;
     uint64_t n = s1c_tensor_nelem(q), nbytes;
@@ -151,10 +151,12 @@ static int bind(s1c_model *m, int role, int layer, int64_t rows, int64_t cols, b
         return s1c_fail(err, "%s: tensor '%s' has shape %s, config says %s", m->path, name,
                         s1c_shape_str(t->shape, t->ndim, a, sizeof a), s1c_shape_str(want, want_nd, b, sizeof b));
     }
-    if (want_nd == 2 && (t->dtype == S1C_Q8_0 || t->dtype == S1C_Q4_0)) {
-        if (cols % 32 != 0)
-            return s1c_fail(err, "%s: tensor '%s' is %s with rows of %lld values, not whole 32-value blocks", m->path, name,
-                            s1c_dtype_name(t->dtype), (long long)cols);
+    if (want_nd == 2 && (t->dtype == S1C_Q8_0 || t->dtype == S1C_Q4_0 || t->dtype == S1C_Q4_K || t->dtype == S1C_Q5_K ||
+                         t->dtype == S1C_Q6_K)) {
+        int block = s1c_dtype_block_size(t->dtype);
+        if (cols % block != 0)
+            return s1c_fail(err, "%s: tensor '%s' is %s with rows of %lld values, not whole %d-value blocks", m->path, name,
+                            s1c_dtype_name(t->dtype), (long long)cols, block);
         return 0;
     }
     if (want_nd == 2 && s1c_dtype_is_quant(t->dtype)) return dequantize_matrix(m, out, err);

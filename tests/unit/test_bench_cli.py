@@ -105,6 +105,15 @@ rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", 
 rows = parse(out) if rc == 0 else []
 check("--only", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("decode", "q4_0"), ("batch8", "q4_0")], out + err)
 
+# K-quant types: written directly as random super-blocks; tiny's rows (64, 176) are not whole
+# 256-blocks, so its matrices fall back to q8_0/f32, said on stderr and in the reported type
+rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", "q4_k", "--only", "decode", "--tmp", tmp)
+rows = parse(out) if rc == 0 else []
+check("--types q4_k on tiny", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("decode", "q8_0")]
+      and "not all whole 256-blocks" in err, out + err)
+rc, _, err = run("bench", "--types", "q7_k")
+check("unknown type lists the K-quants", rc != 0 and "q4_k, q5_k, q6_k" in err, err)
+
 # bad input: one line, no crash
 one_line_error("unknown type", *run("bench", "--types", "f99")[::2], "f99")
 one_line_error("missing model", *run("bench", "--model", os.path.join(WORK, "nope"), "--quick")[::2], "nope")
