@@ -430,43 +430,6 @@ bool kern_avx512vnni_supported(void) {
 void pk_tile_f32(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
-#define SHAPES_KQ(NAME, KT, NV)                                                                           \
-    static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
-        switch (mr) {                                                                                     \
-        case 1: kq_tile(t, KT, 1, NV); break;                                                            \
-        case 2: kq_tile(t, KT, 2, NV); break;                                                            \
-        case 3: kq_tile(t, KT, 3, NV); break;                                                            \
-        default: kq_tile(t, KT, 4, NV); break;                                                           \
-        }                                                                                                 \
-    }
-SHAPES_KQ(q4k, 4, 1)
-SHAPES_KQ(q4k, 4, 2)
-SHAPES_KQ(q4k, 4, 3)
-SHAPES_KQ(q5k, 5, 1)
-SHAPES_KQ(q5k, 5, 2)
-SHAPES_KQ(q5k, 5, 3)
-SHAPES_KQ(q6k, 6, 1)
-SHAPES_KQ(q6k, 6, 2)
-
-void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) {
-    if (dtype == S1C_Q6_K) {
-        if (nv == 1) q6k_nv1(t, mr);
-        else q6k_nv2(t, mr);
-    } else if (dtype == S1C_Q5_K) {
-        switch (nv) {
-        case 1: q5k_nv1(t, mr); break;
-        case 2: q5k_nv2(t, mr); break;
-        default: q5k_nv3(t, mr); break;
-        }
-    } else {
-        switch (nv) {
-        case 1: q4k_nv1(t, mr); break;
-        case 2: q4k_nv2(t, mr); break;
-        default: q4k_nv3(t, mr); break;
-        }
-    }
-}
-
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 bool kern_avx512vnni_supported(void) { return false; }
