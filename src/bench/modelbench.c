@@ -452,21 +452,9 @@ static int write_random_kquant(const s1c_config *c, int dtype, const char *path,
         free(bufs);
         return s1c_fail(err, "bench: out of memory");
     }
-    char key[128], name[128];
-#define K(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
+    char name[128];
     gguf_w_str(w, "general.architecture", arch);
-    gguf_w_u32(w, K("context_length"), (uint32_t)c->max_seq_len);
-    gguf_w_u32(w, K("embedding_length"), (uint32_t)c->dim);
-    gguf_w_u32(w, K("block_count"), (uint32_t)c->n_layers);
-    gguf_w_u32(w, K("feed_forward_length"), (uint32_t)c->hidden_dim);
-    gguf_w_u32(w, K("attention.head_count"), (uint32_t)c->n_heads);
-    gguf_w_u32(w, K("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
-    gguf_w_u32(w, K("attention.key_length"), (uint32_t)c->head_dim);
-    gguf_w_u32(w, K("attention.value_length"), (uint32_t)c->head_dim);
-    gguf_w_u32(w, K("rope.dimension_count"), (uint32_t)c->head_dim);
-    gguf_w_f32(w, K("rope.freq_base"), c->rope_theta);
-    gguf_w_f32(w, K("attention.layer_norm_rms_epsilon"), c->norm_eps);
-#undef K
+    gguf_w_hparams(w, c);
     s1c_rng r;
     s1c_rng_seed(&r, 1);
     int64_t dim = c->dim, qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim, hid = c->hidden_dim;

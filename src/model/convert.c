@@ -406,6 +406,29 @@ done:
 
 /* ------------------------------------------------------------------ to GGUF */
 
+void gguf_w_hparams(gguf_writer *w, const s1c_config *c) {
+    const char *arch = c->arch == S1C_ARCH_QWEN2 ? "qwen2" : "llama";
+    char key[128];
+#define K(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
+    gguf_w_u32(w, K("context_length"), (uint32_t)c->max_seq_len);
+    gguf_w_u32(w, K("embedding_length"), (uint32_t)c->dim);
+    gguf_w_u32(w, K("block_count"), (uint32_t)c->n_layers);
+    gguf_w_u32(w, K("feed_forward_length"), (uint32_t)c->hidden_dim);
+    gguf_w_u32(w, K("attention.head_count"), (uint32_t)c->n_heads);
+    gguf_w_u32(w, K("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
+    gguf_w_f32(w, K("rope.freq_base"), c->rope_theta);
+    gguf_w_f32(w, K("attention.layer_norm_rms_epsilon"), c->norm_eps);
+    if (c->head_dim != c->dim / c->n_heads) {
+        gguf_w_u32(w, K("attention.key_length"), (uint32_t)c->head_dim);
+        gguf_w_u32(w, K("attention.value_length"), (uint32_t)c->head_dim);
+    }
+    if (c->arch == S1C_ARCH_LLAMA) {
+        gguf_w_u32(w, K("vocab_size"), (uint32_t)c->vocab_size);
+        gguf_w_u32(w, K("rope.dimension_count"), (uint32_t)c->head_dim);
+    }
+#undef K
+}
+
 /* general.file_type as llama.cpp writes it (llama_ftype). */
 static int ggml_file_type(int dtype) {
     const struct mix *x = mix_of(dtype);
@@ -429,8 +452,6 @@ static int write_gguf(const s1c_model *m, const char *out, int dtype, s1c_err *e
     gguf_writer *w = gguf_writer_new();
     ctensor *ts = calloc((size_t)c->n_layers * 12 + 4, sizeof *ts);
     int rc = w && ts ? 0 : s1c_fail(err, "%s: out of memory", out);
-    char key[128];
-#define K(s) (snprintf(key, sizeof key, "%s.%s", arch, s), key)
     if (rc == 0) {
         gguf_w_str(w, "general.architecture", arch);
         const char *base = strrchr(m->path, '/');
@@ -438,24 +459,8 @@ static int write_gguf(const s1c_model *m, const char *out, int dtype, s1c_err *e
         gguf_w_u32(w, "general.file_type", (uint32_t)ggml_file_type(dtype));
         /* ggml's block layouts version (GGML_QNT_VERSION), written by llama.cpp's tools */
         if (dtype != S1C_F32 && dtype != S1C_F16 && dtype != S1C_BF16) gguf_w_u32(w, "general.quantization_version", 2);
-        gguf_w_u32(w, K("context_length"), (uint32_t)c->max_seq_len);
-        gguf_w_u32(w, K("embedding_length"), (uint32_t)c->dim);
-        gguf_w_u32(w, K("block_count"), (uint32_t)c->n_layers);
-        gguf_w_u32(w, K("feed_forward_length"), (uint32_t)c->hidden_dim);
-        gguf_w_u32(w, K("attention.head_count"), (uint32_t)c->n_heads);
-        gguf_w_u32(w, K("attention.head_count_kv"), (uint32_t)c->n_kv_heads);
-        gguf_w_f32(w, K("rope.freq_base"), c->rope_theta);
-        gguf_w_f32(w, K("attention.layer_norm_rms_epsilon"), c->norm_eps);
-        if (c->head_dim != c->dim / c->n_heads) {
-            gguf_w_u32(w, K("attention.key_length"), (uint32_t)c->head_dim);
-            gguf_w_u32(w, K("attention.value_length"), (uint32_t)c->head_dim);
-        }
-        if (c->arch == S1C_ARCH_LLAMA) {
-            gguf_w_u32(w, K("vocab_size"), (uint32_t)c->vocab_size);
-            gguf_w_u32(w, K("rope.dimension_count"), (uint32_t)c->head_dim);
-        }
+        gguf_w_hparams(w, c);
     }
-#undef K
     /* tokenizer */
     if (rc == 0 && m->format == S1C_FMT_HF) {
         vocab v;

@@ -63,5 +63,8 @@ void tensor_name_hf(char *buf, size_t n, int role, int layer);
 int hf_tensor_count(const s1c_config *c);
 void hf_tensor_at(const s1c_config *c, int i, int *role, int *layer);
 void tensor_shape(const s1c_config *c, int role, int64_t *shape, int *ndim);
+/* The "<arch>.*" hyperparameters of c (general.architecture is the caller's), as llama.cpp's
+ * converter writes them (convert.c; the bench's random K-quant files use it too). */
+void gguf_w_hparams(gguf_writer *w, const s1c_config *c);
 
 #endif
