@@ -2,6 +2,7 @@
 #ifndef S1C_MODELRUN_H
 #define S1C_MODELRUN_H
 
+#include <stdbool.h>
 #include "s1c/model.h"
 
 /* A sequence with its own blocks in a shared cache. */
@@ -13,6 +14,10 @@ typedef struct mr_seq {
 void mr_seq_alloc(mr_seq *s, s1c_kv *kv, int n_positions);
 /* Forwards tokens[from..to) of one sequence at positions from..to-1, all rows' logits. */
 int mr_forward(s1c_fwd *f, s1c_kv *kv, mr_seq *s, const int32_t *tokens, int from, int to, float *logits);
+/* Opens the model at path and returns the logits of every row of tokens[0..n) (malloc'd,
+ * [n][vocab], *vocab set), fed as one prefill or, with one_at_a_time, token by token; NULL (after
+ * printing why) when the model does not open or a forward fails. */
+float *mr_model_logits(const char *path, const int32_t *tokens, int n, bool one_at_a_time, int *vocab);
 /* Reads "1 2 3" ids into ids (returns the count). */
 int mr_read_ids(const char *path, int32_t *ids, int cap);
 

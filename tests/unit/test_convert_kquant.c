@@ -94,22 +94,9 @@ static void test_mixture_types(void **state) {
 /* Logits of a fixed sequence on the model at path. */
 enum { NSEQ = 6 };
 static float *logits_of(const char *path, int *V) {
-    s1c_err err;
-    s1c_model *m;
-    if (s1c_model_open(&m, path, &err) != 0) fail_msg("%s", err.msg);
-    *V = s1c_model_config(m)->vocab_size;
-    s1c_kv *kv;
-    s1c_fwd *f;
-    assert_int_equal(s1c_kv_new(&kv, s1c_model_config(m), 16, 4, S1C_F32, &err), 0);
-    assert_int_equal(s1c_fwd_new(&f, m, 16, 64, &err), 0);
-    mr_seq s;
-    mr_seq_alloc(&s, kv, NSEQ);
     int32_t toks[NSEQ] = {1, 17, 200, 42, 9, 255};
-    float *out = malloc((size_t)NSEQ * (size_t)*V * sizeof(float));
-    assert_int_equal(mr_forward(f, kv, &s, toks, 0, NSEQ, out), 0);
-    s1c_fwd_free(f);
-    s1c_kv_free(kv);
-    s1c_model_free(m);
+    float *out = mr_model_logits(path, toks, NSEQ, false, V);
+    assert_non_null(out);
     return out;
 }
 

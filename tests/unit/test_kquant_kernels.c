@@ -307,22 +307,10 @@ static void write_model(const char *path, int dt, bool f32, uint64_t seed) {
 
 /* Logits of every row of tokens[0..n), fed as one prefill (whole) or one token at a time. */
 static float *run_model(const char *path, const int32_t *tokens, int n, bool whole) {
-    s1c_err err;
-    s1c_model *m;
-    if (s1c_model_open(&m, path, &err) != 0) fail_msg("%s", err.msg);
-    s1c_kv *kv;
-    s1c_fwd *f;
-    assert_int_equal(s1c_kv_new(&kv, s1c_model_config(m), 16, 4, S1C_F32, &err), 0);
-    assert_int_equal(s1c_fwd_new(&f, m, n, 64, &err), 0);
-    mr_seq s;
-    mr_seq_alloc(&s, kv, n);
-    float *logits = malloc((size_t)n * V * sizeof(float));
-    if (whole) assert_int_equal(mr_forward(f, kv, &s, tokens, 0, n, logits), 0);
-    else
-        for (int i = 0; i < n; i++) assert_int_equal(mr_forward(f, kv, &s, tokens, i, i + 1, logits + (size_t)i * V), 0);
-    s1c_fwd_free(f);
-    s1c_kv_free(kv);
-    s1c_model_free(m);
+    int vocab = 0;
+    float *logits = mr_model_logits(path, tokens, n, !whole, &vocab);
+    assert_non_null(logits);
+    assert_int_equal(vocab, V);
     return logits;
 }
 
