@@ -197,6 +197,9 @@ const s1c_tensor *l2c_find(const l2c_file *f, const char *name);
 bool s1c_dtype_is_quant(int dtype);
 /* True for the float types and the quantized types above. */
 bool s1c_dtype_can_dequantize(int dtype);
+/* Sub-block j's (0..7) 6-bit scale and min from a Q4_K/Q5_K super-block's 12 scale bytes (the
+ * dequantizers and the K-quant kernels read them the same way). */
+void s1c_q4k_scale_min(int j, const uint8_t *q, int *sc, int *m);
 /* Converts n elements (a whole number of blocks) of any of those types to f32, exactly as
  * ggml's reference dequantizers do. */
 int s1c_dequantize(float *dst, const void *src, int dtype, uint64_t n, s1c_err *err);

@@ -115,8 +115,8 @@ static void deq_q3_k(float *y, const uint8_t *b) {
     }
 }
 
-/* The 6-bit scale and min of sub-block j (0..7) of Q4_K/Q5_K from their 12 packed bytes. */
-static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+/* Q4_K/Q5_K: sub-block j's 6-bit scale and min from the 12 packed bytes (formats.h). */
+void s1c_q4k_scale_min(int j, const uint8_t *q, int *sc, int *m) {
     if (j < 4) {
         *sc = q[j] & 63;
         *m = q[j + 4] & 63;
@@ -135,7 +135,7 @@ static void deq_q4_k(float *y, const uint8_t *b) {
     for (int e = 0; e < QK_K; e++) {
         int chunk = e / 64, r = e % 64, sub = e / 32;
         int s, m;
-        scale_min_k4(sub, sc, &s, &m);
+        s1c_q4k_scale_min(sub, sc, &s, &m);
         int q = r < 32 ? qs[chunk * 32 + r] & 0x0F : qs[chunk * 32 + r - 32] >> 4;
         y[e] = d * (float)s * (float)q - dmin * (float)m;
     }
@@ -148,7 +148,7 @@ static void deq_q5_k(float *y, const uint8_t *b) {
     for (int e = 0; e < QK_K; e++) {
         int chunk = e / 64, r = e % 64, sub = e / 32;
         int s, m;
-        scale_min_k4(sub, sc, &s, &m);
+        s1c_q4k_scale_min(sub, sc, &s, &m);
         int q = r < 32 ? qs[chunk * 32 + r] & 0x0F : qs[chunk * 32 + r - 32] >> 4;
         q |= ((qh[e % 32] >> sub) & 1) << 4;
         y[e] = d * (float)s * (float)q - dmin * (float)m;
@@ -411,7 +411,7 @@ static void fit_scale_min4(const float *x, int nmax, float rmin, float rdelta, i
     }
 }
 
-/* The 12 bytes of eight 6-bit scales and mins of Q4_K/Q5_K (the inverse of scale_min_k4):
+/* The 12 bytes of eight 6-bit scales and mins of Q4_K/Q5_K (the inverse of s1c_q4k_scale_min):
  * sub-blocks 0-3 take bytes 0-3 (scale) and 4-7 (min) whole; 4-7 put their low nibbles in
  * bytes 8-11 and their top two bits in the spare top bits of bytes 0-7. */
 static void pack_scales_k4(uint8_t *q, const uint8_t *ls, const uint8_t *lm) {
@@ -454,7 +454,7 @@ static void kquant_fit(uint8_t *hdr, const float *x, int nmax, float rmin, int n
     pack_scales_k4(hdr + 4, ls, lm);
     for (int j = 0; j < 8; j++) {
         int sc, m;
-        scale_min_k4(j, hdr + 4, &sc, &m);
+        s1c_q4k_scale_min(j, hdr + 4, &sc, &m);
         const float d = h2f(hdr) * (float)sc;
         if (!d) continue; /* a zero scale keeps the codes of the fit */
         const float dm = h2f(hdr + 2) * (float)m;

@@ -59,8 +59,6 @@ void kern_q8x_free(kern_q8x *xq);
 bool kern_is_qmatmul_dtype(int dtype);
 /* Q4_K, Q5_K, Q6_K: 256-element super-blocks, so rows of n % 256 == 0 only. */
 bool kern_is_kquant_dtype(int dtype);
-/* Sub-block j's (0..7) 6-bit scale and min from a Q4_K/Q5_K super-block's 12 scale bytes. */
-void kern_kq_scale_min(int j, const uint8_t *q, int *sc, int *m);
 /* The reference quantized matmul rows (qmatmul.c): families without their own use it. */
 void kern_ref_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 

@@ -164,7 +164,7 @@ static void kq_unpack(kq_unpacked *u, const uint8_t *blk, int dtype) {
     }
     for (int j = 0; j < 8; j++) {
         int sc, m;
-        kern_kq_scale_min(j, blk + 4, &sc, &m);
+        s1c_q4k_scale_min(j, blk + 4, &sc, &m);
         u->sc[j] = (uint8_t)sc, u->m[j] = (uint8_t)m;
     }
     u->d = le16(blk);

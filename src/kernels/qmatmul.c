@@ -109,18 +109,6 @@ static float dot_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, int n
     return s;
 }
 
-/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block from its 12 packed
- * bytes (as src/formats/quant.c reads them). */
-void kern_kq_scale_min(int j, const uint8_t *q, int *sc, int *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* Q4_K (144-byte super-blocks) or Q5_K (176): f16 d, f16 dmin, 12 bytes of scales, (Q5_K: 32
  * bytes of fifth bits), 128 bytes of nibbles; sub-block j takes the low (j even) or high (j odd)
  * nibbles of bytes 32 (j / 2) .. + 31, and Q5_K its fifth bit from bit j of qh[l]. */
@@ -134,7 +122,7 @@ static float dot_q45_k(const uint8_t *w, bool q5, const kern_q8x *xq, size_t b0,
             const int8_t *x = xq->q + b * 32;
             const uint8_t *q = qs + 32 * (j / 2);
             int shift = 4 * (j & 1), scj, mj;
-            kern_kq_scale_min(j, sc, &scj, &mj);
+            s1c_q4k_scale_min(j, sc, &scj, &mj);
             int32_t isum = 0;
             for (int l = 0; l < 32; l++) {
                 int v = (q[l] >> shift) & 15;
