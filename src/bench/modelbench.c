@@ -71,7 +71,7 @@ static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dty
     k.head_params = (double)s1c_tensor_nelem(m->output);
     k.head_bytes = (double)stored(m, m->output)->nbytes;
     k.attn_flops_per_pos = 4.0 * c->n_heads * c->head_dim * c->n_layers;
-    k.kv_bytes_per_pos = 2.0 * c->n_layers * c->n_kv_heads * c->head_dim * (kv_dtype == S1C_F32 ? 4 : 2);
+    k.kv_bytes_per_pos = (double)s1c_kv_block_bytes(c, 1, kv_dtype);
     int dt = bench_model_dtype(m);
     bool quant = !s1c_dtype_is_float(dt);
     k.peak = dt == S1C_BF16 && lim->bf16_flops > 0 ? lim->bf16_flops : quant && lim->int8_ops > 0 ? lim->int8_ops : lim->f32_flops;
@@ -445,8 +445,8 @@ static void random_blocks(s1c_rng *r, uint8_t *dst, int dtype, int64_t rows, int
 static int write_random_kquant(const s1c_config *c, int dtype, const char *path, s1c_err *err) {
     const char *arch = c->arch == S1C_ARCH_QWEN2 ? "qwen2" : "llama";
     gguf_writer *w = gguf_writer_new();
-    int n_bufs = 0, cap = c->n_layers * 12 + 8, rc = 0;
-    void **bufs = calloc((size_t)cap, sizeof *bufs);
+    int n = hf_tensor_count(c), n_bufs = 0, rc = 0;
+    void **bufs = calloc((size_t)n, sizeof *bufs);
     if (!w || !bufs) {
         gguf_writer_free(w);
         free(bufs);
@@ -457,33 +457,25 @@ static int write_random_kquant(const s1c_config *c, int dtype, const char *path,
     gguf_w_hparams(w, c);
     s1c_rng r;
     s1c_rng_seed(&r, 1);
-    int64_t dim = c->dim, qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
-    bool bias = c->arch == S1C_ARCH_QWEN2;
-    /* name, rows, cols (0: a vector of ones, or of zeros for a bias) per tensor of a layer */
-    struct { const char *n; int64_t rows, cols; float fill; } per[] = {
-        {"attn_q.weight", qd, dim, 0}, {"attn_k.weight", kvd, dim, 0}, {"attn_v.weight", kvd, dim, 0},
-        {"attn_output.weight", dim, qd, 0}, {"ffn_gate.weight", hid, dim, 0}, {"ffn_up.weight", hid, dim, 0},
-        {"ffn_down.weight", dim, hid, 0}, {"attn_norm.weight", dim, 0, 1}, {"ffn_norm.weight", dim, 0, 1},
-        {"attn_q.bias", qd, 0, 0}, {"attn_k.bias", kvd, 0, 0}, {"attn_v.bias", kvd, 0, 0}};
-    for (int l = -1; l < c->n_layers && rc == 0; l++) {
-        int n_per = l < 0 ? (c->tied_embeddings ? 2 : 3) : bias ? 12 : 9;
-        for (int i = 0; i < n_per && rc == 0; i++) {
-            int64_t rows = l < 0 ? (i == 1 ? dim : c->vocab_size) : per[i].rows, cols = l < 0 ? (i == 1 ? 0 : dim) : per[i].cols;
-            float fill = l < 0 ? 1.0f : per[i].fill;
-            if (l < 0) snprintf(name, sizeof name, "%s", i == 0 ? "token_embd.weight" : i == 1 ? "output_norm.weight" : "output.weight");
-            else snprintf(name, sizeof name, "blk.%d.%s", l, per[i].n);
-            int dt = cols == 0 || cols % 32 != 0 ? S1C_F32 : cols % 256 == 0 ? dtype : S1C_Q8_0;
-            uint64_t bytes;
-            if (s1c_dtype_nbytes(dt, (uint64_t)(rows * (cols ? cols : 1)), &bytes) != 0 || !(bufs[n_bufs] = malloc(bytes))) {
-                rc = s1c_fail(err, "bench: out of memory for tensor '%s'", name);
-                break;
-            }
-            if (cols) random_blocks(&r, bufs[n_bufs], dt, rows, cols);
-            else
-                for (int64_t k = 0; k < rows; k++) ((float *)bufs[n_bufs])[k] = fill;
-            int64_t shape[2] = {rows, cols};
-            gguf_w_tensor(w, name, dt, cols ? 2 : 1, shape, bufs[n_bufs++]);
+    /* the model's own tensor list: matrices random, norms ones, biases zeros */
+    for (int i = 0; i < n && rc == 0; i++) {
+        int role, layer, ndim;
+        int64_t shape[2];
+        hf_tensor_at(c, i, &role, &layer);
+        tensor_shape(c, role, shape, &ndim);
+        tensor_name_gguf(name, sizeof name, role, layer);
+        int64_t rows = shape[0], cols = ndim == 2 ? shape[1] : 0;
+        int dt = cols == 0 || cols % 32 != 0 ? S1C_F32 : cols % 256 == 0 ? dtype : S1C_Q8_0;
+        uint64_t bytes;
+        if (s1c_dtype_nbytes(dt, (uint64_t)(rows * (cols ? cols : 1)), &bytes) != 0 || !(bufs[n_bufs] = malloc(bytes))) {
+            rc = s1c_fail(err, "bench: out of memory for tensor '%s'", name);
+            break;
         }
+        bool bias = role == T_Q_BIAS || role == T_K_BIAS || role == T_V_BIAS;
+        if (cols) random_blocks(&r, bufs[n_bufs], dt, rows, cols);
+        else
+            for (int64_t k = 0; k < rows; k++) ((float *)bufs[n_bufs])[k] = bias ? 0.0f : 1.0f;
+        gguf_w_tensor(w, name, dt, ndim, shape, bufs[n_bufs++]);
     }
     if (rc == 0) rc = gguf_writer_write(w, path, err);
     gguf_writer_free(w);
