@@ -31,12 +31,17 @@ bool arg_str(int argc, char **argv, int *i, const char **out) {
     return true;
 }
 
-int cli_kv_dtype(const char *name) {
-    if (!strcmp(name, "f32")) return S1C_F32;
-    if (!strcmp(name, "f16")) return S1C_F16;
-    if (!strcmp(name, "bf16")) return S1C_BF16;
-    cli_error("--kv-type must be f32, f16 or bf16, not '%s'", name);
-    return -1;
+bool arg_kv_type(int argc, char **argv, int *i, int *out) {
+    const char *name;
+    if (!arg_str(argc, argv, i, &name)) return false;
+    if (!strcmp(name, "f32")) *out = S1C_F32;
+    else if (!strcmp(name, "f16")) *out = S1C_F16;
+    else if (!strcmp(name, "bf16")) *out = S1C_BF16;
+    else {
+        cli_error("--kv-type must be f32, f16 or bf16, not '%s'", name);
+        return false;
+    }
+    return true;
 }
 
 bool arg_int(int argc, char **argv, int *i, long lo, long hi, int *out) {

@@ -33,9 +33,9 @@ bool arg_int(int argc, char **argv, int *i, long lo, long hi, int *out);
 bool arg_u64(int argc, char **argv, int *i, uint64_t *out);
 bool arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
 
-/* --kv-type: "f32", "f16" or "bf16" as the dtype, or -1 after reporting a bad name. KV_TYPE_HELP is
- * the option's help line, the same in every command that takes it. */
-int cli_kv_dtype(const char *name);
+/* --kv-type's value ("f32", "f16" or "bf16") as the dtype. KV_TYPE_HELP is the option's help
+ * line, the same in every command that takes it. */
+bool arg_kv_type(int argc, char **argv, int *i, int *out);
 #define KV_TYPE_HELP                                                                                         \
     "  --kv-type T          KV cache element type: f32 (default), f16 or bf16 (half the memory per token;\n" \
     "                       16-bit keys and values, as llama.cpp's default f16 cache)\n"

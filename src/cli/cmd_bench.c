@@ -29,8 +29,8 @@ static const char *bench_help =
     "  --repeats N       runs per workload, the median is reported (default 3)\n"
     "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,train_step)\n"
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
-    "  --kv-type T       the KV cache's element type: f32 (default), f16 or bf16\n"
     "                    (seconds on --preset tiny)\n"
+    "  --kv-type T       the KV cache's element type: f32 (default), f16 or bf16\n"
     "  --json            one JSON object per line: the machine, then one per result with name,\n"
     "                    type, tok_s, limit_tok_s, fraction, bound, ...\n"
     "  --tmp DIR         where the random models are written (default $TMPDIR or /tmp)\n"
@@ -119,10 +119,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--tmp")) ok = arg_str(argc, argv, &i, &tmp);
         else if (!strcmp(a, "--repeats")) ok = arg_int(argc, argv, &i, 1, 1000, &reps);
         else if (!strcmp(a, "--only")) ok = arg_str(argc, argv, &i, &only);
-        else if (!strcmp(a, "--kv-type")) {
-            const char *t = NULL;
-            if (!arg_str(argc, argv, &i, &t) || (kv_dtype = cli_kv_dtype(t)) < 0) return 1;
-        }
+        else if (!strcmp(a, "--kv-type")) ok = arg_kv_type(argc, argv, &i, &kv_dtype);
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--quick")) quick = true;
         else return cli_error("bench: unknown option '%s' (see s1c bench --help)", a);

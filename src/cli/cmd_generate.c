@@ -63,11 +63,7 @@ int gen_parse_common(int argc, char **argv, int *i, gen_opts *o) {
     else if (!strcmp(a, "--tokenizer")) ok = arg_str(argc, argv, i, &o->tokenizer);
     else if (!strcmp(a, "--ctx")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->ctx);
     else if (!strcmp(a, "--kv-mem")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->kv_mem_mib);
-    else if (!strcmp(a, "--kv-type")) {
-        const char *t = NULL;
-        if (!arg_str(argc, argv, i, &t)) return -1;
-        if ((o->kv_dtype = cli_kv_dtype(t)) < 0) return -1;
-    }
+    else if (!strcmp(a, "--kv-type")) ok = arg_kv_type(argc, argv, i, &o->kv_dtype);
     else if (!strcmp(a, "--max-tokens")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->max_tokens);
     else if (!strcmp(a, "--temperature")) ok = arg_float(argc, argv, i, 0, 100, &o->sp.temperature);
     else if (!strcmp(a, "--top-k")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->sp.top_k);
