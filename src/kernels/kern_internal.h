@@ -55,8 +55,6 @@ void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows);
 void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb); /* nb blocks, qmatmul_avx512.c */
 void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* the scalar loop, blocks [b0, b1) */
 void kern_q8x_free(kern_q8x *xq);
-/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0 and the K-quants below). */
-bool kern_is_qmatmul_dtype(int dtype);
 /* Q4_K, Q5_K, Q6_K: 256-element super-blocks, so rows of n % 256 == 0 only. */
 bool kern_is_kquant_dtype(int dtype);
 /* The reference quantized matmul rows (qmatmul.c): families without their own use it. */

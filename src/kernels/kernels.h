@@ -36,6 +36,9 @@ void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
  * dequantized product. The K-quants' row-major path is the scalar reference in every family;
  * their fast path is the packed kernel, which gives the reference's bits. */
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
+/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K); the
+ * loader widens matrices of the other block types to f32. */
+bool kern_is_qmatmul_dtype(int dtype);
 /* The same, with the output rows i split over the pool's threads (pool NULL: this thread).
  * Bitwise the same result as kern_matmul for any thread count. */
 void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);

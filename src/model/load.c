@@ -151,8 +151,7 @@ static int bind(s1c_model *m, int role, int layer, int64_t rows, int64_t cols, b
         return s1c_fail(err, "%s: tensor '%s' has shape %s, config says %s", m->path, name,
                         s1c_shape_str(t->shape, t->ndim, a, sizeof a), s1c_shape_str(want, want_nd, b, sizeof b));
     }
-    if (want_nd == 2 && (t->dtype == S1C_Q8_0 || t->dtype == S1C_Q4_0 || t->dtype == S1C_Q4_K || t->dtype == S1C_Q5_K ||
-                         t->dtype == S1C_Q6_K)) {
+    if (want_nd == 2 && kern_is_qmatmul_dtype(t->dtype)) {
         int block = s1c_dtype_block_size(t->dtype);
         if (cols % block != 0)
             return s1c_fail(err, "%s: tensor '%s' is %s with rows of %lld values, not whole %d-value blocks", m->path, name,
