@@ -52,7 +52,10 @@ void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n);
 /* The same into xq's arrays, already sized (q: n_rows * n + 64 bytes; d, s, h, m: n_rows * n / 32 + 1);
  * vectorized where the CPU has AVX-512, with the same roundf results as the scalar loop. */
 void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows);
-void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb); /* nb blocks, qmatmul_avx512.c */
+/* Blocks [b0, b1) of the rows (counted across rows: block b is x[32 b .. 32 b + 31]); the blocks
+ * are independent, so threads may fill disjoint ranges. */
+void kern_q8x_fill_blocks(kern_q8x *xq, const float *x, size_t b0, size_t b1);
+void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* qmatmul_avx512.c */
 void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* the scalar loop, blocks [b0, b1) */
 void kern_q8x_free(kern_q8x *xq);
 /* Q4_K, Q5_K, Q6_K: 256-element super-blocks, so rows of n % 256 == 0 only. */

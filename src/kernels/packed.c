@@ -26,8 +26,12 @@
  *   streams made one-row Q5_K/Q6_K decode ~2x slower from memory than Q4_K).
  *
  * Blocking: a thread takes whole panels; per group of nv panels the k range is cut into slices
- * (kc) so the group's slice of weights stays in L1 while every tile of activation rows passes
- * over it; the partial sums go through `out` between slices, which is exact. */
+ * (kc) so the group's slice of weights stays in L2 (F32 and BF16: 512 steps, 32 KiB a panel;
+ * Q8_0 / Q4_0: 128 blocks, 64 / 32 KiB a panel) while every tile of activation rows passes over
+ * it; the partial sums go through `out` between slices, which is exact. L1-sized slices (8
+ * blocks) were 4-12% slower (bench_packed, one thread, 32 and 512 rows): a tile loads one weight
+ * vector per several multiplies, which L2 feeds, while each slice costs a reload and store of
+ * the tile's partial sums and a restart of the prefetchers. */
 #include "kern_internal.h"
 
 #include <stdatomic.h>
@@ -35,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { PANEL = 16 };
+enum { PANEL = 16, PK_MAX_TASKS = 64 };
 
 struct kern_packed {
     const void *w; /* the row-major weights (the fallback for other families) */
@@ -59,12 +63,12 @@ typedef struct pk_shape {
  * packed_cold). Nothing to share a weight load with, and the integer dots of consecutive blocks
  * overlap out of order. Every lane's operations are those of any other tile shape: same bits. */
 static pk_shape shape_of(int dtype, int n_rows) {
-    if (dtype == S1C_F32) return (pk_shape){6, 4, 128};
-    if (dtype == S1C_BF16) return (pk_shape){6, 4, 128};
+    if (dtype == S1C_F32) return (pk_shape){6, 4, 512};
+    if (dtype == S1C_BF16) return (pk_shape){6, 4, 512};
     if (n_rows == 1) return (pk_shape){1, 1, 1 << 20};
     /* Q6_K keeps two integer accumulators per output (its two 16-element scales): 2 panels */
-    if (dtype == S1C_Q6_K) return (pk_shape){4, 2, 8};
-    return (pk_shape){4, 3, 8};
+    if (dtype == S1C_Q6_K) return (pk_shape){4, 2, 128};
+    return (pk_shape){4, 3, 128};
 }
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
@@ -283,27 +287,58 @@ static void *ws_get(kern_ws *ws, size_t bytes) {
 
 static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
-static void prep_make(pk_prep *xp, const kern_packed *p, const float *x, int n_rows, kern_ws *ws) {
+/* Rows [t0, t1) of the activations as bf16 pairs (KERN_PACK_BF16_DOT). */
+static void bf16_pairs(uint32_t *xb, const float *x, int n, int n2, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        const float *xr = x + (size_t)t * n;
+        for (int j = 0; j < n2; j++) {
+            uint32_t lo = s1c_f32_to_bf16(xr[2 * j]), hi = 2 * j + 1 < n ? s1c_f32_to_bf16(xr[2 * j + 1]) : 0;
+            xb[(size_t)t * n2 + j] = lo | hi << 16;
+        }
+    }
+}
+
+/* Converting the activations of a batch is a few percent of its matmul (more for the wide down
+ * projection: rows x 4864 values against 896 outputs) and the other threads would wait through
+ * it: large ones are split over the pool (rows for bf16 pairs, 32-blocks for int8; each part is
+ * independent, so the split changes no bit). */
+typedef struct prep_job {
+    pk_prep *xp;
+    const kern_packed *p;
+    int n_rows;
+} prep_job;
+
+static void prep_task(void *ctx, int task, int n_tasks) {
+    const prep_job *j = ctx;
+    if (j->xp->xb) {
+        int per = (j->n_rows + n_tasks - 1) / n_tasks;
+        bf16_pairs(j->xp->xb, j->xp->x, j->p->n, j->p->steps, imin(j->n_rows, task * per), imin(j->n_rows, (task + 1) * per));
+        return;
+    }
+    size_t nb = (size_t)j->n_rows * (size_t)(j->p->n / 32), per = (nb + (size_t)n_tasks - 1) / (size_t)n_tasks;
+    size_t b0 = (size_t)task * per, b1 = b0 + per < nb ? b0 + per : nb;
+    if (b0 < b1) kern_q8x_fill_blocks(&j->xp->xq, j->xp->x, b0, b1);
+}
+
+static void prep_make(pk_prep *xp, s1c_pool *pool, const kern_packed *p, const float *x, int n_rows, kern_ws *ws) {
     memset(xp, 0, sizeof *xp);
     xp->x = x;
     if (!ws) ws = &xp->own;
     if (p->dtype == S1C_BF16 && p->bf16_dot) {
-        int n2 = p->steps;
-        xp->xb = ws_get(ws, (size_t)n_rows * (size_t)n2 * sizeof(uint32_t));
-        for (int t = 0; t < n_rows; t++) {
-            const float *xr = x + (size_t)t * p->n;
-            for (int j = 0; j < n2; j++) {
-                uint32_t lo = s1c_f32_to_bf16(xr[2 * j]), hi = 2 * j + 1 < p->n ? s1c_f32_to_bf16(xr[2 * j + 1]) : 0;
-                xp->xb[(size_t)t * n2 + j] = lo | hi << 16;
-            }
-        }
+        xp->xb = ws_get(ws, (size_t)n_rows * (size_t)p->steps * sizeof(uint32_t));
     } else if (kern_is_qmatmul_dtype(p->dtype)) {
         size_t nb = (size_t)n_rows * (size_t)(p->n / 32), qb = up64((size_t)n_rows * p->n + 64), sb = up64(nb * 4 + 4);
         uint8_t *b = ws_get(ws, qb + 4 * sb);
         xp->xq = (kern_q8x){(int8_t *)b, (float *)(b + qb), (int32_t *)(b + qb + sb), (int32_t *)(b + qb + 2 * sb),
                             (float *)(b + qb + 3 * sb), p->n};
-        kern_q8x_fill(&xp->xq, x, n_rows); /* its feature test is cheap: the CPUID bit is read once (dispatch.c) */
+    } else {
+        return; /* F32 and exactly widened BF16 read x as it is */
     }
+    prep_job j = {xp, p, n_rows};
+    int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
+    /* below ~32K values a thread's wake-up costs more than the conversion */
+    if (T > 1 && (size_t)n_rows * (size_t)p->n >= 32768) s1c_pool_run(pool, T, prep_task, &j);
+    else prep_task(&j, 0, 1);
 }
 
 static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
@@ -354,7 +389,6 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
  * VM shared with other work) or whose memory was slower no longer holds everyone up at the end
  * of the matmul, and the owner still reads its share front to back. Which thread computes a unit
  * changes no bit of it. */
-enum { PK_MAX_TASKS = 64 };
 typedef struct pk_range {
     _Alignas(64) atomic_int next;
     int end;
@@ -430,7 +464,7 @@ void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const f
         return;
     }
     pk_prep xp;
-    prep_make(&xp, p[0], x, n_rows, ws);
+    prep_make(&xp, pool, p[0], x, n_rows, ws);
     pk_job j = {.n_mats = n_mats, .p = p, .out = out, .xp = &xp, .n_rows = n_rows};
     double work = 0;
     for (int i = 0; i < n_mats; i++) {

@@ -51,11 +51,12 @@ void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
     }
 }
 
-void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows) {
-    size_t nb = (size_t)n_rows * (size_t)(xq->n / 32);
-    if (kern_avx512_supported()) kern_avx512_q8x(xq, x, nb);
-    else kern_ref_q8x(xq, x, 0, nb);
+void kern_q8x_fill_blocks(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
+    if (kern_avx512_supported()) kern_avx512_q8x(xq, x, b0, b1);
+    else kern_ref_q8x(xq, x, b0, b1);
 }
+
+void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows) { kern_q8x_fill_blocks(xq, x, 0, (size_t)n_rows * (size_t)(xq->n / 32)); }
 
 void kern_q8x_make(kern_q8x *xq, const float *x, int n_rows, int n) {
     size_t nb = (size_t)(n / 32);

@@ -116,8 +116,9 @@ INL __m512 round_away(__m512 v) {
 
 /* kern_q8x_fill's blocks, the scalar loop's arithmetic 16 lanes at a time (max is exact, the
  * scale and its inverse are scalar as there, the rounding is roundf's). */
-TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb) {
-    for (size_t b = 0; b < nb; b++, x += 32) {
+TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
+    x += b0 * 32;
+    for (size_t b = b0; b < b1; b++, x += 32) {
         __m512 a = _mm512_loadu_ps(x), c = _mm512_loadu_ps(x + 16);
         float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
         float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -141,7 +142,7 @@ void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const
 }
 
 #else
-void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t nb) { (void)xq, (void)x, (void)nb; }
+void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) { (void)xq, (void)x, (void)b0, (void)b1; }
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
     kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
 }
