@@ -31,8 +31,9 @@ static void task(void *ctx, int t, int n_tasks) {
     for (int g = t; g < KV_HEADS; g += n_tasks) {
         kern_attn_args a = {.q = j->q + (size_t)g * GROUP * HD, .out = j->out + (size_t)g * GROUP * HD, .nh = GROUP, .hd = HD,
                             .n = j->n, .bs = BS, .dtype = j->dtype,
-                            .k = (const uint8_t *)j->k + (size_t)g * HD * j->es, .v = (const uint8_t *)j->v + (size_t)g * HD * j->es,
-                            .blocks = j->blocks, .block_stride = (size_t)BS * KV_HEADS * HD, .ld = KV_HEADS * HD,
+                            /* the KV cache's layout: per block K [KV_HEADS * HD][BS], V [KV_HEADS][BS][HD] */
+                            .k = (const uint8_t *)j->k + (size_t)g * HD * BS * j->es, .v = (const uint8_t *)j->v + (size_t)g * HD * BS * j->es,
+                            .blocks = j->blocks, .block_stride = (size_t)BS * KV_HEADS * HD, .ld = HD,
                             .scale = 0.125f, .scratch = j->scratch + (size_t)t * KERN_ATTN_SCRATCH};
         kern_attention(&a);
     }

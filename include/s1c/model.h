@@ -79,8 +79,8 @@ void s1c_kv_ref(s1c_kv *kv, int block);
 void s1c_kv_unref(s1c_kv *kv, int block);
 int s1c_kv_n_blocks(const s1c_kv *kv);
 int s1c_kv_refcount(const s1c_kv *kv, int block);
-/* Copies the first n positions of block src into block dst (all layers): copy-on-write of a
- * partly filled block when a sequence forks. */
+/* Copy-on-write of a partly filled block when a sequence forks: block src into block dst (all
+ * layers) when its first n positions matter (n > 0; the whole block is copied). */
 void s1c_kv_copy(s1c_kv *kv, int dst, int src, int n);
 /* Bytes one block takes (all layers, K and V). */
 uint64_t s1c_kv_block_bytes(const s1c_config *c, int block_size, int dtype);

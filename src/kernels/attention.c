@@ -2,13 +2,16 @@
  * flash-style, over chunks of 64 positions read straight from the paged KV blocks, with an
  * online softmax (running max and sum, earlier partial results rescaled when the max grows).
  *
- * Per chunk and head: scores s_j = (q . k_j) * scale, m' = max(m, max_j s_j),
+ * Per chunk and head: scores s_j = (q . k_j) * scale (one FMA chain over the key's elements
+ * in increasing order, in the AVX-512 steps), m' = max(m, max_j s_j),
  * p_j = exp(s_j - m'), sum = sum * exp(m - m') + sum_j p_j, acc = acc * exp(m - m') + sum_j p_j v_j;
  * at the end out = acc / sum. Chunks start at positions 0, 64, 128, ... whatever the batch, and
  * nothing depends on other rows, so a row's result is bitwise the same alone or in a batch and
  * for any thread split. Two implementations of the same steps: one through the family's
- * kern_dot / kern_axpy (ref, avx2) and AVX-512 (16 scores at once, a vector exp, weighted sums in
- * registers). */
+ * kern_dot / kern_axpy (ref, avx2) and AVX-512 (the scores of 16 positions per vector from the
+ * transposed keys, shared by the group's heads; a vector exp; weighted sums in registers).
+ * Keys are stored transposed within a block (kern_attn_args in kernels.h): element i of a
+ * block's positions side by side. */
 #include "kern_internal.h"
 
 #include <math.h>
@@ -16,9 +19,12 @@
 
 enum { CHUNK = 64 };
 
+/* Where position j's value row starts, and its key's element 0 (the next one bs further). */
 static inline size_t row_at(const kern_attn_args *a, int j) {
     return (size_t)a->blocks[j / a->bs] * a->block_stride + (size_t)(j % a->bs) * a->ld;
 }
+
+static inline size_t key_at(const kern_attn_args *a, int j) { return (size_t)a->blocks[j / a->bs] * a->block_stride + (size_t)(j % a->bs); }
 
 static inline float elem(const void *base, int dtype, size_t i) {
     if (dtype == S1C_F16) return s1c_f16_to_f32(((const uint16_t *)base)[i]);
@@ -26,10 +32,18 @@ static inline float elem(const void *base, int dtype, size_t i) {
     return ((const float *)base)[i];
 }
 
-/* Position r's K or V row as f32: in place (F32) or converted into buf. */
-static const float *row_f32(const void *base, int dtype, size_t r, int hd, float *buf) {
-    if (dtype == S1C_F32) return (const float *)base + r;
-    for (int i = 0; i < hd; i++) buf[i] = elem(base, dtype, r + (size_t)i);
+/* Position j's V row as f32: in place (F32) or converted into buf. */
+static const float *value_f32(const kern_attn_args *a, int j, float *buf) {
+    size_t r = row_at(a, j);
+    if (a->dtype == S1C_F32) return (const float *)a->v + r;
+    for (int i = 0; i < a->hd; i++) buf[i] = elem(a->v, a->dtype, r + (size_t)i);
+    return buf;
+}
+
+/* Position j's key as f32, gathered into buf (its elements are bs apart). */
+static const float *key_f32(const kern_attn_args *a, int j, float *buf) {
+    size_t r = key_at(a, j);
+    for (int i = 0; i < a->hd; i++) buf[i] = elem(a->k, a->dtype, r + (size_t)i * (size_t)a->bs);
     return buf;
 }
 
@@ -51,7 +65,7 @@ static void attn_generic(const kern_attn_args *a) {
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
         for (int j = 0; j < len; j++) {
-            const float *k = row_f32(a->k, a->dtype, row_at(a, c0 + j), hd, buf);
+            const float *k = key_f32(a, c0 + j, buf);
             for (int h = 0; h < nh; h++) s[h * CHUNK + j] = kern_dot(a->q + (size_t)h * hd, k, hd) * a->scale;
         }
         for (int h = 0; h < nh; h++) {
@@ -68,7 +82,7 @@ static void attn_generic(const kern_attn_args *a) {
             for (int i = 0; i < hd; i++) o[i] *= corr;
         }
         for (int j = 0; j < len; j++) {
-            const float *v = row_f32(a->v, a->dtype, row_at(a, c0 + j), hd, buf);
+            const float *v = value_f32(a, c0 + j, buf);
             for (int h = 0; h < nh; h++) kern_axpy(a->out + (size_t)h * hd, s[h * CHUNK + j], v, hd);
         }
     }
@@ -102,21 +116,8 @@ INL __m512 load16_full(const void *base, int dtype, size_t i) {
 
 INL __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/* The 16 horizontal sums of a[0..15], as one vector (lane i = sum of a[i]): pairs of vectors are
- * added after interleaving, then halves of 128-bit lanes, then the 128-bit lanes themselves. */
-INL __m512 sum16(const __m512 *a) {
-    __m512 x[8], y[4];
-    for (int i = 0; i < 8; i++) x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
-    for (int i = 0; i < 4; i++)
-        y[i] = _mm512_add_ps(_mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0x44), _mm512_shuffle_ps(x[2 * i], x[2 * i + 1], 0xee));
-    /* y[i]'s 128-bit lane L holds, for a[4i..4i+3], the sums over lane L */
-    __m512 w01 = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], 0x44), _mm512_shuffle_f32x4(y[0], y[1], 0xee));
-    __m512 w23 = _mm512_add_ps(_mm512_shuffle_f32x4(y[2], y[3], 0x44), _mm512_shuffle_f32x4(y[2], y[3], 0xee));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(w01, w23, 0x88), _mm512_shuffle_f32x4(w01, w23, 0xdd));
-}
-
-/* The chunk's K or V rows as f32 pointers: in place for an F32 cache, else converted once into
- * buf (len x hd), so the loops over heads below read f32 from L1 with no per-element type test.
+/* The chunk's V rows as f32 pointers: in place for an F32 cache, else converted once into buf
+ * (len x hd), so the loops over heads below read f32 from L1 with no per-element type test.
  * A position's row comes from the block table by stepping through it, not by dividing. */
 INL void chunk_rows(const kern_attn_args *a, const void *base, int c0, int len, float *buf, const float **rows) {
     int b = c0 / a->bs, off = c0 % a->bs, hd = a->hd;
@@ -138,62 +139,94 @@ INL void chunk_rows(const kern_attn_args *a, const void *base, int c0, int len, 
     }
 }
 
-/* s[j0 + jj] = scale * (q . k_{j0+jj}) for jj < cnt: 16 dot products side by side (each one FMA
- * chain over the head's elements from 0), then one transposing reduction tree. */
-INL void scores16(float *s, const float *q, const float *const *kr, int cnt, int hd, float scale) {
-    const float *rows[16];
-    for (int jj = 0; jj < 16; jj++) rows[jj] = kr[jj < cnt ? jj : 0]; /* past the end: row 0 again, not stored */
-    __m512 acc[16];
-#pragma GCC unroll 16
-    for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
-    int full = hd & ~15;
-    for (int i = 0; i < full; i += 16) { /* plain loads: masked ones cost more on some cores */
-        __m512 qv = _mm512_loadu_ps(q + i);
-#pragma GCC unroll 16
-        for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(rows[jj] + i), acc[jj]);
+/* The chunk's keys as groups of 16 positions, transposed: element i of group g's positions at
+ * kt[g] + i * kst as f32. In place for an F32 cache whose blocks hold whole groups (bs a
+ * multiple of 16, the engine's default: a group never straddles blocks), converted once per
+ * chunk for a 16-bit one (buf: 16 x hd per group), gathered one element at a time otherwise.
+ * Lanes past the sequence hold whatever the block holds (or 0): their scores are not stored. */
+INL void chunk_keys(const kern_attn_args *a, int c0, int len, float *buf, const float **kt, size_t *kst) {
+    int hd = a->hd;
+    bool whole = a->bs % 16 == 0;
+    *kst = whole && a->dtype == S1C_F32 ? (size_t)a->bs : 16;
+    for (int g = 0; 16 * g < len; g++) {
+        int j0 = c0 + 16 * g, cnt = len - 16 * g < 16 ? len - 16 * g : 16;
+        float *dst = buf + (size_t)g * 16 * hd;
+        kt[g] = dst;
+        if (whole) {
+            size_t r = key_at(a, j0);
+            if (a->dtype == S1C_F32) kt[g] = (const float *)a->k + r;
+            else
+                for (int i = 0; i < hd; i++) _mm512_storeu_ps(dst + 16 * i, load16_full(a->k, a->dtype, r + (size_t)i * a->bs));
+            continue;
+        }
+        for (int jj = 0; jj < 16; jj++) {
+            size_t r = jj < cnt ? key_at(a, j0 + jj) : 0;
+            for (int i = 0; i < hd; i++) dst[16 * i + jj] = jj < cnt ? elem(a->k, a->dtype, r + (size_t)i * a->bs) : 0.0f;
+        }
     }
-    if (full < hd) {
-        __mmask16 mk = tail_mask(hd - full);
-        __m512 qv = _mm512_maskz_loadu_ps(mk, q + full);
-#pragma GCC unroll 16
-        for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mk, rows[jj] + full), acc[jj]);
-    }
-    _mm512_mask_storeu_ps(s, tail_mask(cnt), _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale)));
 }
 
-/* scores16 for two heads at once over 8 positions: the two heads share each K load (lanes 0-7 of
- * the reduced vector are head 0's scores, 8-15 head 1's). Every score is the same FMA chain and
- * reduction tree as in scores16, so the bits do not depend on which variant computed them. */
-INL void scores8x2(float *s0, float *s1, const float *q0, const float *q1, const float *const *kr, int cnt, int hd, float scale) {
-    const float *rows[8];
-    for (int jj = 0; jj < 8; jj++) rows[jj] = kr[jj < cnt ? jj : 0];
-    __m512 acc[16];
-#pragma GCC unroll 16
-    for (int jj = 0; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
-    int full = hd & ~15;
-    for (int i = 0; i < full; i += 16) {
-        __m512 qa = _mm512_loadu_ps(q0 + i), qb = _mm512_loadu_ps(q1 + i);
+/* Scores of HH heads (q: their query rows; s: their rows of the score scratch, CHUNK apart) for
+ * NG groups of 16 positions: per key element one vector load per group, shared by the heads,
+ * and per head a broadcast of its query element; each score is one FMA chain over the elements
+ * from 0, times scale. HH x NG chains keep both FMA pipes busy; HH and NG are constants at every
+ * call, so the loops unroll into registers. */
+INL void scores_kt(const int HH, const int NG, float *s, const float *q, int hd, const float *const *kt, size_t kst,
+                   const __mmask16 *mk, float scale) {
+    __m512 acc[8][4];
 #pragma GCC unroll 8
-        for (int jj = 0; jj < 8; jj++) {
-            __m512 k = _mm512_loadu_ps(rows[jj] + i);
-            acc[jj] = _mm512_fmadd_ps(qa, k, acc[jj]);
-            acc[8 + jj] = _mm512_fmadd_ps(qb, k, acc[8 + jj]);
+    for (int h = 0; h < HH; h++)
+#pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) acc[h][g] = _mm512_setzero_ps();
+    for (int i = 0; i < hd; i++) {
+        __m512 kv[4];
+#pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) kv[g] = _mm512_loadu_ps(kt[g] + (size_t)i * kst);
+#pragma GCC unroll 8
+        for (int h = 0; h < HH; h++) {
+            __m512 qb = _mm512_set1_ps(q[(size_t)h * hd + i]);
+#pragma GCC unroll 4
+            for (int g = 0; g < NG; g++) acc[h][g] = _mm512_fmadd_ps(qb, kv[g], acc[h][g]);
         }
     }
-    if (full < hd) {
-        __mmask16 mk = tail_mask(hd - full);
-        __m512 qa = _mm512_maskz_loadu_ps(mk, q0 + full), qb = _mm512_maskz_loadu_ps(mk, q1 + full);
+    __m512 sc = _mm512_set1_ps(scale);
 #pragma GCC unroll 8
-        for (int jj = 0; jj < 8; jj++) {
-            __m512 k = _mm512_maskz_loadu_ps(mk, rows[jj] + full);
-            acc[jj] = _mm512_fmadd_ps(qa, k, acc[jj]);
-            acc[8 + jj] = _mm512_fmadd_ps(qb, k, acc[8 + jj]);
+    for (int h = 0; h < HH; h++)
+#pragma GCC unroll 4
+        for (int g = 0; g < NG; g++) _mm512_mask_storeu_ps(s + h * CHUNK + 16 * g, mk[g], _mm512_mul_ps(acc[h][g], sc));
+}
+
+/* Up to 3 heads: all four groups at once (4 to 12 chains); 4 to 8 heads: two groups at a time. */
+static TA void scores_heads(int hh, float *s, const float *q, int hd, const float *const *kt, size_t kst, const __mmask16 *mk, float scale) {
+    switch (hh) {
+    case 1: scores_kt(1, 4, s, q, hd, kt, kst, mk, scale); return;
+    case 2: scores_kt(2, 4, s, q, hd, kt, kst, mk, scale); return;
+    case 3: scores_kt(3, 4, s, q, hd, kt, kst, mk, scale); return;
+    default: break;
+    }
+    for (int g = 0; g < 4 && mk[g]; g += 2) {
+        float *sg = s + 16 * g;
+        switch (hh) {
+        case 4: scores_kt(4, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        case 5: scores_kt(5, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        case 6: scores_kt(6, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        case 7: scores_kt(7, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        default: scores_kt(8, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
         }
     }
-    __m512 r = _mm512_mul_ps(sum16(acc), _mm512_set1_ps(scale));
-    __mmask16 m = (__mmask16)(cnt >= 8 ? 0xff : (1u << cnt) - 1);
-    _mm512_mask_storeu_ps(s0, m, r);
-    _mm512_mask_storeu_ps(s1 - 8, (__mmask16)(m << 8), r);
+}
+
+/* The scores of every head of the group over the chunk's len positions, heads 8 at a time. */
+INL void scores_chunk(const kern_attn_args *a, float *s, const float *const *kt, size_t kst, int len) {
+    const float *k4[4];
+    __mmask16 mk[4];
+    for (int g = 0; g < 4; g++) {
+        int cnt = len - 16 * g;
+        mk[g] = cnt > 0 ? tail_mask(cnt) : 0;
+        k4[g] = cnt > 0 ? kt[g] : kt[0]; /* a group past the end: group 0 again, not stored */
+    }
+    for (int h0 = 0; h0 < a->nh; h0 += 8)
+        scores_heads(a->nh - h0 < 8 ? a->nh - h0 : 8, s + h0 * CHUNK, a->q + (size_t)h0 * a->hd, a->hd, k4, kst, mk, a->scale);
 }
 
 /* Online softmax step of one head over the chunk's scores sh[0..len): the chunk's max, its exps
@@ -273,27 +306,21 @@ INL void pv_chunk(const kern_attn_args *a, const float *s, const float *const *v
     }
 }
 
-/* Per chunk: its rows (converted once if the cache is 16-bit), the scores of every head 16
- * positions at a time, the online softmax, the weighted values. Which heads are grouped together
+/* Per chunk: its keys (converted once if the cache is 16-bit), the scores of every head 16
+ * positions at a time, the online softmax, its value rows, the weighted values. Which heads are grouped together
  * changes only how independent work is interleaved: every output element's operations and their
  * order depend on n and hd alone. */
 static TA void attn_avx512(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
     float *s = a->scratch, *kbuf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, *vbuf = kbuf + CHUNK * KERN_ATTN_CONV_HD;
     float m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
-    const float *kr[CHUNK], *vr[CHUNK];
+    const float *kt[CHUNK / 16], *vr[CHUNK];
+    size_t kst;
     attn_start(a, m, sum);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
-        chunk_rows(a, a->k, c0, len, kbuf, kr);
-        for (int j0 = 0; j0 < len; j0 += 16) {
-            int h = 0, cnt = len - j0 < 16 ? len - j0 : 16;
-            for (; h + 2 <= nh; h += 2)
-                for (int j1 = 0; j1 < cnt; j1 += 8)
-                    scores8x2(s + h * CHUNK + j0 + j1, s + (h + 1) * CHUNK + j0 + j1, a->q + (size_t)h * hd, a->q + (size_t)(h + 1) * hd,
-                              kr + j0 + j1, cnt - j1, hd, a->scale);
-            if (h < nh) scores16(s + h * CHUNK + j0, a->q + (size_t)h * hd, kr + j0, cnt, hd, a->scale);
-        }
+        chunk_keys(a, c0, len, kbuf, kt, &kst);
+        scores_chunk(a, s, kt, kst, len);
         for (int h = 0; h < nh; h++) softmax_chunk(s + h * CHUNK, len, &m[h], &sum[h], a->out + (size_t)h * hd, hd);
         chunk_rows(a, a->v, c0, len, vbuf, vr);
         pv_chunk(a, s, vr, len);

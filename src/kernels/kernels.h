@@ -90,8 +90,9 @@ float kern_dot(const float *a, const float *b, int n);
 void kern_axpy(float *y, float a, const float *x, int n);
 
 /* Attention of one query row for the nh query heads that share one KV head (a GQA group), over
- * positions 0..n-1 of a paged cache: position j's K row starts at element
- * blocks[j / bs] * block_stride + (j % bs) * ld of k (V likewise of v), hd elements of dtype F32,
+ * positions 0..n-1 of a paged cache (the KV cache's layout, src/model/kv_cache.c): with
+ * B = blocks[j / bs] * block_stride, element i of position j's key is k[B + i * bs + j % bs]
+ * (K transposed within a block) and its value row starts at v[B + (j % bs) * ld]; dtype F32,
  * F16 or BF16, hd <= KERN_ATTN_MAX_HD. out[h] = sum_j softmax_j(scale * q[h] . k_j) v_j, computed flash-style over
  * chunks of 64 positions with an online softmax (attention.c); nothing depends on other rows,
  * so a row's result is bitwise the same in any batch and thread split. */
@@ -105,7 +106,7 @@ typedef struct kern_attn_args {
     int nh, hd, n, bs, dtype;
     const void *k, *v;
     const int32_t *blocks;
-    size_t block_stride, ld;
+    size_t block_stride, ld; /* elements from one block to the next; from one V row to the next */
     float scale;
     float *scratch; /* KERN_ATTN_SCRATCH floats */
 } kern_attn_args;

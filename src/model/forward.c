@@ -134,9 +134,10 @@ static void attn_task(void *ctx, int task, int n_tasks) {
             .q = j->f->q + (size_t)t * q_dim + (size_t)h0 * hd,
             .out = j->f->xb2 + (size_t)t * q_dim + (size_t)h0 * hd,
             .nh = nh, .hd = hd, .n = j->b->pos[row] + 1, .bs = kv->block_size, .dtype = kv->dtype,
-            .k = kbase + (size_t)g * hd * es, .v = vbase + (size_t)g * hd * es,
+            /* KV head g's part of a block: rows g*hd.. of K's [kv_dim][bs], V's g-th [bs][hd] */
+            .k = kbase + (size_t)g * hd * kv->block_size * es, .v = vbase + (size_t)g * hd * kv->block_size * es,
             .blocks = j->b->seqs[j->b->seq[row]].blocks,
-            .block_stride = (size_t)kv->block_size * kv->kv_dim, .ld = (size_t)kv->kv_dim,
+            .block_stride = (size_t)kv->block_size * kv->kv_dim, .ld = (size_t)hd,
             .scale = 1.0f / sqrtf((float)hd),
             .scratch = j->f->att + (size_t)task * KERN_ATTN_SCRATCH,
         };

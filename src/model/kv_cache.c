@@ -1,6 +1,11 @@
 /* Paged KV cache: K and V for every layer in fixed-size blocks of positions. A block holds
  * block_size positions of every layer, so one block id serves a whole sequence slice and a
- * block table is one list per sequence. Layout: [layer][block][position in block][kv_dim]. */
+ * block table is one list per sequence. Layout, per layer and block (bs = block_size):
+ *   K  [kv_dim][bs]            transposed: element i of every position side by side, so the
+ *                              attention's scores take 16 positions per vector load, shared by
+ *                              every query head of the group, with no reduction across lanes
+ *   V  [kv_heads][bs][head_dim] a head's rows contiguous (its weighted sum reads them in order)
+ * Either way one KV head's part of a block is one contiguous run of bs x head_dim elements. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +24,7 @@ int s1c_kv_new(s1c_kv **out, const s1c_config *c, int block_size, int n_blocks, 
     if (!kv) return s1c_fail(err, "KV cache: out of memory");
     kv->n_layers = c->n_layers;
     kv->kv_dim = c->n_kv_heads * c->head_dim;
+    kv->head_dim = c->head_dim;
     kv->block_size = block_size;
     kv->n_blocks = n_blocks;
     kv->dtype = dtype;
@@ -67,35 +73,38 @@ void s1c_kv_unref(s1c_kv *kv, int block) {
 int s1c_kv_n_blocks(const s1c_kv *kv) { return kv->n_blocks; }
 int s1c_kv_refcount(const s1c_kv *kv, int block) { return kv->refcount[block]; }
 
-static void *slot(const s1c_kv *kv, void *base, int layer, int block, int off) {
-    size_t idx = (((size_t)layer * (size_t)kv->n_blocks + (size_t)block) * (size_t)kv->block_size + (size_t)off) * (size_t)kv->kv_dim;
+/* Element 0 of (layer, block) in K or V. */
+static uint8_t *block_at(const s1c_kv *kv, void *base, int layer, int block) {
+    size_t idx = ((size_t)layer * (size_t)kv->n_blocks + (size_t)block) * (size_t)kv->block_size * (size_t)kv->kv_dim;
     return (uint8_t *)base + idx * kv->elem_size;
 }
 
-static void store_row(const s1c_kv *kv, void *dst, const float *src) {
-    if (kv->dtype == S1C_F32) { memcpy(dst, src, (size_t)kv->kv_dim * 4); return; }
-    uint16_t *d = dst;
-    for (int i = 0; i < kv->kv_dim; i++) d[i] = kv->dtype == S1C_F16 ? s1c_f32_to_f16(src[i]) : s1c_f32_to_bf16(src[i]);
+static void put(const s1c_kv *kv, uint8_t *base, size_t i, float x) {
+    if (kv->dtype == S1C_F32) memcpy(base + 4 * i, &x, 4);
+    else {
+        uint16_t h = kv->dtype == S1C_F16 ? s1c_f32_to_f16(x) : s1c_f32_to_bf16(x);
+        memcpy(base + 2 * i, &h, 2);
+    }
 }
 
 void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const float *v) {
-    store_row(kv, slot(kv, kv->k, layer, block, off), k);
-    store_row(kv, slot(kv, kv->v, layer, block, off), v);
+    uint8_t *kb = block_at(kv, kv->k, layer, block), *vb = block_at(kv, kv->v, layer, block);
+    size_t bs = (size_t)kv->block_size, hd = (size_t)kv->head_dim;
+    for (size_t e = 0; e < (size_t)kv->kv_dim; e++) {
+        put(kv, kb, e * bs + (size_t)off, k[e]);
+        put(kv, vb, (e / hd * bs + (size_t)off) * hd + e % hd, v[e]);
+    }
 }
 
-const float *kv_row(const s1c_kv *kv, bool is_v, int layer, int block, int off, float *scratch) {
-    const void *p = slot(kv, is_v ? kv->v : kv->k, layer, block, off);
-    if (kv->dtype == S1C_F32) return p;
-    s1c_to_f32(scratch, p, kv->dtype, (uint64_t)kv->kv_dim, NULL);
-    return scratch;
-}
-
-const void *kv_layer_base(const s1c_kv *kv, bool is_v, int layer) { return slot(kv, is_v ? kv->v : kv->k, layer, 0, 0); }
+const void *kv_layer_base(const s1c_kv *kv, bool is_v, int layer) { return block_at(kv, is_v ? kv->v : kv->k, layer, 0); }
 
 void s1c_kv_copy(s1c_kv *kv, int dst, int src, int n) {
-    size_t bytes = (size_t)n * (size_t)kv->kv_dim * kv->elem_size;
+    /* a position's elements are spread over the block (K is transposed): the whole block is
+     * copied; its positions from n on are written again before they are read */
+    if (n <= 0) return;
+    size_t bytes = (size_t)kv->block_size * (size_t)kv->kv_dim * kv->elem_size;
     for (int l = 0; l < kv->n_layers; l++) {
-        memcpy(slot(kv, kv->k, l, dst, 0), slot(kv, kv->k, l, src, 0), bytes);
-        memcpy(slot(kv, kv->v, l, dst, 0), slot(kv, kv->v, l, src, 0), bytes);
+        memcpy(block_at(kv, kv->k, l, dst), block_at(kv, kv->k, l, src), bytes);
+        memcpy(block_at(kv, kv->v, l, dst), block_at(kv, kv->v, l, src), bytes);
     }
 }

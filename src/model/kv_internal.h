@@ -4,7 +4,7 @@
 #include "s1c/model.h"
 
 struct s1c_kv {
-    int n_layers, kv_dim, block_size, n_blocks;
+    int n_layers, kv_dim, head_dim, block_size, n_blocks;
     int dtype;
     size_t elem_size;
     void *k, *v;
@@ -13,13 +13,13 @@ struct s1c_kv {
     int n_free;
 };
 
+/* Position `off` of a block: its K and V rows (kv_dim values each) stored in the cache's type
+ * and layout (kv_cache.c). */
 void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const float *v);
-/* One position's K (or V) row as f32: a pointer into the cache for F32 storage, else
- * converted into scratch (kv_dim floats). */
-const float *kv_row(const s1c_kv *kv, bool is_v, int layer, int block, int off, float *scratch);
 
-/* Layer `layer`'s K (or V) rows of block 0, position 0: block b's position o of that layer starts
- * (b * block_size + o) * kv_dim elements further (kern_attention reads blocks in place). */
+/* Layer `layer`'s K (or V) at block 0: block b of that layer starts b * block_size * kv_dim
+ * elements further; inside a block K is [kv_dim][block_size], V [kv_heads][block_size][head_dim]
+ * (kern_attention reads blocks in place). */
 const void *kv_layer_base(const s1c_kv *kv, bool is_v, int layer);
 
 #endif

@@ -33,12 +33,18 @@ static double get(const void *base, int dtype, size_t i) {
     return ((const float *)base)[i];
 }
 
-static size_t at(const cache *c, int j, int g, int hd) {
-    return ((size_t)c->blocks[j / c->bs] * c->bs + (size_t)(j % c->bs)) * c->kv_dim + (size_t)g * hd;
+/* The KV cache's layout (src/model/kv_cache.c), written here from its description: per block,
+ * K [kv_dim][bs] (transposed), V [kv_heads][bs][hd]. Element i of position j, KV head g: */
+static size_t k_at(const cache *c, int j, int g, int hd, int i) {
+    return (size_t)c->blocks[j / c->bs] * c->bs * c->kv_dim + ((size_t)g * hd + (size_t)i) * c->bs + (size_t)(j % c->bs);
 }
 
-static void check(s1c_rng *r, int dtype, int nh, int hd, int n, int n_kv) {
-    cache c = {dtype, 16, (n + 15) / 16 + 1, n_kv * hd, NULL, NULL, NULL};
+static size_t v_at(const cache *c, int j, int g, int hd, int i) {
+    return (size_t)c->blocks[j / c->bs] * c->bs * c->kv_dim + ((size_t)g * c->bs + (size_t)(j % c->bs)) * hd + (size_t)i;
+}
+
+static void check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv) {
+    cache c = {dtype, bs, (n + bs - 1) / bs + 1, n_kv * hd, NULL, NULL, NULL};
     size_t es = dtype == S1C_F32 ? 4 : 2, elems = (size_t)c.n_blocks * c.bs * c.kv_dim;
     c.k = malloc(elems * es);
     c.v = malloc(elems * es);
@@ -53,8 +59,8 @@ static void check(s1c_rng *r, int dtype, int nh, int hd, int n, int n_kv) {
     for (int i = 0; i < nh * hd; i++) q[i] = s1c_rng_normal(r);
     double *w = malloc((size_t)n * sizeof(double));
     int g = n_kv - 1; /* the last KV head: offsets inside a row are exercised */
-    kern_attn_args a = {q, out, nh, hd, n, c.bs, dtype, (const uint8_t *)c.k + (size_t)g * hd * es,
-                        (const uint8_t *)c.v + (size_t)g * hd * es, c.blocks, (size_t)c.bs * c.kv_dim, (size_t)c.kv_dim,
+    kern_attn_args a = {q, out, nh, hd, n, c.bs, dtype, (const uint8_t *)c.k + (size_t)g * hd * c.bs * es,
+                        (const uint8_t *)c.v + (size_t)g * c.bs * hd * es, c.blocks, (size_t)c.bs * c.kv_dim, (size_t)hd,
                         1.0f / sqrtf((float)hd), scratch};
     kern_attention(&a);
     a.out = out2;
@@ -64,7 +70,7 @@ static void check(s1c_rng *r, int dtype, int nh, int hd, int n, int n_kv) {
         double mx = -INFINITY, sum = 0, vmax = 0;
         for (int j = 0; j < n; j++) {
             double s = 0;
-            for (int i = 0; i < hd; i++) s += (double)q[h * hd + i] * get(c.k, dtype, at(&c, j, g, hd) + (size_t)i);
+            for (int i = 0; i < hd; i++) s += (double)q[h * hd + i] * get(c.k, dtype, k_at(&c, j, g, hd, i));
             w[j] = s / sqrt((double)hd);
             mx = fmax(mx, w[j]);
         }
@@ -72,14 +78,14 @@ static void check(s1c_rng *r, int dtype, int nh, int hd, int n, int n_kv) {
         for (int i = 0; i < hd; i++) {
             double o = 0;
             for (int j = 0; j < n; j++) {
-                double v = get(c.v, dtype, at(&c, j, g, hd) + (size_t)i);
+                double v = get(c.v, dtype, v_at(&c, j, g, hd, i));
                 o += w[j] / sum * v;
                 vmax = fmax(vmax, fabs(v));
             }
             double got = out[h * hd + i];
             if (!(fabs(got - o) <= 1e-5 * (1 + vmax)))
-                fail_msg("%s %s nh=%d hd=%d n=%d: out[%d][%d] = %.9g, reference %.9g", kern_name(), s1c_dtype_name(dtype), nh, hd,
-                         n, h, i, got, o);
+                fail_msg("%s %s bs=%d nh=%d hd=%d n=%d: out[%d][%d] = %.9g, reference %.9g", kern_name(), s1c_dtype_name(dtype), bs, nh,
+                         hd, n, h, i, got, o);
         }
     }
     free(w); free(q); free(out); free(out2); free(scratch); free(c.k); free(c.v); free(c.blocks);
@@ -89,16 +95,20 @@ static void test_attention(void **state) {
     (void)state;
     static const int dtypes[] = {S1C_F32, S1C_F16, S1C_BF16};
     static const int ns[] = {1, 2, 15, 16, 17, 63, 64, 65, 130, 300};
-    /* {head size, heads}: head pairs and an odd head (64 x 7), tails, slices of 128 (144, 256), and a
+    /* {head size, heads}: Qwen's 64 x 7, head counts for every score tile (1-3: four groups at
+     * once; 4-8: two; 12: a tile of 8 and one of 4), odd sizes, slices of 128 (144, 256), and a
      * head too wide for the converted rows (272: the generic steps) */
-    static const int hds[][2] = {{64, 7}, {24, 1}, {80, 2}, {8, 3}, {128, 5}, {144, 2}, {256, 1}, {272, 2}};
+    static const int hds[][2] = {{64, 7}, {24, 1}, {80, 2}, {8, 3}, {128, 5}, {144, 2}, {256, 1}, {272, 2}, {64, 8}, {32, 12}, {16, 4}};
+    /* block sizes: 16 (keys read in place), 32 (two groups a block), 5 (groups straddle blocks: gathered) */
+    static const int bss[] = {16, 32, 5};
     s1c_rng r;
     s1c_rng_seed(&r, 11);
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
         if (kern_select(families[f]) != 0) continue;
         for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
             for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
-                for (size_t h = 0; h < sizeof hds / sizeof *hds; h++) check(&r, dtypes[d], hds[h][1], hds[h][0], ns[i], 2);
+                for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+                    for (size_t b = 0; b < sizeof bss / sizeof *bss; b++) check(&r, dtypes[d], bss[b], hds[h][1], hds[h][0], ns[i], 2);
     }
     assert_int_equal(kern_select("auto"), 0);
 }
@@ -113,7 +123,7 @@ static void test_attention_rescale(void **state) {
     for (int i = 0; i < N / 16 + 1; i++) blocks[i] = i;
     memset(k, 0, sizeof k);
     for (int j = 0; j < N; j++) {
-        k[j * HD] = (float)j; /* score grows with j: the max moves in every chunk */
+        k[j / 16 * 16 * HD + j % 16] = (float)j; /* element 0 (keys transposed per block): score grows with j, the max moves in every chunk */
         for (int i = 0; i < HD; i++) v[j * HD + i] = (float)(j == N - 1);
     }
     for (int i = 0; i < HD; i++) q[i] = i == 0 ? 50.0f : 0.0f;
