@@ -253,10 +253,11 @@ INL void softmax_chunk(float *sh, int len, float *m, float *sum, float *o, int h
 }
 
 /* o_h[i0 .. i0 + 16 NV) += sum_j p_h[j] v_j over the chunk, j increasing, for HH heads at once
- * (HH x NV <= 8 accumulators, so the FMA chains of several outputs interleave and their latency
- * is hidden). HH and NV are constants at every call, so the loops unroll with no tests. */
+ * (HH x NV <= 16 accumulators: each value vector loaded once for HH heads, so the loop is bound
+ * by its FMAs, not its loads, and the chains of several outputs interleave to hide their
+ * latency). HH and NV are constants at every call, so the loops unroll with no tests. */
 INL void pv_heads(int HH, int NV, float *const *o, const float *const *p, const float *const *vr, int len, int i0, int hd) {
-    __m512 acc[8];
+    __m512 acc[16];
     __mmask16 mk[8];
 #pragma GCC unroll 8
     for (int c = 0; c < NV; c++) mk[c] = i0 + 16 * c < hd ? tail_mask(hd - i0 - 16 * c) : 0;
@@ -281,28 +282,24 @@ INL void pv_heads(int HH, int NV, float *const *o, const float *const *p, const 
         for (int c = 0; c < NV; c++) _mm512_mask_storeu_ps(o[h] + i0 + 16 * c, mk[c], acc[h * NV + c]);
 }
 
-/* The weighted sum of values for every head of the group: heads in pairs while a head is at most
- * 64 wide, else one head at a time in slices of 128 elements. */
+/* The weighted sum of values for every head of the group: heads 4 at a time while a head is at
+ * most 64 wide, 2 at a time in slices of 128 elements otherwise. */
 INL void pv_chunk(const kern_attn_args *a, const float *s, const float *const *vr, int len) {
-    int nh = a->nh, hd = a->hd;
-    if (hd <= 64) {
-        int h = 0;
-        for (; h + 2 <= nh; h += 2) {
-            float *o[2] = {a->out + (size_t)h * hd, a->out + (size_t)(h + 1) * hd};
-            const float *p[2] = {s + h * CHUNK, s + (h + 1) * CHUNK};
-            pv_heads(2, 4, o, p, vr, len, 0, hd);
+    int nh = a->nh, hd = a->hd, wide = hd > 64, step = wide ? 2 : 4;
+    for (int h = 0; h < nh; h += step) {
+        int hh = nh - h < step ? nh - h : step;
+        float *o[4];
+        const float *p[4];
+        for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * CHUNK;
+        for (int i0 = 0; i0 < hd; i0 += wide ? 128 : 64) {
+            if (wide) {
+                if (hh == 2) pv_heads(2, 8, o, p, vr, len, i0, hd);
+                else pv_heads(1, 8, o, p, vr, len, i0, hd);
+            } else if (hh == 4) pv_heads(4, 4, o, p, vr, len, i0, hd);
+            else if (hh == 3) pv_heads(3, 4, o, p, vr, len, i0, hd);
+            else if (hh == 2) pv_heads(2, 4, o, p, vr, len, i0, hd);
+            else pv_heads(1, 4, o, p, vr, len, i0, hd);
         }
-        if (h < nh) {
-            float *o[1] = {a->out + (size_t)h * hd};
-            const float *p[1] = {s + h * CHUNK};
-            pv_heads(1, 4, o, p, vr, len, 0, hd);
-        }
-        return;
-    }
-    for (int h = 0; h < nh; h++) {
-        float *o[1] = {a->out + (size_t)h * hd};
-        const float *p[1] = {s + h * CHUNK};
-        for (int i0 = 0; i0 < hd; i0 += 128) pv_heads(1, 8, o, p, vr, len, i0, hd);
     }
 }
 
