@@ -369,7 +369,8 @@ static bool selected(const bench_opts *o, const char *name) {
 int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err) {
     runner R = {.m = m, .o = o, .lim = lim, .k = model_costs(m, lim, o->kv_dtype)};
     int rc = runner_init(&R, m, o, err);
-    const char *type = s1c_dtype_name(bench_model_dtype(m));
+    /* BF16 in bf16 dot products is its own line: the same weights, other arithmetic */
+    const char *type = bench_model_dtype(m) == S1C_BF16 && s1c_model_bf16_dot(m) ? "bf16_dot" : s1c_dtype_name(bench_model_dtype(m));
     static const struct { workload w; const char *name; } list[] = {
         {W_PREFILL, "prefill"}, {W_DECODE, "decode"}, {W_CTX, "decode_ctx8k"}, {W_BATCH8, "batch8"}, {W_BATCH32, "batch32"}};
     /* the prompt's K/V (for the decodes) comes from a prefill: it runs first (once, untimed,

@@ -44,6 +44,17 @@ bool arg_kv_type(int argc, char **argv, int *i, int *out) {
     return true;
 }
 
+bool arg_bf16_math(int argc, char **argv, int *i, bool *dot) {
+    const char *name;
+    if (!arg_str(argc, argv, i, &name)) return false;
+    if (strcmp(name, "exact") != 0 && strcmp(name, "dot") != 0) {
+        cli_error("--bf16-math must be exact or dot, not '%s'", name);
+        return false;
+    }
+    *dot = !strcmp(name, "dot");
+    return true;
+}
+
 bool arg_int(int argc, char **argv, int *i, long lo, long hi, int *out) {
     const char *flag = argv[*i], *v;
     if (!arg_str(argc, argv, i, &v)) return false;

@@ -40,6 +40,12 @@ bool arg_kv_type(int argc, char **argv, int *i, int *out);
     "  --kv-type T          KV cache element type: f32 (default), f16 or bf16 (half the memory per token;\n" \
     "                       16-bit keys and values, as llama.cpp's default f16 cache)\n"
 
+/* --bf16-math's value: false for "exact", true for "dot" (s1c_model_set_bf16_dot). */
+bool arg_bf16_math(int argc, char **argv, int *i, bool *dot);
+#define BF16_MATH_HELP                                                                                       \
+    "  --bf16-math M        BF16 weights: exact (default: widened to f32, f32 activations) or dot (bf16 dot\n" \
+    "                       products on bf16-rounded activations, as llama.cpp and GPUs: 2x the FLOP rate)\n"
+
 /* A text callback that writes to stdout as text arrives (streaming generation). */
 int cli_print_stream(void *user, const char *text, int n);
 

@@ -31,6 +31,8 @@ static const char *bench_help =
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
     "                    (seconds on --preset tiny)\n"
     "  --kv-type T       the KV cache's element type: f32 (default), f16 or bf16\n"
+    "  --bf16-math M     BF16 weights: exact (default: widened to f32, against the f32 FMA peak's\n"
+    "                    half of the bf16 one) or dot (bf16 dot products; reported as type bf16_dot)\n"
     "  --json            one JSON object per line: the machine, then one per result with name,\n"
     "                    type, tok_s, limit_tok_s, fraction, bound, ...\n"
     "  --tmp DIR         where the random models are written (default $TMPDIR or /tmp)\n"
@@ -62,12 +64,12 @@ static void emit(void *user, const bench_result *r) {
                    r->flops_per_token, r->bytes_per_token);
     } else {
         if (!p->header_done) {
-            printf("%-6s %-13s %10s %10s %9s  %s\n", "type", "workload", "tok/s", "limit", "of limit", "bound");
+            printf("%-8s %-13s %10s %10s %9s  %s\n", "type", "workload", "tok/s", "limit", "of limit", "bound");
             p->header_done = true;
         }
-        if (r->skipped) printf("%-6s %-13s %10s %10s %9s  (skipped: %s)\n", r->type, r->name, "-", "-", "-", r->reason);
+        if (r->skipped) printf("%-8s %-13s %10s %10s %9s  (skipped: %s)\n", r->type, r->name, "-", "-", "-", r->reason);
         else
-            printf("%-6s %-13s %10.2f %10.2f %8.1f%%  %s\n", r->type, r->name, r->tok_s, r->limit_tok_s, 100 * r->fraction, r->bound);
+            printf("%-8s %-13s %10.2f %10.2f %8.1f%%  %s\n", r->type, r->name, r->tok_s, r->limit_tok_s, 100 * r->fraction, r->bound);
     }
     fflush(stdout);
 }
@@ -93,11 +95,12 @@ static int type_of(const char *name) {
 
 /* tmp_dir: a temporary model's folder, removed as soon as the model is open (its files stay
  * mapped), so an interrupted run leaves nothing behind. */
-static int bench_one(const char *path, const char *tmp_dir, const bench_limits *lim, const bench_opts *o, printer *p) {
+static int bench_one(const char *path, const char *tmp_dir, const bench_limits *lim, const bench_opts *o, int bf16_math, printer *p) {
     s1c_err err = {{0}};
     s1c_model *m;
     int rc = s1c_model_open(&m, path, &err);
     if (tmp_dir) bench_remove_dir(tmp_dir);
+    if (rc == 0 && bf16_math >= 0 && (rc = s1c_model_set_bf16_dot(m, bf16_math == 1, &err)) != 0) s1c_model_free(m);
     if (rc != 0) return cli_error("%s", err.msg);
     rc = bench_run_model(m, lim, o, emit, p, &err);
     s1c_model_free(m);
@@ -107,7 +110,7 @@ static int bench_one(const char *path, const char *tmp_dir, const bench_limits *
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *preset = "qwen2.5-0.5b", *arch = "qwen2", *types = "f32,bf16,q8_0,q4_0", *tmp = NULL, *only = NULL;
     bool json = false, quick = false;
-    int reps = 0, kv_dtype = S1C_F32;
+    int reps = 0, kv_dtype = S1C_F32, bf16_math = -1; /* -1: the model's default */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;
@@ -120,6 +123,10 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--repeats")) ok = arg_int(argc, argv, &i, 1, 1000, &reps);
         else if (!strcmp(a, "--only")) ok = arg_str(argc, argv, &i, &only);
         else if (!strcmp(a, "--kv-type")) ok = arg_kv_type(argc, argv, &i, &kv_dtype);
+        else if (!strcmp(a, "--bf16-math")) {
+            bool dot;
+            if ((ok = arg_bf16_math(argc, argv, &i, &dot))) bf16_math = dot;
+        }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--quick")) quick = true;
         else return cli_error("bench: unknown option '%s' (see s1c bench --help)", a);
@@ -158,7 +165,7 @@ int cmd_bench(int argc, char **argv) {
     bench_measure_limits(&lim, s1c_pool_global(), (quick ? (size_t)256 : (size_t)1024) << 20, quick ? 3 : 5);
     print_machine(&lim, json);
     printer p = {json, false};
-    if (model) return bench_one(model, NULL, &lim, &o, &p);
+    if (model) return bench_one(model, NULL, &lim, &o, bf16_math, &p);
     for (int i = 0; i < n_types; i++) {
         char *dir, *path;
         fprintf(stderr, "s1c bench: writing a %s-shaped %s model with random weights under %s\n", preset, s1c_dtype_name(dts[i]), tmp);
@@ -168,7 +175,7 @@ int cmd_bench(int argc, char **argv) {
                             "q8_0 (or f32), as llama.cpp falls back; the type reported is the one of most weights\n",
                     preset, c.dim, qd, c.hidden_dim);
         if (bench_make_model(&c, dts[i], tmp, &dir, &path, &err) != 0) return cli_error("bench: %s", err.msg);
-        int rc = bench_one(path, dir, &lim, &o, &p);
+        int rc = bench_one(path, dir, &lim, &o, bf16_math, &p);
         free(dir);
         free(path);
         if (rc != 0) return rc;

@@ -21,7 +21,7 @@ static const char *chat_help =
     "\n"
     "Options: the sampling, --stop and budget-forcing flags of s1c generate (--think-max,\n"
     "--think-min, --waits, --wait-str, --answer-prefix, --think-start, --think-end,\n"
-    "--answer-max, --bf-compat), --ctx, --kv-type f32|f16|bf16, --no-color.\n"
+    "--answer-max, --bf-compat), --ctx, --kv-type f32|f16|bf16, --bf16-math exact|dot, --no-color.\n"
     "\n"
     "example:\n"
     "  s1c chat --model /tmp/qtiny --think-max 256 --waits 1\n";
@@ -189,7 +189,7 @@ int cmd_chat(int argc, char **argv) {
     s1c_model *m = NULL;
     s1c_tokenizer *tok = NULL;
     s1c_engine *e = NULL;
-    if (s1c_model_open(&m, o.model, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
+    if (gen_open_model(&o, &m, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
     if (!tok) { s1c_fail(&err, "%s: chat needs a tokenizer (--tokenizer)", o.model); goto fail; }
     int tmpl = s1c_tok_chat_template(tok);
     if (tmpl < 0) { s1c_fail(&err, "%s: the model has no chat template s1c knows", o.model); goto fail; }

@@ -25,6 +25,7 @@ static const char *eval_help =
     "  --samples K             samples per problem and setting; majority vote over their answers [1]\n"
     "  --answer-max N          limit of the answer phase [until the context is full]\n"
     "  --kv-type T             KV cache element type: f32, f16 or bf16 (half the memory per token) [f32]\n"
+    "  --bf16-math M           BF16 weights: exact (widened to f32) or dot (bf16 dot products, 2x the FLOP rate) [exact]\n"
     "  --method NAME           the test-time control (the paper's Table 3) [budget-forcing]:\n"
     "                          budget-forcing     end forced at each budget, --waits extend (s1)\n"
     "                          token-conditional  the question says \"Think for up to N tokens.\" for each budget N\n"
@@ -223,7 +224,7 @@ int cmd_eval(int argc, char **argv) {
     s1c_tokenizer *tok = NULL;
     int rc = 1;
     if (load_bench(&b, bench, bench_file, qf, af, gpqa_seed, &err) != 0) goto fail;
-    if (s1c_model_open(&m, o.model, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
+    if (gen_open_model(&o, &m, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
     if (!tok) { s1c_fail(&err, "%s: eval needs a tokenizer", o.model); goto fail; }
     int tmpl = s1c_tok_chat_template(tok);
     if ((tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL) && !o.think_start_set) o.bf.think_start = "<think>";

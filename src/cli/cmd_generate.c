@@ -29,6 +29,7 @@ static const char *generate_help =
     "  --kv-mem MIB         KV cache memory limit for --prompts-file/--samples/budget forcing runs (sequences\n"
     "                       wait or are preempted and recomputed when it is full)\n"
     KV_TYPE_HELP
+    BF16_MATH_HELP
     "  --no-echo            do not print the prompt before the generated text\n"
     "  --json               print one JSON object: text, prompt_tokens, tokens, stop_reason, usage, timings\n"
     "\n"
@@ -64,6 +65,7 @@ int gen_parse_common(int argc, char **argv, int *i, gen_opts *o) {
     else if (!strcmp(a, "--ctx")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->ctx);
     else if (!strcmp(a, "--kv-mem")) ok = arg_int(argc, argv, i, 1, 1 << 24, &o->kv_mem_mib);
     else if (!strcmp(a, "--kv-type")) ok = arg_kv_type(argc, argv, i, &o->kv_dtype);
+    else if (!strcmp(a, "--bf16-math")) ok = o->bf16_math_set = arg_bf16_math(argc, argv, i, &o->bf16_dot);
     else if (!strcmp(a, "--max-tokens")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->max_tokens);
     else if (!strcmp(a, "--temperature")) ok = arg_float(argc, argv, i, 0, 100, &o->sp.temperature);
     else if (!strcmp(a, "--top-k")) ok = arg_int(argc, argv, i, 0, 1 << 24, &o->sp.top_k);
@@ -153,6 +155,16 @@ static int parse_opts(int argc, char **argv, gen_opts *o) {
         o->control_n = o->bf.max_thinking_tokens;
     }
     return -1; /* go on */
+}
+
+int gen_open_model(const gen_opts *o, s1c_model **m, s1c_err *err) {
+    if (s1c_model_open(m, o->model, err) != 0) return -1;
+    if (o->bf16_math_set && s1c_model_set_bf16_dot(*m, o->bf16_dot, err) != 0) {
+        s1c_model_free(*m);
+        *m = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 int gen_load_tokenizer(const gen_opts *o, const s1c_model *m, s1c_tokenizer **tok, s1c_err *err) {
@@ -323,7 +335,7 @@ int cmd_generate(int argc, char **argv) {
     int n_prompt = 0;
     s1c_gen_result res = {0};
     rc = 1;
-    if (s1c_model_open(&m, o.model, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
+    if (gen_open_model(&o, &m, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
     if (o.bf_on && tok) {
         int tmpl = s1c_tok_chat_template(tok);
         bool think_tags = tmpl == S1C_CHAT_QWQ || tmpl == S1C_CHAT_R1_DISTILL;

@@ -29,6 +29,7 @@ static const char *serve_help =
     "  --ctx N              context per sequence (default: the model's)\n"
     "  --kv-mem MIB         KV cache memory limit\n"
     KV_TYPE_HELP
+    BF16_MATH_HELP
     "  --max-body BYTES     request body limit, 413 beyond (default 1048576)\n"
     "  --max-n N            largest n per request (default 16)\n"
     "  --timeout S          idle connection timeout in seconds (default 30)\n"
@@ -131,7 +132,7 @@ int cmd_serve(int argc, char **argv) {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (s1c_model_open(&m, o.model, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
+    if (gen_open_model(&o, &m, &err) != 0 || gen_load_tokenizer(&o, m, &tok, &err) != 0) goto fail;
     if (!tok) { s1c_fail(&err, "%s: serve needs a tokenizer (--tokenizer)", o.model); goto fail; }
     if (s1c_serve_start(&srv, m, tok, &so, &err) != 0) goto fail;
     fprintf(stderr, "s1c serve: %s on http://%s:%d (parallel %d, queue %d%s)\n", so.model_name, so.host, s1c_serve_port(srv),

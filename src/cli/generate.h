@@ -16,6 +16,7 @@ typedef struct gen_opts {
     bool think_start_set, think_end_set;
     int kv_mem_mib;   /* --kv-mem: KV cache memory limit in MiB (0 = the engine's default) */
     int kv_dtype;     /* --kv-type: the KV cache's element type (S1C_F32, S1C_F16, S1C_BF16) */
+    bool bf16_math_set, bf16_dot; /* --bf16-math (else the model's default) */
     int reject_tries; /* --reject N: rejection sampling with at most N tries (0 = off) */
     int control;      /* --control tokens|steps|short|long (s1c_control) */
     int control_n;    /* N in "Think for up to N tokens/steps." */
@@ -29,6 +30,8 @@ void gen_opts_init(gen_opts *o);
 /* The flags generate and chat share (model, sampling, stops, budget forcing): 1 = taken,
  * 0 = not one of them, -1 = bad value (reported). */
 int gen_parse_common(int argc, char **argv, int *i, gen_opts *o);
+/* Opens --model with the options that shape how it computes (--bf16-math). */
+int gen_open_model(const gen_opts *o, s1c_model **m, s1c_err *err);
 /* --tokenizer, else the model's own (GGUF, HF directory); NULL for a HF directory without one. */
 int gen_load_tokenizer(const gen_opts *o, const s1c_model *m, s1c_tokenizer **tok, s1c_err *err);
 /* The prompt text as token ids (chat template with --chat, BOS when the model wants it). */

@@ -280,8 +280,7 @@ static int pack_one(s1c_model *m, const s1c_tensor *t, kern_packed **out, int fl
 static int pack_all(s1c_model *m, s1c_err *err) {
     const char *e = getenv("S1C_PACK");
     if (e && strcmp(e, "0") == 0) return 0;
-    const char *bm = getenv("S1C_BF16_MATH");
-    int flags = bm && strcmp(bm, "dot") == 0 ? KERN_PACK_BF16_DOT : 0;
+    int flags = m->bf16_dot ? KERN_PACK_BF16_DOT : 0;
     /* the head first: it is the largest matrix, and while one matrix is packed both copies are
      * resident, so the peak is smallest when the largest goes while few copies exist */
     if (pack_one(m, m->output, &m->output_pk, flags, err) != 0) return -1;
@@ -324,6 +323,8 @@ int s1c_model_open(s1c_model **out, const char *path, s1c_err *err) {
     s1c_model *m = calloc(1, sizeof *m);
     if (!m) return s1c_fail(err, "%s: out of memory", path);
     pthread_mutex_init(&m->pack_lock, NULL);
+    const char *bm = getenv("S1C_BF16_MATH");
+    m->bf16_dot = bm && strcmp(bm, "dot") == 0;
     m->path = strdup(path);
     if (open_format(m, path, err) != 0 || s1c_config_validate(&m->cfg, path, err) != 0 || bind_weights(m, err) != 0) {
         s1c_model_free(m);
@@ -352,4 +353,14 @@ const s1c_config *s1c_model_config(const s1c_model *m) { return &m->cfg; }
 int s1c_model_format_of(const s1c_model *m) { return m->format; }
 const char *s1c_model_path(const s1c_model *m) { return m->path; }
 int s1c_model_weight_dtype(const s1c_model *m) { return m->tok_embd->dtype; }
+
+int s1c_model_set_bf16_dot(s1c_model *m, bool dot, s1c_err *err) {
+    pthread_mutex_lock(&m->pack_lock);
+    bool late = m->packed && m->bf16_dot != dot;
+    if (!late) m->bf16_dot = dot;
+    pthread_mutex_unlock(&m->pack_lock);
+    return late ? s1c_fail(err, "%s: the BF16 arithmetic is chosen before the first forward (the matrices are packed for it)", m->path) : 0;
+}
+
+bool s1c_model_bf16_dot(const s1c_model *m) { return m->bf16_dot; }
 const gguf_file *s1c_model_gguf(const s1c_model *m) { return m->format == S1C_FMT_GGUF ? &m->gguf : NULL; }

@@ -41,13 +41,14 @@ struct s1c_model {
     kern_packed *output_pk;
     pthread_mutex_t pack_lock;
     bool packed;
+    bool bf16_dot; /* s1c_model_set_bf16_dot */
 };
 
 /* Packs every matrix for the multi-row kernels once (thread-safe; later calls return at once).
  * Matrices whose type the selected kernel family cannot pack keep only the row-major view;
- * $S1C_PACK=0 turns packing off (the per-row kernels, for comparison); $S1C_BF16_MATH=dot packs
- * BF16 matrices for bf16 dot products on bf16-rounded activations (KERN_PACK_BF16_DOT: faster,
- * llama.cpp's rounding) instead of the exact widening. */
+ * $S1C_PACK=0 turns packing off (the per-row kernels, for comparison); with m->bf16_dot, BF16
+ * matrices are packed for bf16 dot products on bf16-rounded activations (KERN_PACK_BF16_DOT:
+ * faster, llama.cpp's rounding) instead of the exact widening. */
 int model_pack(const s1c_model *m, s1c_err *err);
 
 /* GGUF-style tensor names (what llama.cpp calls them) and the Hugging Face names. */

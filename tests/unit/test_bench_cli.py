@@ -111,6 +111,11 @@ rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", 
 rows = parse(out) if rc == 0 else []
 check("--types q4_k on tiny", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("decode", "q8_0")]
       and "not all whole 256-blocks" in err, out + err)
+# --bf16-math dot: BF16 in bf16 dot products, its own type name in the results
+rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", "bf16", "--bf16-math", "dot", "--only", "prefill", "--tmp", tmp)
+rows = parse(out) if rc == 0 else []
+check("--bf16-math dot", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("prefill", "bf16_dot")], out + err)
+one_line_error("bad --bf16-math", *run("bench", "--bf16-math", "fast")[::2], "exact or dot")
 rc, _, err = run("bench", "--types", "q7_k")
 check("unknown type lists the K-quants", rc != 0 and "q4_k, q5_k, q6_k" in err, err)
 

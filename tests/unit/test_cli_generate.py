@@ -56,6 +56,8 @@ check("all sampler flags", len(t.get("tokens", [])) == 30, str(t)[:200])
 for kt in ("f16", "bf16"):
     h = js("--max-tokens", "50", "--kv-type", kt)
     check(f"kv-type {kt}", h.get("tokens", [])[:20] == g["tokens"][:20], str(h)[:200])
+rc, _, err = run("--bf16-math", "fast")
+check("bf16-math rejects other values", rc != 0 and "--bf16-math must be exact or dot" in err, err)
 rc, _, err = run("--kv-type", "q8_0")
 check("kv-type rejects other types", rc != 0 and "--kv-type must be f32, f16 or bf16" in err, err)
 
