@@ -31,9 +31,9 @@ struct s1c_model {
     float *output_norm;         /* [dim] */
     layer_weights *layers;
     float *small;               /* one buffer for every f32 vector */
-    /* Matrices of quantized types the kernels do not read in place (Q4_1, Q5_x, Q2_K, Q3_K),
-     * dequantized to f32 at load: the views above point at these. Q8_0, Q4_0, Q4_K, Q5_K and
-     * Q6_K matrices are views into the file like the float ones. */
+    /* Matrices of quantized types the kernels do not read in place (Q2_K, Q3_K), dequantized
+     * to f32 at load: the views above point at these. The other quantized matrices
+     * (kern_is_qmatmul_dtype) are views into the file like the float ones. */
     s1c_tensor *deq;
     int n_deq;
     /* Packed copies of the matrices (model_pack, made once by the first s1c_fwd_new): a cache
