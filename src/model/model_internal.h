@@ -66,5 +66,10 @@ void tensor_shape(const s1c_config *c, int role, int64_t *shape, int *ndim);
 /* The "<arch>.*" hyperparameters of c (general.architecture is the caller's), as llama.cpp's
  * converter writes them (convert.c; the bench's random K-quant files use it too). */
 void gguf_w_hparams(gguf_writer *w, const s1c_config *c);
+/* The type `s1c convert --type dtype` gives the matrix (role, layer) with rows of cols values of
+ * a model of config c: for a mixture (S1C_MIX(S1C_FTYPE_*)) llama-quantize's per-tensor choice
+ * and fallbacks, else dtype (F16 where rows are not whole blocks of it) (convert.c; the bench's
+ * random mixtures use it). */
+int model_matrix_type(const s1c_config *c, int dtype, int role, int layer, int64_t cols);
 
 #endif

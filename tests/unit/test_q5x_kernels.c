@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/modelbench.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
 #include "modelrun.h"
@@ -443,6 +444,48 @@ static void test_converted_mixture(void **state) {
     free(hf), free(q), free(f);
 }
 
+/* s1c bench's random models: q5_0 (every matrix of rows of 32s in Q5_0) and the q4_k_m
+ * mixture at a width that is not whole 256-blocks (each matrix as s1c convert would type it:
+ * Q5_0 fallbacks, Q4_K/Q6_K down, Q8_0 v and tied embeddings), loaded with no f32 copies,
+ * reported under the mixture's name, and run. */
+static void test_bench_models(void **state) {
+    (void)state;
+    kern_select("auto");
+    s1c_err err;
+    s1c_config c;
+    assert_int_equal(s1c_config_preset(&c, "qwen2", "qwen2.5-0.5b", &err), 0);
+    c.dim = 160, c.hidden_dim = 512, c.n_heads = 5, c.n_kv_heads = 1, c.head_dim = 32, c.n_layers = 3, c.vocab_size = V;
+    assert_true(c.tied_embeddings);
+    static const struct { int dtype; const char *name; int q, v2, down0, down2, embd; } cases[] = {
+        {S1C_Q5_0, "q5_0", S1C_Q5_0, S1C_Q5_0, S1C_Q5_0, S1C_Q5_0, S1C_Q5_0},
+        /* llama-quantize's more bits of 3 layers: layer 2's v (Q6_K, whose fallback is Q8_0) and down */
+        {S1C_MIX(S1C_FTYPE_Q4_K_M), "q4_k_m", S1C_Q5_0, S1C_Q8_0, S1C_Q4_K, S1C_Q6_K, S1C_Q8_0},
+        {S1C_MIX(S1C_FTYPE_Q5_K_S), "q5_k_s", S1C_Q5_1, S1C_Q5_1, S1C_Q5_K, S1C_Q5_K, S1C_Q8_0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char *tmp = tu_path("S1C_TMP", ""), *dir, *path;
+        if (bench_make_model(&c, cases[k].dtype, tmp, &dir, &path, &err) != 0) fail_msg("%s", err.msg);
+        s1c_model *m;
+        if (s1c_model_open(&m, path, &err) != 0) fail_msg("%s", err.msg);
+        assert_int_equal(m->n_deq, 0);
+        assert_string_equal(bench_model_type_name(m), cases[k].name);
+        assert_int_equal(m->layers[1].wq->dtype, cases[k].q);
+        assert_int_equal(m->layers[1].w_gate->dtype, cases[k].q);
+        assert_int_equal(m->layers[2].wv->dtype, cases[k].v2);
+        assert_int_equal(m->layers[0].w_down->dtype, cases[k].down0);
+        assert_int_equal(m->layers[2].w_down->dtype, cases[k].down2);
+        assert_int_equal(m->tok_embd->dtype, cases[k].embd);
+        s1c_model_free(m);
+        int32_t tokens[5] = {1, 7, 299, 2, 9};
+        float *lg = run_model(path, tokens, 5, true, V);
+        for (size_t i = 0; i < (size_t)5 * V; i++)
+            if (!isfinite(lg[i])) fail_msg("%s bench model: logit %zu is %g", cases[k].name, i, lg[i]);
+        free(lg);
+        bench_remove_dir(dir);
+        free(dir), free(path), free(tmp);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_vs_f32),
@@ -451,6 +494,7 @@ int main(void) {
         cmocka_unit_test(test_packed_n_mixed),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_converted_mixture),
+        cmocka_unit_test(test_bench_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
