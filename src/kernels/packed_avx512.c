@@ -339,36 +339,53 @@ INL void q5x_tile(const pk_tile *t, const int DT, const int MR, const int NV) {
         }
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) ib[v] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-        for (int z = 0; z < 4; z++) {
+        if (MR > 1) {
+            /* low nibbles' codes (k = 4z..4z+3) for all panels, then high ones (k + 16), as Q4_0's
+             * tile: few live registers */
+#pragma GCC unroll 8
+            for (int zh = 0; zh < 8; zh++) {
+                const int z = zh >> 1, h = zh & 1;
+                __m512i wv[3];
 #pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) {
-                const uint8_t *base = rec + (size_t)v * t->pstride;
-                __m512i raw = _mm512_loadu_si512(base + q5x_values_at(DT, c, j) + (size_t)z * 64);
-                if (!five && MR == 1) {
-                    /* one row: Q4_0's way, the high nibbles masked in place (16 times their code)
-                     * into a second accumulator, scaled back by an exact shift after the block */
-                    __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z));
-                    __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z + 16));
-                    ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], _mm512_and_si512(raw, low4), xl);
-                    ib[v] = _mm512_dpbusd_epi32(ib[v], _mm512_and_si512(raw, high4), xh);
-                    continue;
-                }
-                __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
-                if (five) {
-                    /* code = nibble | (shifted bits & 0x10): vpternlogd's A | (B & C) */
-                    __m512i bits = _mm512_loadu_si512(base + q5x_bits_at(DT, c, j));
-                    lo = _mm512_ternarylogic_epi32(lo, q5x_high(bits, z, 0), bit4, 0xf8);
-                    hi = _mm512_ternarylogic_epi32(hi, q5x_high(bits, z, 1), bit4, 0xf8);
+                for (int v = 0; v < NV; v++) {
+                    const uint8_t *base = rec + (size_t)v * t->pstride;
+                    __m512i raw = _mm512_loadu_si512(base + q5x_values_at(DT, c, j) + (size_t)z * 64);
+                    wv[v] = _mm512_and_si512(h ? _mm512_srli_epi16(raw, 4) : raw, low4);
+                    if (five) wv[v] = _mm512_ternarylogic_epi32(wv[v], q5x_high(_mm512_loadu_si512(base + q5x_bits_at(DT, c, j)), z, h), bit4, 0xf8);
                 }
 #pragma GCC unroll 4
                 for (int r = 0; r < MR; r++) {
-                    __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z));
-                    __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z + 16));
-                    ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], lo, xl);
-                    /* one row: a second chain (half the latency) */
-                    if (MR == 1) ib[v] = _mm512_dpbusd_epi32(ib[v], hi, xh);
-                    else ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], hi, xh);
+                    __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z + 16 * h));
+#pragma GCC unroll 3
+                    for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
+                }
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int z = 0; z < 4; z++) {
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    const uint8_t *base = rec + (size_t)v * t->pstride;
+                    __m512i raw = _mm512_loadu_si512(base + q5x_values_at(DT, c, j) + (size_t)z * 64);
+                    if (!five) {
+                        /* one row: Q4_0's way, the high nibbles masked in place (16 times their code)
+                         * into a second accumulator, scaled back by an exact shift after the block */
+                        __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z));
+                        __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z + 16));
+                        ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], _mm512_and_si512(raw, low4), xl);
+                        ib[v] = _mm512_dpbusd_epi32(ib[v], _mm512_and_si512(raw, high4), xh);
+                        continue;
+                    }
+                    /* code = nibble | (shifted bits & 0x10): vpternlogd's A | (B & C); the high
+                     * codes in a second chain (half the latency) */
+                    __m512i bits = _mm512_loadu_si512(base + q5x_bits_at(DT, c, j));
+                    __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+                    lo = _mm512_ternarylogic_epi32(lo, q5x_high(bits, z, 0), bit4, 0xf8);
+                    hi = _mm512_ternarylogic_epi32(hi, q5x_high(bits, z, 1), bit4, 0xf8);
+                    __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z));
+                    __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z + 16));
+                    ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], lo, xl);
+                    ib[v] = _mm512_dpbusd_epi32(ib[v], hi, xh);
                 }
             }
         }
