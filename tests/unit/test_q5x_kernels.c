@@ -129,9 +129,9 @@ static void test_ref_vs_f32(void **state) {
         }
 }
 
-/* One shape through the packed kernel with 1 and 2 threads, against the reference (bitwise) and
- * rows against their own 1-row call and a 2-row call (bitwise). */
-static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool2) {
+/* One shape through the packed kernel with 1, 2 and 3 threads, against the reference (bitwise)
+ * and rows against their own 1-row call and a 2-row call (bitwise). */
+static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool2, s1c_pool *pool3) {
     float *deq;
     uint8_t *w = make_w(r, dt, n, d, &deq);
     float *x = randv(r, (size_t)M * n, 1.0f);
@@ -148,6 +148,8 @@ static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool
         if (memcmp(&one[i], &ref[i], sizeof(float)) != 0)
             fail_msg("%s M=%d n=%d d=%d: packed [%zu][%zu] = %.9g, reference %.9g", tn(dt), M, n, d, i / (size_t)d, i % (size_t)d, one[i], ref[i]);
     if (memcmp(one, two, sz) != 0) fail_msg("%s M=%d n=%d d=%d: 1 and 2 threads differ", tn(dt), M, n, d);
+    kern_matmul_packed(pool3, two, x, M, p, NULL);
+    if (memcmp(one, two, sz) != 0) fail_msg("%s M=%d n=%d d=%d: 1 and 3 threads differ", tn(dt), M, n, d);
     for (int t = 0; t < M; t += M > 8 ? 7 : 1) {
         kern_matmul_packed(NULL, row, x + (size_t)t * n, 1, p, NULL);
         if (memcmp(row, one + (size_t)t * d, (size_t)d * sizeof(float)) != 0) fail_msg("%s M=%d n=%d d=%d: row %d alone differs", tn(dt), M, n, d, t);
@@ -169,7 +171,7 @@ static void test_packed_vs_ref(void **state) {
         print_message("no packed Q4_1/Q5_x kernels on this CPU: reference only\n");
         skip();
     }
-    s1c_pool *pool2 = pool_of(2);
+    s1c_pool *pool2 = pool_of(2), *pool3 = pool_of(3);
     s1c_rng r;
     s1c_rng_seed(&r, 11);
     /* the 0.5B shapes' k (896, 4864), odd block counts, odd output counts (partial panels), every
@@ -177,15 +179,16 @@ static void test_packed_vs_ref(void **state) {
     static const int fixed[][3] = {{1, 896, 37}, {1, 4864, 17}, {4, 896, 33}, {1, 32, 1}, {3, 96, 15}, {40, 160, 19}, {13, 1056, 7}, {6, 4864, 3}};
     for (int ti = 0; ti < 3; ti++) {
         int dt = qtypes[ti];
-        for (size_t s = 0; s < sizeof fixed / sizeof *fixed; s++) check_packed(&r, dt, fixed[s][0], fixed[s][1], fixed[s][2], pool2);
+        for (size_t s = 0; s < sizeof fixed / sizeof *fixed; s++) check_packed(&r, dt, fixed[s][0], fixed[s][1], fixed[s][2], pool2, pool3);
         for (int k = 0; k < 8; k++) {
             int M = 1 + (int)(s1c_rng_u64(&r) % 40), n = 32 * (1 + (int)(s1c_rng_u64(&r) % 152)), d = 1 + (int)(s1c_rng_u64(&r) % 80);
             if (d % 16 == 0) d++;
             if (k < 3) M = 1; /* decode's tiles */
-            check_packed(&r, dt, M, n, d, pool2);
+            check_packed(&r, dt, M, n, d, pool2, pool3);
         }
     }
     s1c_pool_free(pool2);
+    s1c_pool_free(pool3);
 }
 
 /* The unpacked path of every family (kern_matmul, kern_matmul_mt) is the reference's rows. */
