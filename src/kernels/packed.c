@@ -32,7 +32,8 @@
  *                        holding at bit 2j+h the fifth bit of k = 16h+4j+i
  *     values  2 x 256 B  per block Q4_0's nibble layout (ggml's own bytes), the low 4 bits of q
  *   = 5.0 / 5.5 / 6.0 bits per weight, as the files' 20 / 22 / 24 bytes per 32 (a panel rounded
- *   up to 64 bytes), every part 64-byte aligned but after a lone block, one stream per panel.
+ *   up to 64 bytes), every part 64-byte aligned (but in an odd count's last, lone-block record),
+ *   one stream per panel.
  *
  * Blocking: a thread takes whole panels; per group of nv panels the k range is cut into slices
  * (kc) so the group's slice of weights stays in L1 while every tile of activation rows passes
