@@ -6,8 +6,9 @@
  * the packed bytes read per second.
  * The K-quants (q4_k, q5_k, q6_k: random super-blocks, their rows must be whole 256-blocks) run
  * at the Qwen2.5-1.5B FFN shapes instead ([8960][1536] and [1536][8960]); their row-wise
- * comparison is the scalar reference.
- * usage: bench_packed [reps=3] [types=f32,bf16,bf16dot,q8_0,q4_0,q4_k,q5_k,q6_k] [rows=1,32,512]
+ * comparison is the scalar reference, as it is for q4_1, q5_0 and q5_1 (at the 0.5B shapes, where
+ * Q4_K_M files have them).
+ * usage: bench_packed [reps=3] [types=f32,bf16,bf16dot,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k] [rows=1,32,512]
  *        (bf16dot: KERN_PACK_BF16_DOT; rows=1 for decode alone) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
 
 static int type_of(const char *tn) {
     static const struct { const char *n; int t; } types[] = {{"f32", S1C_F32}, {"bf16", S1C_BF16}, {"bf16dot", S1C_BF16}, {"q8_0", S1C_Q8_0},
-                                                            {"q4_0", S1C_Q4_0}, {"q4_k", S1C_Q4_K}, {"q5_k", S1C_Q5_K}, {"q6_k", S1C_Q6_K}};
+                                                            {"q4_0", S1C_Q4_0}, {"q4_1", S1C_Q4_1}, {"q5_0", S1C_Q5_0}, {"q5_1", S1C_Q5_1}, {"q4_k", S1C_Q4_K}, {"q5_k", S1C_Q5_K}, {"q6_k", S1C_Q6_K}};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (!strcmp(tn, types[i].n)) return types[i].t;
     return -1;

@@ -49,6 +49,27 @@ int bench_model_dtype(const s1c_model *m) {
     return best;
 }
 
+/* llama.cpp's names of the mixtures (general.file_type) a random or real GGUF may declare. */
+static const char *mixture_name(uint64_t ftype) {
+    switch (ftype) {
+    case S1C_FTYPE_Q4_K_S: return "q4_k_s";
+    case S1C_FTYPE_Q4_K_M: return "q4_k_m";
+    case S1C_FTYPE_Q5_K_S: return "q5_k_s";
+    case S1C_FTYPE_Q5_K_M: return "q5_k_m";
+    case S1C_FTYPE_Q6_K: return "q6_k";
+    default: return NULL;
+    }
+}
+
+const char *bench_model_type_name(const s1c_model *m) {
+    uint64_t ft;
+    const char *mix = m->format == S1C_FMT_GGUF && gguf_get_u64(&m->gguf, "general.file_type", &ft, NULL) == 1 ? mixture_name(ft) : NULL;
+    /* BF16 in bf16 dot products is its own line: the same weights, other arithmetic */
+    if (!mix && bench_model_dtype(m) == S1C_BF16 && s1c_model_bf16_dot(m)) return "bf16_dot";
+    const char *name = mix ? mix : s1c_dtype_name(bench_model_dtype(m));
+    return name ? name : "?";
+}
+
 typedef struct costs {
     double layer_params, head_params; /* matrix elements: all layers; the output head */
     double layer_bytes, head_bytes;   /* the same, stored bytes */
@@ -369,14 +390,13 @@ static bool selected(const bench_opts *o, const char *name) {
 int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err) {
     runner R = {.m = m, .o = o, .lim = lim, .k = model_costs(m, lim, o->kv_dtype)};
     int rc = runner_init(&R, m, o, err);
-    /* BF16 in bf16 dot products is its own line: the same weights, other arithmetic */
-    const char *type = bench_model_dtype(m) == S1C_BF16 && s1c_model_bf16_dot(m) ? "bf16_dot" : s1c_dtype_name(bench_model_dtype(m));
+    const char *type = bench_model_type_name(m);
     static const struct { workload w; const char *name; } list[] = {
         {W_PREFILL, "prefill"}, {W_DECODE, "decode"}, {W_CTX, "decode_ctx8k"}, {W_BATCH8, "batch8"}, {W_BATCH32, "batch32"}};
     /* the prompt's K/V (for the decodes) comes from a prefill: it runs first (once, untimed,
      * when it is not asked for) */
     for (size_t i = 0; rc == 0 && i < sizeof list / sizeof *list; i++) {
-        bench_result r = {.name = list[i].name, .type = type ? type : "?"};
+        bench_result r = {.name = list[i].name, .type = type};
         if (!selected(o, list[i].name)) {
             tally t = {0};
             if (list[i].w == W_PREFILL && prefill_once(&R, &t, err) < 0) rc = -1;
@@ -386,7 +406,7 @@ int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opt
         if (rc == 0) emit(user, &r);
     }
     if (rc == 0 && selected(o, "train_step")) {
-        bench_result r = {.name = "train_step", .type = type ? type : "?"};
+        bench_result r = {.name = "train_step", .type = type};
         rc = bench_train_step(&R, &r, err);
         if (rc == 0) emit(user, &r);
     }
@@ -413,13 +433,15 @@ void bench_remove_dir(const char *dir) {
     rmdir(dir);
 }
 
-/* Random K-quant super-blocks (any bytes are a valid block once the f16 scales are finite),
- * scaled so weights are about N(0, 1/cols) in size; matrices whose rows are not whole
- * super-blocks get random Q8_0 blocks (F32 if not even whole 32-blocks), as llama.cpp's
- * quantizer falls back to another type. */
+/* Random blocks of a quantized type (any bytes are a valid block once the f16 scales are
+ * finite), scaled so weights are about N(0, 1/cols) in size, or random F32/F16 values. */
 static void random_blocks(s1c_rng *r, uint8_t *dst, int dtype, int64_t rows, int64_t cols) {
-    if (dtype == S1C_F32) {
-        for (int64_t i = 0; i < rows * cols; i++) ((float *)dst)[i] = s1c_rng_normal(r) / sqrtf((float)cols);
+    if (dtype == S1C_F32 || dtype == S1C_F16) {
+        for (int64_t i = 0; i < rows * cols; i++) {
+            float v = s1c_rng_normal(r) / sqrtf((float)cols);
+            if (dtype == S1C_F32) ((float *)dst)[i] = v;
+            else ((uint16_t *)dst)[i] = s1c_f32_to_f16(v);
+        }
         return;
     }
     size_t ts = (size_t)s1c_dtype_type_size(dtype), nb = (size_t)(rows * (cols / s1c_dtype_block_size(dtype)));
@@ -434,6 +456,13 @@ static void random_blocks(s1c_rng *r, uint8_t *dst, int dtype, int64_t rows, int
         switch (dtype) {
         case S1C_Q6_K: d = s1c_f32_to_f16(amp / (128 * 32)); memcpy(blk + 208, &d, 2); break;
         case S1C_Q8_0: d = s1c_f32_to_f16(amp / 127); memcpy(blk, &d, 2); break;
+        case S1C_Q4_0:
+        case S1C_Q5_0: d = s1c_f32_to_f16(amp / (dtype == S1C_Q4_0 ? 8 : 16)); memcpy(blk, &d, 2); break;
+        case S1C_Q4_1:
+        case S1C_Q5_1: /* y = d q + m, q unsigned: m = -amp centres them */
+            d = s1c_f32_to_f16(2 * amp / (dtype == S1C_Q4_1 ? 15 : 31)), dmin = s1c_f32_to_f16(-amp);
+            memcpy(blk, &d, 2), memcpy(blk + 2, &dmin, 2);
+            break;
         default:
             d = s1c_f32_to_f16(amp / (63 * 15)), dmin = s1c_f32_to_f16(amp / (63 * 30));
             memcpy(blk, &d, 2), memcpy(blk + 2, &dmin, 2);
@@ -442,8 +471,20 @@ static void random_blocks(s1c_rng *r, uint8_t *dst, int dtype, int64_t rows, int
     }
 }
 
-/* A GGUF of shape c with random matrices of K-quant dtype (no tokenizer: the bench feeds ids). */
-static int write_random_kquant(const s1c_config *c, int dtype, const char *path, s1c_err *err) {
+/* The type of a random model's matrix (role, layer) with rows of cols values: a mixture's as
+ * `s1c convert` (llama-quantize) chooses it; a K-quant where rows are whole super-blocks, else
+ * Q8_0 (as llama.cpp's quantizer falls back to another type); a 32-block type where rows are
+ * whole blocks; F32 otherwise. */
+static int random_matrix_type(const s1c_config *c, int dtype, int role, int layer, int64_t cols) {
+    if (dtype >= S1C_MIX_BASE) return model_matrix_type(c, dtype, role, layer, cols);
+    if (cols % 32 != 0) return S1C_F32;
+    if (s1c_dtype_block_size(dtype) == 256) return cols % 256 == 0 ? dtype : S1C_Q8_0;
+    return dtype;
+}
+
+/* A GGUF of shape c with random matrices of a quantized dtype or mixture (no tokenizer: the bench
+ * feeds ids); a mixture's general.file_type names it. */
+static int write_random_quant(const s1c_config *c, int dtype, const char *path, s1c_err *err) {
     const char *arch = c->arch == S1C_ARCH_QWEN2 ? "qwen2" : "llama";
     gguf_writer *w = gguf_writer_new();
     int n = hf_tensor_count(c), n_bufs = 0, rc = 0;
@@ -455,6 +496,7 @@ static int write_random_kquant(const s1c_config *c, int dtype, const char *path,
     }
     char name[128];
     gguf_w_str(w, "general.architecture", arch);
+    if (dtype >= S1C_MIX_BASE) gguf_w_u32(w, "general.file_type", (uint32_t)(dtype - S1C_MIX_BASE));
     gguf_w_hparams(w, c);
     s1c_rng r;
     s1c_rng_seed(&r, 1);
@@ -466,7 +508,7 @@ static int write_random_kquant(const s1c_config *c, int dtype, const char *path,
         tensor_shape(c, role, shape, &ndim);
         tensor_name_gguf(name, sizeof name, role, layer);
         int64_t rows = shape[0], cols = ndim == 2 ? shape[1] : 0;
-        int dt = cols == 0 || cols % 32 != 0 ? S1C_F32 : cols % 256 == 0 ? dtype : S1C_Q8_0;
+        int dt = cols == 0 ? S1C_F32 : random_matrix_type(c, dtype, role, layer, cols);
         uint64_t bytes;
         if (s1c_dtype_nbytes(dt, (uint64_t)(rows * (cols ? cols : 1)), &bytes) != 0 || !(bufs[n_bufs] = malloc(bytes))) {
             rc = s1c_fail(err, "bench: out of memory for tensor '%s'", name);
@@ -487,9 +529,10 @@ static int write_random_kquant(const s1c_config *c, int dtype, const char *path,
 
 int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char **dir, char **path, s1c_err *err) {
     *dir = *path = NULL;
-    bool kq = dtype == S1C_Q4_K || dtype == S1C_Q5_K || dtype == S1C_Q6_K;
-    if (dtype != S1C_F32 && dtype != S1C_BF16 && dtype != S1C_Q8_0 && dtype != S1C_Q4_0 && !kq)
-        return s1c_fail(err, "bench: cannot build a model of type %s", s1c_dtype_name(dtype) ? s1c_dtype_name(dtype) : "?");
+    bool mix = dtype > S1C_MIX_BASE && mixture_name((uint64_t)(dtype - S1C_MIX_BASE));
+    bool random = mix || dtype == S1C_Q4_K || dtype == S1C_Q5_K || dtype == S1C_Q6_K || dtype == S1C_Q4_1 || dtype == S1C_Q5_0 || dtype == S1C_Q5_1;
+    if (dtype != S1C_F32 && dtype != S1C_BF16 && dtype != S1C_Q8_0 && dtype != S1C_Q4_0 && !random)
+        return s1c_fail(err, "bench: cannot build a model of type %s", !mix && s1c_dtype_name(dtype) ? s1c_dtype_name(dtype) : "?");
     char *tmpl = s1c_path_join(tmp_root, "s1c-bench-XXXXXX");
     if (!mkdtemp(tmpl)) {
         int e = errno;
@@ -499,9 +542,9 @@ int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char 
     }
     *dir = tmpl;
     int rc;
-    if (kq) {
+    if (random) {
         *path = s1c_path_join(tmpl, "model.gguf");
-        rc = write_random_kquant(c, dtype, *path, err);
+        rc = write_random_quant(c, dtype, *path, err);
     } else if (dtype == S1C_F32 || dtype == S1C_BF16) {
         rc = s1c_model_init_hf(c, 1, dtype, tmpl, err);
         if (rc == 0 && !(*path = strdup(tmpl))) rc = s1c_fail(err, "bench: out of memory");

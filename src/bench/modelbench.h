@@ -56,16 +56,22 @@ typedef struct bench_result {
 
 typedef void (*bench_emit_fn)(void *user, const bench_result *r);
 
-/* The type of m's matrices as stored in its file (F32, BF16, Q8_0, ...). */
+/* The type of m's matrices as stored in its file (F32, BF16, Q8_0, ...): the one holding most
+ * of the layers' weights. */
 int bench_model_dtype(const s1c_model *m);
+/* What the results call m's type: the mixture a GGUF declares (general.file_type: q4_k_m, ...),
+ * else bench_model_dtype's name. */
+const char *bench_model_type_name(const s1c_model *m);
 
 /* Runs every workload on m and calls emit for each result as it is measured. */
 int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err);
 
 /* Writes a randomly initialized model of shape c with matrices of dtype (F32, BF16, Q8_0,
- * Q4_0, or Q4_K/Q5_K/Q6_K: random super-blocks, Q8_0 where rows are not whole super-blocks)
- * into a new folder under tmp_root; *dir gets the folder (remove it with
- * bench_remove_dir), *path what s1c_model_open takes. Both malloc'd. */
+ * Q4_0: converted from random bf16 weights; Q4_1/Q5_0/Q5_1: random blocks; Q4_K/Q5_K/Q6_K:
+ * random super-blocks, Q8_0 where rows are not whole super-blocks; S1C_MIX(S1C_FTYPE_*): random
+ * blocks of the type `s1c convert --type` gives each matrix, llama-quantize's mixture) into a new
+ * folder under tmp_root; *dir gets the folder (remove it with bench_remove_dir), *path what
+ * s1c_model_open takes. Both malloc'd. */
 int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char **dir, char **path, s1c_err *err);
 /* Removes a folder made by bench_make_model and the files in it. */
 void bench_remove_dir(const char *dir);

@@ -24,8 +24,11 @@ static const char *bench_help =
     "  --preset NAME     shape of the random models (default qwen2.5-0.5b; tiny for tests)\n"
     "  --arch A          qwen2 (default) or llama\n"
     "  --types LIST      weight types of the random models (default f32,bf16,q8_0,q4_0; also\n"
-    "                    q4_k, q5_k, q6_k: random super-blocks, q8_0 where rows are not whole\n"
-    "                    256-blocks, e.g. the 896-wide rows of qwen2.5-0.5b)\n"
+    "                    q4_1, q5_0, q5_1: random blocks; q4_k, q5_k, q6_k: random super-blocks,\n"
+    "                    q8_0 where rows are not whole 256-blocks, e.g. the 896-wide rows of\n"
+    "                    qwen2.5-0.5b; q4_k_m, q4_k_s, q5_k_m, q5_k_s: llama-quantize's mixtures,\n"
+    "                    each matrix random blocks of the type s1c convert --type gives it (on\n"
+    "                    qwen2.5-0.5b q4_k_m is mostly q5_0, with q4_k/q6_k down and q8_0 v/head))\n"
     "  --repeats N       runs per workload, the median is reported (default 3)\n"
     "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,train_step)\n"
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
@@ -44,6 +47,7 @@ static const char *bench_help =
     "examples:\n"
     "  s1c bench\n"
     "  s1c bench --types bf16,q8_0 --json\n"
+    "  s1c bench --types q4_0,q4_k_m --only prefill,decode --repeats 3\n"
     "  s1c bench --model /models/qwen2.5-0.5b-q8_0.gguf\n";
 
 typedef struct printer {
@@ -86,8 +90,11 @@ static void print_machine(const bench_limits *l, bool json) {
 }
 
 static int type_of(const char *name) {
-    static const struct { const char *n; int t; } types[] = {{"f32", S1C_F32}, {"bf16", S1C_BF16}, {"q8_0", S1C_Q8_0}, {"q4_0", S1C_Q4_0},
-                                                            {"q4_k", S1C_Q4_K}, {"q5_k", S1C_Q5_K}, {"q6_k", S1C_Q6_K}};
+    static const struct { const char *n; int t; } types[] = {
+        {"f32", S1C_F32},   {"bf16", S1C_BF16}, {"q8_0", S1C_Q8_0}, {"q4_0", S1C_Q4_0},
+        {"q4_1", S1C_Q4_1}, {"q5_0", S1C_Q5_0}, {"q5_1", S1C_Q5_1}, {"q4_k", S1C_Q4_K},
+        {"q5_k", S1C_Q5_K}, {"q6_k", S1C_Q6_K}, {"q4_k_m", S1C_MIX(S1C_FTYPE_Q4_K_M)}, {"q4_k_s", S1C_MIX(S1C_FTYPE_Q4_K_S)},
+        {"q5_k_m", S1C_MIX(S1C_FTYPE_Q5_K_M)}, {"q5_k_s", S1C_MIX(S1C_FTYPE_Q5_K_S)}};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++)
         if (!strcmp(name, types[i].n)) return types[i].t;
     return -1;
@@ -146,15 +153,19 @@ int cmd_bench(int argc, char **argv) {
     }
     s1c_err err = {{0}};
     s1c_config c;
-    int dts[8], n_types = 0;
+    int dts[16], n_types = 0;
+    const char *names[16];
     if (!model) {
         if (s1c_config_preset(&c, arch, preset, &err) != 0) return cli_error("bench: %s", err.msg);
-        char list[128];
+        static char list[256]; /* names[] point into it */
         if (strlen(types) >= sizeof list) return cli_error("bench: --types '%s' is too long", types);
         strcpy(list, types);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-            if ((dts[n_types] = type_of(t)) < 0) return cli_error("bench: --types: unknown type '%s' (f32, bf16, q8_0, q4_0, q4_k, q5_k, q6_k)", t);
-            if (++n_types == 8) break;
+            if ((dts[n_types] = type_of(t)) < 0)
+                return cli_error("bench: --types: unknown type '%s' (f32, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, "
+                                 "q4_k_s, q5_k_m, q5_k_s)", t);
+            names[n_types] = t;
+            if (++n_types == 16) break;
         }
         if (!n_types) return cli_error("bench: --types lists no type");
         if (o.ctx + o.ctx_decode > c.max_seq_len) o.ctx = (c.max_seq_len - o.ctx_decode) / 16 * 16;
@@ -168,7 +179,7 @@ int cmd_bench(int argc, char **argv) {
     if (model) return bench_one(model, NULL, &lim, &o, bf16_math, &p);
     for (int i = 0; i < n_types; i++) {
         char *dir, *path;
-        fprintf(stderr, "s1c bench: writing a %s-shaped %s model with random weights under %s\n", preset, s1c_dtype_name(dts[i]), tmp);
+        fprintf(stderr, "s1c bench: writing a %s-shaped %s model with random weights under %s\n", preset, names[i], tmp);
         int qd = c.n_heads * c.head_dim;
         if ((dts[i] == S1C_Q4_K || dts[i] == S1C_Q5_K || dts[i] == S1C_Q6_K) && (c.dim % 256 || c.hidden_dim % 256 || qd % 256))
             fprintf(stderr, "s1c bench: note: %s has rows of %d/%d/%d values, not all whole 256-blocks: those matrices are "

@@ -34,15 +34,15 @@ void gemm_pack_b(const gemm_args *g, int nr, int k0, int kc, int n0, int cols, f
 /* The blocked product for the C block [m0, m1) x [n0, n1) of g (packing, cache blocks). */
 void gemm_blocked(const gemm_kernel *k, const gemm_args *g, int m0, int m1, int n0, int n1);
 
-/* Activation rows quantized for the quantized matmuls (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K; qmatmul.c): per 32-block, q = round(x / d)
+/* Activation rows quantized for the quantized matmuls (kern_is_qmatmul_dtype; qmatmul.c): per 32-block, q = round(x / d)
  * with d = max|x| / 127 (as ggml's q8_0, the scale kept in f32). Values and scales in separate
  * arrays so that two blocks' values are one 64-byte load. */
 typedef struct kern_q8x {
     int8_t *q; /* [n_rows][n] */
     float *d;  /* [n_rows][n / 32] */
-    int32_t *s; /* [n_rows][n / 32]: each block's sum of q (the packed kernels' bias correction, K-quants' mins) */
+    int32_t *s; /* [n_rows][n / 32]: each block's sum of q (the bias corrections of Q8_0/Q4_0/Q5_0/Q6_K) */
     int32_t *h; /* [n_rows][n / 32]: the sum of each block's first 16 q (Q6_K's 16-element sub-blocks) */
-    float *m;   /* [n_rows][n / 32]: -(d * s), the factor of Q4_K/Q5_K's min terms */
+    float *m;   /* [n_rows][n / 32]: -(d * s), the factor of Q4_K/Q5_K's (and -1 times Q4_1/Q5_1's) min terms */
     int n;     /* a multiple of 32 */
 } kern_q8x;
 
@@ -60,6 +60,8 @@ void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* the sc
 void kern_q8x_free(kern_q8x *xq);
 /* Q4_K, Q5_K, Q6_K: 256-element super-blocks, so rows of n % 256 == 0 only. */
 bool kern_is_kquant_dtype(int dtype);
+/* Q4_1, Q5_0, Q5_1: 32-blocks with a minimum (Q4_1, Q5_1) and/or a fifth bit (Q5_0, Q5_1). */
+bool kern_is_q5x_dtype(int dtype);
 /* The reference quantized matmul rows (qmatmul.c): families without their own use it. */
 void kern_ref_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 
@@ -130,6 +132,18 @@ static inline size_t kq_scales_at(int j, size_t nbits) { return KQ_HDR + (size_t
 static inline size_t kq_values_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + 64 + (size_t)(j % 2) * 256; }
 static inline size_t kq_bits_at(int j, size_t nbits) { return KQ_HDR + (size_t)(j / 2) * kq_pair_bytes(nbits) + 576 + (size_t)(j % 2) * nbits; }
 size_t kq_rec_bytes(int dtype);
+/* Q4_1 / Q5_0 / Q5_1 (mr 1..4 x nv 1..3): the reference's operations (qmatmul.c) per lane; k0/k1
+ * in 32-blocks, on the pair records below. */
+void pk_tile_q5x(const pk_tile *t, int dtype, int mr, int nv);
+/* Their record per pair of 32-blocks and panel (packed.c describes it): the c blocks' (2, or 1
+ * for an odd count's last) f16 d (c x 32 bytes), f16 m (c x 32, Q4_1/Q5_1), fifth bits (c x 64,
+ * Q5_0/Q5_1) and values (c x 256, Q4_0's nibble layout). Offsets of block j's (< c) parts: */
+static inline bool q5x_has_min(int dtype) { return dtype != S1C_Q5_0; }
+static inline bool q5x_has_bits(int dtype) { return dtype != S1C_Q4_1; }
+static inline size_t q5x_m_at(int c, int j) { return 32 * (size_t)(c + j); }
+static inline size_t q5x_bits_at(int dtype, int c, int j) { return 32 * (size_t)c * (q5x_has_min(dtype) ? 2 : 1) + 64 * (size_t)j; }
+static inline size_t q5x_values_at(int dtype, int c, int j) { return q5x_bits_at(dtype, c, 0) + (q5x_has_bits(dtype) ? 64 * (size_t)c : 0) + 256 * (size_t)j; }
+static inline size_t q5x_rec_bytes(int dtype, int c) { return q5x_values_at(dtype, c, c); }
 bool kern_avx512vnni_supported(void);
 /* kern_swiglu for the avx512 family (attention.c, beside its vector exp). */
 void kern_avx512_swiglu(float *a, const float *b, int n);

@@ -26,18 +26,19 @@
 void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps);
 
 /* out[t][i] = sum_j W[i][j] * x[t][j] for t < n_rows, i < d; W is [d][n] of dtype
- * F32, F16 or BF16 (row-major, rows contiguous), Q8_0 / Q4_0 (rows of n / 32 ggml blocks,
- * n a multiple of 32) or Q4_K / Q5_K / Q6_K (rows of n / 256 ggml super-blocks, n a multiple
- * of 256). Float weights are widened to f32 exactly and multiplied with f32 activations in
- * every family; with quantized weights the activations are quantized to 8 bits per 32-block
- * (scale max|x| / 127) and each block's integer dot is exact (llama.cpp's q8_0 scheme; for the
- * K-quants each 32-block's, or 16-element sub-block's, integer dot, then its scale and min:
- * the exact steps are in qmatmul.c), so the result is within the activations' rounding of the
- * dequantized product. The K-quants' row-major path is the scalar reference in every family;
- * their fast path is the packed kernel, which gives the reference's bits. */
+ * F32, F16 or BF16 (row-major, rows contiguous), Q8_0 / Q4_0 / Q4_1 / Q5_0 / Q5_1 (rows of
+ * n / 32 ggml blocks, n a multiple of 32) or Q4_K / Q5_K / Q6_K (rows of n / 256 ggml
+ * super-blocks, n a multiple of 256). Float weights are widened to f32 exactly and multiplied
+ * with f32 activations in every family; with quantized weights the activations are quantized to
+ * 8 bits per 32-block (scale max|x| / 127) and each block's integer dot is exact (llama.cpp's
+ * q8_0 scheme; for Q4_1/Q5_x and the K-quants each 32-block's, or 16-element sub-block's,
+ * integer dot, then its scale and min: the exact steps are in qmatmul.c), so the result is
+ * within the activations' rounding of the dequantized product. The row-major path of Q4_1/Q5_x
+ * and the K-quants is the scalar reference in every family; their fast path is the packed
+ * kernel, which gives the reference's bits. */
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
-/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K); the
- * loader widens matrices of the other block types to f32. */
+/* Whether kern_matmul reads this dtype's blocks in place (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K,
+ * Q5_K, Q6_K); the loader widens matrices of the other block types (Q2_K, Q3_K) to f32. */
 bool kern_is_qmatmul_dtype(int dtype);
 /* The same, with the output rows i split over the pool's threads (pool NULL: this thread).
  * Bitwise the same result as kern_matmul for any thread count. */
@@ -52,7 +53,9 @@ void kern_matmul_mt(s1c_pool *pool, float *out, const float *x, int n_rows, cons
  * kernel's result on the widened matrix); with KERN_PACK_BF16_DOT, BF16 instead rounds the
  * activations to bf16 (as llama.cpp does) and takes one vdpbf16ps per k-pair (twice the
  * throughput, activations' rounding 2^-9 relative); Q8_0/Q4_0: each block's exact integer dot (vpdpbusd), then one
- * FMA chain over blocks of isum * (w scale * x scale); Q4_K/Q5_K/Q6_K (4.625/5.625/6.625 bits per
+ * FMA chain over blocks of isum * (w scale * x scale); Q4_1/Q5_0/Q5_1 (5.0/5.5/6.0 bits per weight
+ * packed, as in the files: records per pair of blocks of f16 d (and m), fifth bits as a bit-plane
+ * and Q4_0's nibbles, one stream per panel) and Q4_K/Q5_K/Q6_K (4.625/5.625/6.625 bits per
  * weight packed: nibbles in Q4_0's layout, high bits as byte masks, u8/i8 sub-block scales, f16
  * super-block scales, one stream per panel): the reference's operations per 32-block (qmatmul.c),
  * so the same bits as kern_ref_matmul. None of it depends on the number of rows,

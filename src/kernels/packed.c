@@ -24,6 +24,16 @@
  *   = 4.625 / 5.625 / 6.625 bits per weight (the files: 4.5 / 5.5 / 6.5625), every part 64-byte
  *   aligned; a panel is one stream read front to back (separate regions per part read as several
  *   streams made one-row Q5_K/Q6_K decode ~2x slower from memory than Q4_K).
+ *   Q4_1, Q5_0, Q5_1: per pair of 32-blocks of the panel's 16 rows (an odd count's last block
+ *   alone), one record (q5x_*_at in kern_internal.h):
+ *     d       2 x 32 B   per block [16] f16
+ *     m       2 x 32 B   per block [16] f16 (Q4_1, Q5_1)
+ *     bits    2 x 64 B   per block the fifth bits (Q5_0, Q5_1): Q5_K's bit-plane above, byte 4r+i
+ *                        holding at bit 2j+h the fifth bit of k = 16h+4j+i
+ *     values  2 x 256 B  per block Q4_0's nibble layout (ggml's own bytes), the low 4 bits of q
+ *   = 5.0 / 5.5 / 6.0 bits per weight, as the files' 20 / 22 / 24 bytes per 32 (a panel rounded
+ *   up to 64 bytes), every part 64-byte aligned (but in an odd count's last, lone-block record),
+ *   one stream per panel.
  *
  * Blocking: a thread takes whole panels; per group of nv panels the k range is cut into slices
  * (kc) so the group's slice of weights stays in L2 (F32 and BF16: 512 steps, 32 KiB a panel;
@@ -72,6 +82,7 @@ static pk_shape shape_of(int dtype, int n_rows) {
 }
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
+static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 static bool family_packs(int dtype, bool bf16_dot) {
     if (strcmp(kern_name(), "avx512") != 0) return false;
@@ -80,6 +91,9 @@ static bool family_packs(int dtype, bool bf16_dot) {
     case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
     case S1C_Q8_0:
     case S1C_Q4_0:
+    case S1C_Q4_1:
+    case S1C_Q5_0:
+    case S1C_Q5_1:
     case S1C_Q4_K:
     case S1C_Q5_K:
     case S1C_Q6_K: return kern_avx512vnni_supported();
@@ -129,6 +143,35 @@ static void pack_q(kern_packed *p) {
                         /* a padding row: the byte of value 0 (its scale is 0 anyway) */
                         uint8_t v = row < p->d ? blk[2 + 4 * j + i] : (q4 ? 0x88 : 0);
                         dst[(size_t)j * 64 + i] = q4 ? v : (uint8_t)(v ^ 0x80);
+                    }
+            }
+        }
+}
+
+/* Q4_1 / Q5_0 / Q5_1 into pair records: a row's block is its f16 d (and m), its fifth bits
+ * regrouped as the bit-plane the tile shifts into place, and its 16 nibble bytes as they are.
+ * Padding rows (and the odd last block's partner) stay zero. */
+static void pack_q5x(kern_packed *p) {
+    int dt = p->dtype, nb = p->steps;
+    bool has_min = q5x_has_min(dt), bits = q5x_has_bits(dt);
+    size_t bbytes = (size_t)s1c_dtype_type_size(dt), row_bytes = (size_t)nb * bbytes, qh_at = has_min ? 4 : 2;
+    size_t qs_at = qh_at + (bits ? 4 : 0), pair = q5x_rec_bytes(dt, 2);
+    memset(p->data, 0, p->pstride * (size_t)p->panels);
+    for (int pn = 0; pn < p->panels; pn++)
+        for (int r = 0; r < PANEL && pn * PANEL + r < p->d; r++) {
+            const uint8_t *row = (const uint8_t *)p->w + (size_t)(pn * PANEL + r) * row_bytes;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *blk = row + (size_t)b * bbytes;
+                uint8_t *rec = p->data + (size_t)pn * p->pstride + (size_t)(b / 2) * pair;
+                int j = b % 2, c = b - j + 1 < nb ? 2 : 1;
+                memcpy(rec + 32 * j + 2 * r, blk, 2);
+                if (has_min) memcpy(rec + q5x_m_at(c, j) + 2 * r, blk + 2, 2);
+                uint32_t qh = bits ? (uint32_t)blk[qh_at] | (uint32_t)blk[qh_at + 1] << 8 | (uint32_t)blk[qh_at + 2] << 16 | (uint32_t)blk[qh_at + 3] << 24 : 0;
+                for (int z = 0; z < 4; z++)
+                    for (int i = 0; i < 4; i++) {
+                        int pos = 4 * r + i, k = 4 * z + i;
+                        rec[q5x_values_at(dt, c, j) + 64 * (size_t)z + (size_t)pos] = blk[qs_at + (size_t)k];
+                        if (bits) rec[q5x_bits_at(dt, c, j) + (size_t)pos] |= (uint8_t)(((qh >> k) & 1) << (2 * z) | ((qh >> (k + 16)) & 1) << (2 * z + 1));
                     }
             }
         }
@@ -216,8 +259,8 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     *out = NULL;
     bool dot = dtype == S1C_BF16 && (flags & KERN_PACK_BF16_DOT);
     if (!family_packs(dtype, dot) || n <= 0 || d <= 0) return 0;
-    bool kq = kern_is_kquant_dtype(dtype), q = kern_is_qmatmul_dtype(dtype) && !kq;
-    if ((q && n % 32 != 0) || (kq && n % 256 != 0)) return 0;
+    bool kq = kern_is_kquant_dtype(dtype), q5x = kern_is_q5x_dtype(dtype), q = kern_is_qmatmul_dtype(dtype) && !kq && !q5x;
+    if (((q || q5x) && n % 32 != 0) || (kq && n % 256 != 0)) return 0;
     kern_packed *p = calloc(1, sizeof *p);
     if (!p) return s1c_fail(err, "packing weights: out of memory");
     p->w = w;
@@ -227,7 +270,9 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     p->d = d;
     p->panels = (d + PANEL - 1) / PANEL;
     p->steps = dtype == S1C_F32 ? n : dtype == S1C_BF16 ? (n + 1) / 2 : n / 32;
-    p->pstride = kq ? (size_t)(n / 256) * kq_rec_bytes(dtype) : (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
+    p->pstride = kq    ? (size_t)(n / 256) * kq_rec_bytes(dtype)
+                 : q5x ? up64((size_t)(p->steps / 2) * q5x_rec_bytes(dtype, 2) + (size_t)(p->steps % 2) * q5x_rec_bytes(dtype, 1))
+                       : (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
     size_t data_bytes = p->pstride * (size_t)p->panels;
     size_t scale_bytes = q ? (size_t)p->panels * (size_t)p->steps * PANEL * sizeof(uint16_t) : 0;
     void *data = s1c_alloc_huge(data_bytes); /* streamed once per token: huge pages */
@@ -241,6 +286,7 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     if (dtype == S1C_F32) pack_f32(p);
     else if (dtype == S1C_BF16) pack_bf16(p);
     else if (kq) pack_kq(p);
+    else if (q5x) pack_q5x(p);
     else pack_q(p);
     *out = p;
     return 0;
@@ -284,8 +330,6 @@ static void *ws_get(kern_ws *ws, size_t bytes) {
     }
     return ws->buf;
 }
-
-static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 /* Rows [t0, t1) of the activations as bf16 pairs (KERN_PACK_BF16_DOT). */
 static void bf16_pairs(uint32_t *xb, const float *x, int n, int n2, int t0, int t1) {
@@ -346,13 +390,13 @@ static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
 /* Output panels [pa, pb) for all n_rows rows. */
 static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb) {
     pk_shape s = shape_of(p->dtype, n_rows);
-    bool q = kern_is_qmatmul_dtype(p->dtype), kq = kern_is_kquant_dtype(p->dtype);
+    bool kq = kern_is_kquant_dtype(p->dtype), q5x = kern_is_q5x_dtype(p->dtype), q = kern_is_qmatmul_dtype(p->dtype) && !kq && !q5x;
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
                      .cols = imin(nv * PANEL, p->d - pg * PANEL), .n = p->n};
-        if (q && !kq) {
+        if (q) {
             t.ps = p->scales + (size_t)pg * p->steps * PANEL;
             t.psstride = (size_t)p->steps * PANEL;
         }
@@ -377,6 +421,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                     t.xh = xp->xq.h + (size_t)r * nb;
                     t.xm = xp->xq.m + (size_t)r * nb;
                     if (kq) pk_tile_kq(&t, p->dtype, mr, nv);
+                    else if (q5x) pk_tile_q5x(&t, p->dtype, mr, nv);
                     else pk_tile_q(&t, p->dtype, mr, nv);
                 }
             }

@@ -307,6 +307,105 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
     ACC_STORE(acc, MR, NV, m, t);
 }
 
+/* The fifth bits of value zmm z, nibble h (bit 2z+h of each byte of Q4_1/Q5_x's bit-plane,
+ * packed.c), moved to bit 4 (bits that 16-bit shifts carry across bytes land outside the mask). */
+INL __m512i q5x_high(__m512i bits, const int z, const int h) {
+    const int s = 4 - (2 * z + h);
+    return s > 0 ? _mm512_slli_epi16(bits, s) : s < 0 ? _mm512_srli_epi16(bits, -s) : bits;
+}
+
+/* Q4_1 / Q5_0 / Q5_1 (DT) on the pair records (packed.c): per 32-block an exact integer dot per
+ * output (vpdpbusd of the unsigned codes; Q5_x's fifth bit joined to the nibble by a shift and a
+ * vpternlogd; Q5_0 starting from -16 times the activation block's sum), then the reference's
+ * float steps (qmatmul.c) lane by lane:
+ *   acc = fma(isum, d * xd, acc); Q4_1/Q5_1: acc = fma(m, xd * xs, acc) (as -(m * xm) + acc) */
+INL void q5x_tile(const pk_tile *t, const int DT, const int MR, const int NV) {
+    __m512 acc[4][3];
+    __mmask16 m[4];
+    ACC_START(acc, MR, NV, m, t);
+    const int nb = t->ldx / 32;
+    const bool has_min = q5x_has_min(DT), five = q5x_has_bits(DT);
+    const size_t pair = q5x_rec_bytes(DT, 2);
+    const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8((char)0xf0), bit4 = _mm512_set1_epi8(0x10);
+    for (int b = t->k0; b < t->k1; b++) {
+        const uint8_t *rec = t->pw + (size_t)(b >> 1) * pair;
+        const int j = b & 1, c = (b | 1) < nb ? 2 : 1; /* an odd count's last block: a record alone */
+        __m512i ia[4][3], ib[3];
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            __m512i s0 = DT == S1C_Q5_0 ? _mm512_set1_epi32(-16 * t->xs[(size_t)r * nb + b]) : _mm512_setzero_si512();
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ia[r][v] = s0;
+        }
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) ib[v] = _mm512_setzero_si512();
+        if (MR > 1) {
+            /* low nibbles' codes (k = 4z..4z+3) for all panels, then high ones (k + 16), as Q4_0's
+             * tile: few live registers */
+#pragma GCC unroll 8
+            for (int zh = 0; zh < 8; zh++) {
+                const int z = zh >> 1, h = zh & 1;
+                __m512i wv[3];
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    const uint8_t *base = rec + (size_t)v * t->pstride;
+                    __m512i raw = _mm512_loadu_si512(base + q5x_values_at(DT, c, j) + (size_t)z * 64);
+                    wv[v] = _mm512_and_si512(h ? _mm512_srli_epi16(raw, 4) : raw, low4);
+                    if (five) wv[v] = _mm512_ternarylogic_epi32(wv[v], q5x_high(_mm512_loadu_si512(base + q5x_bits_at(DT, c, j)), z, h), bit4, 0xf8);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z + 16 * h));
+#pragma GCC unroll 3
+                    for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
+                }
+            }
+        } else {
+#pragma GCC unroll 4
+            for (int z = 0; z < 4; z++) {
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    const uint8_t *base = rec + (size_t)v * t->pstride;
+                    __m512i raw = _mm512_loadu_si512(base + q5x_values_at(DT, c, j) + (size_t)z * 64);
+                    if (!five) {
+                        /* one row: Q4_0's way, the high nibbles masked in place (16 times their code)
+                         * into a second accumulator, scaled back by an exact shift after the block */
+                        __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z));
+                        __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z + 16));
+                        ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], _mm512_and_si512(raw, low4), xl);
+                        ib[v] = _mm512_dpbusd_epi32(ib[v], _mm512_and_si512(raw, high4), xh);
+                        continue;
+                    }
+                    /* code = nibble | (shifted bits & 0x10): vpternlogd's A | (B & C); the high
+                     * codes in a second chain (half the latency) */
+                    __m512i bits = _mm512_loadu_si512(base + q5x_bits_at(DT, c, j));
+                    __m512i lo = _mm512_and_si512(raw, low4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+                    lo = _mm512_ternarylogic_epi32(lo, q5x_high(bits, z, 0), bit4, 0xf8);
+                    hi = _mm512_ternarylogic_epi32(hi, q5x_high(bits, z, 1), bit4, 0xf8);
+                    __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z));
+                    __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * z + 16));
+                    ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], lo, xl);
+                    ib[v] = _mm512_dpbusd_epi32(ib[v], hi, xh);
+                }
+            }
+        }
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            const uint8_t *base = rec + (size_t)v * t->pstride;
+            if (MR == 1) ia[0][v] = _mm512_add_epi32(ia[0][v], five ? ib[v] : _mm512_srai_epi32(ib[v], 4));
+            __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + 32 * (size_t)j)));
+            __m512 wm = has_min ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + q5x_m_at(c, j)))) : ws;
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m512 f = _mm512_mul_ps(ws, _mm512_set1_ps(t->xd[(size_t)r * nb + b]));
+                acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), f, acc[r][v]);
+                if (has_min) acc[r][v] = _mm512_fnmadd_ps(wm, _mm512_set1_ps(t->xm[(size_t)r * nb + b]), acc[r][v]);
+            }
+        }
+    }
+    ACC_STORE(acc, MR, NV, m, t);
+}
+
 /* Every (mr, nv) shape as its own function, so the loops above unroll into registers. */
 #define SHAPES_F(NAME, BODY, NV)                                                                          \
     static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
@@ -412,6 +511,33 @@ void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) {
     }
 }
 
+#define SHAPES_Q5X(NAME, DT, NV)                                                                          \
+    static TP void NAME##_nv##NV(const pk_tile *t, int mr) {                                             \
+        switch (mr) {                                                                                     \
+        case 1: q5x_tile(t, DT, 1, NV); break;                                                           \
+        case 2: q5x_tile(t, DT, 2, NV); break;                                                           \
+        case 3: q5x_tile(t, DT, 3, NV); break;                                                           \
+        default: q5x_tile(t, DT, 4, NV); break;                                                          \
+        }                                                                                                 \
+    }
+SHAPES_Q5X(q41, S1C_Q4_1, 1)
+SHAPES_Q5X(q41, S1C_Q4_1, 2)
+SHAPES_Q5X(q41, S1C_Q4_1, 3)
+SHAPES_Q5X(q50, S1C_Q5_0, 1)
+SHAPES_Q5X(q50, S1C_Q5_0, 2)
+SHAPES_Q5X(q50, S1C_Q5_0, 3)
+SHAPES_Q5X(q51, S1C_Q5_1, 1)
+SHAPES_Q5X(q51, S1C_Q5_1, 2)
+SHAPES_Q5X(q51, S1C_Q5_1, 3)
+
+void pk_tile_q5x(const pk_tile *t, int dtype, int mr, int nv) {
+    switch (dtype) {
+    case S1C_Q4_1: nv == 1 ? q41_nv1(t, mr) : nv == 2 ? q41_nv2(t, mr) : q41_nv3(t, mr); break;
+    case S1C_Q5_0: nv == 1 ? q50_nv1(t, mr) : nv == 2 ? q50_nv2(t, mr) : q50_nv3(t, mr); break;
+    default: nv == 1 ? q51_nv1(t, mr) : nv == 2 ? q51_nv2(t, mr) : q51_nv3(t, mr); break;
+    }
+}
+
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) {
     bool q4 = dtype == S1C_Q4_0;
     switch (nv) {
@@ -432,5 +558,6 @@ void pk_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)n
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
+void pk_tile_q5x(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 bool kern_avx512vnni_supported(void) { return false; }
 #endif

@@ -18,6 +18,17 @@
  * for every quantized type in a model (Q4_K_M mixes Q4_K, Q6_K and, where rows are not whole
  * super-blocks, Q8_0/Q5_0), so q/k/v of mixed types share one quantization and one pass, and
  * small activations beside large ones in a 256-row keep more of their bits.
+ * Q4_1, Q5_0, Q5_1 (ggml's 32-blocks with a minimum or a fifth bit; layouts in src/formats/quant.c)
+ * take the same activations block by block, b increasing, s starting at 0, q the unsigned code
+ * (Q4_1 0..15, Q5_x 0..31, the fifth bit from qh):
+ *   Q5_0       isum = sum_i q_i x_i - 16 xs (y = d (q - 16): the bias folded into the exact sum);
+ *              s = fma(isum, d * xd, s)
+ *   Q4_1/Q5_1  isum = sum_i q_i x_i (y = d q + m);
+ *              s = fma(isum, d * xd, s); s = fma(m, xd * xs, s)
+ *              (xd * xs is kern_q8x's -m, rounded once; the min term as the K-quants' is)
+ * Unlike Q8_0/Q4_0's `s += isum * (d * xd)` (whose packed kernel fuses it: results within a few
+ * ulps of this loop's), these steps are fused here as in the packed kernel, so the two agree
+ * bitwise, as the K-quants do.
  * Every output is one reduction over its own weight row and activation row: batch-invariant. */
 #include "kern_internal.h"
 
@@ -29,7 +40,11 @@
 
 bool kern_is_kquant_dtype(int dtype) { return dtype == S1C_Q4_K || dtype == S1C_Q5_K || dtype == S1C_Q6_K; }
 
-bool kern_is_qmatmul_dtype(int dtype) { return dtype == S1C_Q8_0 || dtype == S1C_Q4_0 || kern_is_kquant_dtype(dtype); }
+bool kern_is_q5x_dtype(int dtype) { return dtype == S1C_Q4_1 || dtype == S1C_Q5_0 || dtype == S1C_Q5_1; }
+
+bool kern_is_qmatmul_dtype(int dtype) {
+    return dtype == S1C_Q8_0 || dtype == S1C_Q4_0 || kern_is_q5x_dtype(dtype) || kern_is_kquant_dtype(dtype);
+}
 
 void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
     for (size_t b = b0; b < b1; b++) {
@@ -110,6 +125,31 @@ static float dot_q4_0(const uint8_t *w, const int8_t *xq, const float *xd, int n
     return s;
 }
 
+static inline uint32_t le32_at(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Q4_1 (20-byte blocks: f16 d, f16 m, 16 bytes of nibbles), Q5_0 (22: f16 d, u32 qh, nibbles) or
+ * Q5_1 (24: f16 d, f16 m, u32 qh, nibbles); element i < 16 is the low nibble of byte i, i + 16 its
+ * high nibble, and bit i of qh the fifth bit of element i. */
+static float dot_q5x(const uint8_t *w, int dtype, const kern_q8x *xq, size_t b0, int nb) {
+    bool has_min = dtype != S1C_Q5_0, five = dtype != S1C_Q4_1;
+    size_t bytes = dtype == S1C_Q4_1 ? 20 : dtype == S1C_Q5_0 ? 22 : 24, qs_at = has_min ? 4 : 2;
+    float s = 0.0f;
+    for (int k = 0; k < nb; k++, w += bytes) {
+        size_t b = b0 + (size_t)k;
+        const int8_t *x = xq->q + b * 32;
+        const uint8_t *qs = w + qs_at + (five ? 4 : 0);
+        uint32_t qh = five ? le32_at(w + qs_at) : 0;
+        int32_t isum = dtype == S1C_Q5_0 ? -16 * xq->s[b] : 0;
+        for (int i = 0; i < 32; i++) {
+            int q = (i < 16 ? qs[i] & 15 : qs[i - 16] >> 4) | (int)((qh >> i) & 1) << 4;
+            isum += q * x[i];
+        }
+        s = fmaf((float)isum, f16_at(w) * xq->d[b], s);
+        if (has_min) s = fmaf(f16_at(w + 2), -xq->m[b], s); /* -m[b] = xd * xs */
+    }
+    return s;
+}
+
 /* Q4_K (144-byte super-blocks) or Q5_K (176): f16 d, f16 dmin, 12 bytes of scales, (Q5_K: 32
  * bytes of fifth bits), 128 bytes of nibbles; sub-block j takes the low (j even) or high (j odd)
  * nibbles of bytes 32 (j / 2) .. + 31, and Q5_K its fifth bit from bit j of qh[l]. */
@@ -177,6 +217,13 @@ void kern_ref_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const vo
         return;
     }
     int nb = n / 32;
+    if (kern_is_q5x_dtype(dtype)) {
+        size_t row_bytes = (size_t)nb * (size_t)s1c_dtype_type_size(dtype);
+        for (int i = i0; i < i1; i++)
+            for (int t = 0; t < n_rows; t++)
+                out[(size_t)t * d + i] = dot_q5x((const uint8_t *)w + (size_t)i * row_bytes, dtype, xq, (size_t)t * (size_t)nb, nb);
+        return;
+    }
     size_t row_bytes = (size_t)nb * (dtype == S1C_Q8_0 ? 34 : 18);
     for (int i = i0; i < i1; i++) {
         const uint8_t *wr = (const uint8_t *)w + (size_t)i * row_bytes;

@@ -1,4 +1,5 @@
-/* The Q8_0 / Q4_0 matmul with AVX-512 VNNI (qmatmul.c has the reference and the formats).
+/* The Q8_0 / Q4_0 matmul with AVX-512 VNNI (qmatmul.c has the reference and the formats; the
+ * other quantized types take the reference rows here).
  *
  * Two 32-element blocks fill one zmm. vpdpbusd multiplies unsigned by signed bytes, so the
  * weights enter as |w| and the activations take w's sign (q4_0's nibbles are first shifted
@@ -136,8 +137,9 @@ TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
 
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
     __builtin_cpu_init();
-    /* the K-quants: the reference rows here (the packed kernels are their fast path) */
-    if (!kern_is_kquant_dtype(dtype) && __builtin_cpu_supports("avx512vnni")) vnni_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
+    /* the K-quants, Q4_1, Q5_0, Q5_1: the reference rows here (the packed kernels are their fast
+     * path, with the reference's bits) */
+    if ((dtype == S1C_Q8_0 || dtype == S1C_Q4_0) && __builtin_cpu_supports("avx512vnni")) vnni_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
     else kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
 }
 

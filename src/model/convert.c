@@ -160,31 +160,32 @@ static int fallback_type(int dtype, int64_t cols) {
 /* The type llama-quantize gives one matrix of a dense qwen2/llama model in mixture x, with no
  * importance matrix and default options (llama_tensor_get_type_impl). llama.cpp counts attn_v
  * and ffn_down tensors in name order sorted by layer, so its counters equal the layer index. */
-static int mix_type(const s1c_model *m, const struct mix *x, const ctensor *t) {
-    const s1c_config *c = &m->cfg;
-    int ft = x->ftype, type = x->base, L = t->layer, n = c->n_layers;
+static int mix_type(const s1c_config *c, const struct mix *x, int role, int L, int64_t cols) {
+    int ft = x->ftype, type = x->base, n = c->n_layers;
     /* llama.cpp's LLM_TYPE_70B (qwen2: 80 layers; llama: 80 layers with grouped KV heads) */
     bool is_70b = n == 80 && (c->arch == S1C_ARCH_QWEN2 || c->n_heads != c->n_kv_heads);
-    if (t->role == T_OUTPUT || (t->role == T_TOK_EMBD && c->tied_embeddings)) {
-        type = t->shape[1] % s1c_dtype_block_size(type) != 0 ? S1C_Q8_0 : S1C_Q6_K;
-    } else if (t->role == T_V) {
+    if (role == T_OUTPUT || (role == T_TOK_EMBD && c->tied_embeddings)) {
+        type = cols % s1c_dtype_block_size(type) != 0 ? S1C_Q8_0 : S1C_Q6_K;
+    } else if (role == T_V) {
         if ((ft == S1C_FTYPE_Q4_K_M || ft == S1C_FTYPE_Q5_K_M) && more_bits(L, n)) type = S1C_Q6_K;
         else if (ft == S1C_FTYPE_Q4_K_S && L < 4) type = S1C_Q5_K;
         if (is_70b && type == S1C_Q4_K) type = S1C_Q5_K; /* 8 heads share attn_v: cheap to widen */
-    } else if (t->role == T_DOWN) {
+    } else if (role == T_DOWN) {
         if ((ft == S1C_FTYPE_Q4_K_M || ft == S1C_FTYPE_Q5_K_M) && more_bits(L, n)) type = S1C_Q6_K;
         else if (ft == S1C_FTYPE_Q4_K_S && L < n / 8) type = S1C_Q5_K;
     }
-    return fallback_type(type, t->shape[1]);
+    return fallback_type(type, cols);
 }
 
 /* The GGUF type of a matrix for the requested --type: a mixture's choice, or the plain type
  * with llama.cpp's F16 fallback for rows that are not whole blocks. */
-static int matrix_type(const s1c_model *m, const ctensor *t, int dtype) {
+int model_matrix_type(const s1c_config *c, int dtype, int role, int layer, int64_t cols) {
     const struct mix *x = mix_of(dtype);
-    if (x) return mix_type(m, x, t);
-    return t->shape[1] % s1c_dtype_block_size(dtype) != 0 ? S1C_F16 : dtype;
+    if (x) return mix_type(c, x, role, layer, cols);
+    return cols % s1c_dtype_block_size(dtype) != 0 ? S1C_F16 : dtype;
 }
+
+static int matrix_type(const s1c_model *m, const ctensor *t, int dtype) { return model_matrix_type(&m->cfg, dtype, t->role, t->layer, t->shape[1]); }
 
 /* ------------------------------------------------------------------ encoding */
 

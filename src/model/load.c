@@ -112,10 +112,11 @@ static const s1c_tensor *find_tensor(const s1c_model *m, int role, int layer, ch
     return m->format == S1C_FMT_GGUF ? gguf_find_tensor(&m->gguf, name) : l2c_find(&m->l2c, name);
 }
 
-/* A matrix stored in a quantized type the kernels do not read in place (Q4_1, Q5_x, Q2_K, Q3_K)
- * becomes an owned f32 copy (kept in m->deq, freed by s1c_model_free), so the float kernels
- * run it unchanged, at 4 bytes per weight. Q8_0, Q4_0, Q4_K, Q5_K and Q6_K matrices stay views
- * into the mapped file (kern_matmul reads their blocks), as F32/F16/BF16 do. */
+/* A matrix stored in a quantized type the kernels do not read in place (Q2_K, Q3_K) becomes an
+ * owned f32 copy (kept in m->deq, freed by s1c_model_free), so the float kernels run it
+ * unchanged, at 4 bytes per weight. Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K matrices
+ * (kern_is_qmatmul_dtype) stay views into the mapped file (kern_matmul reads their blocks), as
+ * F32/F16/BF16 do. */
 static int dequantize_matrix(s1c_model *m, const s1c_tensor **t, s1c_err *err) {
     const s1c_tensor *q = *t;
     uint64_t n = s1c_tensor_nelem(q), nbytes;

@@ -31,9 +31,9 @@ struct s1c_model {
     float *output_norm;         /* [dim] */
     layer_weights *layers;
     float *small;               /* one buffer for every f32 vector */
-    /* Matrices of quantized types the kernels do not read in place (Q4_1, Q5_x, Q2_K, Q3_K),
-     * dequantized to f32 at load: the views above point at these. Q8_0, Q4_0, Q4_K, Q5_K and
-     * Q6_K matrices are views into the file like the float ones. */
+    /* Matrices of quantized types the kernels do not read in place (Q2_K, Q3_K), dequantized
+     * to f32 at load: the views above point at these. The other quantized matrices
+     * (kern_is_qmatmul_dtype) are views into the file like the float ones. */
     s1c_tensor *deq;
     int n_deq;
     /* Packed copies of the matrices (model_pack, made once by the first s1c_fwd_new): a cache
@@ -67,5 +67,10 @@ void tensor_shape(const s1c_config *c, int role, int64_t *shape, int *ndim);
 /* The "<arch>.*" hyperparameters of c (general.architecture is the caller's), as llama.cpp's
  * converter writes them (convert.c; the bench's random K-quant files use it too). */
 void gguf_w_hparams(gguf_writer *w, const s1c_config *c);
+/* The type `s1c convert --type dtype` gives the matrix (role, layer) with rows of cols values of
+ * a model of config c: for a mixture (S1C_MIX(S1C_FTYPE_*)) llama-quantize's per-tensor choice
+ * and fallbacks, else dtype (F16 where rows are not whole blocks of it) (convert.c; the bench's
+ * random mixtures use it). */
+int model_matrix_type(const s1c_config *c, int dtype, int role, int layer, int64_t cols);
 
 #endif
