@@ -37,11 +37,11 @@
  *
  * Blocking: a thread takes whole panels; per group of nv panels the k range is cut into slices
  * (kc) so the group's slice of weights stays in L2 (F32 and BF16: 512 steps, 32 KiB a panel;
- * Q8_0 / Q4_0: 128 blocks, 64 / 32 KiB a panel) while every tile of activation rows passes over
- * it; the partial sums go through `out` between slices, which is exact. L1-sized slices (8
- * blocks) were 4-12% slower (bench_packed, one thread, 32 and 512 rows): a tile loads one weight
- * vector per several multiplies, which L2 feeds, while each slice costs a reload and store of
- * the tile's partial sums and a restart of the prefetchers. */
+ * quantized: 128 blocks, 64 / 32 KiB a Q8_0 / Q4_0 panel) while every tile of activation rows
+ * passes over it; the partial sums go through `out` between slices, which is exact. L1-sized
+ * slices (8 blocks) were 4-12% slower (bench_packed, one thread, 32 and 512 rows): a tile loads
+ * one weight vector per several multiplies, which L2 feeds, while each slice costs a reload and
+ * store of the tile's partial sums and a restart of the prefetchers. */
 #include "kern_internal.h"
 
 #include <stdatomic.h>
