@@ -1,5 +1,7 @@
 #include "modelrun.h"
 
+#include "s1c/formats.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,82 @@ float *mr_model_logits(const char *path, const int32_t *tokens, int n, bool one_
     s1c_kv_free(kv);
     s1c_model_free(m);
     return logits;
+}
+
+static float *mr_randv(s1c_rng *r, size_t n, float scale) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = scale * s1c_rng_normal(r);
+    return v;
+}
+
+void mr_write_qwen2(const char *path, const mr_shape *sh, int dt, bool f32, uint64_t seed, mr_matrix_fn make) {
+    const int E = sh->E, F = sh->F, L = sh->L, H = sh->H, KVH = sh->KVH, HD = sh->HD, V = sh->V;
+    if (L > 8) {
+        fprintf(stderr, "mr_write_qwen2: at most 8 layers\n");
+        abort();
+    }
+    s1c_rng r;
+    s1c_rng_seed(&r, seed);
+    gguf_writer *w = gguf_writer_new();
+    gguf_w_str(w, "general.architecture", "qwen2");
+    gguf_w_u32(w, "qwen2.context_length", 256);
+    gguf_w_u32(w, "qwen2.embedding_length", E);
+    gguf_w_u32(w, "qwen2.block_count", L);
+    gguf_w_u32(w, "qwen2.feed_forward_length", F);
+    gguf_w_u32(w, "qwen2.attention.head_count", H);
+    gguf_w_u32(w, "qwen2.attention.head_count_kv", KVH);
+    gguf_w_f32(w, "qwen2.rope.freq_base", 1e6f);
+    gguf_w_f32(w, "qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
+    void *bufs[2 * 3 + 7 * 2 * 8 + 5 * 8]; /* up to 8 layers */
+    int nbuf = 0;
+    char name[64];
+    /* one matrix: [rows][cols] */
+    #define MAT(NAME, ROWS, COLS)                                                                      \
+        do {                                                                                           \
+            float *deq;                                                                                \
+            uint8_t *q = make(&r, dt, COLS, ROWS, &deq);                                                \
+            int64_t shape[2] = {ROWS, COLS};                                                           \
+            gguf_w_tensor(w, NAME, f32 ? S1C_F32 : dt, 2, shape, f32 ? (void *)deq : (void *)q);       \
+            bufs[nbuf++] = q, bufs[nbuf++] = deq;                                                      \
+        } while (0)
+    #define VEC(NAME, N, BASE, S)                                                                      \
+        do {                                                                                           \
+            float *v = mr_randv(&r, N, S);                                                             \
+            for (int i = 0; i < (N); i++) v[i] += (BASE);                                              \
+            int64_t shape[1] = {N};                                                                    \
+            gguf_w_tensor(w, NAME, S1C_F32, 1, shape, v);                                              \
+            bufs[nbuf++] = v;                                                                          \
+        } while (0)
+    MAT("token_embd.weight", V, E);
+    MAT("output.weight", V, E);
+    VEC("output_norm.weight", E, 1.0f, 0.1f);
+    for (int l = 0; l < L; l++) {
+        static const char *m[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+        const int rows[7] = {H * HD, KVH * HD, KVH * HD, E, F, F, E}, cols[7] = {E, E, E, H * HD, E, E, F};
+        for (int i = 0; i < 7; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, m[i]);
+            MAT(name, rows[i], cols[i]);
+        }
+        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
+        VEC(name, E, 1.0f, 0.1f);
+        snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l);
+        VEC(name, E, 1.0f, 0.1f);
+        static const char *b[3] = {"attn_q", "attn_k", "attn_v"};
+        const int bn[3] = {H * HD, KVH * HD, KVH * HD};
+        for (int j = 0; j < 3; j++) {
+            snprintf(name, sizeof name, "blk.%d.%s.bias", l, b[j]);
+            VEC(name, bn[j], 0.0f, 0.1f);
+        }
+    }
+    #undef MAT
+    #undef VEC
+    s1c_err err;
+    if (gguf_writer_write(w, path, &err) != 0) {
+        fprintf(stderr, "mr_write_qwen2: %s\n", err.msg);
+        abort();
+    }
+    gguf_writer_free(w);
+    for (int i = 0; i < nbuf; i++) free(bufs[i]);
 }
 
 int mr_read_ids(const char *path, int32_t *ids, int cap) {

@@ -3,6 +3,7 @@
 #define S1C_MODELRUN_H
 
 #include <stdbool.h>
+#include "s1c/base.h"
 #include "s1c/model.h"
 
 /* A sequence with its own blocks in a shared cache. */
@@ -18,6 +19,17 @@ int mr_forward(s1c_fwd *f, s1c_kv *kv, mr_seq *s, const int32_t *tokens, int fro
  * [n][vocab], *vocab set), fed as one prefill or, with one_at_a_time, token by token; NULL (after
  * printing why) when the model does not open or a forward fails. */
 float *mr_model_logits(const char *path, const int32_t *tokens, int n, bool one_at_a_time, int *vocab);
+/* The shape of a tiny qwen2 written by mr_write_qwen2: embedding E, FFN F, L layers, H query
+ * and KVH key/value heads of HD, vocabulary V. */
+typedef struct mr_shape {
+    int E, F, L, H, KVH, HD, V;
+} mr_shape;
+/* One [d][n] matrix of type dt with random weights: its stored bytes (returned) and the same
+ * weights dequantized in *deq (both malloc'd). */
+typedef uint8_t *(*mr_matrix_fn)(s1c_rng *r, int dt, int n, int d, float **deq);
+/* A qwen2 GGUF with every matrix (token embeddings and head too) of type dt from make, F32
+ * norms and q/k/v biases; f32: the same weights dequantized, written as F32. */
+void mr_write_qwen2(const char *path, const mr_shape *s, int dt, bool f32, uint64_t seed, mr_matrix_fn make);
 /* Reads "1 2 3" ids into ids (returns the count). */
 int mr_read_ids(const char *path, int32_t *ids, int cap);
 

@@ -274,64 +274,8 @@ enum { E = 160, F = 352, L = 2, H = 5, KVH = 1, HD = 32, V = 300 };
 /* A qwen2 GGUF with every matrix of type dt (token embeddings too), F32 norms and biases;
  * f32: the same weights dequantized, written as F32. */
 static void write_model(const char *path, int dt, bool f32, uint64_t seed) {
-    s1c_rng r;
-    s1c_rng_seed(&r, seed);
-    gguf_writer *w = gguf_writer_new();
-    gguf_w_str(w, "general.architecture", "qwen2");
-    gguf_w_u32(w, "qwen2.context_length", 256);
-    gguf_w_u32(w, "qwen2.embedding_length", E);
-    gguf_w_u32(w, "qwen2.block_count", L);
-    gguf_w_u32(w, "qwen2.feed_forward_length", F);
-    gguf_w_u32(w, "qwen2.attention.head_count", H);
-    gguf_w_u32(w, "qwen2.attention.head_count_kv", KVH);
-    gguf_w_f32(w, "qwen2.rope.freq_base", 1e6f);
-    gguf_w_f32(w, "qwen2.attention.layer_norm_rms_epsilon", 1e-6f);
-    void *bufs[64];
-    int nbuf = 0;
-    char name[64];
-    #define MAT(NAME, ROWS, COLS)                                                                      \
-        do {                                                                                           \
-            float *deq;                                                                                \
-            uint8_t *q = make_w(&r, dt, COLS, ROWS, &deq);                                             \
-            int64_t shape[2] = {ROWS, COLS};                                                           \
-            gguf_w_tensor(w, NAME, f32 ? S1C_F32 : dt, 2, shape, f32 ? (void *)deq : (void *)q);       \
-            bufs[nbuf++] = q, bufs[nbuf++] = deq;                                                      \
-        } while (0)
-    #define VEC(NAME, N, BASE, S)                                                                      \
-        do {                                                                                           \
-            float *v = randv(&r, N, S);                                                                \
-            for (int i = 0; i < (N); i++) v[i] += (BASE);                                              \
-            int64_t shape[1] = {N};                                                                    \
-            gguf_w_tensor(w, NAME, S1C_F32, 1, shape, v);                                              \
-            bufs[nbuf++] = v;                                                                          \
-        } while (0)
-    MAT("token_embd.weight", V, E);
-    MAT("output.weight", V, E);
-    VEC("output_norm.weight", E, 1.0f, 0.1f);
-    for (int l = 0; l < L; l++) {
-        static const char *m[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-        const int rows[7] = {H * HD, KVH * HD, KVH * HD, E, F, F, E}, cols[7] = {E, E, E, H * HD, E, E, F};
-        for (int i = 0; i < 7; i++) {
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, m[i]);
-            MAT(name, rows[i], cols[i]);
-        }
-        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
-        VEC(name, E, 1.0f, 0.1f);
-        snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l);
-        VEC(name, E, 1.0f, 0.1f);
-        static const char *b[3] = {"attn_q", "attn_k", "attn_v"};
-        const int bn[3] = {H * HD, KVH * HD, KVH * HD};
-        for (int j = 0; j < 3; j++) {
-            snprintf(name, sizeof name, "blk.%d.%s.bias", l, b[j]);
-            VEC(name, bn[j], 0.0f, 0.1f);
-        }
-    }
-    #undef MAT
-    #undef VEC
-    s1c_err err;
-    if (gguf_writer_write(w, path, &err) != 0) fail_msg("%s", err.msg);
-    gguf_writer_free(w);
-    for (int i = 0; i < nbuf; i++) free(bufs[i]);
+    mr_shape s = {E, F, L, H, KVH, HD, V};
+    mr_write_qwen2(path, &s, dt, f32, seed, make_w);
 }
 
 static float *run_model(const char *path, const int32_t *tokens, int n, bool whole, int vocab) {
