@@ -34,8 +34,9 @@ static const char *bench_help =
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
     "                    (seconds on --preset tiny)\n"
     "  --kv-type T       the KV cache's element type: f32 (default), f16 or bf16\n"
-    "  --bf16-math M     BF16 weights: exact (default: widened to f32, against the f32 FMA peak's\n"
-    "                    half of the bf16 one) or dot (bf16 dot products; reported as type bf16_dot)\n"
+    "  --bf16-math M     BF16 weights: exact (default: widened to f32, f32 FMAs: at most half the\n"
+    "                    bf16 dot peak its fractions are of) or dot (bf16 dot products on bf16-rounded\n"
+    "                    activations; reported as type bf16_dot)\n"
     "  --json            one JSON object per line: the machine, then one per result with name,\n"
     "                    type, tok_s, limit_tok_s, fraction, bound, ...\n"
     "  --tmp DIR         where the random models are written (default $TMPDIR or /tmp)\n"
@@ -155,9 +156,9 @@ int cmd_bench(int argc, char **argv) {
     s1c_config c;
     int dts[16], n_types = 0;
     const char *names[16];
+    char list[256]; /* names[] point into it */
     if (!model) {
         if (s1c_config_preset(&c, arch, preset, &err) != 0) return cli_error("bench: %s", err.msg);
-        static char list[256]; /* names[] point into it */
         if (strlen(types) >= sizeof list) return cli_error("bench: --types '%s' is too long", types);
         strcpy(list, types);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ",")) {
