@@ -117,10 +117,10 @@ static void test_attention(void **state) {
  * earlier sums rescaled without overflow or NaN. */
 static void test_attention_rescale(void **state) {
     (void)state;
-    enum { HD = 16, N = 200 };
-    float k[N * HD], v[N * HD], q[HD], out[HD], scratch[KERN_ATTN_SCRATCH];
-    int32_t blocks[N / 16 + 1];
-    for (int i = 0; i < N / 16 + 1; i++) blocks[i] = i;
+    enum { HD = 16, N = 200, NB = (N + 15) / 16 };
+    float k[NB * 16 * HD], v[NB * 16 * HD], q[HD], out[HD], scratch[KERN_ATTN_SCRATCH]; /* whole blocks, as a cache has */
+    int32_t blocks[NB];
+    for (int i = 0; i < NB; i++) blocks[i] = i;
     memset(k, 0, sizeof k);
     for (int j = 0; j < N; j++) {
         k[j / 16 * 16 * HD + j % 16] = (float)j; /* element 0 (keys transposed per block): score grows with j, the max moves in every chunk */
