@@ -1,6 +1,7 @@
 #include "modelrun.h"
 
 #include "s1c/formats.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,69 @@ void mr_write_qwen2(const char *path, const mr_shape *sh, int dt, bool f32, uint
     }
     gguf_writer_free(w);
     for (int i = 0; i < nbuf; i++) free(bufs[i]);
+}
+
+int mr_vs_llamacpp(const char *model, const char *prompt_ids, const char *tag, double abs_tol, double rel_tol) {
+    char prefix[1200], cmd[2600];
+    snprintf(prefix, sizeof prefix, "%s/%s", tu_env("S1C_TMP"), tag);
+    snprintf(cmd, sizeof cmd, "'%s' %s %d", prompt_ids, prefix, MR_LLAMACPP_GEN);
+    int rc = tu_system("bash %s/tests/ref/test_convert_llamacpp_run.sh greedy %s %s > %s.log 2>&1", tu_env("S1C_SRC"), model, cmd, prefix);
+    if (rc == 77) return 77;
+    if (rc != 0) { fprintf(stderr, "%s: llama.cpp failed (%d), see %s.log\n", tag, rc, prefix); return 1; }
+    s1c_err err;
+    s1c_model *m;
+    if (s1c_model_open(&m, model, &err) != 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    int V = s1c_model_config(m)->vocab_size;
+    int32_t seq[256];
+    int n_prompt = 0;
+    for (const char *p = prompt_ids; *p;) {
+        char *e;
+        long v = strtol(p, &e, 10);
+        if (e == p) break;
+        seq[n_prompt++] = (int32_t)v;
+        p = e;
+    }
+    char path[1300];
+    snprintf(path, sizeof path, "%s.tokens", prefix);
+    int n_gen = mr_read_ids(path, seq + n_prompt, MR_LLAMACPP_GEN);
+    snprintf(path, sizeof path, "%s.f32", prefix);
+    size_t len;
+    float *ref = (float *)tu_read(path, &len);
+    if (n_gen != MR_LLAMACPP_GEN || !ref || len != (size_t)MR_LLAMACPP_GEN * V * 4) { fprintf(stderr, "%s: bad llama.cpp output\n", tag); return 1; }
+    s1c_kv *kv;
+    s1c_fwd *f;
+    s1c_kv_new(&kv, s1c_model_config(m), 16, 8, S1C_F32, &err);
+    s1c_fwd_new(&f, m, 64, 128, &err);
+    mr_seq s;
+    int n = n_prompt + MR_LLAMACPP_GEN - 1;
+    mr_seq_alloc(&s, kv, n);
+    float *out = malloc((size_t)n * V * sizeof(float));
+    int bad = mr_forward(f, kv, &s, seq, 0, n, out) != 0;
+    double range = 0, worst = 0;
+    for (size_t i = 0; i < (size_t)MR_LLAMACPP_GEN * V; i++) range = ref[i] > range ? ref[i] : -ref[i] > range ? -ref[i] : range;
+    double tol = abs_tol > 0 ? abs_tol : rel_tol * range;
+    int argmax_equal = 0;
+    for (int i = 0; i < MR_LLAMACPP_GEN && !bad; i++) {
+        const float *row = out + (size_t)(n_prompt - 1 + i) * V, *lr = ref + (size_t)i * V;
+        double d = tu_max_abs_diff(row, lr, (size_t)V);
+        if (d > worst) worst = d;
+        int best = 0, b2 = -1;
+        for (int k = 1; k < V; k++)
+            if (row[k] > row[best]) best = k;
+        for (int k = 0; k < V; k++)
+            if (k != seq[n_prompt + i] && (b2 < 0 || lr[k] > lr[b2])) b2 = k;
+        double margin = lr[seq[n_prompt + i]] - lr[b2];
+        if (best == seq[n_prompt + i]) argmax_equal++;
+        else if (margin > 2 * tol) { fprintf(stderr, "%s: step %d: s1c picks %d, llama.cpp %d (margin %.3g)\n", tag, i, best, seq[n_prompt + i], margin); bad = 1; }
+    }
+    if (worst > tol) { fprintf(stderr, "%s: max abs logit diff %.3g > %.3g\n", tag, worst, tol); bad = 1; }
+    printf("%s: max |logit diff| vs llama.cpp %.3g (%.2e of the range %.3g; tolerance %.3g), argmax equal %d/%d\n", tag, worst,
+           worst / (range > 0 ? range : 1), range, tol, argmax_equal, MR_LLAMACPP_GEN);
+    free(out); free(ref);
+    s1c_fwd_free(f);
+    s1c_kv_free(kv);
+    s1c_model_free(m);
+    return bad;
 }
 
 int mr_read_ids(const char *path, int32_t *ids, int cap) {

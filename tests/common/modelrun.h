@@ -30,6 +30,14 @@ typedef uint8_t *(*mr_matrix_fn)(s1c_rng *r, int dt, int n, int d, float **deq);
 /* A qwen2 GGUF with every matrix (token embeddings and head too) of type dt from make, F32
  * norms and q/k/v biases; f32: the same weights dequantized, written as F32. */
 void mr_write_qwen2(const char *path, const mr_shape *s, int dt, bool f32, uint64_t seed, mr_matrix_fn make);
+/* Against a REAL llama.cpp (tests/ref/test_convert_llamacpp_run.sh greedy): llama.cpp greedy-decodes
+ * MR_LLAMACPP_GEN tokens after prompt_ids ("1 2 3") on the GGUF model; s1c runs the same sequence
+ * (prompt + llama.cpp's tokens, so a near-tie cannot make the walks diverge) and its logits must
+ * be within abs_tol (if > 0, else rel_tol of llama.cpp's logit range) of llama.cpp's, the argmax
+ * equal wherever llama.cpp's top-2 margin exceeds twice the tolerance. Prints the figures as
+ * "tag: ..."; returns 0, 1 (failed, said why) or 77 (llama.cpp unavailable). */
+enum { MR_LLAMACPP_GEN = 8 };
+int mr_vs_llamacpp(const char *model, const char *prompt_ids, const char *tag, double abs_tol, double rel_tol);
 /* Reads "1 2 3" ids into ids (returns the count). */
 int mr_read_ids(const char *path, int32_t *ids, int cap);
 

@@ -17,7 +17,6 @@
 #include "testutil.h"
 #include "s1c/text.h"
 
-#define N_GEN 8
 /* F32 weights: llama.cpp differs only by summation order (~1e-6 relative), as in
  * test_llama_ref.c. */
 #define F32_TOL 1e-4
@@ -30,70 +29,6 @@
 
 static int run(const char *fmt, const char *a, const char *b, const char *c) {
     return tu_system("bash %s/tests/ref/test_convert_llamacpp_run.sh %s %s %s %s > /dev/null", tu_env("S1C_SRC"), fmt, a, b ? b : "", c ? c : "");
-}
-
-/* llama.cpp greedy on model with prompt ids; s1c on prompt + llama.cpp's tokens; compare. */
-static int compare(const char *model, const char *prompt_ids, const char *tag, double abs_tol, double rel_tol) {
-    char prefix[1200], cmd[2600];
-    snprintf(prefix, sizeof prefix, "%s/%s", tu_env("S1C_TMP"), tag);
-    snprintf(cmd, sizeof cmd, "'%s' %s %d", prompt_ids, prefix, N_GEN);
-    int rc = tu_system("bash %s/tests/ref/test_convert_llamacpp_run.sh greedy %s %s > %s.log 2>&1", tu_env("S1C_SRC"), model, cmd, prefix);
-    if (rc == 77) return 77;
-    if (rc != 0) { fprintf(stderr, "%s: llama.cpp failed (%d), see %s.log\n", tag, rc, prefix); return 1; }
-    s1c_err err;
-    s1c_model *m;
-    if (s1c_model_open(&m, model, &err) != 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    int V = s1c_model_config(m)->vocab_size;
-    int32_t seq[256];
-    int n_prompt = 0;
-    for (const char *p = prompt_ids; *p;) {
-        char *e;
-        long v = strtol(p, &e, 10);
-        if (e == p) break;
-        seq[n_prompt++] = (int32_t)v;
-        p = e;
-    }
-    char path[1300];
-    snprintf(path, sizeof path, "%s.tokens", prefix);
-    int n_gen = mr_read_ids(path, seq + n_prompt, N_GEN);
-    snprintf(path, sizeof path, "%s.f32", prefix);
-    size_t len;
-    float *ref = (float *)tu_read(path, &len);
-    if (n_gen != N_GEN || !ref || len != (size_t)N_GEN * V * 4) { fprintf(stderr, "%s: bad llama.cpp output\n", tag); return 1; }
-    s1c_kv *kv;
-    s1c_fwd *f;
-    s1c_kv_new(&kv, s1c_model_config(m), 16, 8, S1C_F32, &err);
-    s1c_fwd_new(&f, m, 64, 128, &err);
-    mr_seq s;
-    int n = n_prompt + N_GEN - 1;
-    mr_seq_alloc(&s, kv, n);
-    float *out = malloc((size_t)n * V * sizeof(float));
-    int bad = mr_forward(f, kv, &s, seq, 0, n, out) != 0;
-    double range = 0, worst = 0;
-    for (size_t i = 0; i < (size_t)N_GEN * V; i++) range = ref[i] > range ? ref[i] : -ref[i] > range ? -ref[i] : range;
-    double tol = abs_tol > 0 ? abs_tol : rel_tol * range;
-    int argmax_equal = 0;
-    for (int i = 0; i < N_GEN && !bad; i++) {
-        const float *row = out + (size_t)(n_prompt - 1 + i) * V, *lr = ref + (size_t)i * V;
-        double d = tu_max_abs_diff(row, lr, (size_t)V);
-        if (d > worst) worst = d;
-        int best = 0, b2 = -1;
-        for (int k = 1; k < V; k++)
-            if (row[k] > row[best]) best = k;
-        for (int k = 0; k < V; k++)
-            if (k != seq[n_prompt + i] && (b2 < 0 || lr[k] > lr[b2])) b2 = k;
-        double margin = lr[seq[n_prompt + i]] - lr[b2];
-        if (best == seq[n_prompt + i]) argmax_equal++;
-        else if (margin > 2 * tol) { fprintf(stderr, "%s: step %d: s1c picks %d, llama.cpp %d (margin %.3g)\n", tag, i, best, seq[n_prompt + i], margin); bad = 1; }
-    }
-    if (worst > tol) { fprintf(stderr, "%s: max abs logit diff %.3g > %.3g\n", tag, worst, tol); bad = 1; }
-    printf("%s: max |logit diff| vs llama.cpp %.3g (%.2e of the range %.3g; tolerance %.3g), argmax equal %d/%d\n", tag, worst,
-           worst / (range > 0 ? range : 1), range, tol, argmax_equal, N_GEN);
-    free(out); free(ref);
-    s1c_fwd_free(f);
-    s1c_kv_free(kv);
-    s1c_model_free(m);
-    return bad;
 }
 
 /* llama.cpp tokenizes text with s1c's GGUF exactly as s1c does (its tokenizer metadata is right). */
@@ -146,7 +81,7 @@ static int convert_case(const char *arch, const char *tag) {
     if (s1c_model_convert(hf, gg, -1, &err) != 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
     int rc = tokenize_like_llamacpp(gg, tag);
     if (rc != 0) return rc;
-    return compare(gg, "9707 11 1879 0 358 1079 264 1273 315 279 5686 13", tag, F32_TOL, 0);
+    return mr_vs_llamacpp(gg, "9707 11 1879 0 358 1079 264 1273 315 279 5686 13", tag, F32_TOL, 0);
 }
 
 /* The K-quant files' matrices stay in their type (no f32 copy at load): their token embeddings
@@ -186,7 +121,7 @@ int main(void) {
          * llama-ref's exact float64 numpy forward on the same file is 6.3e-2 from llama.cpp too
          * (its Q4_K/Q6_K kernels round the activations to Q8_K, 4 layers of 256-wide rows), so
          * 1e-1 is allowed there */
-        r = compare(path, prompt, tag, i == 0 ? F32_TOL : 0, i == 3 ? 2e-2 : i == 6 ? 1e-1 : QTOL_REL);
+        r = mr_vs_llamacpp(path, prompt, tag, i == 0 ? F32_TOL : 0, i == 3 ? 2e-2 : i == 6 ? 1e-1 : QTOL_REL);
         if (r == 77) return 77;
         /* read in place, judged by the token embedding's type (in the Q4_K_M file, whose output
          * is separate, the mixture's base type Q4_K) */

@@ -4,6 +4,11 @@
 # usage: test_convert_llamacpp_run.sh make  OUTDIR          random tiny qwen2 F32 GGUF + its Q8_0/Q4_0/BF16, and Q4_K/Q6_K ones
 #                                                          (requant_gguf.py) + prompt.txt, and S1C_Q4_K_M.gguf
 #                                                          (`$S1C_BIN convert --type q4_k_m` of a 256-wide F32 model)
+#        test_convert_llamacpp_run.sh make-q5x OUTDIR      (test_q5x_llamacpp) a random tiny qwen2 F32 GGUF (hidden 96,
+#                                                          ffn 160: rows of 3 and 5 blocks of 32) + prompt.txt, its
+#                                                          Q4_1/Q5_0/Q5_1 copies (requant_gguf.py), and S1C_Q5_K_M.gguf /
+#                                                          S1C_Q4_K_M.gguf (`$S1C_BIN convert`: rows that are not whole
+#                                                          256-blocks fall back to Q5_1 / Q5_0, the head to Q8_0)
 #        test_convert_llamacpp_run.sh tokenize MODEL.gguf TEXTFILE OUT   llama.cpp's token ids
 #        test_convert_llamacpp_run.sh greedy MODEL.gguf PROMPT_IDS OUTPREFIX N
 #            writes OUTPREFIX.tokens (N greedy ids, one line) and OUTPREFIX.f32 (raw float32
@@ -33,6 +38,12 @@ make)
     # s1c's own Q4_K_M (convert --type q4_k_m of an F32 file; ffn_down rows of 320 fall back to Q5_0/Q8_0)
     "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$OUT/f32_k.gguf" --hidden 256 --ffn 320 --layers 4 >/dev/null
     "${S1C_BIN:?S1C_BIN is not set}" convert "$OUT/f32_k.gguf" "$OUT/S1C_Q4_K_M.gguf" --type q4_k_m 2>/dev/null ;;
+make-q5x)
+    OUT=$2; mkdir -p "$OUT"
+    "$PY" "$HERE/make_random_qwen2_gguf.py" -o "$OUT/f32.gguf" --prompt-out "$OUT/prompt.txt" --n-prompt 16 \
+        --hidden 96 --heads 3 --kv-heads 1 --ffn 160 --layers 3 --seed 4 >/dev/null
+    for t in Q4_1 Q5_0 Q5_1; do "$PY" "$TOOLS/requant_gguf.py" "$OUT/f32.gguf" "$OUT/$t.gguf" "$t" >/dev/null; done
+    for t in q5_k_m q4_k_m; do "${S1C_BIN:?S1C_BIN is not set}" convert "$OUT/f32.gguf" "$OUT/S1C_${t^^}.gguf" --type "$t" 2>/dev/null; done ;;
 greedy)
     MODEL=$2 PROMPT=$3 PREFIX=$4 N=$5
     node "$TOOLS/greedy.mjs" "$MODEL" "$PROMPT" "$N" --ids --logits "$PREFIX.npy" --logits-steps "$N" --json > "$PREFIX.json"
@@ -49,5 +60,5 @@ PYEOF
 tokenize)
     # llama.cpp's tokenizer on MODEL for TEXTFILE (special tokens parsed, no BOS) -> OUT (ids, one line)
     node "$TOOLS/tokenize.mjs" "$2" --special < "$3" > "$4" ;;
-*) echo "usage: $0 make OUTDIR | greedy MODEL PROMPT_IDS OUTPREFIX N | tokenize MODEL TEXTFILE OUT" >&2; exit 2 ;;
+*) echo "usage: $0 make OUTDIR | make-q5x OUTDIR | greedy MODEL PROMPT_IDS OUTPREFIX N | tokenize MODEL TEXTFILE OUT" >&2; exit 2 ;;
 esac
