@@ -21,16 +21,11 @@
 #include "bench/modelbench.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
+#include "kerntest.h"
 #include "modelrun.h"
 #include "testutil.h"
 
 static const int ktypes[] = {S1C_Q4_K, S1C_Q5_K, S1C_Q6_K};
-
-static float *randv(s1c_rng *r, size_t n, float scale) {
-    float *v = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) v[i] = scale * s1c_rng_normal(r);
-    return v;
-}
 
 static void put_f16(uint8_t *p, float f) {
     uint16_t h = s1c_f32_to_f16(f);
@@ -66,22 +61,8 @@ static uint8_t *make_kq(s1c_rng *r, int dtype, int n, int d, float **deq, long e
     return w;
 }
 
-static s1c_pool *pool_of(int threads) {
-    s1c_pool *p = NULL;
-    s1c_err err;
-    if (threads > 1) assert_int_equal(s1c_pool_new(&p, threads, &err), 0);
-    return p;
-}
-
-static bool have_packed(int dtype) {
-    kern_packed *p = NULL;
-    s1c_err err;
-    static uint8_t blk[256 * 16 * 2];
-    assert_int_equal(kern_pack(&p, blk, dtype, 256, 1, 0, &err), 0);
-    bool ok = p != NULL;
-    kern_packed_free(p);
-    return ok;
-}
+/* make_kq with no extreme block: the mr_matrix_fn the shared helpers take */
+static uint8_t *make_plain(s1c_rng *r, int dt, int n, int d, float **deq) { return make_kq(r, dt, n, d, deq, -1); }
 
 static const char *tn(int dtype) { return s1c_dtype_name(dtype); }
 
@@ -95,7 +76,7 @@ static void test_ref_vs_f32(void **state) {
             int n = shapes[s][0], d = shapes[s][1], M = shapes[s][2], dt = ktypes[ti];
             float *deq;
             uint8_t *w = make_kq(&r, dt, n, d, &deq, 1);
-            float *x = randv(&r, (size_t)M * n, 1.0f);
+            float *x = kt_randv(&r, (size_t)M * n, 1.0f);
             if (s == 1) memset(x + 32, 0, 32 * sizeof(float)); /* an all-zero activation block: scale 0 */
             float *q = malloc((size_t)M * d * sizeof(float)), *f = malloc((size_t)M * d * sizeof(float));
             kern_ref_matmul(q, x, M, w, dt, n, d);
@@ -122,7 +103,7 @@ static void test_ref_vs_f32(void **state) {
 static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool2) {
     float *deq;
     uint8_t *w = make_kq(r, dt, n, d, &deq, (long)(s1c_rng_u64(r) % 4));
-    float *x = randv(r, (size_t)M * n, 1.0f);
+    float *x = kt_randv(r, (size_t)M * n, 1.0f);
     kern_packed *p;
     s1c_err err;
     assert_int_equal(kern_pack(&p, w, dt, n, d, 0, &err), 0);
@@ -147,7 +128,7 @@ static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool
 static void test_packed_vs_ref(void **state) {
     (void)state;
     assert_int_equal(kern_select("avx512") == 0 ? 0 : kern_select("auto"), 0);
-    s1c_pool *pool2 = pool_of(2);
+    s1c_pool *pool2 = kt_pool(2);
     s1c_rng r;
     s1c_rng_seed(&r, 11);
     /* odd output counts (partial panels), k of 1..17 super-blocks, every tile height */
@@ -155,7 +136,7 @@ static void test_packed_vs_ref(void **state) {
                                     {7, 1280, 31}, {13, 512, 49}, {1, 4352, 37}, {40, 256, 19}, {17, 2048, 9}, {6, 4096, 33}};
     int done = 0;
     for (int ti = 0; ti < 3; ti++) {
-        if (!have_packed(ktypes[ti])) continue;
+        if (!kt_have_packed(ktypes[ti])) continue;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) check_packed(&r, ktypes[ti], shapes[s][0], shapes[s][1], shapes[s][2], pool2);
         done++;
     }
@@ -166,39 +147,15 @@ static void test_packed_vs_ref(void **state) {
 /* The unpacked path of every family (kern_matmul, kern_matmul_mt) is the reference's rows. */
 static void test_families_rowmajor(void **state) {
     (void)state;
-    static const char *fam[] = {"ref", "avx2", "avx512"};
-    s1c_pool *pool2 = pool_of(2);
-    s1c_rng r;
-    s1c_rng_seed(&r, 13);
-    int n = 512, d = 37, M = 5;
-    for (int ti = 0; ti < 3; ti++) {
-        int dt = ktypes[ti];
-        float *deq;
-        uint8_t *w = make_kq(&r, dt, n, d, &deq, -1);
-        float *x = randv(&r, (size_t)M * n, 1.0f);
-        size_t sz = (size_t)M * d * sizeof(float);
-        float *ref = malloc(sz), *got = malloc(sz);
-        kern_ref_matmul(ref, x, M, w, dt, n, d);
-        for (int f = 0; f < 3; f++) {
-            if (kern_select(fam[f]) != 0) continue;
-            kern_matmul(got, x, M, w, dt, n, d);
-            if (memcmp(got, ref, sz) != 0) fail_msg("%s, family %s: kern_matmul differs from the reference", tn(dt), fam[f]);
-            memset(got, 0, sz);
-            kern_matmul_mt(pool2, got, x, M, w, dt, n, d);
-            if (memcmp(got, ref, sz) != 0) fail_msg("%s, family %s: kern_matmul_mt differs from the reference", tn(dt), fam[f]);
-        }
-        free(w), free(deq), free(x), free(ref), free(got);
-    }
-    kern_select("auto");
-    s1c_pool_free(pool2);
+    kt_check_families_rowmajor(ktypes, 3, 512, make_plain);
 }
 
 /* q, k, v of different quantized types in one fused pass: each as its own call would give it. */
 static void test_packed_n_mixed(void **state) {
     (void)state;
     kern_select("auto");
-    if (!have_packed(S1C_Q4_K)) skip();
-    s1c_pool *pool2 = pool_of(2);
+    if (!kt_have_packed(S1C_Q4_K)) skip();
+    s1c_pool *pool2 = kt_pool(2);
     s1c_rng r;
     s1c_rng_seed(&r, 17);
     int n = 768, ds[4] = {33, 16, 16, 20}, M = 6;
@@ -208,7 +165,7 @@ static void test_packed_n_mixed(void **state) {
     /* and a Q8_0 matrix: one activation format for all of them */
     uint64_t qb;
     assert_int_equal(s1c_dtype_nbytes(S1C_Q8_0, (uint64_t)n * ds[3], &qb), 0);
-    deq[3] = randv(&r, (size_t)n * ds[3], 0.05f);
+    deq[3] = kt_randv(&r, (size_t)n * ds[3], 0.05f);
     w[3] = malloc(qb);
     s1c_err err;
     assert_int_equal(s1c_quantize(w[3], deq[3], S1C_Q8_0, (uint64_t)n * ds[3], &err), 0);
@@ -221,7 +178,7 @@ static void test_packed_n_mixed(void **state) {
         out[i] = malloc((size_t)M * ds[i] * sizeof(float));
         alone[i] = malloc((size_t)M * ds[i] * sizeof(float));
     }
-    float *x = randv(&r, (size_t)M * n, 1.0f);
+    float *x = kt_randv(&r, (size_t)M * n, 1.0f);
     kern_ws ws = {0};
     kern_matmul_packed_n(pool2, 4, out, x, M, (const kern_packed *const *)p, &ws);
     for (int i = 0; i < 4; i++) {
@@ -240,8 +197,6 @@ static void test_packed_n_mixed(void **state) {
 /* ------------------------------------------------------------------ a tiny K-quant model */
 
 enum { E = 256, F = 512, L = 2, H = 4, KVH = 2, HD = 64, V = 300 };
-
-static uint8_t *make_plain(s1c_rng *r, int dt, int n, int d, float **deq) { return make_kq(r, dt, n, d, deq, -1); }
 
 /* A qwen2 GGUF with every matrix of type dt (token embeddings too), F32 norms and biases;
  * f32: the same weights dequantized, written as F32. */

@@ -24,18 +24,13 @@
 #include "bench/modelbench.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
+#include "kerntest.h"
 #include "modelrun.h"
 #include "testutil.h"
 
 static const int qtypes[] = {S1C_Q4_1, S1C_Q5_0, S1C_Q5_1};
 
 static const char *tn(int dtype) { return s1c_dtype_name(dtype); }
-
-static float *randv(s1c_rng *r, size_t n, float scale) {
-    float *v = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) v[i] = scale * s1c_rng_normal(r);
-    return v;
-}
 
 static void put_f16(uint8_t *p, float f) {
     uint16_t h = s1c_f32_to_f16(f);
@@ -56,7 +51,7 @@ static void random_block(s1c_rng *r, int dtype, uint8_t *blk, bool extreme, floa
 static uint8_t *make_w(s1c_rng *r, int dtype, int n, int d, float **deq) {
     size_t ts = (size_t)s1c_dtype_type_size(dtype), nb = (size_t)n / 32 * (size_t)d;
     float amp = 1.0f / sqrtf((float)n); /* weights of about N(0, 1/n): a model's activations stay O(1) */
-    float *f = randv(r, (size_t)n * d, amp);
+    float *f = kt_randv(r, (size_t)n * d, amp);
     uint8_t *w = malloc(nb * ts);
     s1c_err err;
     assert_int_equal(s1c_quantize(w, f, dtype, (uint64_t)n * d, &err), 0);
@@ -75,23 +70,6 @@ static float f16_of(const uint8_t *p) {
     return s1c_f16_to_f32(h);
 }
 
-static s1c_pool *pool_of(int threads) {
-    s1c_pool *p = NULL;
-    s1c_err err;
-    if (threads > 1) assert_int_equal(s1c_pool_new(&p, threads, &err), 0);
-    return p;
-}
-
-static bool have_packed(int dtype) {
-    kern_packed *p = NULL;
-    s1c_err err;
-    static uint8_t blk[64];
-    assert_int_equal(kern_pack(&p, blk, dtype, 32, 1, 0, &err), 0);
-    bool ok = p != NULL;
-    kern_packed_free(p);
-    return ok;
-}
-
 static void test_ref_vs_f32(void **state) {
     (void)state;
     static const int shapes[][3] = {{32, 1, 1}, {64, 5, 3}, {96, 7, 2}, {896, 3, 4}, {4864, 2, 1}, {1312, 3, 2}};
@@ -102,7 +80,7 @@ static void test_ref_vs_f32(void **state) {
             int n = shapes[s][0], d = shapes[s][1], M = shapes[s][2], dt = qtypes[ti], nb = n / 32;
             float *deq;
             uint8_t *w = make_w(&r, dt, n, d, &deq);
-            float *x = randv(&r, (size_t)M * n, 1.0f);
+            float *x = kt_randv(&r, (size_t)M * n, 1.0f);
             if (s == 1) memset(x + 32, 0, 32 * sizeof(float)); /* an all-zero activation block: scale 0 */
             float *q = malloc((size_t)M * d * sizeof(float)), *f = malloc((size_t)M * d * sizeof(float));
             kern_ref_matmul(q, x, M, w, dt, n, d);
@@ -134,7 +112,7 @@ static void test_ref_vs_f32(void **state) {
 static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool2, s1c_pool *pool3) {
     float *deq;
     uint8_t *w = make_w(r, dt, n, d, &deq);
-    float *x = randv(r, (size_t)M * n, 1.0f);
+    float *x = kt_randv(r, (size_t)M * n, 1.0f);
     memset(x + (size_t)(M - 1) * n, 0, 32 * sizeof(float)); /* an all-zero activation block: scale 0 */
     kern_packed *p;
     s1c_err err;
@@ -167,12 +145,12 @@ static void test_packed_vs_ref(void **state) {
     (void)state;
     assert_int_equal(kern_select("avx512") == 0 ? 0 : kern_select("auto"), 0);
     bool any = false;
-    for (int ti = 0; ti < 3; ti++) any = any || have_packed(qtypes[ti]);
+    for (int ti = 0; ti < 3; ti++) any = any || kt_have_packed(qtypes[ti]);
     if (!any) {
         print_message("no packed Q4_1/Q5_x kernels on this CPU: reference only\n");
         skip();
     }
-    s1c_pool *pool2 = pool_of(2), *pool3 = pool_of(3);
+    s1c_pool *pool2 = kt_pool(2), *pool3 = kt_pool(3);
     s1c_rng r;
     s1c_rng_seed(&r, 11);
     /* the 0.5B shapes' k (896, 4864), odd block counts, odd output counts (partial panels), every
@@ -195,31 +173,7 @@ static void test_packed_vs_ref(void **state) {
 /* The unpacked path of every family (kern_matmul, kern_matmul_mt) is the reference's rows. */
 static void test_families_rowmajor(void **state) {
     (void)state;
-    static const char *fam[] = {"ref", "avx2", "avx512"};
-    s1c_pool *pool2 = pool_of(2);
-    s1c_rng r;
-    s1c_rng_seed(&r, 13);
-    int n = 352, d = 37, M = 5;
-    for (int ti = 0; ti < 3; ti++) {
-        int dt = qtypes[ti];
-        float *deq;
-        uint8_t *w = make_w(&r, dt, n, d, &deq);
-        float *x = randv(&r, (size_t)M * n, 1.0f);
-        size_t sz = (size_t)M * d * sizeof(float);
-        float *ref = malloc(sz), *got = malloc(sz);
-        kern_ref_matmul(ref, x, M, w, dt, n, d);
-        for (int f = 0; f < 3; f++) {
-            if (kern_select(fam[f]) != 0) continue;
-            kern_matmul(got, x, M, w, dt, n, d);
-            if (memcmp(got, ref, sz) != 0) fail_msg("%s, family %s: kern_matmul differs from the reference", tn(dt), fam[f]);
-            memset(got, 0, sz);
-            kern_matmul_mt(pool2, got, x, M, w, dt, n, d);
-            if (memcmp(got, ref, sz) != 0) fail_msg("%s, family %s: kern_matmul_mt differs from the reference", tn(dt), fam[f]);
-        }
-        free(w), free(deq), free(x), free(ref), free(got);
-    }
-    kern_select("auto");
-    s1c_pool_free(pool2);
+    kt_check_families_rowmajor(qtypes, 3, 352, make_w);
 }
 
 /* A Q4_K_M layer's mixture in one fused pass (Q5_0 q, Q8_0 v, Q4_1, Q5_1, Q4_K): each matrix
@@ -227,8 +181,8 @@ static void test_families_rowmajor(void **state) {
 static void test_packed_n_mixed(void **state) {
     (void)state;
     kern_select("auto");
-    if (!have_packed(S1C_Q5_0)) skip();
-    s1c_pool *pool2 = pool_of(2);
+    if (!kt_have_packed(S1C_Q5_0)) skip();
+    s1c_pool *pool2 = kt_pool(2);
     s1c_rng r;
     s1c_rng_seed(&r, 17);
     enum { NM = 5 };
@@ -239,7 +193,7 @@ static void test_packed_n_mixed(void **state) {
     s1c_err err;
     for (int i = 0; i < NM; i++) {
         uint64_t qb;
-        deq[i] = randv(&r, (size_t)n * ds[i], 0.05f);
+        deq[i] = kt_randv(&r, (size_t)n * ds[i], 0.05f);
         assert_int_equal(s1c_dtype_nbytes(dts[i], (uint64_t)n * ds[i], &qb), 0);
         w[i] = malloc(qb);
         assert_int_equal(s1c_quantize(w[i], deq[i], dts[i], (uint64_t)n * ds[i], &err), 0);
@@ -248,7 +202,7 @@ static void test_packed_n_mixed(void **state) {
         out[i] = malloc((size_t)M * ds[i] * sizeof(float));
         alone[i] = malloc((size_t)M * ds[i] * sizeof(float));
     }
-    float *x = randv(&r, (size_t)M * n, 1.0f);
+    float *x = kt_randv(&r, (size_t)M * n, 1.0f);
     kern_ws ws = {0};
     for (int rows = 1; rows <= M; rows += M - 1) {
         kern_matmul_packed_n(pool2, NM, out, x, rows, (const kern_packed *const *)p, &ws);

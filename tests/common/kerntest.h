@@ -1,0 +1,21 @@
+/* Helpers of the quantized-kernel tests (test_kquant_kernels.c, test_q5x_kernels.c): random
+ * vectors, a private pool, whether this CPU packs a type, and the row-major paths of every
+ * kernel family against the reference. */
+#ifndef S1C_KERNTEST_H
+#define S1C_KERNTEST_H
+
+#include <stdbool.h>
+#include "modelrun.h"
+#include "s1c/base.h"
+
+/* n values of scale * N(0, 1) (malloc'd). */
+float *kt_randv(s1c_rng *r, size_t n, float scale);
+/* A pool of `threads` workers, or NULL (the caller's thread) for 1; s1c_pool_free frees it. */
+s1c_pool *kt_pool(int threads);
+/* Whether kern_pack keeps matrices of dtype packed on this CPU (else the row-major kernels run). */
+bool kt_have_packed(int dtype);
+/* For each of the nt types: a random [d][n] matrix from make, and kern_matmul / kern_matmul_mt of
+ * every family (ref, avx2, avx512) equal bitwise to kern_ref_matmul on 5 rows. */
+void kt_check_families_rowmajor(const int *types, int nt, int n, mr_matrix_fn make);
+
+#endif
