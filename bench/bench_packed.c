@@ -50,6 +50,19 @@ static double best_of(int reps, s1c_pool *pool, float *out, const float *x, int 
     return best;
 }
 
+/* Seconds per matmul of rows activation rows over the copies in turn (together larger than the
+ * caches, so each one's weights come from memory), best of reps passes. */
+static double cold_best(int reps, s1c_pool *pool, float *out, const float *x, int rows, kern_packed *const *cp, int copies, kern_ws *ws) {
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t = s1c_now();
+        for (int c = 0; c < copies; c++) kern_matmul_packed(pool, out, x, rows, cp[c], ws);
+        t = (s1c_now() - t) / copies;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
     const char *types = argc > 2 ? argv[2] : "f32,bf16,q8_0,q4_0";
@@ -115,25 +128,13 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "%s: %s\n", tn, err.msg);
                     return 1;
                 }
-            double tc = 1e30;
-            for (int r = 0; r < reps; r++) {
-                double t = s1c_now();
-                for (int c = 0; c < copies; c++) kern_matmul_packed(pool, out, x, 1, cp[c], &ws);
-                t = (s1c_now() - t) / copies;
-                if (t < tc) tc = t;
-            }
+            double tc = cold_best(reps, pool, out, x, 1, cp, copies, &ws);
             printf("{\"bench\":\"packed_cold\",\"type\":\"%s\",\"n\":%d,\"d\":%d,\"rows\":1,\"threads\":%d,\"copies\":%d,"
                    "\"us\":%.1f,\"gb_s\":%.2f}\n",
                    tn, n, d, s1c_pool_threads(pool), copies, tc * 1e6, (double)kern_packed_bytes(p) / tc / 1e9);
             fflush(stdout);
             /* batched decode as the model sees it: 32 rows, the weights from memory */
-            tc = 1e30;
-            for (int r = 0; r < reps; r++) {
-                double t = s1c_now();
-                for (int c = 0; c < copies; c++) kern_matmul_packed(pool, out, x, 32, cp[c], &ws);
-                t = (s1c_now() - t) / copies;
-                if (t < tc) tc = t;
-            }
+            tc = cold_best(reps, pool, out, x, 32, cp, copies, &ws);
             printf("{\"bench\":\"packed_cold\",\"type\":\"%s\",\"n\":%d,\"d\":%d,\"rows\":32,\"threads\":%d,\"copies\":%d,"
                    "\"us\":%.1f,\"gflops\":%.2f}\n",
                    tn, n, d, s1c_pool_threads(pool), copies, tc * 1e6, 2.0 * 32 * n * (double)d / tc / 1e9);
