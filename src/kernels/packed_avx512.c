@@ -34,6 +34,25 @@ static inline __mmask16 col_mask(int cols) { return cols >= 16 ? (__mmask16)0xff
                 _mm512_mask_storeu_ps((T)->out + (size_t)r * (T)->ldo + 16 * v, M[v], ACC[r][v]);       \
     } while (0)
 
+/* pk_pf's lines, per_block of them per step. */
+typedef struct pf_cursor {
+    const uint8_t *base;
+    size_t stride, off, left;
+    int u, n, per;
+} pf_cursor;
+
+INL pf_cursor pf_start(const pk_pf *f) {
+    if (f->per_block <= 0 || f->hi <= f->lo) return (pf_cursor){0};
+    return (pf_cursor){f->base, f->stride, f->lo / (size_t)f->n * 64, f->hi - f->lo, (int)(f->lo % (size_t)f->n), f->n, f->per_block};
+}
+
+INL void pf_step(pf_cursor *c) {
+    for (int i = 0; i < c->per && c->left > 0; i++, c->left--) {
+        _mm_prefetch((const char *)(c->base + (size_t)c->u * c->stride + c->off), _MM_HINT_T1);
+        if (++c->u == c->n) c->u = 0, c->off += 64;
+    }
+}
+
 /* F32 weights: one FMA per k, in increasing k. */
 INL void f32_tile(const pk_tile *t, const int MR, const int NV) {
     __m512 acc[6][4];
@@ -123,7 +142,9 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
     ACC_START(acc, MR, NV, m, t);
     const int nb = t->ldx / 32, bias = Q4 ? -8 : -128;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
+    pf_cursor pf = pf_start(&t->pf);
     for (int b = t->k0; b < t->k1; b++) {
+        pf_step(&pf);
         __m512i ia[4][3];
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
@@ -221,7 +242,9 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
     const __m512i hmask = _mm512_set1_epi8(KT == 6 ? 0x30 : 0x10);
     /* the super-block's d and dmin per panel, read at its first block */
     __m512 dv[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}, dmv[3] = {dv[0], dv[1], dv[2]};
+    pf_cursor pf = pf_start(&t->pf);
     for (int b = t->k0; b < t->k1; b++) {
+        pf_step(&pf);
         const size_t sbo = (size_t)(b >> 3) * rec;
         const int j = b & 7;
         if (j == 0 || b == t->k0) {
@@ -327,7 +350,9 @@ INL void q5x_tile(const pk_tile *t, const int DT, const int MR, const int NV) {
     const bool has_min = q5x_has_min(DT), five = q5x_has_bits(DT);
     const size_t pair = q5x_rec_bytes(DT, 2);
     const __m512i low4 = _mm512_set1_epi8(0x0f), high4 = _mm512_set1_epi8((char)0xf0), bit4 = _mm512_set1_epi8(0x10);
+    pf_cursor pf = pf_start(&t->pf);
     for (int b = t->k0; b < t->k1; b++) {
+        pf_step(&pf);
         const uint8_t *rec = t->pw + (size_t)(b >> 1) * pair;
         const int j = b & 1, c = (b | 1) < nb ? 2 : 1; /* an odd count's last block: a record alone */
         __m512i ia[4][3], ib[3];
