@@ -380,8 +380,8 @@ static void prep_make(pk_prep *xp, s1c_pool *pool, const kern_packed *p, const f
     }
     prep_job j = {xp, p, n_rows};
     int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
-    /* below ~32K values a thread's wake-up costs more than the conversion */
-    if (T > 1 && (size_t)n_rows * (size_t)p->n >= 32768) s1c_pool_run(pool, T, prep_task, &j);
+    /* below ~16K values (about 4 us) a thread's wake-up costs more than it saves */
+    if (T > 1 && (size_t)n_rows * (size_t)p->n >= 16384) s1c_pool_run(pool, T, prep_task, &j);
     else prep_task(&j, 0, 1);
 }
 

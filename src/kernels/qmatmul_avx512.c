@@ -115,9 +115,68 @@ INL __m512 round_away(__m512 v) {
     return _mm512_mask_add_ps(t, up, t, one);
 }
 
+/* Sixteen vectors reduced to one whose lane i is the reduction of v[i] (max or add, both exact
+ * here: any order gives the same value), by a tree of 128-bit and 32-bit shuffles: at each level
+ * two vectors become one holding half as many partials of twice as many inputs. The tree's last
+ * level leaves input i in lane TREE_SLOT(i), a 4 x 4 transpose (its own inverse): callers put
+ * what lane i should reduce in v[TREE_SLOT(i)]. */
+#define TREE_SLOT(i) (4 * ((i) % 4) + (i) / 4)
+#define TREE16(OP, SF4, SPS, v)                                                                                     \
+    do {                                                                                                            \
+        for (int i = 0; i < 8; i++) v[i] = OP(SF4(v[2 * i], v[2 * i + 1], 0x44), SF4(v[2 * i], v[2 * i + 1], 0xEE)); \
+        for (int i = 0; i < 4; i++) v[i] = OP(SF4(v[2 * i], v[2 * i + 1], 0x88), SF4(v[2 * i], v[2 * i + 1], 0xDD)); \
+        for (int i = 0; i < 2; i++) v[i] = OP(SPS(v[2 * i], v[2 * i + 1], 0x44), SPS(v[2 * i], v[2 * i + 1], 0xEE)); \
+        v[0] = OP(SPS(v[0], v[1], 0x88), SPS(v[0], v[1], 0xDD));                                                    \
+    } while (0)
+
+INL __m512i shuf_epi32(__m512i a, __m512i b, const int imm) {
+    return _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), imm));
+}
+
+INL __m512 tree_max(__m512 v[16]) {
+    TREE16(_mm512_max_ps, _mm512_shuffle_f32x4, _mm512_shuffle_ps, v);
+    return v[0];
+}
+
+INL __m512i tree_add(__m512i v[16]) {
+    TREE16(_mm512_add_epi32, _mm512_shuffle_i32x4, shuf_epi32, v);
+    return v[0];
+}
+
+/* Sixteen blocks at x (blocks b..b+15 of xq): the maxima, scales and sums as vectors of one
+ * lane per block (vdivps rounds as divss does), the rounding per block. */
+INL void q8x_16(kern_q8x *xq, const float *x, size_t b) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i++)
+        t[TREE_SLOT(i)] = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 32 * i)), _mm512_abs_ps(_mm512_loadu_ps(x + 32 * i + 16)));
+    __m512 d = _mm512_div_ps(tree_max(t), _mm512_set1_ps(127.0f));
+    __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ), _mm512_set1_ps(1.0f), d);
+    float ids[16];
+    _mm512_storeu_ps(ids, id);
+    __m512i h[16], s[16];
+    for (int i = 0; i < 16; i++) {
+        __m512 idv = _mm512_set1_ps(ids[i]);
+        __m512i qa = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(_mm512_loadu_ps(x + 32 * i), idv)));
+        __m512i qc = _mm512_cvttps_epi32(round_away(_mm512_mul_ps(_mm512_loadu_ps(x + 32 * i + 16), idv)));
+        _mm_storeu_si128((__m128i *)(xq->q + (b + (size_t)i) * 32), _mm512_cvtepi32_epi8(qa));
+        _mm_storeu_si128((__m128i *)(xq->q + (b + (size_t)i) * 32 + 16), _mm512_cvtepi32_epi8(qc));
+        h[TREE_SLOT(i)] = qa;
+        s[TREE_SLOT(i)] = _mm512_add_epi32(qa, qc);
+    }
+    __m512i sum = tree_add(s);
+    _mm512_storeu_ps(xq->d + b, d);
+    _mm512_storeu_si512(xq->s + b, sum);
+    _mm512_storeu_si512(xq->h + b, tree_add(h));
+    /* -(d * s): the sign flipped exactly */
+    __m512 ds = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sum));
+    _mm512_storeu_ps(xq->m + b, _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(ds), _mm512_set1_epi32((int)0x80000000u))));
+}
+
 /* kern_q8x_fill's blocks, the scalar loop's arithmetic 16 lanes at a time (max is exact, the
- * scale and its inverse are scalar as there, the rounding is roundf's). */
+ * scale and its inverse are divisions as there, the rounding is roundf's); sixteen blocks at a
+ * time share the reductions (q8x_16), the rest one by one. */
 TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
+    for (; b0 + 16 <= b1; b0 += 16) q8x_16(xq, x + b0 * 32, b0);
     x += b0 * 32;
     for (size_t b = b0; b < b1; b++, x += 32) {
         __m512 a = _mm512_loadu_ps(x), c = _mm512_loadu_ps(x + 16);

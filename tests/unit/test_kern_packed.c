@@ -249,6 +249,22 @@ static void test_q8x_fill(void **state) {
     assert_memory_equal(a.q, b.q, (size_t)ROWS * N);
     assert_memory_equal(a.d, b.d, (size_t)ROWS * N / 32 * sizeof(float));
     assert_memory_equal(a.s, b.s, (size_t)ROWS * N / 32 * sizeof(int32_t));
+    assert_memory_equal(a.h, b.h, (size_t)ROWS * N / 32 * sizeof(int32_t));
+    assert_memory_equal(a.m, b.m, (size_t)ROWS * N / 32 * sizeof(float));
+    /* ranges that start and end inside the vectorized code's groups of 16 blocks */
+    static const size_t ranges[][2] = {{5, 58}, {16, 32}, {1, 15}, {40, 72}, {0, 17}};
+    for (size_t k = 0; k < sizeof ranges / sizeof *ranges; k++) {
+        memset(a.q, 0, (size_t)ROWS * N), memset(b.q, 0, (size_t)ROWS * N);
+        kern_q8x_fill_blocks(&a, x, ranges[k][0], ranges[k][1]);
+        kern_ref_q8x(&b, x, ranges[k][0], ranges[k][1]);
+        assert_memory_equal(a.q, b.q, (size_t)ROWS * N);
+        for (size_t i = ranges[k][0]; i < ranges[k][1]; i++) {
+            assert_memory_equal(&a.d[i], &b.d[i], sizeof(float));
+            assert_memory_equal(&a.m[i], &b.m[i], sizeof(float));
+            assert_int_equal(a.s[i], b.s[i]);
+            assert_int_equal(a.h[i], b.h[i]);
+        }
+    }
     kern_q8x_free(&a);
     kern_q8x_free(&b);
     free(x);
