@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "s1c/infer.h"
 
 typedef struct cand {
@@ -54,13 +55,6 @@ void s1c_sampler_free(s1c_sampler *s) {
     free(s);
 }
 
-static int argmax(const float *x, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 static void apply_penalty(s1c_sampler *s, float *logits, const int32_t *hist, int n_hist) {
     float pen = s->p.repeat_penalty;
     if (pen == 1.0f || n_hist <= 0) return;
@@ -84,7 +78,7 @@ static int cmp_cand_desc(const void *a, const void *b) {
 
 int s1c_sampler_sample(s1c_sampler *s, float *logits, const int32_t *history, int n_history) {
     apply_penalty(s, logits, history, n_history);
-    if (s->p.temperature <= 0.0f) return argmax(logits, s->n_vocab);
+    if (s->p.temperature <= 0.0f) return kern_argmax(logits, s->n_vocab);
     int n = s->n_vocab;
     for (int i = 0; i < n; i++) s->c[i] = (cand){logits[i] / s->p.temperature, i};
     qsort(s->c, (size_t)n, sizeof(cand), cmp_cand_desc);

@@ -131,15 +131,56 @@ static T512 void avx512_rmsnorm(float *o, const float *x, const float *w, int n,
     }
 }
 
+/* kern_ref_argmax's answer: per lane the first index of its largest value (strictly greater
+ * replaces; NaN compares false, -inf start), four chains for the compare latency, then the
+ * largest of the lanes and the smallest index holding it. x[0] NaN keeps 0 in the fold: the
+ * reference answers that. */
+static T512 int avx512_argmax(const float *x, int n) {
+    if (n < 64 || x[0] != x[0]) return kern_ref_argmax(x, n);
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    __m512 best[4] = {ninf, ninf, ninf, ninf};
+    __m512i at[4], idx[4], step = _mm512_set1_epi32(64);
+    for (int c = 0; c < 4; c++) {
+        at[c] = _mm512_setzero_si512();
+        idx[c] = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16 * c));
+    }
+    int k = 0;
+    for (; k + 64 <= n; k += 64) {
+        for (int c = 0; c < 4; c++) {
+            __m512 v = _mm512_loadu_ps(x + k + 16 * c);
+            __mmask16 gt = _mm512_cmp_ps_mask(v, best[c], _CMP_GT_OQ);
+            best[c] = _mm512_mask_mov_ps(best[c], gt, v);
+            at[c] = _mm512_mask_mov_epi32(at[c], gt, idx[c]);
+            idx[c] = _mm512_add_epi32(idx[c], step);
+        }
+    }
+    for (int c = 0; k < n; k += 16, c = (c + 1) & 3) {
+        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(ninf, m, x + k);
+        __mmask16 gt = _mm512_mask_cmp_ps_mask(m, v, best[c], _CMP_GT_OQ);
+        best[c] = _mm512_mask_mov_ps(best[c], gt, v);
+        at[c] = _mm512_mask_mov_epi32(at[c], gt, _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(k)));
+    }
+    /* chains 1..3 into 0: the larger value, on a tie the smaller index */
+    for (int c = 1; c < 4; c++) {
+        __mmask16 take = _mm512_cmp_ps_mask(best[c], best[0], _CMP_GT_OQ) |
+                         (_mm512_cmp_ps_mask(best[c], best[0], _CMP_EQ_OQ) & _mm512_cmplt_epi32_mask(at[c], at[0]));
+        best[0] = _mm512_mask_mov_ps(best[0], take, best[c]);
+        at[0] = _mm512_mask_mov_epi32(at[0], take, at[c]);
+    }
+    float top = _mm512_reduce_max_ps(best[0]);
+    return _mm512_mask_reduce_min_epi32(_mm512_cmp_ps_mask(best[0], _mm512_set1_ps(top), _CMP_EQ_OQ), at[0]);
+}
+
 bool kern_avx512_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") && kern_cpu_has_f16c();
 }
 
-const kern_ops kern_ops_avx512 = {"avx512", avx512_matmul_rows, avx512_rmsnorm, avx512_dot, avx512_axpy, gemm_avx512_block, 12, 32, kern_avx512_matmul_q_rows};
+const kern_ops kern_ops_avx512 = {"avx512", avx512_matmul_rows, avx512_rmsnorm, avx512_dot, avx512_axpy, gemm_avx512_block, 12, 32, kern_avx512_matmul_q_rows, avx512_argmax};
 
 #else
 bool kern_avx512_supported(void) { return false; }
-const kern_ops kern_ops_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0};
+const kern_ops kern_ops_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -51,6 +51,7 @@ const char *kern_name(void) { return ops()->name; }
 void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps) { ops()->rmsnorm(o, x, w, n, eps); }
 float kern_dot(const float *a, const float *b, int n) { return ops()->dot(a, b, n); }
 void kern_axpy(float *y, float a, const float *x, int n) { ops()->axpy(y, a, x, n); }
+int kern_argmax(const float *x, int n) { return ops()->argmax(x, n); }
 
 void kern_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d) {
     if (kern_is_qmatmul_dtype(dtype)) {

@@ -79,6 +79,7 @@ typedef struct kern_ops {
     /* kern_matmul of quantized weights (kern_is_qmatmul_dtype) on activations quantized by
      * kern_q8x_make (n / 32 blocks per row), output rows [i0, i1) */
     void (*matmul_q_rows)(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
+    int (*argmax)(const float *x, int n);
 } kern_ops;
 
 /* Each family's sgemm_block (gemm_ref.c, gemm_avx512.c, gemm_avx2.c). */

@@ -122,6 +122,10 @@ void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool
 /* In-place softmax over n elements. */
 void kern_softmax(float *x, int n);
 
+/* The first index of the largest of x[0..n-1] (greedy sampling): NaNs never win, except that
+ * x[0] NaN gives 0 (the scalar fold `if (x[i] > x[best]) best = i` in every family). */
+int kern_argmax(const float *x, int n);
+
 /* a[i] = silu(a[i]) * b[i] */
 void kern_swiglu(float *a, const float *b, int n);
 
@@ -155,6 +159,7 @@ void kern_ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps
 void kern_ref_matmul(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d);
 float kern_ref_dot(const float *a, const float *b, int n);
 void kern_ref_axpy(float *y, float a, const float *x, int n);
+int kern_ref_argmax(const float *x, int n);
 /* kern_sgemm in plain C, one thread: c = beta*c, then c += a*b in increasing k. */
 void kern_ref_sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                     float beta, float *C, int ldc);

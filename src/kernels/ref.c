@@ -66,7 +66,15 @@ void kern_ref_axpy(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy, gemm_ref_block, 1, 1, kern_ref_matmul_q_rows};
+/* The first index of the largest value: NaNs never win (x[0] NaN: 0, as the fold keeps it). */
+int kern_ref_argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy, gemm_ref_block, 1, 1, kern_ref_matmul_q_rows, kern_ref_argmax};
 
 /* The angle of each pair is the same for every head: its cos and sin are computed once per call,
  * not once per head (powf, cosf and sinf cost more than the rotations they feed). */

@@ -126,6 +126,37 @@ static void test_vector_kernels_vs_ref(void **state) {
     kern_select("auto");
 }
 
+/* kern_argmax is the scalar fold's answer in every family: the first index of the largest value
+ * (ties among many equal maxima, the maximum in the tail or in any of the vector chains), NaNs
+ * anywhere but x[0] ignored, x[0] NaN giving 0, all -inf giving 0, lengths around the vector
+ * steps and a vocabulary's. */
+static void test_argmax_vs_ref(void **state) {
+    (void)state;
+    static const int ns[] = {1, 2, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1000, 151936};
+    s1c_rng r;
+    s1c_rng_seed(&r, 11);
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        if (kern_select(families[f]) != 0) continue;
+        for (size_t a = 0; a < sizeof ns / sizeof *ns; a++) {
+            int n = ns[a];
+            float *x = malloc((size_t)n * sizeof(float));
+            for (int c = 0; c < 8; c++) {
+                for (int i = 0; i < n; i++) x[i] = c == 1 ? (float)(s1c_rng_u64(&r) % 4) : c == 6 ? -INFINITY : s1c_rng_normal(&r);
+                int at = (int)(s1c_rng_u64(&r) % (uint64_t)n);
+                if (c == 2) x[at] = 100.0f, x[n - 1] = 100.0f;                       /* a tie, one at the end */
+                if (c == 3) x[n - 1] = 100.0f;                                      /* the tail */
+                if (c == 4) x[at] = NAN;                                            /* NaN somewhere */
+                if (c == 5) x[0] = NAN;                                             /* NaN first */
+                if (c == 7) x[at] = 50.0f, x[at / 2] = 50.0f, x[(at + n) / 2] = 50.0f; /* equal maxima */
+                int got = kern_argmax(x, n), want = kern_ref_argmax(x, n);
+                if (got != want) fail_msg("%s argmax n=%d case %d: %d, the fold says %d", families[f], n, c, got, want);
+            }
+            free(x);
+        }
+    }
+    kern_select("auto");
+}
+
 /* A row alone == the row inside a batch of 7 == any thread split, bitwise, for every family
  * (the reference included). */
 static void test_batch_invariance(void **state) {
@@ -239,6 +270,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_vector_kernels_vs_ref),
+        cmocka_unit_test(test_argmax_vs_ref),
         cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_pool_runs_each_task_once),
         cmocka_unit_test(test_pool_shared_by_two_threads),
