@@ -387,29 +387,34 @@ static void prep_make(pk_prep *xp, s1c_pool *pool, const kern_packed *p, const f
 
 static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
 
-/* The weights of the slice after (panel group pg, steps [k0, k1)): the rest of this group's k,
- * else the next group's first slice; pass g of G gets the g-th share of their lines. Only when
- * a slice is read more than once (G > 1): the first of its passes otherwise waits on memory at
- * ~3x the time of the others (a panel's bytes per step are about pstride / steps, near enough
- * for a K-quant's records). */
-static pk_pf next_slice(const kern_packed *p, pk_shape s, int pg, int k0, int k1, int g, int G) {
+/* The weights of the slice after (panel group pg, steps up to k1): the rest of this group's k,
+ * else the next group's first slice, as lines [0, total) of their panels read in lockstep. Each
+ * pass over a slice that is read more than once (the quantized tiles' row groups) prefetches a
+ * share of it (pass_share): its first pass otherwise waits on memory at ~3x the time of the
+ * others. A panel's bytes per step are about pstride / steps (near enough for a K-quant's
+ * records). */
+static pk_pf next_slice(const kern_packed *p, pk_shape s, int pg, int k1) {
     pk_pf f = {0};
-    int npg = pg, nk0 = k1, nv = imin(s.nv, p->panels - pg);
-    if (k1 >= p->steps) {
-        npg = pg + s.nv, nk0 = 0;
-        nv = imin(s.nv, p->panels - npg);
-    }
-    if (G < 2 || nv <= 0) return f;
-    int nk1 = imin(p->steps, nk0 + s.kc);
+    int npg = pg, nk0 = k1;
+    if (k1 >= p->steps) npg = pg + s.nv, nk0 = 0;
+    int nv = imin(s.nv, p->panels - npg), nk1 = imin(p->steps, nk0 + s.kc);
+    if (nv <= 0) return f;
     size_t per_step = p->pstride / (size_t)p->steps, from = (size_t)nk0 * per_step & ~(size_t)63;
-    size_t lines = ((size_t)nk1 * per_step - from + 63) / 64, total = lines * (size_t)nv;
+    size_t lines = ((size_t)nk1 * per_step - from + 63) / 64;
     f.base = p->data + (size_t)npg * p->pstride + from;
     f.stride = p->pstride;
     f.n = nv;
-    f.lo = total * (size_t)g / (size_t)G;
-    f.hi = total * (size_t)(g + 1) / (size_t)G;
-    f.per_block = (int)((f.hi - f.lo + (size_t)(k1 - k0) - 1) / (size_t)(k1 - k0));
+    f.hi = lines * (size_t)nv;
     return f;
+}
+
+/* Pass g of G's share of the next slice, spread over this slice's steps. */
+static pk_pf pass_share(pk_pf next, int g, int G, int steps) {
+    size_t total = next.hi;
+    next.lo = total * (size_t)g / (size_t)G;
+    next.hi = total * (size_t)(g + 1) / (size_t)G;
+    next.per_block = (int)((next.hi - next.lo + (size_t)steps - 1) / (size_t)steps);
+    return next;
 }
 
 /* Output panels [pa, pb) for all n_rows rows. */
@@ -432,9 +437,10 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
         for (t.k0 = 0; t.k0 < p->steps; t.k0 += s.kc) {
             t.k1 = imin(p->steps, t.k0 + s.kc);
             int G = (n_rows + s.mr - 1) / s.mr; /* passes over the slice */
+            pk_pf next = G > 1 && (q || kq || q5x) ? next_slice(p, s, pg, t.k1) : (pk_pf){0};
             for (int r = 0; r < n_rows; r += s.mr) {
                 int mr = imin(s.mr, n_rows - r);
-                t.pf = next_slice(p, s, pg, t.k0, t.k1, r / s.mr, G);
+                t.pf = next.hi > 0 ? pass_share(next, r / s.mr, G, t.k1 - t.k0) : (pk_pf){0};
                 t.out = out + (size_t)r * p->d + (size_t)pg * PANEL;
                 if (p->dtype == S1C_F32) {
                     t.x = xp->x + (size_t)r * ldx;
