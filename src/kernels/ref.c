@@ -78,22 +78,33 @@ const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_re
 
 /* The angle of each pair is the same for every head: its cos and sin are computed once per call,
  * not once per head (powf, cosf and sinf cost more than the rotations they feed). */
-void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
-    int half = head_dim / 2;
-    for (int i = 0; i < half; i++) {
+void kern_rope_angles(float *cs, float *sn, int head_dim, int pos, float theta) {
+    for (int i = 0; i < head_dim / 2; i++) {
         /* the same float expression llama2.c and HF (fp32 inv_freq) evaluate */
         float freq = 1.0f / powf(theta, (float)(2 * i) / (float)head_dim);
         float val = (float)pos * freq;
-        float fcr = cosf(val), fci = sinf(val);
-        int a = rotate_half ? i : 2 * i;
-        int b = rotate_half ? i + half : 2 * i + 1;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = vec + (size_t)h * (size_t)head_dim;
+        cs[i] = cosf(val);
+        sn[i] = sinf(val);
+    }
+}
+
+void kern_rope_apply(float *vec, int n_heads, int head_dim, const float *cs, const float *sn, bool rotate_half) {
+    int half = head_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = vec + (size_t)h * (size_t)head_dim;
+        for (int i = 0; i < half; i++) {
+            int a = rotate_half ? i : 2 * i, b = rotate_half ? i + half : 2 * i + 1;
             float v0 = v[a], v1 = v[b];
-            v[a] = v0 * fcr - v1 * fci;
-            v[b] = v0 * fci + v1 * fcr;
+            v[a] = v0 * cs[i] - v1 * sn[i];
+            v[b] = v0 * sn[i] + v1 * cs[i];
         }
     }
+}
+
+void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
+    float cs[KERN_ATTN_MAX_HD / 2], sn[KERN_ATTN_MAX_HD / 2];
+    kern_rope_angles(cs, sn, head_dim, pos, theta);
+    kern_rope_apply(vec, n_heads, head_dim, cs, sn, rotate_half);
 }
 
 void kern_softmax(float *x, int n) {

@@ -25,6 +25,7 @@ struct s1c_fwd {
     float *q;           /* [max_tokens][q_dim] */
     float *k, *v;       /* [max_tokens][kv_dim] */
     float *hb, *hb2;    /* [max_tokens][hidden] */
+    float *rope;        /* [max_tokens][head_dim]: a row's RoPE cosines, then sines (every layer's) */
     float *att;         /* [n_scratch][KERN_ATTN_SCRATCH]: one attention scratch per pool task */
     int n_scratch;
     kern_ws ws;         /* converted activations of the packed matmuls */
@@ -52,10 +53,11 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
     f->v = malloc(T * kv_dim * sizeof(float));
     f->hb = malloc(T * (size_t)c->hidden_dim * sizeof(float));
     f->hb2 = malloc(T * (size_t)c->hidden_dim * sizeof(float));
+    f->rope = malloc(T * (size_t)c->head_dim * sizeof(float));
     f->n_scratch = s1c_pool_threads(s1c_pool_global());
     if (f->n_scratch < 1) f->n_scratch = 1;
     f->att = malloc((size_t)f->n_scratch * KERN_ATTN_SCRATCH * sizeof(float));
-    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->att) {
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->rope || !f->att) {
         s1c_fwd_free(f);
         return s1c_fail(err, "forward: out of memory for %d rows", max_tokens);
     }
@@ -66,7 +68,7 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
 void s1c_fwd_free(s1c_fwd *f) {
     if (!f) return;
     free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
-    free(f->hb); free(f->hb2); free(f->att);
+    free(f->hb); free(f->hb2); free(f->rope); free(f->att);
     kern_ws_free(&f->ws);
     free(f);
 }
@@ -197,8 +199,9 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     for (int t = 0; t < n; t++) {
         int pos = b->pos[r0 + t];
         const s1c_seq_blocks *sb = &b->seqs[b->seq[r0 + t]];
-        kern_rope(f->q + (size_t)t * q_dim, c->n_heads, c->head_dim, pos, c->rope_theta, half);
-        kern_rope(f->k + (size_t)t * kv_dim, c->n_kv_heads, c->head_dim, pos, c->rope_theta, half);
+        const float *cs = f->rope + (size_t)t * c->head_dim, *sn = cs + c->head_dim / 2;
+        kern_rope_apply(f->q + (size_t)t * q_dim, c->n_heads, c->head_dim, cs, sn, half);
+        kern_rope_apply(f->k + (size_t)t * kv_dim, c->n_kv_heads, c->head_dim, cs, sn, half);
         kv_store(kv, l, sb->blocks[pos / kv->block_size], pos % kv->block_size, f->k + (size_t)t * kv_dim, f->v + (size_t)t * kv_dim);
     }
     /* every row's K/V is stored before any row attends: rows of one sequence see each other */
@@ -226,6 +229,10 @@ static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int
     int dim = c->dim;
     for (int t = 0; t < n; t++)
         kern_get_row(f->x + (size_t)t * dim, m->tok_embd->data, m->tok_embd->dtype, b->token[r0 + t], dim);
+    for (int t = 0; t < n; t++) {
+        float *cs = f->rope + (size_t)t * c->head_dim;
+        kern_rope_angles(cs, cs + c->head_dim / 2, c->head_dim, b->pos[r0 + t], c->rope_theta);
+    }
     for (int l = 0; l < c->n_layers; l++) layer_forward(f, kv, l, b, r0, n);
     /* final norm and head, only for the rows asked for (gathered so the head is one matmul) */
     int nw = 0;

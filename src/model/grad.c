@@ -148,15 +148,9 @@ int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int he
     }
     ws_layout(w, c, max_tokens, head_chunk, w->n_acts, w->block);
     w->a = &w->acts[0];
-    /* RoPE angles: the same float expression as kern_rope (and HF's fp32 inv_freq) */
+    /* RoPE angles: kern_rope's */
     int half = c->head_dim / 2;
-    for (int p = 0; p < max_tokens; p++)
-        for (int i = 0; i < half; i++) {
-            float freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
-            float val = (float)p * freq;
-            w->rope_cos[(size_t)p * half + i] = cosf(val);
-            w->rope_sin[(size_t)p * half + i] = sinf(val);
-        }
+    for (int p = 0; p < max_tokens; p++) kern_rope_angles(w->rope_cos + (size_t)p * half, w->rope_sin + (size_t)p * half, c->head_dim, p, c->rope_theta);
     *out = w;
     return 0;
 }
