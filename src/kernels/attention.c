@@ -229,26 +229,44 @@ INL void scores_chunk(const kern_attn_args *a, float *s, const float *const *kt,
         scores_heads(a->nh - h0 < 8 ? a->nh - h0 : 8, s + h0 * CHUNK, a->q + (size_t)h0 * a->hd, a->hd, k4, kst, mk, a->scale);
 }
 
-/* Online softmax step of one head over the chunk's scores sh[0..len): the chunk's max, its exps
- * (written back over the scores) and sum, and the rescale of the output so far. */
-INL void softmax_chunk(float *sh, int len, float *m, float *sum, float *o, int hd) {
-    __m512 mv = _mm512_set1_ps(*m);
-    for (int j = 0; j < len; j += 16) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, tail_mask(len - j), sh + j));
-    float mx = _mm512_reduce_max_ps(mv);
-    float corr = *m == -INFINITY ? 0.0f : expf(*m - mx);
-    __m512 ps = _mm512_setzero_ps(), mxv = _mm512_set1_ps(mx);
-    for (int j = 0; j < len; j += 16) {
-        __mmask16 mk = tail_mask(len - j);
-        __m512 p = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, sh + j), mxv)));
-        _mm512_mask_storeu_ps(sh + j, mk, p);
-        ps = _mm512_add_ps(ps, p);
+/* Online softmax step of every head over the chunk's scores (head h's at s + h * CHUNK): first
+ * each head's new maximum (independent chains), then per head the exps (written back over the
+ * scores), their sum and the rescale of the output so far by exp(m - m'). A head whose maximum
+ * did not grow (most chunks after the first few) skips the rescale: its factor is exactly 1, and
+ * so is the first chunk's output (zeros times 0); the bits are those of always rescaling. */
+INL void softmax_chunk(float *s, int nh, int len, float *m, float *sum, float *out, int hd) {
+    float mx[KERN_ATTN_MAX_HEADS];
+    for (int h = 0; h < nh; h++) {
+        const float *sh = s + h * CHUNK;
+        __m512 mv = _mm512_set1_ps(m[h]);
+        for (int j = 0; j < len; j += 16) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, tail_mask(len - j), sh + j));
+        mx[h] = _mm512_reduce_max_ps(mv);
     }
-    *sum = *sum * corr + _mm512_reduce_add_ps(ps);
-    *m = mx;
-    __m512 cv = _mm512_set1_ps(corr);
-    for (int i = 0; i < hd; i += 16) {
-        __mmask16 mk = tail_mask(hd - i);
-        _mm512_mask_storeu_ps(o + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o + i), cv));
+    for (int h = 0; h < nh; h++) {
+        float *sh = s + h * CHUNK;
+        __m512 ps = _mm512_setzero_ps(), mxv = _mm512_set1_ps(mx[h]);
+        for (int j = 0; j < len; j += 16) {
+            __mmask16 mk = tail_mask(len - j);
+            __m512 p = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, sh + j), mxv)));
+            _mm512_mask_storeu_ps(sh + j, mk, p);
+            ps = _mm512_add_ps(ps, p);
+        }
+        float psum = _mm512_reduce_add_ps(ps);
+        if (mx[h] == m[h]) { /* expf(0) == 1: sum * 1 + psum, o * 1 */
+            sum[h] += psum;
+            continue;
+        }
+        float corr = m[h] == -INFINITY ? 0.0f : expf(m[h] - mx[h]);
+        bool first = m[h] == -INFINITY; /* the output is still zeros */
+        sum[h] = sum[h] * corr + psum;
+        m[h] = mx[h];
+        if (first) continue;
+        float *o = out + (size_t)h * hd;
+        __m512 cv = _mm512_set1_ps(corr);
+        for (int i = 0; i < hd; i += 16) {
+            __mmask16 mk = tail_mask(hd - i);
+            _mm512_mask_storeu_ps(o + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, o + i), cv));
+        }
     }
 }
 
@@ -318,7 +336,7 @@ static TA void attn_avx512(const kern_attn_args *a) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
         chunk_keys(a, c0, len, kbuf, kt, &kst);
         scores_chunk(a, s, kt, kst, len);
-        for (int h = 0; h < nh; h++) softmax_chunk(s + h * CHUNK, len, &m[h], &sum[h], a->out + (size_t)h * hd, hd);
+        softmax_chunk(s, nh, len, m, sum, a->out, hd);
         chunk_rows(a, a->v, c0, len, vbuf, vr);
         pv_chunk(a, s, vr, len);
     }
