@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # s1c and llama.cpp's llama-bench on the same GGUF files, in the same run, interleaved.
 #
-#   bench/side_by_side.sh [ROUNDS=3] [TYPES="f32 bf16 bf16dot q8_0 q4_0"]
+#   bench/side_by_side.sh [ROUNDS=3] [TYPES="f32 bf16 bf16exact q8_0 q4_0"]
 #
-# bf16dot: the BF16 file with S1C_BF16_MATH=dot (bf16 dot products on bf16-rounded activations,
-# llama.cpp's arithmetic); llama-bench runs once per file, so it is compared with bf16's run.
+# bf16: s1c's default arithmetic for BF16 (bf16 dot products on bf16-rounded activations where the
+# CPU has AVX512_BF16: llama.cpp's arithmetic); bf16exact: the same file with S1C_BF16_MATH=exact
+# (weights widened to f32, f32 activations). llama-bench runs once per file, so bf16exact is
+# compared with bf16's run.
 # Each round runs, for every type: `s1c bench --model FILE` (prefill of 512 tokens, decode of
 # 128 after it, decode at 8K context, batched decode of 8 and 32 sequences, each also as a
 # fraction of the machine limits it measures in the same invocation), then llama-bench on the
@@ -27,7 +29,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 ROUNDS="${1:-3}"
-TYPES="${2:-f32 bf16 bf16dot q8_0 q4_0}"
+TYPES="${2:-f32 bf16 bf16exact q8_0 q4_0}"
 S1C="${S1C:-$ROOT/build/s1c}"
 export LLAMA_REF_DIR="${LLAMA_REF_DIR:-/tmp/llama-ref}"
 REF="${LLAMA_REF_TOOLS:-$ROOT/../shared/tools/llama-ref}"
@@ -41,7 +43,7 @@ LLAMA_LIBS="$LLAMA_REF_DIR/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
 
 [ -x "$S1C" ] || { echo "side_by_side: no s1c binary at $S1C (build first, or set S1C)" >&2; exit 1; }
 [ -f "$REF/bench.mjs" ] || { echo "side_by_side: no llama-ref tools at $REF" >&2; exit 1; }
-file_of() { echo "$MODELS/qwen05b-random-${1%dot}.gguf"; }
+file_of() { echo "$MODELS/qwen05b-random-${1%exact}.gguf"; }
 for t in $TYPES; do
     [ -s "$(file_of "$t")" ] || { echo "side_by_side: missing $(file_of "$t")" >&2; exit 1; }
 done
@@ -52,12 +54,12 @@ mkdir -p "$OUT"
 for r in $(seq 1 "$ROUNDS"); do
     for t in $TYPES; do
         f="$(file_of "$t")"
-        math=exact
-        [ "$t" = bf16dot ] && math=dot
+        math=
+        [ "$t" = bf16exact ] && math=exact
         echo "round $r/$ROUNDS $t: s1c" >&2
         S1C_BF16_MATH=$math "$S1C" bench --model "$f" --only "$WORK" --repeats 1 --json --kv-type "$KV" 2>/dev/null |
             sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/s1c.jsonl"
-        [ "$t" = bf16dot ] && continue
+        [ "$t" = bf16exact ] && continue
         if [ -n "${S1C_BASE:-}" ]; then
             echo "round $r/$ROUNDS $t: s1c before ($S1C_BASE)" >&2
             "$S1C_BASE" bench --model "$f" --only "$WORK" --repeats 1 --json 2>/dev/null |

@@ -47,7 +47,7 @@ def table(s1c, llama, title):
             vals[w] = v
             cells.append(f"{v:.1f} ({fr:.2f})")
         out[t] = vals
-        ls = [r for r in llama if r.get("file_type") == t.replace("dot", "")]
+        ls = [r for r in llama if r.get("file_type") == t.replace("exact", "")]
         pp = med([r["pp_tok_s"] for r in ls if r.get("pp_tok_s")])
         tg = med([r["tg_tok_s"] for r in ls if r.get("tg_tok_s")])
         tgd = med([r["tg_d512_tok_s"] for r in ls if r.get("tg_d512_tok_s")])

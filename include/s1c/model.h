@@ -62,13 +62,16 @@ const char *s1c_model_path(const s1c_model *m);
 int s1c_model_weight_dtype(const s1c_model *m);
 /* The GGUF file behind the model (its tokenizer metadata), or NULL. */
 const gguf_file *s1c_model_gguf(const s1c_model *m);
-/* The arithmetic of BF16 matrices: exact (the default: weights widened to f32 against f32
- * activations, the F32 kernel's result on the widened matrix) or dot (bf16 dot products on
- * activations rounded to bf16, as llama.cpp and GPUs compute bf16: twice the FLOP rate, the
- * activations at 8 significant bits). Set before the first forward (the matrices are packed for
- * one or the other: an error after); $S1C_BF16_MATH=dot makes dot the default. */
+/* The arithmetic of BF16 matrices: dot (bf16 dot products on activations rounded to bf16, f32
+ * sums: as llama.cpp, PyTorch's bfloat16 and GPUs compute a BF16 model; twice the FLOP rate of
+ * f32, the activations at 8 significant bits) or exact (weights widened to f32 against f32
+ * activations: the F32 kernel's result on the widened matrix). The default is
+ * s1c_bf16_dot_default(): dot where the CPU has AVX512_BF16, exact elsewhere, $S1C_BF16_MATH=
+ * exact|dot overriding. Set before the first forward (the matrices are packed for one or the
+ * other: an error after). */
 int s1c_model_set_bf16_dot(s1c_model *m, bool dot, s1c_err *err);
 bool s1c_model_bf16_dot(const s1c_model *m);
+bool s1c_bf16_dot_default(void);
 
 /* ---------------------------------------------------------------- paged KV cache */
 

@@ -64,8 +64,9 @@ static const char *mixture_name(uint64_t ftype) {
 const char *bench_model_type_name(const s1c_model *m) {
     uint64_t ft;
     const char *mix = m->format == S1C_FMT_GGUF && gguf_get_u64(&m->gguf, "general.file_type", &ft, NULL) == 1 ? mixture_name(ft) : NULL;
-    /* BF16 in bf16 dot products is its own line: the same weights, other arithmetic */
-    if (!mix && bench_model_dtype(m) == S1C_BF16 && s1c_model_bf16_dot(m)) return "bf16_dot";
+    /* BF16 widened exactly is its own line: the same weights, other arithmetic (bf16 is the
+     * type's own, bf16 dot products) */
+    if (!mix && bench_model_dtype(m) == S1C_BF16 && !s1c_model_bf16_dot(m)) return "bf16_exact";
     const char *name = mix ? mix : s1c_dtype_name(bench_model_dtype(m));
     return name ? name : "?";
 }

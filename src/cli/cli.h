@@ -43,8 +43,9 @@ bool arg_kv_type(int argc, char **argv, int *i, int *out);
 /* --bf16-math's value: false for "exact", true for "dot" (s1c_model_set_bf16_dot). */
 bool arg_bf16_math(int argc, char **argv, int *i, bool *dot);
 #define BF16_MATH_HELP                                                                                       \
-    "  --bf16-math M        BF16 weights: exact (default: widened to f32, f32 activations) or dot (bf16 dot\n" \
-    "                       products on bf16-rounded activations, as llama.cpp and GPUs: 2x the FLOP rate)\n"
+    "  --bf16-math M        BF16 weights: dot (bf16 dot products on bf16-rounded activations, as llama.cpp,\n" \
+    "                       PyTorch and GPUs: 2x the FLOP rate; the default where the CPU has AVX512_BF16)\n" \
+    "                       or exact (widened to f32, f32 activations; the default elsewhere)\n"
 
 /* A text callback that writes to stdout as text arrives (streaming generation). */
 int cli_print_stream(void *user, const char *text, int n);

@@ -67,6 +67,8 @@ typedef struct kern_packed kern_packed;
  * selected family has no packed kernel for dtype; the caller keeps the row-major path. */
 enum { KERN_PACK_BF16_DOT = 1 };
 int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err);
+/* Whether KERN_PACK_BF16_DOT packs here (the AVX-512 family on a CPU with AVX512_BF16). */
+bool kern_packs_bf16_dot(void);
 void kern_packed_free(kern_packed *p);
 size_t kern_packed_bytes(const kern_packed *p);
 /* Scratch for the converted activations, reused from call to call (a multi-megabyte buffer

@@ -101,6 +101,8 @@ static bool family_packs(int dtype, bool bf16_dot) {
     }
 }
 
+bool kern_packs_bf16_dot(void) { return family_packs(S1C_BF16, true); }
+
 static void pack_f32(kern_packed *p) {
     const float *w = p->w;
     float *dst = (float *)p->data;

@@ -319,13 +319,22 @@ int model_pack(const s1c_model *cm, s1c_err *err) {
 
 /* ------------------------------------------------------------------ open / free (2) */
 
+/* BF16's arithmetic unless told: bf16 dot products where the CPU has them (AVX512_BF16), as
+ * llama.cpp, PyTorch's bfloat16 and GPUs compute a BF16 model; elsewhere there is no faster
+ * arithmetic than the exact widening. $S1C_BF16_MATH=exact|dot overrides. */
+bool s1c_bf16_dot_default(void) {
+    const char *bm = getenv("S1C_BF16_MATH");
+    if (bm && strcmp(bm, "dot") == 0) return true;
+    if (bm && strcmp(bm, "exact") == 0) return false;
+    return kern_packs_bf16_dot();
+}
+
 int s1c_model_open(s1c_model **out, const char *path, s1c_err *err) {
     *out = NULL;
     s1c_model *m = calloc(1, sizeof *m);
     if (!m) return s1c_fail(err, "%s: out of memory", path);
     pthread_mutex_init(&m->pack_lock, NULL);
-    const char *bm = getenv("S1C_BF16_MATH");
-    m->bf16_dot = bm && strcmp(bm, "dot") == 0;
+    m->bf16_dot = s1c_bf16_dot_default();
     m->path = strdup(path);
     if (open_format(m, path, err) != 0 || s1c_config_validate(&m->cfg, path, err) != 0 || bind_weights(m, err) != 0) {
         s1c_model_free(m);

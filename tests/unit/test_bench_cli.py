@@ -76,7 +76,10 @@ if rows:
     check("machine line first", m.get("name") == "machine" and m.get("threads", 0) >= 1, m)
     check("machine limits measured", m.get("read_gb_s", 0) > 0 and m.get("f32_gflops", 0) > 0
           and m.get("bf16_gflops", -1) >= 0 and m.get("int8_gops", -1) >= 0, m)
-    check_results("all types", rows[1:], ["f32", "bf16", "q8_0", "q4_0"])
+    # BF16's default arithmetic is bf16 dot products where the CPU has them, else exact
+    bf16 = [r.get("type") for r in rows[1:] if r.get("type", "").startswith("bf16")]
+    check("bf16 named by its arithmetic", bf16 and set(bf16) <= {"bf16", "bf16_exact"}, bf16)
+    check_results("all types", [dict(r, type="bf16") if r.get("type") == "bf16_exact" else r for r in rows[1:]], ["f32", "bf16", "q8_0", "q4_0"])
 check("temporary models removed", os.listdir(tmp) == [], os.listdir(tmp))
 
 # one type; text output
@@ -111,10 +114,13 @@ rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", 
 rows = parse(out) if rc == 0 else []
 check("--types q4_k on tiny", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("decode", "q8_0")]
       and "not all whole 256-blocks" in err, out + err)
-# --bf16-math dot: BF16 in bf16 dot products, its own type name in the results
+# --bf16-math exact: BF16 widened to f32, its own type name in the results
+rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", "bf16", "--bf16-math", "exact", "--only", "prefill", "--tmp", tmp)
+rows = parse(out) if rc == 0 else []
+check("--bf16-math exact", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("prefill", "bf16_exact")], out + err)
 rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", "bf16", "--bf16-math", "dot", "--only", "prefill", "--tmp", tmp)
 rows = parse(out) if rc == 0 else []
-check("--bf16-math dot", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("prefill", "bf16_dot")], out + err)
+check("--bf16-math dot", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("prefill", "bf16")], out + err)
 one_line_error("bad --bf16-math", *run("bench", "--bf16-math", "fast")[::2], "exact or dot")
 rc, _, err = run("bench", "--types", "q7_k")
 check("unknown type lists the K-quants", rc != 0 and "q4_k, q5_k, q6_k" in err, err)

@@ -66,7 +66,21 @@ static void test_bf16_math(void **state) {
     free(dir);
 }
 
+/* The default: bf16 dot products where the packed kernels take them (AVX512_BF16), exact
+ * elsewhere; $S1C_BF16_MATH overrides it either way. */
+static void test_bf16_default(void **state) {
+    (void)state;
+    unsetenv("S1C_BF16_MATH");
+    assert_true(s1c_bf16_dot_default() == kern_packs_bf16_dot());
+    setenv("S1C_BF16_MATH", "exact", 1);
+    assert_false(s1c_bf16_dot_default());
+    setenv("S1C_BF16_MATH", "dot", 1);
+    assert_true(s1c_bf16_dot_default());
+    unsetenv("S1C_BF16_MATH");
+    if (kern_avx512bf16_supported() && !strcmp(kern_name(), "avx512")) assert_true(s1c_bf16_dot_default());
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_bf16_math)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_bf16_math), cmocka_unit_test(test_bf16_default)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,7 +89,7 @@ static void check_ragged(run *r, const int32_t *ta, const int32_t *tb, const flo
 
 static void check_type(const char *hf, int dtype, const char *bf16_math, double tol) {
     char name[64];
-    snprintf(name, sizeof name, "kf_%s%s.gguf", s1c_dtype_name(dtype), bf16_math ? "_dot" : "");
+    snprintf(name, sizeof name, "kf_%s%s%s.gguf", s1c_dtype_name(dtype), bf16_math ? "_" : "", bf16_math ? bf16_math : "");
     char *path = tu_path("S1C_TMP", name);
     s1c_err err;
     if (s1c_model_convert(hf, path, dtype, &err) != 0) fail_msg("%s", err.msg);
@@ -136,7 +136,7 @@ static void test_forward_packed(void **state) {
     c.hidden_dim = 160;
     if (s1c_model_init_hf(&c, 9, S1C_F32, hf, &err) != 0) fail_msg("%s", err.msg);
     check_type(hf, S1C_F32, NULL, 1e-4);
-    check_type(hf, S1C_BF16, NULL, 1e-4);
+    check_type(hf, S1C_BF16, "exact", 1e-4);
     uint16_t wb[32] = {0};
     assert_int_equal(kern_pack(&p, wb, S1C_BF16, 32, 1, KERN_PACK_BF16_DOT, &err), 0);
     bool dot = p != NULL;
