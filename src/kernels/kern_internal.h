@@ -93,14 +93,8 @@ bool kern_avx512bf16_supported(void);
  * CPU has VNNI, else the reference. */
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 
-/* The packed multi-row kernels (packed_avx512.c; see kern_pack in kernels.h). pw: the tile's
- * first panel; pstride: bytes from one panel to the next; ps: its first panel's f16 block scales
- * (quantized types), psstride elements per panel. Rows t of the activations: x (f32), xb (bf16
- * pairs as u32, n2 per row) or xq/xd/xs, each pointing at the tile's first row. out: [n_rows][d] with the tile's first output at column c0;
- * cols: valid outputs in the tile (the rest of the last panel is not stored). Range [k0, k1) in
- * k (F32), k-pairs (BF16) or blocks (quantized); k0 > 0 continues from out. */
-/* Weights to prefetch into L2 while a tile computes: lines [lo, hi) of n ranges (base + i *
- * stride, each len bytes) read in lockstep (line l is range l % n's line l / n, the order a tile
+/* Weights to prefetch into L2 while a tile computes: lines [lo, hi) of n ranges (range i at
+ * base + i * stride) read in lockstep (line l is range l % n's line l / n, the order a tile
  * reads its panels in), per_block lines per step. The driver gives each of a slice's row passes a
  * share of the next slice, so its first pass finds it in L2 instead of waiting on memory. */
 typedef struct pk_pf {
@@ -109,6 +103,12 @@ typedef struct pk_pf {
     int n, per_block;
 } pk_pf;
 
+/* The packed multi-row kernels (packed_avx512.c; see kern_pack in kernels.h). pw: the tile's
+ * first panel; pstride: bytes from one panel to the next; ps: its first panel's f16 block scales
+ * (quantized types), psstride elements per panel. Rows t of the activations: x (f32), xb (bf16
+ * pairs as u32, n2 per row) or xq/xd/xs, each pointing at the tile's first row. out: [n_rows][d] with the tile's first output at column c0;
+ * cols: valid outputs in the tile (the rest of the last panel is not stored). Range [k0, k1) in
+ * k (F32), k-pairs (BF16) or blocks (quantized); k0 > 0 continues from out. */
 typedef struct pk_tile {
     pk_pf pf; /* per_block 0: none */
     const uint8_t *pw;

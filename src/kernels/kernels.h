@@ -117,12 +117,10 @@ typedef struct kern_attn_args {
 } kern_attn_args;
 void kern_attention(const kern_attn_args *a);
 
-/* Rotates each head of vec (n_heads heads of head_dim <= KERN_ATTN_MAX_HD) by position pos.
- * Pairs are (i, i + head_dim/2) when rotate_half (HF/NEOX layout), else (2i, 2i+1) (llama2.c/GGUF
- * llama). kern_rope = kern_rope_angles, then kern_rope_apply: a position's angles (the same for
- * every layer and for q and k) can be computed once. */
-void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half);
-/* cs[i], sn[i] = cos, sin of pos / theta^(2i / head_dim), i < head_dim / 2 (HF's fp32 inv_freq). */
+/* RoPE for position pos: kern_rope_angles gives cs[i], sn[i] = cos, sin of pos / theta^(2i /
+ * head_dim) for i < head_dim / 2 (HF's fp32 inv_freq), the same for every head, layer, q and k;
+ * kern_rope_apply rotates each head of vec (n_heads heads of head_dim) by them. Pairs are
+ * (i, i + head_dim/2) when rotate_half (HF/NEOX layout), else (2i, 2i+1) (llama2.c/GGUF llama). */
 void kern_rope_angles(float *cs, float *sn, int head_dim, int pos, float theta);
 void kern_rope_apply(float *vec, int n_heads, int head_dim, const float *cs, const float *sn, bool rotate_half);
 

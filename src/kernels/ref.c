@@ -76,8 +76,8 @@ int kern_ref_argmax(const float *x, int n) {
 
 const kern_ops kern_ops_ref = {"ref", ref_matmul_rows, kern_ref_rmsnorm, kern_ref_dot, kern_ref_axpy, gemm_ref_block, 1, 1, kern_ref_matmul_q_rows, kern_ref_argmax};
 
-/* The angle of each pair is the same for every head: its cos and sin are computed once per call,
- * not once per head (powf, cosf and sinf cost more than the rotations they feed). */
+/* A position's angles are the same for every head, layer, q and k: computed once per position
+ * (powf, cosf and sinf cost more than the rotations they feed). */
 void kern_rope_angles(float *cs, float *sn, int head_dim, int pos, float theta) {
     for (int i = 0; i < head_dim / 2; i++) {
         /* the same float expression llama2.c and HF (fp32 inv_freq) evaluate */
@@ -99,12 +99,6 @@ void kern_rope_apply(float *vec, int n_heads, int head_dim, const float *cs, con
             v[b] = v0 * sn[i] + v1 * cs[i];
         }
     }
-}
-
-void kern_rope(float *vec, int n_heads, int head_dim, int pos, float theta, bool rotate_half) {
-    float cs[KERN_ATTN_MAX_HD / 2], sn[KERN_ATTN_MAX_HD / 2];
-    kern_rope_angles(cs, sn, head_dim, pos, theta);
-    kern_rope_apply(vec, n_heads, head_dim, cs, sn, rotate_half);
 }
 
 void kern_softmax(float *x, int n) {

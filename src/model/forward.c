@@ -156,7 +156,6 @@ static void attend_all(s1c_fwd *f, const s1c_kv *kv, int layer, const s1c_batch 
     else s1c_pool_run(pool, T, attn_task, &j);
 }
 
-
 /* SwiGLU of a batch's rows over the pool (element-wise: the split changes no bit; serial it
  * was ~1% of a 32-row step, with the other thread waiting). */
 typedef struct swiglu_job {
@@ -178,6 +177,7 @@ static void swiglu_rows(float *a, const float *b, size_t n) {
     if (T <= 1 || n < 16384) swiglu_task(&j, 0, 1);
     else s1c_pool_run(pool, T, swiglu_task, &j);
 }
+
 static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int r0, int n) {
     const s1c_config *c = &f->m->cfg;
     const layer_weights *w = &f->m->layers[l];

@@ -148,7 +148,7 @@ int s1c_gradws_new(s1c_gradws **out, const s1c_config *c, int max_tokens, int he
     }
     ws_layout(w, c, max_tokens, head_chunk, w->n_acts, w->block);
     w->a = &w->acts[0];
-    /* RoPE angles: kern_rope's */
+    /* RoPE angles: the forward's (kern_rope_angles) */
     int half = c->head_dim / 2;
     for (int p = 0; p < max_tokens; p++) kern_rope_angles(w->rope_cos + (size_t)p * half, w->rope_sin + (size_t)p * half, c->head_dim, p, c->rope_theta);
     *out = w;
