@@ -129,9 +129,8 @@ INL __m512 round_away(__m512 v) {
         v[0] = OP(SPS(v[0], v[1], 0x88), SPS(v[0], v[1], 0xDD));                                                    \
     } while (0)
 
-INL __m512i shuf_epi32(__m512i a, __m512i b, const int imm) {
-    return _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), imm));
-}
+/* vshufps on integer lanes (a macro: the immediate must be a constant for every compiler) */
+#define SHUF_EPI32(a, b, imm) _mm512_castps_si512(_mm512_shuffle_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), imm))
 
 INL __m512 tree_max(__m512 v[16]) {
     TREE16(_mm512_max_ps, _mm512_shuffle_f32x4, _mm512_shuffle_ps, v);
@@ -139,7 +138,7 @@ INL __m512 tree_max(__m512 v[16]) {
 }
 
 INL __m512i tree_add(__m512i v[16]) {
-    TREE16(_mm512_add_epi32, _mm512_shuffle_i32x4, shuf_epi32, v);
+    TREE16(_mm512_add_epi32, _mm512_shuffle_i32x4, SHUF_EPI32, v);
     return v[0];
 }
 
