@@ -38,14 +38,15 @@ bool arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
 bool arg_kv_type(int argc, char **argv, int *i, int *out);
 #define KV_TYPE_HELP                                                                                         \
     "  --kv-type T          KV cache element type: f32 (default), f16 or bf16 (half the memory per token;\n" \
-    "                       16-bit keys and values, as llama.cpp's default f16 cache)\n"
+    "                       16-bit keys and values, as llama.cpp's default f16 cache; bf16: attention in\n" \
+    "                       bf16 dot products under --bf16-math dot, the fastest at long contexts)\n"
 
 /* --bf16-math's value: false for "exact", true for "dot" (s1c_model_set_bf16_dot). */
 bool arg_bf16_math(int argc, char **argv, int *i, bool *dot);
 #define BF16_MATH_HELP                                                                                       \
-    "  --bf16-math M        BF16 weights: dot (bf16 dot products on bf16-rounded activations, as llama.cpp,\n" \
-    "                       PyTorch and GPUs: 2x the FLOP rate; the default where the CPU has AVX512_BF16)\n" \
-    "                       or exact (widened to f32, f32 activations; the default elsewhere)\n"
+    "  --bf16-math M        BF16 weights (and a bf16 KV cache's attention): dot (bf16 dot products on\n" \
+    "                       bf16-rounded activations, as llama.cpp, PyTorch and GPUs: 2x the FLOP rate; the\n" \
+    "                       default where the CPU has AVX512_BF16) or exact (f32 arithmetic; the default elsewhere)\n"
 
 /* A text callback that writes to stdout as text arrives (streaming generation). */
 int cli_print_stream(void *user, const char *text, int n);

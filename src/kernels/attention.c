@@ -11,7 +11,13 @@
  * kern_dot / kern_axpy (ref, avx2) and AVX-512 (the scores of 16 positions per vector from the
  * transposed keys, shared by the group's heads; a vector exp; weighted sums in registers).
  * Keys are stored transposed within a block (kern_attn_args in kernels.h): element i of a
- * block's positions side by side. */
+ * block's positions side by side.
+ *
+ * A BF16 cache with bf16_dot (kern_attention_dot) takes the same steps in bf16 dot products: the
+ * query rounded to bf16 once, s_j one vdpbf16ps chain over element pairs; each p_j rounded to
+ * bf16 before it is summed, acc one vdpbf16ps chain over position pairs (j, j+1). The cache is
+ * read as stored; pairs are formed in registers. Its results differ from the f32 steps by the
+ * roundings (the query's relative 2^-9 per element, each weight's 2^-9). */
 #include "kern_internal.h"
 
 #include <math.h>
@@ -96,7 +102,9 @@ static void attn_generic(const kern_attn_args *a) {
 #include <immintrin.h>
 #include "vmath_avx512.h" /* exp16, swiglu16: the one AVX-512 exp */
 
-#define TA __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+/* avx512bf16 for the dot steps of a BF16 cache; nothing else here emits its instructions, and
+ * those steps run only where the CPU has it (kern_attention) */
+#define TA __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TA
 
 INL __m512 load16(const void *base, int dtype, size_t i, __mmask16 m) {
@@ -166,12 +174,72 @@ INL void chunk_keys(const kern_attn_args *a, int c0, int len, float *buf, const 
     }
 }
 
+/* The BF16 dot steps (kern_attn_args.bf16_dot): keys and values stay bf16, the query and the
+ * softmax weights are rounded to bf16 (nearest even), and vdpbf16ps takes two products per lane.
+ * A pair is two bf16 in one 32-bit lane, the lower element first: for scores element pair
+ * (2i, 2i+1) of one position, for the weighted sum positions (2j, 2j+1) of one element. */
+
+/* A 16-bit lane's value and its neighbour's as a pair: lanes 0..15 of a next to lanes 0..15 of b. */
+INL __m512i pairs16(__m256i a, __m256i b) {
+    const __m512i idx = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3,
+                                         34, 2, 33, 1, 32, 0);
+    return _mm512_permutex2var_epi16(_mm512_castsi256_si512(a), idx, _mm512_castsi256_si512(b));
+}
+
+/* The query rows of the group as bf16 pairs (qp[h * hd/2 + i] = elements 2i, 2i+1 of head h). */
+INL void query_pairs(const kern_attn_args *a, float *qp) {
+    size_t n = (size_t)a->nh * a->hd; /* hd even: whole pairs */
+    for (size_t i = 0; i < n; i += 32) {
+        __mmask16 lo = tail_mask((int)(n - i)), hi = n - i > 16 ? tail_mask((int)(n - i - 16)) : 0;
+        __m512 x0 = _mm512_maskz_loadu_ps(lo, a->q + i), x1 = _mm512_maskz_loadu_ps(hi, a->q + i + 16);
+        __m512i b = (__m512i)_mm512_cvtne2ps_pbh(x1, x0); /* x0's 16 in the low half */
+        _mm512_mask_storeu_epi16((uint16_t *)qp + i, (__mmask32)lo | (__mmask32)hi << 16, b);
+    }
+}
+
+/* The chunk's keys for the dot steps, kept in 16 bits: as chunk_keys but element i of group g's
+ * 16 positions at kt[g] + i * kst bf16 (in place where blocks hold whole groups, kst = bs;
+ * gathered into buf otherwise, kst = 16, lanes past the sequence 0). The scores pair elements
+ * 2i and 2i+1 in registers. */
+INL void chunk_keys16(const kern_attn_args *a, int c0, int len, float *buf, const float **kt, size_t *kst) {
+    const uint16_t *k = a->k;
+    *kst = a->bs % 16 == 0 ? (size_t)a->bs : 16;
+    for (int g = 0; 16 * g < len; g++) {
+        int j0 = c0 + 16 * g, cnt = len - 16 * g < 16 ? len - 16 * g : 16;
+        if (a->bs % 16 == 0) {
+            kt[g] = (const float *)(k + key_at(a, j0));
+            continue;
+        }
+        uint16_t *dst = (uint16_t *)buf + (size_t)g * 16 * a->hd;
+        kt[g] = (const float *)dst;
+        for (int jj = 0; jj < 16; jj++) {
+            size_t r = jj < cnt ? key_at(a, j0 + jj) : 0;
+            for (int i = 0; i < a->hd; i++) dst[16 * i + jj] = jj < cnt ? k[r + (size_t)i * a->bs] : 0;
+        }
+    }
+}
+
+/* The chunk's value rows for the dot steps, in place (bf16), in pairs: vr[2p], vr[2p + 1] are
+ * positions c0 + 2p and c0 + 2p + 1; an odd chunk's last pair ends in a row of zeros (its
+ * weight is 0 too). */
+INL void chunk_rows16(const kern_attn_args *a, int c0, int len, const float **vr) {
+    static const uint16_t zeros[KERN_ATTN_CONV_HD];
+    int b = c0 / a->bs, off = c0 % a->bs;
+    for (int j = 0; j < len; j++) {
+        vr[j] = (const float *)((const uint16_t *)a->v + (size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld);
+        if (++off == a->bs) off = 0, b++;
+    }
+    if (len % 2) vr[len] = (const float *)zeros;
+}
+
 /* Scores of HH heads (q: their query rows; s: their rows of the score scratch, CHUNK apart) for
  * NG groups of 16 positions: per key element one vector load per group, shared by the heads,
  * and per head a broadcast of its query element; each score is one FMA chain over the elements
  * from 0, times scale. HH x NG chains keep both FMA pipes busy; HH and NG are constants at every
- * call, so the loops unroll into registers. */
-INL void scores_kt(const int HH, const int NG, float *s, const float *q, int hd, const float *const *kt, size_t kst,
+ * call, so the loops unroll into registers. DOT: the same over element pairs (hd: the pair
+ * count; q holds bf16 pairs in f32-sized slots, kt bf16 rows, chunk_keys16), one vdpbf16ps per
+ * pair. */
+INL void scores_kt(const int HH, const int NG, const bool DOT, float *s, const float *q, int hd, const float *const *kt, size_t kst,
                    const __mmask16 *mk, float scale) {
     __m512 acc[8][4];
 #pragma GCC unroll 8
@@ -181,12 +249,20 @@ INL void scores_kt(const int HH, const int NG, float *s, const float *q, int hd,
     for (int i = 0; i < hd; i++) {
         __m512 kv[4];
 #pragma GCC unroll 4
-        for (int g = 0; g < NG; g++) kv[g] = _mm512_loadu_ps(kt[g] + (size_t)i * kst);
+        for (int g = 0; g < NG; g++) {
+            if (DOT) { /* rows 2i and 2i + 1 of 16 positions, as pairs */
+                const uint16_t *r = (const uint16_t *)kt[g] + 2 * (size_t)i * kst;
+                kv[g] = _mm512_castsi512_ps(pairs16(_mm256_loadu_si256((const __m256i *)r), _mm256_loadu_si256((const __m256i *)(r + kst))));
+            } else {
+                kv[g] = _mm512_loadu_ps(kt[g] + (size_t)i * kst);
+            }
+        }
 #pragma GCC unroll 8
         for (int h = 0; h < HH; h++) {
-            __m512 qb = _mm512_set1_ps(q[(size_t)h * hd + i]);
+            __m512 qb = _mm512_set1_ps(q[(size_t)h * hd + i]); /* DOT: a pair's 32 bits */
 #pragma GCC unroll 4
-            for (int g = 0; g < NG; g++) acc[h][g] = _mm512_fmadd_ps(qb, kv[g], acc[h][g]);
+            for (int g = 0; g < NG; g++)
+                acc[h][g] = DOT ? _mm512_dpbf16_ps(acc[h][g], (__m512bh)qb, (__m512bh)kv[g]) : _mm512_fmadd_ps(qb, kv[g], acc[h][g]);
         }
     }
     __m512 sc = _mm512_set1_ps(scale);
@@ -197,27 +273,32 @@ INL void scores_kt(const int HH, const int NG, float *s, const float *q, int hd,
 }
 
 /* Up to 3 heads: all four groups at once (4 to 12 chains); 4 to 8 heads: two groups at a time. */
-static TA void scores_heads(int hh, float *s, const float *q, int hd, const float *const *kt, size_t kst, const __mmask16 *mk, float scale) {
-    switch (hh) {
-    case 1: scores_kt(1, 4, s, q, hd, kt, kst, mk, scale); return;
-    case 2: scores_kt(2, 4, s, q, hd, kt, kst, mk, scale); return;
-    case 3: scores_kt(3, 4, s, q, hd, kt, kst, mk, scale); return;
-    default: break;
+#define SCORES_HEADS(NAME, DOT)                                                                                          \
+    static TA void NAME(int hh, float *s, const float *q, int hd, const float *const *kt, size_t kst, const __mmask16 *mk, \
+                        float scale) {                                                                                   \
+        switch (hh) {                                                                                                    \
+        case 1: scores_kt(1, 4, DOT, s, q, hd, kt, kst, mk, scale); return;                                             \
+        case 2: scores_kt(2, 4, DOT, s, q, hd, kt, kst, mk, scale); return;                                             \
+        case 3: scores_kt(3, 4, DOT, s, q, hd, kt, kst, mk, scale); return;                                             \
+        default: break;                                                                                                  \
+        }                                                                                                                \
+        for (int g = 0; g < 4 && mk[g]; g += 2) {                                                                        \
+            float *sg = s + 16 * g;                                                                                      \
+            switch (hh) {                                                                                                \
+            case 4: scores_kt(4, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
+            case 5: scores_kt(5, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
+            case 6: scores_kt(6, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
+            case 7: scores_kt(7, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
+            default: scores_kt(8, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                \
+            }                                                                                                            \
+        }                                                                                                                \
     }
-    for (int g = 0; g < 4 && mk[g]; g += 2) {
-        float *sg = s + 16 * g;
-        switch (hh) {
-        case 4: scores_kt(4, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
-        case 5: scores_kt(5, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
-        case 6: scores_kt(6, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
-        case 7: scores_kt(7, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
-        default: scores_kt(8, 2, sg, q, hd, kt + g, kst, mk + g, scale); break;
-        }
-    }
-}
+SCORES_HEADS(scores_heads, false)
+SCORES_HEADS(scores_heads_dot, true)
 
-/* The scores of every head of the group over the chunk's len positions, heads 8 at a time. */
-INL void scores_chunk(const kern_attn_args *a, float *s, const float *const *kt, size_t kst, int len) {
+/* The scores of every head of the group over the chunk's len positions, heads 8 at a time
+ * (q: the query rows, or their bf16 pairs for dot; steps: hd, or hd / 2). */
+INL void scores_chunk(const kern_attn_args *a, bool dot, const float *q, int steps, float *s, const float *const *kt, size_t kst, int len) {
     const float *k4[4];
     __mmask16 mk[4];
     for (int g = 0; g < 4; g++) {
@@ -225,16 +306,21 @@ INL void scores_chunk(const kern_attn_args *a, float *s, const float *const *kt,
         mk[g] = cnt > 0 ? tail_mask(cnt) : 0;
         k4[g] = cnt > 0 ? kt[g] : kt[0]; /* a group past the end: group 0 again, not stored */
     }
-    for (int h0 = 0; h0 < a->nh; h0 += 8)
-        scores_heads(a->nh - h0 < 8 ? a->nh - h0 : 8, s + h0 * CHUNK, a->q + (size_t)h0 * a->hd, a->hd, k4, kst, mk, a->scale);
+    for (int h0 = 0; h0 < a->nh; h0 += 8) {
+        int hh = a->nh - h0 < 8 ? a->nh - h0 : 8;
+        if (dot) scores_heads_dot(hh, s + h0 * CHUNK, q + (size_t)h0 * steps, steps, k4, kst, mk, a->scale);
+        else scores_heads(hh, s + h0 * CHUNK, q + (size_t)h0 * steps, steps, k4, kst, mk, a->scale);
+    }
 }
 
 /* Online softmax step of every head over the chunk's scores (head h's at s + h * CHUNK): first
  * each head's new maximum (independent chains), then per head the exps (written back over the
  * scores), their sum and the rescale of the output so far by exp(m - m'). A head whose maximum
  * did not grow (most chunks after the first few) skips the rescale: its factor is exactly 1, and
- * so is the first chunk's output (zeros times 0); the bits are those of always rescaling. */
-INL void softmax_chunk(float *s, int nh, int len, float *m, float *sum, float *out, int hd) {
+ * so is the first chunk's output (zeros times 0); the bits are those of always rescaling.
+ * pb (the dot steps): each weight rounded to bf16 before it is summed, and written there as
+ * bf16 (head h's at pb + h * CHUNK / 2 f32 slots, 0 past len). */
+INL void softmax_chunk(float *s, int nh, int len, float *m, float *sum, float *out, int hd, float *pb) {
     float mx[KERN_ATTN_MAX_HEADS];
     for (int h = 0; h < nh; h++) {
         const float *sh = s + h * CHUNK;
@@ -248,7 +334,13 @@ INL void softmax_chunk(float *s, int nh, int len, float *m, float *sum, float *o
         for (int j = 0; j < len; j += 16) {
             __mmask16 mk = tail_mask(len - j);
             __m512 p = _mm512_maskz_mov_ps(mk, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, sh + j), mxv)));
-            _mm512_mask_storeu_ps(sh + j, mk, p);
+            if (pb) {
+                __m256i pbh = (__m256i)_mm512_cvtneps_pbh(p);
+                _mm256_storeu_si256((__m256i *)((uint16_t *)(pb + h * (CHUNK / 2)) + j), pbh);
+                p = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(pbh), 16));
+            } else {
+                _mm512_mask_storeu_ps(sh + j, mk, p);
+            }
             ps = _mm512_add_ps(ps, p);
         }
         float psum = _mm512_reduce_add_ps(ps);
@@ -273,8 +365,10 @@ INL void softmax_chunk(float *s, int nh, int len, float *m, float *sum, float *o
 /* o_h[i0 .. i0 + 16 NV) += sum_j p_h[j] v_j over the chunk, j increasing, for HH heads at once
  * (HH x NV <= 16 accumulators: each value vector loaded once for HH heads, so the loop is bound
  * by its FMAs, not its loads, and the chains of several outputs interleave to hide their
- * latency). HH and NV are constants at every call, so the loops unroll with no tests. */
-INL void pv_heads(int HH, int NV, float *const *o, const float *const *p, const float *const *vr, int len, int i0, int hd) {
+ * latency). HH and NV are constants at every call, so the loops unroll with no tests. DOT: j
+ * counts position pairs, p_h[j] holds a bf16 pair in an f32-sized slot, vr bf16 rows
+ * (chunk_rows16), paired in registers (vdpbf16ps). */
+INL void pv_heads(int HH, int NV, const bool DOT, float *const *o, const float *const *p, const float *const *vr, int len, int i0, int hd) {
     __m512 acc[16];
     __mmask16 mk[8];
 #pragma GCC unroll 8
@@ -286,12 +380,20 @@ INL void pv_heads(int HH, int NV, float *const *o, const float *const *p, const 
     for (int j = 0; j < len; j++) {
         __m512 v[8];
 #pragma GCC unroll 8
-        for (int c = 0; c < NV; c++) v[c] = _mm512_maskz_loadu_ps(mk[c], vr[j] + i0 + 16 * c);
+        for (int c = 0; c < NV; c++) {
+            if (DOT) { /* element i of positions 2j and 2j + 1 as pairs */
+                const uint16_t *r0 = (const uint16_t *)vr[2 * j] + i0 + 16 * c, *r1 = (const uint16_t *)vr[2 * j + 1] + i0 + 16 * c;
+                v[c] = _mm512_castsi512_ps(pairs16(_mm256_maskz_loadu_epi16(mk[c], r0), _mm256_maskz_loadu_epi16(mk[c], r1)));
+            } else {
+                v[c] = _mm512_maskz_loadu_ps(mk[c], vr[j] + i0 + 16 * c);
+            }
+        }
 #pragma GCC unroll 8
         for (int h = 0; h < HH; h++) {
             __m512 pj = _mm512_set1_ps(p[h][j]);
 #pragma GCC unroll 8
-            for (int c = 0; c < NV; c++) acc[h * NV + c] = _mm512_fmadd_ps(pj, v[c], acc[h * NV + c]);
+            for (int c = 0; c < NV; c++)
+                acc[h * NV + c] = DOT ? _mm512_dpbf16_ps(acc[h * NV + c], (__m512bh)pj, (__m512bh)v[c]) : _mm512_fmadd_ps(pj, v[c], acc[h * NV + c]);
         }
     }
 #pragma GCC unroll 8
@@ -301,44 +403,59 @@ INL void pv_heads(int HH, int NV, float *const *o, const float *const *p, const 
 }
 
 /* The weighted sum of values for every head of the group: heads 4 at a time while a head is at
- * most 64 wide, 2 at a time in slices of 128 elements otherwise. */
-INL void pv_chunk(const kern_attn_args *a, const float *s, const float *const *vr, int len) {
-    int nh = a->nh, hd = a->hd, wide = hd > 64, step = wide ? 2 : 4;
-    for (int h = 0; h < nh; h += step) {
-        int hh = nh - h < step ? nh - h : step;
-        float *o[4];
-        const float *p[4];
-        for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * CHUNK;
-        for (int i0 = 0; i0 < hd; i0 += wide ? 128 : 64) {
-            if (wide) {
-                if (hh == 2) pv_heads(2, 8, o, p, vr, len, i0, hd);
-                else pv_heads(1, 8, o, p, vr, len, i0, hd);
-            } else if (hh == 4) pv_heads(4, 4, o, p, vr, len, i0, hd);
-            else if (hh == 3) pv_heads(3, 4, o, p, vr, len, i0, hd);
-            else if (hh == 2) pv_heads(2, 4, o, p, vr, len, i0, hd);
-            else pv_heads(1, 4, o, p, vr, len, i0, hd);
-        }
+ * most 64 wide, 2 at a time in slices of 128 elements otherwise (head h's weights at
+ * s + h * pstride; DOT: len position pairs). */
+#define PV_CHUNK(NAME, DOT)                                                                                 \
+    static TA void NAME(const kern_attn_args *a, const float *s, int pstride, const float *const *vr, int len) { \
+        int nh = a->nh, hd = a->hd, wide = hd > 64, step = wide ? 2 : 4;                                    \
+        for (int h = 0; h < nh; h += step) {                                                                \
+            int hh = nh - h < step ? nh - h : step;                                                         \
+            float *o[4];                                                                                    \
+            const float *p[4];                                                                              \
+            for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * pstride; \
+            for (int i0 = 0; i0 < hd; i0 += wide ? 128 : 64) {                                              \
+                if (wide) {                                                                                 \
+                    if (hh == 2) pv_heads(2, 8, DOT, o, p, vr, len, i0, hd);                                \
+                    else pv_heads(1, 8, DOT, o, p, vr, len, i0, hd);                                        \
+                } else if (hh == 4) pv_heads(4, 4, DOT, o, p, vr, len, i0, hd);                             \
+                else if (hh == 3) pv_heads(3, 4, DOT, o, p, vr, len, i0, hd);                               \
+                else if (hh == 2) pv_heads(2, 4, DOT, o, p, vr, len, i0, hd);                               \
+                else pv_heads(1, 4, DOT, o, p, vr, len, i0, hd);                                            \
+            }                                                                                               \
+        }                                                                                                   \
     }
-}
+PV_CHUNK(pv_chunk, false)
+PV_CHUNK(pv_chunk_dot, true)
 
 /* Per chunk: its keys (converted once if the cache is 16-bit), the scores of every head 16
  * positions at a time, the online softmax, its value rows, the weighted values. Which heads are grouped together
  * changes only how independent work is interleaved: every output element's operations and their
  * order depend on n and hd alone. */
-static TA void attn_avx512(const kern_attn_args *a) {
+static TA void attn_avx512(const kern_attn_args *a, bool dot) {
     int nh = a->nh, hd = a->hd;
     float *s = a->scratch, *kbuf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, *vbuf = kbuf + CHUNK * KERN_ATTN_CONV_HD;
+    /* dot: 16-bit keys take half of kbuf, the query's pairs the rest; the weights' pairs vbuf */
+    float *qp = kbuf + CHUNK * KERN_ATTN_CONV_HD / 2, *pb = vbuf;
     float m[KERN_ATTN_MAX_HEADS], sum[KERN_ATTN_MAX_HEADS];
-    const float *kt[CHUNK / 16], *vr[CHUNK];
+    const float *kt[CHUNK / 16], *vr[CHUNK + 1];
     size_t kst;
     attn_start(a, m, sum);
+    if (dot) query_pairs(a, qp);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
+        if (dot) {
+            chunk_keys16(a, c0, len, kbuf, kt, &kst);
+            scores_chunk(a, true, qp, hd / 2, s, kt, kst, len);
+            softmax_chunk(s, nh, len, m, sum, a->out, hd, pb);
+            chunk_rows16(a, c0, len, vr);
+            pv_chunk_dot(a, pb, CHUNK / 2, vr, (len + 1) / 2);
+            continue;
+        }
         chunk_keys(a, c0, len, kbuf, kt, &kst);
-        scores_chunk(a, s, kt, kst, len);
-        softmax_chunk(s, nh, len, m, sum, a->out, hd);
+        scores_chunk(a, false, a->q, hd, s, kt, kst, len);
+        softmax_chunk(s, nh, len, m, sum, a->out, hd, NULL);
         chunk_rows(a, a->v, c0, len, vbuf, vr);
-        pv_chunk(a, s, vr, len);
+        pv_chunk(a, s, CHUNK, vr, len);
     }
     for (int h = 0; h < nh; h++) {
         float *o = a->out + (size_t)h * hd;
@@ -360,10 +477,16 @@ TA void kern_avx512_swiglu(float *a, const float *b, int n) {
 void kern_avx512_swiglu(float *a, const float *b, int n) { (void)a, (void)b, (void)n; }
 #endif
 
+static bool takes_avx512(const kern_attn_args *a) { return a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx512") == 0; }
+
+bool kern_attention_dot(const kern_attn_args *a) {
+    return takes_avx512(a) && a->dtype == S1C_BF16 && a->bf16_dot && a->hd % 2 == 0 && kern_avx512bf16_supported();
+}
+
 void kern_attention(const kern_attn_args *a) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx512") == 0) {
-        attn_avx512(a);
+    if (takes_avx512(a)) {
+        attn_avx512(a, kern_attention_dot(a));
         return;
     }
 #endif

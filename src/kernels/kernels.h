@@ -114,8 +114,13 @@ typedef struct kern_attn_args {
     size_t block_stride, ld; /* elements from one block to the next; from one V row to the next */
     float scale;
     float *scratch; /* KERN_ATTN_SCRATCH floats */
+    bool bf16_dot;  /* a BF16 cache where the CPU has AVX512_BF16: the query and the softmax weights
+                     * rounded to bf16, vdpbf16ps (attention.c); else f32 arithmetic */
 } kern_attn_args;
 void kern_attention(const kern_attn_args *a);
+/* Whether kern_attention takes the bf16 dot steps for a (bf16_dot asked for, a BF16 cache, an
+ * even head size, the avx512 family on a CPU with AVX512_BF16). */
+bool kern_attention_dot(const kern_attn_args *a);
 
 /* RoPE for position pos: kern_rope_angles gives cs[i], sn[i] = cos, sin of pos / theta^(2i /
  * head_dim) for i < head_dim / 2 (HF's fp32 inv_freq), the same for every head, layer, q and k;

@@ -142,6 +142,7 @@ static void attn_task(void *ctx, int task, int n_tasks) {
             .block_stride = (size_t)kv->block_size * kv->kv_dim, .ld = (size_t)hd,
             .scale = 1.0f / sqrtf((float)hd),
             .scratch = j->f->att + (size_t)task * KERN_ATTN_SCRATCH,
+            .bf16_dot = j->f->m->bf16_dot, /* a BF16 cache: bf16 arithmetic as the model's BF16 weights get */
         };
         kern_attention(&a);
     }

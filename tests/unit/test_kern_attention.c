@@ -43,7 +43,10 @@ static size_t v_at(const cache *c, int j, int g, int hd, int i) {
     return (size_t)c->blocks[j / c->bs] * c->bs * c->kv_dim + ((size_t)g * c->bs + (size_t)(j % c->bs)) * hd + (size_t)i;
 }
 
-static void check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv) {
+/* dot: ask for the bf16 dot steps; where they are taken the reference's query is rounded to
+ * bf16 as theirs is, and the tolerance is that of the softmax weights rounded to bf16 (relative
+ * 2^-9 each: the output moves by at most ~2^-8 of the values' range). Returns whether they were. */
+static bool check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv, bool dot) {
     cache c = {dtype, bs, (n + bs - 1) / bs + 1, n_kv * hd, NULL, NULL, NULL};
     size_t es = dtype == S1C_F32 ? 4 : 2, elems = (size_t)c.n_blocks * c.bs * c.kv_dim;
     c.k = malloc(elems * es);
@@ -61,7 +64,11 @@ static void check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv
     int g = n_kv - 1; /* the last KV head: offsets inside a row are exercised */
     kern_attn_args a = {q, out, nh, hd, n, c.bs, dtype, (const uint8_t *)c.k + (size_t)g * hd * c.bs * es,
                         (const uint8_t *)c.v + (size_t)g * c.bs * hd * es, c.blocks, (size_t)c.bs * c.kv_dim, (size_t)hd,
-                        1.0f / sqrtf((float)hd), scratch};
+                        1.0f / sqrtf((float)hd), scratch, dot};
+    bool dotted = kern_attention_dot(&a);
+    double tol = dotted ? 1.0 / 256 : 1e-5;
+    if (dotted)
+        for (int i = 0; i < nh * hd; i++) q[i] = s1c_bf16_to_f32(s1c_f32_to_bf16(q[i])); /* as the kernel rounds it */
     kern_attention(&a);
     a.out = out2;
     kern_attention(&a);
@@ -83,17 +90,19 @@ static void check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv
                 vmax = fmax(vmax, fabs(v));
             }
             double got = out[h * hd + i];
-            if (!(fabs(got - o) <= 1e-5 * (1 + vmax)))
-                fail_msg("%s %s bs=%d nh=%d hd=%d n=%d: out[%d][%d] = %.9g, reference %.9g", kern_name(), s1c_dtype_name(dtype), bs, nh,
-                         hd, n, h, i, got, o);
+            if (!(fabs(got - o) <= tol * (1 + vmax)))
+                fail_msg("%s %s%s bs=%d nh=%d hd=%d n=%d: out[%d][%d] = %.9g, reference %.9g", kern_name(), s1c_dtype_name(dtype),
+                         dotted ? " dot" : "", bs, nh, hd, n, h, i, got, o);
         }
     }
     free(w); free(q); free(out); free(out2); free(scratch); free(c.k); free(c.v); free(c.blocks);
+    return dotted;
 }
 
 static void test_attention(void **state) {
     (void)state;
-    static const int dtypes[] = {S1C_F32, S1C_F16, S1C_BF16};
+    /* {cache type, dot}: BF16 in f32 arithmetic and in bf16 dot products */
+    static const int dtypes[][2] = {{S1C_F32, 0}, {S1C_F16, 0}, {S1C_BF16, 0}, {S1C_BF16, 1}};
     static const int ns[] = {1, 2, 15, 16, 17, 63, 64, 65, 130, 300};
     /* {head size, heads}: Qwen's 64 x 7, head counts for every score tile (1-3: four groups at
      * once; 4-8: two; 12: a tile of 8 and one of 4), odd sizes, slices of 128 (144, 256), and a
@@ -103,13 +112,18 @@ static void test_attention(void **state) {
     static const int bss[] = {16, 32, 5};
     s1c_rng r;
     s1c_rng_seed(&r, 11);
+    int dotted = 0;
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
         if (kern_select(families[f]) != 0) continue;
         for (size_t d = 0; d < sizeof dtypes / sizeof *dtypes; d++)
             for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
                 for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
-                    for (size_t b = 0; b < sizeof bss / sizeof *bss; b++) check(&r, dtypes[d], bss[b], hds[h][1], hds[h][0], ns[i], 2);
+                    for (size_t b = 0; b < sizeof bss / sizeof *bss; b++)
+                        dotted += check(&r, dtypes[d][0], bss[b], hds[h][1], hds[h][0], ns[i], 2, dtypes[d][1]);
     }
+    /* the dot steps: every even head size up to 256, on a CPU that has them; only there */
+    printf("attention: %d cases in bf16 dot products%s\n", dotted, dotted ? "" : " (this CPU has no AVX512_BF16)");
+    assert_true(dotted == 0 || dotted == 10 * 10 * 3);
     assert_int_equal(kern_select("auto"), 0);
 }
 
@@ -122,14 +136,20 @@ static void test_attention_rescale(void **state) {
     int32_t blocks[NB];
     for (int i = 0; i < NB; i++) blocks[i] = i;
     memset(k, 0, sizeof k);
+    memset(v, 0, sizeof v);
     for (int j = 0; j < N; j++) {
         k[j / 16 * 16 * HD + j % 16] = (float)j; /* element 0 (keys transposed per block): score grows with j, the max moves in every chunk */
         for (int i = 0; i < HD; i++) v[j * HD + i] = (float)(j == N - 1);
     }
     for (int i = 0; i < HD; i++) q[i] = i == 0 ? 50.0f : 0.0f;
+    uint16_t kb[NB * 16 * HD], vb[NB * 16 * HD]; /* the same in BF16 (every value exact), in dot products */
+    for (int i = 0; i < NB * 16 * HD; i++) kb[i] = s1c_f32_to_bf16(k[i]), vb[i] = s1c_f32_to_bf16(v[i]);
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
         if (kern_select(families[f]) != 0) continue;
-        kern_attn_args a = {q, out, 1, HD, N, 16, S1C_F32, k, v, blocks, 16 * HD, HD, 1.0f, scratch};
+        kern_attn_args a = {q, out, 1, HD, N, 16, S1C_F32, k, v, blocks, 16 * HD, HD, 1.0f, scratch, false};
+        kern_attention(&a);
+        for (int i = 0; i < HD; i++) assert_true(fabsf(out[i] - 1.0f) < 1e-6f);
+        a = (kern_attn_args){q, out, 1, HD, N, 16, S1C_BF16, kb, vb, blocks, 16 * HD, HD, 1.0f, scratch, true};
         kern_attention(&a);
         for (int i = 0; i < HD; i++) assert_true(fabsf(out[i] - 1.0f) < 1e-6f);
     }
