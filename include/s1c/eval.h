@@ -115,7 +115,7 @@ typedef struct eval_opts {
                                with forks would do (greedy decoding, one sample) */
     int method;             /* eval_method */
     int reject_tries;       /* EVAL_REJECTION: draws per sample at most */
-    int kv_dtype;           /* KV cache element type: S1C_F32 (default), S1C_F16, S1C_BF16 */
+    int kv_dtype;           /* KV cache element type: S1C_F32 (0), S1C_F16, S1C_BF16, S1C_KV_AUTO */
 } eval_opts;
 
 /* Runs every setting × problem × sample through the engine (resuming from the run

@@ -48,7 +48,7 @@ typedef struct s1c_engine_params {
     int block_size;       /* positions per KV block; default 16 */
     int n_blocks;         /* KV blocks; 0 = derive from kv_bytes */
     uint64_t kv_bytes;    /* KV memory limit when n_blocks is 0; default enough for max_seqs full contexts, capped at 2 GiB */
-    int kv_dtype;         /* S1C_F32 (default), S1C_F16, S1C_BF16 */
+    int kv_dtype;         /* S1C_F32, S1C_F16, S1C_BF16, or S1C_KV_AUTO (s1c_kv_auto_dtype; the default) */
     int ctx;              /* positions per sequence; 0 = the model's context */
     bool prefix_cache;    /* share full blocks of identical prompt prefixes */
 } s1c_engine_params;
@@ -172,7 +172,7 @@ typedef struct s1c_gen_params {
     const char *const *stop_strings; /* text that ends generation (cut from the output) */
     int n_stop_strings;
     s1c_sampler_params sampler;
-    int kv_dtype;                /* KV cache element type: S1C_F32 (0, the default), S1C_F16, S1C_BF16 */
+    int kv_dtype;                /* KV cache element type: S1C_F32 (0), S1C_F16, S1C_BF16, S1C_KV_AUTO */
 } s1c_gen_params;
 
 /* Called with text as it becomes final (whole UTF-8 characters, stop strings held back

@@ -16,8 +16,12 @@
 
 enum { BS = 16, MAX_BATCH = 32 };
 
-bench_opts bench_opts_default(void) { return (bench_opts){.prompt = 512, .decode = 128, .ctx = 8192, .ctx_decode = 32, .batch_steps = 16, .reps = 3}; }
-bench_opts bench_opts_quick(void) { return (bench_opts){.prompt = 32, .decode = 8, .ctx = 256, .ctx_decode = 4, .batch_steps = 4, .reps = 1}; }
+bench_opts bench_opts_default(void) {
+    return (bench_opts){.prompt = 512, .decode = 128, .ctx = 8192, .ctx_decode = 32, .batch_steps = 16, .reps = 3, .kv_dtype = S1C_KV_AUTO};
+}
+bench_opts bench_opts_quick(void) {
+    return (bench_opts){.prompt = 32, .decode = 8, .ctx = 256, .ctx_decode = 4, .batch_steps = 4, .reps = 1, .kv_dtype = S1C_KV_AUTO};
+}
 
 /* ------------------------------------------------------------------ costs */
 
@@ -194,6 +198,7 @@ typedef struct runner {
     const s1c_model *m;
     const bench_opts *o;
     const bench_limits *lim;
+    int kv_dtype; /* o->kv_dtype, auto resolved */
     costs k;
     s1c_fwd *fwd;
     s1c_kv *kv;
@@ -358,7 +363,7 @@ static int runner_init(runner *R, const s1c_model *m, const bench_opts *o, s1c_e
     if (f2 > fresh) fresh = f2;
     if (f3 > fresh) fresh = f3;
     if (s1c_fwd_new(&R->fwd, m, P > MAX_BATCH ? P : MAX_BATCH, max_ctx + 1, err) != 0) return -1;
-    if (s1c_kv_new(&R->kv, c, BS, P / BS + fresh + 2, o->kv_dtype, err) != 0) return -1;
+    if (s1c_kv_new(&R->kv, c, BS, P / BS + fresh + 2, R->kv_dtype, err) != 0) return -1;
     R->prompt_blocks = malloc((size_t)(P / BS) * sizeof(int32_t));
     R->prompt_tokens = malloc((size_t)P * sizeof(int32_t));
     R->logits = malloc((size_t)MAX_BATCH * (size_t)c->vocab_size * sizeof(float));
@@ -401,15 +406,16 @@ static bool selected(const bench_opts *o, const char *name) {
 }
 
 int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opts *o, bench_emit_fn emit, void *user, s1c_err *err) {
-    runner R = {.m = m, .o = o, .lim = lim, .k = model_costs(m, lim, o->kv_dtype)};
+    int kv = o->kv_dtype == S1C_KV_AUTO ? s1c_kv_auto_dtype(m) : o->kv_dtype;
+    runner R = {.m = m, .o = o, .lim = lim, .kv_dtype = kv, .k = model_costs(m, lim, kv)};
     int rc = runner_init(&R, m, o, err);
-    const char *type = bench_model_type_name(m);
+    const char *type = bench_model_type_name(m), *kv_name = s1c_dtype_name(kv);
     static const struct { workload w; const char *name; } list[] = {
         {W_PREFILL, "prefill"}, {W_DECODE, "decode"}, {W_CTX, "decode_ctx8k"}, {W_BATCH8, "batch8"}, {W_BATCH32, "batch32"}};
     /* the prompt's K/V (for the decodes) comes from a prefill: it runs first (once, untimed,
      * when it is not asked for) */
     for (size_t i = 0; rc == 0 && i < sizeof list / sizeof *list; i++) {
-        bench_result r = {.name = list[i].name, .type = type};
+        bench_result r = {.name = list[i].name, .type = type, .kv = kv_name};
         if (!selected(o, list[i].name)) {
             tally t = {0};
             if (list[i].w == W_PREFILL && prefill_once(&R, &t, err) < 0) rc = -1;
@@ -419,7 +425,7 @@ int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opt
         if (rc == 0) emit(user, &r);
     }
     if (rc == 0 && selected(o, "train_step")) {
-        bench_result r = {.name = "train_step", .type = type};
+        bench_result r = {.name = "train_step", .type = type, .kv = kv_name};
         rc = bench_train_step(&R, &r, err);
         if (rc == 0) emit(user, &r);
     }

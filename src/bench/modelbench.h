@@ -32,7 +32,7 @@ typedef struct bench_opts {
     int batch_steps; /* steps of the batched decodes */
     int reps;        /* repeats (median) */
     const char *only; /* comma-separated workload names to report (NULL: all) */
-    int kv_dtype;     /* the KV cache's element type (S1C_F32 by default, F16, BF16) */
+    int kv_dtype;     /* the KV cache's element type (S1C_KV_AUTO by default, F32, F16, BF16) */
 } bench_opts;
 
 /* Whether name is one of the workloads (prefill, decode, decode_ctx8k, batch8, batch32, train_step). */
@@ -52,6 +52,7 @@ typedef struct bench_result {
     double tok_s, limit_tok_s, fraction;
     const char *bound;     /* which limit binds: "bandwidth" or "compute" */
     double flops_per_token, bytes_per_token;
+    const char *kv;        /* the KV cache's type (auto resolved) */
 } bench_result;
 
 typedef void (*bench_emit_fn)(void *user, const bench_result *r);

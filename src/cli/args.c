@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "s1c/base.h"
 #include "s1c/formats.h"
+#include "s1c/model.h"
 
 int cli_error(const char *fmt, ...) {
     char msg[2048];
@@ -34,11 +35,12 @@ bool arg_str(int argc, char **argv, int *i, const char **out) {
 bool arg_kv_type(int argc, char **argv, int *i, int *out) {
     const char *name;
     if (!arg_str(argc, argv, i, &name)) return false;
-    if (!strcmp(name, "f32")) *out = S1C_F32;
+    if (!strcmp(name, "auto")) *out = S1C_KV_AUTO;
+    else if (!strcmp(name, "f32")) *out = S1C_F32;
     else if (!strcmp(name, "f16")) *out = S1C_F16;
     else if (!strcmp(name, "bf16")) *out = S1C_BF16;
     else {
-        cli_error("--kv-type must be f32, f16 or bf16, not '%s'", name);
+        cli_error("--kv-type must be auto, f32, f16 or bf16, not '%s'", name);
         return false;
     }
     return true;

@@ -33,13 +33,14 @@ bool arg_int(int argc, char **argv, int *i, long lo, long hi, int *out);
 bool arg_u64(int argc, char **argv, int *i, uint64_t *out);
 bool arg_float(int argc, char **argv, int *i, double lo, double hi, float *out);
 
-/* --kv-type's value ("f32", "f16" or "bf16") as the dtype. KV_TYPE_HELP is the option's help
+/* --kv-type's value ("auto", "f32", "f16" or "bf16") as the dtype. KV_TYPE_HELP is the option's help
  * line, the same in every command that takes it. */
 bool arg_kv_type(int argc, char **argv, int *i, int *out);
 #define KV_TYPE_HELP                                                                                         \
-    "  --kv-type T          KV cache element type: f32 (default), f16 or bf16 (half the memory per token;\n" \
-    "                       16-bit keys and values, as llama.cpp's default f16 cache; bf16: attention in\n" \
-    "                       bf16 dot products under --bf16-math dot, the fastest at long contexts)\n"
+    "  --kv-type T          KV cache element type: auto (default), f32, f16 or bf16. bf16 and f16 take half\n" \
+    "                       the memory per token (as llama.cpp's default f16 cache); bf16 under --bf16-math\n" \
+    "                       dot runs attention in bf16 dot products, the fastest at long contexts. auto: bf16\n" \
+    "                       for BF16/F16/quantized weights under --bf16-math dot, f32 otherwise\n"
 
 /* --bf16-math's value: false for "exact", true for "dot" (s1c_model_set_bf16_dot). */
 bool arg_bf16_math(int argc, char **argv, int *i, bool *dot);

@@ -33,7 +33,8 @@ static const char *bench_help =
     "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,train_step)\n"
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
     "                    (seconds on --preset tiny)\n"
-    "  --kv-type T       the KV cache's element type: f32 (default), f16 or bf16\n"
+    "  --kv-type T       the KV cache's element type: auto (default: bf16 for BF16/F16/quantized\n"
+    "                    weights under --bf16-math dot, else f32), f32, f16 or bf16\n"
     "  --bf16-math M     BF16 weights: dot (bf16 dot products on bf16-rounded activations; the\n"
     "                    default where the CPU has AVX512_BF16) or exact (widened to f32, f32 FMAs: at\n"
     "                    most half the bf16 dot peak its fractions are of; reported as type bf16_exact)\n"
@@ -64,9 +65,9 @@ static void emit(void *user, const bench_result *r) {
                    r->name, r->type, r->reason);
         else
             printf("{\"name\":\"%s\",\"type\":\"%s\",\"tok_s\":%.6g,\"limit_tok_s\":%.6g,\"fraction\":%.5f,\"bound\":\"%s\",\"seqs\":%d,"
-                   "\"tokens\":%d,\"ctx\":%d,\"seconds\":%.4g,\"flops_per_token\":%.4g,\"bytes_per_token\":%.4g}\n",
+                   "\"tokens\":%d,\"ctx\":%d,\"seconds\":%.4g,\"flops_per_token\":%.4g,\"bytes_per_token\":%.4g,\"kv\":\"%s\"}\n",
                    r->name, r->type, r->tok_s, r->limit_tok_s, r->fraction, r->bound, r->seqs, r->tokens, r->ctx, r->seconds,
-                   r->flops_per_token, r->bytes_per_token);
+                   r->flops_per_token, r->bytes_per_token, r->kv ? r->kv : "?");
     } else {
         if (!p->header_done) {
             printf("%-8s %-13s %10s %10s %9s  %s\n", "type", "workload", "tok/s", "limit", "of limit", "bound");
@@ -118,7 +119,7 @@ static int bench_one(const char *path, const char *tmp_dir, const bench_limits *
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *preset = "qwen2.5-0.5b", *arch = "qwen2", *types = "f32,bf16,q8_0,q4_0", *tmp = NULL, *only = NULL;
     bool json = false, quick = false;
-    int reps = 0, kv_dtype = S1C_F32, bf16_math = -1; /* -1: the model's default */
+    int reps = 0, kv_dtype = S1C_KV_AUTO, bf16_math = -1; /* -1: the model's default */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool ok = true;

@@ -21,7 +21,7 @@ static const char *chat_help =
     "\n"
     "Options: the sampling, --stop and budget-forcing flags of s1c generate (--think-max,\n"
     "--think-min, --waits, --wait-str, --answer-prefix, --think-start, --think-end,\n"
-    "--answer-max, --bf-compat), --ctx, --kv-type f32|f16|bf16, --bf16-math dot|exact, --no-color.\n"
+    "--answer-max, --bf-compat), --ctx, --kv-type auto|f32|f16|bf16, --bf16-math dot|exact, --no-color.\n"
     "\n"
     "example:\n"
     "  s1c chat --model /tmp/qtiny --think-max 256 --waits 1\n";

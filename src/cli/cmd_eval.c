@@ -24,7 +24,7 @@ static const char *eval_help =
     "  --waits LIST            numbers of forced \"Wait\"s to sweep, e.g. 0,1,2 [0]\n"
     "  --samples K             samples per problem and setting; majority vote over their answers [1]\n"
     "  --answer-max N          limit of the answer phase [until the context is full]\n"
-    "  --kv-type T             KV cache element type: f32, f16 or bf16 (half the memory per token) [f32]\n"
+    "  --kv-type T             KV cache element type: auto, f32, f16 or bf16 (as generate) [auto]\n"
     "  --bf16-math M           BF16 weights: dot (bf16 dot products, 2x the FLOP rate; the default with AVX512_BF16)\n"
     "                          or exact (widened to f32; the default elsewhere)\n"
     "  --method NAME           the test-time control (the paper's Table 3) [budget-forcing]:\n"

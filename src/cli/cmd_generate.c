@@ -107,7 +107,8 @@ int gen_parse_common(int argc, char **argv, int *i, gen_opts *o) {
 }
 
 void gen_opts_init(gen_opts *o) {
-    *o = (gen_opts){.steps = -1, .max_tokens = -1, .echo = true, .samples = 1, .sp = s1c_sampler_defaults(), .bf = s1c_bf_defaults()};
+    *o = (gen_opts){.steps = -1, .max_tokens = -1, .echo = true, .samples = 1, .sp = s1c_sampler_defaults(), .bf = s1c_bf_defaults(),
+                    .kv_dtype = S1C_KV_AUTO};
 }
 
 static int parse_opts(int argc, char **argv, gen_opts *o) {

@@ -15,7 +15,7 @@ typedef struct gen_opts {
     bool raw;         /* --raw: the prompt is sent as is, no s1 layout */
     bool think_start_set, think_end_set;
     int kv_mem_mib;   /* --kv-mem: KV cache memory limit in MiB (0 = the engine's default) */
-    int kv_dtype;     /* --kv-type: the KV cache's element type (S1C_F32, S1C_F16, S1C_BF16) */
+    int kv_dtype;     /* --kv-type: the KV cache's element type (S1C_KV_AUTO, S1C_F32, S1C_F16, S1C_BF16) */
     bool bf16_math_set, bf16_dot; /* --bf16-math (else the model's default) */
     int reject_tries; /* --reject N: rejection sampling with at most N tries (0 = off) */
     int control;      /* --control tokens|steps|short|long (s1c_control) */

@@ -80,7 +80,7 @@ struct s1c_engine {
 };
 
 s1c_engine_params s1c_engine_defaults(void) {
-    return (s1c_engine_params){.max_batch_tokens = 256, .max_seqs = 64, .block_size = 16, .kv_dtype = S1C_F32, .prefix_cache = true};
+    return (s1c_engine_params){.max_batch_tokens = 256, .max_seqs = 64, .block_size = 16, .kv_dtype = S1C_KV_AUTO, .prefix_cache = true};
 }
 
 void s1c_seq_result_free(s1c_seq_result *r) {
@@ -255,6 +255,7 @@ int s1c_engine_new(s1c_engine **out, const s1c_model *m, const s1c_engine_params
     if (p.max_seqs <= 0) p.max_seqs = 64;
     if (p.block_size <= 0) p.block_size = 16;
     if (p.ctx <= 0 || p.ctx > c->max_seq_len) p.ctx = c->max_seq_len;
+    if (p.kv_dtype == S1C_KV_AUTO) p.kv_dtype = s1c_kv_auto_dtype(m);
     if (p.kv_dtype != S1C_F32 && p.kv_dtype != S1C_F16 && p.kv_dtype != S1C_BF16) p.kv_dtype = S1C_F32;
     uint64_t bb = s1c_kv_block_bytes(c, p.block_size, p.kv_dtype);
     if (p.n_blocks <= 0) {

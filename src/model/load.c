@@ -373,4 +373,6 @@ int s1c_model_set_bf16_dot(s1c_model *m, bool dot, s1c_err *err) {
 }
 
 bool s1c_model_bf16_dot(const s1c_model *m) { return m->bf16_dot; }
+
+int s1c_kv_auto_dtype(const s1c_model *m) { return m->bf16_dot && s1c_model_weight_dtype(m) != S1C_F32 ? S1C_BF16 : S1C_F32; }
 const gguf_file *s1c_model_gguf(const s1c_model *m) { return m->format == S1C_FMT_GGUF ? &m->gguf : NULL; }

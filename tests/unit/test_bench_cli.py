@@ -122,6 +122,17 @@ rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", 
 rows = parse(out) if rc == 0 else []
 check("--bf16-math dot", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("prefill", "bf16")], out + err)
 one_line_error("bad --bf16-math", *run("bench", "--bf16-math", "fast")[::2], "exact or dot")
+# --kv-type auto (the default): bf16 for 16-bit/quantized weights under bf16 dot products, f32
+# for f32 weights and under exact; an explicit type is what runs
+kv_of = {}
+for typ, math in (("q8_0", "dot"), ("bf16", "exact"), ("f32", "dot")):
+    rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", typ, "--bf16-math", math, "--only", "decode", "--tmp", tmp)
+    rows = parse(out) if rc == 0 else []
+    kv_of[typ] = rows[1].get("kv") if len(rows) > 1 else None
+check("--kv-type auto", kv_of == {"q8_0": "bf16", "bf16": "f32", "f32": "f32"}, kv_of)
+rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", "q8_0", "--kv-type", "f16", "--only", "decode", "--tmp", tmp)
+rows = parse(out) if rc == 0 else []
+check("--kv-type f16", rc == 0 and len(rows) > 1 and rows[1].get("kv") == "f16", out + err)
 rc, _, err = run("bench", "--types", "q7_k")
 check("unknown type lists the K-quants", rc != 0 and "q4_k, q5_k, q6_k" in err, err)
 

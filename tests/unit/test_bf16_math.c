@@ -16,14 +16,15 @@
 enum { N = 12 };
 static const int32_t tokens[N] = {1, 17, 99, 3, 250, 31, 7, 64, 128, 5, 11, 200};
 
-/* Logits of every position (all at once or one token at a time) with the arithmetic `dot`. */
-static float *logits_of(s1c_model *m, bool dot, bool one_at_a_time) {
+/* Logits of every position (all at once or one token at a time) with the arithmetic `dot`, on a
+ * KV cache of kv_dtype. */
+static float *logits_kv(s1c_model *m, bool dot, bool one_at_a_time, int kv_dtype) {
     s1c_err err;
     s1c_kv *kv;
     s1c_fwd *f;
     int V = s1c_model_config(m)->vocab_size;
     assert_int_equal(s1c_model_set_bf16_dot(m, dot, &err), 0);
-    assert_int_equal(s1c_kv_new(&kv, s1c_model_config(m), 16, 2, S1C_F32, &err), 0);
+    assert_int_equal(s1c_kv_new(&kv, s1c_model_config(m), 16, 2, kv_dtype, &err), 0);
     assert_int_equal(s1c_fwd_new(&f, m, N, N + 16, &err), 0);
     float *lg = malloc((size_t)N * V * sizeof(float));
     mr_seq s;
@@ -34,6 +35,8 @@ static float *logits_of(s1c_model *m, bool dot, bool one_at_a_time) {
     s1c_kv_free(kv);
     return lg;
 }
+
+static float *logits_of(s1c_model *m, bool dot, bool one_at_a_time) { return logits_kv(m, dot, one_at_a_time, S1C_F32); }
 
 static void test_bf16_math(void **state) {
     (void)state;
@@ -60,7 +63,16 @@ static void test_bf16_math(void **state) {
     assert_int_not_equal(s1c_model_set_bf16_dot(dt, false, &err), 0);
     assert_non_null(strstr(err.msg, "before the first forward"));
     assert_true(s1c_model_bf16_dot(dt) && !s1c_model_bf16_dot(ex));
-    free(a), free(b), free(b1);
+    /* a BF16 cache: attention in bf16 dot products too (kern_attention_dot), still batch-invariant,
+     * close to the f32 cache's logits; --kv-type auto picks it for this model under dot only */
+    float *c = logits_kv(dt, true, false, S1C_BF16), *c1 = logits_kv(dt, true, true, S1C_BF16);
+    double kdiff = tu_max_abs_diff(b, c, n);
+    printf("bf16 cache vs f32 cache (bf16 dot): max |diff| %.3g\n", kdiff);
+    assert_true(kdiff <= 2e-2 * (hi - lo));
+    assert_memory_equal(c, c1, n * sizeof(float));
+    assert_int_equal(s1c_kv_auto_dtype(dt), S1C_BF16);
+    assert_int_equal(s1c_kv_auto_dtype(ex), S1C_F32);
+    free(a), free(b), free(b1), free(c), free(c1);
     s1c_model_free(ex), s1c_model_free(dt), s1c_model_free(dt1);
     tu_system("rm -rf %s", dir);
     free(dir);

@@ -59,7 +59,7 @@ for kt in ("f16", "bf16"):
 rc, _, err = run("--bf16-math", "fast")
 check("bf16-math rejects other values", rc != 0 and "--bf16-math must be exact or dot" in err, err)
 rc, _, err = run("--kv-type", "q8_0")
-check("kv-type rejects other types", rc != 0 and "--kv-type must be f32, f16 or bf16" in err, err)
+check("kv-type rejects other types", rc != 0 and "--kv-type must be auto, f32, f16 or bf16" in err, err)
 
 # --prompts-file: every prompt through one engine, one JSON line each, input order, fields kept
 TMP = os.environ["S1C_TMP"]
