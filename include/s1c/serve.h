@@ -19,7 +19,7 @@ typedef struct s1c_serve_opts {
     const char *model_name;  /* the id /v1/models lists and responses carry */
     int ctx;                 /* context per sequence, 0 = the model's */
     int kv_mem_mib;          /* KV cache limit, 0 = the engine's default */
-    int kv_dtype;            /* KV cache element type: S1C_F32 (0), S1C_F16, S1C_BF16, S1C_KV_AUTO */
+    int kv_dtype;            /* KV cache element type: S1C_F32 (0), S1C_F16, S1C_BF16, S1C_KV_AUTO (the default) */
     size_t max_body;         /* request body limit in bytes (413 beyond), default 1 MiB */
     int max_n;               /* largest n (choices per prompt), default 16 */
     int timeout_s;           /* idle connection timeout, default 30 */

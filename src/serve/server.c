@@ -14,7 +14,8 @@
 s1c_serve_opts s1c_serve_defaults(void) {
     s1c_serve_opts o = {.host = "127.0.0.1", .port = 8080, .parallel = 8, .queue = 256, .model_name = "s1c", .max_body = 1 << 20,
                         .max_n = 16, .timeout_s = 30, .max_connections = 512, .shutdown_grace_s = 30, .max_tokens = -1,
-                        .sampler = s1c_sampler_defaults(), .bf = s1c_bf_defaults(), .effort_budgets = {512, 2048, 8192}};
+                        .sampler = s1c_sampler_defaults(), .bf = s1c_bf_defaults(), .effort_budgets = {512, 2048, 8192},
+                        .kv_dtype = S1C_KV_AUTO};
     o.sampler.temperature = 1.0f; /* OpenAI's default */
     return o;
 }
