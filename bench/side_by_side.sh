@@ -20,7 +20,8 @@
 # (`bash ../shared/tools/llama-ref/setup.sh`) and the 0.5B files in $LLAMA_REF_DIR/models
 # (qwen05b-random-TYPE.gguf: make_models.sh, or tests/ref/make_random_qwen2_gguf.py with the
 # 0.5B shape and --tied, then requant_gguf.py for Q8_0 / Q4_0).
-# $S1C_KV_TYPE: s1c's KV cache type (f32 default; f16 is llama-bench's cache type).
+# $S1C_KV_TYPE: s1c's KV cache type (auto by default, as s1c: bf16 for BF16/quantized files, f32 for F32;
+# f16 is llama-bench's cache type).
 # $S1C_BASE: a second s1c binary (e.g. one built from an earlier commit), run in the same rounds
 # for a before/after table.
 # Output: $OUT (default /tmp/s1c-side-by-side) holds s1c.jsonl, llama.jsonl (base.jsonl) and
@@ -37,7 +38,7 @@ MODELS="$LLAMA_REF_DIR/models"
 OUT="${OUT:-/tmp/s1c-side-by-side}"
 WORK="${S1C_BENCH_WORKLOADS:-prefill,decode,decode_ctx8k,batch8,batch32}"
 export S1C_THREADS="${S1C_THREADS:-2}"
-KV="${S1C_KV_TYPE:-f32}"
+KV="${S1C_KV_TYPE:-auto}"
 LLAMA_BENCH="$LLAMA_REF_DIR/bin/llama-bench"
 LLAMA_LIBS="$LLAMA_REF_DIR/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
 
