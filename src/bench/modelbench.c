@@ -565,13 +565,13 @@ int bench_make_model(const s1c_config *c, int dtype, const char *tmp_root, char 
         *path = s1c_path_join(tmpl, "model.gguf");
         rc = write_random_quant(c, dtype, *path, err);
     } else if (dtype == S1C_F32 || dtype == S1C_BF16) {
-        rc = s1c_model_init_hf(c, 1, dtype, tmpl, err);
+        rc = model_init_hf(c, 1, dtype, tmpl, true, err);
         if (rc == 0 && !(*path = strdup(tmpl))) rc = s1c_fail(err, "bench: out of memory");
     } else {
         /* quantized: a bf16 HF folder, converted to GGUF as `s1c convert` does */
         char *hf = s1c_path_join(tmpl, "hf");
         *path = s1c_path_join(tmpl, "model.gguf");
-        rc = s1c_model_init_hf(c, 1, S1C_BF16, hf, err);
+        rc = model_init_hf(c, 1, S1C_BF16, hf, true, err);
         if (rc == 0) rc = s1c_model_convert(hf, *path, dtype, err);
         bench_remove_dir(hf);
         free(hf);

@@ -72,5 +72,8 @@ void gguf_w_hparams(gguf_writer *w, const s1c_config *c);
  * and fallbacks, else dtype (F16 where rows are not whole blocks of it) (convert.c; the bench's
  * random mixtures use it). */
 int model_matrix_type(const s1c_config *c, int dtype, int role, int layer, int64_t cols);
+/* s1c_model_init_hf, or with quick its matrices from a cheap approximate normal (init.c's
+ * quick_normal: the bench's random models, whose values only need a normal's scale). */
+int model_init_hf(const s1c_config *c, uint64_t seed, int dtype, const char *dir, bool quick, s1c_err *err);
 
 #endif
