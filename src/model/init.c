@@ -14,8 +14,8 @@ typedef struct init_tensor {
 } init_tensor;
 
 /* A value of mean 0 and variance 1 from one 64-bit draw: the sum of its four 16-bit uniforms
- * (Irwin-Hall, within +-2 sqrt(3)), scaled. Not a normal's tails; ~20x cheaper than
- * s1c_rng_normal's Box-Muller, for the bench's throwaway weights. */
+ * (Irwin-Hall, within +-2 sqrt(3)), scaled. Not a normal's tails, but no cos and log per value
+ * as s1c_rng_normal's Box-Muller: for the bench's throwaway weights. */
 static float quick_normal(s1c_rng *rng) {
     uint64_t u = s1c_rng_u64(rng);
     uint32_t sum = (uint32_t)(u & 0xffff) + (uint32_t)(u >> 16 & 0xffff) + (uint32_t)(u >> 32 & 0xffff) + (uint32_t)(u >> 48);
