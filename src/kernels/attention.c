@@ -273,28 +273,35 @@ INL void scores_kt(const int HH, const int NG, const bool DOT, float *s, const f
 }
 
 /* Up to 3 heads: all four groups at once (4 to 12 chains); 4 to 8 heads: two groups at a time. */
-#define SCORES_HEADS(NAME, DOT)                                                                                          \
-    static TA void NAME(int hh, float *s, const float *q, int hd, const float *const *kt, size_t kst, const __mmask16 *mk, \
-                        float scale) {                                                                                   \
-        switch (hh) {                                                                                                    \
-        case 1: scores_kt(1, 4, DOT, s, q, hd, kt, kst, mk, scale); return;                                             \
-        case 2: scores_kt(2, 4, DOT, s, q, hd, kt, kst, mk, scale); return;                                             \
-        case 3: scores_kt(3, 4, DOT, s, q, hd, kt, kst, mk, scale); return;                                             \
-        default: break;                                                                                                  \
-        }                                                                                                                \
-        for (int g = 0; g < 4 && mk[g]; g += 2) {                                                                        \
-            float *sg = s + 16 * g;                                                                                      \
-            switch (hh) {                                                                                                \
-            case 4: scores_kt(4, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
-            case 5: scores_kt(5, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
-            case 6: scores_kt(6, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
-            case 7: scores_kt(7, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                 \
-            default: scores_kt(8, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;                                \
-            }                                                                                                            \
-        }                                                                                                                \
+INL void scores_heads_of(const bool DOT, int hh, float *s, const float *q, int hd, const float *const *kt, size_t kst,
+                         const __mmask16 *mk, float scale) {
+    switch (hh) {
+    case 1: scores_kt(1, 4, DOT, s, q, hd, kt, kst, mk, scale); return;
+    case 2: scores_kt(2, 4, DOT, s, q, hd, kt, kst, mk, scale); return;
+    case 3: scores_kt(3, 4, DOT, s, q, hd, kt, kst, mk, scale); return;
+    default: break;
     }
-SCORES_HEADS(scores_heads, false)
-SCORES_HEADS(scores_heads_dot, true)
+    for (int g = 0; g < 4 && mk[g]; g += 2) {
+        float *sg = s + 16 * g;
+        switch (hh) {
+        case 4: scores_kt(4, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        case 5: scores_kt(5, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        case 6: scores_kt(6, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        case 7: scores_kt(7, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        default: scores_kt(8, 2, DOT, sg, q, hd, kt + g, kst, mk + g, scale); break;
+        }
+    }
+}
+
+/* One out-of-line copy per arithmetic (the unrolled tiles are large). */
+static TA void scores_heads(int hh, float *s, const float *q, int hd, const float *const *kt, size_t kst, const __mmask16 *mk, float scale) {
+    scores_heads_of(false, hh, s, q, hd, kt, kst, mk, scale);
+}
+
+static TA void scores_heads_dot(int hh, float *s, const float *q, int hd, const float *const *kt, size_t kst, const __mmask16 *mk,
+                                float scale) {
+    scores_heads_of(true, hh, s, q, hd, kt, kst, mk, scale);
+}
 
 /* The scores of every head of the group over the chunk's len positions, heads 8 at a time
  * (q: the query rows, or their bf16 pairs for dot; steps: hd, or hd / 2). */
@@ -405,27 +412,24 @@ INL void pv_heads(int HH, int NV, const bool DOT, float *const *o, const float *
 /* The weighted sum of values for every head of the group: heads 4 at a time while a head is at
  * most 64 wide, 2 at a time in slices of 128 elements otherwise (head h's weights at
  * s + h * pstride; DOT: len position pairs). */
-#define PV_CHUNK(NAME, DOT)                                                                                 \
-    static TA void NAME(const kern_attn_args *a, const float *s, int pstride, const float *const *vr, int len) { \
-        int nh = a->nh, hd = a->hd, wide = hd > 64, step = wide ? 2 : 4;                                    \
-        for (int h = 0; h < nh; h += step) {                                                                \
-            int hh = nh - h < step ? nh - h : step;                                                         \
-            float *o[4];                                                                                    \
-            const float *p[4];                                                                              \
-            for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * pstride; \
-            for (int i0 = 0; i0 < hd; i0 += wide ? 128 : 64) {                                              \
-                if (wide) {                                                                                 \
-                    if (hh == 2) pv_heads(2, 8, DOT, o, p, vr, len, i0, hd);                                \
-                    else pv_heads(1, 8, DOT, o, p, vr, len, i0, hd);                                        \
-                } else if (hh == 4) pv_heads(4, 4, DOT, o, p, vr, len, i0, hd);                             \
-                else if (hh == 3) pv_heads(3, 4, DOT, o, p, vr, len, i0, hd);                               \
-                else if (hh == 2) pv_heads(2, 4, DOT, o, p, vr, len, i0, hd);                               \
-                else pv_heads(1, 4, DOT, o, p, vr, len, i0, hd);                                            \
-            }                                                                                               \
-        }                                                                                                   \
+INL void pv_chunk(const bool DOT, const kern_attn_args *a, const float *s, int pstride, const float *const *vr, int len) {
+    int nh = a->nh, hd = a->hd, wide = hd > 64, step = wide ? 2 : 4;
+    for (int h = 0; h < nh; h += step) {
+        int hh = nh - h < step ? nh - h : step;
+        float *o[4];
+        const float *p[4];
+        for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * pstride;
+        for (int i0 = 0; i0 < hd; i0 += wide ? 128 : 64) {
+            if (wide) {
+                if (hh == 2) pv_heads(2, 8, DOT, o, p, vr, len, i0, hd);
+                else pv_heads(1, 8, DOT, o, p, vr, len, i0, hd);
+            } else if (hh == 4) pv_heads(4, 4, DOT, o, p, vr, len, i0, hd);
+            else if (hh == 3) pv_heads(3, 4, DOT, o, p, vr, len, i0, hd);
+            else if (hh == 2) pv_heads(2, 4, DOT, o, p, vr, len, i0, hd);
+            else pv_heads(1, 4, DOT, o, p, vr, len, i0, hd);
+        }
     }
-PV_CHUNK(pv_chunk, false)
-PV_CHUNK(pv_chunk_dot, true)
+}
 
 /* Per chunk: its keys (converted once if the cache is 16-bit), the scores of every head 16
  * positions at a time, the online softmax, its value rows, the weighted values. Which heads are grouped together
@@ -448,14 +452,14 @@ static TA void attn_avx512(const kern_attn_args *a, bool dot) {
             scores_chunk(a, true, qp, hd / 2, s, kt, kst, len);
             softmax_chunk(s, nh, len, m, sum, a->out, hd, pb);
             chunk_rows16(a, c0, len, vr);
-            pv_chunk_dot(a, pb, CHUNK / 2, vr, (len + 1) / 2);
+            pv_chunk(true, a, pb, CHUNK / 2, vr, (len + 1) / 2);
             continue;
         }
         chunk_keys(a, c0, len, kbuf, kt, &kst);
         scores_chunk(a, false, a->q, hd, s, kt, kst, len);
         softmax_chunk(s, nh, len, m, sum, a->out, hd, NULL);
         chunk_rows(a, a->v, c0, len, vbuf, vr);
-        pv_chunk(a, s, CHUNK, vr, len);
+        pv_chunk(false, a, s, CHUNK, vr, len);
     }
     for (int h = 0; h < nh; h++) {
         float *o = a->out + (size_t)h * hd;
