@@ -483,14 +483,17 @@ void kern_avx512_swiglu(float *a, const float *b, int n) { (void)a, (void)b, (vo
 
 static bool takes_avx512(const kern_attn_args *a) { return a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx512") == 0; }
 
-bool kern_attention_dot(const kern_attn_args *a) {
-    return takes_avx512(a) && a->dtype == S1C_BF16 && a->bf16_dot && a->hd % 2 == 0 && kern_avx512bf16_supported();
+/* The dot steps' conditions once the avx512 steps are taken. */
+static bool dot_in_avx512(const kern_attn_args *a) {
+    return a->dtype == S1C_BF16 && a->bf16_dot && a->hd % 2 == 0 && kern_avx512bf16_supported();
 }
+
+bool kern_attention_dot(const kern_attn_args *a) { return takes_avx512(a) && dot_in_avx512(a); }
 
 void kern_attention(const kern_attn_args *a) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (takes_avx512(a)) {
-        attn_avx512(a, kern_attention_dot(a));
+        attn_avx512(a, dot_in_avx512(a));
         return;
     }
 #endif
