@@ -9,7 +9,9 @@
  * comparison is the scalar reference, as it is for q4_1, q5_0 and q5_1 (at the 0.5B shapes, where
  * Q4_K_M files have them).
  * usage: bench_packed [reps=3] [types=f32,bf16,bf16dot,q8_0,q4_0,q4_1,q5_0,q5_1,q4_k,q5_k,q6_k] [rows=1,32,512]
- *        (bf16dot: KERN_PACK_BF16_DOT; rows=1 for decode alone) */
+ *                     [shapes=NxD,...]
+ *        (bf16dot: KERN_PACK_BF16_DOT; rows=1 for decode alone; shapes: n inputs x d outputs per
+ *        matrix instead of the FFN's, n at most 8960, e.g. 896x151936 for the 0.5B's lm_head) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +68,22 @@ static double cold_best(int reps, s1c_pool *pool, float *out, const float *x, in
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 3;
     const char *types = argc > 2 ? argv[2] : "f32,bf16,q8_0,q4_0";
-    static const int shapes[][2] = {{896, 4864}, {4864, 896}}, kshapes[][2] = {{1536, 8960}, {8960, 1536}};
+    int shapes[8][2] = {{896, 4864}, {4864, 896}}, n_shapes = 2;
+    static const int kshapes[][2] = {{1536, 8960}, {8960, 1536}};
     int rowss[3] = {1, 32, 512}, n_rowss = 3;
+    if (argc > 4) {
+        n_shapes = 0;
+        char sl[256];
+        snprintf(sl, sizeof sl, "%s", argv[4]);
+        for (char *save = NULL, *e = strtok_r(sl, ",", &save); e && n_shapes < 8; e = strtok_r(NULL, ",", &save)) {
+            int n = 0, d = 0;
+            if (sscanf(e, "%dx%d", &n, &d) != 2 || n < 32 || n > 8960 || n % 32 || d < 1) {
+                fprintf(stderr, "%s: a shape is NxD, n a multiple of 32 up to 8960\n", e);
+                return 1;
+            }
+            shapes[n_shapes][0] = n, shapes[n_shapes][1] = d, n_shapes++;
+        }
+    }
     if (argc > 3) {
         n_rowss = 0;
         char rl[64];
@@ -78,7 +94,10 @@ int main(int argc, char **argv) {
     kern_ws ws = {0};
     s1c_rng rng;
     s1c_rng_seed(&rng, 1);
-    float *x = malloc((size_t)512 * 8960 * sizeof(float)), *out = malloc((size_t)512 * 8960 * sizeof(float));
+    size_t out_n = (size_t)512 * 8960;
+    for (int s = 0; s < n_shapes; s++)
+        if ((size_t)512 * shapes[s][1] > out_n) out_n = (size_t)512 * shapes[s][1];
+    float *x = malloc((size_t)512 * 8960 * sizeof(float)), *out = malloc(out_n * sizeof(float));
     for (size_t i = 0; i < (size_t)512 * 8960; i++) x[i] = s1c_rng_normal(&rng);
     char list[128];
     snprintf(list, sizeof list, "%s", types);
@@ -90,7 +109,7 @@ int main(int argc, char **argv) {
         }
         int flags = strcmp(tn, "bf16dot") == 0 ? KERN_PACK_BF16_DOT : 0;
         bool kq = dt == S1C_Q4_K || dt == S1C_Q5_K || dt == S1C_Q6_K;
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < (kq ? 2 : n_shapes); s++) {
             int n = kq ? kshapes[s][0] : shapes[s][0], d = kq ? kshapes[s][1] : shapes[s][1];
             size_t ne = (size_t)n * d;
             float *wf = malloc(ne * sizeof(float));
