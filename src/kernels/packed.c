@@ -277,8 +277,9 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
                        : (size_t)p->steps * (dtype == S1C_Q4_0 ? 256 : dtype == S1C_Q8_0 ? 512 : 64);
     size_t data_bytes = p->pstride * (size_t)p->panels;
     size_t scale_bytes = q ? (size_t)p->panels * (size_t)p->steps * PANEL * sizeof(uint16_t) : 0;
-    void *data = s1c_alloc_huge(data_bytes); /* streamed once per token: huge pages */
-    if (!data || (q && !(p->scales = malloc(scale_bytes)))) {
+    /* streamed once per token, the scales beside the weights: huge pages for both */
+    void *data = s1c_alloc_huge(data_bytes);
+    if (!data || (q && !(p->scales = s1c_alloc_huge(scale_bytes)))) {
         free(data);
         free(p);
         return s1c_fail(err, "packing a %d x %d weight matrix: out of memory (%zu bytes)", d, n, data_bytes);

@@ -12,15 +12,22 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define TP __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,fma,f16c")))
+#define TP __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,fma,f16c,prfchw")))
 #define INL static inline __attribute__((always_inline)) TP
 
 static inline __mmask16 col_mask(int cols) { return cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1); }
 
-/* The accumulators start at 0 (k0 == 0) or at the stored partial results. */
+/* The accumulators start at 0 (k0 == 0) or at the stored partial results. A first slice asks
+ * for its output lines for writing (prefetchw) while it computes: a wide output (the lm_head's
+ * 32 x 151936 logits, far past L2) otherwise stalls each tile's stores on read-for-ownership
+ * misses at its end. */
 #define ACC_START(ACC, MR, NV, M, T)                                                                     \
     do {                                                                                                   \
         _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) M[v] = col_mask((T)->cols - 16 * v);      \
+        if ((T)->k0 == 0)                                                                                  \
+            _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                        \
+                _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++)                                    \
+                    __builtin_prefetch((T)->out + (size_t)r * (T)->ldo + 16 * v, 1, 3);                  \
         _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                            \
             _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) ACC[r][v] =                           \
                 (T)->k0 > 0 ? _mm512_maskz_loadu_ps(M[v], (T)->out + (size_t)r * (T)->ldo + 16 * v)      \
