@@ -79,21 +79,28 @@ static uint8_t *block_at(const s1c_kv *kv, void *base, int layer, int block) {
     return (uint8_t *)base + idx * kv->elem_size;
 }
 
-static void put(const s1c_kv *kv, uint8_t *base, size_t i, float x) {
-    if (kv->dtype == S1C_F32) memcpy(base + 4 * i, &x, 4);
-    else {
-        uint16_t h = kv->dtype == S1C_F16 ? s1c_f32_to_f16(x) : s1c_f32_to_bf16(x);
-        memcpy(base + 2 * i, &h, 2);
+/* n values x[j] to elements i0 + j * stride of base, in the cache's type (one type test per
+ * run, not per element). */
+static void put_run(const s1c_kv *kv, uint8_t *base, size_t i0, size_t stride, const float *x, size_t n) {
+    if (kv->dtype == S1C_F32) {
+        float *d = (float *)base + i0;
+        for (size_t j = 0; j < n; j++) d[j * stride] = x[j];
+        return;
     }
+    uint16_t *d = (uint16_t *)base + i0;
+    if (kv->dtype == S1C_F16)
+        for (size_t j = 0; j < n; j++) d[j * stride] = s1c_f32_to_f16(x[j]);
+    else
+        for (size_t j = 0; j < n; j++) d[j * stride] = s1c_f32_to_bf16(x[j]);
 }
 
+/* K is stored transposed (element e of a block's positions bs apart: e * bs + off), V by row
+ * within each head's slab ((h * bs + off) * hd + i). */
 void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const float *v) {
     uint8_t *kb = block_at(kv, kv->k, layer, block), *vb = block_at(kv, kv->v, layer, block);
-    size_t bs = (size_t)kv->block_size, hd = (size_t)kv->head_dim;
-    for (size_t e = 0; e < (size_t)kv->kv_dim; e++) {
-        put(kv, kb, e * bs + (size_t)off, k[e]);
-        put(kv, vb, (e / hd * bs + (size_t)off) * hd + e % hd, v[e]);
-    }
+    size_t bs = (size_t)kv->block_size, hd = (size_t)kv->head_dim, nh = (size_t)kv->kv_dim / hd;
+    put_run(kv, kb, (size_t)off, bs, k, (size_t)kv->kv_dim);
+    for (size_t h = 0; h < nh; h++) put_run(kv, vb, (h * bs + (size_t)off) * hd, 1, v + h * hd, hd);
 }
 
 const void *kv_layer_base(const s1c_kv *kv, bool is_v, int layer) { return block_at(kv, is_v ? kv->v : kv->k, layer, 0); }
