@@ -104,8 +104,7 @@ typedef struct pk_pf {
 } pk_pf;
 
 /* The packed multi-row kernels (packed_avx512.c; see kern_pack in kernels.h). pw: the tile's
- * first panel; pstride: bytes from one panel to the next; ps: its first panel's f16 block scales
- * (quantized types), psstride elements per panel. Rows t of the activations: x (f32), xb (bf16
+ * first panel; pstride: bytes from one panel to the next. Rows t of the activations: x (f32), xb (bf16
  * pairs as u32, n2 per row) or xq/xd/xs, each pointing at the tile's first row. out: [n_rows][d] with the tile's first output at column c0;
  * cols: valid outputs in the tile (the rest of the last panel is not stored). Range [k0, k1) in
  * k (F32), k-pairs (BF16) or blocks (quantized); k0 > 0 continues from out. */
@@ -113,8 +112,6 @@ typedef struct pk_tile {
     pk_pf pf; /* per_block 0: none */
     const uint8_t *pw;
     size_t pstride;
-    const uint16_t *ps;
-    size_t psstride;
     const float *x;
     const uint32_t *xb;
     const int8_t *xq;  /* quantized rows (kern_q8x's q, d, s) */
@@ -156,6 +153,12 @@ static inline size_t q5x_m_at(int c, int j) { return 32 * (size_t)(c + j); }
 static inline size_t q5x_bits_at(int dtype, int c, int j) { return 32 * (size_t)c * (q5x_has_min(dtype) ? 2 : 1) + 64 * (size_t)j; }
 static inline size_t q5x_values_at(int dtype, int c, int j) { return q5x_bits_at(dtype, c, 0) + (q5x_has_bits(dtype) ? 64 * (size_t)c : 0) + 256 * (size_t)j; }
 static inline size_t q5x_rec_bytes(int dtype, int c) { return q5x_values_at(dtype, c, c); }
+/* Q8_0 / Q4_0 pair records (packed.c): the two blocks' [16] f16 scales in one 64-byte line (an odd
+ * count's lone last block: the first half), then their values, blk bytes each (512 / 256). */
+static inline size_t q0_blk_bytes(bool q4) { return q4 ? 256 : 512; }
+static inline size_t q0_block_at(bool q4, int b) { return (size_t)(b / 2) * (64 + 2 * q0_blk_bytes(q4)) + (size_t)(b % 2) * q0_blk_bytes(q4) + 64; }
+static inline size_t q0_scales_at(bool q4, int b) { return (size_t)(b / 2) * (64 + 2 * q0_blk_bytes(q4)) + (size_t)(b % 2) * 32; }
+static inline size_t q0_panel_bytes(bool q4, int nb) { return (size_t)nb * q0_blk_bytes(q4) + (size_t)(nb + 1) / 2 * 64; }
 bool kern_avx512vnni_supported(void);
 /* kern_swiglu for the avx512 family (attention.c, beside its vector exp). */
 void kern_avx512_swiglu(float *a, const float *b, int n);

@@ -220,14 +220,23 @@ static void test_packed_n(void **state) {
 }
 
 /* Matrices of 2 MiB and more are packed on huge pages (advised; refused without transparent huge
- * pages): the same results there. */
+ * pages): the same results there. Also k cut into slices that start at an odd block (4800: 150
+ * blocks, slices of 75) and an odd block count (4832: 151), where a slice starts inside the
+ * quantized types' pair records, for 1 row and for passes of several row tiles. */
 static void test_packed_large(void **state) {
     (void)state;
-    static const int shapes[][3] = {{S1C_F32, 512, 1030}, {S1C_Q8_0, 2048, 1030}, {S1C_Q4_0, 2048, 2050}};
+    static const int shapes[][3] = {{S1C_F32, 512, 1030}, {S1C_Q8_0, 2048, 1030}, {S1C_Q4_0, 2048, 2050}, {S1C_Q8_0, 4800, 40},
+                                    {S1C_Q4_0, 4800, 40},  {S1C_Q8_0, 4832, 24},   {S1C_Q4_0, 4832, 24}};
     s1c_rng r;
     s1c_rng_seed(&r, 10);
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-        if (have_packed(shapes[i][0], 0)) check_shape(&r, shapes[i][0], 0, 3, shapes[i][1], shapes[i][2]);
+        if (have_packed(shapes[i][0], 0)) {
+            check_shape(&r, shapes[i][0], 0, 3, shapes[i][1], shapes[i][2]);
+            if (shapes[i][1] > 4096) { /* the sliced ones: decode's one row and 13 rows (4 + 4 + 4 + 1) */
+                check_shape(&r, shapes[i][0], 0, 1, shapes[i][1], shapes[i][2]);
+                check_shape(&r, shapes[i][0], 0, 13, shapes[i][1], shapes[i][2]);
+            }
+        }
 }
 
 /* The activation quantizer (vectorized where the CPU allows) against the scalar loop, bitwise,
