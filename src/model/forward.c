@@ -108,19 +108,21 @@ static int check_batch(const s1c_fwd *f, const s1c_kv *kv, const s1c_batch *b, s
     return 0;
 }
 
+/* One layer's work over rows [r0, r0 + n) of a batch, split over the pool (attention; RoPE and
+ * the KV store). */
+typedef struct layer_rows_job {
+    s1c_fwd *f;
+    s1c_kv *kv;
+    const s1c_batch *b;
+    int layer, r0, n;
+} layer_rows_job;
+
 /* Attention of every row of the chunk: items (row, KV head, group slice) are dealt out to the
  * pool's tasks in turn (item i to task i mod T: prefill rows grow in cost, so a contiguous split
  * would leave one thread with most of it); each item is one kern_attention call, reading the
  * sequence's KV blocks in place. */
-typedef struct attn_job {
-    s1c_fwd *f;
-    const s1c_kv *kv;
-    const s1c_batch *b;
-    int layer, r0, n;
-} attn_job;
-
 static void attn_task(void *ctx, int task, int n_tasks) {
-    const attn_job *j = ctx;
+    const layer_rows_job *j = ctx;
     const s1c_config *c = &j->f->m->cfg;
     const s1c_kv *kv = j->kv;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
@@ -148,8 +150,8 @@ static void attn_task(void *ctx, int task, int n_tasks) {
     }
 }
 
-static void attend_all(s1c_fwd *f, const s1c_kv *kv, int layer, const s1c_batch *b, int r0, int n) {
-    attn_job j = {f, kv, b, layer, r0, n};
+static void attend_all(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *b, int r0, int n) {
+    layer_rows_job j = {f, kv, b, layer, r0, n};
     s1c_pool *pool = s1c_pool_global();
     int T = s1c_pool_threads(pool);
     if (T > f->n_scratch) T = f->n_scratch;
@@ -182,15 +184,8 @@ static void swiglu_rows(float *a, const float *b, size_t n) {
 /* RoPE on each row's q and k, then its k and v into the cache, over the pool by rows (each row
  * writes only its own position's slots; serial it was ~2% of a 32-row step, the other thread
  * waiting). */
-typedef struct rope_store_job {
-    s1c_fwd *f;
-    s1c_kv *kv;
-    const s1c_batch *b;
-    int layer, r0, n;
-} rope_store_job;
-
 static void rope_store_task(void *ctx, int task, int n_tasks) {
-    const rope_store_job *j = ctx;
+    const layer_rows_job *j = ctx;
     const s1c_config *c = &j->f->m->cfg;
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim, bs = j->kv->block_size;
     bool half = c->rope_layout == S1C_ROPE_HALF;
@@ -206,7 +201,7 @@ static void rope_store_task(void *ctx, int task, int n_tasks) {
 }
 
 static void rope_store_rows(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *b, int r0, int n) {
-    rope_store_job j = {f, kv, b, layer, r0, n};
+    layer_rows_job j = {f, kv, b, layer, r0, n};
     s1c_pool *pool = s1c_pool_global();
     int T = s1c_pool_threads(pool);
     if (T <= 1 || n < 8) rope_store_task(&j, 0, 1);
