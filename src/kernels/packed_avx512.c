@@ -143,87 +143,10 @@ static inline int32_t load4(const int8_t *p) {
 /* One row's tile (decode) streams its panel from memory with nothing else to hide the latency:
  * it asks for the lines 4 KiB ahead of the block it reads (into the next panel near the end,
  * usually this thread's next). With a scale line before every two blocks' values (the pair
- * records) and without this, Q8_0 decode from memory was ~10% slower than with the scales apart (bench_packed packed_cold 1 row); with it Q8_0 decode is as before and Q4_0's
- * ~10% faster (s1c bench --only decode, 4 interleaved rounds: 161-165 -> 176-182 tok/s). */
+ * records) and without this, Q8_0 decode from memory was ~10% slower than with the scales apart
+ * (bench_packed packed_cold 1 row); with it Q8_0 decode is as before and Q4_0's ~10% faster
+ * (s1c bench --only decode, 4 interleaved rounds: 161-165 -> 176-182 tok/s). */
 enum { Q0_DECODE_AHEAD = 4096 };
-
-/* One block b of the tile (q_tile): its integer dots, then its float step into acc. */
-INL void q_block(const pk_tile *t, const bool Q4, const int MR, const int NV, int b, __m512 (*acc)[3], pf_cursor *pf) {
-    const int nb = t->ldx / 32, bias = Q4 ? -8 : -128;
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
-    pf_step(pf);
-    const uint8_t *wb = t->pw + q0_block_at(Q4, b), *sb = t->pw + q0_scales_at(Q4, b);
-    if (MR == 1) /* decode: see Q0_DECODE_AHEAD */
-        for (int l = 0; l < (Q4 ? 5 : 9); l++) _mm_prefetch((const char *)(wb + Q0_DECODE_AHEAD + 64 * l), _MM_HINT_T0);
-    __m512i ia[4][3];
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++) {
-        __m512i s = _mm512_set1_epi32(bias * t->xs[(size_t)r * nb + b]);
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) ia[r][v] = s;
-    }
-    if (Q4 && MR == 1) {
-        /* one row: the high nibbles masked in place (16 times their value) into a second
-         * accumulator, scaled back by an exact shift, instead of a shift per weight vector */
-        const __m512i high4 = _mm512_set1_epi8((char)0xf0);
-        __m512i ih[3];
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) ih[v] = _mm512_setzero_si512();
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * j));
-            __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * j + 16));
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) {
-                __m512i raw = _mm512_loadu_si512(wb + (size_t)v * t->pstride + (size_t)j * 64);
-                ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], _mm512_and_si512(raw, low4), xl);
-                ih[v] = _mm512_dpbusd_epi32(ih[v], _mm512_and_si512(raw, high4), xh);
-            }
-        }
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) ia[0][v] = _mm512_add_epi32(ia[0][v], _mm512_srai_epi32(ih[v], 4));
-    } else if (Q4) {
-        /* low nibbles (k = 4j..4j+3) for all panels, then high ones (k + 16): few live registers */
-#pragma GCC unroll 8
-        for (int jj = 0; jj < 8; jj++) {
-            int j = jj >> 1, half = jj & 1;
-            __m512i wv[3];
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) {
-                __m512i raw = _mm512_loadu_si512(wb + (size_t)v * t->pstride + (size_t)j * 64);
-                wv[v] = _mm512_and_si512(half ? _mm512_srli_epi16(raw, 4) : raw, low4);
-            }
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) {
-                __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j + 16 * half));
-#pragma GCC unroll 3
-                for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
-            }
-        }
-    } else {
-#pragma GCC unroll 8
-        for (int j = 0; j < 8; j++) {
-            __m512i wv[3];
-#pragma GCC unroll 3
-            for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_si512(wb + (size_t)v * t->pstride + (size_t)j * 64);
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) {
-                __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j));
-#pragma GCC unroll 3
-                for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
-            }
-        }
-    }
-#pragma GCC unroll 3
-    for (int v = 0; v < NV; v++) {
-        __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + (size_t)v * t->pstride)));
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; r++) {
-            __m512 sc = _mm512_mul_ps(ws, _mm512_set1_ps(t->xd[(size_t)r * nb + b]));
-            acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), sc, acc[r][v]);
-        }
-    }
-}
 
 /* Q8_0 (weights stored as w + 128, unsigned) or Q4_0 (nibbles 0..15) against 8-bit activations:
  * per block an exact integer dot in int32 lanes (vpdpbusd, starting from the bias correction
@@ -233,8 +156,84 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
     __m512 acc[4][3];
     __mmask16 m[4];
     ACC_START(acc, MR, NV, m, t);
+    const int nb = t->ldx / 32, bias = Q4 ? -8 : -128;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
     pf_cursor pf = pf_start(&t->pf);
-    for (int b = t->k0; b < t->k1; b++) q_block(t, Q4, MR, NV, b, acc, &pf);
+    for (int b = t->k0; b < t->k1; b++) {
+        pf_step(&pf);
+        const uint8_t *wb = t->pw + q0_block_at(Q4, b), *sb = t->pw + q0_scales_at(Q4, b);
+        if (MR == 1) /* decode: see Q0_DECODE_AHEAD; a block's share of its record, rounded up to lines */
+            for (int l = 0; l < (int)((q0_blk_bytes(Q4) + 32 + 63) / 64); l++)
+                _mm_prefetch((const char *)(wb + Q0_DECODE_AHEAD + 64 * l), _MM_HINT_T0);
+        __m512i ia[4][3];
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            __m512i s = _mm512_set1_epi32(bias * t->xs[(size_t)r * nb + b]);
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ia[r][v] = s;
+        }
+        if (Q4 && MR == 1) {
+            /* one row: the high nibbles masked in place (16 times their value) into a second
+             * accumulator, scaled back by an exact shift, instead of a shift per weight vector */
+            const __m512i high4 = _mm512_set1_epi8((char)0xf0);
+            __m512i ih[3];
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ih[v] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                __m512i xl = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * j));
+                __m512i xh = _mm512_set1_epi32(load4(t->xq + (size_t)b * 32 + 4 * j + 16));
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    __m512i raw = _mm512_loadu_si512(wb + (size_t)v * t->pstride + (size_t)j * 64);
+                    ia[0][v] = _mm512_dpbusd_epi32(ia[0][v], _mm512_and_si512(raw, low4), xl);
+                    ih[v] = _mm512_dpbusd_epi32(ih[v], _mm512_and_si512(raw, high4), xh);
+                }
+            }
+#pragma GCC unroll 3
+            for (int v = 0; v < NV; v++) ia[0][v] = _mm512_add_epi32(ia[0][v], _mm512_srai_epi32(ih[v], 4));
+        } else if (Q4) {
+            /* low nibbles (k = 4j..4j+3) for all panels, then high ones (k + 16): few live registers */
+#pragma GCC unroll 8
+            for (int jj = 0; jj < 8; jj++) {
+                int j = jj >> 1, half = jj & 1;
+                __m512i wv[3];
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) {
+                    __m512i raw = _mm512_loadu_si512(wb + (size_t)v * t->pstride + (size_t)j * 64);
+                    wv[v] = _mm512_and_si512(half ? _mm512_srli_epi16(raw, 4) : raw, low4);
+                }
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j + 16 * half));
+#pragma GCC unroll 3
+                    for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
+                }
+            }
+        } else {
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                __m512i wv[3];
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_si512(wb + (size_t)v * t->pstride + (size_t)j * 64);
+#pragma GCC unroll 4
+                for (int r = 0; r < MR; r++) {
+                    __m512i xv = _mm512_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j));
+#pragma GCC unroll 3
+                    for (int v = 0; v < NV; v++) ia[r][v] = _mm512_dpbusd_epi32(ia[r][v], wv[v], xv);
+                }
+            }
+        }
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + (size_t)v * t->pstride)));
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m512 sc = _mm512_mul_ps(ws, _mm512_set1_ps(t->xd[(size_t)r * nb + b]));
+                acc[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[r][v]), sc, acc[r][v]);
+            }
+        }
+    }
     ACC_STORE(acc, MR, NV, m, t);
 }
 
