@@ -147,6 +147,16 @@ INL void chunk_rows(const kern_attn_args *a, const void *base, int c0, int len, 
     }
 }
 
+/* Where each 16-position group of the chunk starts in K (its first position's element 0), for
+ * blocks that hold whole groups (bs a multiple of 16): stepped through the block table, no
+ * division per group. */
+INL void group_keys_at(const kern_attn_args *a, int c0, int len, size_t *at) {
+    for (int g = 0, b = c0 / a->bs, off = c0 % a->bs; 16 * g < len; g++, off += 16) {
+        if (off == a->bs) off = 0, b++;
+        at[g] = (size_t)a->blocks[b] * a->block_stride + (size_t)off;
+    }
+}
+
 /* The chunk's keys as groups of 16 positions, transposed: element i of group g's positions at
  * kt[g] + i * kst as f32. In place for an F32 cache whose blocks hold whole groups (bs a
  * multiple of 16, the engine's default: a group never straddles blocks), converted once per
@@ -155,13 +165,15 @@ INL void chunk_rows(const kern_attn_args *a, const void *base, int c0, int len, 
 INL void chunk_keys(const kern_attn_args *a, int c0, int len, float *buf, const float **kt, size_t *kst) {
     int hd = a->hd;
     bool whole = a->bs % 16 == 0;
+    size_t at[CHUNK / 16];
     *kst = whole && a->dtype == S1C_F32 ? (size_t)a->bs : 16;
+    if (whole) group_keys_at(a, c0, len, at);
     for (int g = 0; 16 * g < len; g++) {
         int j0 = c0 + 16 * g, cnt = len - 16 * g < 16 ? len - 16 * g : 16;
         float *dst = buf + (size_t)g * 16 * hd;
         kt[g] = dst;
         if (whole) {
-            size_t r = key_at(a, j0);
+            size_t r = at[g];
             if (a->dtype == S1C_F32) kt[g] = (const float *)a->k + r;
             else
                 for (int i = 0; i < hd; i++) _mm512_storeu_ps(dst + 16 * i, load16_full(a->k, a->dtype, r + (size_t)i * a->bs));
@@ -204,11 +216,10 @@ INL void query_pairs(const kern_attn_args *a, float *qp) {
 INL void chunk_keys16(const kern_attn_args *a, int c0, int len, float *buf, const float **kt, size_t *kst) {
     const uint16_t *k = a->k;
     *kst = a->bs % 16 == 0 ? (size_t)a->bs : 16;
-    if (a->bs % 16 == 0) { /* groups never straddle blocks: step through the table, no division per group */
-        for (int g = 0, b = c0 / a->bs, off = c0 % a->bs; 16 * g < len; g++, off += 16) {
-            if (off == a->bs) off = 0, b++;
-            kt[g] = (const float *)(k + (size_t)a->blocks[b] * a->block_stride + (size_t)off);
-        }
+    if (a->bs % 16 == 0) { /* groups never straddle blocks */
+        size_t at[CHUNK / 16];
+        group_keys_at(a, c0, len, at);
+        for (int g = 0; 16 * g < len; g++) kt[g] = (const float *)(k + at[g]);
         return;
     }
     for (int g = 0; 16 * g < len; g++) {

@@ -86,6 +86,26 @@ static void add_bias(float *x, const float *b, int n_rows, int n) {
         for (int i = 0; i < n; i++) x[(size_t)t * (size_t)n + (size_t)i] += b[i];
 }
 
+/* The cache slot a row's K/V is stored in. */
+static int64_t slot_of(const s1c_kv *kv, const s1c_batch *b, int i) {
+    int p = b->pos[i], bs = kv->block_size;
+    return (int64_t)b->seqs[b->seq[i]].blocks[p / bs] * bs + p % bs;
+}
+
+/* No two rows store into one cache slot (the same sequence and position twice, or two sequences
+ * whose block tables share the block a position is written to): the rows are stored by
+ * different threads, so which one would land is not fixed, and attention would read either. */
+static int check_slots(const s1c_kv *kv, const s1c_batch *b, s1c_err *err) {
+    for (int i = 1; i < b->n_tokens; i++) {
+        int64_t si = slot_of(kv, b, i);
+        for (int j = 0; j < i; j++)
+            if (slot_of(kv, b, j) == si)
+                return s1c_fail(err, "forward: rows %d and %d store into the same KV cache slot (sequence %d position %d, sequence %d position %d)",
+                                j, i, b->seq[j], b->pos[j], b->seq[i], b->pos[i]);
+    }
+    return 0;
+}
+
 static int check_batch(const s1c_fwd *f, const s1c_kv *kv, const s1c_batch *b, s1c_err *err) {
     const s1c_config *c = &f->m->cfg;
     if (b->n_tokens < 0 || (b->n_tokens > 0 && (!b->token || !b->pos || !b->seq || !b->seqs)))
@@ -105,7 +125,7 @@ static int check_batch(const s1c_fwd *f, const s1c_kv *kv, const s1c_batch *b, s
             if (sb->blocks[k] < 0 || sb->blocks[k] >= kv->n_blocks)
                 return s1c_fail(err, "forward: sequence %d: block id %d out of range", s, sb->blocks[k]);
     }
-    return 0;
+    return check_slots(kv, b, err);
 }
 
 /* One layer's work over rows [r0, r0 + n) of a batch, split over the pool (attention; RoPE and

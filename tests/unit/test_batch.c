@@ -136,7 +136,7 @@ static void test_bad_batches(void **state) {
     s1c_seq_blocks sb = {blocks, 2};
     int32_t tok = 5, pos = 0, seq = 0;
     uint8_t want = 1;
-    float out[300];
+    float out[600]; /* two rows of logits */
     s1c_batch b = {1, &tok, &pos, &seq, &want, 1, &sb};
     assert_int_equal(s1c_forward(f, kv, &b, out, &err), 0);
     tok = 300; /* outside the vocabulary */
@@ -154,6 +154,23 @@ static void test_bad_batches(void **state) {
     seq = 0;
     blocks[0] = 9; /* block id outside the cache */
     assert_int_equal(s1c_forward(f, kv, &b, out, &err), -1);
+    blocks[0] = 0;
+    /* two rows storing into one cache slot: the same position of one sequence, or two sequences
+     * whose tables share the block written to; distinct slots of a shared block are fine */
+    int32_t tok2[2] = {5, 6}, poss[2] = {3, 3}, seqs[2] = {0, 0};
+    uint8_t wants[2] = {1, 1};
+    int32_t blocks2[2] = {0, 1};
+    s1c_seq_blocks sbs[2] = {{blocks, 2}, {blocks2, 2}};
+    s1c_batch b2 = {2, tok2, poss, seqs, wants, 2, sbs};
+    assert_int_equal(s1c_forward(f, kv, &b2, out, &err), -1);
+    assert_non_null(strstr(err.msg, "same KV cache slot"));
+    seqs[1] = 1; /* sequence 1's table shares block 0 */
+    assert_int_equal(s1c_forward(f, kv, &b2, out, &err), -1);
+    assert_non_null(strstr(err.msg, "same KV cache slot"));
+    blocks2[0] = 2; /* its own block: fine */
+    assert_int_equal(s1c_forward(f, kv, &b2, out, &err), 0);
+    seqs[1] = 0, poss[1] = 4; /* next positions of one sequence: fine */
+    assert_int_equal(s1c_forward(f, kv, &b2, out, &err), 0);
     s1c_fwd_free(f);
     s1c_kv_free(kv);
 }
