@@ -466,8 +466,8 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     }
 }
 
-/* Task t's share of the units, [next, end), claimed a chunk at a time from the front by its owner
- * and, once their own share is done, by the other tasks: a thread that was descheduled (a 2-core
+/* Task t's share of the units, [next, end), claimed a chunk at a time (less near its end: claim)
+ * from the front by its owner and, once their own share is done, by the other tasks: a thread that was descheduled (a 2-core
  * VM shared with other work) or whose memory was slower no longer holds everyone up at the end
  * of the matmul, and the owner still reads its share front to back. Which thread computes a unit
  * changes no bit of it. */
@@ -504,16 +504,29 @@ static void run_units(const pk_job *j, int a, int b) {
     }
 }
 
+/* The next claim of range r: a chunk, but near the range's end a share of what is left (down to
+ * one unit), so that the tasks that end up sharing it finish together instead of one waiting
+ * out the other's last chunk (decode's chunk is 9 panels, ~3.5 us at ~40 GB/s a thread). Q8_0
+ * 0.5B decode, 2 threads, timed in place: the two tasks' ends 2.9-3.8 us apart on average per
+ * matmul before, 1.1-1.4 after; a 4864-wide gate/up call 138-140 -> 135-136 us. Returns the
+ * first unit, *b the end; a >= r->end: nothing left. */
+static int claim(pk_range *r, int chunk, int n_tasks, int *b) {
+    int a = atomic_load_explicit(&r->next, memory_order_relaxed), n;
+    do {
+        if (a >= r->end) return a;
+        n = (r->end - a) / (2 * n_tasks);
+        n = n < 1 ? 1 : n > chunk ? chunk : n;
+    } while (!atomic_compare_exchange_weak_explicit(&r->next, &a, a + n, memory_order_relaxed, memory_order_relaxed));
+    *b = a + n;
+    return a;
+}
+
 /* Task t of T: its own share first, then what is left of the others' (pk_range). */
 static void pk_task(void *ctx, int task, int n_tasks) {
     pk_job *j = ctx;
     for (int k = 0; k < n_tasks; k++) {
         pk_range *r = &j->range[(task + k) % n_tasks];
-        for (;;) {
-            int a = atomic_fetch_add_explicit(&r->next, j->chunk, memory_order_relaxed);
-            if (a >= r->end) break;
-            run_units(j, a, imin(r->end, a + j->chunk));
-        }
+        for (int a, b; (a = claim(r, j->chunk, n_tasks, &b)) < r->end;) run_units(j, a, b);
     }
 }
 
