@@ -1,7 +1,7 @@
 /* One-query attention as decode runs it (kern_attention): Qwen2.5-0.5B's GQA group (7 query
  * heads of 64 per KV head, 2 KV heads, one task per KV head over the process-wide pool) over a
- * paged cache of 16-position blocks in shuffled order, at several context lengths and each KV
- * cache type. JSON lines: microseconds per call (one layer's attention for one token, median
+ * paged cache of 16-position blocks, in order (one sequence's) and shuffled (a long-running
+ * cache's), at several context lengths and each KV cache type. JSON lines: microseconds per call (one layer's attention for one token, median
  * of reps, and the best), the K/V bytes read per second and that as a fraction of the machine's read
  * bandwidth (the bound at long contexts), and GFLOP/s (2 x 2 x heads x positions x head_dim).
  * usage: bench_attention [reps=15] [types=f32,f16,bf16,bf16dot] [ctx=640,8192,32768] [layers=24]
@@ -26,6 +26,7 @@ typedef struct {
     int n, dtype;
     size_t es;
     bool dot;
+    size_t nblk; /* blocks per KV head's slab */
 } job;
 
 static void task(void *ctx, int t, int n_tasks) {
@@ -33,9 +34,10 @@ static void task(void *ctx, int t, int n_tasks) {
     for (int g = t; g < KV_HEADS; g += n_tasks) {
         kern_attn_args a = {.q = j->q + (size_t)g * GROUP * HD, .out = j->out + (size_t)g * GROUP * HD, .nh = GROUP, .hd = HD,
                             .n = j->n, .bs = BS, .dtype = j->dtype,
-                            /* the KV cache's layout: per block K [KV_HEADS * HD][BS], V [KV_HEADS][BS][HD] */
-                            .k = (const uint8_t *)j->k + (size_t)g * HD * BS * j->es, .v = (const uint8_t *)j->v + (size_t)g * HD * BS * j->es,
-                            .blocks = j->blocks, .block_stride = (size_t)BS * KV_HEADS * HD, .ld = HD,
+                            /* the KV cache's layout: per KV head a slab of every block, per block K [HD][BS], V [BS][HD] */
+                            .k = (const uint8_t *)j->k + (size_t)g * j->nblk * HD * BS * j->es,
+                            .v = (const uint8_t *)j->v + (size_t)g * j->nblk * HD * BS * j->es,
+                            .blocks = j->blocks, .block_stride = (size_t)BS * HD, .ld = HD,
                             .scale = 0.125f, .scratch = j->scratch + (size_t)t * KERN_ATTN_SCRATCH, .bf16_dot = j->dot};
         kern_attention(&a);
     }
@@ -83,11 +85,6 @@ int main(int argc, char **argv) {
             size_t per_layer = (size_t)nblk * BS * KV_HEADS * HD;
             void **k = malloc(sizeof(void *) * LAYERS), **v = malloc(sizeof(void *) * LAYERS);
             int32_t *blocks = malloc(sizeof(int32_t) * (size_t)nblk);
-            for (int b = 0; b < nblk; b++) blocks[b] = b;
-            for (int b = nblk - 1; b > 0; b--) { /* shuffled pages, as a long-running cache has */
-                int r = (int)(s1c_rng_u64(&rng) % (uint64_t)(b + 1)), t = blocks[b];
-                blocks[b] = blocks[r], blocks[r] = t;
-            }
             /* as the engine's cache (src/model/kv_cache.c): one buffer per K and V, huge pages */
             uint8_t *kall = s1c_alloc_huge(per_layer * es * LAYERS), *vall = s1c_alloc_huge(per_layer * es * LAYERS);
             for (int l = 0; l < LAYERS; l++) {
@@ -95,21 +92,30 @@ int main(int argc, char **argv) {
                 fill(k[l], dt, per_layer, &rng), fill(v[l], dt, per_layer, &rng);
             }
             double *ts_ = malloc(sizeof(double) * (size_t)reps);
-            for (int r = 0; r < reps; r++) {
-                double t0 = s1c_now();
-                for (int l = 0; l < LAYERS; l++) {
-                    job j = {q, out, scratch, k[l], v[l], blocks, n, dt, es, dot};
-                    if (T <= 1) task(&j, 0, 1);
-                    else s1c_pool_run(pool, T, task, &j);
+            /* ordered: one sequence's blocks as the free list hands them out (consecutive ids: a
+             * run per KV head); shuffled: the pages of a long-running cache shared by many */
+            for (int shuffled = 0; shuffled < 2; shuffled++) {
+                for (int b = 0; b < nblk; b++) blocks[b] = b;
+                for (int b = nblk - 1; shuffled && b > 0; b--) {
+                    int r = (int)(s1c_rng_u64(&rng) % (uint64_t)(b + 1)), t = blocks[b];
+                    blocks[b] = blocks[r], blocks[r] = t;
                 }
-                ts_[r] = (s1c_now() - t0) / LAYERS;
+                for (int r = 0; r < reps; r++) {
+                    double t0 = s1c_now();
+                    for (int l = 0; l < LAYERS; l++) {
+                        job j = {q, out, scratch, k[l], v[l], blocks, n, dt, es, dot, (size_t)nblk};
+                        if (T <= 1) task(&j, 0, 1);
+                        else s1c_pool_run(pool, T, task, &j);
+                    }
+                    ts_[r] = (s1c_now() - t0) / LAYERS;
+                }
+                qsort(ts_, (size_t)reps, sizeof(double), cmp_double);
+                double t = ts_[reps / 2], bytes = 2.0 * n * KV_HEADS * HD * (double)es, flops = 4.0 * KV_HEADS * GROUP * n * HD;
+                printf("{\"bench\":\"attention_decode\",\"type\":\"%s\",\"ctx\":%d,\"blocks\":\"%s\",\"layers\":%d,\"threads\":%d,\"us\":%.2f,"
+                       "\"best_us\":%.2f,\"kv_gb_s\":%.2f,\"fraction_bw\":%.3f,\"gflops\":%.2f}\n",
+                       tn, n, shuffled ? "shuffled" : "ordered", LAYERS, T, t * 1e6, ts_[0] * 1e6, bytes / t / 1e9, bytes / t / bw, flops / t / 1e9);
+                fflush(stdout);
             }
-            qsort(ts_, (size_t)reps, sizeof(double), cmp_double);
-            double t = ts_[reps / 2], bytes = 2.0 * n * KV_HEADS * HD * (double)es, flops = 4.0 * KV_HEADS * GROUP * n * HD;
-            printf("{\"bench\":\"attention_decode\",\"type\":\"%s\",\"ctx\":%d,\"layers\":%d,\"threads\":%d,\"us\":%.2f,\"best_us\":%.2f,\"kv_gb_s\":%.2f,"
-                   "\"fraction_bw\":%.3f,\"gflops\":%.2f}\n",
-                   tn, n, LAYERS, T, t * 1e6, ts_[0] * 1e6, bytes / t / 1e9, bytes / t / bw, flops / t / 1e9);
-            fflush(stdout);
             free(kall), free(vall), free(k), free(v), free(blocks), free(ts_);
         }
     }

@@ -147,8 +147,7 @@ static void attn_task(void *ctx, int task, int n_tasks) {
     const s1c_kv *kv = j->kv;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
     int slices = (group + KERN_ATTN_MAX_HEADS - 1) / KERN_ATTN_MAX_HEADS, per_row = c->n_kv_heads * slices;
-    size_t q_dim = (size_t)c->n_heads * hd, es = kv->elem_size;
-    const uint8_t *kbase = kv_layer_base(kv, false, j->layer), *vbase = kv_layer_base(kv, true, j->layer);
+    size_t q_dim = (size_t)c->n_heads * hd;
     for (int it = task; it < j->n * per_row; it += n_tasks) {
         int t = it / per_row, g = it % per_row / slices, sl = it % slices;
         int h0 = g * group + sl * KERN_ATTN_MAX_HEADS, nh = group - sl * KERN_ATTN_MAX_HEADS;
@@ -158,10 +157,10 @@ static void attn_task(void *ctx, int task, int n_tasks) {
             .q = j->f->q + (size_t)t * q_dim + (size_t)h0 * hd,
             .out = j->f->xb2 + (size_t)t * q_dim + (size_t)h0 * hd,
             .nh = nh, .hd = hd, .n = j->b->pos[row] + 1, .bs = kv->block_size, .dtype = kv->dtype,
-            /* KV head g's part of a block: rows g*hd.. of K's [kv_dim][bs], V's g-th [bs][hd] */
-            .k = kbase + (size_t)g * hd * kv->block_size * es, .v = vbase + (size_t)g * hd * kv->block_size * es,
+            /* KV head g's slab: per block K [hd][bs], V [bs][hd] */
+            .k = kv_head_base(kv, false, j->layer, g), .v = kv_head_base(kv, true, j->layer, g),
             .blocks = j->b->seqs[j->b->seq[row]].blocks,
-            .block_stride = (size_t)kv->block_size * kv->kv_dim, .ld = (size_t)hd,
+            .block_stride = (size_t)kv->block_size * hd, .ld = (size_t)hd,
             .scale = 1.0f / sqrtf((float)hd),
             .scratch = j->f->att + (size_t)task * KERN_ATTN_SCRATCH,
             .bf16_dot = j->f->m->bf16_dot, /* a BF16 cache: bf16 arithmetic as the model's BF16 weights get */

@@ -17,9 +17,9 @@ struct s1c_kv {
  * and layout (kv_cache.c). */
 void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const float *v);
 
-/* Layer `layer`'s K (or V) at block 0: block b of that layer starts b * block_size * kv_dim
- * elements further; inside a block K is [kv_dim][block_size], V [kv_heads][block_size][head_dim]
+/* KV head `head` of layer `layer`, its K (or V) at block 0: block b starts b * block_size *
+ * head_dim elements further; inside a block K is [head_dim][block_size], V [block_size][head_dim]
  * (kern_attention reads blocks in place). */
-const void *kv_layer_base(const s1c_kv *kv, bool is_v, int layer);
+const void *kv_head_base(const s1c_kv *kv, bool is_v, int layer, int head);
 
 #endif
