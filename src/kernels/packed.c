@@ -467,10 +467,10 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
 }
 
 /* Task t's share of the units, [next, end), claimed a chunk at a time (less near its end: claim)
- * from the front by its owner and, once their own share is done, by the other tasks: a thread that was descheduled (a 2-core
- * VM shared with other work) or whose memory was slower no longer holds everyone up at the end
- * of the matmul, and the owner still reads its share front to back. Which thread computes a unit
- * changes no bit of it. */
+ * from the front by its owner and, once their own share is done, by the other tasks: a thread
+ * that was descheduled (a 2-core VM shared with other work) or whose memory was slower no longer
+ * holds everyone up at the end of the matmul, and the owner still reads its share front to back.
+ * Which thread computes a unit changes no bit of it. */
 typedef struct pk_range {
     _Alignas(64) atomic_int next;
     int end;

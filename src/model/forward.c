@@ -86,24 +86,33 @@ static void add_bias(float *x, const float *b, int n_rows, int n) {
         for (int i = 0; i < n; i++) x[(size_t)t * (size_t)n + (size_t)i] += b[i];
 }
 
-/* The cache slot a row's K/V is stored in. */
-static int64_t slot_of(const s1c_kv *kv, const s1c_batch *b, int i) {
-    int p = b->pos[i], bs = kv->block_size;
-    return (int64_t)b->seqs[b->seq[i]].blocks[p / bs] * bs + p % bs;
+static int cmp_slot(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* No two rows store into one cache slot (the same sequence and position twice, or two sequences
  * whose block tables share the block a position is written to): the rows are stored by
- * different threads, so which one would land is not fixed, and attention would read either. */
+ * different threads, so which one would land is not fixed, and attention would read either.
+ * Sorted, not compared pairwise: a long prompt is one batch of thousands of rows. */
 static int check_slots(const s1c_kv *kv, const s1c_batch *b, s1c_err *err) {
-    for (int i = 1; i < b->n_tokens; i++) {
-        int64_t si = slot_of(kv, b, i);
-        for (int j = 0; j < i; j++)
-            if (slot_of(kv, b, j) == si)
-                return s1c_fail(err, "forward: rows %d and %d store into the same KV cache slot (sequence %d position %d, sequence %d position %d)",
-                                j, i, b->seq[j], b->pos[j], b->seq[i], b->pos[i]);
+    if (b->n_tokens < 2) return 0;
+    uint64_t *slot = malloc((size_t)b->n_tokens * sizeof *slot);
+    if (!slot) return s1c_fail(err, "forward: out of memory checking a batch of %d rows", b->n_tokens);
+    int bs = kv->block_size, rc = 0;
+    for (int i = 0; i < b->n_tokens; i++) {
+        int p = b->pos[i];
+        slot[i] = ((uint64_t)b->seqs[b->seq[i]].blocks[p / bs] * (uint64_t)bs + (uint64_t)(p % bs)) << 32 | (uint64_t)i; /* the row below */
     }
-    return 0;
+    qsort(slot, (size_t)b->n_tokens, sizeof *slot, cmp_slot);
+    for (int i = 1; i < b->n_tokens && rc == 0; i++)
+        if (slot[i] >> 32 == slot[i - 1] >> 32) {
+            int r0 = (int)(slot[i - 1] & 0xffffffff), r1 = (int)(slot[i] & 0xffffffff);
+            rc = s1c_fail(err, "forward: rows %d and %d store into the same KV cache slot (sequence %d position %d, sequence %d position %d)",
+                          r0, r1, b->seq[r0], b->pos[r0], b->seq[r1], b->pos[r1]);
+        }
+    free(slot);
+    return rc;
 }
 
 static int check_batch(const s1c_fwd *f, const s1c_kv *kv, const s1c_batch *b, s1c_err *err) {
