@@ -335,17 +335,6 @@ static void *ws_get(kern_ws *ws, size_t bytes) {
     return ws->buf;
 }
 
-/* Rows [t0, t1) of the activations as bf16 pairs (KERN_PACK_BF16_DOT). */
-static void bf16_pairs(uint32_t *xb, const float *x, int n, int n2, int t0, int t1) {
-    for (int t = t0; t < t1; t++) {
-        const float *xr = x + (size_t)t * n;
-        for (int j = 0; j < n2; j++) {
-            uint32_t lo = s1c_f32_to_bf16(xr[2 * j]), hi = 2 * j + 1 < n ? s1c_f32_to_bf16(xr[2 * j + 1]) : 0;
-            xb[(size_t)t * n2 + j] = lo | hi << 16;
-        }
-    }
-}
-
 /* Converting the activations of a batch is a few percent of its matmul (more for the wide down
  * projection: rows x 4864 values against 896 outputs) and the other threads would wait through
  * it: large ones are split over the pool (rows for bf16 pairs, 32-blocks for int8; each part is
@@ -360,7 +349,7 @@ static void prep_task(void *ctx, int task, int n_tasks) {
     const prep_job *j = ctx;
     if (j->xp->xb) {
         int per = (j->n_rows + n_tasks - 1) / n_tasks;
-        bf16_pairs(j->xp->xb, j->xp->x, j->p->n, j->p->steps, imin(j->n_rows, task * per), imin(j->n_rows, (task + 1) * per));
+        pk_bf16_pairs(j->xp->xb, j->xp->x, j->p->n, j->p->steps, imin(j->n_rows, task * per), imin(j->n_rows, (task + 1) * per));
         return;
     }
     size_t nb = (size_t)j->n_rows * (size_t)(j->p->n / 32), per = (nb + (size_t)n_tasks - 1) / (size_t)n_tasks;

@@ -583,6 +583,31 @@ void pk_tile_q5x(const pk_tile *t, int dtype, int mr, int nv) {
     }
 }
 
+/* s1c_f32_to_bf16 on 16 lanes, in the low half of each (round to nearest even on the bits, a NaN
+ * made quiet): the same bits as the scalar, denormals included (vcvtneps2bf16 would treat those
+ * as zero). */
+INL __m512i bf16_bits16(__m512 v) {
+    __m512i x = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(x, 16), one))), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
+}
+
+/* 16 values at a time: their bf16 bits packed to 16-bit lanes in order are 8 pairs. One decode
+ * row (BF16 0.5B, timed in place): 896 values 1.66 -> 0.27 us, the down projection's 4864 8.12
+ * -> 1.24 us with the scalar loop this replaces (~0.27 ms of a ~16.4 ms token). */
+TP void pk_bf16_pairs(uint32_t *xb, const float *x, int n, int n2, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        const float *xr = x + (size_t)t * n;
+        uint16_t *dst = (uint16_t *)(xb + (size_t)t * n2);
+        for (int i = 0; i < 2 * n2; i += 16) {
+            __mmask16 in = col_mask(n - i), out = col_mask(2 * n2 - i);
+            __m256i h = _mm512_cvtepi32_epi16(bf16_bits16(_mm512_maskz_loadu_ps(in, xr + i)));
+            _mm256_mask_storeu_epi16(dst + i, out, h);
+        }
+    }
+}
+
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) {
     bool q4 = dtype == S1C_Q4_0;
     switch (nv) {
@@ -602,6 +627,7 @@ void pk_tile_f32(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv
 void pk_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
+void pk_bf16_pairs(uint32_t *xb, const float *x, int n, int n2, int t0, int t1) { (void)xb, (void)x, (void)n, (void)n2, (void)t0, (void)t1; }
 void pk_tile_kq(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 void pk_tile_q5x(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 bool kern_avx512vnni_supported(void) { return false; }

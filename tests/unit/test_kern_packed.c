@@ -279,6 +279,33 @@ static void test_q8x_fill(void **state) {
     free(x);
 }
 
+/* The BF16 dot kernels' activations (pk_bf16_pairs): every value as s1c_f32_to_bf16 rounds it
+ * (ties to even, a NaN made quiet, denormals rounded, not flushed), 0 past an odd n, rows apart. */
+static void test_bf16_pairs(void **state) {
+    (void)state;
+    if (!have_packed(S1C_BF16, KERN_PACK_BF16_DOT)) return;
+    enum { ROWS = 3, N = 45, N2 = (N + 1) / 2 };
+    static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x00000001u, 0x80008000u, 0x00018000u, 0x007fffffu,
+                                       0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f7fffffu, 0x7f800000u, 0xff800000u,
+                                       0x7f800001u, 0xffc00001u, 0x7fffffffu, 0x47ffffffu};
+    s1c_rng r;
+    s1c_rng_seed(&r, 13);
+    float x[ROWS * N];
+    for (int i = 0; i < ROWS * N; i++) {
+        uint32_t b = i < (int)(sizeof special / sizeof *special) ? special[i] : (uint32_t)s1c_rng_u64(&r);
+        memcpy(&x[i], &b, 4);
+    }
+    uint32_t got[ROWS * N2 + 1];
+    got[ROWS * N2] = 0xdeadbeefu; /* nothing written past the rows */
+    pk_bf16_pairs(got, x, N, N2, 0, ROWS);
+    for (int t = 0; t < ROWS; t++)
+        for (int j = 0; j < N2; j++) {
+            uint32_t lo = s1c_f32_to_bf16(x[t * N + 2 * j]), hi = 2 * j + 1 < N ? s1c_f32_to_bf16(x[t * N + 2 * j + 1]) : 0;
+            assert_int_equal(got[t * N2 + j], lo | hi << 16);
+        }
+    assert_int_equal(got[ROWS * N2], 0xdeadbeefu);
+}
+
 /* With another family selected, the packed matrix falls back to the row-major weights. */
 static void test_packed_fallback(void **state) {
     (void)state;
@@ -307,6 +334,7 @@ int main(void) {
         cmocka_unit_test(test_packed_n),
         cmocka_unit_test(test_packed_large),
         cmocka_unit_test(test_q8x_fill),
+        cmocka_unit_test(test_bf16_pairs),
         cmocka_unit_test(test_packed_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
