@@ -129,9 +129,9 @@ void pk_tile_f32(const pk_tile *t, int mr, int nv);
 void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activations */
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
-/* Rows [t0, t1) of x ([rows][n]) as bf16 pairs (xb: [rows][n2], n2 = ceil(n / 2); element 2j in
- * the low half, 2j + 1 in the high, 0 past n), each value as s1c_f32_to_bf16 rounds it (packed_avx512.c;
- * the scalar loop in packed.c elsewhere). */
+/* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
+ * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
+ * s1c_f32_to_bf16 rounds it. */
 void pk_bf16_pairs(uint32_t *xb, const float *x, int n, int n2, int t0, int t1);
 /* Q4_K / Q5_K / Q6_K (mr 1..4 x nv 1..3; nv 1..2 for Q6_K): the operations of the reference
  * (qmatmul.c) per lane; k0/k1 in 32-blocks. kq_rec_bytes: a panel's bytes per super-block. */
