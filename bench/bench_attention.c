@@ -1,9 +1,10 @@
 /* One-query attention as decode runs it (kern_attention): Qwen2.5-0.5B's GQA group (7 query
  * heads of 64 per KV head, 2 KV heads, one task per KV head over the process-wide pool) over a
  * paged cache of 16-position blocks, in order (one sequence's) and shuffled (a long-running
- * cache's), at several context lengths and each KV cache type. JSON lines: microseconds per call (one layer's attention for one token, median
- * of reps, and the best), the K/V bytes read per second and that as a fraction of the machine's read
- * bandwidth (the bound at long contexts), and GFLOP/s (2 x 2 x heads x positions x head_dim).
+ * cache's), at several context lengths and each KV cache type. JSON lines: microseconds per call
+ * (one layer's attention for one token, median of reps, and the best), the K/V bytes read per
+ * second and that as a fraction of the machine's read bandwidth (the bound at long contexts), and
+ * GFLOP/s (2 x 2 x heads x positions x head_dim).
  * usage: bench_attention [reps=15] [types=f32,f16,bf16,bf16dot] [ctx=640,8192,32768] [layers=24]
  *        (bf16: a BF16 cache in f32 arithmetic; bf16dot: in bf16 dot products, kern_attn_args.bf16_dot)
  *        (layers=1: one cache read again and again, from the caches at short contexts) */

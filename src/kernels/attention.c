@@ -469,7 +469,7 @@ INL void prefetch_bytes(const char *p, size_t n) {
     for (size_t o = 0; o < n; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
 }
 
-/* The K and V bytes of positions [c0, c0 + len), block by block: the keys of a whole block are
+/* The K and V bytes of the chunk at c0 (nothing past n), block by block: the keys of a whole block are
  * one run (hd rows of bs), of part of one a run per row; the value rows one run where they are
  * contiguous (ld == hd). attn_avx512 asks for each chunk PF_AHEAD chunks before it reads it: a
  * chunk's blocks are a few KiB each, wherever the block table puts them, and without this decode
@@ -479,9 +479,9 @@ INL void prefetch_bytes(const char *p, size_t n) {
  * tok/s in the old KV layout. */
 enum { PF_AHEAD = 2 };
 
-INL void prefetch_kv(const kern_attn_args *a, int c0, int len) {
+INL void prefetch_kv(const kern_attn_args *a, int c0) {
     size_t es = a->dtype == S1C_F32 ? 4 : 2, hd = (size_t)a->hd, bs = (size_t)a->bs;
-    for (int j = c0, end = c0 + len; j < end;) {
+    for (int j = c0, end = a->n - c0 < CHUNK ? a->n : c0 + CHUNK; j < end;) {
         int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
         size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride;
         const char *k = (const char *)a->k + blk * es, *v = (const char *)a->v + (blk + (size_t)off * a->ld) * es;
@@ -509,10 +509,10 @@ static TA void attn_avx512(const kern_attn_args *a, bool dot) {
     size_t kst;
     attn_start(a, m, sum);
     if (dot) query_pairs(a, qp);
-    for (int c = 0; c < PF_AHEAD * CHUNK && c < a->n; c += CHUNK) prefetch_kv(a, c, a->n - c < CHUNK ? a->n - c : CHUNK);
+    for (int c = 0; c < PF_AHEAD * CHUNK; c += CHUNK) prefetch_kv(a, c);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
-        int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK, pc = c0 + PF_AHEAD * CHUNK;
-        if (pc < a->n) prefetch_kv(a, pc, a->n - pc < CHUNK ? a->n - pc : CHUNK);
+        int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
+        prefetch_kv(a, c0 + PF_AHEAD * CHUNK);
         if (dot) {
             chunk_keys16(a, c0, len, kbuf, kt, &kst);
             scores_chunk(a, true, qp, hd / 2, s, kt, kst, len);
