@@ -18,16 +18,23 @@
 static inline __mmask16 col_mask(int cols) { return cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1); }
 
 /* The accumulators start at 0 (k0 == 0) or at the stored partial results. A first slice asks
- * for its output lines for writing (prefetchw) while it computes: a wide output (the lm_head's
- * 32 x 151936 logits, far past L2) otherwise stalls each tile's stores on read-for-ownership
- * misses at its end. */
+ * for output lines for writing (prefetchw) while it computes, those OUT_AHEAD floats further
+ * along its rows (about three tiles on: the tiles that follow on this thread, as a thread takes
+ * consecutive panels): a wide output (the lm_head's 32 x 151936 logits, 19 MB, far past L2)
+ * otherwise stalls the stores on read-for-ownership misses. Asking for the tile's own lines, as
+ * this did at first, came too late: bench_packed packed_cold 896 x 151936, 32 rows, Q8_0, 2
+ * threads, 5 interleaved rounds: own lines 1204 GOP/s (median), 1, 2, 3, 4, 6 tiles of 48
+ * ahead 1266, 1365, 1349-1389, 1383, 1322; with the logits not written at all ~1390-1410.
+ * Prefetches never fault: the lines past the output's end (an address, not a pointer into it)
+ * are harmless. */
+enum { OUT_AHEAD = 144 };
 #define ACC_START(ACC, MR, NV, M, T)                                                                     \
     do {                                                                                                   \
         _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) M[v] = col_mask((T)->cols - 16 * v);      \
         if ((T)->k0 == 0)                                                                                  \
             _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                        \
                 _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++)                                    \
-                    __builtin_prefetch((T)->out + (size_t)r * (T)->ldo + 16 * v, 1, 3);                  \
+                    __builtin_prefetch((const void *)((uintptr_t)((T)->out + (size_t)r * (T)->ldo + 16 * v) + 4 * OUT_AHEAD), 1, 3);                  \
         _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                            \
             _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) ACC[r][v] =                           \
                 (T)->k0 > 0 ? _mm512_maskz_loadu_ps(M[v], (T)->out + (size_t)r * (T)->ldo + 16 * v)      \
