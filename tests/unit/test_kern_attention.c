@@ -156,6 +156,49 @@ static void test_attention_rescale(void **state) {
     assert_int_equal(kern_select("auto"), 0);
 }
 
+/* Scores that climb slowly (0.1 a position: 6.4 a chunk, less than the AVX-512 softmax's slack of
+ * 8, so some chunks keep the old shift with weights above 1 and some move it) against a
+ * softmax in double, for F32 and the BF16 dot steps, with values that tell the positions apart. */
+static void test_attention_slow_climb(void **state) {
+    (void)state;
+    enum { HD = 16, N = 700, NB = (N + 15) / 16 };
+    static float k[NB * 16 * HD], v[NB * 16 * HD];
+    static uint16_t kb[NB * 16 * HD], vb[NB * 16 * HD];
+    float q[HD], out[HD], scratch[KERN_ATTN_SCRATCH];
+    int32_t blocks[NB];
+    for (int i = 0; i < NB; i++) blocks[i] = i;
+    memset(k, 0, sizeof k);
+    for (int j = 0; j < NB * 16; j++) {
+        k[j / 16 * 16 * HD + j % 16] = j < N ? 0.1f * (float)j : 0.0f; /* element 0 of key j */
+        for (int i = 0; i < HD; i++) v[j * HD + i] = (float)((j * 7 + i) % 13) - 6.0f;
+    }
+    for (int i = 0; i < HD; i++) q[i] = i == 0 ? 1.0f : 0.0f;
+    for (int i = 0; i < NB * 16 * HD; i++) kb[i] = s1c_f32_to_bf16(k[i]), vb[i] = s1c_f32_to_bf16(v[i]);
+    for (int dot = 0; dot < 2; dot++) {
+        /* the reference from the values the kernel reads (bf16-rounded keys and values for dot) */
+        double w[N], sum = 0, mx = -INFINITY, ref[HD] = {0};
+        for (int j = 0; j < N; j++) {
+            float kj = k[j / 16 * 16 * HD + j % 16];
+            w[j] = dot ? s1c_bf16_to_f32(s1c_f32_to_bf16(kj)) : kj;
+            mx = fmax(mx, w[j]);
+        }
+        for (int j = 0; j < N; j++) sum += (w[j] = exp(w[j] - mx));
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < HD; i++) ref[i] += w[j] / sum * (dot ? s1c_bf16_to_f32(vb[j * HD + i]) : v[j * HD + i]);
+        for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+            if (kern_select(families[f]) != 0) continue;
+            kern_attn_args a = dot ? (kern_attn_args){q, out, 1, HD, N, 16, S1C_BF16, kb, vb, blocks, 16 * HD, HD, 1.0f, scratch, true}
+                                   : (kern_attn_args){q, out, 1, HD, N, 16, S1C_F32, k, v, blocks, 16 * HD, HD, 1.0f, scratch, false};
+            kern_attention(&a);
+            double tol = kern_attention_dot(&a) ? 6.0 / 256 : 1e-5 * 7;
+            for (int i = 0; i < HD; i++)
+                if (!(fabs(out[i] - ref[i]) <= tol))
+                    fail_msg("%s%s: out[%d] = %.9g, reference %.9g", kern_name(), dot ? " dot" : "", i, out[i], ref[i]);
+        }
+    }
+    assert_int_equal(kern_select("auto"), 0);
+}
+
 /* kern_swiglu (vectorized with the same exp in the avx512 family) against double precision,
  * over a range that covers exp's clamps and the tails. */
 static void test_swiglu(void **state) {
@@ -184,6 +227,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_rescale),
+        cmocka_unit_test(test_attention_slow_climb),
         cmocka_unit_test(test_swiglu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
