@@ -379,8 +379,12 @@ static void prep_make(pk_prep *xp, s1c_pool *pool, const kern_packed *p, const f
     prep_job j = {xp, p, n_rows, mm};
     int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
     /* below ~16K values (about 4 us) a thread's wake-up costs more than it saves */
-    if (T > 1 && (size_t)n_rows * (size_t)p->n >= 16384) s1c_pool_run(pool, T, prep_task, &j);
-    else prep_task(&j, 0, 1);
+    if (T > 1 && (size_t)n_rows * (size_t)p->n >= 16384) {
+        s1c_pool_run(pool, T, prep_task, &j);
+    } else {
+        j.mm = NULL; /* on the caller alone (decode): nothing to overlap the prefetch with */
+        prep_task(&j, 0, 1);
+    }
 }
 
 static void prep_free(pk_prep *xp) { kern_ws_free(&xp->own); }
