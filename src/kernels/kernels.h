@@ -116,6 +116,8 @@ typedef struct kern_attn_args {
     float *scratch; /* KERN_ATTN_SCRATCH floats */
     bool bf16_dot;  /* a BF16 cache where the CPU has AVX512_BF16: the query and the softmax weights
                      * rounded to bf16, vdpbf16ps (attention.c); else f32 arithmetic */
+    int n_cached;   /* positions [0, n_cached) are expected in the caches (other rows of the batch
+                     * read them too): not prefetched. A hint: the result does not depend on it */
 } kern_attn_args;
 void kern_attention(const kern_attn_args *a);
 /* Whether kern_attention takes the bf16 dot steps for a (bf16_dot asked for, a BF16 cache, an

@@ -29,6 +29,9 @@ struct s1c_fwd {
     float *att;         /* [n_scratch][KERN_ATTN_SCRATCH]: one attention scratch per pool task */
     int n_scratch;
     kern_ws ws;         /* converted activations of the packed matmuls */
+    int *cached;        /* [max_tokens]: a row's leading positions earlier rows read too (shared_prefixes) */
+    uint8_t *seen;      /* [seen_cap] per KV block: read by a row of the chunk so far (zeros between chunks) */
+    int seen_cap;
 };
 
 int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, s1c_err *err) {
@@ -57,7 +60,8 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
     f->n_scratch = s1c_pool_threads(s1c_pool_global());
     if (f->n_scratch < 1) f->n_scratch = 1;
     f->att = malloc((size_t)f->n_scratch * KERN_ATTN_SCRATCH * sizeof(float));
-    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->rope || !f->att) {
+    f->cached = calloc(T, sizeof(int));
+    if (!f->x || !f->xb || !f->xb2 || !f->q || !f->k || !f->v || !f->hb || !f->hb2 || !f->rope || !f->att || !f->cached) {
         s1c_fwd_free(f);
         return s1c_fail(err, "forward: out of memory for %d rows", max_tokens);
     }
@@ -68,7 +72,7 @@ int s1c_fwd_new(s1c_fwd **out, const s1c_model *m, int max_tokens, int max_ctx, 
 void s1c_fwd_free(s1c_fwd *f) {
     if (!f) return;
     free(f->x); free(f->xb); free(f->xb2); free(f->q); free(f->k); free(f->v);
-    free(f->hb); free(f->hb2); free(f->rope); free(f->att);
+    free(f->hb); free(f->hb2); free(f->rope); free(f->att); free(f->cached); free(f->seen);
     kern_ws_free(&f->ws);
     free(f);
 }
@@ -173,6 +177,7 @@ static void attn_task(void *ctx, int task, int n_tasks) {
             .scale = 1.0f / sqrtf((float)hd),
             .scratch = j->f->att + (size_t)task * KERN_ATTN_SCRATCH,
             .bf16_dot = j->f->m->bf16_dot, /* a BF16 cache: bf16 arithmetic as the model's BF16 weights get */
+            .n_cached = j->f->cached[t],
         };
         kern_attention(&a);
     }
@@ -272,6 +277,36 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
 }
 
+/* Per row of the chunk, how many leading positions lie in blocks that an earlier row of the
+ * chunk reads too (a prefill's earlier positions; the prompt's blocks of sequences forked from
+ * one prompt): the earlier row pulls them into the caches (with the prefetch: the pool deals
+ * each thread its items in row order), and the attention does not prefetch them again
+ * (kern_attn_args.n_cached). A hint only, left at 0 where the table cannot be had. The table
+ * marks the blocks seen and holds zeros between chunks: only the blocks marked are cleared. */
+static void shared_prefixes(s1c_fwd *f, const s1c_kv *kv, const s1c_batch *b, int r0, int n) {
+    memset(f->cached, 0, (size_t)n * sizeof(int));
+    if (n < 2) return;
+    if (f->seen_cap < kv->n_blocks) {
+        uint8_t *r = calloc((size_t)kv->n_blocks, 1);
+        if (!r) return;
+        free(f->seen);
+        f->seen = r;
+        f->seen_cap = kv->n_blocks;
+    }
+    int bs = kv->block_size;
+    for (int t = 0; t < n; t++) {
+        const int32_t *blk = b->seqs[b->seq[r0 + t]].blocks;
+        int last = b->pos[r0 + t] / bs, k = 0;
+        while (k <= last && f->seen[blk[k]]) k++;
+        f->cached[t] = k * bs;
+        for (; k <= last; k++) f->seen[blk[k]] = 1;
+    }
+    for (int t = 0; t < n; t++) {
+        const int32_t *blk = b->seqs[b->seq[r0 + t]].blocks;
+        for (int k = 0; k <= b->pos[r0 + t] / bs; k++) f->seen[blk[k]] = 0;
+    }
+}
+
 /* Rows [r0, r0+n) of the batch; returns how many logit rows were written. */
 static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int n, float *logits) {
     const s1c_model *m = f->m;
@@ -283,6 +318,7 @@ static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int
         float *cs = f->rope + (size_t)t * c->head_dim;
         kern_rope_angles(cs, cs + c->head_dim / 2, c->head_dim, b->pos[r0 + t], c->rope_theta);
     }
+    shared_prefixes(f, kv, b, r0, n);
     for (int l = 0; l < c->n_layers; l++) layer_forward(f, kv, l, b, r0, n);
     /* final norm and head, only for the rows asked for (gathered so the head is one matmul) */
     int nw = 0;
