@@ -499,7 +499,7 @@ INL void prefetch_bytes(const char *p, size_t n) {
 enum { PF_AHEAD = 2 };
 
 INL void prefetch_kv(const kern_attn_args *a, int c0) {
-    if (c0 + CHUNK <= a->n_cached) return; /* read by other rows of the batch: in the caches */
+    if (c0 + CHUNK <= a->n_cached) return; /* an earlier row of the batch read it: in the caches */
     size_t es = a->dtype == S1C_F32 ? 4 : 2, hd = (size_t)a->hd, bs = (size_t)a->bs;
     for (int j = c0, end = a->n - c0 < CHUNK ? a->n : c0 + CHUNK; j < end;) {
         int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
