@@ -88,6 +88,10 @@ void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, 
  * kern_matmul_packed would give it. */
 void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
                           kern_ws *ws);
+/* The feed-forward's gated pair: gate_out = silu(x gate^T) * (x up^T), up_out its scratch
+ * (overwritten); bitwise kern_matmul_packed_n on both, then kern_swiglu. */
+void kern_matmul_packed_glu(s1c_pool *pool, float *gate_out, float *up_out, const float *x, int n_rows, const kern_packed *gate,
+                            const kern_packed *up, kern_ws *ws);
 
 /* sum_i a[i] * b[i] (the attention score). */
 float kern_dot(const float *a, const float *b, int n);
@@ -140,6 +144,8 @@ int kern_argmax(const float *x, int n);
 
 /* a[i] = silu(a[i]) * b[i] */
 void kern_swiglu(float *a, const float *b, int n);
+/* kern_swiglu over the pool (NULL: this thread). */
+void kern_swiglu_mt(s1c_pool *pool, float *a, const float *b, size_t n);
 
 /* Row `row` of a [rows][n] matrix of dtype F32/F16/BF16 or a block type (a whole number of
  * blocks per row: the quantized token embeddings), as f32. */

@@ -405,12 +405,20 @@ static pk_pf slice_at(const kern_packed *p, pk_shape s, int pg, int k0) {
     return f;
 }
 
-/* The slice after (panel group pg, steps up to k1): the rest of this group's k, else the next
- * group's first slice. Each pass over a slice that is read more than once (the quantized tiles'
- * row groups) prefetches a share of it (pass_share): its first pass otherwise waits on memory
- * at ~3x the time of the others. */
-static pk_pf next_slice(const kern_packed *p, pk_shape s, int pg, int k1) {
-    return k1 >= p->steps ? slice_at(p, s, pg + s.nv, 0) : slice_at(p, s, pg, k1);
+/* The panel group a thread reads after group pg of a matrix: group pg + dpg of p (the next group
+ * of the same matrix, or in a gated pair (kern_matmul_packed_glu) the up matrix's group pg after
+ * the gate's, the gate's next group after the up's). */
+typedef struct pk_follow {
+    const kern_packed *p;
+    int dpg;
+} pk_follow;
+
+/* The slice after (panel group pg, steps up to k1): the rest of this group's k, else the first
+ * slice of the group that follows. Each pass over a slice that is read more than once (the
+ * quantized tiles' row groups) prefetches a share of it (pass_share): its first pass otherwise
+ * waits on memory at ~3x the time of the others. */
+static pk_pf next_slice(const kern_packed *p, pk_shape s, int pg, int k1, pk_follow fw) {
+    return k1 >= p->steps ? slice_at(fw.p, s, pg + fw.dpg, 0) : slice_at(p, s, pg, k1);
 }
 
 /* The tile shape for n_rows rows of p, its k slices of equal length (152 blocks: 76 + 76, not
@@ -432,9 +440,10 @@ static pk_pf pass_share(pk_pf next, int g, int G, int steps) {
     return next;
 }
 
-/* Output panels [pa, pb) for all n_rows rows. */
-static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb) {
+/* Output panels [pa, pb) for all n_rows rows; fw.p NULL: the groups follow one another. */
+static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int n_rows, int pa, int pb, pk_follow fw) {
     pk_shape s = shape_for(p, n_rows);
+    if (!fw.p) fw = (pk_follow){p, s.nv};
     bool kq = kern_is_kquant_dtype(p->dtype), q5x = kern_is_q5x_dtype(p->dtype), q = kern_is_qmatmul_dtype(p->dtype) && !kq && !q5x;
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
     for (int pg = pa; pg < pb; pg += s.nv) {
@@ -444,7 +453,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
         for (t.k0 = 0; t.k0 < p->steps; t.k0 += s.kc) {
             t.k1 = imin(p->steps, t.k0 + s.kc);
             int G = (n_rows + s.mr - 1) / s.mr; /* passes over the slice */
-            pk_pf next = G > 1 && (q || kq || q5x) ? next_slice(p, s, pg, t.k1) : (pk_pf){0};
+            pk_pf next = G > 1 && (q || kq || q5x) ? next_slice(p, s, pg, t.k1, fw) : (pk_pf){0};
             for (int r = 0; r < n_rows; r += s.mr) {
                 int mr = imin(s.mr, n_rows - r);
                 t.pf = next.hi > 0 ? pass_share(next, r / s.mr, G, t.k1 - t.k0) : (pk_pf){0};
@@ -488,8 +497,9 @@ typedef struct pk_job {
     const kern_packed *const *p;
     float *const *out;
     const pk_prep *xp;
-    int n_rows, units; /* units: panel groups of all the matrices together */
+    int n_rows, units; /* units: panel groups of all the matrices together (glu: of one) */
     int chunk;         /* units claimed at a time */
+    bool glu;          /* p[0], p[1]: gate and up, out[0] = silu(gate x) * up x (kern_matmul_packed_glu) */
     pk_range range[PK_MAX_TASKS];
 } pk_job;
 
@@ -500,14 +510,29 @@ static int groups_of(const kern_packed *p, int n_rows) {
     return (p->panels + nv - 1) / nv;
 }
 
+/* Gate and up group u, then out[0] = silu(out[0]) * out[1] on the group's columns while both
+ * are in the caches (element-wise: the same bits as one pass over the whole output). */
+static void run_glu_unit(const pk_job *j, int u) {
+    const kern_packed *g = j->p[0], *up = j->p[1];
+    int nv = shape_of(g->dtype, j->n_rows).nv, pa = u * nv, pb = imin(g->panels, pa + nv);
+    run_panels(g, j->xp, j->out[0], j->n_rows, pa, pb, (pk_follow){up, 0});
+    run_panels(up, j->xp, j->out[1], j->n_rows, pa, pb, (pk_follow){g, nv});
+    int c0 = pa * PANEL, cols = imin(pb * PANEL, g->d) - c0;
+    for (int r = 0; r < j->n_rows; r++) kern_swiglu(j->out[0] + (size_t)r * g->d + c0, j->out[1] + (size_t)r * g->d + c0, cols);
+}
+
 /* Units [a, b), counted across the matrices in order. */
 static void run_units(const pk_job *j, int a, int b) {
+    if (j->glu) {
+        for (int u = a; u < b; u++) run_glu_unit(j, u);
+        return;
+    }
     for (int i = 0, base = 0; i < j->n_mats && a < b; base += groups_of(j->p[i], j->n_rows), i++) {
         int g = groups_of(j->p[i], j->n_rows), lo = a - base, hi = imin(b - base, g);
         if (lo >= g || hi <= 0) continue;
         if (lo < 0) lo = 0;
         int nv = shape_of(j->p[i]->dtype, j->n_rows).nv;
-        run_panels(j->p[i], j->xp, j->out[i], j->n_rows, lo * nv, imin(j->p[i]->panels, hi * nv));
+        run_panels(j->p[i], j->xp, j->out[i], j->n_rows, lo * nv, imin(j->p[i]->panels, hi * nv), (pk_follow){0});
     }
 }
 
@@ -546,7 +571,7 @@ static void pk_split(pk_job *j, int T) {
         j->range[t].end = imin(j->units, (t + 1) * per);
     }
     const kern_packed *p = j->p[0];
-    size_t unit_bytes = p->pstride * (size_t)shape_of(p->dtype, j->n_rows).nv;
+    size_t unit_bytes = p->pstride * (size_t)shape_of(p->dtype, j->n_rows).nv * (j->glu ? 2 : 1);
     int by_bytes = (int)((128u << 10) / unit_bytes) + 1;
     j->chunk = imin(by_bytes, (per + 3) / 4);
     if (j->chunk < 1) j->chunk = 1;
@@ -561,14 +586,33 @@ static void prefetch_first_slice(const pk_job *j, int task) {
     if (task >= PK_MAX_TASKS) return;
     int a = atomic_load_explicit(&j->range[task].next, memory_order_relaxed);
     if (a >= j->range[task].end) return;
+    /* a gated pair's unit a starts with the gate's group a */
     for (int i = 0, base = 0; i < j->n_mats; base += groups_of(j->p[i], j->n_rows), i++) {
-        if (a - base >= groups_of(j->p[i], j->n_rows)) continue;
+        if (a - base >= groups_of(j->p[i], j->n_rows) && !j->glu) continue;
         pk_shape s = shape_for(j->p[i], j->n_rows);
         pk_pf f = slice_at(j->p[i], s, (a - base) * s.nv, 0);
         for (size_t l = 0; f.n > 0 && l < f.hi / (size_t)f.n; l++)
             for (int u = 0; u < f.n; u++) __builtin_prefetch(f.base + (size_t)u * f.stride + 64 * l, 0, 2);
         return;
     }
+}
+
+/* Job j (its matrices, outputs, rows and units set) over the pool, the activations prepared
+ * once for all its matrices. */
+static void run_job(s1c_pool *pool, pk_job *j, const float *x, kern_ws *ws) {
+    pk_prep xp;
+    j->xp = &xp;
+    double work = 0;
+    for (int i = 0; i < j->n_mats; i++) work += (double)j->n_rows * j->p[i]->n * j->p[i]->d;
+    int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
+    /* below ~64K multiply-adds waking a thread costs more than it saves */
+    if (T <= 1 || work < 65536.0 || j->units < 2) T = 1;
+    pk_split(j, T);
+    prep_make(&xp, pool, j->p[0], x, j->n_rows, ws, T > 1 ? j : NULL);
+    if (T == 1) pk_task(j, 0, 1);
+    else s1c_pool_run(pool, T, pk_task, j);
+    prep_free(&xp);
+    j->xp = NULL;
 }
 
 void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const float *x, int n_rows, const kern_packed *const *p,
@@ -584,21 +628,52 @@ void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const f
         for (int i = 0; i < n_mats; i++) kern_matmul_packed(pool, out[i], x, n_rows, p[i], ws);
         return;
     }
-    pk_prep xp;
-    pk_job j = {.n_mats = n_mats, .p = p, .out = out, .xp = &xp, .n_rows = n_rows};
-    double work = 0;
-    for (int i = 0; i < n_mats; i++) {
-        j.units += groups_of(p[i], n_rows);
-        work += (double)n_rows * p[i]->n * p[i]->d;
-    }
+    pk_job j = {.n_mats = n_mats, .p = p, .out = out, .n_rows = n_rows};
+    for (int i = 0; i < n_mats; i++) j.units += groups_of(p[i], n_rows);
+    run_job(pool, &j, x, ws);
+}
+
+/* The SwiGLU's element-wise step over the pool (the split changes no bit; serial it was ~1% of
+ * a 32-row step, with the other thread waiting). */
+typedef struct glu_job {
+    float *a;
+    const float *b;
+    size_t n;
+} glu_job;
+
+static void glu_task(void *ctx, int task, int n_tasks) {
+    const glu_job *j = ctx;
+    size_t per = (j->n / (size_t)n_tasks + 15) & ~(size_t)15, a = per * (size_t)task, b = a + per < j->n ? a + per : j->n;
+    if (a < b) kern_swiglu(j->a + a, j->b + a, (int)(b - a));
+}
+
+void kern_swiglu_mt(s1c_pool *pool, float *a, const float *b, size_t n) {
     int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
-    /* below ~64K multiply-adds waking a thread costs more than it saves */
-    if (T <= 1 || work < 65536.0 || j.units < 2) T = 1;
-    pk_split(&j, T);
-    prep_make(&xp, pool, p[0], x, n_rows, ws, T > 1 ? &j : NULL);
-    if (T == 1) pk_task(&j, 0, 1);
-    else s1c_pool_run(pool, T, pk_task, &j);
-    prep_free(&xp);
+    glu_job j = {a, b, n};
+    if (T <= 1 || n < 16384) glu_task(&j, 0, 1);
+    else s1c_pool_run(pool, T, glu_task, &j);
+}
+
+/* Fused where a batch's tiles make it pay: a thread takes a panel group of the gate and the same
+ * group of the up matrix and applies the SwiGLU to their outputs while they are in its caches
+ * (run_glu_unit), instead of a pass over both [n_rows][d] outputs from memory afterwards (a
+ * 512-row prefill's are 10 MB each a layer). Decode stays unfused: its units are single panels,
+ * and alternating between the two matrices would read two streams instead of one, for a
+ * SwiGLU of d values. */
+void kern_matmul_packed_glu(s1c_pool *pool, float *gate_out, float *up_out, const float *x, int n_rows, const kern_packed *gate,
+                            const kern_packed *up, kern_ws *ws) {
+    if (n_rows <= 0) return;
+    const kern_packed *p[2] = {gate, up};
+    float *out[2] = {gate_out, up_out};
+    bool pairs = strcmp(kern_name(), "avx512") == 0 && n_rows > 1 && gate->dtype == up->dtype && gate->n == up->n &&
+                 gate->d == up->d && gate->bf16_dot == up->bf16_dot;
+    if (!pairs) {
+        kern_matmul_packed_n(pool, 2, out, x, n_rows, p, ws);
+        kern_swiglu_mt(pool, gate_out, up_out, (size_t)n_rows * (size_t)gate->d);
+        return;
+    }
+    pk_job j = {.n_mats = 2, .p = p, .out = out, .n_rows = n_rows, .units = groups_of(gate, n_rows), .glu = true};
+    run_job(pool, &j, x, ws);
 }
 
 void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p, kern_ws *ws) {

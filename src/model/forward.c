@@ -192,28 +192,6 @@ static void attend_all(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *b, in
     else s1c_pool_run(pool, T, attn_task, &j);
 }
 
-/* SwiGLU of a batch's rows over the pool (element-wise: the split changes no bit; serial it
- * was ~1% of a 32-row step, with the other thread waiting). */
-typedef struct swiglu_job {
-    float *a;
-    const float *b;
-    size_t n;
-} swiglu_job;
-
-static void swiglu_task(void *ctx, int task, int n_tasks) {
-    const swiglu_job *j = ctx;
-    size_t per = (j->n / (size_t)n_tasks + 15) & ~(size_t)15, a = per * (size_t)task, b = a + per < j->n ? a + per : j->n;
-    if (a < b) kern_swiglu(j->a + a, j->b + a, (int)(b - a));
-}
-
-static void swiglu_rows(float *a, const float *b, size_t n) {
-    s1c_pool *pool = s1c_pool_global();
-    int T = s1c_pool_threads(pool);
-    swiglu_job j = {a, b, n};
-    if (T <= 1 || n < 16384) swiglu_task(&j, 0, 1);
-    else s1c_pool_run(pool, T, swiglu_task, &j);
-}
-
 /* RoPE on each row's q and k, then its k and v into the cache, over the pool by rows (each row
  * writes only its own position's slots; serial it was ~2% of a 32-row step, the other thread
  * waiting). */
@@ -266,13 +244,12 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
     /* feed-forward block: down(silu(gate x) * up x) */
     for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
     if (w->pk[4] && w->pk[5]) {
-        float *outs[2] = {f->hb, f->hb2};
-        kern_matmul_packed_n(s1c_pool_global(), 2, outs, f->xb, n, (const kern_packed *const *)w->pk + 4, &f->ws);
+        kern_matmul_packed_glu(s1c_pool_global(), f->hb, f->hb2, f->xb, n, w->pk[4], w->pk[5], &f->ws);
     } else {
         matmul(f, f->hb, f->xb, n, w->w_gate, w->pk[4]);
         matmul(f, f->hb2, f->xb, n, w->w_up, w->pk[5]);
+        kern_swiglu_mt(s1c_pool_global(), f->hb, f->hb2, (size_t)n * (size_t)hid);
     }
-    swiglu_rows(f->hb, f->hb2, (size_t)n * (size_t)hid);
     matmul(f, f->xb, f->hb, n, w->w_down, w->pk[6]);
     for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
 }

@@ -219,6 +219,49 @@ static void test_packed_n(void **state) {
     }
 }
 
+/* Gate and up with the SwiGLU (kern_matmul_packed_glu) bitwise as the two matmuls and then
+ * kern_swiglu over the whole output: rows of one (unfused), a tile and tails; outputs a panel
+ * group's tail; k in one slice and in several (4832: 151 blocks); 1-3 threads; and a pair of
+ * two types (unfused). */
+static void check_glu(s1c_rng *r, int dt_gate, int dt_up, int flags, int M, int n, int d) {
+    float *wf[2], *x = randv(r, (size_t)M * n, 1.0f);
+    void *w[2] = {make_w(r, dt_gate, n, d, &wf[0]), make_w(r, dt_up, n, d, &wf[1])};
+    kern_packed *p[2];
+    s1c_err err;
+    for (int i = 0; i < 2; i++) assert_int_equal(kern_pack(&p[i], w[i], i ? dt_up : dt_gate, n, d, flags, &err), 0);
+    size_t sz = (size_t)M * d * sizeof(float);
+    float *want[2] = {malloc(sz), malloc(sz)}, *got = malloc(sz), *scratch = malloc(sz);
+    kern_matmul_packed_n(NULL, 2, want, x, M, (const kern_packed *const *)p, NULL);
+    kern_swiglu(want[0], want[1], M * d);
+    for (int threads = 1; threads <= 3; threads++) {
+        s1c_pool *pool = pool_of(threads);
+        memset(got, 0xff, sz);
+        kern_matmul_packed_glu(pool, got, scratch, x, M, p[0], p[1], NULL);
+        if (memcmp(got, want[0], sz) != 0)
+            fail_msg("%s/%s M=%d n=%d d=%d threads=%d: the fused SwiGLU differs", s1c_dtype_name(dt_gate), s1c_dtype_name(dt_up), M, n,
+                     d, threads);
+        s1c_pool_free(pool);
+    }
+    for (int i = 0; i < 2; i++) {
+        kern_packed_free(p[i]);
+        free(w[i]); free(wf[i]); free(want[i]);
+    }
+    free(got); free(scratch); free(x);
+}
+
+static void test_packed_glu(void **state) {
+    (void)state;
+    s1c_rng r;
+    s1c_rng_seed(&r, 14);
+    static const int shapes[][3] = {{1, 96, 100}, {5, 96, 100}, {33, 160, 48}, {70, 64, 17}, {9, 4832, 40}};
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        if (!have_packed(types[ti][0], types[ti][1])) continue;
+        for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+            check_glu(&r, types[ti][0], types[ti][0], types[ti][1], shapes[k][0], shapes[k][1], shapes[k][2]);
+    }
+    if (have_packed(S1C_Q8_0, 0) && have_packed(S1C_Q4_0, 0)) check_glu(&r, S1C_Q8_0, S1C_Q4_0, 0, 7, 96, 100);
+}
+
 /* Matrices of 2 MiB and more are packed on huge pages (advised; refused without transparent huge
  * pages): the same results there. Also k cut into slices that start at an odd block (4800: 150
  * blocks, slices of 75) and an odd block count (4832: 151), where a slice starts inside the
@@ -332,6 +375,7 @@ int main(void) {
         cmocka_unit_test(test_packed_shapes),
         cmocka_unit_test(test_packed_k_tails),
         cmocka_unit_test(test_packed_n),
+        cmocka_unit_test(test_packed_glu),
         cmocka_unit_test(test_packed_large),
         cmocka_unit_test(test_q8x_fill),
         cmocka_unit_test(test_bf16_pairs),
