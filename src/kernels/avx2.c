@@ -148,7 +148,7 @@ bool kern_avx2_supported(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && kern_cpu_has_f16c();
 }
 
-const kern_ops kern_ops_avx2 = {"avx2", avx2_matmul_rows, avx2_rmsnorm, avx2_dot, avx2_axpy, gemm_avx2_block, 6, 16, kern_ref_matmul_q_rows, kern_ref_argmax};
+const kern_ops kern_ops_avx2 = {"avx2", avx2_matmul_rows, avx2_rmsnorm, avx2_dot, avx2_axpy, gemm_avx2_block, 6, 16, kern_avx2_matmul_q_rows, kern_ref_argmax};
 
 #else
 bool kern_avx2_supported(void) { return false; }

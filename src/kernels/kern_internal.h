@@ -56,6 +56,7 @@ void kern_q8x_fill(kern_q8x *xq, const float *x, int n_rows);
  * are independent, so threads may fill disjoint ranges. */
 void kern_q8x_fill_blocks(kern_q8x *xq, const float *x, size_t b0, size_t b1);
 void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* qmatmul_avx512.c */
+void kern_avx2_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1);   /* qmatmul_avx2.c */
 void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1); /* the scalar loop, blocks [b0, b1) */
 void kern_q8x_free(kern_q8x *xq);
 /* Q4_K, Q5_K, Q6_K: 256-element super-blocks, so rows of n % 256 == 0 only. */
@@ -92,6 +93,8 @@ bool kern_avx512bf16_supported(void);
 /* The AVX-512 VNNI quantized matmul (qmatmul_avx512.c); the avx512 family uses it where the
  * CPU has VNNI, else the reference. */
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
+/* The AVX2 one (qmatmul_avx2.c): Q8_0 / Q4_0 bitwise as the reference, the other types the reference. */
+void kern_avx2_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 
 /* Weights to prefetch into L2 while a tile computes: lines [lo, hi) of n ranges (range i at
  * base + i * stride) read in lockstep (line l is range l % n's line l / n, the order a tile

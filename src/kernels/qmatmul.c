@@ -68,6 +68,7 @@ void kern_ref_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
 
 void kern_q8x_fill_blocks(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
     if (kern_avx512_supported()) kern_avx512_q8x(xq, x, b0, b1);
+    else if (kern_avx2_supported()) kern_avx2_q8x(xq, x, b0, b1);
     else kern_ref_q8x(xq, x, b0, b1);
 }
 

@@ -56,3 +56,26 @@ void kt_check_families_rowmajor(const int *types, int nt, int n, mr_matrix_fn ma
     kern_select("auto");
     s1c_pool_free(pool2);
 }
+
+void kt_check_avx2_rows(const int *types, int nt, const int (*shapes)[3], int ns, mr_matrix_fn make) {
+    if (kern_select("avx2") != 0) {
+        print_message("no AVX2 here: skipped\n");
+        return;
+    }
+    s1c_rng r;
+    s1c_rng_seed(&r, 31);
+    for (int ti = 0; ti < nt; ti++)
+        for (int k = 0; k < ns; k++) {
+            int dt = types[ti], n = shapes[k][0], d = shapes[k][1], M = shapes[k][2];
+            float *deq, *x = kt_randv(&r, (size_t)M * n, 1.0f);
+            uint8_t *w = make(&r, dt, n, d, &deq);
+            for (int j = 0; j < 32; j++) x[j] = j % 3 ? 2.0f : -2.0f;
+            size_t sz = (size_t)M * d * sizeof(float);
+            float *ref = malloc(sz), *got = malloc(sz);
+            kern_ref_matmul(ref, x, M, w, dt, n, d);
+            kern_matmul(got, x, M, w, dt, n, d);
+            if (memcmp(got, ref, sz) != 0) fail_msg("avx2 %s n=%d d=%d rows=%d: differs from the reference", s1c_dtype_name(dt), n, d, M);
+            free(w), free(deq), free(x), free(ref), free(got);
+        }
+    kern_select("auto");
+}

@@ -17,5 +17,9 @@ bool kt_have_packed(int dtype);
 /* For each of the nt types: a random [d][n] matrix from make, and kern_matmul / kern_matmul_mt of
  * every family (ref, avx2, avx512) equal bitwise to kern_ref_matmul on 5 rows. */
 void kt_check_families_rowmajor(const int *types, int nt, int n, mr_matrix_fn make);
+/* The AVX2 family's rows (qmatmul_avx2.c: groups of 8 output rows, runs of blocks) bitwise as
+ * kern_ref_matmul for each type and shape {n, d, rows}; the first activation block at +-127
+ * once quantized. A message and nothing else where the CPU has no AVX2. */
+void kt_check_avx2_rows(const int *types, int nt, const int (*shapes)[3], int ns, mr_matrix_fn make);
 
 #endif

@@ -317,6 +317,17 @@ static void test_q8x_fill(void **state) {
             assert_int_equal(a.h[i], b.h[i]);
         }
     }
+    /* the AVX2 quantizer (on CPUs without AVX-512) the same, bitwise */
+    if (kern_avx2_supported()) {
+        memset(a.q, 0, (size_t)ROWS * N);
+        kern_avx2_q8x(&a, x, 0, (size_t)ROWS * N / 32);
+        kern_ref_q8x(&b, x, 0, (size_t)ROWS * N / 32);
+        assert_memory_equal(a.q, b.q, (size_t)ROWS * N);
+        assert_memory_equal(a.d, b.d, (size_t)ROWS * N / 32 * sizeof(float));
+        assert_memory_equal(a.s, b.s, (size_t)ROWS * N / 32 * sizeof(int32_t));
+        assert_memory_equal(a.h, b.h, (size_t)ROWS * N / 32 * sizeof(int32_t));
+        assert_memory_equal(a.m, b.m, (size_t)ROWS * N / 32 * sizeof(float));
+    }
     kern_q8x_free(&a);
     kern_q8x_free(&b);
     free(x);

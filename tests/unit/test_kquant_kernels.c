@@ -150,6 +150,18 @@ static void test_families_rowmajor(void **state) {
     kt_check_families_rowmajor(ktypes, 3, 512, make_plain);
 }
 
+/* make_kq with its first block at the extremes (the integer sums' worst case) */
+static uint8_t *make_extreme(s1c_rng *r, int dt, int n, int d, float **deq) { return make_kq(r, dt, n, d, deq, 0); }
+
+/* The AVX2 family's rows: runs of super-blocks (1280 = 4 + 1 of them), groups of 8 rows and
+ * their tails, more activation rows than its stack buffer holds (70), a block at its extremes. */
+static void test_avx2_rows(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{256, 1, 1}, {512, 9, 3}, {1280, 37, 70}, {2304, 16, 2}};
+    kt_check_avx2_rows(ktypes, 3, shapes, 4, make_plain);
+    kt_check_avx2_rows(ktypes, 3, shapes, 2, make_extreme);
+}
+
 /* q, k, v of different quantized types in one fused pass: each as its own call would give it. */
 static void test_packed_n_mixed(void **state) {
     (void)state;
@@ -289,6 +301,7 @@ int main(void) {
         cmocka_unit_test(test_ref_vs_f32),
         cmocka_unit_test(test_packed_vs_ref),
         cmocka_unit_test(test_families_rowmajor),
+        cmocka_unit_test(test_avx2_rows),
         cmocka_unit_test(test_packed_n_mixed),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_bench_model),

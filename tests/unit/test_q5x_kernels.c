@@ -176,6 +176,14 @@ static void test_families_rowmajor(void **state) {
     kt_check_families_rowmajor(qtypes, 3, 352, make_w);
 }
 
+/* The AVX2 family's rows: one block, runs of blocks (4864: 64 + 64 + 24), groups of 8 rows and
+ * their tails, more activation rows than its stack buffer holds (70). */
+static void test_avx2_rows(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{32, 1, 1}, {4864, 9, 2}, {352, 37, 70}, {896, 16, 3}};
+    kt_check_avx2_rows(qtypes, 3, shapes, 4, make_w);
+}
+
 /* A Q4_K_M layer's mixture in one fused pass (Q5_0 q, Q8_0 v, Q4_1, Q5_1, Q4_K): each matrix
  * as its own call would give it. */
 static void test_packed_n_mixed(void **state) {
@@ -393,6 +401,7 @@ int main(void) {
         cmocka_unit_test(test_ref_vs_f32),
         cmocka_unit_test(test_packed_vs_ref),
         cmocka_unit_test(test_families_rowmajor),
+        cmocka_unit_test(test_avx2_rows),
         cmocka_unit_test(test_packed_n_mixed),
         cmocka_unit_test(test_model),
         cmocka_unit_test(test_converted_mixture),

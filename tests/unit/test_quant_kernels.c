@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kern_internal.h"
 #include "kernels/kernels.h"
 #include "modelrun.h"
 #include "testutil.h"
@@ -130,6 +131,42 @@ static void test_q_batch_invariance(void **state) {
     for (int p = 0; p < 3; p++) s1c_pool_free(pools[p]);
 }
 
+/* The AVX2 family's Q8_0 / Q4_0 rows are the reference's operations lane by lane: bitwise equal,
+ * for groups of 8 output rows and their tails, runs of 64 blocks (n = 4864: 152 blocks) and
+ * activation rows past its stack buffer (70), on weights of random bytes (Q8_0's -128
+ * included: the int16 pair sums' worst case) and activations at the extremes. */
+static void test_q_avx2_bitwise(void **state) {
+    (void)state;
+    if (kern_select("avx2") != 0) {
+        printf("# no AVX2 here, skipped\n");
+        return;
+    }
+    static const int shapes[][3] = {{32, 1, 1}, {96, 7, 3}, {896, 8, 1}, {896, 17, 5}, {4864, 9, 2}, {320, 67, 70}};
+    s1c_rng r;
+    s1c_rng_seed(&r, 23);
+    for (int qi = 0; qi < 2; qi++)
+        for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+            int n = shapes[k][0], d = shapes[k][1], nr = shapes[k][2], dt = qtypes[qi];
+            size_t bb = dt == S1C_Q8_0 ? 34 : 18, bytes = (size_t)d * (size_t)(n / 32) * bb;
+            uint8_t *w = malloc(bytes);
+            for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)s1c_rng_u64(&r);
+            for (size_t b = 0; b < bytes; b += bb) { /* finite scales */
+                uint16_t h = s1c_f32_to_f16(0.01f * (float)(1 + s1c_rng_u64(&r) % 100));
+                memcpy(w + b, &h, 2);
+            }
+            if (dt == S1C_Q8_0) memset(w + 2, 0x80, 32); /* a block of -128s */
+            float *x = randv(&r, (size_t)nr * n, 1.0f);
+            for (int j = 0; j < 32 && j < n; j++) x[j] = j % 2 ? 1.0f : -1.0f; /* quantized to +-127 */
+            float *got = malloc((size_t)nr * d * sizeof(float)), *want = malloc((size_t)nr * d * sizeof(float));
+            kern_matmul(got, x, nr, w, dt, n, d);
+            kern_ref_matmul(want, x, nr, w, dt, n, d);
+            if (memcmp(got, want, (size_t)nr * d * sizeof(float)) != 0)
+                fail_msg("avx2 %s n=%d d=%d rows=%d: differs from the reference", s1c_dtype_name(dt), n, d, nr);
+            free(w); free(x); free(got); free(want);
+        }
+    kern_select("auto");
+}
+
 /* The embedding lookup reads a Q8_0 / Q4_0 row as the dequantizer does. */
 static void test_q_get_row(void **state) {
     (void)state;
@@ -200,6 +237,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q_vs_ref_and_f32),
         cmocka_unit_test(test_q_batch_invariance),
+        cmocka_unit_test(test_q_avx2_bitwise),
         cmocka_unit_test(test_q_get_row),
         cmocka_unit_test(test_q_model),
     };
