@@ -8,9 +8,10 @@
  * at the end out = acc / sum (the AVX-512 steps keep m while a chunk's scores stay within
  * SHIFT_SLACK of it: any shift cancels). Chunks start at positions 0, 64, 128, ... whatever the batch, and
  * nothing depends on other rows, so a row's result is bitwise the same alone or in a batch and
- * for any thread split. Two implementations of the same steps: one through the family's
- * kern_dot / kern_axpy (ref, avx2) and AVX-512 (the scores of 16 positions per vector from the
- * transposed keys, shared by the group's heads; a vector exp; weighted sums in registers).
+ * for any thread split. Three implementations of the same steps: one through the family's
+ * kern_dot / kern_axpy (ref, and avx2 for head sizes that are not multiples of 8), AVX-512 (the
+ * scores of 16 positions per vector from the transposed keys, shared by the group's heads; a
+ * vector exp; weighted sums in registers) and AVX2 (the same 8 positions per vector).
  * Keys are stored transposed within a block (kern_attn_args in kernels.h): element i of a
  * block's positions side by side.
  *
@@ -100,6 +101,50 @@ static void attn_generic(const kern_attn_args *a) {
     }
 }
 
+/* Where each G-position group of the chunk starts in K (its first position's element 0), for
+ * blocks that hold whole groups (bs a multiple of G): stepped through the block table, no
+ * division per group. */
+static inline void group_keys_at(const kern_attn_args *a, int c0, int len, int G, size_t *at) {
+    for (int g = 0, b = c0 / a->bs, off = c0 % a->bs; G * g < len; g++, off += G) {
+        if (off == a->bs) off = 0, b++;
+        at[g] = (size_t)a->blocks[b] * a->block_stride + (size_t)off;
+    }
+}
+
+/* Bytes [p, p + n) asked for into the caches, a line at a time. */
+static inline void prefetch_bytes(const char *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3) /* prefetcht0 */;
+}
+
+/* The K and V bytes of the chunk at c0 (nothing past n), block by block: the keys of a whole block are
+ * one run (hd rows of bs), of part of one a run per row; the value rows one run where they are
+ * contiguous (ld == hd). attn_avx512 asks for each chunk PF_AHEAD chunks before it reads it: a
+ * chunk's blocks are a few KiB each, wherever the block table puts them, and without this decode
+ * attention waited on memory latency (bench_attention, 8K positions from memory, bf16 dot, 2
+ * threads: 252 -> 145-148 us a layer with the blocks in order, 275 -> 211-223 shuffled; 1, 2
+ * or 4 chunks ahead alike, T1 ~10% behind T0). Decode at 8K (s1c bench, Q8_0 0.5B): 58 -> 65
+ * tok/s in the old KV layout. Chunks before n_cached are not asked for: from the caches the
+ * prefetches cost 13% of the dot steps' time (one thread, 640 positions, 7 heads: 4.25 ->
+ * 3.7 us a call without them). */
+enum { PF_AHEAD = 2 };
+
+static inline void prefetch_kv(const kern_attn_args *a, int c0) {
+    if (c0 + CHUNK <= a->n_cached) return; /* an earlier row of the batch read it: in the caches */
+    size_t es = a->dtype == S1C_F32 ? 4 : 2, hd = (size_t)a->hd, bs = (size_t)a->bs;
+    for (int j = c0, end = a->n - c0 < CHUNK ? a->n : c0 + CHUNK; j < end;) {
+        int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
+        size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride;
+        const char *k = (const char *)a->k + blk * es, *v = (const char *)a->v + (blk + (size_t)off * a->ld) * es;
+        if (off == 0 && (size_t)cnt == bs) prefetch_bytes(k, hd * bs * es);
+        else
+            for (size_t i = 0; i < hd; i++) prefetch_bytes(k + (i * bs + (size_t)off) * es, (size_t)cnt * es);
+        if (a->ld == hd) prefetch_bytes(v, (size_t)cnt * hd * es);
+        else
+            for (int r = 0; r < cnt; r++) prefetch_bytes(v + (size_t)r * a->ld * es, hd * es);
+        j += cnt;
+    }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #include "vmath_avx512.h" /* exp16, swiglu16: the one AVX-512 exp */
@@ -149,16 +194,6 @@ INL void chunk_rows(const kern_attn_args *a, const void *base, int c0, int len, 
     }
 }
 
-/* Where each 16-position group of the chunk starts in K (its first position's element 0), for
- * blocks that hold whole groups (bs a multiple of 16): stepped through the block table, no
- * division per group. */
-INL void group_keys_at(const kern_attn_args *a, int c0, int len, size_t *at) {
-    for (int g = 0, b = c0 / a->bs, off = c0 % a->bs; 16 * g < len; g++, off += 16) {
-        if (off == a->bs) off = 0, b++;
-        at[g] = (size_t)a->blocks[b] * a->block_stride + (size_t)off;
-    }
-}
-
 /* The chunk's keys as groups of 16 positions, transposed: element i of group g's positions at
  * kt[g] + i * kst as f32. In place for an F32 cache whose blocks hold whole groups (bs a
  * multiple of 16, the engine's default: a group never straddles blocks), converted once per
@@ -169,7 +204,7 @@ INL void chunk_keys(const kern_attn_args *a, int c0, int len, float *buf, const 
     bool whole = a->bs % 16 == 0;
     size_t at[CHUNK / 16];
     *kst = whole && a->dtype == S1C_F32 ? (size_t)a->bs : 16;
-    if (whole) group_keys_at(a, c0, len, at);
+    if (whole) group_keys_at(a, c0, len, 16, at);
     for (int g = 0; 16 * g < len; g++) {
         int j0 = c0 + 16 * g, cnt = len - 16 * g < 16 ? len - 16 * g : 16;
         float *dst = buf + (size_t)g * 16 * hd;
@@ -220,7 +255,7 @@ INL void chunk_keys16(const kern_attn_args *a, int c0, int len, float *buf, cons
     *kst = a->bs % 16 == 0 ? (size_t)a->bs : 16;
     if (a->bs % 16 == 0) { /* groups never straddle blocks */
         size_t at[CHUNK / 16];
-        group_keys_at(a, c0, len, at);
+        group_keys_at(a, c0, len, 16, at);
         for (int g = 0; 16 * g < len; g++) kt[g] = (const float *)(k + at[g]);
         return;
     }
@@ -481,40 +516,6 @@ INL void pv_chunk(const bool DOT, const kern_attn_args *a, const float *s, int p
     }
 }
 
-/* Bytes [p, p + n) asked for into the caches, a line at a time. */
-INL void prefetch_bytes(const char *p, size_t n) {
-    for (size_t o = 0; o < n; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-}
-
-/* The K and V bytes of the chunk at c0 (nothing past n), block by block: the keys of a whole block are
- * one run (hd rows of bs), of part of one a run per row; the value rows one run where they are
- * contiguous (ld == hd). attn_avx512 asks for each chunk PF_AHEAD chunks before it reads it: a
- * chunk's blocks are a few KiB each, wherever the block table puts them, and without this decode
- * attention waited on memory latency (bench_attention, 8K positions from memory, bf16 dot, 2
- * threads: 252 -> 145-148 us a layer with the blocks in order, 275 -> 211-223 shuffled; 1, 2
- * or 4 chunks ahead alike, T1 ~10% behind T0). Decode at 8K (s1c bench, Q8_0 0.5B): 58 -> 65
- * tok/s in the old KV layout. Chunks before n_cached are not asked for: from the caches the
- * prefetches cost 13% of the dot steps' time (one thread, 640 positions, 7 heads: 4.25 ->
- * 3.7 us a call without them). */
-enum { PF_AHEAD = 2 };
-
-INL void prefetch_kv(const kern_attn_args *a, int c0) {
-    if (c0 + CHUNK <= a->n_cached) return; /* an earlier row of the batch read it: in the caches */
-    size_t es = a->dtype == S1C_F32 ? 4 : 2, hd = (size_t)a->hd, bs = (size_t)a->bs;
-    for (int j = c0, end = a->n - c0 < CHUNK ? a->n : c0 + CHUNK; j < end;) {
-        int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
-        size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride;
-        const char *k = (const char *)a->k + blk * es, *v = (const char *)a->v + (blk + (size_t)off * a->ld) * es;
-        if (off == 0 && (size_t)cnt == bs) prefetch_bytes(k, hd * bs * es);
-        else
-            for (size_t i = 0; i < hd; i++) prefetch_bytes(k + (i * bs + (size_t)off) * es, (size_t)cnt * es);
-        if (a->ld == hd) prefetch_bytes(v, (size_t)cnt * hd * es);
-        else
-            for (int r = 0; r < cnt; r++) prefetch_bytes(v + (size_t)r * a->ld * es, hd * es);
-        j += cnt;
-    }
-}
-
 /* Per chunk: its keys (converted once if the cache is 16-bit), the scores of every head 16
  * positions at a time, the online softmax, its value rows, the weighted values. Which heads are grouped together
  * changes only how independent work is interleaved: every output element's operations and their
@@ -567,6 +568,226 @@ TA void kern_avx512_swiglu(float *a, const float *b, int n) {
 void kern_avx512_swiglu(float *a, const float *b, int n) { (void)a, (void)b, (void)n; }
 #endif
 
+/* ---- The AVX2 steps: attn_avx512's f32 steps 8 lanes wide (scores of 8 positions per vector
+ * from the transposed keys, shared by the heads; exp8; the weighted sums in registers), for head
+ * sizes that are multiples of 8. A 16-bit cache is converted to f32 once per chunk. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include "vmath_avx2.h" /* exp8 */
+
+#define T2A __attribute__((target("avx2,fma,f16c")))
+#define INL2 static inline __attribute__((always_inline)) T2A
+
+/* Elements i .. i + 7 of a cache of dtype as f32. */
+INL2 __m256 load8(const void *base, int dtype, size_t i) {
+    if (dtype == S1C_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i))), 16));
+    if (dtype == S1C_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
+    return _mm256_loadu_ps((const float *)base + i);
+}
+
+/* Lanes [0, n) on, as the mask of vmaskmovps. */
+INL2 __m256i lanes8(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+
+/* The chunk's V rows as f32 pointers: in place (F32) or converted into buf (len x hd). */
+INL2 void rows8(const kern_attn_args *a, int c0, int len, float *buf, const float **rows) {
+    for (int j = 0, b = c0 / a->bs, off = c0 % a->bs; j < len; j++) {
+        size_t r = (size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld;
+        if (a->dtype == S1C_F32) {
+            rows[j] = (const float *)a->v + r;
+        } else {
+            float *dst = buf + (size_t)j * a->hd;
+            for (int i = 0; i < a->hd; i += 8) _mm256_storeu_ps(dst + i, load8(a->v, a->dtype, r + (size_t)i));
+            rows[j] = dst;
+        }
+        if (++off == a->bs) off = 0, b++;
+    }
+}
+
+/* The chunk's keys in groups of 8 positions, transposed: element i of group g at kt[g] + i * kst
+ * (in place for an F32 cache whose blocks hold whole groups, else converted or gathered into
+ * buf, kst = 8; lanes past the sequence are never stored as scores). */
+INL2 void keys8(const kern_attn_args *a, int c0, int len, float *buf, const float **kt, size_t *kst) {
+    bool whole = a->bs % 8 == 0;
+    size_t at[CHUNK / 8];
+    *kst = whole && a->dtype == S1C_F32 ? (size_t)a->bs : 8;
+    if (whole) group_keys_at(a, c0, len, 8, at);
+    for (int g = 0; 8 * g < len; g++) {
+        float *dst = buf + (size_t)g * 8 * a->hd;
+        kt[g] = dst;
+        if (whole && a->dtype == S1C_F32) kt[g] = (const float *)a->k + at[g];
+        else if (whole)
+            for (int i = 0; i < a->hd; i++) _mm256_storeu_ps(dst + 8 * i, load8(a->k, a->dtype, at[g] + (size_t)i * a->bs));
+        else
+            for (int jj = 0, cnt = len - 8 * g; jj < 8; jj++) {
+                size_t r = jj < cnt ? key_at(a, c0 + 8 * g + jj) : 0;
+                for (int i = 0; i < a->hd; i++) dst[8 * i + jj] = jj < cnt ? elem(a->k, a->dtype, r + (size_t)i * a->bs) : 0.0f;
+            }
+    }
+}
+
+/* Scores of HH heads for NG groups of 8 positions (one FMA chain per score over the key's
+ * elements from 0, times scale), stored for the groups' first `len` positions. */
+INL2 void scores8(const int HH, const int NG, float *s, const float *q, int hd, const float *const *kt, size_t kst, int len, float scale) {
+    __m256 acc[8][4];
+    for (int h = 0; h < HH; h++)
+        for (int g = 0; g < NG; g++) acc[h][g] = _mm256_setzero_ps();
+    for (int i = 0; i < hd; i++) {
+        __m256 kv[4];
+        for (int g = 0; g < NG; g++) kv[g] = _mm256_loadu_ps(kt[g] + (size_t)i * kst);
+        for (int h = 0; h < HH; h++) {
+            __m256 qb = _mm256_broadcast_ss(q + (size_t)h * hd + i);
+            for (int g = 0; g < NG; g++) acc[h][g] = _mm256_fmadd_ps(qb, kv[g], acc[h][g]);
+        }
+    }
+    for (int g = 0; g < NG; g++) {
+        __m256i mk = lanes8(len - 8 * g);
+        for (int h = 0; h < HH; h++) _mm256_maskstore_ps(s + h * CHUNK + 8 * g, mk, _mm256_mul_ps(acc[h][g], _mm256_set1_ps(scale)));
+    }
+}
+
+/* scores8 for hh heads and ng groups (the shapes scores_chunk8 takes). */
+static T2A void scores_tile8(int hh, int ng, float *s, const float *q, int hd, const float *const *kt, size_t kst, int len, float scale) {
+    if (ng == 4) hh == 1 ? scores8(1, 4, s, q, hd, kt, kst, len, scale) : scores8(2, 4, s, q, hd, kt, kst, len, scale);
+    else if (ng == 2)
+        switch (hh) {
+        case 1: scores8(1, 2, s, q, hd, kt, kst, len, scale); break;
+        case 2: scores8(2, 2, s, q, hd, kt, kst, len, scale); break;
+        case 3: scores8(3, 2, s, q, hd, kt, kst, len, scale); break;
+        default: scores8(4, 2, s, q, hd, kt, kst, len, scale); break;
+        }
+    else
+        switch (hh) {
+        case 1: scores8(1, 1, s, q, hd, kt, kst, len, scale); break;
+        case 2: scores8(2, 1, s, q, hd, kt, kst, len, scale); break;
+        case 3: scores8(3, 1, s, q, hd, kt, kst, len, scale); break;
+        case 4: scores8(4, 1, s, q, hd, kt, kst, len, scale); break;
+        case 5: scores8(5, 1, s, q, hd, kt, kst, len, scale); break;
+        case 6: scores8(6, 1, s, q, hd, kt, kst, len, scale); break;
+        case 7: scores8(7, 1, s, q, hd, kt, kst, len, scale); break;
+        default: scores8(8, 1, s, q, hd, kt, kst, len, scale); break;
+        }
+}
+
+/* Every head's scores over the chunk, heads 8 at a time: few heads take several groups of
+ * positions at once (enough independent chains for both FMA pipes; HH x NG <= 8 accumulators). */
+static T2A void scores_chunk8(const kern_attn_args *a, float *s, const float *const *kt, size_t kst, int len) {
+    int hd = a->hd, groups = (len + 7) / 8;
+    for (int h0 = 0; h0 < a->nh; h0 += 8) {
+        int hh = a->nh - h0 < 8 ? a->nh - h0 : 8;
+        for (int g = 0, ng; g < groups; g += ng) {
+            ng = hh <= 2 ? 4 : hh <= 4 ? 2 : 1;
+            while (ng > groups - g) ng /= 2;
+            scores_tile8(hh, ng, s + h0 * CHUNK + 8 * g, a->q + (size_t)h0 * hd, hd, kt + g, kst, len - 8 * g, a->scale);
+        }
+    }
+}
+
+INL2 float hmax8f(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4e));
+    return _mm_cvtss_f32(_mm_max_ps(m, _mm_shuffle_ps(m, m, 0xb1)));
+}
+
+/* The online softmax of every head over the chunk (see SHIFT_SLACK): weights exp8(s - m) written
+ * over the scores (0 past len), their sum in 8 lanes per head. */
+INL2 void softmax8(float *s, int nh, int len, float *m, float *sum8, float *out, int hd) {
+    int groups = (len + 7) / 8;
+    for (int h = 0; h < nh; h++) {
+        float *sh = s + h * CHUNK;
+        __m256 v[CHUNK / 8], vmax = _mm256_set1_ps(-INFINITY);
+        for (int g = 0; g < groups; g++) {
+            __m256i mk = lanes8(len - 8 * g);
+            v[g] = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), _mm256_maskload_ps(sh + 8 * g, mk), _mm256_castsi256_ps(mk));
+            vmax = _mm256_max_ps(vmax, v[g]);
+        }
+        if (m[h] == -INFINITY || _mm256_movemask_ps(_mm256_cmp_ps(vmax, _mm256_set1_ps(m[h] + SHIFT_SLACK), _CMP_GT_OQ))) {
+            float mx = hmax8f(vmax);
+            if (m[h] != -INFINITY) { /* else the sum and the output are still zeros */
+                __m256 cv = _mm256_set1_ps(expf(m[h] - mx));
+                _mm256_storeu_ps(sum8 + 8 * h, _mm256_mul_ps(_mm256_loadu_ps(sum8 + 8 * h), cv));
+                for (int i = 0; i < hd; i += 8) _mm256_storeu_ps(out + (size_t)h * hd + i, _mm256_mul_ps(_mm256_loadu_ps(out + (size_t)h * hd + i), cv));
+            }
+            m[h] = mx;
+        }
+        __m256 mv = _mm256_set1_ps(m[h]), ps = _mm256_loadu_ps(sum8 + 8 * h);
+        for (int g = 0; g < groups; g++) {
+            __m256 p = _mm256_and_ps(exp8(_mm256_sub_ps(v[g], mv)), _mm256_castsi256_ps(lanes8(len - 8 * g)));
+            _mm256_storeu_ps(sh + 8 * g, p);
+            ps = _mm256_add_ps(ps, p);
+        }
+        _mm256_storeu_ps(sum8 + 8 * h, ps);
+    }
+}
+
+/* o_h[i0 .. i0 + 32) += sum_j p_h[j] v_j, j increasing, for HH heads at once (each value vector
+ * loaded once for the HH heads). */
+INL2 void pv8(const int HH, float *const *o, const float *const *p, const float *const *vr, int len, int i0) {
+    __m256 acc[3][4];
+    for (int h = 0; h < HH; h++)
+        for (int c = 0; c < 4; c++) acc[h][c] = _mm256_loadu_ps(o[h] + i0 + 8 * c);
+    for (int j = 0; j < len; j++) {
+        __m256 v[4];
+        for (int c = 0; c < 4; c++) v[c] = _mm256_loadu_ps(vr[j] + i0 + 8 * c);
+        for (int h = 0; h < HH; h++) {
+            __m256 pj = _mm256_broadcast_ss(p[h] + j);
+            for (int c = 0; c < 4; c++) acc[h][c] = _mm256_fmadd_ps(pj, v[c], acc[h][c]);
+        }
+    }
+    for (int h = 0; h < HH; h++)
+        for (int c = 0; c < 4; c++) _mm256_storeu_ps(o[h] + i0 + 8 * c, acc[h][c]);
+}
+
+/* A slice narrower than 32 (hd % 32 == 8, 16, 24): one head, 8 columns at a time. */
+INL2 void pv8_narrow(float *o, const float *p, const float *const *vr, int len, int i0) {
+    __m256 acc = _mm256_loadu_ps(o + i0);
+    for (int j = 0; j < len; j++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), _mm256_loadu_ps(vr[j] + i0), acc);
+    _mm256_storeu_ps(o + i0, acc);
+}
+
+static T2A void pv_chunk8(const kern_attn_args *a, const float *s, const float *const *vr, int len) {
+    int hd = a->hd;
+    for (int h = 0; h < a->nh; h += 3) {
+        int hh = a->nh - h < 3 ? a->nh - h : 3;
+        float *o[3];
+        const float *p[3];
+        for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * CHUNK;
+        int i0 = 0;
+        for (; i0 + 32 <= hd; i0 += 32) {
+            if (hh == 3) pv8(3, o, p, vr, len, i0);
+            else if (hh == 2) pv8(2, o, p, vr, len, i0);
+            else pv8(1, o, p, vr, len, i0);
+        }
+        for (; i0 < hd; i0 += 8)
+            for (int k = 0; k < hh; k++) pv8_narrow(o[k], p[k], vr, len, i0);
+    }
+}
+
+static T2A void attn_avx2(const kern_attn_args *a) {
+    int nh = a->nh, hd = a->hd;
+    float *s = a->scratch, *kbuf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, *vbuf = kbuf + CHUNK * KERN_ATTN_CONV_HD;
+    float m[KERN_ATTN_MAX_HEADS], sum8[8 * KERN_ATTN_MAX_HEADS];
+    const float *kt[CHUNK / 8], *vr[CHUNK];
+    size_t kst;
+    attn_start(a, m, sum8, 8);
+    for (int c = 0; c < PF_AHEAD * CHUNK; c += CHUNK) prefetch_kv(a, c);
+    for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
+        int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
+        prefetch_kv(a, c0 + PF_AHEAD * CHUNK);
+        keys8(a, c0, len, kbuf, kt, &kst);
+        scores_chunk8(a, s, kt, kst, len);
+        softmax8(s, nh, len, m, sum8, a->out, hd);
+        rows8(a, c0, len, vbuf, vr);
+        pv_chunk8(a, s, vr, len);
+    }
+    for (int h = 0; h < nh; h++) {
+        __m128 t = _mm_add_ps(_mm256_castps256_ps128(_mm256_loadu_ps(sum8 + 8 * h)), _mm256_extractf128_ps(_mm256_loadu_ps(sum8 + 8 * h), 1));
+        t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+        __m256 inv = _mm256_set1_ps(1.0f / _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t))));
+        for (int i = 0; i < hd; i += 8) _mm256_storeu_ps(a->out + (size_t)h * hd + i, _mm256_mul_ps(_mm256_loadu_ps(a->out + (size_t)h * hd + i), inv));
+    }
+}
+#endif
+
 static bool takes_avx512(const kern_attn_args *a) { return a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx512") == 0; }
 
 /* The dot steps' conditions once the avx512 steps are taken. */
@@ -580,6 +801,10 @@ void kern_attention(const kern_attn_args *a) {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (takes_avx512(a)) {
         attn_avx512(a, dot_in_avx512(a));
+        return;
+    }
+    if (a->hd % 8 == 0 && a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx2") == 0) {
+        attn_avx2(a);
         return;
     }
 #endif

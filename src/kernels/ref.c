@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "s1c/base.h"
+#include "vmath.h"
 
 void kern_ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
@@ -116,6 +117,10 @@ void kern_softmax(float *x, int n) {
 void kern_swiglu(float *a, const float *b, int n) {
     if (strcmp(kern_name(), "avx512") == 0) {
         kern_avx512_swiglu(a, b, n);
+        return;
+    }
+    if (strcmp(kern_name(), "avx2") == 0) { /* vmath's 8 lanes: the same bits as the avx512 family's */
+        vmath_swiglu(a, a, b, n);
         return;
     }
     for (int i = 0; i < n; i++) {

@@ -5,30 +5,10 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define T256 __attribute__((target("avx2,fma")))
-#define INL static inline __attribute__((always_inline)) T256
+#include "vmath_avx2.h"
 
-INL __m256 exp8(__m256 x) {
-    __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-VMATH_EXP_MAX)), _mm256_set1_ps(VMATH_EXP_MAX));
-    __m256 qf = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(VMATH_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256i q = _mm256_cvtps_epi32(qf), q1 = _mm256_srai_epi32(q, 1), q2 = _mm256_sub_epi32(q, q1);
-    __m256 s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-VMATH_LN2_HI), xc);
-    s = _mm256_fmadd_ps(qf, _mm256_set1_ps(-VMATH_LN2_LO), s);
-    __m256 u = _mm256_set1_ps(VMATH_C6);
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C5));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C4));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C3));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C2));
-    u = _mm256_fmadd_ps(u, s, _mm256_set1_ps(VMATH_C1));
-    u = _mm256_fmadd_ps(_mm256_mul_ps(s, s), u, _mm256_add_ps(s, _mm256_set1_ps(1.0f)));
-    __m256i bias = _mm256_set1_epi32(127);
-    __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q1, bias), 23));
-    __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(q2, bias), 23));
-    __m256 r = _mm256_mul_ps(_mm256_mul_ps(u, p1), p2);
-    r = _mm256_blendv_ps(r, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, _mm256_set1_ps(VMATH_EXP_MAX), _CMP_GT_OQ));
-    r = _mm256_blendv_ps(r, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-VMATH_EXP_MAX), _CMP_LT_OQ));
-    return _mm256_blendv_ps(r, _mm256_add_ps(x, x), _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
-}
+#define T256 VMATH_T256
+#define INL VMATH_INL256
 
 /* Lanes [0, left) on. */
 INL __m256i tail_mask(int left) {

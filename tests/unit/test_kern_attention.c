@@ -2,8 +2,9 @@
  * a direct softmax in double, for every family, K/V in F32, F16 and BF16, head sizes with tails,
  * lengths around the chunk and block boundaries, GQA groups of 1..7 heads and shuffled block
  * tables. Tolerance: |out - ref| <= 1e-5 * (1 + max_j |v_j|) per element (the softmax weights
- * are within ~1e-6 relative; the values are read exactly as stored). The ref and avx512
- * families run the same steps; a row's result cannot depend on other rows (one call per row),
+ * are within ~1e-6 relative; the values are read exactly as stored). Each family runs its own
+ * steps (ref: kern_dot / kern_axpy per position; avx2 and avx512: 8 / 16 positions a vector, their
+ * head-size and block-size cases above); a row's result cannot depend on other rows (one call per row),
  * and calling twice gives the same bits. Also kern_swiglu, which shares the vector exp. */
 #include <math.h>
 #include <stdio.h>
