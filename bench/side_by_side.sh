@@ -24,6 +24,10 @@
 # f16 is llama-bench's cache type).
 # $S1C_BASE: a second s1c binary (e.g. one built from an earlier commit), run in the same rounds
 # for a before/after table.
+# $S1C_ISA=avx2: both programs on their AVX2 code, as on a machine without AVX-512 (most laptops):
+# s1c with S1C_KERNELS=avx2, llama-bench with llama.cpp's haswell CPU variant (AVX2, FMA, F16C),
+# the only libggml-cpu-*.so in the folder it runs from; pp512 / tg128 then come from llama-bench
+# itself rather than bench.mjs (node-llama-cpp picks its own variant).
 # Output: $OUT (default /tmp/s1c-side-by-side) holds s1c.jsonl, llama.jsonl (base.jsonl) and
 # summary.txt.
 set -euo pipefail
@@ -41,6 +45,15 @@ export S1C_THREADS="${S1C_THREADS:-2}"
 KV="${S1C_KV_TYPE:-auto}"
 LLAMA_BENCH="$LLAMA_REF_DIR/bin/llama-bench"
 LLAMA_LIBS="$LLAMA_REF_DIR/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64"
+ISA="${S1C_ISA:-native}"
+# the CPU backend variants (libggml-cpu-*.so) are looked up in the folder llama-bench runs from
+LLAMA_CWD="$LLAMA_LIBS"
+if [ "$ISA" = avx2 ]; then
+    export S1C_KERNELS=avx2
+    LLAMA_CWD="$(mktemp -d)"
+    trap 'rm -rf "$LLAMA_CWD"' EXIT
+    ln -s "$LLAMA_LIBS/libggml-cpu-haswell.so" "$LLAMA_CWD/"
+fi
 
 [ -x "$S1C" ] || { echo "side_by_side: no s1c binary at $S1C (build first, or set S1C)" >&2; exit 1; }
 [ -f "$REF/bench.mjs" ] || { echo "side_by_side: no llama-ref tools at $REF" >&2; exit 1; }
@@ -67,11 +80,17 @@ for r in $(seq 1 "$ROUNDS"); do
                 sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/base.jsonl"
         fi
         echo "round $r/$ROUNDS $t: llama-bench" >&2
-        node "$REF/bench.mjs" "$f" --engine llama-bench --threads 2 --reps 1 2>/dev/null | tail -1 |
-            sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/llama.jsonl"
+        if [ "$ISA" = avx2 ]; then
+            (cd "$LLAMA_CWD" && "$LLAMA_BENCH" -m "$f" -t 2 -p 512 -n 128 -r 1 -fa 0 -ctk f16 -ctv f16 -o json 2>/dev/null) |
+                python3 -c 'import json,sys; rs=json.load(sys.stdin); v=lambda k: [r["avg_ts"] for r in rs if r[k] > 0][0]
+print(json.dumps({"round":int(sys.argv[1]),"file_type":sys.argv[2],"pp_tok_s":v("n_prompt"),"tg_tok_s":v("n_gen")}))' "$r" "$t" \
+                >> "$OUT/llama.jsonl" || echo "side_by_side: llama-bench failed for $t" >&2
+        else
+            node "$REF/bench.mjs" "$f" --engine llama-bench --threads 2 --reps 1 2>/dev/null | tail -1 |
+                sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/llama.jsonl"
+        fi
         echo "round $r/$ROUNDS $t: llama-bench tg128 at depth 512" >&2
-        # the CPU backend variants (libggml-cpu-*.so) are looked up in the current directory
-        (cd "$LLAMA_LIBS" && "$LLAMA_BENCH" -m "$f" -t 2 -p 0 -n 128 -d 512 -r 1 -fa 0 -ctk f16 -ctv f16 -o json 2>/dev/null) |
+        (cd "$LLAMA_CWD" && "$LLAMA_BENCH" -m "$f" -t 2 -p 0 -n 128 -d 512 -r 1 -fa 0 -ctk f16 -ctv f16 -o json 2>/dev/null) |
             python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(json.dumps({"round":int(sys.argv[1]),"file_type":sys.argv[2],"tg_d512_tok_s":r["avg_ts"]}))' "$r" "$t" \
             >> "$OUT/llama.jsonl" || echo "side_by_side: llama-bench -d 512 failed for $t" >&2
     done

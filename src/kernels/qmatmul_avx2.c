@@ -41,13 +41,18 @@ INL __m256i block_q8_0(const uint8_t *w, int b, __m256i x) {
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-/* Q4_0: the nibbles as stored (0..15; the -8 is the caller's -8 * sum(x)); element i < 16 is
- * byte i's low nibble, i + 16 its high one, as x's order. */
-INL __m256i block_q4_0(const uint8_t *w, int b, __m256i x) {
-    __m128i raw = _mm_loadu_si128((const __m128i *)(w + (size_t)b * 18 + 2));
-    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+/* Unsigned codes (at most 63) against x as 8 int32 partial sums. */
+INL __m256i dot_codes(__m256i q, __m256i x) { return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1)); }
+
+/* 16 bytes of nibbles as 32 codes in x's order: element i < 16 is byte i's low nibble, i + 16
+ * its high one (Q4_0, Q4_1, Q5_x). */
+INL __m256i nibbles32(const uint8_t *p) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
 }
+
+/* Q4_0's codes: the nibbles as stored (0..15; the -8 is the caller's -8 * sum(x)). */
+INL __m256i code_q4_0(const uint8_t *w, int b) { return nibbles32(w + (size_t)b * 18 + 2); }
 
 /* The f16 at byte `at` of blocks [b0, b0 + nb) of the group's rows (a scale or a min), as f32:
  * ws[k][r]. */
@@ -59,22 +64,44 @@ INL void group_scales(float (*ws)[GROUP], const uint8_t *const *wr, size_t block
     }
 }
 
+/* A batch of PRE_ROWS activation rows or more takes the codes of a run of blocks unpacked once
+ * for all its rows (group_codes): Q8_0's |w| (w's sign goes onto x per row, as in block_q8_0),
+ * Q4_0's nibbles in x's order; per row and block 3 operations instead of 5-6. */
+enum { PRE_ROWS = 4 };
+
+INL void group_codes(uint8_t (*codes)[GROUP][32], const uint8_t *const *wr, const bool q4, int b0, int b1) {
+    for (int b = b0; b < b1; b++)
+        for (int r = 0; r < GROUP; r++) {
+            __m256i c = q4 ? code_q4_0(wr[r], b) : _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * 34 + 2)));
+            _mm256_store_si256((__m256i *)codes[b - b0][r], c);
+        }
+}
+
+/* A block's unpacked codes against x (with the signs of the Q8_0 values at `sign`, or NULL). */
+INL __m256i block_coded(const uint8_t *code, const uint8_t *sign, __m256i x) {
+    if (sign) x = _mm256_sign_epi8(x, _mm256_loadu_si256((const __m256i *)sign));
+    return dot_codes(_mm256_load_si256((const __m256i *)code), x);
+}
+
 /* Outputs i0..i0+7 (rows past `rows` repeat the last and are not stored) for every activation
  * row. The blocks go in runs of SCALE_BLOCKS (their scales on the stack), each row's eight sums
  * kept in `acc` between runs. The first activation row's pass asks for the same blocks of the
  * next group's rows (`next`, NULL: none), which follow these in memory: decode reads the weights
  * once, and eight interleaved rows were more streams than the hardware prefetchers kept ahead of
  * (896 x 4864 Q8_0 from memory, one row, 2 threads: ~27 GB/s against ~65 from L3). */
-static T2 void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, bool q4, size_t row_bytes, int d, int i0, int rows,
-                          const uint8_t *next, float *acc) {
+INL void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, const bool q4, size_t row_bytes, int d, int i0, int rows,
+                    const uint8_t *next, float *acc) {
     int nb = xq->n / 32;
     size_t block_bytes = q4 ? 18 : 34;
     const uint8_t *wr[GROUP];
     for (int r = 0; r < GROUP; r++) wr[r] = w + (size_t)(i0 + (r < rows ? r : rows - 1)) * row_bytes;
     float ws[SCALE_BLOCKS][GROUP];
+    _Alignas(32) uint8_t codes[SCALE_BLOCKS][GROUP][32];
+    bool pre = n_rows >= PRE_ROWS;
     for (int b0 = 0; b0 < nb; b0 += SCALE_BLOCKS) {
         int b1 = nb - b0 < SCALE_BLOCKS ? nb : b0 + SCALE_BLOCKS;
         group_scales(ws, wr, block_bytes, 0, b0, b1 - b0);
+        if (pre) group_codes(codes, wr, q4, b0, b1);
         for (int t = 0; t < n_rows; t++) {
             const int8_t *xt = xq->q + (size_t)t * xq->n;
             const float *xd = xq->d + (size_t)t * nb;
@@ -83,7 +110,10 @@ static T2 void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint
                 if (t == 0 && next)
                     for (int r = 0; r < GROUP; r++) _mm_prefetch((const char *)next + (size_t)r * row_bytes + (size_t)b * block_bytes, _MM_HINT_T0);
                 __m256i x = _mm256_loadu_si256((const __m256i *)(xt + (size_t)b * 32)), v[GROUP];
-                for (int r = 0; r < GROUP; r++) v[r] = q4 ? block_q4_0(wr[r], b, x) : block_q8_0(wr[r], b, x);
+                if (pre)
+                    for (int r = 0; r < GROUP; r++) v[r] = block_coded(codes[b - b0][r], q4 ? NULL : wr[r] + (size_t)b * 34 + 2, x);
+                else
+                    for (int r = 0; r < GROUP; r++) v[r] = q4 ? dot_codes(code_q4_0(wr[r], b), x) : block_q8_0(wr[r], b, x);
                 __m256i isum = sum_lanes8(v);
                 if (q4) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * xq->s[(size_t)t * nb + b]));
                 __m256 sc = _mm256_mul_ps(_mm256_loadu_ps(ws[b - b0]), _mm256_set1_ps(xd[b]));
@@ -96,6 +126,15 @@ static T2 void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint
         for (int r = 0; r < rows; r++) out[(size_t)t * d + i0 + r] = acc[(size_t)t * GROUP + r];
 }
 
+static T2 void group_rows_q8_0(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows,
+                               const uint8_t *nx, float *acc) {
+    group_rows(out, xq, n_rows, w, false, rb, d, i0, rows, nx, acc);
+}
+static T2 void group_rows_q4_0(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows,
+                               const uint8_t *nx, float *acc) {
+    group_rows(out, xq, n_rows, w, true, rb, d, i0, rows, nx, acc);
+}
+
 /* ---- K-quants: the reference's per-32-block steps (qmatmul.c), eight rows a lane each; their
  * FMAs are the reference's fmaf, so the same bits. */
 #define T2F __attribute__((target("avx2,fma,f16c")))
@@ -103,29 +142,28 @@ static T2 void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint
 
 enum { KQ_RUN = 4 }; /* super-blocks per run of per-row scale tables (stack: ~11 KiB) */
 
-/* Q4_K / Q5_K sub-block j of super-block p (its bytes) against x: sum_l q_l x_l as 8 int32
- * partials, q the nibble (and Q5_K's fifth bit, moved to bit 4 by a compare). */
-INLF __m256i block_q45k(const uint8_t *p, bool q5, int j, __m256i x) {
+/* Q4_K / Q5_K sub-block j of super-block p (its bytes): the nibbles (and Q5_K's fifth bits,
+ * moved to bit 4 by a compare). */
+INLF __m256i code_q45k(const uint8_t *p, bool q5, int j) {
     __m256i raw = _mm256_loadu_si256((const __m256i *)(p + (q5 ? 48 : 16) + 32 * (j / 2)));
     __m256i v = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(raw, 4) : raw, _mm256_set1_epi8(0x0f));
     if (q5) {
         __m256i bit = _mm256_set1_epi8((char)(1 << j)), qh = _mm256_loadu_si256((const __m256i *)(p + 16));
         v = _mm256_or_si256(v, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(0x10)));
     }
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(v, x), _mm256_set1_epi16(1));
+    return v;
 }
 
-/* Q6_K sub-block j: the unsigned 6-bit codes (0..63) against x as 8 int32 partials, lanes 0-3
- * over elements 0-15 (the first 16-element scale's), 4-7 over 16-31; the caller applies the
- * scales and takes off 32 * sum(x) per half. */
-INLF __m256i block_q6k(const uint8_t *p, int j, __m256i x) {
+/* Q6_K sub-block j: the unsigned 6-bit codes (0..63; their dot's int32 lanes 0-3 cover elements
+ * 0-15, the first 16-element scale's, 4-7 the rest: the caller applies the scales and takes off
+ * 32 * sum(x) per half). */
+INLF __m256i code_q6k(const uint8_t *p, int j) {
     int h = j / 4, g = j % 4;
     __m256i lq = _mm256_loadu_si256((const __m256i *)(p + 64 * h + 32 * (g & 1)));
     __m256i hq = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h));
     __m256i nib = _mm256_and_si256(g < 2 ? lq : _mm256_srli_epi16(lq, 4), _mm256_set1_epi8(0x0f));
     __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hq, _mm_cvtsi32_si128(2 * g)), _mm256_set1_epi8(0x03));
-    __m256i q = _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4)); /* bytes <= 3 << 4: no carry into the next */
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+    return _mm256_or_si256(nib, _mm256_slli_epi16(hi, 4)); /* bytes <= 3 << 4: no carry into the next */
 }
 
 /* sum_lanes8 in two halves: lane r of *lo the sum of v[r]'s lanes 0-3, of *hi its lanes 4-7. */
@@ -221,7 +259,10 @@ static T2F void kq_fill(kq_tables *tb, const uint8_t *const *wr, int dtype, size
     }
 }
 
-/* group_rows for the K-quants: outputs i0..i0+7 over super-blocks in runs of KQ_RUN. */
+INLF __m256i kq_code(const uint8_t *p, const int KT, int j) { return KT == S1C_Q6_K ? code_q6k(p, j) : code_q45k(p, KT == S1C_Q5_K, j); }
+
+/* group_rows for the K-quants: outputs i0..i0+7 over super-blocks in runs of KQ_RUN (a batch's
+ * codes unpacked once per run, as group_codes). */
 INLF void kq_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, const int KT, size_t row_bytes, int d, int i0, int rows,
                    const uint8_t *next, float *acc) {
     int nsb = xq->n / 256, nb = xq->n / 32;
@@ -229,9 +270,15 @@ INLF void kq_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w,
     const uint8_t *wr[GROUP];
     for (int r = 0; r < GROUP; r++) wr[r] = w + (size_t)(i0 + (r < rows ? r : rows - 1)) * row_bytes;
     kq_tables tb;
+    _Alignas(32) uint8_t codes[KQ_RUN * 8][GROUP][32];
+    bool pre = n_rows >= PRE_ROWS;
     for (int s0 = 0; s0 < nsb; s0 += KQ_RUN) {
         int s1 = nsb - s0 < KQ_RUN ? nsb : s0 + KQ_RUN;
         kq_fill(&tb, wr, KT, tsz, s0, s1);
+        for (int sb = s0; pre && sb < s1; sb++)
+            for (int j = 0; j < 8; j++)
+                for (int r = 0; r < GROUP; r++)
+                    _mm256_store_si256((__m256i *)codes[(sb - s0) * 8 + j][r], kq_code(wr[r] + (size_t)sb * tsz, KT, j));
         for (int t = 0; t < n_rows; t++) {
             const int8_t *xt = xq->q + (size_t)t * xq->n;
             size_t xb = (size_t)t * nb;
@@ -243,10 +290,8 @@ INLF void kq_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w,
                         for (int r = 0; r < GROUP; r++)
                             _mm_prefetch((const char *)next + (size_t)r * row_bytes + (size_t)sb * tsz + (size_t)j * tsz / 8, _MM_HINT_T0);
                     __m256i x = _mm256_loadu_si256((const __m256i *)(xt + (size_t)b * 32)), v[GROUP];
-                    for (int r = 0; r < GROUP; r++) {
-                        const uint8_t *p = wr[r] + (size_t)sb * tsz;
-                        v[r] = KT == S1C_Q6_K ? block_q6k(p, j, x) : block_q45k(p, KT == S1C_Q5_K, j, x);
-                    }
+                    for (int r = 0; r < GROUP; r++)
+                        v[r] = dot_codes(pre ? _mm256_load_si256((const __m256i *)codes[k][r]) : kq_code(wr[r] + (size_t)sb * tsz, KT, j), x);
                     __m256 xd = _mm256_set1_ps(xq->d[xb + b]);
                     if (KT == S1C_Q6_K) {
                         /* sc_a * (sum_{l<16} q x - 32 h) + sc_b * (sum_{l>=16} q x - 32 (s - h)), exact */
@@ -291,21 +336,20 @@ INLF __m256i fifth_bits(uint32_t qh) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
 }
 
-/* Block b of a row: sum_i q_i x_i, q the unsigned code, as 8 int32 partials. */
-INLF __m256i block_q5x(const uint8_t *w, const int DT, size_t bb, int b, __m256i x) {
+/* Block b of a row: its unsigned codes (the nibbles and, Q5_x, the fifth bits). */
+INLF __m256i code_q5x(const uint8_t *w, const int DT, size_t bb, int b) {
     const uint8_t *p = w + (size_t)b * bb;
     size_t qs = DT == S1C_Q4_1 ? 4 : DT == S1C_Q5_0 ? 6 : 8;
-    __m128i raw = _mm_loadu_si128((const __m128i *)(p + qs));
-    __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
+    __m256i q = nibbles32(p + qs);
     if (DT != S1C_Q4_1) {
         uint32_t qh;
         memcpy(&qh, p + qs - 4, 4);
         q = _mm256_or_si256(q, fifth_bits(qh));
     }
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1));
+    return q;
 }
 
-/* group_rows for Q4_1 / Q5_0 / Q5_1. */
+/* group_rows for Q4_1 / Q5_0 / Q5_1 (a batch's codes unpacked once per run, as group_codes). */
 INLF void q5x_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, const int DT, size_t row_bytes, int d, int i0, int rows,
                     const uint8_t *next, float *acc) {
     int nb = xq->n / 32;
@@ -313,10 +357,14 @@ INLF void q5x_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
     const uint8_t *wr[GROUP];
     for (int r = 0; r < GROUP; r++) wr[r] = w + (size_t)(i0 + (r < rows ? r : rows - 1)) * row_bytes;
     float ws[SCALE_BLOCKS][GROUP], wm[SCALE_BLOCKS][GROUP];
+    _Alignas(32) uint8_t codes[SCALE_BLOCKS][GROUP][32];
+    bool pre = n_rows >= PRE_ROWS;
     for (int b0 = 0; b0 < nb; b0 += SCALE_BLOCKS) {
         int b1 = nb - b0 < SCALE_BLOCKS ? nb : b0 + SCALE_BLOCKS;
         group_scales(ws, wr, bb, 0, b0, b1 - b0);
         if (DT != S1C_Q5_0) group_scales(wm, wr, bb, 2, b0, b1 - b0);
+        for (int b = b0; pre && b < b1; b++)
+            for (int r = 0; r < GROUP; r++) _mm256_store_si256((__m256i *)codes[b - b0][r], code_q5x(wr[r], DT, bb, b));
         for (int t = 0; t < n_rows; t++) {
             const int8_t *xt = xq->q + (size_t)t * xq->n;
             size_t xb = (size_t)t * nb;
@@ -325,7 +373,8 @@ INLF void q5x_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
                 if (t == 0 && next)
                     for (int r = 0; r < GROUP; r++) _mm_prefetch((const char *)next + (size_t)r * row_bytes + (size_t)b * bb, _MM_HINT_T0);
                 __m256i x = _mm256_loadu_si256((const __m256i *)(xt + (size_t)b * 32)), v[GROUP];
-                for (int r = 0; r < GROUP; r++) v[r] = block_q5x(wr[r], DT, bb, b, x);
+                for (int r = 0; r < GROUP; r++)
+                    v[r] = dot_codes(pre ? _mm256_load_si256((const __m256i *)codes[b - b0][r]) : code_q5x(wr[r], DT, bb, b), x);
                 __m256i isum = sum_lanes8(v);
                 if (DT == S1C_Q5_0) isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(16 * xq->s[xb + b]));
                 s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(_mm256_loadu_ps(ws[b - b0]), _mm256_set1_ps(xq->d[xb + b])), s);
@@ -362,8 +411,8 @@ static void rows_in_groups(float *out, const kern_q8x *xq, int n_rows, const voi
         const uint8_t *g = (const uint8_t *)w + (size_t)i * row_bytes, *next = i + 2 * GROUP <= i1 ? g + GROUP * row_bytes : NULL;
         int rows = i1 - i < GROUP ? i1 - i : GROUP;
         switch (dtype) {
-        case S1C_Q8_0: group_rows(out, xq, n_rows, w, false, row_bytes, d, i, rows, next, acc); break;
-        case S1C_Q4_0: group_rows(out, xq, n_rows, w, true, row_bytes, d, i, rows, next, acc); break;
+        case S1C_Q8_0: group_rows_q8_0(out, xq, n_rows, w, row_bytes, d, i, rows, next, acc); break;
+        case S1C_Q4_0: group_rows_q4_0(out, xq, n_rows, w, row_bytes, d, i, rows, next, acc); break;
         case S1C_Q4_K: kq_group_q4k(out, xq, n_rows, w, row_bytes, d, i, rows, next, acc); break;
         case S1C_Q5_K: kq_group_q5k(out, xq, n_rows, w, row_bytes, d, i, rows, next, acc); break;
         case S1C_Q4_1: q5x_group_q41(out, xq, n_rows, w, row_bytes, d, i, rows, next, acc); break;
