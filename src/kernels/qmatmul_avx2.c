@@ -64,6 +64,12 @@ INL void group_scales(float (*ws)[GROUP], const uint8_t *const *wr, size_t block
     }
 }
 
+/* Each activation row's sums of the group (acc, GROUP apart) into its outputs i0 .. i0 + rows - 1. */
+INL void store_group(float *out, const float *acc, int n_rows, int d, int i0, int rows) {
+    for (int t = 0; t < n_rows; t++)
+        for (int r = 0; r < rows; r++) out[(size_t)t * d + i0 + r] = acc[(size_t)t * GROUP + r];
+}
+
 /* A batch of PRE_ROWS activation rows or more takes the codes of a run of blocks unpacked once
  * for all its rows (group_codes): Q8_0's |w| (w's sign goes onto x per row, as in block_q8_0),
  * Q4_0's nibbles in x's order; per row and block 3 operations instead of 5-6. */
@@ -122,18 +128,17 @@ INL void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
             _mm256_storeu_ps(acc + (size_t)t * GROUP, s);
         }
     }
-    for (int t = 0; t < n_rows; t++)
-        for (int r = 0; r < rows; r++) out[(size_t)t * d + i0 + r] = acc[(size_t)t * GROUP + r];
+    store_group(out, acc, n_rows, d, i0, rows);
 }
 
-static T2 void group_rows_q8_0(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows,
-                               const uint8_t *nx, float *acc) {
-    group_rows(out, xq, n_rows, w, false, rb, d, i0, rows, nx, acc);
-}
-static T2 void group_rows_q4_0(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows,
-                               const uint8_t *nx, float *acc) {
-    group_rows(out, xq, n_rows, w, true, rb, d, i0, rows, nx, acc);
-}
+/* Each type's group as its own function, the type a constant (the loops above specialize). */
+#define GROUP_FN(NAME, TARGET, BODY, DT)                                                                                  \
+    static TARGET void NAME(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows, \
+                            const uint8_t *nx, float *acc) {                                                              \
+        BODY(out, xq, n_rows, w, DT, rb, d, i0, rows, nx, acc);                                                           \
+    }
+GROUP_FN(group_rows_q8_0, T2, group_rows, false)
+GROUP_FN(group_rows_q4_0, T2, group_rows, true)
 
 /* ---- K-quants: the reference's per-32-block steps (qmatmul.c), eight rows a lane each; their
  * FMAs are the reference's fmaf, so the same bits. */
@@ -311,19 +316,12 @@ INLF void kq_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w,
             _mm256_storeu_ps(acc + (size_t)t * GROUP, s);
         }
     }
-    for (int t = 0; t < n_rows; t++)
-        for (int r = 0; r < rows; r++) out[(size_t)t * d + i0 + r] = acc[(size_t)t * GROUP + r];
+    store_group(out, acc, n_rows, d, i0, rows);
 }
 
-static T2F void kq_group_q4k(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows, const uint8_t *nx, float *acc) {
-    kq_group(out, xq, n_rows, w, S1C_Q4_K, rb, d, i0, rows, nx, acc);
-}
-static T2F void kq_group_q5k(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows, const uint8_t *nx, float *acc) {
-    kq_group(out, xq, n_rows, w, S1C_Q5_K, rb, d, i0, rows, nx, acc);
-}
-static T2F void kq_group_q6k(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows, const uint8_t *nx, float *acc) {
-    kq_group(out, xq, n_rows, w, S1C_Q6_K, rb, d, i0, rows, nx, acc);
-}
+GROUP_FN(kq_group_q4k, T2F, kq_group, S1C_Q4_K)
+GROUP_FN(kq_group_q5k, T2F, kq_group, S1C_Q5_K)
+GROUP_FN(kq_group_q6k, T2F, kq_group, S1C_Q6_K)
 
 /* ---- Q4_1, Q5_0, Q5_1 (20 / 22 / 24-byte blocks: f16 d, Q4_1/Q5_1 an f16 m, Q5_x a u32 of
  * fifth bits, 16 bytes of nibbles): the reference's steps (qmatmul.c's dot_q5x) lane by lane. */
@@ -383,19 +381,12 @@ INLF void q5x_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
             _mm256_storeu_ps(acc + (size_t)t * GROUP, s);
         }
     }
-    for (int t = 0; t < n_rows; t++)
-        for (int r = 0; r < rows; r++) out[(size_t)t * d + i0 + r] = acc[(size_t)t * GROUP + r];
+    store_group(out, acc, n_rows, d, i0, rows);
 }
 
-static T2F void q5x_group_q41(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows, const uint8_t *nx, float *acc) {
-    q5x_group(out, xq, n_rows, w, S1C_Q4_1, rb, d, i0, rows, nx, acc);
-}
-static T2F void q5x_group_q50(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows, const uint8_t *nx, float *acc) {
-    q5x_group(out, xq, n_rows, w, S1C_Q5_0, rb, d, i0, rows, nx, acc);
-}
-static T2F void q5x_group_q51(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w, size_t rb, int d, int i0, int rows, const uint8_t *nx, float *acc) {
-    q5x_group(out, xq, n_rows, w, S1C_Q5_1, rb, d, i0, rows, nx, acc);
-}
+GROUP_FN(q5x_group_q41, T2F, q5x_group, S1C_Q4_1)
+GROUP_FN(q5x_group_q50, T2F, q5x_group, S1C_Q5_0)
+GROUP_FN(q5x_group_q51, T2F, q5x_group, S1C_Q5_1)
 
 /* Output rows [i0, i1) in groups of 8, each group asking for the next (see group_rows). */
 static void rows_in_groups(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {

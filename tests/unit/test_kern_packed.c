@@ -282,6 +282,15 @@ static void test_packed_large(void **state) {
         }
 }
 
+/* Blocks [0, nb) of a and b alike: values, scales and sums. */
+static void same_q8x(const kern_q8x *a, const kern_q8x *b, size_t nb) {
+    assert_memory_equal(a->q, b->q, nb * 32);
+    assert_memory_equal(a->d, b->d, nb * sizeof(float));
+    assert_memory_equal(a->s, b->s, nb * sizeof(int32_t));
+    assert_memory_equal(a->h, b->h, nb * sizeof(int32_t));
+    assert_memory_equal(a->m, b->m, nb * sizeof(float));
+}
+
 /* The activation quantizer (vectorized where the CPU allows) against the scalar loop, bitwise,
  * on random blocks and on blocks whose scaled values sit exactly on halves (roundf's ties go away
  * from zero, not to even) or are all zero. */
@@ -298,11 +307,7 @@ static void test_q8x_fill(void **state) {
     kern_q8x_make(&a, x, ROWS, N);
     kern_q8x_make(&b, x, ROWS, N);
     kern_ref_q8x(&b, x, 0, (size_t)ROWS * N / 32);
-    assert_memory_equal(a.q, b.q, (size_t)ROWS * N);
-    assert_memory_equal(a.d, b.d, (size_t)ROWS * N / 32 * sizeof(float));
-    assert_memory_equal(a.s, b.s, (size_t)ROWS * N / 32 * sizeof(int32_t));
-    assert_memory_equal(a.h, b.h, (size_t)ROWS * N / 32 * sizeof(int32_t));
-    assert_memory_equal(a.m, b.m, (size_t)ROWS * N / 32 * sizeof(float));
+    same_q8x(&a, &b, (size_t)ROWS * N / 32);
     /* ranges that start and end inside the vectorized code's groups of 16 blocks */
     static const size_t ranges[][2] = {{5, 58}, {16, 32}, {1, 15}, {40, 72}, {0, 17}};
     for (size_t k = 0; k < sizeof ranges / sizeof *ranges; k++) {
@@ -322,11 +327,7 @@ static void test_q8x_fill(void **state) {
         memset(a.q, 0, (size_t)ROWS * N);
         kern_avx2_q8x(&a, x, 0, (size_t)ROWS * N / 32);
         kern_ref_q8x(&b, x, 0, (size_t)ROWS * N / 32);
-        assert_memory_equal(a.q, b.q, (size_t)ROWS * N);
-        assert_memory_equal(a.d, b.d, (size_t)ROWS * N / 32 * sizeof(float));
-        assert_memory_equal(a.s, b.s, (size_t)ROWS * N / 32 * sizeof(int32_t));
-        assert_memory_equal(a.h, b.h, (size_t)ROWS * N / 32 * sizeof(int32_t));
-        assert_memory_equal(a.m, b.m, (size_t)ROWS * N / 32 * sizeof(float));
+        same_q8x(&a, &b, (size_t)ROWS * N / 32);
     }
     kern_q8x_free(&a);
     kern_q8x_free(&b);
