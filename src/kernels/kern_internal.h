@@ -90,8 +90,8 @@ void gemm_avx2_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 /* kern_sgemm_bf16 with AVX512_BF16 dot products (gemm_bf16.c); only where the CPU has them. */
 void gemm_bf16_block(const gemm_args *g, int m0, int m1, int n0, int n1);
 bool kern_avx512bf16_supported(void);
-/* The AVX-512 VNNI quantized matmul (qmatmul_avx512.c); the avx512 family uses it where the
- * CPU has VNNI, else the reference. */
+/* The AVX-512 VNNI quantized matmul (qmatmul_avx512.c) for Q8_0 / Q4_0 where the CPU has VNNI;
+ * the other types, or a CPU without VNNI, the AVX2 rows. */
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);
 /* The AVX2 one (qmatmul_avx2.c): Q8_0 / Q4_0 bitwise as the reference, the other types the reference. */
 void kern_avx2_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1);

@@ -195,10 +195,11 @@ TQ void kern_avx512_q8x(kern_q8x *xq, const float *x, size_t b0, size_t b1) {
 
 void kern_avx512_matmul_q_rows(float *out, const kern_q8x *xq, int n_rows, const void *w, int dtype, int n, int d, int i0, int i1) {
     __builtin_cpu_init();
-    /* the K-quants, Q4_1, Q5_0, Q5_1: the reference rows here (the packed kernels are their fast
-     * path, with the reference's bits) */
+    /* the K-quants, Q4_1, Q5_0, Q5_1, and every type on a CPU without VNNI (Skylake-SP/X): the
+     * AVX2 rows, the reference's bits (with VNNI the packed kernels are their fast path, with the
+     * same bits) */
     if ((dtype == S1C_Q8_0 || dtype == S1C_Q4_0) && __builtin_cpu_supports("avx512vnni")) vnni_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
-    else kern_ref_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
+    else kern_avx2_matmul_q_rows(out, xq, n_rows, w, dtype, n, d, i0, i1);
 }
 
 #else
