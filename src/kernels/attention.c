@@ -111,21 +111,21 @@ static inline void group_keys_at(const kern_attn_args *a, int c0, int len, int G
     }
 }
 
-/* Bytes [p, p + n) asked for into the caches, a line at a time. */
+/* Bytes [p, p + n) asked for into the caches (prefetcht0), a line at a time. */
 static inline void prefetch_bytes(const char *p, size_t n) {
-    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3) /* prefetcht0 */;
+    for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
 }
 
-/* The K and V bytes of the chunk at c0 (nothing past n), block by block: the keys of a whole block are
- * one run (hd rows of bs), of part of one a run per row; the value rows one run where they are
- * contiguous (ld == hd). attn_avx512 asks for each chunk PF_AHEAD chunks before it reads it: a
- * chunk's blocks are a few KiB each, wherever the block table puts them, and without this decode
- * attention waited on memory latency (bench_attention, 8K positions from memory, bf16 dot, 2
- * threads: 252 -> 145-148 us a layer with the blocks in order, 275 -> 211-223 shuffled; 1, 2
- * or 4 chunks ahead alike, T1 ~10% behind T0). Decode at 8K (s1c bench, Q8_0 0.5B): 58 -> 65
+/* The K and V bytes of the chunk at c0 (nothing past n), block by block: the keys of a whole block
+ * are one run (hd rows of bs), of part of one a run per row; the value rows one run where they are
+ * contiguous (ld == hd). attn_avx512 and attn_avx2 ask for each chunk PF_AHEAD chunks before they
+ * read it: a chunk's blocks are a few KiB each, wherever the block table puts them, and without
+ * this decode attention waited on memory latency (bench_attention, 8K positions from memory, bf16
+ * dot, 2 threads: 252 -> 145-148 us a layer with the blocks in order, 275 -> 211-223 shuffled; 1,
+ * 2 or 4 chunks ahead alike, T1 ~10% behind T0). Decode at 8K (s1c bench, Q8_0 0.5B): 58 -> 65
  * tok/s in the old KV layout. Chunks before n_cached are not asked for: from the caches the
- * prefetches cost 13% of the dot steps' time (one thread, 640 positions, 7 heads: 4.25 ->
- * 3.7 us a call without them). */
+ * prefetches cost 13% of the dot steps' time (one thread, 640 positions, 7 heads: 4.25 -> 3.7 us a
+ * call without them). */
 enum { PF_AHEAD = 2 };
 
 static inline void prefetch_kv(const kern_attn_args *a, int c0) {

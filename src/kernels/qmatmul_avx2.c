@@ -18,7 +18,6 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#include <math.h>
 #include <string.h>
 
 #define T2 __attribute__((target("avx2,f16c")))
@@ -41,7 +40,8 @@ INL __m256i block_q8_0(const uint8_t *w, int b, __m256i x) {
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-/* Unsigned codes (at most 63) against x as 8 int32 partial sums. */
+/* Unsigned codes against x as 8 int32 partial sums (codes up to 128, as Q8_0's |w|: a pair of
+ * products stays within vpmaddubsw's int16). */
 INL __m256i dot_codes(__m256i q, __m256i x) { return _mm256_madd_epi16(_mm256_maddubs_epi16(q, x), _mm256_set1_epi16(1)); }
 
 /* 16 bytes of nibbles as 32 codes in x's order: element i < 16 is byte i's low nibble, i + 16
@@ -145,7 +145,7 @@ GROUP_FN(group_rows_q4_0, T2, group_rows, true)
 #define T2F __attribute__((target("avx2,fma,f16c")))
 #define INLF static inline __attribute__((always_inline)) T2F
 
-enum { KQ_RUN = 4 }; /* super-blocks per run of per-row scale tables (stack: ~11 KiB) */
+enum { KQ_RUN = 4 }; /* super-blocks per run of per-row scale tables and unpacked codes (stack: ~12 KiB) */
 
 /* Q4_K / Q5_K sub-block j of super-block p (its bytes): the nibbles (and Q5_K's fifth bits,
  * moved to bit 4 by a compare). */
