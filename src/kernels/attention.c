@@ -147,7 +147,7 @@ static inline void prefetch_kv(const kern_attn_args *a, int c0) {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#include "vmath_avx512.h" /* exp16, swiglu16: the one AVX-512 exp */
+#include "vmath_avx512.h" /* exp16: the one AVX-512 exp */
 
 /* avx512bf16 for the dot steps of a BF16 cache; nothing else here emits its instructions, and
  * those steps run only where the CPU has it (kern_attention) */
@@ -557,15 +557,6 @@ static TA void attn_avx512(const kern_attn_args *a, bool dot) {
         }
     }
 }
-/* a = silu(a) * b, 16 at a time (vmath's lanes: the trainer's SwiGLU, bit for bit). */
-TA void kern_avx512_swiglu(float *a, const float *b, int n) {
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 mk = tail_mask(n - i);
-        _mm512_mask_storeu_ps(a + i, mk, swiglu16(_mm512_maskz_loadu_ps(mk, a + i), _mm512_maskz_loadu_ps(mk, b + i)));
-    }
-}
-#else
-void kern_avx512_swiglu(float *a, const float *b, int n) { (void)a, (void)b, (void)n; }
 #endif
 
 /* ---- The AVX2 steps: attn_avx512's f32 steps 8 lanes wide (scores of 8 positions per vector

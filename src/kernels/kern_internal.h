@@ -167,8 +167,6 @@ static inline size_t q0_block_at(bool q4, int b) { return (size_t)(b / 2) * (64 
 static inline size_t q0_scales_at(bool q4, int b) { return (size_t)(b / 2) * (64 + 2 * q0_blk_bytes(q4)) + (size_t)(b % 2) * 32; }
 static inline size_t q0_panel_bytes(bool q4, int nb) { return (size_t)nb * q0_blk_bytes(q4) + (size_t)(nb + 1) / 2 * 64; }
 bool kern_avx512vnni_supported(void);
-/* kern_swiglu for the avx512 family (attention.c, beside its vector exp). */
-void kern_avx512_swiglu(float *a, const float *b, int n);
 
 extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no

@@ -48,6 +48,7 @@
  * one weight vector per several multiplies, which L2 feeds, while each slice costs a reload and
  * store of the tile's partial sums and a restart of the prefetchers. */
 #include "kern_internal.h"
+#include "vmath.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -511,15 +512,17 @@ static int groups_of(const kern_packed *p, int n_rows) {
 }
 
 /* Gate and up group u, then out[0] = silu(out[0]) * out[1] on the group's columns while both
- * are in the caches (element-wise: the same bits as one pass over the whole output; the AVX-512
- * lanes directly, as kern_swiglu takes them in this family, without its family test per row). */
+ * are in the caches (element-wise: the same bits as one pass over the whole output). */
 static void run_glu_unit(const pk_job *j, int u) {
     const kern_packed *g = j->p[0], *up = j->p[1];
     int nv = shape_of(g->dtype, j->n_rows).nv, pa = u * nv, pb = imin(g->panels, pa + nv);
     run_panels(g, j->xp, j->out[0], j->n_rows, pa, pb, (pk_follow){up, 0});
     run_panels(up, j->xp, j->out[1], j->n_rows, pa, pb, (pk_follow){g, nv});
     int c0 = pa * PANEL, cols = imin(pb * PANEL, g->d) - c0;
-    for (int r = 0; r < j->n_rows; r++) kern_avx512_swiglu(j->out[0] + (size_t)r * g->d + c0, j->out[1] + (size_t)r * g->d + c0, cols);
+    for (int r = 0; r < j->n_rows; r++) {
+        float *gr = j->out[0] + (size_t)r * g->d + c0;
+        vmath_swiglu(gr, gr, j->out[1] + (size_t)r * g->d + c0, cols);
+    }
 }
 
 /* Units [a, b), counted across the matrices in order. */

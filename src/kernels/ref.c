@@ -115,11 +115,7 @@ void kern_softmax(float *x, int n) {
 }
 
 void kern_swiglu(float *a, const float *b, int n) {
-    if (strcmp(kern_name(), "avx512") == 0) {
-        kern_avx512_swiglu(a, b, n);
-        return;
-    }
-    if (strcmp(kern_name(), "avx2") == 0) { /* vmath's 8 lanes: the same bits as the avx512 family's */
+    if (strcmp(kern_name(), "ref") != 0) { /* vmath's lanes (16 or 8, the same bits): the trainer's SwiGLU */
         vmath_swiglu(a, a, b, n);
         return;
     }

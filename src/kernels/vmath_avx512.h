@@ -1,6 +1,6 @@
 /* vmath's AVX-512 exp and SwiGLU lanes, for every AVX-512 kernel that needs them (the
- * trainer's passes in vmath_avx512.c, inference attention and SwiGLU in attention.c): one
- * algorithm, the same bits as vmath.c's scalar vmath_expf. Include only where <immintrin.h>
+ * trainer's passes and inference SwiGLU in vmath_avx512.c, inference attention in attention.c):
+ * one algorithm, the same bits as vmath.c's scalar vmath_expf. Include only where <immintrin.h>
  * and GNU C are available. */
 #ifndef S1C_VMATH_AVX512_H
 #define S1C_VMATH_AVX512_H
