@@ -563,7 +563,7 @@ static TA void attn_avx512(const kern_attn_args *a, bool dot) {
  * from the transposed keys, shared by the heads; exp8; the weighted sums in registers), for head
  * sizes that are multiples of 8. A 16-bit cache is converted to f32 once per chunk. */
 #if defined(__x86_64__) && defined(__GNUC__)
-#include "vmath_avx2.h" /* exp8 */
+#include "vmath_avx2.h" /* exp8, lanes8, hsum8, hmax8 */
 
 #define T2A __attribute__((target("avx2,fma,f16c")))
 #define INL2 static inline __attribute__((always_inline)) T2A
@@ -575,9 +575,6 @@ INL2 __m256 load8(const void *base, int dtype, size_t i) {
     if (dtype == S1C_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
     return _mm256_loadu_ps((const float *)base + i);
 }
-
-/* Lanes [0, n) on, as the mask of vmaskmovps. */
-INL2 __m256i lanes8(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
 
 /* The chunk's V rows as f32 pointers: in place (F32) or converted into buf (len x hd). */
 INL2 void rows8(const kern_attn_args *a, int c0, int len, float *buf, const float **rows) {
@@ -673,12 +670,6 @@ static T2A void scores_chunk8(const kern_attn_args *a, float *s, const float *co
     }
 }
 
-INL2 float hmax8f(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4e));
-    return _mm_cvtss_f32(_mm_max_ps(m, _mm_shuffle_ps(m, m, 0xb1)));
-}
-
 /* The online softmax of every head over the chunk (see SHIFT_SLACK): weights exp8(s - m) written
  * over the scores (0 past len), their sum in 8 lanes per head. */
 INL2 void softmax8(float *s, int nh, int len, float *m, float *sum8, float *out, int hd) {
@@ -692,7 +683,7 @@ INL2 void softmax8(float *s, int nh, int len, float *m, float *sum8, float *out,
             vmax = _mm256_max_ps(vmax, v[g]);
         }
         if (m[h] == -INFINITY || _mm256_movemask_ps(_mm256_cmp_ps(vmax, _mm256_set1_ps(m[h] + SHIFT_SLACK), _CMP_GT_OQ))) {
-            float mx = hmax8f(vmax);
+            float mx = hmax8(vmax);
             if (m[h] != -INFINITY) { /* else the sum and the output are still zeros */
                 __m256 cv = _mm256_set1_ps(expf(m[h] - mx));
                 _mm256_storeu_ps(sum8 + 8 * h, _mm256_mul_ps(_mm256_loadu_ps(sum8 + 8 * h), cv));
@@ -771,9 +762,7 @@ static T2A void attn_avx2(const kern_attn_args *a) {
         pv_chunk8(a, s, vr, len);
     }
     for (int h = 0; h < nh; h++) {
-        __m128 t = _mm_add_ps(_mm256_castps256_ps128(_mm256_loadu_ps(sum8 + 8 * h)), _mm256_extractf128_ps(_mm256_loadu_ps(sum8 + 8 * h), 1));
-        t = _mm_add_ps(t, _mm_movehl_ps(t, t));
-        __m256 inv = _mm256_set1_ps(1.0f / _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t))));
+        __m256 inv = _mm256_set1_ps(1.0f / hsum8(_mm256_loadu_ps(sum8 + 8 * h)));
         for (int i = 0; i < hd; i += 8) _mm256_storeu_ps(a->out + (size_t)h * hd + i, _mm256_mul_ps(_mm256_loadu_ps(a->out + (size_t)h * hd + i), inv));
     }
 }

@@ -12,6 +12,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "vmath_avx2.h" /* hsum8 */
+
 #define T256 __attribute__((target("avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) T256
 
@@ -40,13 +42,6 @@ INL __m256 load_x_tail(const float *x, int len) {
     float buf[8] = {0};
     memcpy(buf, x, (size_t)len * sizeof(float));
     return _mm256_loadu_ps(buf);
-}
-
-INL float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 /* pf: ask for the next group's rows (R further) at the same k, a line at a time: one activation
@@ -89,7 +84,7 @@ INL void block(float *out, const float *x, const void *w, int dtype, int n, int 
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) out[(size_t)(t0 + c) * (size_t)d + (size_t)(i + r)] = hsum(acc[r][c]);
+        for (int c = 0; c < C; c++) out[(size_t)(t0 + c) * (size_t)d + (size_t)(i + r)] = hsum8(acc[r][c]);
 }
 
 INL void row_group(float *out, const float *x, int n_rows, const void *w, int dtype, int n, int d, int i, int R, bool pf) {
@@ -132,7 +127,7 @@ static T256 float avx2_dot(const float *a, const float *b, int n) {
     int k = 0;
     for (; k + 8 <= n; k += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc);
     if (k < n) acc = _mm256_fmadd_ps(load_x_tail(a + k, n - k), load_x_tail(b + k, n - k), acc);
-    return hsum(acc);
+    return hsum8(acc);
 }
 
 static T256 void avx2_axpy(float *y, float a, const float *x, int n) {

@@ -20,6 +20,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "vmath_avx2.h" /* hmax8 */
+
 #define T2 __attribute__((target("avx2,f16c")))
 #define INL static inline __attribute__((always_inline)) T2
 
@@ -434,12 +436,6 @@ INL int32_t hsum8_epi32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
     return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1)));
-}
-
-INL float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4e));
-    return _mm_cvtss_f32(_mm_max_ps(m, _mm_shuffle_ps(m, m, 0xb1)));
 }
 
 /* kern_ref_q8x's blocks 8 lanes at a time: the same max, divisions and roundf, so the same

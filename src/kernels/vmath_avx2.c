@@ -10,24 +10,12 @@
 #define T256 VMATH_T256
 #define INL VMATH_INL256
 
-/* Lanes [0, left) on. */
-INL __m256i tail_mask(int left) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-INL float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 static T256 void exp_a(float *y, const float *x, float shift, int n) {
     __m256 sh = _mm256_set1_ps(shift);
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)));
     if (i < n) {
-        __m256i k = tail_mask(n - i);
+        __m256i k = lanes8(n - i);
         _mm256_maskstore_ps(y + i, k, exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), sh)));
     }
 }
@@ -41,12 +29,12 @@ static T256 float exp_sum_a(float *y, const float *x, float shift, int n) {
         acc = _mm256_add_ps(acc, e);
     }
     if (i < n) {
-        __m256i k = tail_mask(n - i);
+        __m256i k = lanes8(n - i);
         __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), sh)), _mm256_castsi256_ps(k));
         _mm256_maskstore_ps(y + i, k, e);
         acc = _mm256_add_ps(acc, e);
     }
-    return hsum(acc);
+    return hsum8(acc);
 }
 
 static T256 float max_a(const float *x, float init, int n) {
@@ -69,7 +57,7 @@ static T256 void swiglu_a(float *h, const float *g, const float *u, int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(h + i, swiglu8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
     if (i < n) {
-        __m256i k = tail_mask(n - i);
+        __m256i k = lanes8(n - i);
         _mm256_maskstore_ps(h + i, k, swiglu8(_mm256_maskload_ps(g + i, k), _mm256_maskload_ps(u + i, k)));
     }
 }
@@ -91,7 +79,7 @@ static T256 void swiglu_backward_a(float *g, float *u, const float *dh, int n) {
         _mm256_storeu_ps(u + i, uv);
     }
     if (i < n) {
-        __m256i k = tail_mask(n - i);
+        __m256i k = lanes8(n - i);
         __m256 gv = _mm256_maskload_ps(g + i, k), uv = _mm256_maskload_ps(u + i, k);
         swiglu_back8(&gv, &uv, _mm256_maskload_ps(dh + i, k));
         _mm256_maskstore_ps(g + i, k, gv);

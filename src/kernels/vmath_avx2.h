@@ -1,6 +1,7 @@
 /* vmath's AVX2 exp lanes, for every AVX2 kernel that needs them (the trainer's passes in
  * vmath_avx2.c, inference attention in attention.c): the same bits as vmath.c's scalar
- * vmath_expf and vmath_avx512.h's exp16. Include only where <immintrin.h> and GNU C are
+ * vmath_expf and vmath_avx512.h's exp16; and the 8-lane helpers those and the avx2 family's
+ * kernels (avx2.c, qmatmul_avx2.c) share. Include only where <immintrin.h> and GNU C are
  * available. */
 #ifndef S1C_VMATH_AVX2_H
 #define S1C_VMATH_AVX2_H
@@ -10,6 +11,26 @@
 
 #define VMATH_T256 __attribute__((target("avx2,fma")))
 #define VMATH_INL256 static inline __attribute__((always_inline)) VMATH_T256
+/* the helpers need AVX2 alone, so kernels built without FMA (qmatmul_avx2.c's) inline them too */
+#define VMATH_INL_AVX2 static inline __attribute__((always_inline, target("avx2")))
+
+/* Lanes [0, n) on, as vmaskmovps takes a mask. */
+VMATH_INL_AVX2 __m256i lanes8(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+
+/* The sum of the 8 lanes in a fixed order: (lo + hi) pairwise, then across. */
+VMATH_INL_AVX2 float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* The largest of the 8 lanes (exact in any order). */
+VMATH_INL_AVX2 float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_shuffle_ps(m, m, 0x4e));
+    return _mm_cvtss_f32(_mm_max_ps(m, _mm_shuffle_ps(m, m, 0xb1)));
+}
 
 VMATH_INL256 __m256 exp8(__m256 x) {
     __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-VMATH_EXP_MAX)), _mm256_set1_ps(VMATH_EXP_MAX));
