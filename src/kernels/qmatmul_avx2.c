@@ -66,6 +66,17 @@ INL void group_scales(float (*ws)[GROUP], const uint8_t *const *wr, size_t block
     }
 }
 
+/* The group's eight row pointers from output row i0 (rows past `rows` repeat the last one, whose
+ * results are not stored). */
+INL void group_ptrs(const uint8_t **wr, const uint8_t *w, size_t row_bytes, int i0, int rows) {
+    for (int r = 0; r < GROUP; r++) wr[r] = w + (size_t)(i0 + (r < rows ? r : rows - 1)) * row_bytes;
+}
+
+/* The next group's rows at byte `off` of each (see group_rows). */
+INL void prefetch_group(const uint8_t *next, size_t row_bytes, size_t off) {
+    for (int r = 0; r < GROUP; r++) _mm_prefetch((const char *)next + (size_t)r * row_bytes + off, _MM_HINT_T0);
+}
+
 /* Each activation row's sums of the group (acc, GROUP apart) into its outputs i0 .. i0 + rows - 1. */
 INL void store_group(float *out, const float *acc, int n_rows, int d, int i0, int rows) {
     for (int t = 0; t < n_rows; t++)
@@ -102,7 +113,7 @@ INL void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
     int nb = xq->n / 32;
     size_t block_bytes = q4 ? 18 : 34;
     const uint8_t *wr[GROUP];
-    for (int r = 0; r < GROUP; r++) wr[r] = w + (size_t)(i0 + (r < rows ? r : rows - 1)) * row_bytes;
+    group_ptrs(wr, w, row_bytes, i0, rows);
     float ws[SCALE_BLOCKS][GROUP];
     _Alignas(32) uint8_t codes[SCALE_BLOCKS][GROUP][32];
     bool pre = n_rows >= PRE_ROWS;
@@ -115,8 +126,7 @@ INL void group_rows(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
             const float *xd = xq->d + (size_t)t * nb;
             __m256 s = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + (size_t)t * GROUP);
             for (int b = b0; b < b1; b++) {
-                if (t == 0 && next)
-                    for (int r = 0; r < GROUP; r++) _mm_prefetch((const char *)next + (size_t)r * row_bytes + (size_t)b * block_bytes, _MM_HINT_T0);
+                if (t == 0 && next) prefetch_group(next, row_bytes, (size_t)b * block_bytes);
                 __m256i x = _mm256_loadu_si256((const __m256i *)(xt + (size_t)b * 32)), v[GROUP];
                 if (pre)
                     for (int r = 0; r < GROUP; r++) v[r] = block_coded(codes[b - b0][r], q4 ? NULL : wr[r] + (size_t)b * 34 + 2, x);
@@ -275,7 +285,7 @@ INLF void kq_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w,
     int nsb = xq->n / 256, nb = xq->n / 32;
     size_t tsz = KT == S1C_Q4_K ? 144 : KT == S1C_Q5_K ? 176 : 210;
     const uint8_t *wr[GROUP];
-    for (int r = 0; r < GROUP; r++) wr[r] = w + (size_t)(i0 + (r < rows ? r : rows - 1)) * row_bytes;
+    group_ptrs(wr, w, row_bytes, i0, rows);
     kq_tables tb;
     _Alignas(32) uint8_t codes[KQ_RUN * 8][GROUP][32];
     bool pre = n_rows >= PRE_ROWS;
@@ -293,9 +303,7 @@ INLF void kq_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w,
             for (int sb = s0; sb < s1; sb++)
                 for (int j = 0; j < 8; j++) {
                     int b = sb * 8 + j, k = (sb - s0) * 8 + j;
-                    if (t == 0 && next)
-                        for (int r = 0; r < GROUP; r++)
-                            _mm_prefetch((const char *)next + (size_t)r * row_bytes + (size_t)sb * tsz + (size_t)j * tsz / 8, _MM_HINT_T0);
+                    if (t == 0 && next) prefetch_group(next, row_bytes, (size_t)sb * tsz + (size_t)j * tsz / 8);
                     __m256i x = _mm256_loadu_si256((const __m256i *)(xt + (size_t)b * 32)), v[GROUP];
                     for (int r = 0; r < GROUP; r++)
                         v[r] = dot_codes(pre ? _mm256_load_si256((const __m256i *)codes[k][r]) : kq_code(wr[r] + (size_t)sb * tsz, KT, j), x);
@@ -355,7 +363,7 @@ INLF void q5x_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
     int nb = xq->n / 32;
     size_t bb = DT == S1C_Q4_1 ? 20 : DT == S1C_Q5_0 ? 22 : 24;
     const uint8_t *wr[GROUP];
-    for (int r = 0; r < GROUP; r++) wr[r] = w + (size_t)(i0 + (r < rows ? r : rows - 1)) * row_bytes;
+    group_ptrs(wr, w, row_bytes, i0, rows);
     float ws[SCALE_BLOCKS][GROUP], wm[SCALE_BLOCKS][GROUP];
     _Alignas(32) uint8_t codes[SCALE_BLOCKS][GROUP][32];
     bool pre = n_rows >= PRE_ROWS;
@@ -370,8 +378,7 @@ INLF void q5x_group(float *out, const kern_q8x *xq, int n_rows, const uint8_t *w
             size_t xb = (size_t)t * nb;
             __m256 s = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + (size_t)t * GROUP);
             for (int b = b0; b < b1; b++) {
-                if (t == 0 && next)
-                    for (int r = 0; r < GROUP; r++) _mm_prefetch((const char *)next + (size_t)r * row_bytes + (size_t)b * bb, _MM_HINT_T0);
+                if (t == 0 && next) prefetch_group(next, row_bytes, (size_t)b * bb);
                 __m256i x = _mm256_loadu_si256((const __m256i *)(xt + (size_t)b * 32)), v[GROUP];
                 for (int r = 0; r < GROUP; r++)
                     v[r] = dot_codes(pre ? _mm256_load_si256((const __m256i *)codes[b - b0][r]) : code_q5x(wr[r], DT, bb, b), x);
