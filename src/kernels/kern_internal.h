@@ -106,7 +106,45 @@ typedef struct pk_pf {
     int n, per_block;
 } pk_pf;
 
-/* The packed multi-row kernels (packed_avx512.c; see kern_pack in kernels.h). pw: the tile's
+/* pk_pf's lines, per_block of them per step (prefetcht1: into L2). */
+typedef struct pf_cursor {
+    const uint8_t *base;
+    size_t stride, off, left;
+    int u, n, per;
+} pf_cursor;
+
+static inline pf_cursor pf_start(const pk_pf *f) {
+    if (f->per_block <= 0 || f->hi <= f->lo) return (pf_cursor){0};
+    return (pf_cursor){f->base, f->stride, f->lo / (size_t)f->n * 64, f->hi - f->lo, (int)(f->lo % (size_t)f->n), f->n, f->per_block};
+}
+
+static inline void pf_step(pf_cursor *c) {
+    for (int i = 0; i < c->per && c->left > 0; i++, c->left--) {
+        __builtin_prefetch(c->base + (size_t)c->u * c->stride + c->off, 0, 2);
+        if (++c->u == c->n) c->u = 0, c->off += 64;
+    }
+}
+
+/* A tile's first slice (k0 == 0) asks for output lines for writing (prefetchw) while it
+ * computes, those OUT_AHEAD floats further along its rows (about three tiles on: the tiles that follow on this thread, as a thread takes
+ * consecutive panels): a wide output (the lm_head's 32 x 151936 logits, 19 MB, far past L2)
+ * otherwise stalls the stores on read-for-ownership misses. Asking for the tile's own lines, as
+ * this did at first, came too late: bench_packed packed_cold 896 x 151936, 32 rows, Q8_0, 2
+ * threads, 5 interleaved rounds: own lines 1204 GOP/s (median), 1, 2, 3, 4, 6 tiles of 48
+ * ahead 1266, 1365, 1349-1389, 1383, 1322; with the logits not written at all ~1390-1410.
+ * Prefetches never fault: the lines past the output's end (an address, not a pointer into it)
+ * are harmless. */
+enum { OUT_AHEAD = 144 };
+
+/* One row's tile (decode) streams its panel from memory with nothing else to hide the latency:
+ * it asks for the lines 4 KiB ahead of the block it reads (into the next panel near the end,
+ * usually this thread's next). With a scale line before every two blocks' values (the pair
+ * records) and without this, Q8_0 decode from memory was ~10% slower than with the scales apart
+ * (bench_packed packed_cold 1 row); with it Q8_0 decode is as before and Q4_0's ~10% faster
+ * (s1c bench --only decode, 4 interleaved rounds: 161-165 -> 176-182 tok/s). */
+enum { Q0_DECODE_AHEAD = 4096 };
+
+/* The packed multi-row kernels (packed_avx512.c, packed_avx2.c; see kern_pack in kernels.h). pw: the tile's
  * first panel; pstride: bytes from one panel to the next. Rows t of the activations: x (f32), xb (bf16
  * pairs as u32, n2 per row) or xq/xd/xs, each pointing at the tile's first row. out: [n_rows][d] with the tile's first output at column c0;
  * cols: valid outputs in the tile (the rest of the last panel is not stored). Range [k0, k1) in
@@ -132,6 +170,9 @@ void pk_tile_f32(const pk_tile *t, int mr, int nv);
 void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activations */
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
+/* The avx2 family's Q8_0 / Q4_0 tile (packed_avx2.c): mr rows (1..4) x one panel, the same bits
+ * as pk_tile_q. */
+void pk_avx2_tile_q(const pk_tile *t, int dtype, int mr);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
  * s1c_f32_to_bf16 rounds it. */

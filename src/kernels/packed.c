@@ -67,6 +67,15 @@ struct kern_packed {
     size_t bytes;
 };
 
+/* The kernel family whose tiles run the packed matmuls (kern_name: "avx512", "avx2"; the
+ * reference has none). Read per call: tests switch families (kern_select). */
+typedef enum { PK_NONE, PK_AVX2, PK_AVX512 } pk_family;
+
+static pk_family packer(void) {
+    const char *k = kern_name();
+    return strcmp(k, "avx512") == 0 ? PK_AVX512 : strcmp(k, "avx2") == 0 ? PK_AVX2 : PK_NONE;
+}
+
 /* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
 typedef struct pk_shape {
     int mr, nv, kc;
@@ -78,6 +87,7 @@ typedef struct pk_shape {
  * packed_cold). Nothing to share a weight load with, and the integer dots of consecutive blocks
  * overlap out of order. Every lane's operations are those of any other tile shape: same bits. */
 static pk_shape shape_of(int dtype, int n_rows) {
+    if (n_rows > 1 && packer() == PK_AVX2) return (pk_shape){4, 1, 128}; /* Q8_0 / Q4_0 (packed_avx2.c) */
     if (dtype == S1C_F32) return (pk_shape){6, 4, 512};
     if (dtype == S1C_BF16) return (pk_shape){6, 4, 512};
     if (n_rows == 1) return (pk_shape){1, 1, 1 << 20};
@@ -90,7 +100,9 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 static bool family_packs(int dtype, bool bf16_dot) {
-    if (strcmp(kern_name(), "avx512") != 0) return false;
+    pk_family f = packer();
+    if (f == PK_AVX2) return (dtype == S1C_Q8_0 || dtype == S1C_Q4_0); /* the family needs F16C and FMA */
+    if (f != PK_AVX512) return false;
     switch (dtype) {
     case S1C_F32: return true;
     case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
@@ -447,6 +459,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     if (!fw.p) fw = (pk_follow){p, s.nv};
     bool kq = kern_is_kquant_dtype(p->dtype), q5x = kern_is_q5x_dtype(p->dtype), q = kern_is_qmatmul_dtype(p->dtype) && !kq && !q5x;
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
+    bool avx2 = packer() == PK_AVX2;
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
@@ -476,6 +489,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                     t.xm = xp->xq.m + (size_t)r * nb;
                     if (kq) pk_tile_kq(&t, p->dtype, mr, nv);
                     else if (q5x) pk_tile_q5x(&t, p->dtype, mr, nv);
+                    else if (avx2) pk_avx2_tile_q(&t, p->dtype, mr);
                     else pk_tile_q(&t, p->dtype, mr, nv);
                 }
             }
@@ -628,7 +642,8 @@ void kern_matmul_packed_n(s1c_pool *pool, int n_mats, float *const *out, const f
     for (int i = 1; i < n_mats; i++)
         same = same && p[i]->n == p[0]->n && p[i]->bf16_dot == p[0]->bf16_dot &&
                (p[i]->dtype == p[0]->dtype || (q0 && kern_is_qmatmul_dtype(p[i]->dtype)));
-    if (strcmp(kern_name(), "avx512") != 0 || !same) {
+    for (int i = 0; i < n_mats; i++) same = same && family_packs(p[i]->dtype, p[i]->bf16_dot);
+    if (!same) {
         for (int i = 0; i < n_mats; i++) kern_matmul_packed(pool, out[i], x, n_rows, p[i], ws);
         return;
     }
@@ -669,7 +684,7 @@ void kern_matmul_packed_glu(s1c_pool *pool, float *gate_out, float *up_out, cons
     if (n_rows <= 0) return;
     const kern_packed *p[2] = {gate, up};
     float *out[2] = {gate_out, up_out};
-    bool pairs = strcmp(kern_name(), "avx512") == 0 && n_rows > 1 && gate->dtype == up->dtype && gate->n == up->n &&
+    bool pairs = family_packs(gate->dtype, gate->bf16_dot) && n_rows > 1 && gate->dtype == up->dtype && gate->n == up->n &&
                  gate->d == up->d && gate->bf16_dot == up->bf16_dot;
     if (!pairs) {
         kern_matmul_packed_n(pool, 2, out, x, n_rows, p, ws);
@@ -682,7 +697,7 @@ void kern_matmul_packed_glu(s1c_pool *pool, float *gate_out, float *up_out, cons
 
 void kern_matmul_packed(s1c_pool *pool, float *out, const float *x, int n_rows, const kern_packed *p, kern_ws *ws) {
     if (n_rows <= 0) return;
-    if (strcmp(kern_name(), "avx512") != 0) {
+    if (!family_packs(p->dtype, p->bf16_dot)) { /* packed by another family (tests switch them) */
         kern_matmul_mt(pool, out, x, n_rows, p->w, p->dtype, p->n, p->d);
         return;
     }

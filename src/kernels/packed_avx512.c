@@ -17,17 +17,8 @@
 
 static inline __mmask16 col_mask(int cols) { return cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1); }
 
-/* The accumulators start at 0 (k0 == 0) or at the stored partial results. A first slice asks
- * for output lines for writing (prefetchw) while it computes, those OUT_AHEAD floats further
- * along its rows (about three tiles on: the tiles that follow on this thread, as a thread takes
- * consecutive panels): a wide output (the lm_head's 32 x 151936 logits, 19 MB, far past L2)
- * otherwise stalls the stores on read-for-ownership misses. Asking for the tile's own lines, as
- * this did at first, came too late: bench_packed packed_cold 896 x 151936, 32 rows, Q8_0, 2
- * threads, 5 interleaved rounds: own lines 1204 GOP/s (median), 1, 2, 3, 4, 6 tiles of 48
- * ahead 1266, 1365, 1349-1389, 1383, 1322; with the logits not written at all ~1390-1410.
- * Prefetches never fault: the lines past the output's end (an address, not a pointer into it)
- * are harmless. */
-enum { OUT_AHEAD = 144 };
+/* The accumulators start at 0 (k0 == 0) or at the stored partial results; a first slice asks
+ * for output lines for writing OUT_AHEAD floats on (kern_internal.h says why). */
 #define ACC_START(ACC, MR, NV, M, T)                                                                     \
     do {                                                                                                   \
         _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) M[v] = col_mask((T)->cols - 16 * v);      \
@@ -48,25 +39,6 @@ enum { OUT_AHEAD = 144 };
             _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++)                                        \
                 _mm512_mask_storeu_ps((T)->out + (size_t)r * (T)->ldo + 16 * v, M[v], ACC[r][v]);       \
     } while (0)
-
-/* pk_pf's lines, per_block of them per step. */
-typedef struct pf_cursor {
-    const uint8_t *base;
-    size_t stride, off, left;
-    int u, n, per;
-} pf_cursor;
-
-INL pf_cursor pf_start(const pk_pf *f) {
-    if (f->per_block <= 0 || f->hi <= f->lo) return (pf_cursor){0};
-    return (pf_cursor){f->base, f->stride, f->lo / (size_t)f->n * 64, f->hi - f->lo, (int)(f->lo % (size_t)f->n), f->n, f->per_block};
-}
-
-INL void pf_step(pf_cursor *c) {
-    for (int i = 0; i < c->per && c->left > 0; i++, c->left--) {
-        _mm_prefetch((const char *)(c->base + (size_t)c->u * c->stride + c->off), _MM_HINT_T1);
-        if (++c->u == c->n) c->u = 0, c->off += 64;
-    }
-}
 
 /* F32 weights: one FMA per k, in increasing k. */
 INL void f32_tile(const pk_tile *t, const int MR, const int NV) {
@@ -147,14 +119,6 @@ static inline int32_t load4(const int8_t *p) {
     memcpy(&v, p, 4);
     return v;
 }
-
-/* One row's tile (decode) streams its panel from memory with nothing else to hide the latency:
- * it asks for the lines 4 KiB ahead of the block it reads (into the next panel near the end,
- * usually this thread's next). With a scale line before every two blocks' values (the pair
- * records) and without this, Q8_0 decode from memory was ~10% slower than with the scales apart
- * (bench_packed packed_cold 1 row); with it Q8_0 decode is as before and Q4_0's ~10% faster
- * (s1c bench --only decode, 4 interleaved rounds: 161-165 -> 176-182 tok/s). */
-enum { Q0_DECODE_AHEAD = 4096 };
 
 /* Q8_0 (weights stored as w + 128, unsigned) or Q4_0 (nibbles 0..15) against 8-bit activations:
  * per block an exact integer dot in int32 lanes (vpdpbusd, starting from the bias correction

@@ -15,7 +15,9 @@
  *         with S' = sum_j |w_j| (|x_j| + max|x|_block / 254).
  * Batch invariance, bitwise: each row of an M-row call equals the same row in a 1-row call, for
  * 1, 2 and 3 threads (one row on quantized weights runs other tiles: 1 row x 1 panel, the Q4_0
- * high nibbles in a second accumulator; several matrices in one call, split by single panels). Skipped (with a message) where the CPU has no packed kernel. */
+ * high nibbles in a second accumulator; several matrices in one call, split by single panels). Skipped (with a message) where the CPU has no packed kernel.
+ * All of it under each family that packs: avx512 (every type) and avx2 (Q8_0, Q4_0; its tiles
+ * also bitwise against avx512's: test_packed_families). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +27,9 @@
 #include "kernels/kern_internal.h"
 #include "kernels/kernels.h"
 #include "testutil.h"
+
+/* The family the tests run under (main runs them for each) */
+static const char *family = "auto";
 
 /* (dtype, kern_pack flags) */
 static const int types[][2] = {{S1C_F32, 0}, {S1C_BF16, 0}, {S1C_BF16, KERN_PACK_BF16_DOT}, {S1C_Q8_0, 0}, {S1C_Q4_0, 0}};
@@ -361,6 +366,65 @@ static void test_bf16_pairs(void **state) {
     assert_int_equal(got[ROWS * N2], 0xdeadbeefu);
 }
 
+/* Random Q8_0 / Q4_0 rows from raw bytes (every code, Q8_0's -128 included) with scales of
+ * 2^-8 (finite f16, exact products), and activations whose blocks quantize to +-127 (every
+ * value of magnitude 1, random signs) or to a normal spread: the largest integer dots the AVX2
+ * tiles' int16 steps must hold. */
+static void *raw_q(s1c_rng *r, int dtype, int n, int d) {
+    size_t bb = dtype == S1C_Q4_0 ? 18 : 34, bytes = (size_t)d * (size_t)(n / 32) * bb;
+    uint8_t *w = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++) w[i] = (uint8_t)s1c_rng_u64(r);
+    for (size_t b = 0; b < bytes; b += bb) w[b] = 0x00, w[b + 1] = 0x1c; /* f16 2^-8 */
+    return w;
+}
+
+/* The avx2 family's packed Q8_0 / Q4_0 tiles against the avx512 family's on one packed copy:
+ * the same bits (packed_avx2.c), for 1-2 threads, one row (both halves of a panel in one pass)
+ * and batches (4-row tiles of one half, tails), odd output counts (a half-empty last panel), k
+ * in one slice and in several (4832: 151 blocks). */
+static void test_packed_families(void **state) {
+    (void)state;
+    if (strcmp(family, "avx512") != 0) return; /* once */
+    if (!have_packed(S1C_Q8_0, 0) || kern_select("avx2") != 0) {
+        printf("# avx512 and avx2 packed kernels not both available here, skipped\n");
+        kern_select(family);
+        return;
+    }
+    static const int shapes[][3] = {{1, 96, 100}, {2, 96, 17}, {5, 160, 9}, {33, 64, 40}, {1, 4832, 24}, {13, 4832, 24}};
+    static const int dts[] = {S1C_Q8_0, S1C_Q4_0};
+    s1c_rng r;
+    s1c_rng_seed(&r, 15);
+    for (int ti = 0; ti < 2; ti++)
+        for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+            int M = shapes[k][0], n = shapes[k][1], d = shapes[k][2];
+            void *w = raw_q(&r, dts[ti], n, d);
+            float *x = randv(&r, (size_t)M * n, 1.0f);
+            for (int t = 0; t < M; t += 2) /* every other row: blocks at +-127 */
+                for (int j = 0; j < n; j++) x[(size_t)t * n + j] = s1c_rng_u64(&r) & 1 ? 1.0f : -1.0f;
+            kern_packed *p;
+            s1c_err err;
+            assert_int_equal(kern_select("avx512"), 0);
+            assert_int_equal(kern_pack(&p, w, dts[ti], n, d, 0, &err), 0);
+            size_t sz = (size_t)M * d * sizeof(float);
+            float *a = malloc(sz), *b = malloc(sz);
+            for (int threads = 1; threads <= 2; threads++) {
+                s1c_pool *pool = pool_of(threads);
+                assert_int_equal(kern_select("avx512"), 0);
+                kern_matmul_packed(pool, a, x, M, p, NULL);
+                assert_int_equal(kern_select("avx2"), 0);
+                memset(b, 0xff, sz);
+                kern_matmul_packed(pool, b, x, M, p, NULL);
+                if (memcmp(a, b, sz) != 0)
+                    fail_msg("%s M=%d n=%d d=%d threads=%d: the avx2 tiles differ from the avx512 ones", s1c_dtype_name(dts[ti]), M, n, d,
+                             threads);
+                s1c_pool_free(pool);
+            }
+            kern_packed_free(p);
+            free(a); free(b); free(w); free(x);
+        }
+    assert_int_equal(kern_select(family), 0);
+}
+
 /* With another family selected, the packed matrix falls back to the row-major weights. */
 static void test_packed_fallback(void **state) {
     (void)state;
@@ -377,9 +441,15 @@ static void test_packed_fallback(void **state) {
     kern_matmul_packed(NULL, out, x, 3, p, NULL);
     kern_ref_matmul(ref, x, 3, w, S1C_F32, 64, 20);
     assert_memory_equal(out, ref, sizeof out);
-    assert_int_equal(kern_select("auto"), 0);
+    assert_int_equal(kern_select(family), 0);
     kern_packed_free(p);
     free(w); free(wf); free(x);
+}
+
+/* Every test once per family that packs (avx512, avx2), the family selected for the group. */
+static int select_family(void **state) {
+    (void)state;
+    return kern_select(family);
 }
 
 int main(void) {
@@ -392,6 +462,16 @@ int main(void) {
         cmocka_unit_test(test_q8x_fill),
         cmocka_unit_test(test_bf16_pairs),
         cmocka_unit_test(test_packed_fallback),
+        cmocka_unit_test(test_packed_families),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    static const char *families[] = {"avx512", "avx2"};
+    int failed = 0, ran = 0;
+    for (int f = 0; f < 2; f++) {
+        family = families[f];
+        if (kern_select(family) != 0) continue;
+        failed += cmocka_run_group_tests_name(family, tests, select_family, NULL);
+        ran++;
+    }
+    if (!ran) printf("# no packing family on this CPU: nothing to test\n");
+    return failed;
 }

@@ -1,0 +1,168 @@
+/* The packed Q8_0 / Q4_0 tiles with AVX2 (the avx2 family's; packed.c has the layout and the
+ * driver). They read the AVX-512 family's panels as they are: a 64-byte vector of a panel (16
+ * rows x 4 bytes) is two ymm halves of 8 rows, and a block's [16] f16 scales two halves of 8.
+ *
+ * Per 32-block and output, the exact integer dot of the weights and the 8-bit activations:
+ *   Q8_0  w = stored byte ^ 0x80 (the panel keeps w + 128 for vpdpbusd); vpmaddubsw on |w| and
+ *         x with w's sign (a pair of products within int16: 2 * 128 * 127), vpmaddwd to int32.
+ *   Q4_0  vpmaddubsw on the nibbles (0..15) and x, the block's eight results added in int16
+ *         (|sum| <= 16 * 15 * 127 = 30480), one vpmaddwd, then -8 * sum(x).
+ * then, lane by lane, the AVX-512 tile's float step: acc = fma(float(isum), d_w * d_x, acc). The
+ * integer is the AVX-512 tile's (its vpdpbusd on w + 128 with the -128 * sum(x) bias, or on the
+ * nibbles with -8 * sum(x), is the same exact sum) and so is every float operation: the two
+ * families' packed results are the same bits, for any tile shape or thread split.
+ *
+ * Why a packed family for AVX2: the row kernels (qmatmul_avx2.c) hold one row per lane and pay a
+ * reduction across lanes per block and eight rows' scattered reads; here a lane is an output
+ * for the whole k range, the block's activations are four-byte broadcasts shared by eight rows,
+ * and a batch's weight vectors (and Q4_0's nibble unpacking, Q8_0's |w|) are shared by the
+ * tile's rows. */
+#include "kern_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <string.h>
+
+#define T2 __attribute__((target("avx2,fma,f16c")))
+#define INL static inline __attribute__((always_inline)) T2
+
+static inline int32_t load4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Lanes i < cols set (cols may be <= 0 or > 8). */
+INL __m256i lanes_below(int cols) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+
+/* Block b's exact integer dots, Q4_0: ia[r][h] for rows r < MR and halves h < NH of the 8-row
+ * halves that start at wb (a block's first vector, already offset to the first half). */
+INL void q4_block(const pk_tile *t, const uint8_t *wb, int b, const int MR, const int NH, __m256i ia[4][2]) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const int nb = t->ldx / 32;
+    __m256i s16[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) s16[r][h] = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m256i lo[2], hi[2];
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(wb + (size_t)j * 64 + 32 * (size_t)h));
+            lo[h] = _mm256_and_si256(raw, low4);
+            hi[h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const int8_t *x = t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j;
+            __m256i xl = _mm256_set1_epi32(load4(x)), xh = _mm256_set1_epi32(load4(x + 16));
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++)
+                s16[r][h] = _mm256_add_epi16(s16[r][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xl), _mm256_maddubs_epi16(hi[h], xh)));
+        }
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+        __m256i bias = _mm256_set1_epi32(-8 * t->xs[(size_t)r * nb + b]);
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) ia[r][h] = _mm256_add_epi32(_mm256_madd_epi16(s16[r][h], ones), bias);
+    }
+}
+
+/* The same for Q8_0. */
+INL void q8_block(const pk_tile *t, const uint8_t *wb, int b, const int MR, const int NH, __m256i ia[4][2]) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) ia[r][h] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        __m256i w[2], aw[2];
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            w[h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + (size_t)j * 64 + 32 * (size_t)h)), flip);
+            aw[h] = _mm256_abs_epi8(w[h]);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            __m256i xv = _mm256_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j));
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++)
+                ia[r][h] = _mm256_add_epi32(ia[r][h], _mm256_madd_epi16(_mm256_maddubs_epi16(aw[h], _mm256_sign_epi8(xv, w[h])), ones));
+        }
+    }
+}
+
+/* MR activation rows x halves [H0, H0 + NH) of one panel over blocks [k0, k1). */
+INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int H0, const int NH) {
+    __m256 acc[4][2];
+    __m256i m[2];
+#pragma GCC unroll 2
+    for (int h = 0; h < NH; h++) m[h] = lanes_below(t->cols - 8 * (H0 + h));
+    if (t->k0 == 0 && H0 == 0) /* the panel's 16 outputs of a row are one line */
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++)
+            __builtin_prefetch((const void *)((uintptr_t)(t->out + (size_t)r * t->ldo) + 4 * OUT_AHEAD), 1, 3);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++)
+            acc[r][h] = t->k0 > 0 ? _mm256_maskload_ps(t->out + (size_t)r * t->ldo + 8 * (H0 + h), m[h]) : _mm256_setzero_ps();
+    const int nb = t->ldx / 32;
+    pf_cursor pf = pf_start(&t->pf);
+    for (int b = t->k0; b < t->k1; b++) {
+        pf_step(&pf);
+        const uint8_t *wb = t->pw + q0_block_at(Q4, b) + 32 * H0, *sb = t->pw + q0_scales_at(Q4, b) + 16 * H0;
+        if (MR == 1) /* decode: Q0_DECODE_AHEAD; a block's share of its record, rounded up to lines */
+            for (int l = 0; l < (int)((q0_blk_bytes(Q4) + 32 + 63) / 64); l++)
+                __builtin_prefetch(wb + Q0_DECODE_AHEAD + 64 * l, 0, 3);
+        __m256i ia[4][2];
+        if (Q4) q4_block(t, wb, b, MR, NH, ia);
+        else q8_block(t, wb, b, MR, NH, ia);
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16 * (size_t)h)));
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m256 sc = _mm256_mul_ps(ws, _mm256_set1_ps(t->xd[(size_t)r * nb + b]));
+                acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[r][h]), sc, acc[r][h]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) _mm256_maskstore_ps(t->out + (size_t)r * t->ldo + 8 * (H0 + h), m[h], acc[r][h]);
+}
+
+/* Every shape as its own function, so the loops above unroll into registers: one row takes both
+ * halves in one pass (one stream over the panel); a batch's tile takes 4 rows of one half (16
+ * accumulators do not fit both halves of 4 rows), then the other half, from L1/L2. */
+#define SHAPES_Q2(NAME, Q4)                                                                               \
+    static T2 void NAME##_rows(const pk_tile *t, int mr, int h0) {                                       \
+        switch (mr) {                                                                                     \
+        case 1: q_tile(t, Q4, 1, 0, 2); break;                                                           \
+        case 2: q_tile(t, Q4, 2, h0, 1); break;                                                          \
+        case 3: q_tile(t, Q4, 3, h0, 1); break;                                                          \
+        default: q_tile(t, Q4, 4, h0, 1); break;                                                         \
+        }                                                                                                 \
+    }
+SHAPES_Q2(q8, false)
+SHAPES_Q2(q4, true)
+
+void pk_avx2_tile_q(const pk_tile *t, int dtype, int mr) {
+    void (*f)(const pk_tile *, int, int) = dtype == S1C_Q4_0 ? q4_rows : q8_rows;
+    f(t, mr, 0);
+    if (mr == 1 || t->cols <= 8) return;
+    pk_tile second = *t; /* the slice's share of the next one was asked for by the first half */
+    second.pf = (pk_pf){0};
+    f(&second, mr, 1);
+}
+
+#else
+void pk_avx2_tile_q(const pk_tile *t, int dtype, int mr) { (void)t, (void)dtype, (void)mr; }
+#endif
