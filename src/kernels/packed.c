@@ -76,6 +76,14 @@ static pk_family packer(void) {
     return strcmp(k, "avx512") == 0 ? PK_AVX512 : strcmp(k, "avx2") == 0 ? PK_AVX2 : PK_NONE;
 }
 
+/* Q8_0 / Q4_0 on the AVX2 tiles (packed_avx2.c, the same bits): the avx2 family's, and an
+ * AVX-512 CPU's without VNNI (Skylake-SP/X), which has no vpdpbusd for the AVX-512 ones. */
+static bool q0_avx2_tiles(int dtype) {
+    if (dtype != S1C_Q8_0 && dtype != S1C_Q4_0) return false;
+    pk_family f = packer();
+    return f == PK_AVX2 || (f == PK_AVX512 && !kern_avx512vnni_supported());
+}
+
 /* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
 typedef struct pk_shape {
     int mr, nv, kc;
@@ -87,7 +95,7 @@ typedef struct pk_shape {
  * packed_cold). Nothing to share a weight load with, and the integer dots of consecutive blocks
  * overlap out of order. Every lane's operations are those of any other tile shape: same bits. */
 static pk_shape shape_of(int dtype, int n_rows) {
-    if (n_rows > 1 && packer() == PK_AVX2) return (pk_shape){4, 1, 128}; /* Q8_0 / Q4_0 (packed_avx2.c) */
+    if (n_rows > 1 && q0_avx2_tiles(dtype)) return (pk_shape){4, 1, 128}; /* 4 rows of one half, then the other */
     if (dtype == S1C_F32) return (pk_shape){6, 4, 512};
     if (dtype == S1C_BF16) return (pk_shape){6, 4, 512};
     if (n_rows == 1) return (pk_shape){1, 1, 1 << 20};
@@ -101,13 +109,11 @@ static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 static bool family_packs(int dtype, bool bf16_dot) {
     pk_family f = packer();
-    if (f == PK_AVX2) return (dtype == S1C_Q8_0 || dtype == S1C_Q4_0); /* the family needs F16C and FMA */
+    if (dtype == S1C_Q8_0 || dtype == S1C_Q4_0) return f != PK_NONE; /* q0_avx2_tiles or pk_tile_q */
     if (f != PK_AVX512) return false;
     switch (dtype) {
     case S1C_F32: return true;
     case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
-    case S1C_Q8_0:
-    case S1C_Q4_0:
     case S1C_Q4_1:
     case S1C_Q5_0:
     case S1C_Q5_1:
@@ -459,7 +465,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     if (!fw.p) fw = (pk_follow){p, s.nv};
     bool kq = kern_is_kquant_dtype(p->dtype), q5x = kern_is_q5x_dtype(p->dtype), q = kern_is_qmatmul_dtype(p->dtype) && !kq && !q5x;
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
-    bool avx2 = packer() == PK_AVX2;
+    bool avx2 = q0_avx2_tiles(p->dtype);
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
