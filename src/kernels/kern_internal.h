@@ -170,9 +170,10 @@ void pk_tile_f32(const pk_tile *t, int mr, int nv);
 void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activations */
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
-/* The avx2 family's Q8_0 / Q4_0 tile (packed_avx2.c): mr rows (1..4) x one panel, the same bits
- * as pk_tile_q. */
-void pk_avx2_tile_q(const pk_tile *t, int dtype, int mr);
+/* The avx2 family's tiles (packed_avx2.c): F32 and BF16 widened (1 row x nv 1..4 panels, or mr
+ * 2..6 x one panel) the same bits as pk_tile_f32 / pk_tile_bf16w, Q8_0 and Q4_0 (mr 1..4 x one
+ * panel) as pk_tile_q. */
+void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
  * s1c_f32_to_bf16 rounds it. */

@@ -76,12 +76,12 @@ static pk_family packer(void) {
     return strcmp(k, "avx512") == 0 ? PK_AVX512 : strcmp(k, "avx2") == 0 ? PK_AVX2 : PK_NONE;
 }
 
-/* Q8_0 / Q4_0 on the AVX2 tiles (packed_avx2.c, the same bits): the avx2 family's, and an
- * AVX-512 CPU's without VNNI (Skylake-SP/X), which has no vpdpbusd for the AVX-512 ones. */
-static bool q0_avx2_tiles(int dtype) {
-    if (dtype != S1C_Q8_0 && dtype != S1C_Q4_0) return false;
+/* The AVX2 tiles (packed_avx2.c: the same bits as the AVX-512 ones) run the avx2 family's F32,
+ * BF16 (widened), Q8_0 and Q4_0, and an AVX-512 CPU's Q8_0 / Q4_0 where it has no VNNI
+ * (Skylake-SP/X: no vpdpbusd for the AVX-512 tiles). */
+static bool avx2_tiles(int dtype) {
     pk_family f = packer();
-    return f == PK_AVX2 || (f == PK_AVX512 && !kern_avx512vnni_supported());
+    return f == PK_AVX2 || (f == PK_AVX512 && (dtype == S1C_Q8_0 || dtype == S1C_Q4_0) && !kern_avx512vnni_supported());
 }
 
 /* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
@@ -95,7 +95,14 @@ typedef struct pk_shape {
  * packed_cold). Nothing to share a weight load with, and the integer dots of consecutive blocks
  * overlap out of order. Every lane's operations are those of any other tile shape: same bits. */
 static pk_shape shape_of(int dtype, int n_rows) {
-    if (n_rows > 1 && q0_avx2_tiles(dtype)) return (pk_shape){4, 1, 128}; /* 4 rows of one half, then the other */
+    if (avx2_tiles(dtype)) { /* packed_avx2.c: panels of two 8-row halves */
+        bool fl = dtype == S1C_F32 || dtype == S1C_BF16;
+        /* one float row: 4 panels, 8 FMA chains (packed_avx2.c); BF16 batches 5 rows: 6 x 2
+         * accumulators left its widening no registers (spills: 32 rows, one thread, 63 GFLOP/s;
+         * 5 rows 119, 4 rows 112) */
+        if (n_rows == 1) return (pk_shape){1, fl ? 4 : 1, 1 << 20};
+        return fl ? (pk_shape){dtype == S1C_BF16 ? 5 : 6, 1, 512} : (pk_shape){4, 1, 128};
+    }
     if (dtype == S1C_F32) return (pk_shape){6, 4, 512};
     if (dtype == S1C_BF16) return (pk_shape){6, 4, 512};
     if (n_rows == 1) return (pk_shape){1, 1, 1 << 20};
@@ -109,11 +116,13 @@ static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 static bool family_packs(int dtype, bool bf16_dot) {
     pk_family f = packer();
-    if (dtype == S1C_Q8_0 || dtype == S1C_Q4_0) return f != PK_NONE; /* q0_avx2_tiles or pk_tile_q */
+    if (f == PK_AVX2) return dtype == S1C_F32 || (dtype == S1C_BF16 && !bf16_dot) || dtype == S1C_Q8_0 || dtype == S1C_Q4_0;
     if (f != PK_AVX512) return false;
     switch (dtype) {
     case S1C_F32: return true;
     case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
+    case S1C_Q8_0:
+    case S1C_Q4_0: return true; /* without VNNI: avx2_tiles */
     case S1C_Q4_1:
     case S1C_Q5_0:
     case S1C_Q5_1:
@@ -465,7 +474,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     if (!fw.p) fw = (pk_follow){p, s.nv};
     bool kq = kern_is_kquant_dtype(p->dtype), q5x = kern_is_q5x_dtype(p->dtype), q = kern_is_qmatmul_dtype(p->dtype) && !kq && !q5x;
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
-    bool avx2 = q0_avx2_tiles(p->dtype);
+    bool avx2 = avx2_tiles(p->dtype);
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
@@ -478,7 +487,10 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                 int mr = imin(s.mr, n_rows - r);
                 t.pf = next.hi > 0 ? pass_share(next, r / s.mr, G, t.k1 - t.k0) : (pk_pf){0};
                 t.out = out + (size_t)r * p->d + (size_t)pg * PANEL;
-                if (p->dtype == S1C_F32) {
+                if (avx2 && (p->dtype == S1C_F32 || p->dtype == S1C_BF16)) {
+                    t.x = xp->x + (size_t)r * ldx;
+                    pk_avx2_tile(&t, p->dtype, mr, nv);
+                } else if (p->dtype == S1C_F32) {
                     t.x = xp->x + (size_t)r * ldx;
                     pk_tile_f32(&t, mr, nv);
                 } else if (p->dtype == S1C_BF16 && !p->bf16_dot) {
@@ -495,7 +507,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                     t.xm = xp->xq.m + (size_t)r * nb;
                     if (kq) pk_tile_kq(&t, p->dtype, mr, nv);
                     else if (q5x) pk_tile_q5x(&t, p->dtype, mr, nv);
-                    else if (avx2) pk_avx2_tile_q(&t, p->dtype, mr);
+                    else if (avx2) pk_avx2_tile(&t, p->dtype, mr, nv);
                     else pk_tile_q(&t, p->dtype, mr, nv);
                 }
             }

@@ -35,6 +35,28 @@ static inline int32_t load4(const int8_t *p) {
 /* Lanes i < cols set (cols may be <= 0 or > 8). */
 INL __m256i lanes_below(int cols) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
 
+/* The accumulators of MR rows x halves [H0, H0 + NH) from the stored partial sums (k0 > 0) or 0,
+ * and the masks of their valid lanes; a first slice asks for its rows' output lines OUT_AHEAD
+ * floats on (kern_internal.h). */
+#define ACC2_START(ACC, M, MR, H0, NH, T)                                                                   \
+    do {                                                                                                    \
+        _Pragma("GCC unroll 2") for (int h = 0; h < (NH); h++) M[h] = lanes_below((T)->cols - 8 * ((H0) + h)); \
+        if ((T)->k0 == 0 && (H0) == 0)                                                                      \
+            _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                         \
+                __builtin_prefetch((const void *)((uintptr_t)((T)->out + (size_t)r * (T)->ldo) + 4 * OUT_AHEAD), 1, 3); \
+        _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                             \
+            _Pragma("GCC unroll 2") for (int h = 0; h < (NH); h++) ACC[r][h] =                            \
+                (T)->k0 > 0 ? _mm256_maskload_ps((T)->out + (size_t)r * (T)->ldo + 8 * ((H0) + h), M[h])   \
+                            : _mm256_setzero_ps();                                                          \
+    } while (0)
+
+#define ACC2_STORE(ACC, M, MR, H0, NH, T)                                                                   \
+    do {                                                                                                    \
+        _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                             \
+            _Pragma("GCC unroll 2") for (int h = 0; h < (NH); h++)                                         \
+                _mm256_maskstore_ps((T)->out + (size_t)r * (T)->ldo + 8 * ((H0) + h), M[h], ACC[r][h]);   \
+    } while (0)
+
 /* Block b's exact integer dots, Q4_0: ia[r][h] for rows r < MR and halves h < NH of the 8-row
  * halves that start at wb (a block's first vector, already offset to the first half). */
 INL void q4_block(const pk_tile *t, const uint8_t *wb, int b, const int MR, const int NH, __m256i ia[4][2]) {
@@ -101,17 +123,7 @@ INL void q8_block(const pk_tile *t, const uint8_t *wb, int b, const int MR, cons
 INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int H0, const int NH) {
     __m256 acc[4][2];
     __m256i m[2];
-#pragma GCC unroll 2
-    for (int h = 0; h < NH; h++) m[h] = lanes_below(t->cols - 8 * (H0 + h));
-    if (t->k0 == 0 && H0 == 0) /* the panel's 16 outputs of a row are one line */
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; r++)
-            __builtin_prefetch((const void *)((uintptr_t)(t->out + (size_t)r * t->ldo) + 4 * OUT_AHEAD), 1, 3);
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++)
-            acc[r][h] = t->k0 > 0 ? _mm256_maskload_ps(t->out + (size_t)r * t->ldo + 8 * (H0 + h), m[h]) : _mm256_setzero_ps();
+    ACC2_START(acc, m, MR, H0, NH, t);
     const int nb = t->ldx / 32;
     pf_cursor pf = pf_start(&t->pf);
     for (int b = t->k0; b < t->k1; b++) {
@@ -133,11 +145,118 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int H0, con
             }
         }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) _mm256_maskstore_ps(t->out + (size_t)r * t->ldo + 8 * (H0 + h), m[h], acc[r][h]);
+    ACC2_STORE(acc, m, MR, H0, NH, t);
 }
+
+/* F32 and BF16 (widened) tiles: MR rows x NV panels, both halves of each: MR * NV * 2
+ * accumulators, each one FMA chain in increasing k (the AVX-512 tiles' lanes). One row takes 4
+ * panels: a single panel's two chains would wait on the FMA latency (4 cycles a k), which held
+ * a hot 896 x 4864 BF16 decode to 33 GFLOP/s against the row kernels' 59. */
+#define F2_START(ACC, M, MR, NV, T)                                                                          \
+    do {                                                                                                    \
+        _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) {                                           \
+            pk_tile tv = *(T);                                                                              \
+            tv.out += 16 * v, tv.cols -= 16 * v;                                                            \
+            __m256 a2[6][2];                                                                                \
+            ACC2_START(a2, M[v], MR, 0, 2, &tv);                                                            \
+            _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++) ACC[r][v][0] = a2[r][0], ACC[r][v][1] = a2[r][1]; \
+        }                                                                                                   \
+    } while (0)
+
+#define F2_STORE(ACC, M, MR, NV, T)                                                                          \
+    do {                                                                                                    \
+        _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++) \
+            _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++)                                            \
+                _mm256_maskstore_ps((T)->out + (size_t)r * (T)->ldo + 16 * v + 8 * h, M[v][h], ACC[r][v][h]); \
+    } while (0)
+
+/* F32 weights ([n][16] a panel: a k's two halves are adjacent ymm). */
+INL void f32_tile(const pk_tile *t, const int MR, const int NV) {
+    __m256 acc[6][4][2];
+    __m256i m[4][2];
+    F2_START(acc, m, MR, NV, t);
+    const float *w = (const float *)t->pw;
+    const size_t ps = t->pstride / sizeof(float);
+    for (int k = t->k0; k < t->k1; k++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __m256 w0 = _mm256_loadu_ps(w + v * ps + (size_t)k * 16), w1 = _mm256_loadu_ps(w + v * ps + (size_t)k * 16 + 8);
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++) {
+                __m256 xv = _mm256_broadcast_ss(t->x + (size_t)r * t->ldx + k);
+                acc[r][v][0] = _mm256_fmadd_ps(w0, xv, acc[r][v][0]);
+                acc[r][v][1] = _mm256_fmadd_ps(w1, xv, acc[r][v][1]);
+            }
+        }
+    }
+    F2_STORE(acc, m, MR, NV, t);
+}
+
+/* One BF16 row (decode) asks for each panel's line 2 KiB ahead: its out-of-order window covers
+ * half the lines F32's does (twice the work a line), and the hardware prefetchers alone kept 4
+ * streams at 27 GB/s (bench_packed packed_cold, one thread, 896 x 4864 / 4864 x 896: none 27 /
+ * 34, 1 KiB 24-29 / 33, 1.5 KiB 32 / 37, 2 KiB 33-35 / 38-40, 3 KiB 31-34 / 37-39, 4 KiB 29.5,
+ * 8 KiB 27 / 34-36 GB/s; F32, at 42-44 / 46-47 without, loses 1-5 GB/s with any distance). */
+enum { BF16_DECODE_AHEAD = 2048 };
+
+/* BF16 weights widened exactly ([n2][16][2] a panel: a k-pair's lane holds k's bf16 in its low
+ * half, k+1's in its high half) against f32 activations: the F32 chain. The pair's vector is
+ * read twice (a shift for k, a mask for k+1) rather than kept: 6 x 2 accumulators leave no
+ * registers for it. */
+INL void bf16w_tile(const pk_tile *t, const int MR, const int NV) {
+    __m256 acc[6][4][2];
+    __m256i m[4][2];
+    F2_START(acc, m, MR, NV, t);
+    const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
+    for (int k = t->k0; k < t->k1; k++) {
+        const bool odd = 2 * k + 1 < t->n; /* an odd n's last pair has no k+1 (x ends at k) */
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            const __m256i *pw = (const __m256i *)(t->pw + (size_t)v * t->pstride + (size_t)k * 64);
+            if (MR == 1) __builtin_prefetch((const uint8_t *)pw + BF16_DECODE_AHEAD, 0, 3);
+            __m256 w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(pw), 16));
+            __m256 w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256(pw + 1), 16));
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++) {
+                __m256 xv = _mm256_broadcast_ss(t->x + (size_t)r * t->ldx + 2 * k);
+                acc[r][v][0] = _mm256_fmadd_ps(w0, xv, acc[r][v][0]);
+                acc[r][v][1] = _mm256_fmadd_ps(w1, xv, acc[r][v][1]);
+            }
+            if (!odd) continue;
+            w0 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(pw), hi_mask));
+            w1 = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(pw + 1), hi_mask));
+#pragma GCC unroll 6
+            for (int r = 0; r < MR; r++) {
+                __m256 xv = _mm256_broadcast_ss(t->x + (size_t)r * t->ldx + 2 * k + 1);
+                acc[r][v][0] = _mm256_fmadd_ps(w0, xv, acc[r][v][0]);
+                acc[r][v][1] = _mm256_fmadd_ps(w1, xv, acc[r][v][1]);
+            }
+        }
+    }
+    F2_STORE(acc, m, MR, NV, t);
+}
+
+#define SHAPES_F2(NAME, BODY)                                                                             \
+    static T2 void NAME##_rows(const pk_tile *t, int mr, int nv) {                                       \
+        if (mr == 1) { /* decode: 1 row x 1..4 panels */                                                  \
+            switch (nv) {                                                                                 \
+            case 1: BODY(t, 1, 1); break;                                                                \
+            case 2: BODY(t, 1, 2); break;                                                                \
+            case 3: BODY(t, 1, 3); break;                                                                \
+            default: BODY(t, 1, 4); break;                                                               \
+            }                                                                                             \
+            return;                                                                                       \
+        }                                                                                                 \
+        switch (mr) {                                                                                     \
+        case 2: BODY(t, 2, 1); break;                                                                    \
+        case 3: BODY(t, 3, 1); break;                                                                    \
+        case 4: BODY(t, 4, 1); break;                                                                    \
+        case 5: BODY(t, 5, 1); break;                                                                    \
+        default: BODY(t, 6, 1); break;                                                                   \
+        }                                                                                                 \
+    }
+SHAPES_F2(f32, f32_tile)
+SHAPES_F2(bf16w, bf16w_tile)
 
 /* Every shape as its own function, so the loops above unroll into registers: one row takes both
  * halves in one pass (one stream over the panel); a batch's tile takes 4 rows of one half (16
@@ -154,7 +273,11 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int H0, con
 SHAPES_Q2(q8, false)
 SHAPES_Q2(q4, true)
 
-void pk_avx2_tile_q(const pk_tile *t, int dtype, int mr) {
+void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) {
+    if (dtype == S1C_F32 || dtype == S1C_BF16) {
+        (dtype == S1C_F32 ? f32_rows : bf16w_rows)(t, mr, nv);
+        return;
+    }
     void (*f)(const pk_tile *, int, int) = dtype == S1C_Q4_0 ? q4_rows : q8_rows;
     f(t, mr, 0);
     if (mr == 1 || t->cols <= 8) return;
@@ -164,5 +287,5 @@ void pk_avx2_tile_q(const pk_tile *t, int dtype, int mr) {
 }
 
 #else
-void pk_avx2_tile_q(const pk_tile *t, int dtype, int mr) { (void)t, (void)dtype, (void)mr; }
+void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
 #endif

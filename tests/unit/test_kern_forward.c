@@ -1,5 +1,5 @@
 /* The forward pass on packed weights (F32, BF16 widened and with bf16 dot products, Q8_0, Q4_0;
- * Q8_0 and Q4_0 also under the avx2 family):
+ * all but the bf16 dot also under the avx2 family):
  * batch invariance end to end, and agreement with the per-row kernels.
  *
  * A tiny Qwen2 model (FFN widened to 160 so every matrix is whole 32-blocks and packs), in each
@@ -145,8 +145,10 @@ static void test_forward_packed(void **state) {
     if (dot) check_type(hf, S1C_BF16, "dot", 0.02);
     check_type(hf, S1C_Q8_0, NULL, 1e-2);
     check_type(hf, S1C_Q4_0, NULL, 1e-2);
-    /* the avx2 family packs Q8_0 and Q4_0 (packed_avx2.c): the same checks on its kernels */
+    /* the avx2 family packs F32, BF16 (widened), Q8_0 and Q4_0 (packed_avx2.c): the same checks */
     if (kern_select("avx2") == 0) {
+        check_type(hf, S1C_F32, NULL, 1e-4);
+        check_type(hf, S1C_BF16, "exact", 1e-4);
         check_type(hf, S1C_Q8_0, NULL, 1e-2);
         check_type(hf, S1C_Q4_0, NULL, 1e-2);
         kern_select("auto");

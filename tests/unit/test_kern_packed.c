@@ -16,8 +16,8 @@
  * Batch invariance, bitwise: each row of an M-row call equals the same row in a 1-row call, for
  * 1, 2 and 3 threads (one row on quantized weights runs other tiles: 1 row x 1 panel, the Q4_0
  * high nibbles in a second accumulator; several matrices in one call, split by single panels). Skipped (with a message) where the CPU has no packed kernel.
- * All of it under each family that packs: avx512 (every type) and avx2 (Q8_0, Q4_0; its tiles
- * also bitwise against avx512's: test_packed_families). */
+ * All of it under each family that packs: avx512 (every type) and avx2 (F32, BF16 widened, Q8_0,
+ * Q4_0; its tiles also bitwise against avx512's: test_packed_families). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -378,33 +378,37 @@ static void *raw_q(s1c_rng *r, int dtype, int n, int d) {
     return w;
 }
 
-/* The avx2 family's packed Q8_0 / Q4_0 tiles against the avx512 family's on one packed copy:
- * the same bits (packed_avx2.c), for 1-2 threads, one row (both halves of a panel in one pass)
- * and batches (4-row tiles of one half, tails), odd output counts (a half-empty last panel), k
- * in one slice and in several (4832: 151 blocks). */
+/* The avx2 family's packed tiles against the avx512 family's on one packed copy: the same bits
+ * (packed_avx2.c), for 1-2 threads, one row (both halves of a panel in one pass) and batches
+ * (6-row float tiles, 4-row quantized tiles of one half; tails), odd output counts (a half-empty
+ * last panel), k in one slice and in several (4832: 151 blocks, 10 float slices; odd k for BF16's
+ * pairs). Q8_0 / Q4_0 from raw bytes with activations at +-127 (raw_q). */
 static void test_packed_families(void **state) {
     (void)state;
     if (strcmp(family, "avx512") != 0) return; /* once */
-    if (!have_packed(S1C_Q8_0, 0) || kern_select("avx2") != 0) {
+    if (!have_packed(S1C_Q8_0, 0) || !have_packed(S1C_F32, 0) || kern_select("avx2") != 0) {
         printf("# avx512 and avx2 packed kernels not both available here, skipped\n");
         kern_select(family);
         return;
     }
-    static const int shapes[][3] = {{1, 96, 100}, {2, 96, 17}, {5, 160, 9}, {33, 64, 40}, {1, 4832, 24}, {13, 4832, 24}};
-    static const int dts[] = {S1C_Q8_0, S1C_Q4_0};
+    static const int shapes[][3] = {{1, 96, 100}, {2, 96, 17}, {5, 160, 9}, {33, 64, 40}, {7, 33, 23}, {1, 4832, 24}, {13, 4832, 24}};
+    static const int dts[] = {S1C_F32, S1C_BF16, S1C_Q8_0, S1C_Q4_0};
     s1c_rng r;
     s1c_rng_seed(&r, 15);
-    for (int ti = 0; ti < 2; ti++)
+    for (int ti = 0; ti < 4; ti++)
         for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
-            int M = shapes[k][0], n = shapes[k][1], d = shapes[k][2];
-            void *w = raw_q(&r, dts[ti], n, d);
+            int dt = dts[ti], M = shapes[k][0], n = shapes[k][1], d = shapes[k][2];
+            bool q = dt == S1C_Q8_0 || dt == S1C_Q4_0;
+            if (q && n % 32 != 0) continue;
+            float *wf = NULL;
+            void *w = q ? raw_q(&r, dt, n, d) : make_w(&r, dt, n, d, &wf);
             float *x = randv(&r, (size_t)M * n, 1.0f);
-            for (int t = 0; t < M; t += 2) /* every other row: blocks at +-127 */
+            for (int t = 0; q && t < M; t += 2) /* every other row: blocks at +-127 */
                 for (int j = 0; j < n; j++) x[(size_t)t * n + j] = s1c_rng_u64(&r) & 1 ? 1.0f : -1.0f;
             kern_packed *p;
             s1c_err err;
             assert_int_equal(kern_select("avx512"), 0);
-            assert_int_equal(kern_pack(&p, w, dts[ti], n, d, 0, &err), 0);
+            assert_int_equal(kern_pack(&p, w, dt, n, d, 0, &err), 0);
             size_t sz = (size_t)M * d * sizeof(float);
             float *a = malloc(sz), *b = malloc(sz);
             for (int threads = 1; threads <= 2; threads++) {
@@ -415,12 +419,11 @@ static void test_packed_families(void **state) {
                 memset(b, 0xff, sz);
                 kern_matmul_packed(pool, b, x, M, p, NULL);
                 if (memcmp(a, b, sz) != 0)
-                    fail_msg("%s M=%d n=%d d=%d threads=%d: the avx2 tiles differ from the avx512 ones", s1c_dtype_name(dts[ti]), M, n, d,
-                             threads);
+                    fail_msg("%s M=%d n=%d d=%d threads=%d: the avx2 tiles differ from the avx512 ones", s1c_dtype_name(dt), M, n, d, threads);
                 s1c_pool_free(pool);
             }
             kern_packed_free(p);
-            free(a); free(b); free(w); free(x);
+            free(a); free(b); free(w); free(wf); free(x);
         }
     assert_int_equal(kern_select(family), 0);
 }
