@@ -115,6 +115,23 @@ bool kern_cpu_has_f16c(void) {
     return f16c;
 }
 
+/* AVX-VNNI (the VEX vpdpbusd on ymm: Alder Lake and later Intel cores, Zen 5): CPUID leaf 7
+ * sub-leaf 1, EAX bit 4; read once for the same reason. S1C_AVXVNNI=0 masks it (to time the
+ * AVX2-only kernels on such a CPU; the results are the same bits either way). */
+static bool avxvnni;
+static pthread_once_t avxvnni_once = PTHREAD_ONCE_INIT;
+
+static void read_avxvnni(void) {
+    unsigned a, b, c, d;
+    const char *e = getenv("S1C_AVXVNNI");
+    avxvnni = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) && !(e && strcmp(e, "0") == 0);
+}
+
+bool kern_cpu_has_avxvnni(void) {
+    pthread_once(&avxvnni_once, read_avxvnni);
+    return avxvnni && kern_avx2_supported();
+}
+
 typedef struct gemm_job {
     const kern_ops *ops;
     const gemm_args *g;

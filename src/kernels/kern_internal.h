@@ -174,6 +174,10 @@ void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
  * 2..6 x one panel) the same bits as pk_tile_f32 / pk_tile_bf16w, Q8_0 and Q4_0 (mr 1..4 x one
  * panel) as pk_tile_q. */
 void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv);
+/* Whether those Q8_0 / Q4_0 tiles use AVX-VNNI: on (1, where the CPU has it), off (0) or as
+ * the CPU allows (-1, the default); returns the setting now in force. For tests and benchmarks
+ * (both ways give the same bits). */
+bool pk_avx2_vnni(int mode);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
  * s1c_f32_to_bf16 rounds it. */
@@ -214,6 +218,9 @@ extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no
  * name for it. */
 bool kern_cpu_has_f16c(void);
+/* AVX-VNNI (ymm vpdpbusd without AVX-512), from CPUID; the avx2 family's packed Q8_0 / Q4_0 tiles
+ * use it where present. */
+bool kern_cpu_has_avxvnni(void);
 /* Whether this CPU (and compiler) can run the family. */
 bool kern_avx512_supported(void);
 bool kern_avx2_supported(void);

@@ -21,6 +21,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define T2 __attribute__((target("avx2,fma,f16c")))
@@ -56,97 +57,6 @@ INL __m256i lanes_below(int cols) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(
             _Pragma("GCC unroll 2") for (int h = 0; h < (NH); h++)                                         \
                 _mm256_maskstore_ps((T)->out + (size_t)r * (T)->ldo + 8 * ((H0) + h), M[h], ACC[r][h]);   \
     } while (0)
-
-/* Block b's exact integer dots, Q4_0: ia[r][h] for rows r < MR and halves h < NH of the 8-row
- * halves that start at wb (a block's first vector, already offset to the first half). */
-INL void q4_block(const pk_tile *t, const uint8_t *wb, int b, const int MR, const int NH, __m256i ia[4][2]) {
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const int nb = t->ldx / 32;
-    __m256i s16[4][2];
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) s16[r][h] = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-        __m256i lo[2], hi[2];
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) {
-            __m256i raw = _mm256_loadu_si256((const __m256i *)(wb + (size_t)j * 64 + 32 * (size_t)h));
-            lo[h] = _mm256_and_si256(raw, low4);
-            hi[h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; r++) {
-            const int8_t *x = t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j;
-            __m256i xl = _mm256_set1_epi32(load4(x)), xh = _mm256_set1_epi32(load4(x + 16));
-#pragma GCC unroll 2
-            for (int h = 0; h < NH; h++)
-                s16[r][h] = _mm256_add_epi16(s16[r][h], _mm256_add_epi16(_mm256_maddubs_epi16(lo[h], xl), _mm256_maddubs_epi16(hi[h], xh)));
-        }
-    }
-    const __m256i ones = _mm256_set1_epi16(1);
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++) {
-        __m256i bias = _mm256_set1_epi32(-8 * t->xs[(size_t)r * nb + b]);
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) ia[r][h] = _mm256_add_epi32(_mm256_madd_epi16(s16[r][h], ones), bias);
-    }
-}
-
-/* The same for Q8_0. */
-INL void q8_block(const pk_tile *t, const uint8_t *wb, int b, const int MR, const int NH, __m256i ia[4][2]) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
-#pragma GCC unroll 4
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) ia[r][h] = _mm256_setzero_si256();
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; j++) {
-        __m256i w[2], aw[2];
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) {
-            w[h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(wb + (size_t)j * 64 + 32 * (size_t)h)), flip);
-            aw[h] = _mm256_abs_epi8(w[h]);
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; r++) {
-            __m256i xv = _mm256_set1_epi32(load4(t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * j));
-#pragma GCC unroll 2
-            for (int h = 0; h < NH; h++)
-                ia[r][h] = _mm256_add_epi32(ia[r][h], _mm256_madd_epi16(_mm256_maddubs_epi16(aw[h], _mm256_sign_epi8(xv, w[h])), ones));
-        }
-    }
-}
-
-/* MR activation rows x halves [H0, H0 + NH) of one panel over blocks [k0, k1). */
-INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int H0, const int NH) {
-    __m256 acc[4][2];
-    __m256i m[2];
-    ACC2_START(acc, m, MR, H0, NH, t);
-    const int nb = t->ldx / 32;
-    pf_cursor pf = pf_start(&t->pf);
-    for (int b = t->k0; b < t->k1; b++) {
-        pf_step(&pf);
-        const uint8_t *wb = t->pw + q0_block_at(Q4, b) + 32 * H0, *sb = t->pw + q0_scales_at(Q4, b) + 16 * H0;
-        if (MR == 1) /* decode: Q0_DECODE_AHEAD; a block's share of its record, rounded up to lines */
-            for (int l = 0; l < (int)((q0_blk_bytes(Q4) + 32 + 63) / 64); l++)
-                __builtin_prefetch(wb + Q0_DECODE_AHEAD + 64 * l, 0, 3);
-        __m256i ia[4][2];
-        if (Q4) q4_block(t, wb, b, MR, NH, ia);
-        else q8_block(t, wb, b, MR, NH, ia);
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++) {
-            __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 16 * (size_t)h)));
-#pragma GCC unroll 4
-            for (int r = 0; r < MR; r++) {
-                __m256 sc = _mm256_mul_ps(ws, _mm256_set1_ps(t->xd[(size_t)r * nb + b]));
-                acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[r][h]), sc, acc[r][h]);
-            }
-        }
-    }
-    ACC2_STORE(acc, m, MR, H0, NH, t);
-}
 
 /* F32 and BF16 (widened) tiles: MR rows x NV panels, both halves of each: MR * NV * 2
  * accumulators, each one FMA chain in increasing k (the AVX-512 tiles' lanes). One row takes 4
@@ -258,27 +168,43 @@ INL void bf16w_tile(const pk_tile *t, const int MR, const int NV) {
 SHAPES_F2(f32, f32_tile)
 SHAPES_F2(bf16w, bf16w_tile)
 
-/* Every shape as its own function, so the loops above unroll into registers: one row takes both
- * halves in one pass (one stream over the panel); a batch's tile takes 4 rows of one half (16
- * accumulators do not fit both halves of 4 rows), then the other half, from L1/L2. */
-#define SHAPES_Q2(NAME, Q4)                                                                               \
-    static T2 void NAME##_rows(const pk_tile *t, int mr, int h0) {                                       \
-        switch (mr) {                                                                                     \
-        case 1: q_tile(t, Q4, 1, 0, 2); break;                                                           \
-        case 2: q_tile(t, Q4, 2, h0, 1); break;                                                          \
-        case 3: q_tile(t, Q4, 3, h0, 1); break;                                                          \
-        default: q_tile(t, Q4, 4, h0, 1); break;                                                         \
-        }                                                                                                 \
-    }
-SHAPES_Q2(q8, false)
-SHAPES_Q2(q4, true)
+/* The Q8_0 / Q4_0 tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd
+ * (packed_avx2_q.h; the same integers, so the same bits). */
+#define QV 0
+#define QT T2
+#define QN(f) f
+#include "packed_avx2_q.h"
+#undef QV
+#undef QT
+#undef QN
+#define QV 1
+#define QT __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define QN(f) f##_vnni
+#include "packed_avx2_q.h"
+#undef QV
+#undef QT
+#undef QN
+
+/* -1: as the CPU allows (kern_cpu_has_avxvnni), 0 / 1: set by pk_avx2_vnni */
+static _Atomic int vnni_mode = -1;
+
+bool pk_avx2_vnni(int mode) {
+    atomic_store(&vnni_mode, mode < 0 ? -1 : mode > 0 ? 1 : 0);
+    return mode != 0 && kern_cpu_has_avxvnni();
+}
+
+static bool use_vnni(void) {
+    int m = atomic_load_explicit(&vnni_mode, memory_order_relaxed);
+    return m != 0 && kern_cpu_has_avxvnni();
+}
 
 void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) {
     if (dtype == S1C_F32 || dtype == S1C_BF16) {
         (dtype == S1C_F32 ? f32_rows : bf16w_rows)(t, mr, nv);
         return;
     }
-    void (*f)(const pk_tile *, int, int) = dtype == S1C_Q4_0 ? q4_rows : q8_rows;
+    bool v = use_vnni();
+    void (*f)(const pk_tile *, int, int) = dtype == S1C_Q4_0 ? (v ? q4_rows_vnni : q4_rows) : (v ? q8_rows_vnni : q8_rows);
     f(t, mr, 0);
     if (mr == 1 || t->cols <= 8) return;
     pk_tile second = *t; /* the slice's share of the next one was asked for by the first half */
@@ -288,4 +214,5 @@ void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) {
 
 #else
 void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) { (void)t, (void)dtype, (void)mr, (void)nv; }
+bool pk_avx2_vnni(int mode) { (void)mode; return false; }
 #endif

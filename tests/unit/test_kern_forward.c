@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kern_internal.h"
 #include "kernels/kernels.h"
 #include "modelrun.h"
 #include "testutil.h"
@@ -151,6 +152,10 @@ static void test_forward_packed(void **state) {
         check_type(hf, S1C_BF16, "exact", 1e-4);
         check_type(hf, S1C_Q8_0, NULL, 1e-2);
         check_type(hf, S1C_Q4_0, NULL, 1e-2);
+        if (pk_avx2_vnni(0)) fail_msg("AVX-VNNI still on");
+        check_type(hf, S1C_Q8_0, NULL, 1e-2); /* without AVX-VNNI (where the CPU has it, the above ran with) */
+        check_type(hf, S1C_Q4_0, NULL, 1e-2);
+        pk_avx2_vnni(-1);
         kern_select("auto");
     }
     free(hf);

@@ -379,7 +379,7 @@ static void *raw_q(s1c_rng *r, int dtype, int n, int d) {
 }
 
 /* The avx2 family's packed tiles against the avx512 family's on one packed copy: the same bits
- * (packed_avx2.c), for 1-2 threads, one row (both halves of a panel in one pass) and batches
+ * (packed_avx2.c), Q8_0/Q4_0 with AVX2 alone and with AVX-VNNI where the CPU has it, for 1-2 threads, one row (both halves of a panel in one pass) and batches
  * (6-row float tiles, 4-row quantized tiles of one half; tails), odd output counts (a half-empty
  * last panel), k in one slice and in several (4832: 151 blocks, 10 float slices; odd k for BF16's
  * pairs). Q8_0 / Q4_0 from raw bytes with activations at +-127 (raw_q). */
@@ -411,17 +411,21 @@ static void test_packed_families(void **state) {
             assert_int_equal(kern_pack(&p, w, dt, n, d, 0, &err), 0);
             size_t sz = (size_t)M * d * sizeof(float);
             float *a = malloc(sz), *b = malloc(sz);
-            for (int threads = 1; threads <= 2; threads++) {
-                s1c_pool *pool = pool_of(threads);
-                assert_int_equal(kern_select("avx512"), 0);
-                kern_matmul_packed(pool, a, x, M, p, NULL);
-                assert_int_equal(kern_select("avx2"), 0);
-                memset(b, 0xff, sz);
-                kern_matmul_packed(pool, b, x, M, p, NULL);
-                if (memcmp(a, b, sz) != 0)
-                    fail_msg("%s M=%d n=%d d=%d threads=%d: the avx2 tiles differ from the avx512 ones", s1c_dtype_name(dt), M, n, d, threads);
-                s1c_pool_free(pool);
-            }
+            for (int threads = 1; threads <= 2; threads++)
+                for (int vnni = 0; vnni <= 1; vnni++) { /* Q8_0/Q4_0 with and without AVX-VNNI */
+                    if (!pk_avx2_vnni(vnni) && vnni) continue;
+                    s1c_pool *pool = pool_of(threads);
+                    assert_int_equal(kern_select("avx512"), 0);
+                    kern_matmul_packed(pool, a, x, M, p, NULL);
+                    assert_int_equal(kern_select("avx2"), 0);
+                    memset(b, 0xff, sz);
+                    kern_matmul_packed(pool, b, x, M, p, NULL);
+                    if (memcmp(a, b, sz) != 0)
+                        fail_msg("%s M=%d n=%d d=%d threads=%d vnni=%d: the avx2 tiles differ from the avx512 ones", s1c_dtype_name(dt), M, n,
+                                 d, threads, vnni);
+                    s1c_pool_free(pool);
+                }
+            pk_avx2_vnni(-1);
             kern_packed_free(p);
             free(a); free(b); free(w); free(wf); free(x);
         }
