@@ -25,9 +25,12 @@
 # $S1C_BASE: a second s1c binary (e.g. one built from an earlier commit), run in the same rounds
 # for a before/after table.
 # $S1C_ISA=avx2: both programs on their AVX2 code, as on a machine without AVX-512 (most laptops):
-# s1c with S1C_KERNELS=avx2, llama-bench with llama.cpp's haswell CPU variant (AVX2, FMA, F16C),
-# the only libggml-cpu-*.so in the folder it runs from; pp512 / tg128 then come from llama-bench
-# itself rather than bench.mjs (node-llama-cpp picks its own variant).
+# s1c with S1C_KERNELS=avx2 S1C_AVXVNNI=0, llama-bench with llama.cpp's haswell CPU variant (AVX2,
+# FMA, F16C), the only libggml-cpu-*.so in the folder it runs from; pp512 / tg128 then come from
+# llama-bench itself rather than bench.mjs (node-llama-cpp picks its own variant).
+# $S1C_ISA=avxvnni: the same with AVX-VNNI as well (Alder Lake and later Intel laptops): s1c with
+# S1C_KERNELS=avx2 (its packed Q8_0/Q4_0 tiles then use vpdpbusd on ymm), llama.cpp's alderlake
+# variant. Both need a CPU that has AVX-VNNI.
 # Output: $OUT (default /tmp/s1c-side-by-side) holds s1c.jsonl, llama.jsonl (base.jsonl) and
 # summary.txt.
 set -euo pipefail
@@ -48,11 +51,16 @@ LLAMA_LIBS="$LLAMA_REF_DIR/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
 ISA="${S1C_ISA:-native}"
 # the CPU backend variants (libggml-cpu-*.so) are looked up in the folder llama-bench runs from
 LLAMA_CWD="$LLAMA_LIBS"
-if [ "$ISA" = avx2 ]; then
+if [ "$ISA" = avx2 ] || [ "$ISA" = avxvnni ]; then
     export S1C_KERNELS=avx2
+    variant=alderlake
+    if [ "$ISA" = avx2 ]; then export S1C_AVXVNNI=0; variant=haswell; fi
     LLAMA_CWD="$(mktemp -d)"
     trap 'rm -rf "$LLAMA_CWD"' EXIT
-    ln -s "$LLAMA_LIBS/libggml-cpu-haswell.so" "$LLAMA_CWD/"
+    ln -s "$LLAMA_LIBS/libggml-cpu-$variant.so" "$LLAMA_CWD/"
+elif [ "$ISA" != native ]; then
+    echo "side_by_side: S1C_ISA=$ISA: native, avx2 or avxvnni" >&2
+    exit 1
 fi
 
 [ -x "$S1C" ] || { echo "side_by_side: no s1c binary at $S1C (build first, or set S1C)" >&2; exit 1; }
@@ -80,7 +88,7 @@ for r in $(seq 1 "$ROUNDS"); do
                 sed "s/^{/{\"round\":$r,\"file_type\":\"$t\",/" >> "$OUT/base.jsonl"
         fi
         echo "round $r/$ROUNDS $t: llama-bench" >&2
-        if [ "$ISA" = avx2 ]; then
+        if [ "$ISA" != native ]; then
             (cd "$LLAMA_CWD" && "$LLAMA_BENCH" -m "$f" -t 2 -p 512 -n 128 -r 1 -fa 0 -ctk f16 -ctv f16 -o json 2>/dev/null) |
                 python3 -c 'import json,sys; rs=json.load(sys.stdin); v=lambda k: [r["avg_ts"] for r in rs if r[k] > 0][0]
 print(json.dumps({"round":int(sys.argv[1]),"file_type":sys.argv[2],"pp_tok_s":v("n_prompt"),"tg_tok_s":v("n_gen")}))' "$r" "$t" \

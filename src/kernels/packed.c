@@ -81,7 +81,8 @@ static pk_family packer(void) {
  * (Skylake-SP/X: no vpdpbusd for the AVX-512 tiles). */
 static bool avx2_tiles(int dtype) {
     pk_family f = packer();
-    return f == PK_AVX2 || (f == PK_AVX512 && (dtype == S1C_Q8_0 || dtype == S1C_Q4_0) && !kern_avx512vnni_supported());
+    bool q = dtype == S1C_Q8_0 || dtype == S1C_Q4_0 || kern_is_kquant_dtype(dtype);
+    return f == PK_AVX2 || (f == PK_AVX512 && q && !kern_avx512vnni_supported());
 }
 
 /* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
@@ -101,7 +102,8 @@ static pk_shape shape_of(int dtype, int n_rows) {
          * accumulators left its widening no registers (spills: 32 rows, one thread, 63 GFLOP/s;
          * 5 rows 119, 4 rows 112) */
         if (n_rows == 1) return (pk_shape){1, fl ? 4 : 1, 1 << 20};
-        return fl ? (pk_shape){dtype == S1C_BF16 ? 5 : 6, 1, 512} : (pk_shape){4, 1, 128};
+        if (fl) return (pk_shape){dtype == S1C_BF16 ? 5 : 6, 1, 512};
+        return (pk_shape){dtype == S1C_Q6_K ? 3 : 4, 1, 128};
     }
     if (dtype == S1C_F32) return (pk_shape){6, 4, 512};
     if (dtype == S1C_BF16) return (pk_shape){6, 4, 512};
@@ -116,19 +118,20 @@ static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 static bool family_packs(int dtype, bool bf16_dot) {
     pk_family f = packer();
-    if (f == PK_AVX2) return dtype == S1C_F32 || (dtype == S1C_BF16 && !bf16_dot) || dtype == S1C_Q8_0 || dtype == S1C_Q4_0;
+    if (f == PK_AVX2)
+        return dtype == S1C_F32 || (dtype == S1C_BF16 && !bf16_dot) || dtype == S1C_Q8_0 || dtype == S1C_Q4_0 || kern_is_kquant_dtype(dtype);
     if (f != PK_AVX512) return false;
     switch (dtype) {
     case S1C_F32: return true;
     case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
     case S1C_Q8_0:
-    case S1C_Q4_0: return true; /* without VNNI: avx2_tiles */
-    case S1C_Q4_1:
-    case S1C_Q5_0:
-    case S1C_Q5_1:
+    case S1C_Q4_0:
     case S1C_Q4_K:
     case S1C_Q5_K:
-    case S1C_Q6_K: return kern_avx512vnni_supported();
+    case S1C_Q6_K: return true; /* without VNNI: avx2_tiles */
+    case S1C_Q4_1:
+    case S1C_Q5_0:
+    case S1C_Q5_1: return kern_avx512vnni_supported();
     default: return false;
     }
 }
@@ -505,9 +508,9 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                     t.xs = xp->xq.s + (size_t)r * nb;
                     t.xh = xp->xq.h + (size_t)r * nb;
                     t.xm = xp->xq.m + (size_t)r * nb;
-                    if (kq) pk_tile_kq(&t, p->dtype, mr, nv);
+                    if (avx2) pk_avx2_tile(&t, p->dtype, mr, nv);
+                    else if (kq) pk_tile_kq(&t, p->dtype, mr, nv);
                     else if (q5x) pk_tile_q5x(&t, p->dtype, mr, nv);
-                    else if (avx2) pk_avx2_tile(&t, p->dtype, mr, nv);
                     else pk_tile_q(&t, p->dtype, mr, nv);
                 }
             }

@@ -168,6 +168,14 @@ INL void bf16w_tile(const pk_tile *t, const int MR, const int NV) {
 SHAPES_F2(f32, f32_tile)
 SHAPES_F2(bf16w, bf16w_tile)
 
+/* Q5_K's / Q6_K's high bits for value vector z, nibble h, moved to bit 4 (and 5) of each byte,
+ * from the half of the bit-plane at bits (packed.c's layout; as packed_avx512.c's kq_high). */
+INL __m256i kq_high8(const uint8_t *bits, const int KT, const int z, const int h) {
+    const int s = KT == 5 ? 4 - (2 * z + h) : 4 - 2 * (2 * (z % 2) + h);
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(bits + (KT == 5 ? 0 : 64 * (z / 2))));
+    return s > 0 ? _mm256_slli_epi16(v, s) : s < 0 ? _mm256_srli_epi16(v, -s) : v;
+}
+
 /* The Q8_0 / Q4_0 tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd
  * (packed_avx2_q.h; the same integers, so the same bits). */
 #define QV 0
@@ -203,13 +211,13 @@ void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) {
         (dtype == S1C_F32 ? f32_rows : bf16w_rows)(t, mr, nv);
         return;
     }
-    bool v = use_vnni();
-    void (*f)(const pk_tile *, int, int) = dtype == S1C_Q4_0 ? (v ? q4_rows_vnni : q4_rows) : (v ? q8_rows_vnni : q8_rows);
-    f(t, mr, 0);
+    bool v = use_vnni(), kq = kern_is_kquant_dtype(dtype);
+    void (*f)(const pk_tile *, int, int, int) = kq ? (v ? kq_rows_vnni : kq_rows) : (v ? q0_rows_vnni : q0_rows);
+    f(t, dtype, mr, 0);
     if (mr == 1 || t->cols <= 8) return;
     pk_tile second = *t; /* the slice's share of the next one was asked for by the first half */
     second.pf = (pk_pf){0};
-    f(&second, mr, 1);
+    f(&second, dtype, mr, 1);
 }
 
 #else

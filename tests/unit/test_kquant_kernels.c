@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bench/modelbench.h"
+#include "kernels/kern_internal.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
 #include "kerntest.h"
@@ -104,6 +105,8 @@ static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool
     float *deq;
     uint8_t *w = make_kq(r, dt, n, d, &deq, (long)(s1c_rng_u64(r) % 4));
     float *x = kt_randv(r, (size_t)M * n, 1.0f);
+    for (int t = 1; t < M; t += 2) /* every other row's blocks at +-127: the integer sums' worst case */
+        for (int i = 0; i < n; i++) x[(size_t)t * n + i] = s1c_rng_u64(r) & 1 ? 1.0f : -1.0f;
     kern_packed *p;
     s1c_err err;
     assert_int_equal(kern_pack(&p, w, dt, n, d, 0, &err), 0);
@@ -125,21 +128,29 @@ static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool
     free(w), free(deq), free(x), free(ref), free(one), free(two), free(row);
 }
 
+/* Under each family that packs K-quants: avx512 (VNNI), avx2 with AVX-VNNI where the CPU has it and
+ * avx2 without (packed_avx2.c). */
 static void test_packed_vs_ref(void **state) {
     (void)state;
-    assert_int_equal(kern_select("avx512") == 0 ? 0 : kern_select("auto"), 0);
     s1c_pool *pool2 = kt_pool(2);
-    s1c_rng r;
-    s1c_rng_seed(&r, 11);
     /* odd output counts (partial panels), k of 1..17 super-blocks, every tile height */
     static const int shapes[][3] = {{1, 256, 1}, {1, 256, 17}, {2, 512, 33}, {3, 768, 16}, {4, 1024, 15}, {5, 256, 47},
                                     {7, 1280, 31}, {13, 512, 49}, {1, 4352, 37}, {40, 256, 19}, {17, 2048, 9}, {6, 4096, 33}};
+    static const struct { const char *family; int vnni; } runs[] = {{"avx512", -1}, {"avx2", 1}, {"avx2", 0}};
     int done = 0;
-    for (int ti = 0; ti < 3; ti++) {
-        if (!kt_have_packed(ktypes[ti])) continue;
-        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) check_packed(&r, ktypes[ti], shapes[s][0], shapes[s][1], shapes[s][2], pool2);
-        done++;
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+        if (kern_select(runs[k].family) != 0) continue;
+        if (!pk_avx2_vnni(runs[k].vnni) && runs[k].vnni == 1) continue; /* no AVX-VNNI here */
+        s1c_rng r;
+        s1c_rng_seed(&r, 11);
+        for (int ti = 0; ti < 3; ti++) {
+            if (!kt_have_packed(ktypes[ti])) continue;
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) check_packed(&r, ktypes[ti], shapes[s][0], shapes[s][1], shapes[s][2], pool2);
+            done++;
+        }
     }
+    pk_avx2_vnni(-1);
+    kern_select("auto");
     if (!done) print_message("no packed K-quant kernels on this CPU: reference only\n");
     s1c_pool_free(pool2);
 }
