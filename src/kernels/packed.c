@@ -81,8 +81,7 @@ static pk_family packer(void) {
  * (Skylake-SP/X: no vpdpbusd for the AVX-512 tiles). */
 static bool avx2_tiles(int dtype) {
     pk_family f = packer();
-    bool q = dtype == S1C_Q8_0 || dtype == S1C_Q4_0 || kern_is_kquant_dtype(dtype);
-    return f == PK_AVX2 || (f == PK_AVX512 && q && !kern_avx512vnni_supported());
+    return f == PK_AVX2 || (f == PK_AVX512 && kern_is_qmatmul_dtype(dtype) && !kern_avx512vnni_supported());
 }
 
 /* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
@@ -118,22 +117,10 @@ static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 static bool family_packs(int dtype, bool bf16_dot) {
     pk_family f = packer();
-    if (f == PK_AVX2)
-        return dtype == S1C_F32 || (dtype == S1C_BF16 && !bf16_dot) || dtype == S1C_Q8_0 || dtype == S1C_Q4_0 || kern_is_kquant_dtype(dtype);
+    if (f == PK_AVX2) return dtype == S1C_F32 || (dtype == S1C_BF16 && !bf16_dot) || kern_is_qmatmul_dtype(dtype);
     if (f != PK_AVX512) return false;
-    switch (dtype) {
-    case S1C_F32: return true;
-    case S1C_BF16: return !bf16_dot || kern_avx512bf16_supported();
-    case S1C_Q8_0:
-    case S1C_Q4_0:
-    case S1C_Q4_K:
-    case S1C_Q5_K:
-    case S1C_Q6_K: return true; /* without VNNI: avx2_tiles */
-    case S1C_Q4_1:
-    case S1C_Q5_0:
-    case S1C_Q5_1: return kern_avx512vnni_supported();
-    default: return false;
-    }
+    if (dtype == S1C_BF16) return !bf16_dot || kern_avx512bf16_supported();
+    return dtype == S1C_F32 || kern_is_qmatmul_dtype(dtype); /* quantized without VNNI: avx2_tiles */
 }
 
 bool kern_packs_bf16_dot(void) { return family_packs(S1C_BF16, true); }

@@ -176,6 +176,13 @@ INL __m256i kq_high8(const uint8_t *bits, const int KT, const int z, const int h
     return s > 0 ? _mm256_slli_epi16(v, s) : s < 0 ? _mm256_srli_epi16(v, -s) : v;
 }
 
+/* The fifth bits of value vector z, nibble h (bit 2z+h of each byte of Q5_x's bit-plane half),
+ * moved to bit 4 (as packed_avx512.c's q5x_high). */
+INL __m256i q5x_high8(__m256i bits, const int z, const int h) {
+    const int s = 4 - (2 * z + h);
+    return s > 0 ? _mm256_slli_epi16(bits, s) : s < 0 ? _mm256_srli_epi16(bits, -s) : bits;
+}
+
 /* The Q8_0 / Q4_0 tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd
  * (packed_avx2_q.h; the same integers, so the same bits). */
 #define QV 0
@@ -211,8 +218,10 @@ void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) {
         (dtype == S1C_F32 ? f32_rows : bf16w_rows)(t, mr, nv);
         return;
     }
-    bool v = use_vnni(), kq = kern_is_kquant_dtype(dtype);
-    void (*f)(const pk_tile *, int, int, int) = kq ? (v ? kq_rows_vnni : kq_rows) : (v ? q0_rows_vnni : q0_rows);
+    bool v = use_vnni();
+    void (*f)(const pk_tile *, int, int, int) = kern_is_kquant_dtype(dtype) ? (v ? kq_rows_vnni : kq_rows)
+                                                : kern_is_q5x_dtype(dtype)   ? (v ? q5x_rows_vnni : q5x_rows)
+                                                                             : (v ? q0_rows_vnni : q0_rows);
     f(t, dtype, mr, 0);
     if (mr == 1 || t->cols <= 8) return;
     pk_tile second = *t; /* the slice's share of the next one was asked for by the first half */

@@ -347,4 +347,130 @@ static QT void QN(kq_rows)(const pk_tile *t, int dtype, int mr, int h0) {
 #undef KQ_SHAPES
 }
 
+/* Q4_1 / Q5_0 / Q5_1 (DT) block b's exact integer dots from its pair record rec (packed.c), for MR
+ * rows x halves [H0, H0 + NH): Q5_0's from -16 * sum(x), as the AVX-512 q5x_tile; one row (QV)
+ * keeps the high codes in a second chain (Q4_1's nibbles in place, shifted back). Without VNNI
+ * the int16 sums stay within range: Q4_1's eight products of codes <= 15, Q5_x's four per nibble
+ * half (codes <= 31: 31496). */
+INLQ void QN(q5x_block)(const pk_tile *t, const uint8_t *rec, int b, const int DT, const int MR, const int H0, const int NH,
+                        __m256i ia[4][2]) {
+    const int nb = t->ldx / 32, j = b & 1, c = (b | 1) < nb ? 2 : 1; /* an odd count's last block: a record alone */
+    const bool five = q5x_has_bits(DT);
+    const __m256i low4 = _mm256_set1_epi8(0x0f), bit4 = _mm256_set1_epi8(0x10);
+    __m256i ib[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++) {
+        __m256i s0 = DT == S1C_Q5_0 ? _mm256_set1_epi32(-16 * t->xs[(size_t)r * nb + b]) : _mm256_setzero_si256();
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) ia[r][h] = s0;
+    }
+#if !QV
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a16[4][2], b16[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) a16[r][h] = b16[r][h] = _mm256_setzero_si256();
+#endif
+#pragma GCC unroll 4
+    for (int z = 0; z < 4; z++) {
+        __m256i lo[2], hi[2];
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            const size_t half = 32 * (size_t)(H0 + h);
+            __m256i raw = _mm256_loadu_si256((const __m256i *)(rec + q5x_values_at(DT, c, j) + (size_t)z * 64 + half));
+            lo[h] = _mm256_and_si256(raw, low4);
+            if (QV && !five && MR == 1) hi[h] = _mm256_andnot_si256(low4, raw);
+            else hi[h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+            if (five) {
+                __m256i bits = _mm256_loadu_si256((const __m256i *)(rec + q5x_bits_at(DT, c, j) + half));
+                lo[h] = _mm256_or_si256(lo[h], _mm256_and_si256(q5x_high8(bits, z, 0), bit4));
+                hi[h] = _mm256_or_si256(hi[h], _mm256_and_si256(q5x_high8(bits, z, 1), bit4));
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; r++) {
+            const int8_t *x = t->xq + (size_t)r * t->ldx + (size_t)b * 32 + 4 * z;
+            __m256i xl = _mm256_set1_epi32(load4(x)), xh = _mm256_set1_epi32(load4(x + 16));
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++) {
+#if QV
+                ia[r][h] = _mm256_dpbusd_avx_epi32(ia[r][h], lo[h], xl);
+                if (MR == 1) ib[h] = _mm256_dpbusd_avx_epi32(ib[h], hi[h], xh);
+                else ia[r][h] = _mm256_dpbusd_avx_epi32(ia[r][h], hi[h], xh);
+#else
+                __m256i pl = _mm256_maddubs_epi16(lo[h], xl), ph = _mm256_maddubs_epi16(hi[h], xh);
+                if (five) {
+                    a16[r][h] = _mm256_add_epi16(a16[r][h], pl);
+                    b16[r][h] = _mm256_add_epi16(b16[r][h], ph);
+                } else {
+                    a16[r][h] = _mm256_add_epi16(a16[r][h], _mm256_add_epi16(pl, ph));
+                }
+#endif
+            }
+        }
+    }
+#if QV
+    if (MR == 1)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) ia[0][h] = _mm256_add_epi32(ia[0][h], five ? ib[h] : _mm256_srai_epi32(ib[h], 4));
+#else
+    (void)ib;
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            ia[r][h] = _mm256_add_epi32(ia[r][h], _mm256_madd_epi16(a16[r][h], ones));
+            if (five) ia[r][h] = _mm256_add_epi32(ia[r][h], _mm256_madd_epi16(b16[r][h], ones));
+        }
+#endif
+}
+
+/* MR rows x halves [H0, H0 + NH) of one panel of Q4_1 / Q5_0 / Q5_1 over blocks [k0, k1):
+ * q5x_block's integers, then the AVX-512 q5x_tile's float steps lane by lane: bitwise the
+ * reference. */
+INLQ void QN(q5x_tile)(const pk_tile *t, const int DT, const int MR, const int H0, const int NH) {
+    __m256 acc[4][2];
+    __m256i m[2];
+    ACC2_START(acc, m, MR, H0, NH, t);
+    const int nb = t->ldx / 32;
+    const bool has_min = q5x_has_min(DT);
+    const size_t pair = q5x_rec_bytes(DT, 2);
+    pf_cursor pf = pf_start(&t->pf);
+    for (int b = t->k0; b < t->k1; b++) {
+        pf_step(&pf);
+        const uint8_t *rec = t->pw + (size_t)(b >> 1) * pair;
+        const int j = b & 1, c = (b | 1) < nb ? 2 : 1;
+        __m256i ia[4][2];
+        QN(q5x_block)(t, rec, b, DT, MR, H0, NH, ia);
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++) {
+            const size_t half = 16 * (size_t)(H0 + h);
+            __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rec + 32 * (size_t)j + half)));
+            __m256 wm = has_min ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(rec + q5x_m_at(c, j) + half))) : ws;
+#pragma GCC unroll 4
+            for (int r = 0; r < MR; r++) {
+                __m256 f = _mm256_mul_ps(ws, _mm256_set1_ps(t->xd[(size_t)r * nb + b]));
+                acc[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[r][h]), f, acc[r][h]);
+                if (has_min) acc[r][h] = _mm256_fnmadd_ps(wm, _mm256_set1_ps(t->xm[(size_t)r * nb + b]), acc[r][h]);
+            }
+        }
+    }
+    ACC2_STORE(acc, m, MR, H0, NH, t);
+}
+
+static QT void QN(q5x_rows)(const pk_tile *t, int dtype, int mr, int h0) {
+#define Q5X_SHAPES(D)                                                                                     \
+    switch (mr) {                                                                                         \
+    case 1: QN(q5x_tile)(t, D, 1, 0, 2); break;                                                          \
+    case 2: QN(q5x_tile)(t, D, 2, h0, 1); break;                                                         \
+    case 3: QN(q5x_tile)(t, D, 3, h0, 1); break;                                                         \
+    default: QN(q5x_tile)(t, D, 4, h0, 1); break;                                                        \
+    }
+    if (dtype == S1C_Q4_1) { Q5X_SHAPES(S1C_Q4_1) }
+    else if (dtype == S1C_Q5_0) { Q5X_SHAPES(S1C_Q5_0) }
+    else { Q5X_SHAPES(S1C_Q5_1) }
+#undef Q5X_SHAPES
+}
+
 #undef INLQ

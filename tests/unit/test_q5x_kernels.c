@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "bench/modelbench.h"
+#include "kernels/kern_internal.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
 #include "kerntest.h"
@@ -113,6 +114,8 @@ static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool
     float *deq;
     uint8_t *w = make_w(r, dt, n, d, &deq);
     float *x = kt_randv(r, (size_t)M * n, 1.0f);
+    for (int t = 1; t < M; t += 2) /* every other row's blocks at +-127: the integer sums' worst case */
+        for (int i = 0; i < n; i++) x[(size_t)t * n + i] = s1c_rng_u64(r) & 1 ? 1.0f : -1.0f;
     memset(x + (size_t)(M - 1) * n, 0, 32 * sizeof(float)); /* an all-zero activation block: scale 0 */
     kern_packed *p;
     s1c_err err;
@@ -141,33 +144,41 @@ static void check_packed(s1c_rng *r, int dt, int M, int n, int d, s1c_pool *pool
     free(w), free(deq), free(x), free(ref), free(one), free(two), free(row);
 }
 
+/* Under each family that packs them: avx512 (VNNI), avx2 with AVX-VNNI where the CPU has it and
+ * avx2 without (packed_avx2.c). */
 static void test_packed_vs_ref(void **state) {
     (void)state;
-    assert_int_equal(kern_select("avx512") == 0 ? 0 : kern_select("auto"), 0);
-    bool any = false;
-    for (int ti = 0; ti < 3; ti++) any = any || kt_have_packed(qtypes[ti]);
-    if (!any) {
+    static const struct { const char *family; int vnni; } runs[] = {{"avx512", -1}, {"avx2", 1}, {"avx2", 0}};
+    s1c_pool *pool2 = kt_pool(2), *pool3 = kt_pool(3);
+    int done = 0;
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+        if (kern_select(runs[k].family) != 0 || !kt_have_packed(S1C_Q5_0)) continue;
+        if (!pk_avx2_vnni(runs[k].vnni) && runs[k].vnni == 1) continue; /* no AVX-VNNI here */
+        done++;
+        s1c_rng r;
+        s1c_rng_seed(&r, 11);
+        /* the 0.5B shapes' k (896, 4864), odd block counts, odd output counts (partial panels),
+         * every tile height; then random shapes */
+        static const int fixed[][3] = {{1, 896, 37}, {1, 4864, 17}, {4, 896, 33}, {1, 32, 1}, {3, 96, 15}, {40, 160, 19}, {13, 1056, 7}, {6, 4864, 3}};
+        for (int ti = 0; ti < 3; ti++) {
+            int dt = qtypes[ti];
+            for (size_t s = 0; s < sizeof fixed / sizeof *fixed; s++) check_packed(&r, dt, fixed[s][0], fixed[s][1], fixed[s][2], pool2, pool3);
+            for (int k2 = 0; k2 < 8; k2++) {
+                int M = 1 + (int)(s1c_rng_u64(&r) % 40), n = 32 * (1 + (int)(s1c_rng_u64(&r) % 152)), d = 1 + (int)(s1c_rng_u64(&r) % 80);
+                if (d % 16 == 0) d++;
+                if (k2 < 3) M = 1; /* decode's tiles */
+                check_packed(&r, dt, M, n, d, pool2, pool3);
+            }
+        }
+    }
+    pk_avx2_vnni(-1);
+    kern_select("auto");
+    s1c_pool_free(pool2);
+    s1c_pool_free(pool3);
+    if (!done) {
         print_message("no packed Q4_1/Q5_x kernels on this CPU: reference only\n");
         skip();
     }
-    s1c_pool *pool2 = kt_pool(2), *pool3 = kt_pool(3);
-    s1c_rng r;
-    s1c_rng_seed(&r, 11);
-    /* the 0.5B shapes' k (896, 4864), odd block counts, odd output counts (partial panels), every
-     * tile height; then random shapes */
-    static const int fixed[][3] = {{1, 896, 37}, {1, 4864, 17}, {4, 896, 33}, {1, 32, 1}, {3, 96, 15}, {40, 160, 19}, {13, 1056, 7}, {6, 4864, 3}};
-    for (int ti = 0; ti < 3; ti++) {
-        int dt = qtypes[ti];
-        for (size_t s = 0; s < sizeof fixed / sizeof *fixed; s++) check_packed(&r, dt, fixed[s][0], fixed[s][1], fixed[s][2], pool2, pool3);
-        for (int k = 0; k < 8; k++) {
-            int M = 1 + (int)(s1c_rng_u64(&r) % 40), n = 32 * (1 + (int)(s1c_rng_u64(&r) % 152)), d = 1 + (int)(s1c_rng_u64(&r) % 80);
-            if (d % 16 == 0) d++;
-            if (k < 3) M = 1; /* decode's tiles */
-            check_packed(&r, dt, M, n, d, pool2, pool3);
-        }
-    }
-    s1c_pool_free(pool2);
-    s1c_pool_free(pool3);
 }
 
 /* The unpacked path of every family (kern_matmul, kern_matmul_mt) is the reference's rows. */
