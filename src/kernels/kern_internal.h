@@ -136,13 +136,20 @@ static inline void pf_step(pf_cursor *c) {
  * are harmless. */
 enum { OUT_AHEAD = 144 };
 
-/* One row's tile (decode) streams its panel from memory with nothing else to hide the latency:
- * it asks for the lines 4 KiB ahead of the block it reads (into the next panel near the end,
- * usually this thread's next). With a scale line before every two blocks' values (the pair
- * records) and without this, Q8_0 decode from memory was ~10% slower than with the scales apart
- * (bench_packed packed_cold 1 row); with it Q8_0 decode is as before and Q4_0's ~10% faster
- * (s1c bench --only decode, 4 interleaved rounds: 161-165 -> 176-182 tok/s). */
-enum { Q0_DECODE_AHEAD = 4096 };
+/* One row's quantized tile (decode) streams its panel from memory with nothing else to hide the
+ * latency: per block it asks for the lines DECODE_AHEAD bytes past the block's share of the
+ * panel (into the next panel near the end, usually this thread's next). bench_packed packed_cold,
+ * one row, one thread, GB/s (AVX-512; 1536 x 8960 K-quants, 896 x 4864 others): no prefetch /
+ * 4 KiB / 8 KiB ahead: Q6_K 16-17 / 37-39 / 41-43, Q4_K 25-26 / 36-40 / 42-44, Q5_0 27-33 / 34-38
+ * / 37-42; Q8_0 and Q4_0 (4 KiB until 2026-11-27) 38-40 and 35-38 -> 38-44 and 40-44 at 8 KiB; 12
+ * KiB as 8, 16-24 KiB less. Whole model, 2 threads, interleaved rounds (s1c bench --only decode):
+ * Q4_K_M 0.5B 102-131 -> 118-169 tok/s (3 rounds), Q8_0 / Q4_0 ahead of 4 KiB in each of 4 rounds. */
+enum { DECODE_AHEAD = 8192 };
+
+/* The prefetch for a block's `bytes` at `at` (decode). */
+static inline void decode_ahead(const uint8_t *at, size_t bytes) {
+    for (size_t l = 0; l < (bytes + 63) / 64; l++) __builtin_prefetch(at + DECODE_AHEAD + 64 * l, 0, 3);
+}
 
 /* The packed multi-row kernels (packed_avx512.c, packed_avx2.c; see kern_pack in kernels.h). pw: the tile's
  * first panel; pstride: bytes from one panel to the next. Rows t of the activations: x (f32), xb (bf16

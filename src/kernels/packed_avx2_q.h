@@ -154,9 +154,7 @@ INLQ void QN(q_tile)(const pk_tile *t, const bool Q4, const int MR, const int H0
     for (int b = t->k0; b < t->k1; b++) {
         pf_step(&pf);
         const uint8_t *wb = t->pw + q0_block_at(Q4, b) + 32 * H0, *sb = t->pw + q0_scales_at(Q4, b) + 16 * H0;
-        if (MR == 1) /* decode: Q0_DECODE_AHEAD; a block's share of its record, rounded up to lines */
-            for (int l = 0; l < (int)((q0_blk_bytes(Q4) + 32 + 63) / 64); l++)
-                __builtin_prefetch(wb + Q0_DECODE_AHEAD + 64 * l, 0, 3);
+        if (MR == 1) decode_ahead(wb, q0_blk_bytes(Q4) + 32); /* a block's share of its record */
         __m256i ia[4][2];
         if (Q4) QN(q4_block)(t, wb, b, MR, NH, ia);
         else QN(q8_block)(t, wb, b, MR, NH, ia);
@@ -295,6 +293,7 @@ INLQ void QN(kq_tile)(const pk_tile *t, const int KT, const int MR, const int H0
         pf_step(&pf);
         const uint8_t *base = t->pw + (size_t)(b >> 3) * rec;
         const int j = b & 7;
+        if (MR == 1) decode_ahead(base + (size_t)j * (rec / 8), rec / 8); /* a block's share of the record */
         if (j == 0 || b == t->k0)
 #pragma GCC unroll 2
             for (int h = 0; h < NH; h++) {
@@ -441,6 +440,7 @@ INLQ void QN(q5x_tile)(const pk_tile *t, const int DT, const int MR, const int H
         pf_step(&pf);
         const uint8_t *rec = t->pw + (size_t)(b >> 1) * pair;
         const int j = b & 1, c = (b | 1) < nb ? 2 : 1;
+        if (MR == 1) decode_ahead(rec + (size_t)j * (pair / 2), pair / 2); /* a block's share of the record */
         __m256i ia[4][2];
         QN(q5x_block)(t, rec, b, DT, MR, H0, NH, ia);
 #pragma GCC unroll 2

@@ -134,9 +134,7 @@ INL void q_tile(const pk_tile *t, const bool Q4, const int MR, const int NV) {
     for (int b = t->k0; b < t->k1; b++) {
         pf_step(&pf);
         const uint8_t *wb = t->pw + q0_block_at(Q4, b), *sb = t->pw + q0_scales_at(Q4, b);
-        if (MR == 1) /* decode: see Q0_DECODE_AHEAD; a block's share of its record, rounded up to lines */
-            for (int l = 0; l < (int)((q0_blk_bytes(Q4) + 32 + 63) / 64); l++)
-                _mm_prefetch((const char *)(wb + Q0_DECODE_AHEAD + 64 * l), _MM_HINT_T0);
+        if (MR == 1) decode_ahead(wb, q0_blk_bytes(Q4) + 32); /* a block's share of its record */
         __m512i ia[4][3];
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
@@ -239,6 +237,7 @@ INL void kq_tile(const pk_tile *t, const int KT, const int MR, const int NV) {
         pf_step(&pf);
         const size_t sbo = (size_t)(b >> 3) * rec;
         const int j = b & 7;
+        if (MR == 1) decode_ahead(t->pw + sbo + (size_t)j * (rec / 8), rec / 8); /* a block's share of the record */
         if (j == 0 || b == t->k0) {
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++) {
@@ -347,6 +346,7 @@ INL void q5x_tile(const pk_tile *t, const int DT, const int MR, const int NV) {
         pf_step(&pf);
         const uint8_t *rec = t->pw + (size_t)(b >> 1) * pair;
         const int j = b & 1, c = (b | 1) < nb ? 2 : 1; /* an odd count's last block: a record alone */
+        if (MR == 1) decode_ahead(rec + (size_t)j * (pair / 2), pair / 2); /* a block's share of the record */
         __m512i ia[4][3], ib[3];
 #pragma GCC unroll 4
         for (int r = 0; r < MR; r++) {
