@@ -168,26 +168,22 @@ INL void bf16w_tile(const pk_tile *t, const int MR, const int NV) {
 SHAPES_F2(f32, f32_tile)
 SHAPES_F2(bf16w, bf16w_tile)
 
-/* The high bits (BITS 5: Q5_x's and Q5_K's fifth, 6: Q6_K's two) for value vector z, nibble h,
- * moved to bit 4 (and 5) of each byte, from the half of the bit-plane(s) at bits (packed.c's
- * layouts; packed_avx512.c's kq_high and q5x_high). */
-INL __m256i kq_high8(const uint8_t *bits, const int BITS, const int z, const int h) {
-    const int s = BITS == 5 ? 4 - (2 * z + h) : 4 - 2 * (2 * (z % 2) + h);
-    const __m256i v = _mm256_loadu_si256((const __m256i *)(bits + (BITS == 5 ? 0 : 64 * (z / 2))));
+/* Q5_K's / Q6_K's high bits for value vector z, nibble h, moved to bit 4 (and 5) of each byte,
+ * from the half of the bit-plane at bits (packed.c's layout; as packed_avx512.c's kq_high). */
+INL __m256i kq_high8(const uint8_t *bits, const int KT, const int z, const int h) {
+    const int s = KT == 5 ? 4 - (2 * z + h) : 4 - 2 * (2 * (z % 2) + h);
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(bits + (KT == 5 ? 0 : 64 * (z / 2))));
     return s > 0 ? _mm256_slli_epi16(v, s) : s < 0 ? _mm256_srli_epi16(v, -s) : v;
 }
 
-/* Where block b of a quantized panel keeps its parts (packed.c's layouts; half 0's offsets). */
-typedef struct qblock {
-    const uint8_t *values; /* the codes' 4 x 64-byte vectors (Q8_0: 8) */
-    const uint8_t *bits;   /* Q5_x / Q5_K: the fifth bits' plane; Q6_K: its two planes */
-    const uint8_t *scales; /* Q8_0..Q5_1: the block's [16] f16 d; K-quants: its u8 (Q6_K i8) scales */
-    const uint8_t *mins;   /* Q4_1 / Q5_1: [16] f16 m; Q4_K / Q5_K: u8 m */
-    const uint8_t *from;   /* the block's share of the panel (decode_ahead) */
-    size_t bytes;
-} qblock;
+/* The fifth bits of value vector z, nibble h (bit 2z+h of each byte of Q5_x's bit-plane half),
+ * moved to bit 4 (as packed_avx512.c's q5x_high). */
+INL __m256i q5x_high8(__m256i bits, const int z, const int h) {
+    const int s = 4 - (2 * z + h);
+    return s > 0 ? _mm256_slli_epi16(bits, s) : s < 0 ? _mm256_srli_epi16(bits, -s) : bits;
+}
 
-/* The quantized tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd
+/* The Q8_0 / Q4_0 tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd
  * (packed_avx2_q.h; the same integers, so the same bits). */
 #define QV 0
 #define QT T2
@@ -222,7 +218,10 @@ void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv) {
         (dtype == S1C_F32 ? f32_rows : bf16w_rows)(t, mr, nv);
         return;
     }
-    void (*f)(const pk_tile *, int, int, int) = use_vnni() ? qrows_vnni : qrows;
+    bool v = use_vnni();
+    void (*f)(const pk_tile *, int, int, int) = kern_is_kquant_dtype(dtype) ? (v ? kq_rows_vnni : kq_rows)
+                                                : kern_is_q5x_dtype(dtype)   ? (v ? q5x_rows_vnni : q5x_rows)
+                                                                             : (v ? q0_rows_vnni : q0_rows);
     f(t, dtype, mr, 0);
     if (mr == 1 || t->cols <= 8) return;
     pk_tile second = *t; /* the slice's share of the next one was asked for by the first half */
