@@ -1,6 +1,8 @@
 /* Machine limits by fixed methods (limits.h). */
 #include "limits.h"
 
+#include "kernels/kern_internal.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -236,6 +238,44 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static double loop_int8(l
 #undef INIT
 #undef OPER
 #undef ADD
+
+#define V __m256i
+#define INIT(i) _mm256_set1_epi32(i)
+#define OPER(a, x, y) _mm256_dpbusd_avx_epi32(a, x, y)
+#define ADD _mm256_add_epi32
+__attribute__((target("avx2,avxvnni"))) static double loop_int8_avxvnni(long iters) {
+    __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2), s = _mm256_setzero_si256();
+    CHAINS12(DECL)
+    for (long k = 0; k < iters; k++) { CHAINS12(STEP) }
+    CHAINS12(SUM)
+    volatile int sink = _mm256_extract_epi32(s, 0);
+    (void)sink;
+    return 2.0 * 32 * 12 * (double)iters;
+}
+#undef OPER
+
+/* AVX2 without VNNI: the packed tiles' step for 32 u8 x s8 products, vpmaddubsw then vpmaddwd
+ * into an add (for Q8_0 a vpsignb too, left out: a ceiling). The products' inputs pass through an
+ * empty asm each step so that the compiler neither hoists nor merges them. */
+#define OPER(a, x, y) _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones))
+__attribute__((target("avx2"))) static double loop_int8_avx2(long iters) {
+    __m256i x = _mm256_set1_epi8(3), y = _mm256_set1_epi8(-2), s = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi16(1);
+    CHAINS12(DECL)
+    for (long k = 0; k < iters; k++) {
+#define STEP_OPAQUE(i) __asm__ volatile("" : "+x"(x)); a##i = OPER(a##i, x, y);
+        CHAINS12(STEP_OPAQUE)
+#undef STEP_OPAQUE
+    }
+    CHAINS12(SUM)
+    volatile int sink = _mm256_extract_epi32(s, 0);
+    (void)sink;
+    return 2.0 * 32 * 12 * (double)iters;
+}
+#undef V
+#undef INIT
+#undef OPER
+#undef ADD
 #endif
 
 static double loop_f32_scalar(long iters) {
@@ -270,10 +310,19 @@ static double run_peak(s1c_pool *pool, double (*loop)(long)) {
     return (double)T * loop(1) * PEAK_ITERS / best; /* loop(1): the operations of one iteration */
 }
 
+/* The peaks follow the kernel family in use (kern_name: S1C_KERNELS or the CPU's best), since a
+ * fraction of a peak the kernels cannot reach says nothing: with avx2 (a laptop, or
+ * S1C_KERNELS=avx2 here) f32 is 256-bit FMA, bf16 none (its weights are widened to f32: the f32
+ * peak serves), int8 the AVX2 tiles' instructions. */
+static bool family_is(const char *name) { return strcmp(kern_name(), name) == 0; }
+
 double bench_peak_f32(s1c_pool *pool, const char **isa) {
 #if HAVE_X86
-    if (__builtin_cpu_supports("avx512f")) { if (isa) *isa = "avx512"; return run_peak(pool, loop_f32_avx512); }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) { if (isa) *isa = "avx2"; return run_peak(pool, loop_f32_avx2); }
+    if (family_is("avx512") && __builtin_cpu_supports("avx512f")) { if (isa) *isa = "avx512"; return run_peak(pool, loop_f32_avx512); }
+    if (!family_is("ref") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        if (isa) *isa = "avx2";
+        return run_peak(pool, loop_f32_avx2);
+    }
 #endif
     if (isa) *isa = "scalar";
     return run_peak(pool, loop_f32_scalar);
@@ -281,15 +330,24 @@ double bench_peak_f32(s1c_pool *pool, const char **isa) {
 
 double bench_peak_bf16(s1c_pool *pool) {
 #if HAVE_X86
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) return run_peak(pool, loop_bf16);
+    if (family_is("avx512") && kern_avx512bf16_supported()) return run_peak(pool, loop_bf16);
 #endif
     (void)pool;
     return 0;
 }
 
-double bench_peak_int8(s1c_pool *pool) {
+double bench_peak_int8(s1c_pool *pool, const char **isa) {
+    if (isa) *isa = "none";
 #if HAVE_X86
-    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni")) return run_peak(pool, loop_int8);
+    if (family_is("avx512") && kern_avx512vnni_supported()) {
+        if (isa) *isa = "avx512vnni";
+        return run_peak(pool, loop_int8);
+    }
+    /* the avx2 family's tiles, and an AVX-512 CPU's without VNNI (packed.c: avx2_tiles) */
+    if (!family_is("ref") && kern_avx2_supported()) {
+        if (isa) *isa = kern_cpu_has_avxvnni() ? "avxvnni" : "avx2";
+        return run_peak(pool, kern_cpu_has_avxvnni() ? loop_int8_avxvnni : loop_int8_avx2);
+    }
 #endif
     (void)pool;
     return 0;
@@ -300,5 +358,5 @@ void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int 
     l->read_bytes_s = bench_read_bandwidth(pool, bw_bytes, bw_reps);
     l->f32_flops = bench_peak_f32(pool, &l->isa);
     l->bf16_flops = bench_peak_bf16(pool);
-    l->int8_ops = bench_peak_int8(pool);
+    l->int8_ops = bench_peak_int8(pool, &l->int8_isa);
 }

@@ -16,7 +16,8 @@
  * (4 x heads x head_dim x context per layer), bytes = the matrices at their stored size
  * (file bytes: a quantized file counts its blocks even while the loader widens them) + the K/V
  * each row reads (f32 cache). The peak is the one of the weights' type: f32/f16 -> FMA,
- * bf16 -> BF16 dot, quantized -> int8 VNNI (the FMA peak where the CPU lacks one). */
+ * bf16 -> BF16 dot, quantized -> int8 dot (limits.h: each with the kernel family's instructions;
+ * the FMA peak where the family has none). */
 #ifndef S1C_BENCH_MODELBENCH_H
 #define S1C_BENCH_MODELBENCH_H
 

@@ -14,7 +14,8 @@
 static const char *bench_help =
     "usage: s1c bench [--model PATH] [--json] [options]\n"
     "\n"
-    "Measures the machine (memory read bandwidth; f32 FMA, bf16 dot and int8 VNNI peaks) and then,\n"
+    "Measures the machine (memory read bandwidth; f32 FMA, bf16 dot and int8 dot peaks, with the\n"
+    "instructions of the kernel family in use) and then,\n"
     "for each weight type, prefill, decode, decode at a long context, batched decode and a\n"
     "training step, each as tok/s, the machine's limit for it (a roofline of FLOPs and bytes per\n"
     "token) and the fraction reached. Without --model, a model of the preset's shape with random\n"
@@ -82,12 +83,14 @@ static void emit(void *user, const bench_result *r) {
 
 static void print_machine(const bench_limits *l, bool json) {
     if (json)
-        printf("{\"name\":\"machine\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",\"read_gb_s\":%.2f,\"f32_gflops\":%.1f,"
-               "\"bf16_gflops\":%.1f,\"int8_gops\":%.1f}\n",
-               l->threads, kern_name(), l->isa, l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->bf16_flops / 1e9, l->int8_ops / 1e9);
+        printf("{\"name\":\"machine\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",\"int8_isa\":\"%s\",\"read_gb_s\":%.2f,"
+               "\"f32_gflops\":%.1f,\"bf16_gflops\":%.1f,\"int8_gops\":%.1f}\n",
+               l->threads, kern_name(), l->isa, l->int8_isa, l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->bf16_flops / 1e9,
+               l->int8_ops / 1e9);
     else
-        printf("machine: %d threads, kernels %s; read %.1f GB/s; f32 FMA %.0f GFLOP/s, bf16 dot %.0f GFLOP/s, int8 VNNI %.0f GOP/s\n",
-               l->threads, kern_name(), l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->bf16_flops / 1e9, l->int8_ops / 1e9);
+        printf("machine: %d threads, kernels %s; read %.1f GB/s; f32 FMA %.0f GFLOP/s (%s), bf16 dot %.0f GFLOP/s, int8 %.0f GOP/s (%s)\n",
+               l->threads, kern_name(), l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->isa, l->bf16_flops / 1e9, l->int8_ops / 1e9,
+               l->int8_isa);
     fflush(stdout);
 }
 

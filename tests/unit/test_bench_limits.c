@@ -2,12 +2,17 @@
  * back positive and finite on one thread and on a pool, for sizes that are not a multiple of the
  * 2 MiB huge-page alignment, and 0 for a buffer under one page. The bounds are loose on purpose
  * (100 MB/s .. 100 TB/s): the figure depends on the machine; what is checked is that every
- * method ran over the whole buffer and timed something. */
+ * method ran over the whole buffer and timed something. The peaks follow the kernel family:
+ * which loop ran under each (ref, avx2, avx512) and that those that ran report a positive,
+ * finite rate and the others 0. */
 #include <math.h>
 #include <stdio.h>
 
 #include "bench/limits.h"
+#include "kernels/kern_internal.h"
 #include "testutil.h"
+
+#include <string.h>
 
 static void check_bw(double bw, const char *what) {
     if (!(isfinite(bw) && bw > 1e8 && bw < 1e14)) fail_msg("%s: read bandwidth %g bytes/s", what, bw);
@@ -25,9 +30,42 @@ static void test_read_bandwidth(void **state) {
     assert_true(bench_read_bandwidth(NULL, 4095, 1) == 0.0);
 }
 
+static void check_rate(double r, const char *what) {
+    if (!(isfinite(r) && r > 1e6 && r < 1e16)) fail_msg("%s: peak %g", what, r);
+}
+
+static void test_peaks_follow_family(void **state) {
+    (void)state;
+    const char *isa, *i8;
+    assert_int_equal(kern_select("ref"), 0);
+    check_rate(bench_peak_f32(NULL, &isa), "ref f32");
+    assert_string_equal(isa, "scalar");
+    assert_true(bench_peak_bf16(NULL) == 0.0 && bench_peak_int8(NULL, &i8) == 0.0);
+    assert_string_equal(i8, "none");
+    if (kern_select("avx2") == 0) {
+        check_rate(bench_peak_f32(NULL, &isa), "avx2 f32");
+        assert_string_equal(isa, "avx2");
+        assert_true(bench_peak_bf16(NULL) == 0.0); /* its BF16 is widened: the f32 peak serves */
+        check_rate(bench_peak_int8(NULL, &i8), "avx2 int8");
+        assert_string_equal(i8, kern_cpu_has_avxvnni() ? "avxvnni" : "avx2");
+    }
+    if (kern_select("avx512") == 0) {
+        check_rate(bench_peak_f32(NULL, &isa), "avx512 f32");
+        assert_string_equal(isa, "avx512");
+        if (kern_avx512bf16_supported()) check_rate(bench_peak_bf16(NULL), "avx512 bf16");
+        double r = bench_peak_int8(NULL, &i8);
+        if (kern_avx512vnni_supported()) {
+            check_rate(r, "avx512 int8");
+            assert_string_equal(i8, "avx512vnni");
+        }
+    }
+    kern_select("auto");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_bandwidth),
+        cmocka_unit_test(test_peaks_follow_family),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
