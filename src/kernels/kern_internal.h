@@ -126,8 +126,8 @@ static inline void pf_step(pf_cursor *c) {
 }
 
 /* A tile's first slice (k0 == 0) asks for output lines for writing (prefetchw) while it
- * computes, those OUT_AHEAD floats further along its rows (about three tiles on: the tiles that follow on this thread, as a thread takes
- * consecutive panels): a wide output (the lm_head's 32 x 151936 logits, 19 MB, far past L2)
+ * computes, those OUT_AHEAD floats further along its rows (about three tiles on: the tiles that
+ * follow on this thread, as a thread takes consecutive panels): a wide output (the lm_head's 32 x 151936 logits, 19 MB, far past L2)
  * otherwise stalls the stores on read-for-ownership misses. Asking for the tile's own lines, as
  * this did at first, came too late: bench_packed packed_cold 896 x 151936, 32 rows, Q8_0, 2
  * threads, 5 interleaved rounds: own lines 1204 GOP/s (median), 1, 2, 3, 4, 6 tiles of 48
@@ -177,13 +177,13 @@ void pk_tile_f32(const pk_tile *t, int mr, int nv);
 void pk_tile_bf16(const pk_tile *t, int mr, int nv);  /* vdpbf16ps on bf16 activations */
 void pk_tile_bf16w(const pk_tile *t, int mr, int nv); /* widened weights, f32 activations */
 void pk_tile_q(const pk_tile *t, int dtype, int mr, int nv);
-/* The avx2 family's tiles (packed_avx2.c): F32 and BF16 widened (1 row x nv 1..4 panels, or mr
- * 2..6 x one panel) the same bits as pk_tile_f32 / pk_tile_bf16w, Q8_0 and Q4_0 (mr 1..4 x one
- * panel) as pk_tile_q. */
+/* The AVX2 tiles (packed_avx2.c): F32 and BF16 widened (1 row x nv 1..4 panels, or mr 2..6 x
+ * one panel) the same bits as pk_tile_f32 / pk_tile_bf16w, every quantized type (mr 1..4 x one
+ * panel) as pk_tile_q / pk_tile_kq / pk_tile_q5x. */
 void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv);
-/* Whether those Q8_0 / Q4_0 tiles use AVX-VNNI: on (1, where the CPU has it), off (0) or as
- * the CPU allows (-1, the default); returns the setting now in force. For tests and benchmarks
- * (both ways give the same bits). */
+/* Whether the quantized ones use AVX-VNNI: on (1, where the CPU has it), off (0) or as the CPU
+ * allows (-1, the default); returns whether they will. For tests and benchmarks (both ways give
+ * the same bits). */
 bool pk_avx2_vnni(int mode);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
@@ -225,8 +225,8 @@ extern const kern_ops kern_ops_ref, kern_ops_avx2, kern_ops_avx512;
 /* F16C (half-precision conversions), read from CPUID: clang's __builtin_cpu_supports has no
  * name for it. */
 bool kern_cpu_has_f16c(void);
-/* AVX-VNNI (ymm vpdpbusd without AVX-512), from CPUID; the avx2 family's packed Q8_0 / Q4_0 tiles
- * use it where present. */
+/* AVX-VNNI (ymm vpdpbusd without AVX-512), from CPUID; the AVX2 packed quantized tiles use it
+ * where present. */
 bool kern_cpu_has_avxvnni(void);
 /* Whether this CPU (and compiler) can run the family. */
 bool kern_avx512_supported(void);

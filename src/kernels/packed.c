@@ -1,6 +1,6 @@
 /* Packed weights for the multi-row kernels (kern_pack in kernels.h): the layouts, the activation
- * preparation and the driver that walks a matmul in register tiles (packed_avx512.c) and splits
- * it over threads.
+ * preparation and the driver that walks a matmul in register tiles (packed_avx512.c,
+ * packed_avx2.c) and splits it over threads.
  *
  * Layouts, for panel p of 16 output rows (rows past d are zero, scale 0):
  *   F32   [n][16] f32                          one zmm per k
@@ -76,9 +76,9 @@ static pk_family packer(void) {
     return strcmp(k, "avx512") == 0 ? PK_AVX512 : strcmp(k, "avx2") == 0 ? PK_AVX2 : PK_NONE;
 }
 
-/* The AVX2 tiles (packed_avx2.c: the same bits as the AVX-512 ones) run the avx2 family's F32,
- * BF16 (widened), Q8_0 and Q4_0, and an AVX-512 CPU's Q8_0 / Q4_0 where it has no VNNI
- * (Skylake-SP/X: no vpdpbusd for the AVX-512 tiles). */
+/* The AVX2 tiles (packed_avx2.c: the same bits as the AVX-512 ones) run everything the avx2
+ * family packs (F32, BF16 widened, every quantized type), and an AVX-512 CPU's quantized types
+ * where it has no VNNI (Skylake-SP/X: no vpdpbusd for the AVX-512 tiles). */
 static bool avx2_tiles(int dtype) {
     pk_family f = packer();
     return f == PK_AVX2 || (f == PK_AVX512 && kern_is_qmatmul_dtype(dtype) && !kern_avx512vnni_supported());

@@ -1,22 +1,26 @@
-/* The packed Q8_0 / Q4_0 tiles with AVX2 (the avx2 family's; packed.c has the layout and the
- * driver). They read the AVX-512 family's panels as they are: a 64-byte vector of a panel (16
- * rows x 4 bytes) is two ymm halves of 8 rows, and a block's [16] f16 scales two halves of 8.
+/* The packed tiles with AVX2 (the avx2 family's; packed.c has the layouts and the driver). They
+ * read the AVX-512 family's panels as they are: a 64-byte vector of a panel (16 rows x 4 bytes,
+ * or one k of 16 f32 rows, or one k-pair of 16 bf16 rows) is two ymm halves of 8 rows, a block's
+ * [16] f16 scales two halves of 8.
  *
- * Per 32-block and output, the exact integer dot of the weights and the 8-bit activations:
+ * F32 and BF16 (widened): one FMA per k in increasing k per output, as the AVX-512 tiles.
+ * Quantized types (packed_avx2_q.h, instantiated below with and without AVX-VNNI): per 32-block
+ * and output the exact integer dot of the weights and the 8-bit activations, e.g.
  *   Q8_0  w = stored byte ^ 0x80 (the panel keeps w + 128 for vpdpbusd); vpmaddubsw on |w| and
  *         x with w's sign (a pair of products within int16: 2 * 128 * 127), vpmaddwd to int32.
  *   Q4_0  vpmaddubsw on the nibbles (0..15) and x, the block's eight results added in int16
  *         (|sum| <= 16 * 15 * 127 = 30480), one vpmaddwd, then -8 * sum(x).
- * then, lane by lane, the AVX-512 tile's float step: acc = fma(float(isum), d_w * d_x, acc). The
- * integer is the AVX-512 tile's (its vpdpbusd on w + 128 with the -128 * sum(x) bias, or on the
- * nibbles with -8 * sum(x), is the same exact sum) and so is every float operation: the two
- * families' packed results are the same bits, for any tile shape or thread split.
+ *   others: unsigned 4 / 5 / 6-bit codes, their int16 sums widened before they could overflow;
+ *   with AVX-VNNI, vpdpbusd as the AVX-512 tiles.
+ * then, lane by lane, the AVX-512 tiles' float steps (for Q8_0/Q4_0 acc = fma(float(isum), d_w *
+ * d_x, acc)). The integer is the AVX-512 tile's (its vpdpbusd on w + 128 with the -128 * sum(x)
+ * bias, or on the nibbles with -8 * sum(x), is the same exact sum) and so is every float
+ * operation: the families' packed results are the same bits, for any tile shape or thread split.
  *
- * Why a packed family for AVX2: the row kernels (qmatmul_avx2.c) hold one row per lane and pay a
+ * Why packed tiles for AVX2: the row kernels (qmatmul_avx2.c) hold one row per lane and pay a
  * reduction across lanes per block and eight rows' scattered reads; here a lane is an output
  * for the whole k range, the block's activations are four-byte broadcasts shared by eight rows,
- * and a batch's weight vectors (and Q4_0's nibble unpacking, Q8_0's |w|) are shared by the
- * tile's rows. */
+ * and a batch's weight vectors (and their unpacking) are shared by the tile's rows. */
 #include "kern_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -183,7 +187,7 @@ INL __m256i q5x_high8(__m256i bits, const int z, const int h) {
     return s > 0 ? _mm256_slli_epi16(bits, s) : s < 0 ? _mm256_srli_epi16(bits, -s) : bits;
 }
 
-/* The Q8_0 / Q4_0 tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd
+/* The quantized tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd
  * (packed_avx2_q.h; the same integers, so the same bits). */
 #define QV 0
 #define QT T2

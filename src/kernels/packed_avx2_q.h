@@ -1,7 +1,9 @@
-/* The packed Q8_0 / Q4_0 tiles of packed_avx2.c, instantiated there twice: QV 0 with AVX2's
- * vpmaddubsw / vpmaddwd, QV 1 with AVX-VNNI's vpdpbusd (QT: the functions' target, QN: their
- * names). Both compute the same exact block integers as the AVX-512 tile, then its float step,
- * so every variant gives the same bits. Not a header for anything else. */
+/* The packed quantized tiles of packed_avx2.c (Q8_0 / Q4_0, the K-quants, Q4_1 / Q5_x),
+ * instantiated there twice: QV 0 with AVX2's vpmaddubsw / vpmaddwd, QV 1 with AVX-VNNI's vpdpbusd
+ * (QT: the functions' target, QN: their names). Both compute the AVX-512 tiles' exact block
+ * integers, then their float steps, so every variant gives the same bits. Not a header for
+ * anything else. (One tile for all the types instead of three compiled to spills and ran 9-22%
+ * slower in batches: tried and reverted, d1db6c3.) */
 #define INLQ static inline __attribute__((always_inline)) QT
 
 #if QV
