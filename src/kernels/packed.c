@@ -125,10 +125,10 @@ static bool family_packs(int dtype, bool bf16_dot) {
 
 bool kern_packs_bf16_dot(void) { return family_packs(S1C_BF16, true); }
 
-static void pack_f32(kern_packed *p) {
+static void pack_f32(kern_packed *p, int p0, int p1) {
     const float *w = p->w;
     float *dst = (float *)p->data;
-    for (int pn = 0; pn < p->panels; pn++)
+    for (int pn = p0; pn < p1; pn++)
         for (int r = 0; r < PANEL; r++) {
             int row = pn * PANEL + r;
             for (int k = 0; k < p->n; k++)
@@ -136,10 +136,10 @@ static void pack_f32(kern_packed *p) {
         }
 }
 
-static void pack_bf16(kern_packed *p) {
+static void pack_bf16(kern_packed *p, int p0, int p1) {
     const uint16_t *w = p->w;
     uint16_t *dst = (uint16_t *)p->data;
-    for (int pn = 0; pn < p->panels; pn++)
+    for (int pn = p0; pn < p1; pn++)
         for (int r = 0; r < PANEL; r++) {
             int row = pn * PANEL + r;
             for (int k = 0; k < 2 * p->steps; k++)
@@ -148,13 +148,13 @@ static void pack_bf16(kern_packed *p) {
         }
 }
 
-static void pack_q(kern_packed *p) {
+static void pack_q(kern_packed *p, int p0, int p1) {
     bool q4 = p->dtype == S1C_Q4_0;
     int nb = p->steps, bbytes = q4 ? 18 : 34, groups = q4 ? 4 : 8;
     size_t row_bytes = (size_t)nb * bbytes;
     const uint8_t *w = p->w;
-    memset(p->data, 0, p->pstride * (size_t)p->panels); /* the lone last block's unused scale half */
-    for (int pn = 0; pn < p->panels; pn++)
+    memset(p->data + (size_t)p0 * p->pstride, 0, p->pstride * (size_t)(p1 - p0)); /* the lone last block's unused scale half */
+    for (int pn = p0; pn < p1; pn++)
         for (int r = 0; r < PANEL; r++) {
             int row = pn * PANEL + r;
             uint8_t *panel = p->data + (size_t)pn * p->pstride;
@@ -175,13 +175,13 @@ static void pack_q(kern_packed *p) {
 /* Q4_1 / Q5_0 / Q5_1 into pair records: a row's block is its f16 d (and m), its fifth bits
  * regrouped as the bit-plane the tile shifts into place, and its 16 nibble bytes as they are.
  * Padding rows (and the odd last block's partner) stay zero. */
-static void pack_q5x(kern_packed *p) {
+static void pack_q5x(kern_packed *p, int p0, int p1) {
     int dt = p->dtype, nb = p->steps;
     bool has_min = q5x_has_min(dt), bits = q5x_has_bits(dt);
     size_t bbytes = (size_t)s1c_dtype_type_size(dt), row_bytes = (size_t)nb * bbytes, qh_at = has_min ? 4 : 2;
     size_t qs_at = qh_at + (bits ? 4 : 0), pair = q5x_rec_bytes(dt, 2);
-    memset(p->data, 0, p->pstride * (size_t)p->panels);
-    for (int pn = 0; pn < p->panels; pn++)
+    memset(p->data + (size_t)p0 * p->pstride, 0, p->pstride * (size_t)(p1 - p0));
+    for (int pn = p0; pn < p1; pn++)
         for (int r = 0; r < PANEL && pn * PANEL + r < p->d; r++) {
             const uint8_t *row = (const uint8_t *)p->w + (size_t)(pn * PANEL + r) * row_bytes;
             for (int b = 0; b < nb; b++) {
@@ -214,12 +214,15 @@ static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
 static void kq_unpack(kq_unpacked *u, const uint8_t *blk, int dtype) {
     if (dtype == S1C_Q6_K) {
+        /* half h, group g (32 codes each): ql's low (g < 2) or high nibbles of 32 bytes, qh's
+         * bits 2g, 2g+1; loops over l alone, which the compiler vectorizes (packing is load time) */
         const uint8_t *ql = blk, *qh = blk + 128;
-        for (int e = 0; e < 256; e++) {
-            int h = e / 128, g = e % 128 / 32, l = e % 32;
-            const uint8_t *L = ql + 64 * h + 32 * (g & 1);
-            u->q[e] = (uint8_t)((g < 2 ? L[l] & 15 : L[l] >> 4) | ((qh[32 * h + l] >> (2 * g)) & 3) << 4);
-        }
+        for (int h = 0; h < 2; h++)
+            for (int g = 0; g < 4; g++) {
+                const uint8_t *L = ql + 64 * h + 32 * (g & 1), *H = qh + 32 * h;
+                uint8_t *q = u->q + 128 * h + 32 * g;
+                for (int l = 0; l < 32; l++) q[l] = (uint8_t)(((g < 2 ? L[l] : L[l] >> 4) & 15) | ((H[l] >> (2 * g)) & 3) << 4);
+            }
         for (int j = 0; j < 8; j++) u->sc[j] = blk[192 + 2 * j], u->m[j] = blk[192 + 2 * j + 1];
         u->d = le16(blk + 208);
         u->dmin = 0;
@@ -227,11 +230,10 @@ static void kq_unpack(kq_unpacked *u, const uint8_t *blk, int dtype) {
     }
     bool q5 = dtype == S1C_Q5_K;
     const uint8_t *qh = blk + 16, *qs = blk + (q5 ? 48 : 16);
-    for (int e = 0; e < 256; e++) {
-        int j = e / 32, l = e % 32;
-        int v = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 15;
-        if (q5) v |= ((qh[l] >> j) & 1) << 4;
-        u->q[e] = (uint8_t)v;
+    for (int j = 0; j < 8; j++) { /* block j: the low (even j) or high nibbles of a pair's 32 bytes */
+        const uint8_t *Q = qs + 32 * (j / 2);
+        uint8_t *q = u->q + 32 * j;
+        for (int l = 0; l < 32; l++) q[l] = (uint8_t)(((Q[l] >> (4 * (j & 1))) & 15) | (q5 ? ((qh[l] >> j) & 1) << 4 : 0));
     }
     for (int j = 0; j < 8; j++) {
         int sc, m;
@@ -255,21 +257,26 @@ static void kq_put_row(uint8_t *rec, int dtype, int r, const kq_unpacked *u) {
         rec[kq_scales_at(j, nbits) + (size_t)r] = u->sc[j];
         rec[kq_scales_at(j, nbits) + 16 + (size_t)r] = u->m[j];
         uint8_t *vals = rec + kq_values_at(j, nbits), *bits = rec + kq_bits_at(j, nbits);
-        for (int k = 0; k < 32; k++) {
-            int v = u->q[32 * j + k], hi = k >= 16, zj = (k % 16) / 4, i = k % 4, pos = 4 * r + i;
-            vals[64 * zj + pos] |= (uint8_t)((v & 15) << (4 * hi));
-            if (dtype == S1C_Q5_K) bits[pos] |= (uint8_t)((v >> 4 & 1) << (2 * zj + hi));
-            if (dtype == S1C_Q6_K) bits[64 * (zj / 2) + pos] |= (uint8_t)((v >> 4 & 3) << (2 * (2 * (zj % 2) + hi)));
-        }
+        const uint8_t *q = u->q + 32 * j;
+        /* byte 4r + i of value vector zj: codes k = 4zj + i (low nibble) and k + 16 (high); each
+         * written once (the bit-planes gather four vectors' bits, hence |=) */
+        for (int zj = 0; zj < 4; zj++)
+            for (int i = 0, pos = 4 * r; i < 4; i++, pos++) {
+                int lo = q[4 * zj + i], hi = q[16 + 4 * zj + i];
+                vals[64 * zj + pos] = (uint8_t)((lo & 15) | (hi & 15) << 4);
+                if (dtype == S1C_Q5_K) bits[pos] |= (uint8_t)((lo >> 4 & 1) << (2 * zj) | (hi >> 4 & 1) << (2 * zj + 1));
+                if (dtype == S1C_Q6_K)
+                    bits[64 * (zj / 2) + pos] |= (uint8_t)((lo >> 4 & 3) << (4 * (zj % 2)) | (hi >> 4 & 3) << (4 * (zj % 2) + 2));
+            }
     }
 }
 
-static void pack_kq(kern_packed *p) {
+static void pack_kq(kern_packed *p, int p0, int p1) {
     int nsb = p->n / 256;
     size_t rec = kq_rec_bytes(p->dtype), row_bytes = (size_t)nsb * (size_t)s1c_dtype_type_size(p->dtype);
-    memset(p->data, 0, p->pstride * (size_t)p->panels);
+    memset(p->data + (size_t)p0 * p->pstride, 0, p->pstride * (size_t)(p1 - p0));
     kq_unpacked u;
-    for (int pn = 0; pn < p->panels; pn++)
+    for (int pn = p0; pn < p1; pn++)
         for (int r = 0; r < PANEL && pn * PANEL + r < p->d; r++) {
             const uint8_t *row = (const uint8_t *)p->w + (size_t)(pn * PANEL + r) * row_bytes;
             for (int sb = 0; sb < nsb; sb++) {
@@ -277,6 +284,30 @@ static void pack_kq(kern_packed *p) {
                 kq_put_row(p->data + (size_t)pn * p->pstride + (size_t)sb * rec, p->dtype, r, &u);
             }
         }
+}
+
+/* Panels [p0, p1) of p from its row-major weights (each panel's bytes written by its own call). */
+static void pack_panels(kern_packed *p, int p0, int p1) {
+    if (p->dtype == S1C_F32) pack_f32(p, p0, p1);
+    else if (p->dtype == S1C_BF16) pack_bf16(p, p0, p1);
+    else if (kern_is_kquant_dtype(p->dtype)) pack_kq(p, p0, p1);
+    else if (kern_is_q5x_dtype(p->dtype)) pack_q5x(p, p0, p1);
+    else pack_q(p, p0, p1);
+}
+
+static void pack_task(void *ctx, int task, int n_tasks) {
+    kern_packed *p = ctx;
+    int per = (p->panels + n_tasks - 1) / n_tasks;
+    if (task * per < p->panels) pack_panels(p, task * per, imin(p->panels, (task + 1) * per));
+}
+
+/* Packing is a model's load time (a 1.5B Q4_K_M: 3.4 s of 3.8 on one thread here): the panels
+ * are independent, so the process-wide pool takes them (matrices under 1 MiB on the caller). */
+static void pack_over_pool(kern_packed *p) {
+    s1c_pool *pool = s1c_pool_global();
+    int T = imin(s1c_pool_threads(pool), PK_MAX_TASKS);
+    if (T > 1 && p->bytes >= (1u << 20)) s1c_pool_run(pool, T, pack_task, p);
+    else pack_panels(p, 0, p->panels);
 }
 
 int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err) {
@@ -306,11 +337,7 @@ int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int fla
     }
     p->data = data;
     p->bytes = data_bytes;
-    if (dtype == S1C_F32) pack_f32(p);
-    else if (dtype == S1C_BF16) pack_bf16(p);
-    else if (kq) pack_kq(p);
-    else if (q5x) pack_q5x(p);
-    else pack_q(p);
+    pack_over_pool(p);
     *out = p;
     return 0;
 }
