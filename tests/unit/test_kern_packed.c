@@ -479,6 +479,9 @@ int main(void) {
         failed += cmocka_run_group_tests_name(family, tests, select_family, NULL);
         ran++;
     }
-    if (!ran) printf("# no packing family on this CPU: nothing to test\n");
+    if (!ran) { /* no packing family: the quantizer and fallback tests still run (the rest skip) */
+        family = "auto";
+        failed += cmocka_run_group_tests_name("auto", tests, select_family, NULL);
+    }
     return failed;
 }
