@@ -172,19 +172,13 @@ INL void bf16w_tile(const pk_tile *t, const int MR, const int NV) {
 SHAPES_F2(f32, f32_tile)
 SHAPES_F2(bf16w, bf16w_tile)
 
-/* Q5_K's / Q6_K's high bits for value vector z, nibble h, moved to bit 4 (and 5) of each byte,
- * from the half of the bit-plane at bits (packed.c's layout; as packed_avx512.c's kq_high). */
+/* The high bits of value vector z, nibble h, moved to bit 4 (and 5) of each byte, from the half of
+ * the bit-plane(s) at bits (packed.c's layouts; packed_avx512.c's kq_high and q5x_high): KT 5 the
+ * fifth bits of Q5_K and of Q5_0 / Q5_1 (the same plane layout), KT 6 Q6_K's two. */
 INL __m256i kq_high8(const uint8_t *bits, const int KT, const int z, const int h) {
     const int s = KT == 5 ? 4 - (2 * z + h) : 4 - 2 * (2 * (z % 2) + h);
     const __m256i v = _mm256_loadu_si256((const __m256i *)(bits + (KT == 5 ? 0 : 64 * (z / 2))));
     return s > 0 ? _mm256_slli_epi16(v, s) : s < 0 ? _mm256_srli_epi16(v, -s) : v;
-}
-
-/* The fifth bits of value vector z, nibble h (bit 2z+h of each byte of Q5_x's bit-plane half),
- * moved to bit 4 (as packed_avx512.c's q5x_high). */
-INL __m256i q5x_high8(__m256i bits, const int z, const int h) {
-    const int s = 4 - (2 * z + h);
-    return s > 0 ? _mm256_slli_epi16(bits, s) : s < 0 ? _mm256_srli_epi16(bits, -s) : bits;
 }
 
 /* The quantized tiles, twice: with AVX2's vpmaddubsw / vpmaddwd and with AVX-VNNI's vpdpbusd

@@ -384,9 +384,9 @@ INLQ void QN(q5x_block)(const pk_tile *t, const uint8_t *rec, int b, const int D
             if (QV && !five && MR == 1) hi[h] = _mm256_andnot_si256(low4, raw);
             else hi[h] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
             if (five) {
-                __m256i bits = _mm256_loadu_si256((const __m256i *)(rec + q5x_bits_at(DT, c, j) + half));
-                lo[h] = _mm256_or_si256(lo[h], _mm256_and_si256(q5x_high8(bits, z, 0), bit4));
-                hi[h] = _mm256_or_si256(hi[h], _mm256_and_si256(q5x_high8(bits, z, 1), bit4));
+                const uint8_t *bits = rec + q5x_bits_at(DT, c, j) + half;
+                lo[h] = _mm256_or_si256(lo[h], _mm256_and_si256(kq_high8(bits, 5, z, 0), bit4));
+                hi[h] = _mm256_or_si256(hi[h], _mm256_and_si256(kq_high8(bits, 5, z, 1), bit4));
             }
         }
 #pragma GCC unroll 4
