@@ -310,16 +310,15 @@ static double run_peak(s1c_pool *pool, double (*loop)(long)) {
     return (double)T * loop(1) * PEAK_ITERS / best; /* loop(1): the operations of one iteration */
 }
 
-/* The peaks follow the kernel family in use (kern_name: S1C_KERNELS or the CPU's best), since a
+/* The peaks follow the kernel family in use (kern_family: S1C_KERNELS or the CPU's best), since a
  * fraction of a peak the kernels cannot reach says nothing: with avx2 (a laptop, or
  * S1C_KERNELS=avx2 here) f32 is 256-bit FMA, bf16 none (its weights are widened to f32: the f32
  * peak serves), int8 the AVX2 tiles' instructions. */
-static bool family_is(const char *name) { return strcmp(kern_name(), name) == 0; }
 
 double bench_peak_f32(s1c_pool *pool, const char **isa) {
 #if HAVE_X86
-    if (family_is("avx512") && __builtin_cpu_supports("avx512f")) { if (isa) *isa = "avx512"; return run_peak(pool, loop_f32_avx512); }
-    if (!family_is("ref") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (kern_family() == KERN_AVX512 && __builtin_cpu_supports("avx512f")) { if (isa) *isa = "avx512"; return run_peak(pool, loop_f32_avx512); }
+    if (kern_family() != KERN_REF && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         if (isa) *isa = "avx2";
         return run_peak(pool, loop_f32_avx2);
     }
@@ -330,7 +329,7 @@ double bench_peak_f32(s1c_pool *pool, const char **isa) {
 
 double bench_peak_bf16(s1c_pool *pool) {
 #if HAVE_X86
-    if (family_is("avx512") && kern_avx512bf16_supported()) return run_peak(pool, loop_bf16);
+    if (kern_family() == KERN_AVX512 && kern_avx512bf16_supported()) return run_peak(pool, loop_bf16);
 #endif
     (void)pool;
     return 0;
@@ -339,12 +338,12 @@ double bench_peak_bf16(s1c_pool *pool) {
 double bench_peak_int8(s1c_pool *pool, const char **isa) {
     if (isa) *isa = "none";
 #if HAVE_X86
-    if (family_is("avx512") && kern_avx512vnni_supported()) {
+    if (kern_family() == KERN_AVX512 && kern_avx512vnni_supported()) {
         if (isa) *isa = "avx512vnni";
         return run_peak(pool, loop_int8);
     }
     /* the avx2 family's tiles, and an AVX-512 CPU's without VNNI (packed.c: avx2_tiles) */
-    if (!family_is("ref") && kern_avx2_supported()) {
+    if (kern_family() != KERN_REF && kern_avx2_supported()) {
         if (isa) *isa = kern_cpu_has_avxvnni() ? "avxvnni" : "avx2";
         return run_peak(pool, kern_cpu_has_avxvnni() ? loop_int8_avxvnni : loop_int8_avx2);
     }

@@ -768,7 +768,7 @@ static T2A void attn_avx2(const kern_attn_args *a) {
 }
 #endif
 
-static bool takes_avx512(const kern_attn_args *a) { return a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx512") == 0; }
+static bool takes_avx512(const kern_attn_args *a) { return a->hd <= KERN_ATTN_CONV_HD && kern_family() == KERN_AVX512; }
 
 /* The dot steps' conditions once the avx512 steps are taken. */
 static bool dot_in_avx512(const kern_attn_args *a) {
@@ -783,7 +783,7 @@ void kern_attention(const kern_attn_args *a) {
         attn_avx512(a, dot_in_avx512(a));
         return;
     }
-    if (a->hd % 8 == 0 && a->hd <= KERN_ATTN_CONV_HD && strcmp(kern_name(), "avx2") == 0) {
+    if (a->hd % 8 == 0 && a->hd <= KERN_ATTN_CONV_HD && kern_family() == KERN_AVX2) {
         attn_avx2(a);
         return;
     }

@@ -48,6 +48,11 @@ int kern_select(const char *name) {
 
 const char *kern_name(void) { return ops()->name; }
 
+kern_family_id kern_family(void) {
+    const kern_ops *o = ops();
+    return o == &kern_ops_avx512 ? KERN_AVX512 : o == &kern_ops_avx2 ? KERN_AVX2 : KERN_REF;
+}
+
 void kern_rmsnorm(float *o, const float *x, const float *w, int n, float eps) { ops()->rmsnorm(o, x, w, n, eps); }
 float kern_dot(const float *a, const float *b, int n) { return ops()->dot(a, b, n); }
 void kern_axpy(float *y, float a, const float *x, int n) { ops()->axpy(y, a, x, n); }

@@ -171,6 +171,9 @@ void kern_sgemm_bf16(s1c_pool *pool, bool trans_a, bool trans_b, int M, int N, i
 int kern_select(const char *name);
 /* The family in use ("ref", "avx2", "avx512"). */
 const char *kern_name(void);
+/* The same as a value, for the kernels' own tests of it on hot paths (a pointer comparison). */
+typedef enum { KERN_REF, KERN_AVX2, KERN_AVX512 } kern_family_id;
+kern_family_id kern_family(void);
 
 /* The scalar reference, callable whatever family is selected (tests compare against it). */
 void kern_ref_rmsnorm(float *o, const float *x, const float *w, int n, float eps);

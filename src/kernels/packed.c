@@ -67,21 +67,12 @@ struct kern_packed {
     size_t bytes;
 };
 
-/* The kernel family whose tiles run the packed matmuls (kern_name: "avx512", "avx2"; the
- * reference has none). Read per call: tests switch families (kern_select). */
-typedef enum { PK_NONE, PK_AVX2, PK_AVX512 } pk_family;
-
-static pk_family packer(void) {
-    const char *k = kern_name();
-    return strcmp(k, "avx512") == 0 ? PK_AVX512 : strcmp(k, "avx2") == 0 ? PK_AVX2 : PK_NONE;
-}
-
 /* The AVX2 tiles (packed_avx2.c: the same bits as the AVX-512 ones) run everything the avx2
  * family packs (F32, BF16 widened, every quantized type), and an AVX-512 CPU's quantized types
  * where it has no VNNI (Skylake-SP/X: no vpdpbusd for the AVX-512 tiles). */
 static bool avx2_tiles(int dtype) {
-    pk_family f = packer();
-    return f == PK_AVX2 || (f == PK_AVX512 && kern_is_qmatmul_dtype(dtype) && !kern_avx512vnni_supported());
+    kern_family_id f = kern_family(); /* read per call: tests switch families (kern_select) */
+    return f == KERN_AVX2 || (f == KERN_AVX512 && kern_is_qmatmul_dtype(dtype) && !kern_avx512vnni_supported());
 }
 
 /* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
@@ -116,9 +107,9 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
 static size_t up64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 static bool family_packs(int dtype, bool bf16_dot) {
-    pk_family f = packer();
-    if (f == PK_AVX2) return dtype == S1C_F32 || (dtype == S1C_BF16 && !bf16_dot) || kern_is_qmatmul_dtype(dtype);
-    if (f != PK_AVX512) return false;
+    kern_family_id f = kern_family();
+    if (f == KERN_AVX2) return dtype == S1C_F32 || (dtype == S1C_BF16 && !bf16_dot) || kern_is_qmatmul_dtype(dtype);
+    if (f != KERN_AVX512) return false;
     if (dtype == S1C_BF16) return !bf16_dot || kern_avx512bf16_supported();
     return dtype == S1C_F32 || kern_is_qmatmul_dtype(dtype); /* quantized without VNNI: avx2_tiles */
 }

@@ -3,7 +3,6 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 #include "s1c/base.h"
 #include "vmath.h"
 
@@ -115,7 +114,7 @@ void kern_softmax(float *x, int n) {
 }
 
 void kern_swiglu(float *a, const float *b, int n) {
-    if (strcmp(kern_name(), "ref") != 0) { /* vmath's lanes (16 or 8, the same bits): the trainer's SwiGLU */
+    if (kern_family() != KERN_REF) { /* vmath's lanes (16 or 8, the same bits): the trainer's SwiGLU */
         vmath_swiglu(a, a, b, n);
         return;
     }

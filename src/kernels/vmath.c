@@ -67,11 +67,10 @@ static void ref_swiglu_backward(float *g, float *u, const float *dh, int n) {
 
 const vmath_ops vmath_ops_ref = {ref_exp, ref_exp_sum, ref_max, ref_swiglu, ref_swiglu_backward};
 
-/* The family kern_name() names ("ref", "avx2", "avx512"): a pointer load and two byte tests. */
+/* The kernel family's lanes. */
 static const vmath_ops *ops(void) {
-    const char *k = kern_name();
-    if (k[0] == 'r') return &vmath_ops_ref;
-    return k[3] == '2' ? &vmath_ops_avx2 : &vmath_ops_avx512;
+    kern_family_id f = kern_family();
+    return f == KERN_REF ? &vmath_ops_ref : f == KERN_AVX2 ? &vmath_ops_avx2 : &vmath_ops_avx512;
 }
 
 void vmath_exp(float *y, const float *x, float shift, int n) { ops()->exp(y, x, shift, n); }
