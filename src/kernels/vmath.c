@@ -48,6 +48,22 @@ static float ref_exp_sum(float *y, const float *x, float shift, int n) {
     return sum;
 }
 
+static double ref_exp_mass(float *y, const float *x, float shift, int n) {
+    double lane[16] = {0};
+    for (int i = 0; i < n; i++) {
+        y[i] = vmath_expf(x[i] - shift);
+        lane[i % 16] += y[i];
+    }
+    return vmath_mass_tree(lane);
+}
+
+static int ref_select(int *idx, const float *x, float lo, float hi, int n) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (x[i] >= lo && x[i] < hi) idx[k++] = i;
+    return k;
+}
+
 static float ref_max(const float *x, float init, int n) {
     for (int i = 0; i < n; i++) init = x[i] > init ? x[i] : init;
     return init;
@@ -65,7 +81,7 @@ static void ref_swiglu_backward(float *g, float *u, const float *dh, int n) {
     }
 }
 
-const vmath_ops vmath_ops_ref = {ref_exp, ref_exp_sum, ref_max, ref_swiglu, ref_swiglu_backward};
+const vmath_ops vmath_ops_ref = {ref_exp, ref_exp_sum, ref_exp_mass, ref_select, ref_max, ref_swiglu, ref_swiglu_backward};
 
 /* The kernel family's lanes. */
 static const vmath_ops *ops(void) {
@@ -75,6 +91,8 @@ static const vmath_ops *ops(void) {
 
 void vmath_exp(float *y, const float *x, float shift, int n) { ops()->exp(y, x, shift, n); }
 float vmath_exp_sum(float *y, const float *x, float shift, int n) { return ops()->exp_sum(y, x, shift, n); }
+double vmath_exp_mass(float *y, const float *x, float shift, int n) { return ops()->exp_mass(y, x, shift, n); }
+int vmath_select(int *idx, const float *x, float lo, float hi, int n) { return ops()->select(idx, x, lo, hi, n); }
 float vmath_max(const float *x, float init, int n) { return ops()->max(x, init, n); }
 void vmath_swiglu(float *h, const float *g, const float *u, int n) { ops()->swiglu(h, g, u, n); }
 void vmath_swiglu_backward(float *g, float *u, const float *dh, int n) { ops()->swiglu_backward(g, u, dh, n); }

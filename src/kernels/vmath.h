@@ -8,7 +8,8 @@
  * against libm's expf over the whole range in tests/unit/test_vmath.c); x > 104 gives +inf,
  * x < -104 gives +0 (exp(-inf) = 0), NaN stays NaN. The family follows kern_name() (so
  * $S1C_KERNELS=ref runs the scalar code); only the order of the sum in vmath_exp_sum differs
- * between families (lanes, then a fixed tree), and within a family it depends only on n. */
+ * between families (lanes, then a fixed tree), and within a family it depends only on n;
+ * vmath_exp_mass's double sum is the same in all. */
 #ifndef S1C_VMATH_H
 #define S1C_VMATH_H
 
@@ -18,6 +19,13 @@ float vmath_expf(float x);
 void vmath_exp(float *y, const float *x, float shift, int n);
 /* The same, returning the sum of the y[i] (f32, lanes then a fixed tree). */
 float vmath_exp_sum(float *y, const float *x, float shift, int n);
+/* The same, returning the mass sum y[i] in double: lane j (i mod 16) adds its values in
+ * increasing i, then a fixed tree over the lanes (vmath_mass_tree); the same bits in every
+ * family (the sampler's draws must not depend on it). */
+double vmath_exp_mass(float *y, const float *x, float shift, int n);
+/* The indices i < n with lo <= x[i] < hi, in increasing order, into idx (room for n); returns
+ * how many. */
+int vmath_select(int *idx, const float *x, float lo, float hi, int n);
 /* max(init, x[0], ..., x[n-1]) (NaN-free inputs). */
 float vmath_max(const float *x, float init, int n);
 /* h[i] = silu(g[i]) u[i], silu(g) = g / (1 + exp(-g)). */
@@ -32,11 +40,21 @@ void vmath_swiglu_backward(float *g, float *u, const float *dh, int n);
 typedef struct vmath_ops {
     void (*exp)(float *y, const float *x, float shift, int n);
     float (*exp_sum)(float *y, const float *x, float shift, int n);
+    double (*exp_mass)(float *y, const float *x, float shift, int n);
+    int (*select)(int *idx, const float *x, float lo, float hi, int n);
     float (*max)(const float *x, float init, int n);
     void (*swiglu)(float *h, const float *g, const float *u, int n);
     void (*swiglu_backward)(float *g, float *u, const float *dh, int n);
 } vmath_ops;
 extern const vmath_ops vmath_ops_ref, vmath_ops_avx2, vmath_ops_avx512;
+
+/* vmath_exp_mass's fold of its sixteen lanes (two lanes per double add: the AVX-512 loop keeps
+ * two accumulators of eight, so that their adds overlap). */
+static inline double vmath_mass_tree(const double *l) {
+    double a[8];
+    for (int j = 0; j < 8; j++) a[j] = l[j] + l[j + 8];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
 
 /* The constants every implementation shares. */
 #define VMATH_LOG2E 1.44269504088896341f

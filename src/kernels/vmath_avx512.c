@@ -39,6 +39,49 @@ static T512 float exp_sum_a(float *y, const float *x, float shift, int n) {
     return _mm512_reduce_add_ps(acc);
 }
 
+/* e's 16 values into the 16 double lanes: values 0-7 into lo, 8-15 into hi */
+INL void add_mass16(__m512d *lo, __m512d *hi, __m512 e) {
+    *lo = _mm512_add_pd(*lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    *hi = _mm512_add_pd(*hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+}
+
+static T512 double exp_mass_a(float *y, const float *x, float shift, int n) {
+    __m512 sh = _mm512_set1_ps(shift);
+    __m512d lo = _mm512_setzero_pd(), hi = lo; /* lane j: the values at i = j mod 16, in order */
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh));
+        _mm512_storeu_ps(y + i, e);
+        add_mass16(&lo, &hi, e);
+    }
+    if (i < n) { /* lanes past n: +0, adding nothing */
+        __mmask16 k = tail_mask(n - i);
+        __m512 e = _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), sh)));
+        _mm512_mask_storeu_ps(y + i, k, e);
+        add_mass16(&lo, &hi, e);
+    }
+    double lane[16];
+    _mm512_storeu_pd(lane, lo);
+    _mm512_storeu_pd(lane + 8, hi);
+    return vmath_mass_tree(lane);
+}
+
+/* 16 values at a time: the indices of those in range compressed out (vpcompressd) */
+static T512 int select_a(int *idx, const float *x, float lo, float hi, int n) {
+    __m512 l = _mm512_set1_ps(lo), h = _mm512_set1_ps(hi);
+    __m512i at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), step = _mm512_set1_epi32(16);
+    int k = 0;
+    for (int i = 0; i < n; i += 16, at = _mm512_add_epi32(at, step)) {
+        __mmask16 valid = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(valid, x + i);
+        __mmask16 m = _mm512_mask_cmp_ps_mask(valid, v, l, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, h, _CMP_LT_OQ);
+        if (!m) continue;
+        _mm512_mask_compressstoreu_epi32(idx + k, m, at);
+        k += __builtin_popcount(m);
+    }
+    return k;
+}
+
 static T512 float max_a(const float *x, float init, int n) {
     __m512 m = _mm512_set1_ps(init);
     int i = 0;
@@ -81,7 +124,7 @@ static T512 void swiglu_backward_a(float *g, float *u, const float *dh, int n) {
     }
 }
 
-const vmath_ops vmath_ops_avx512 = {exp_a, exp_sum_a, max_a, swiglu_a, swiglu_backward_a};
+const vmath_ops vmath_ops_avx512 = {exp_a, exp_sum_a, exp_mass_a, select_a, max_a, swiglu_a, swiglu_backward_a};
 
 #else
 const vmath_ops vmath_ops_avx512 = {0};

@@ -6,7 +6,8 @@
  * distance; libm's expf is correctly rounded in practice, vmath's bound is 1 ulp — an
  * exhaustive run over all 2^32 inputs measured max 1), NaN for NaN; and the scalar, AVX2 and
  * AVX-512 results are the same bits. exp_sum: the sum of what it stored within n ulps, the
- * tail past n never written. max over tails and -inf. SwiGLU forward and backward against
+ * tail past n never written. exp_mass: its double sum the same bits in every family, as the
+ * definition written out in the test; select the indices in range. max over tails and -inf. SwiGLU forward and backward against
  * double-precision formulas (relative 1e-6 of the terms' magnitude), and bitwise across
  * families. */
 #include <float.h>
@@ -154,6 +155,47 @@ static void test_exp_sum_and_max(void **state) {
     }
 }
 
+/* exp_mass: the values exp stores, and their sum in 16 double lanes (lane i mod 16, in order)
+ * folded by the fixed tree: the same bits in every family, written out here as the definition.
+ * select: exactly the indices in [lo, hi), in order, whatever the family (NaN never in). */
+static void test_exp_mass_and_select(void **state) {
+    (void)state;
+    const vmath_ops *fam[3];
+    const char *names[3];
+    int nf = families(fam, names);
+    s1c_rng r;
+    s1c_rng_seed(&r, 11);
+    enum { M = 300 };
+    float x[M], y[M], e[M];
+    int idx[M], want[M];
+    for (int n = 0; n <= M; n += n < 40 ? 1 : 37) {
+        for (int i = 0; i < M; i++) x[i] = 3.0f * s1c_rng_normal(&r);
+        if (n > 5) x[n / 3] = -INFINITY, x[n / 2] = NAN;
+        float shift = 2.0f;
+        double lane[16] = {0};
+        for (int i = 0; i < n; i++) lane[i % 16] += e[i] = vmath_expf(x[i] - shift);
+        double a[8];
+        for (int j = 0; j < 8; j++) a[j] = lane[j] + lane[j + 8];
+        double mass = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        float lo = 0.05f, hi = 2.0f;
+        int nw = 0;
+        for (int i = 0; i < n; i++)
+            if (x[i] >= lo && x[i] < hi) want[nw++] = i;
+        for (int f = 0; f < nf; f++) {
+            for (int i = 0; i < M; i++) y[i] = 12345.0f;
+            double got = fam[f]->exp_mass(y, x, shift, n);
+            if (memcmp(&got, &mass, sizeof got) != 0 && !(isnan(got) && isnan(mass)))
+                fail_msg("%s exp_mass n=%d: %a, want %a", names[f], n, got, mass);
+            for (int i = 0; i < n; i++)
+                if (to_bits(y[i]) != to_bits(e[i])) fail_msg("%s exp_mass n=%d: y[%d] = %a, want %a", names[f], n, i, y[i], e[i]);
+            for (int i = n; i < M; i++) assert_true(y[i] == 12345.0f); /* nothing written past n */
+            int k = fam[f]->select(idx, x, lo, hi, n);
+            if (k != nw || memcmp(idx, want, (size_t)k * sizeof *idx) != 0) fail_msg("%s select n=%d: %d indices, want %d", names[f], n, k, nw);
+            assert_int_equal(fam[f]->select(idx, x, -INFINITY, INFINITY, n), n - (n > 5)); /* all but the NaN */
+        }
+    }
+}
+
 static void test_swiglu(void **state) {
     (void)state;
     const vmath_ops *fam[3];
@@ -214,6 +256,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exp_whole_range),
         cmocka_unit_test(test_exp_sum_and_max),
+        cmocka_unit_test(test_exp_mass_and_select),
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_dispatch_follows_kernels),
     };
