@@ -1,7 +1,8 @@
 /* Engine throughput: aggregate decode tokens/s with 1, 8 and 32 concurrent sequences (and
  * single-sequence tok/s beside them), as a fraction of the machine's memory bandwidth (decode
  * reads every weight once per step) and of its measured FMA peak (batched decode is compute).
- * usage: bench_engine MODEL [gen_tokens=64] [prompt_tokens=16] [batches=1,8,32]
+ * usage: bench_engine MODEL [gen_tokens=64] [prompt_tokens=16] [batches=1,8,32] [temperature=0]
+ * (temperature > 0: every sequence draws with it, top-p 0.95, instead of greedy decoding)
  * Prints JSON lines, with the kernel family ($S1C_KERNELS) and thread count ($S1C_THREADS) used.
  * Make a Qwen2.5-0.5B-shaped model with
  *   s1c init --arch qwen2 --preset qwen2.5-0.5b --dtype bf16 --out /tmp/q05b */
@@ -24,6 +25,7 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: bench_engine MODEL [gen_tokens] [prompt_tokens] [batches]\n"); return 2; }
     int gen = argc > 2 ? atoi(argv[2]) : 64, plen = argc > 3 ? atoi(argv[3]) : 16;
     const char *batches = argc > 4 ? argv[4] : "1,8,32";
+    float temp = argc > 5 ? (float)atof(argv[5]) : 0.0f;
     s1c_err err;
     s1c_model *m;
     if (s1c_model_open(&m, argv[1], &err) != 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
@@ -45,6 +47,7 @@ int main(int argc, char **argv) {
         for (int s = 0; s < nseq; s++) {
             for (int i = 0; i < plen; i++) prompt[i] = (int32_t)((s * 7919 + i * 104729) % c->vocab_size);
             s1c_seq_params p = {.prompt = prompt, .n_prompt = plen, .max_new_tokens = gen, .sampler = s1c_sampler_defaults()};
+            if (temp > 0) p.sampler.temperature = temp, p.sampler.top_p = 0.95f, p.sampler.seed = (uint64_t)s;
             if (s1c_engine_submit(e, &p, &err) < 0) { fprintf(stderr, "%s\n", err.msg); return 1; }
         }
         /* the first step prefills every prompt; the rest decode */
@@ -61,10 +64,10 @@ int main(int argc, char **argv) {
         uint64_t wb = weight_bytes(m);
         double gbs = (double)wb * steps / dec_s; /* weights streamed once per decode step */
         double gflops = 2.0 * (double)s1c_config_n_params(c) * (double)dec / dec_s;
-        printf("{\"bench\":\"engine_decode\",\"kernels\":\"%s\",\"threads\":%d,\"model\":\"%s\",\"params\":%llu,\"seqs\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
+        printf("{\"bench\":\"engine_decode\",\"kernels\":\"%s\",\"threads\":%d,\"model\":\"%s\",\"temperature\":%g,\"params\":%llu,\"seqs\":%d,\"prompt_tokens\":%d,\"gen_tokens\":%d,"
                "\"prefill_s\":%.3f,\"decode_s\":%.3f,\"decode_tok_s\":%.2f,\"per_seq_tok_s\":%.2f,"
                "\"weight_gb_s\":%.2f,\"frac_of_read_bw\":%.4f,\"gflops\":%.2f,\"frac_of_fma_peak_2cores\":%.4f}\n",
-               kern_name(), s1c_pool_threads(s1c_pool_global()), argv[1], (unsigned long long)s1c_config_n_params(c), nseq, plen, gen, t1 - t0, dec_s, tok_s, tok_s / nseq,
+               kern_name(), s1c_pool_threads(s1c_pool_global()), argv[1], temp, (unsigned long long)s1c_config_n_params(c), nseq, plen, gen, t1 - t0, dec_s, tok_s, tok_s / nseq,
                gbs / 1e9, gbs / bw, gflops / 1e9, gflops / (2 * peak1));
         fflush(stdout);
         free(prompt);
