@@ -359,3 +359,17 @@ void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int 
     l->bf16_flops = bench_peak_bf16(pool);
     l->int8_ops = bench_peak_int8(pool, &l->int8_isa);
 }
+
+static bool grow(double *best, double now) {
+    if (!(now > *best)) return false;
+    *best = now;
+    return true;
+}
+
+bool bench_limits_keep_best(bench_limits *best, const bench_limits *now) {
+    bool g = grow(&best->read_bytes_s, now->read_bytes_s);
+    g |= grow(&best->f32_flops, now->f32_flops);
+    g |= grow(&best->bf16_flops, now->bf16_flops);
+    g |= grow(&best->int8_ops, now->int8_ops);
+    return g;
+}

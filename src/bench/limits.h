@@ -37,5 +37,8 @@ double bench_peak_bf16(s1c_pool *pool);
 double bench_peak_int8(s1c_pool *pool, const char **isa);
 /* All of the above; bw_bytes: the bandwidth buffer's size. */
 void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int bw_reps);
+/* best = the larger of best's and now's each limit (a shared machine's neighbours pull a
+ * measurement down, never up: the best seen is the machine's); returns whether any grew. */
+bool bench_limits_keep_best(bench_limits *best, const bench_limits *now);
 
 #endif

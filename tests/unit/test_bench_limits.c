@@ -62,10 +62,24 @@ static void test_peaks_follow_family(void **state) {
     kern_select("auto");
 }
 
+/* The best of two measurements, limit by limit; a measurement that raises none changes nothing. */
+static void test_keep_best(void **state) {
+    (void)state;
+    bench_limits best = {.threads = 2, .read_bytes_s = 50e9, .f32_flops = 500e9, .bf16_flops = 0, .int8_ops = 2000e9, .isa = "avx512", .int8_isa = "avx512vnni"};
+    bench_limits now = best;
+    now.read_bytes_s = 80e9, now.int8_ops = 1000e9;
+    assert_true(bench_limits_keep_best(&best, &now));
+    assert_true(best.read_bytes_s == 80e9 && best.f32_flops == 500e9 && best.bf16_flops == 0 && best.int8_ops == 2000e9);
+    now.read_bytes_s = 79e9;
+    assert_false(bench_limits_keep_best(&best, &now));
+    assert_true(best.read_bytes_s == 80e9);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_bandwidth),
         cmocka_unit_test(test_peaks_follow_family),
+        cmocka_unit_test(test_keep_best),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
