@@ -84,10 +84,9 @@ static void matmul(s1c_fwd *f, float *out, const float *x, int n_rows, const s1c
     else kern_matmul_mt(s1c_pool_global(), out, x, n_rows, w->data, w->dtype, (int)w->shape[1], (int)w->shape[0]);
 }
 
-static void add_bias(float *x, const float *b, int n_rows, int n) {
+static void add_bias(float *x, const float *b, int n) {
     if (!b) return;
-    for (int t = 0; t < n_rows; t++)
-        for (int i = 0; i < n; i++) x[(size_t)t * (size_t)n + (size_t)i] += b[i];
+    for (int i = 0; i < n; i++) x[i] += b[i];
 }
 
 static int cmp_slot(const void *a, const void *b) {
@@ -192,22 +191,26 @@ static void attend_all(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *b, in
     else s1c_pool_run(pool, T, attn_task, &j);
 }
 
-/* RoPE on each row's q and k, then its k and v into the cache, over the pool by rows (each row
- * writes only its own position's slots; serial it was ~2% of a 32-row step, the other thread
- * waiting). */
+/* Each row's q, k and v biases, RoPE on its q and k, then its k and v into the cache, over the
+ * pool by rows (each row writes only its own position's slots; serial it was ~2% of a 32-row
+ * step, the other thread waiting, and the biases ~1% more). */
 static void rope_store_task(void *ctx, int task, int n_tasks) {
     const layer_rows_job *j = ctx;
     const s1c_config *c = &j->f->m->cfg;
+    const layer_weights *w = &j->f->m->layers[j->layer];
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim, bs = j->kv->block_size;
     bool half = c->rope_layout == S1C_ROPE_HALF;
     for (int t = j->n * task / n_tasks; t < j->n * (task + 1) / n_tasks; t++) {
         int pos = j->b->pos[j->r0 + t];
         const s1c_seq_blocks *sb = &j->b->seqs[j->b->seq[j->r0 + t]];
         const float *cs = j->f->rope + (size_t)t * c->head_dim, *sn = cs + c->head_dim / 2;
-        float *q = j->f->q + (size_t)t * q_dim, *k = j->f->k + (size_t)t * kv_dim;
+        float *q = j->f->q + (size_t)t * q_dim, *k = j->f->k + (size_t)t * kv_dim, *v = j->f->v + (size_t)t * kv_dim;
+        add_bias(q, w->bq, q_dim);
+        add_bias(k, w->bk, kv_dim);
+        add_bias(v, w->bv, kv_dim);
         kern_rope_apply(q, c->n_heads, c->head_dim, cs, sn, half);
         kern_rope_apply(k, c->n_kv_heads, c->head_dim, cs, sn, half);
-        kv_store(j->kv, j->layer, sb->blocks[pos / bs], pos % bs, k, j->f->v + (size_t)t * kv_dim);
+        kv_store(j->kv, j->layer, sb->blocks[pos / bs], pos % bs, k, v);
     }
 }
 
@@ -219,12 +222,43 @@ static void rope_store_rows(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *
     else s1c_pool_run(pool, T < n ? T : n, rope_store_task, &j);
 }
 
-static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int r0, int n) {
-    const s1c_config *c = &f->m->cfg;
+/* Rows [0, n) of the chunk: x += add (add NULL: nothing), then out = rmsnorm(x) * w (w NULL:
+ * nothing); add and out may be the same rows. */
+typedef struct norm_job {
+    s1c_fwd *f;
+    float *out;
+    const float *add, *w;
+    int n;
+} norm_job;
+
+static void residual_norm_task(void *ctx, int task, int n_tasks) {
+    const norm_job *j = ctx;
+    int dim = j->f->m->cfg.dim;
+    for (int t = j->n * task / n_tasks; t < j->n * (task + 1) / n_tasks; t++) {
+        float *x = j->f->x + (size_t)t * dim;
+        if (j->add)
+            for (int i = 0; i < dim; i++) x[i] += j->add[(size_t)t * dim + i];
+        if (j->w) kern_rmsnorm(j->out + (size_t)t * dim, x, j->w, dim, j->f->m->cfg.norm_eps);
+    }
+}
+
+/* The residual add and the next norm in one pass over the rows, over the pool for batches
+ * (serial, the two were ~1.5% of a 32-row step with the other thread waiting). */
+static void residual_norm(s1c_fwd *f, const float *add, float *out, const float *w, int n) {
+    norm_job j = {f, out, add, w, n};
+    s1c_pool *pool = s1c_pool_global();
+    int T = s1c_pool_threads(pool);
+    if (T <= 1 || n < 8) residual_norm_task(&j, 0, 1);
+    else s1c_pool_run(pool, T < n ? T : n, residual_norm_task, &j);
+}
+
+/* Layer l on rows [r0, r0 + n): f->xb holds the rows' attention norm on entry; on return f->x
+ * holds the layer's output and f->xb its norm by `next` (the next layer's attention norm; NULL
+ * after the last layer: f->xb then holds nothing of use). */
+static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int r0, int n, const float *next) {
     const layer_weights *w = &f->m->layers[l];
-    int dim = c->dim, q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    int hid = f->m->cfg.hidden_dim;
     /* attention block */
-    for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->attn_norm, dim, c->norm_eps);
     if (w->pk[0] && w->pk[1] && w->pk[2]) {
         float *outs[3] = {f->q, f->k, f->v};
         kern_matmul_packed_n(s1c_pool_global(), 3, outs, f->xb, n, (const kern_packed *const *)w->pk, &f->ws);
@@ -233,16 +267,12 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
         matmul(f, f->k, f->xb, n, w->wk, w->pk[1]);
         matmul(f, f->v, f->xb, n, w->wv, w->pk[2]);
     }
-    add_bias(f->q, w->bq, n, q_dim);
-    add_bias(f->k, w->bk, n, kv_dim);
-    add_bias(f->v, w->bv, n, kv_dim);
     rope_store_rows(f, kv, l, b, r0, n);
     /* every row's K/V is stored before any row attends: rows of one sequence see each other */
     attend_all(f, kv, l, b, r0, n);
     matmul(f, f->xb, f->xb2, n, w->wo, w->pk[3]);
-    for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
+    residual_norm(f, f->xb, f->xb, w->ffn_norm, n);
     /* feed-forward block: down(silu(gate x) * up x) */
-    for (int t = 0; t < n; t++) kern_rmsnorm(f->xb + (size_t)t * dim, f->x + (size_t)t * dim, w->ffn_norm, dim, c->norm_eps);
     if (w->pk[4] && w->pk[5]) {
         kern_matmul_packed_glu(s1c_pool_global(), f->hb, f->hb2, f->xb, n, w->pk[4], w->pk[5], &f->ws);
     } else {
@@ -251,7 +281,7 @@ static void layer_forward(s1c_fwd *f, s1c_kv *kv, int l, const s1c_batch *b, int
         kern_swiglu_mt(s1c_pool_global(), f->hb, f->hb2, (size_t)n * (size_t)hid);
     }
     matmul(f, f->xb, f->hb, n, w->w_down, w->pk[6]);
-    for (size_t i = 0; i < (size_t)n * (size_t)dim; i++) f->x[i] += f->xb[i];
+    residual_norm(f, f->xb, f->xb, next, n);
 }
 
 /* Per row of the chunk, how many leading positions lie in blocks that an earlier row of the
@@ -296,7 +326,8 @@ static int forward_chunk(s1c_fwd *f, s1c_kv *kv, const s1c_batch *b, int r0, int
         kern_rope_angles(cs, cs + c->head_dim / 2, c->head_dim, b->pos[r0 + t], c->rope_theta);
     }
     shared_prefixes(f, kv, b, r0, n);
-    for (int l = 0; l < c->n_layers; l++) layer_forward(f, kv, l, b, r0, n);
+    residual_norm(f, NULL, f->xb, c->n_layers > 0 ? m->layers[0].attn_norm : NULL, n);
+    for (int l = 0; l < c->n_layers; l++) layer_forward(f, kv, l, b, r0, n, l + 1 < c->n_layers ? m->layers[l + 1].attn_norm : NULL);
     /* final norm and head, only for the rows asked for (gathered so the head is one matmul) */
     int nw = 0;
     for (int t = 0; t < n; t++)
