@@ -95,10 +95,11 @@ void s1c_kv_copy(s1c_kv *kv, int dst, int src, int n);
 /* Bytes one block takes (all layers, K and V). */
 uint64_t s1c_kv_block_bytes(const s1c_config *c, int block_size, int dtype);
 /* The KV cache type "auto" (S1C_KV_AUTO where a kv_dtype is asked for; the CLI's default):
- * BF16 for a model of 16-bit or quantized matrices that computes in bf16 dot products
+ * for a model of 16-bit or quantized matrices BF16 where it computes in bf16 dot products
  * (s1c_model_bf16_dot: attention then runs in them on the cache as stored, half the bytes per
- * token, as llama.cpp's default 16-bit cache); F32 for F32 matrices (their precision was chosen)
- * and under exact bf16 arithmetic. */
+ * token, as llama.cpp's default 16-bit cache), F16 (llama.cpp's default) with the avx2 kernels
+ * (a CPU without AVX-512: attention widens the 16-bit cache in registers), else F32; F32 for F32
+ * matrices (their precision was chosen). */
 enum { S1C_KV_AUTO = -1 };
 int s1c_kv_auto_dtype(const s1c_model *m);
 

@@ -561,7 +561,9 @@ static TA void attn_avx512(const kern_attn_args *a, bool dot) {
 
 /* ---- The AVX2 steps: attn_avx512's f32 steps 8 lanes wide (scores of 8 positions per vector
  * from the transposed keys, shared by the heads; exp8; the weighted sums in registers), for head
- * sizes that are multiples of 8. A 16-bit cache is converted to f32 once per chunk. */
+ * sizes that are multiples of 8. A 16-bit cache is read in place and widened in registers (a
+ * key vector serves the group's heads, a value vector up to 3): converting each chunk into an f32
+ * buffer first cost what the halved reads saved, so a BF16 cache was no faster than an F32 one. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "vmath_avx2.h" /* exp8, lanes8, hsum8, hmax8 */
 
@@ -576,52 +578,51 @@ INL2 __m256 load8(const void *base, int dtype, size_t i) {
     return _mm256_loadu_ps((const float *)base + i);
 }
 
-/* The chunk's V rows as f32 pointers: in place (F32) or converted into buf (len x hd). */
-INL2 void rows8(const kern_attn_args *a, int c0, int len, float *buf, const float **rows) {
+static size_t elem_size(int dtype) { return dtype == S1C_F32 ? 4 : 2; }
+
+/* The chunk's V rows in place (each row's first element; the cache's type). */
+INL2 void rows8(const kern_attn_args *a, int c0, int len, const void **rows) {
+    size_t es = elem_size(a->dtype);
     for (int j = 0, b = c0 / a->bs, off = c0 % a->bs; j < len; j++) {
-        size_t r = (size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld;
-        if (a->dtype == S1C_F32) {
-            rows[j] = (const float *)a->v + r;
-        } else {
-            float *dst = buf + (size_t)j * a->hd;
-            for (int i = 0; i < a->hd; i += 8) _mm256_storeu_ps(dst + i, load8(a->v, a->dtype, r + (size_t)i));
-            rows[j] = dst;
-        }
+        rows[j] = (const char *)a->v + ((size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld) * es;
         if (++off == a->bs) off = 0, b++;
     }
 }
 
 /* The chunk's keys in groups of 8 positions, transposed: element i of group g at kt[g] + i * kst
- * (in place for an F32 cache whose blocks hold whole groups, else converted or gathered into
- * buf, kst = 8; lanes past the sequence are never stored as scores). */
-INL2 void keys8(const kern_attn_args *a, int c0, int len, float *buf, const float **kt, size_t *kst) {
-    bool whole = a->bs % 8 == 0;
-    size_t at[CHUNK / 8];
-    *kst = whole && a->dtype == S1C_F32 ? (size_t)a->bs : 8;
-    if (whole) group_keys_at(a, c0, len, 8, at);
+ * elements. In place (the cache's type, kst = bs) where blocks hold whole groups; else gathered
+ * into buf as f32 (kst = 8; lanes past the sequence 0, never stored as scores). Returns the type
+ * kt points at. */
+INL2 int keys8(const kern_attn_args *a, int c0, int len, float *buf, const void **kt, size_t *kst) {
+    if (a->bs % 8 == 0) {
+        size_t at[CHUNK / 8], es = elem_size(a->dtype);
+        group_keys_at(a, c0, len, 8, at);
+        for (int g = 0; 8 * g < len; g++) kt[g] = (const char *)a->k + at[g] * es;
+        *kst = (size_t)a->bs;
+        return a->dtype;
+    }
     for (int g = 0; 8 * g < len; g++) {
         float *dst = buf + (size_t)g * 8 * a->hd;
         kt[g] = dst;
-        if (whole && a->dtype == S1C_F32) kt[g] = (const float *)a->k + at[g];
-        else if (whole)
-            for (int i = 0; i < a->hd; i++) _mm256_storeu_ps(dst + 8 * i, load8(a->k, a->dtype, at[g] + (size_t)i * a->bs));
-        else
-            for (int jj = 0, cnt = len - 8 * g; jj < 8; jj++) {
-                size_t r = jj < cnt ? key_at(a, c0 + 8 * g + jj) : 0;
-                for (int i = 0; i < a->hd; i++) dst[8 * i + jj] = jj < cnt ? elem(a->k, a->dtype, r + (size_t)i * a->bs) : 0.0f;
-            }
+        for (int jj = 0, cnt = len - 8 * g; jj < 8; jj++) {
+            size_t r = jj < cnt ? key_at(a, c0 + 8 * g + jj) : 0;
+            for (int i = 0; i < a->hd; i++) dst[8 * i + jj] = jj < cnt ? elem(a->k, a->dtype, r + (size_t)i * a->bs) : 0.0f;
+        }
     }
+    *kst = 8;
+    return S1C_F32;
 }
 
 /* Scores of HH heads for NG groups of 8 positions (one FMA chain per score over the key's
- * elements from 0, times scale), stored for the groups' first `len` positions. */
-INL2 void scores8(const int HH, const int NG, float *s, const float *q, int hd, const float *const *kt, size_t kst, int len, float scale) {
+ * elements from 0, times scale), stored for the groups' first `len` positions; keys of type DT. */
+INL2 void scores8(const int HH, const int NG, const int DT, float *s, const float *q, int hd, const void *const *kt, size_t kst, int len,
+                  float scale) {
     __m256 acc[8][4];
     for (int h = 0; h < HH; h++)
         for (int g = 0; g < NG; g++) acc[h][g] = _mm256_setzero_ps();
     for (int i = 0; i < hd; i++) {
         __m256 kv[4];
-        for (int g = 0; g < NG; g++) kv[g] = _mm256_loadu_ps(kt[g] + (size_t)i * kst);
+        for (int g = 0; g < NG; g++) kv[g] = load8(kt[g], DT, (size_t)i * kst);
         for (int h = 0; h < HH; h++) {
             __m256 qb = _mm256_broadcast_ss(q + (size_t)h * hd + i);
             for (int g = 0; g < NG; g++) acc[h][g] = _mm256_fmadd_ps(qb, kv[g], acc[h][g]);
@@ -634,40 +635,52 @@ INL2 void scores8(const int HH, const int NG, float *s, const float *q, int hd, 
 }
 
 /* scores8 for hh heads and ng groups (the shapes scores_chunk8 takes). */
-static T2A void scores_tile8(int hh, int ng, float *s, const float *q, int hd, const float *const *kt, size_t kst, int len, float scale) {
-    if (ng == 4) hh == 1 ? scores8(1, 4, s, q, hd, kt, kst, len, scale) : scores8(2, 4, s, q, hd, kt, kst, len, scale);
+INL2 void scores_tile8(const int DT, int hh, int ng, float *s, const float *q, int hd, const void *const *kt, size_t kst, int len,
+                       float scale) {
+    if (ng == 4) hh == 1 ? scores8(1, 4, DT, s, q, hd, kt, kst, len, scale) : scores8(2, 4, DT, s, q, hd, kt, kst, len, scale);
     else if (ng == 2)
         switch (hh) {
-        case 1: scores8(1, 2, s, q, hd, kt, kst, len, scale); break;
-        case 2: scores8(2, 2, s, q, hd, kt, kst, len, scale); break;
-        case 3: scores8(3, 2, s, q, hd, kt, kst, len, scale); break;
-        default: scores8(4, 2, s, q, hd, kt, kst, len, scale); break;
+        case 1: scores8(1, 2, DT, s, q, hd, kt, kst, len, scale); break;
+        case 2: scores8(2, 2, DT, s, q, hd, kt, kst, len, scale); break;
+        case 3: scores8(3, 2, DT, s, q, hd, kt, kst, len, scale); break;
+        default: scores8(4, 2, DT, s, q, hd, kt, kst, len, scale); break;
         }
     else
         switch (hh) {
-        case 1: scores8(1, 1, s, q, hd, kt, kst, len, scale); break;
-        case 2: scores8(2, 1, s, q, hd, kt, kst, len, scale); break;
-        case 3: scores8(3, 1, s, q, hd, kt, kst, len, scale); break;
-        case 4: scores8(4, 1, s, q, hd, kt, kst, len, scale); break;
-        case 5: scores8(5, 1, s, q, hd, kt, kst, len, scale); break;
-        case 6: scores8(6, 1, s, q, hd, kt, kst, len, scale); break;
-        case 7: scores8(7, 1, s, q, hd, kt, kst, len, scale); break;
-        default: scores8(8, 1, s, q, hd, kt, kst, len, scale); break;
+        case 1: scores8(1, 1, DT, s, q, hd, kt, kst, len, scale); break;
+        case 2: scores8(2, 1, DT, s, q, hd, kt, kst, len, scale); break;
+        case 3: scores8(3, 1, DT, s, q, hd, kt, kst, len, scale); break;
+        case 4: scores8(4, 1, DT, s, q, hd, kt, kst, len, scale); break;
+        case 5: scores8(5, 1, DT, s, q, hd, kt, kst, len, scale); break;
+        case 6: scores8(6, 1, DT, s, q, hd, kt, kst, len, scale); break;
+        case 7: scores8(7, 1, DT, s, q, hd, kt, kst, len, scale); break;
+        default: scores8(8, 1, DT, s, q, hd, kt, kst, len, scale); break;
         }
 }
 
 /* Every head's scores over the chunk, heads 8 at a time: few heads take several groups of
  * positions at once (enough independent chains for both FMA pipes; HH x NG <= 8 accumulators). */
-static T2A void scores_chunk8(const kern_attn_args *a, float *s, const float *const *kt, size_t kst, int len) {
+INL2 void scores_chunk8_t(const int DT, const kern_attn_args *a, float *s, const void *const *kt, size_t kst, int len) {
     int hd = a->hd, groups = (len + 7) / 8;
     for (int h0 = 0; h0 < a->nh; h0 += 8) {
         int hh = a->nh - h0 < 8 ? a->nh - h0 : 8;
         for (int g = 0, ng; g < groups; g += ng) {
             ng = hh <= 2 ? 4 : hh <= 4 ? 2 : 1;
             while (ng > groups - g) ng /= 2;
-            scores_tile8(hh, ng, s + h0 * CHUNK + 8 * g, a->q + (size_t)h0 * hd, hd, kt + g, kst, len - 8 * g, a->scale);
+            scores_tile8(DT, hh, ng, s + h0 * CHUNK + 8 * g, a->q + (size_t)h0 * hd, hd, kt + g, kst, len - 8 * g, a->scale);
         }
     }
+}
+
+/* One out-of-line copy per key type (the unrolled tiles are large). */
+static T2A __attribute__((noinline)) void scores_chunk8_f32(const kern_attn_args *a, float *s, const void *const *kt, size_t kst, int len) {
+    scores_chunk8_t(S1C_F32, a, s, kt, kst, len);
+}
+static T2A __attribute__((noinline)) void scores_chunk8_f16(const kern_attn_args *a, float *s, const void *const *kt, size_t kst, int len) {
+    scores_chunk8_t(S1C_F16, a, s, kt, kst, len);
+}
+static T2A __attribute__((noinline)) void scores_chunk8_bf16(const kern_attn_args *a, float *s, const void *const *kt, size_t kst, int len) {
+    scores_chunk8_t(S1C_BF16, a, s, kt, kst, len);
 }
 
 /* The online softmax of every head over the chunk (see SHIFT_SLACK): weights exp8(s - m) written
@@ -702,17 +715,19 @@ INL2 void softmax8(float *s, int nh, int len, float *m, float *sum8, float *out,
 }
 
 /* o_h[i0 .. i0 + 32) += sum_j p_h[j] v_j, j increasing, for HH heads at once (each value vector
- * loaded once for the HH heads). */
-INL2 void pv8(const int HH, float *const *o, const float *const *p, const float *const *vr, int len, int i0) {
+ * loaded, and widened, once for the HH heads); values of type DT. */
+INL2 void pv8(const int HH, const int DT, float *const *o, const float *const *p, const void *const *vr, int len, int i0) {
     __m256 acc[3][4];
     for (int h = 0; h < HH; h++)
         for (int c = 0; c < 4; c++) acc[h][c] = _mm256_loadu_ps(o[h] + i0 + 8 * c);
     for (int j = 0; j < len; j++) {
-        __m256 v[4];
-        for (int c = 0; c < 4; c++) v[c] = _mm256_loadu_ps(vr[j] + i0 + 8 * c);
-        for (int h = 0; h < HH; h++) {
-            __m256 pj = _mm256_broadcast_ss(p[h] + j);
-            for (int c = 0; c < 4; c++) acc[h][c] = _mm256_fmadd_ps(pj, v[c], acc[h][c]);
+        /* the weights first, then one value vector at a time: 12 accumulators + 3 + 1 fit the 16
+         * ymm registers (four value vectors at once spilled an accumulator every step) */
+        __m256 pj[3];
+        for (int h = 0; h < HH; h++) pj[h] = _mm256_broadcast_ss(p[h] + j);
+        for (int c = 0; c < 4; c++) {
+            __m256 v = load8(vr[j], DT, (size_t)(i0 + 8 * c));
+            for (int h = 0; h < HH; h++) acc[h][c] = _mm256_fmadd_ps(pj[h], v, acc[h][c]);
         }
     }
     for (int h = 0; h < HH; h++)
@@ -720,13 +735,13 @@ INL2 void pv8(const int HH, float *const *o, const float *const *p, const float 
 }
 
 /* A slice narrower than 32 (hd % 32 == 8, 16, 24): one head, 8 columns at a time. */
-INL2 void pv8_narrow(float *o, const float *p, const float *const *vr, int len, int i0) {
+INL2 void pv8_narrow(const int DT, float *o, const float *p, const void *const *vr, int len, int i0) {
     __m256 acc = _mm256_loadu_ps(o + i0);
-    for (int j = 0; j < len; j++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), _mm256_loadu_ps(vr[j] + i0), acc);
+    for (int j = 0; j < len; j++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(p + j), load8(vr[j], DT, (size_t)i0), acc);
     _mm256_storeu_ps(o + i0, acc);
 }
 
-static T2A void pv_chunk8(const kern_attn_args *a, const float *s, const float *const *vr, int len) {
+INL2 void pv_chunk8_t(const int DT, const kern_attn_args *a, const float *s, const void *const *vr, int len) {
     int hd = a->hd;
     for (int h = 0; h < a->nh; h += 3) {
         int hh = a->nh - h < 3 ? a->nh - h : 3;
@@ -735,31 +750,39 @@ static T2A void pv_chunk8(const kern_attn_args *a, const float *s, const float *
         for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * CHUNK;
         int i0 = 0;
         for (; i0 + 32 <= hd; i0 += 32) {
-            if (hh == 3) pv8(3, o, p, vr, len, i0);
-            else if (hh == 2) pv8(2, o, p, vr, len, i0);
-            else pv8(1, o, p, vr, len, i0);
+            if (hh == 3) pv8(3, DT, o, p, vr, len, i0);
+            else if (hh == 2) pv8(2, DT, o, p, vr, len, i0);
+            else pv8(1, DT, o, p, vr, len, i0);
         }
         for (; i0 < hd; i0 += 8)
-            for (int k = 0; k < hh; k++) pv8_narrow(o[k], p[k], vr, len, i0);
+            for (int k = 0; k < hh; k++) pv8_narrow(DT, o[k], p[k], vr, len, i0);
     }
 }
 
+static T2A __attribute__((noinline)) void pv_chunk8_f32(const kern_attn_args *a, const float *s, const void *const *vr, int len) { pv_chunk8_t(S1C_F32, a, s, vr, len); }
+static T2A __attribute__((noinline)) void pv_chunk8_f16(const kern_attn_args *a, const float *s, const void *const *vr, int len) { pv_chunk8_t(S1C_F16, a, s, vr, len); }
+static T2A __attribute__((noinline)) void pv_chunk8_bf16(const kern_attn_args *a, const float *s, const void *const *vr, int len) { pv_chunk8_t(S1C_BF16, a, s, vr, len); }
+
 static T2A void attn_avx2(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
-    float *s = a->scratch, *kbuf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK, *vbuf = kbuf + CHUNK * KERN_ATTN_CONV_HD;
+    float *s = a->scratch, *kbuf = a->scratch + KERN_ATTN_MAX_HEADS * CHUNK;
     float m[KERN_ATTN_MAX_HEADS], sum8[8 * KERN_ATTN_MAX_HEADS];
-    const float *kt[CHUNK / 8], *vr[CHUNK];
+    const void *kt[CHUNK / 8], *vr[CHUNK];
     size_t kst;
     attn_start(a, m, sum8, 8);
     for (int c = 0; c < PF_AHEAD * CHUNK; c += CHUNK) prefetch_kv(a, c);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
         prefetch_kv(a, c0 + PF_AHEAD * CHUNK);
-        keys8(a, c0, len, kbuf, kt, &kst);
-        scores_chunk8(a, s, kt, kst, len);
+        int kdt = keys8(a, c0, len, kbuf, kt, &kst);
+        if (kdt == S1C_BF16) scores_chunk8_bf16(a, s, kt, kst, len);
+        else if (kdt == S1C_F16) scores_chunk8_f16(a, s, kt, kst, len);
+        else scores_chunk8_f32(a, s, kt, kst, len);
         softmax8(s, nh, len, m, sum8, a->out, hd);
-        rows8(a, c0, len, vbuf, vr);
-        pv_chunk8(a, s, vr, len);
+        rows8(a, c0, len, vr);
+        if (a->dtype == S1C_BF16) pv_chunk8_bf16(a, s, vr, len);
+        else if (a->dtype == S1C_F16) pv_chunk8_f16(a, s, vr, len);
+        else pv_chunk8_f32(a, s, vr, len);
     }
     for (int h = 0; h < nh; h++) {
         __m256 inv = _mm256_set1_ps(1.0f / hsum8(_mm256_loadu_ps(sum8 + 8 * h)));

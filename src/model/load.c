@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels/kernels.h"
 #include "model_internal.h"
 
 /* ------------------------------------------------------------------ configs per format */
@@ -374,5 +375,9 @@ int s1c_model_set_bf16_dot(s1c_model *m, bool dot, s1c_err *err) {
 
 bool s1c_model_bf16_dot(const s1c_model *m) { return m->bf16_dot; }
 
-int s1c_kv_auto_dtype(const s1c_model *m) { return m->bf16_dot && s1c_model_weight_dtype(m) != S1C_F32 ? S1C_BF16 : S1C_F32; }
+int s1c_kv_auto_dtype(const s1c_model *m) {
+    if (s1c_model_weight_dtype(m) == S1C_F32) return S1C_F32;
+    if (m->bf16_dot) return S1C_BF16;
+    return kern_family() == KERN_AVX2 ? S1C_F16 : S1C_F32;
+}
 const gguf_file *s1c_model_gguf(const s1c_model *m) { return m->format == S1C_FMT_GGUF ? &m->gguf : NULL; }

@@ -131,14 +131,17 @@ rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", 
 rows = parse(out) if rc == 0 else []
 check("--bf16-math dot", rc == 0 and [(r.get("name"), r.get("type")) for r in rows[1:]] == [("prefill", "bf16")], out + err)
 one_line_error("bad --bf16-math", *run("bench", "--bf16-math", "fast")[::2], "exact or dot")
-# --kv-type auto (the default): bf16 for 16-bit/quantized weights under bf16 dot products, f32
-# for f32 weights and under exact; an explicit type is what runs
-kv_of = {}
+# --kv-type auto (the default): bf16 for 16-bit/quantized weights under bf16 dot products, f16
+# for them otherwise with the avx2 kernels (else f32), f32 for f32 weights; an explicit type is
+# what runs
+kv_of, kernels = {}, None
 for typ, math in (("q8_0", "dot"), ("bf16", "exact"), ("f32", "dot")):
     rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", typ, "--bf16-math", math, "--only", "decode", "--tmp", tmp)
     rows = parse(out) if rc == 0 else []
     kv_of[typ] = rows[1].get("kv") if len(rows) > 1 else None
-check("--kv-type auto", kv_of == {"q8_0": "bf16", "bf16": "f32", "f32": "f32"}, kv_of)
+    kernels = rows[0].get("kernels") if rows else None
+exact_kv = "f16" if kernels == "avx2" else "f32"
+check("--kv-type auto", kv_of in ({"q8_0": "bf16", "bf16": exact_kv, "f32": "f32"}, {"q8_0": exact_kv, "bf16": exact_kv, "f32": "f32"}), (kernels, kv_of))
 rc, out, err = run("bench", "--preset", "tiny", "--quick", "--json", "--types", "q8_0", "--kv-type", "f16", "--only", "decode", "--tmp", tmp)
 rows = parse(out) if rc == 0 else []
 check("--kv-type f16", rc == 0 and len(rows) > 1 and rows[1].get("kv") == "f16", out + err)
