@@ -20,7 +20,8 @@
 # (`bash ../shared/tools/llama-ref/setup.sh`) and the 0.5B files in $LLAMA_REF_DIR/models
 # (qwen05b-random-TYPE.gguf: make_models.sh, or tests/ref/make_random_qwen2_gguf.py with the
 # 0.5B shape and --tied, then requant_gguf.py for Q8_0 / Q4_0).
-# $S1C_KV_TYPE: s1c's KV cache type (auto by default, as s1c: bf16 for BF16/quantized files, f32 for F32;
+# $S1C_KV_TYPE: s1c's KV cache type (auto by default, as s1c: bf16 for BF16/quantized files, f16 for them
+# with S1C_ISA=avx2|avxvnni (the avx2 kernels), f32 for F32;
 # f16 is llama-bench's cache type).
 # $S1C_BASE: a second s1c binary (e.g. one built from an earlier commit), run in the same rounds
 # for a before/after table.
