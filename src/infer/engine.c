@@ -580,7 +580,8 @@ typedef struct draw_job {
 } draw_job;
 
 /* Task t of T: the draws of slots t, t + T, ... that draws_alone (each touches its own sequence's
- * bans, sampler and logits row only). b_drawn[2i] holds slot i's row, b_drawn[2i + 1] gets the token. */
+ * bans, sampler and logits row only). b_drawn[2i] holds slot i's row, b_drawn[2i + 1] gets the
+ * token (it stays -1 for a slot drawn later, on the serial path). */
 static void draw_task(void *ctx, int task, int n_tasks) {
     const draw_job *j = ctx;
     s1c_engine *e = j->e;
@@ -602,6 +603,7 @@ static int sample_all(s1c_engine *e, int n_members) {
     for (int i = 0; i < n_members; i++) {
         eseq *s = e->b_members[i];
         e->b_drawn[2 * i] = s->n_fwd == s->n ? rows++ : -1;
+        e->b_drawn[2 * i + 1] = -1;
         alone += draws_alone(s);
     }
     draw_job dj = {e, n_members};
@@ -612,7 +614,7 @@ static int sample_all(s1c_engine *e, int n_members) {
     for (int i = 0; i < n_members; i++) {
         eseq *s = e->b_members[i];
         if (s->n_fwd != s->n) continue; /* a prefill chunk that is not finished yet */
-        if (draws_alone(s)) {
+        if (e->b_drawn[2 * i + 1] >= 0) { /* drawn above: a hook on an earlier slot changes nothing of it */
             apply_draw(e, s, e->b_drawn[2 * i + 1], NULL);
             continue;
         }
