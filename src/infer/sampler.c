@@ -252,10 +252,12 @@ int s1c_sampler_sample(s1c_sampler *s, float *logits, const int32_t *history, in
     s->band = 0;
     s->oom = false;
     double kept = weights_and_first_band(s, p, mx); /* p in [0, 1], 1 at the most likely */
+    /* band 0 holds the most likely token and later bands never shrink the order: empty only
+     * when memory ran out */
+    if (s->n_sorted == 0) return kern_argmax(p, V);
     int n = V;
     if (s->p.top_k > 0 && s->p.top_k < V) {
         sorted_until(s, p, s->p.top_k);
-        if (s->n_sorted == 0) return kern_argmax(p, V); /* no memory for the order */
         n = s->p.top_k < s->n_sorted ? s->p.top_k : s->n_sorted;
         kept = s->mass[n - 1];
     }
@@ -264,8 +266,6 @@ int s1c_sampler_sample(s1c_sampler *s, float *logits, const int32_t *history, in
         if (i < n) n = i + 1;
     }
     if (s->p.min_p > 0.0f) {
-        sorted_until(s, p, 1);
-        if (s->n_sorted == 0) return kern_argmax(p, V);
         float thr = s->p.min_p * s->sorted[0].p; /* relative to the most likely token */
         int k = 1;
         for (;;) {
@@ -277,7 +277,6 @@ int s1c_sampler_sample(s1c_sampler *s, float *logits, const int32_t *history, in
     }
     /* the draw: over the whole vocabulary its mass is `kept`, else the prefix's (in the order by
      * now: each cut above fell inside it) */
-    if (s->n_sorted == 0) return kern_argmax(p, V); /* no memory for the order */
     double total = n == V ? kept : s->mass[(n < s->n_sorted ? n : s->n_sorted) - 1];
     int i = first_reaching(s, p, n, (double)s1c_rng_float(&s->rng) * total, true);
     if (i >= s->n_sorted) { /* rounding past the end (or no memory): the last likely one in order */

@@ -130,7 +130,7 @@ enum { PF_AHEAD = 2 };
 
 static inline void prefetch_kv(const kern_attn_args *a, int c0) {
     if (c0 + CHUNK <= a->n_cached) return; /* an earlier row of the batch read it: in the caches */
-    size_t es = a->dtype == S1C_F32 ? 4 : 2, hd = (size_t)a->hd, bs = (size_t)a->bs;
+    size_t es = (size_t)s1c_dtype_type_size(a->dtype), hd = (size_t)a->hd, bs = (size_t)a->bs;
     for (int j = c0, end = a->n - c0 < CHUNK ? a->n : c0 + CHUNK; j < end;) {
         int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
         size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride;
@@ -578,11 +578,9 @@ INL2 __m256 load8(const void *base, int dtype, size_t i) {
     return _mm256_loadu_ps((const float *)base + i);
 }
 
-static size_t elem_size(int dtype) { return dtype == S1C_F32 ? 4 : 2; }
-
 /* The chunk's V rows in place (each row's first element; the cache's type). */
 INL2 void rows8(const kern_attn_args *a, int c0, int len, const void **rows) {
-    size_t es = elem_size(a->dtype);
+    size_t es = (size_t)s1c_dtype_type_size(a->dtype);
     for (int j = 0, b = c0 / a->bs, off = c0 % a->bs; j < len; j++) {
         rows[j] = (const char *)a->v + ((size_t)a->blocks[b] * a->block_stride + (size_t)off * a->ld) * es;
         if (++off == a->bs) off = 0, b++;
@@ -595,7 +593,7 @@ INL2 void rows8(const kern_attn_args *a, int c0, int len, const void **rows) {
  * kt points at. */
 INL2 int keys8(const kern_attn_args *a, int c0, int len, float *buf, const void **kt, size_t *kst) {
     if (a->bs % 8 == 0) {
-        size_t at[CHUNK / 8], es = elem_size(a->dtype);
+        size_t at[CHUNK / 8], es = (size_t)s1c_dtype_type_size(a->dtype);
         group_keys_at(a, c0, len, 8, at);
         for (int g = 0; 8 * g < len; g++) kt[g] = (const char *)a->k + at[g] * es;
         *kst = (size_t)a->bs;

@@ -214,12 +214,18 @@ static void rope_store_task(void *ctx, int task, int n_tasks) {
     }
 }
 
-static void rope_store_rows(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *b, int r0, int n) {
-    layer_rows_job j = {f, kv, b, layer, r0, n};
+/* fn(job, task, n_tasks) over the chunk's n rows: over the pool for batches, on this thread for
+ * fewer than 8 rows (a wake-up costs more than such rows' element-wise work). */
+static void over_rows(s1c_pool_fn fn, void *job, int n) {
     s1c_pool *pool = s1c_pool_global();
     int T = s1c_pool_threads(pool);
-    if (T <= 1 || n < 8) rope_store_task(&j, 0, 1);
-    else s1c_pool_run(pool, T < n ? T : n, rope_store_task, &j);
+    if (T <= 1 || n < 8) fn(job, 0, 1);
+    else s1c_pool_run(pool, T < n ? T : n, fn, job);
+}
+
+static void rope_store_rows(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *b, int r0, int n) {
+    layer_rows_job j = {f, kv, b, layer, r0, n};
+    over_rows(rope_store_task, &j, n);
 }
 
 /* Rows [0, n) of the chunk: x += add (add NULL: nothing), then out = rmsnorm(x) * w (w NULL:
@@ -246,10 +252,7 @@ static void residual_norm_task(void *ctx, int task, int n_tasks) {
  * (serial, the two were ~1.5% of a 32-row step with the other thread waiting). */
 static void residual_norm(s1c_fwd *f, const float *add, float *out, const float *w, int n) {
     norm_job j = {f, out, add, w, n};
-    s1c_pool *pool = s1c_pool_global();
-    int T = s1c_pool_threads(pool);
-    if (T <= 1 || n < 8) residual_norm_task(&j, 0, 1);
-    else s1c_pool_run(pool, T < n ? T : n, residual_norm_task, &j);
+    over_rows(residual_norm_task, &j, n);
 }
 
 /* Layer l on rows [r0, r0 + n): f->xb holds the rows' attention norm on entry; on return f->x
