@@ -116,33 +116,81 @@ static inline void prefetch_bytes(const char *p, size_t n) {
     for (size_t o = 0; o < n; o += 64) __builtin_prefetch(p + o, 0, 3);
 }
 
-/* The K and V bytes of the chunk at c0 (nothing past n), block by block: the keys of a whole block
- * are one run (hd rows of bs), of part of one a run per row; the value rows one run where they are
- * contiguous (ld == hd). attn_avx512 and attn_avx2 ask for each chunk PF_AHEAD chunks before they
- * read it: a chunk's blocks are a few KiB each, wherever the block table puts them, and without
- * this decode attention waited on memory latency (bench_attention, 8K positions from memory, bf16
- * dot, 2 threads: 252 -> 145-148 us a layer with the blocks in order, 275 -> 211-223 shuffled; 1,
- * 2 or 4 chunks ahead alike, T1 ~10% behind T0). Decode at 8K (s1c bench, Q8_0 0.5B): 58 -> 65
- * tok/s in the old KV layout. Chunks before n_cached are not asked for: from the caches the
- * prefetches cost 13% of the dot steps' time (one thread, 640 positions, 7 heads: 4.25 -> 3.7 us a
- * call without them). */
-enum { PF_AHEAD = 2 };
+/* The K and V bytes of the chunk PF_AHEAD chunks on are asked for into the caches a few lines at
+ * a time from inside the weighted sums' loops (kv_ahead_step every PF_EVERY positions in pv_heads
+ * and pv8), spread over the chunk in hand. Without prefetches decode attention waits on memory
+ * latency; with a chunk's lines asked for all at once (256 for a 7-head group's bf16 chunk) the
+ * loads behind them wait until memory answers, and reading and computing took turns:
+ * bench_attention, 8K positions from memory, bf16 dot, blocks in order, one thread 250-285 us a
+ * layer (0.36-0.40 of the read bandwidth, no better than without prefetches), two 140-160 ->
+ * 72-116 us spread like this; one thread 270 -> 136-147 us; 32K, two threads, 632-675 ->
+ * 423-439 us (0.52 -> 0.79), blocks shuffled 853 -> 563-573. A synthetic stream with the same
+ * work per line: bursts of 16-32 lines as good as 2 at a time, 64 worse, a chunk's 256 the
+ * worst. The scores' loops have no registers to spare: stepping there too cost 8% from the
+ * caches. Chunks before n_cached are not asked for: an earlier row of the batch read them, and
+ * from the caches prefetches only cost time. A chunk's bytes are a few runs (each block's keys,
+ * hd rows of bs, and its value rows, one run when ld == hd); a chunk that starts or ends inside a
+ * block takes one run per key row, and runs past KV_AHEAD_RUNS are asked for at once. */
+enum { PF_AHEAD = 2, KV_AHEAD_RUNS = 16, PF_EVERY = 4 };
 
-static inline void prefetch_kv(const kern_attn_args *a, int c0) {
-    if (c0 + CHUNK <= a->n_cached) return; /* an earlier row of the batch read it: in the caches */
+typedef struct kv_ahead {
+    const char *run[KV_AHEAD_RUNS]; /* line-aligned */
+    int lines[KV_AHEAD_RUNS];
+    int n, r, l, per; /* runs; the next line (run r, line l); lines per step */
+} kv_ahead;
+
+static inline void kv_ahead_add(kv_ahead *f, const char *p, size_t bytes) {
+    const char *lo = (const char *)((uintptr_t)p & ~(uintptr_t)63);
+    if (f->n == KV_AHEAD_RUNS) {
+        prefetch_bytes(lo, (size_t)(p + bytes - lo));
+        return;
+    }
+    f->run[f->n] = lo;
+    f->lines[f->n++] = (int)(((size_t)(p + bytes - lo) + 63) / 64);
+}
+
+/* The runs of the chunk at c0 (none past n or before n_cached), to be asked for over `steps`
+ * calls of kv_ahead_step. */
+static inline void kv_ahead_plan(kv_ahead *f, const kern_attn_args *a, int c0, int steps) {
+    f->n = f->r = f->l = f->per = 0;
+    if (c0 >= a->n || c0 + CHUNK <= a->n_cached) return;
     size_t es = (size_t)s1c_dtype_type_size(a->dtype), hd = (size_t)a->hd, bs = (size_t)a->bs;
+    int total = 0;
     for (int j = c0, end = a->n - c0 < CHUNK ? a->n : c0 + CHUNK; j < end;) {
         int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
         size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride;
         const char *k = (const char *)a->k + blk * es, *v = (const char *)a->v + (blk + (size_t)off * a->ld) * es;
-        if (off == 0 && (size_t)cnt == bs) prefetch_bytes(k, hd * bs * es);
+        if (off == 0 && (size_t)cnt == bs) kv_ahead_add(f, k, hd * bs * es);
         else
-            for (size_t i = 0; i < hd; i++) prefetch_bytes(k + (i * bs + (size_t)off) * es, (size_t)cnt * es);
-        if (a->ld == hd) prefetch_bytes(v, (size_t)cnt * hd * es);
+            for (size_t i = 0; i < hd; i++) kv_ahead_add(f, k + (i * bs + (size_t)off) * es, (size_t)cnt * es);
+        if (a->ld == hd) kv_ahead_add(f, v, (size_t)cnt * hd * es);
         else
-            for (int r = 0; r < cnt; r++) prefetch_bytes(v + (size_t)r * a->ld * es, hd * es);
+            for (int r = 0; r < cnt; r++) kv_ahead_add(f, v + (size_t)r * a->ld * es, hd * es);
         j += cnt;
     }
+    for (int i = 0; i < f->n; i++) total += f->lines[i];
+    steps = steps > 0 ? steps : 1;
+    f->per = (total + steps - 1) / steps;
+}
+
+static inline void kv_ahead_step(kv_ahead *f) {
+    if (f->r == f->n) return;
+    const char *p = f->run[f->r] + 64 * (size_t)f->l;
+    int k = f->lines[f->r] - f->l < f->per ? f->lines[f->r] - f->l : f->per;
+    for (int i = 0; i < k; i++) __builtin_prefetch(p + 64 * i, 0, 3);
+    if ((f->l += k) == f->lines[f->r]) f->r++, f->l = 0;
+}
+
+/* What the steps left (the chunk in hand read fewer steps than planned). */
+static inline void kv_ahead_finish(kv_ahead *f) {
+    for (; f->r < f->n; f->r++, f->l = 0) prefetch_bytes(f->run[f->r] + 64 * (size_t)f->l, 64 * (size_t)(f->lines[f->r] - f->l));
+}
+
+/* The whole chunk at c0 at once (the first PF_AHEAD chunks, before any loop runs). */
+static inline void prefetch_kv(const kern_attn_args *a, int c0) {
+    kv_ahead f;
+    kv_ahead_plan(&f, a, c0, 1);
+    kv_ahead_finish(&f);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -460,7 +508,8 @@ INL void softmax_chunk(float *s, int nh, int len, float *m, float *sum16, float 
  * latency). HH and NV are constants at every call, so the loops unroll with no tests. DOT: j
  * counts position pairs, p_h[j] holds a bf16 pair in an f32-sized slot, vr bf16 rows
  * (chunk_rows16), paired in registers (vdpbf16ps). */
-INL void pv_heads(int HH, int NV, const bool DOT, float *const *o, const float *const *p, const float *const *vr, int len, int i0, int hd) {
+INL void pv_heads(int HH, int NV, const bool DOT, float *const *o, const float *const *p, const float *const *vr, int len, int i0, int hd,
+                  kv_ahead *pf) {
     __m512 acc[16];
     __mmask16 mk[8];
 #pragma GCC unroll 8
@@ -471,6 +520,7 @@ INL void pv_heads(int HH, int NV, const bool DOT, float *const *o, const float *
         for (int c = 0; c < NV; c++) acc[h * NV + c] = _mm512_maskz_loadu_ps(mk[c], o[h] + i0 + 16 * c);
     for (int j = 0; j < len; j++) {
         __m512 v[8];
+        if (j % PF_EVERY == 0) kv_ahead_step(pf);
 #pragma GCC unroll 8
         for (int c = 0; c < NV; c++) {
             if (DOT) { /* element i of positions 2j and 2j + 1 as pairs */
@@ -497,7 +547,7 @@ INL void pv_heads(int HH, int NV, const bool DOT, float *const *o, const float *
 /* The weighted sum of values for every head of the group: heads 4 at a time while a head is at
  * most 64 wide, 2 at a time in slices of 128 elements otherwise (head h's weights at
  * s + h * pstride; DOT: len position pairs). */
-INL void pv_chunk(const bool DOT, const kern_attn_args *a, const float *s, int pstride, const float *const *vr, int len) {
+INL void pv_chunk(const bool DOT, const kern_attn_args *a, const float *s, int pstride, const float *const *vr, int len, kv_ahead *pf) {
     int nh = a->nh, hd = a->hd, wide = hd > 64, step = wide ? 2 : 4;
     for (int h = 0; h < nh; h += step) {
         int hh = nh - h < step ? nh - h : step;
@@ -506,14 +556,21 @@ INL void pv_chunk(const bool DOT, const kern_attn_args *a, const float *s, int p
         for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * pstride;
         for (int i0 = 0; i0 < hd; i0 += wide ? 128 : 64) {
             if (wide) {
-                if (hh == 2) pv_heads(2, 8, DOT, o, p, vr, len, i0, hd);
-                else pv_heads(1, 8, DOT, o, p, vr, len, i0, hd);
-            } else if (hh == 4) pv_heads(4, 4, DOT, o, p, vr, len, i0, hd);
-            else if (hh == 3) pv_heads(3, 4, DOT, o, p, vr, len, i0, hd);
-            else if (hh == 2) pv_heads(2, 4, DOT, o, p, vr, len, i0, hd);
-            else pv_heads(1, 4, DOT, o, p, vr, len, i0, hd);
+                if (hh == 2) pv_heads(2, 8, DOT, o, p, vr, len, i0, hd, pf);
+                else pv_heads(1, 8, DOT, o, p, vr, len, i0, hd, pf);
+            } else if (hh == 4) pv_heads(4, 4, DOT, o, p, vr, len, i0, hd, pf);
+            else if (hh == 3) pv_heads(3, 4, DOT, o, p, vr, len, i0, hd, pf);
+            else if (hh == 2) pv_heads(2, 4, DOT, o, p, vr, len, i0, hd, pf);
+            else pv_heads(1, 4, DOT, o, p, vr, len, i0, hd, pf);
         }
     }
+}
+
+/* How many times pv_chunk steps a kv_ahead over len positions (or pairs): PF_EVERY positions
+ * apart in each pv_heads call. */
+static int pv_steps(const kern_attn_args *a, int len) {
+    int wide = a->hd > 64, calls = (a->nh + (wide ? 1 : 3)) / (wide ? 2 : 4) * (wide ? (a->hd + 127) / 128 : (a->hd + 63) / 64);
+    return calls * ((len + PF_EVERY - 1) / PF_EVERY);
 }
 
 /* Per chunk: its keys (converted once if the cache is 16-bit), the scores of every head 16
@@ -533,20 +590,22 @@ static TA void attn_avx512(const kern_attn_args *a, bool dot) {
     for (int c = 0; c < PF_AHEAD * CHUNK; c += CHUNK) prefetch_kv(a, c);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
-        prefetch_kv(a, c0 + PF_AHEAD * CHUNK);
+        kv_ahead pf;
+        kv_ahead_plan(&pf, a, c0 + PF_AHEAD * CHUNK, pv_steps(a, dot ? (len + 1) / 2 : len));
         if (dot) {
             chunk_keys16(a, c0, len, kbuf, kt, &kst);
             scores_chunk(a, true, qp, hd / 2, s, kt, kst, len);
             softmax_chunk(s, nh, len, m, sum16, a->out, hd, pb);
             chunk_rows16(a, c0, len, vr);
-            pv_chunk(true, a, pb, CHUNK / 2, vr, (len + 1) / 2);
-            continue;
+            pv_chunk(true, a, pb, CHUNK / 2, vr, (len + 1) / 2, &pf);
+        } else {
+            chunk_keys(a, c0, len, kbuf, kt, &kst);
+            scores_chunk(a, false, a->q, hd, s, kt, kst, len);
+            softmax_chunk(s, nh, len, m, sum16, a->out, hd, NULL);
+            chunk_rows(a, a->v, c0, len, vbuf, vr);
+            pv_chunk(false, a, s, CHUNK, vr, len, &pf);
         }
-        chunk_keys(a, c0, len, kbuf, kt, &kst);
-        scores_chunk(a, false, a->q, hd, s, kt, kst, len);
-        softmax_chunk(s, nh, len, m, sum16, a->out, hd, NULL);
-        chunk_rows(a, a->v, c0, len, vbuf, vr);
-        pv_chunk(false, a, s, CHUNK, vr, len);
+        kv_ahead_finish(&pf);
     }
     for (int h = 0; h < nh; h++) {
         float *o = a->out + (size_t)h * hd;
@@ -714,11 +773,12 @@ INL2 void softmax8(float *s, int nh, int len, float *m, float *sum8, float *out,
 
 /* o_h[i0 .. i0 + 32) += sum_j p_h[j] v_j, j increasing, for HH heads at once (each value vector
  * loaded, and widened, once for the HH heads); values of type DT. */
-INL2 void pv8(const int HH, const int DT, float *const *o, const float *const *p, const void *const *vr, int len, int i0) {
+INL2 void pv8(const int HH, const int DT, float *const *o, const float *const *p, const void *const *vr, int len, int i0, kv_ahead *pf) {
     __m256 acc[3][4];
     for (int h = 0; h < HH; h++)
         for (int c = 0; c < 4; c++) acc[h][c] = _mm256_loadu_ps(o[h] + i0 + 8 * c);
     for (int j = 0; j < len; j++) {
+        if (j % PF_EVERY == 0) kv_ahead_step(pf);
         /* the weights first, then one value vector at a time: 12 accumulators + 3 + 1 fit the 16
          * ymm registers (four value vectors at once spilled an accumulator every step) */
         __m256 pj[3];
@@ -739,7 +799,7 @@ INL2 void pv8_narrow(const int DT, float *o, const float *p, const void *const *
     _mm256_storeu_ps(o + i0, acc);
 }
 
-INL2 void pv_chunk8_t(const int DT, const kern_attn_args *a, const float *s, const void *const *vr, int len) {
+INL2 void pv_chunk8_t(const int DT, const kern_attn_args *a, const float *s, const void *const *vr, int len, kv_ahead *pf) {
     int hd = a->hd;
     for (int h = 0; h < a->nh; h += 3) {
         int hh = a->nh - h < 3 ? a->nh - h : 3;
@@ -748,18 +808,24 @@ INL2 void pv_chunk8_t(const int DT, const kern_attn_args *a, const float *s, con
         for (int k = 0; k < hh; k++) o[k] = a->out + (size_t)(h + k) * hd, p[k] = s + (h + k) * CHUNK;
         int i0 = 0;
         for (; i0 + 32 <= hd; i0 += 32) {
-            if (hh == 3) pv8(3, DT, o, p, vr, len, i0);
-            else if (hh == 2) pv8(2, DT, o, p, vr, len, i0);
-            else pv8(1, DT, o, p, vr, len, i0);
+            if (hh == 3) pv8(3, DT, o, p, vr, len, i0, pf);
+            else if (hh == 2) pv8(2, DT, o, p, vr, len, i0, pf);
+            else pv8(1, DT, o, p, vr, len, i0, pf);
         }
         for (; i0 < hd; i0 += 8)
             for (int k = 0; k < hh; k++) pv8_narrow(DT, o[k], p[k], vr, len, i0);
     }
 }
 
-static T2A __attribute__((noinline)) void pv_chunk8_f32(const kern_attn_args *a, const float *s, const void *const *vr, int len) { pv_chunk8_t(S1C_F32, a, s, vr, len); }
-static T2A __attribute__((noinline)) void pv_chunk8_f16(const kern_attn_args *a, const float *s, const void *const *vr, int len) { pv_chunk8_t(S1C_F16, a, s, vr, len); }
-static T2A __attribute__((noinline)) void pv_chunk8_bf16(const kern_attn_args *a, const float *s, const void *const *vr, int len) { pv_chunk8_t(S1C_BF16, a, s, vr, len); }
+static T2A __attribute__((noinline)) void pv_chunk8_f32(const kern_attn_args *a, const float *s, const void *const *vr, int len, kv_ahead *pf) {
+    pv_chunk8_t(S1C_F32, a, s, vr, len, pf);
+}
+static T2A __attribute__((noinline)) void pv_chunk8_f16(const kern_attn_args *a, const float *s, const void *const *vr, int len, kv_ahead *pf) {
+    pv_chunk8_t(S1C_F16, a, s, vr, len, pf);
+}
+static T2A __attribute__((noinline)) void pv_chunk8_bf16(const kern_attn_args *a, const float *s, const void *const *vr, int len, kv_ahead *pf) {
+    pv_chunk8_t(S1C_BF16, a, s, vr, len, pf);
+}
 
 static T2A void attn_avx2(const kern_attn_args *a) {
     int nh = a->nh, hd = a->hd;
@@ -771,16 +837,18 @@ static T2A void attn_avx2(const kern_attn_args *a) {
     for (int c = 0; c < PF_AHEAD * CHUNK; c += CHUNK) prefetch_kv(a, c);
     for (int c0 = 0; c0 < a->n; c0 += CHUNK) {
         int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK;
-        prefetch_kv(a, c0 + PF_AHEAD * CHUNK);
+        kv_ahead pf; /* pv8's calls: heads 3 at a time, 32 elements at a time */
+        kv_ahead_plan(&pf, a, c0 + PF_AHEAD * CHUNK, (nh + 2) / 3 * (hd / 32) * ((len + PF_EVERY - 1) / PF_EVERY));
         int kdt = keys8(a, c0, len, kbuf, kt, &kst);
         if (kdt == S1C_BF16) scores_chunk8_bf16(a, s, kt, kst, len);
         else if (kdt == S1C_F16) scores_chunk8_f16(a, s, kt, kst, len);
         else scores_chunk8_f32(a, s, kt, kst, len);
         softmax8(s, nh, len, m, sum8, a->out, hd);
         rows8(a, c0, len, vr);
-        if (a->dtype == S1C_BF16) pv_chunk8_bf16(a, s, vr, len);
-        else if (a->dtype == S1C_F16) pv_chunk8_f16(a, s, vr, len);
-        else pv_chunk8_f32(a, s, vr, len);
+        if (a->dtype == S1C_BF16) pv_chunk8_bf16(a, s, vr, len, &pf);
+        else if (a->dtype == S1C_F16) pv_chunk8_f16(a, s, vr, len, &pf);
+        else pv_chunk8_f32(a, s, vr, len, &pf);
+        kv_ahead_finish(&pf);
     }
     for (int h = 0; h < nh; h++) {
         __m256 inv = _mm256_set1_ps(1.0f / hsum8(_mm256_loadu_ps(sum8 + 8 * h)));
