@@ -58,7 +58,7 @@ def table(s1c, llama, title):
     return out
 
 
-WORK = ["prefill", "decode", "decode_ctx8k", "batch8", "batch32"]
+WORK = ["prefill", "decode", "decode_ctx8k", "batch8", "batch32", "batch8_ctx8k"]
 
 
 def main():

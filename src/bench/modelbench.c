@@ -257,7 +257,7 @@ static double decode_once(runner *R, int n_seqs, int shared, int start, int step
     return rc == 0 ? sec : -1;
 }
 
-typedef enum { W_PREFILL, W_DECODE, W_CTX, W_BATCH8, W_BATCH32 } workload;
+typedef enum { W_PREFILL, W_DECODE, W_CTX, W_BATCH8, W_BATCH32, W_BATCH8_CTX } workload;
 
 static int run_workload(runner *R, workload w, bench_result *r, s1c_err *err) {
     const bench_opts *o = R->o;
@@ -276,6 +276,10 @@ static int run_workload(runner *R, workload w, bench_result *r, s1c_err *err) {
         case W_CTX:
             sec = decode_once(R, 1, o->ctx, o->ctx, o->ctx_decode, &one, err);
             r->seqs = 1; r->tokens = o->ctx_decode; r->ctx = o->ctx + o->ctx_decode;
+            break;
+        case W_BATCH8_CTX: /* s1's parallel sampling well into its thinking: every context its own */
+            sec = decode_once(R, 8, o->ctx, o->ctx, o->ctx_decode, &one, err);
+            r->seqs = 8; r->tokens = 8 * o->ctx_decode; r->ctx = o->ctx + o->ctx_decode;
             break;
         default: {
             int n = w == W_BATCH8 ? 8 : 32;
@@ -359,7 +363,8 @@ static int runner_init(runner *R, const s1c_model *m, const bench_opts *o, s1c_e
     int max_ctx = o->ctx + o->ctx_decode;
     if (P + o->decode > max_ctx) max_ctx = P + o->decode;
     if (P + o->batch_steps > max_ctx) max_ctx = P + o->batch_steps;
-    int fresh = (o->decode + BS - 1) / BS + 1, f2 = (o->ctx - P + o->ctx_decode + BS - 1) / BS + 1, f3 = MAX_BATCH * ((o->batch_steps + BS - 1) / BS + 1);
+    /* blocks past the prompt's: the most any workload holds at once (batch8_ctx8k: 8 long contexts) */
+    int fresh = (o->decode + BS - 1) / BS + 1, f2 = 8 * ((o->ctx - P + o->ctx_decode + BS - 1) / BS + 1), f3 = MAX_BATCH * ((o->batch_steps + BS - 1) / BS + 1);
     if (f2 > fresh) fresh = f2;
     if (f3 > fresh) fresh = f3;
     if (s1c_fwd_new(&R->fwd, m, P > MAX_BATCH ? P : MAX_BATCH, max_ctx + 1, err) != 0) return -1;
@@ -383,7 +388,7 @@ static void runner_free(runner *R) {
     free(R->logits);
 }
 
-static const char *workload_names[] = {"prefill", "decode", "decode_ctx8k", "batch8", "batch32", "train_step"};
+static const char *workload_names[] = {"prefill", "decode", "decode_ctx8k", "batch8", "batch32", "batch8_ctx8k", "train_step"};
 
 bool bench_workload_known(const char *name) {
     for (size_t i = 0; i < sizeof workload_names / sizeof *workload_names; i++)
@@ -411,7 +416,8 @@ int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opt
     int rc = runner_init(&R, m, o, err);
     const char *type = bench_model_type_name(m), *kv_name = s1c_dtype_name(kv);
     static const struct { workload w; const char *name; } list[] = {
-        {W_PREFILL, "prefill"}, {W_DECODE, "decode"}, {W_CTX, "decode_ctx8k"}, {W_BATCH8, "batch8"}, {W_BATCH32, "batch32"}};
+        {W_PREFILL, "prefill"}, {W_DECODE, "decode"}, {W_CTX, "decode_ctx8k"}, {W_BATCH8, "batch8"}, {W_BATCH32, "batch32"},
+        {W_BATCH8_CTX, "batch8_ctx8k"}};
     /* the prompt's K/V (for the decodes) comes from a prefill: it runs first (once, untimed,
      * when it is not asked for) */
     for (size_t i = 0; rc == 0 && i < sizeof list / sizeof *list; i++) {

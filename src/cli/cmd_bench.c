@@ -34,7 +34,8 @@ static const char *bench_help =
     "                    each matrix random blocks of the type s1c convert --type gives it (on\n"
     "                    qwen2.5-0.5b q4_k_m is mostly q5_0, with q4_k/q6_k down and q8_0 v/head))\n"
     "  --repeats N       runs per workload, the median is reported (default 3)\n"
-    "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,train_step)\n"
+    "  --only LIST       report only these workloads (prefill,decode,decode_ctx8k,batch8,batch32,\n"
+    "                    batch8_ctx8k,train_step)\n"
     "  --quick           1 run, a 32-token prompt, 8 decode steps, a 256-token long context\n"
     "                    (seconds on --preset tiny)\n"
     "  --kv-type T       the KV cache's element type: auto (default: bf16 for BF16/F16/quantized\n"
@@ -49,7 +50,8 @@ static const char *bench_help =
     "\n"
     "Workloads: prefill (512-token prompt), decode (128 tokens after it), decode_ctx8k (32 tokens\n"
     "at context 8192), batch8 / batch32 (8 or 32 sequences forked from the prompt, 16 steps),\n"
-    "train_step. $S1C_THREADS sets the threads, $S1C_KERNELS the kernel family.\n"
+    "batch8_ctx8k (8 sequences, each at its own context of 8192, 32 steps), train_step.\n"
+    "$S1C_THREADS sets the threads, $S1C_KERNELS the kernel family.\n"
     "\n"
     "examples:\n"
     "  s1c bench\n"
@@ -159,7 +161,7 @@ int cmd_bench(int argc, char **argv) {
         strcpy(list, only);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
             if (!bench_workload_known(t))
-                return cli_error("bench: --only: unknown workload '%s' (prefill, decode, decode_ctx8k, batch8, batch32, train_step)", t);
+                return cli_error("bench: --only: unknown workload '%s' (prefill, decode, decode_ctx8k, batch8, batch32, batch8_ctx8k, train_step)", t);
         o.only = only;
     }
     s1c_err err = {{0}};

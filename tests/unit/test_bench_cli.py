@@ -12,7 +12,7 @@ BIN, TMP = os.environ["S1C_BIN"], os.environ["S1C_TMP"]
 WORK = os.path.join(TMP, "bench_cli")
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
-NAMES = ["prefill", "decode", "decode_ctx8k", "batch8", "batch32", "train_step"]
+NAMES = ["prefill", "decode", "decode_ctx8k", "batch8", "batch32", "batch8_ctx8k", "train_step"]
 
 
 def run(*args):
@@ -60,9 +60,17 @@ def check_results(label, rows, types):
         check(f"{what} fraction = tok_s / limit_tok_s",
               abs(r["fraction"] - r["tok_s"] / r["limit_tok_s"]) <= 1e-5 + 1e-5 * r["fraction"], r)
         check(f"{what} bound", r.get("bound") in ("bandwidth", "compute"), r)
-        seqs = {"batch8": 8, "batch32": 32}.get(r["name"], 1)
+        seqs = {"batch8": 8, "batch32": 32, "batch8_ctx8k": 8}.get(r["name"], 1)
         check(f"{what} sequences", r.get("seqs") == seqs, r)
         check(f"{what} costs", r.get("flops_per_token", 0) > 0 and r.get("bytes_per_token", 0) > 0, r)
+    for t in types:
+        # the same 8 sequences, each at the long context: more FLOPs and more K/V bytes per token
+        by = {r.get("name"): r for r in rows if r.get("type") == t}
+        short, long_ = by.get("batch8", {}), by.get("batch8_ctx8k", {})
+        check(f"{label}: {t} batch8_ctx8k at decode_ctx8k's context, its K/V counted",
+              long_.get("ctx") == by.get("decode_ctx8k", {}).get("ctx") and long_.get("ctx", 0) > short.get("ctx", 0)
+              and long_.get("flops_per_token", 0) > short.get("flops_per_token", 0)
+              and long_.get("bytes_per_token", 0) > short.get("bytes_per_token", 0), (short, long_))
 
 
 # the full type list, as JSON
