@@ -129,8 +129,9 @@ static inline void prefetch_bytes(const char *p, size_t n) {
  * worst. The scores' loops have no registers to spare: stepping there too cost 8% from the
  * caches. Chunks before n_cached are not asked for: an earlier row of the batch read them, and
  * from the caches prefetches only cost time. A chunk's bytes are a few runs (each block's keys,
- * hd rows of bs, and its value rows, one run when ld == hd); a chunk that starts or ends inside a
- * block takes one run per key row, and runs past KV_AHEAD_RUNS are asked for at once. */
+ * hd rows of bs, and its value rows, one run when ld == hd); part of a block with long key rows
+ * (bs * element size > 128 bytes) takes one run per key row, and runs past KV_AHEAD_RUNS are
+ * asked for at once. */
 enum { PF_AHEAD = 2, KV_AHEAD_RUNS = 16, PF_EVERY = 4 };
 
 typedef struct kv_ahead {
@@ -160,7 +161,9 @@ static inline void kv_ahead_plan(kv_ahead *f, const kern_attn_args *a, int c0, i
         int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
         size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride;
         const char *k = (const char *)a->k + blk * es, *v = (const char *)a->v + (blk + (size_t)off * a->ld) * es;
-        if (off == 0 && (size_t)cnt == bs) kv_ahead_add(f, k, hd * bs * es);
+        /* the block's keys whole: all of them are read, or its rows are a line or two apart
+         * anyway (a sequence's last block, filled to cnt) */
+        if ((off == 0 && (size_t)cnt == bs) || bs * es <= 128) kv_ahead_add(f, k, hd * bs * es);
         else
             for (size_t i = 0; i < hd; i++) kv_ahead_add(f, k + (i * bs + (size_t)off) * es, (size_t)cnt * es);
         if (a->ld == hd) kv_ahead_add(f, v, (size_t)cnt * hd * es);
