@@ -257,7 +257,7 @@ static double decode_once(runner *R, int n_seqs, int shared, int start, int step
     return rc == 0 ? sec : -1;
 }
 
-typedef enum { W_PREFILL, W_DECODE, W_CTX, W_BATCH8, W_BATCH32, W_BATCH8_CTX } workload;
+typedef enum { W_PREFILL, W_DECODE, W_CTX, W_BATCH8, W_BATCH32, W_BATCH8_CTX, W_TRAIN } workload;
 
 static int run_workload(runner *R, workload w, bench_result *r, s1c_err *err) {
     const bench_opts *o = R->o;
@@ -388,12 +388,25 @@ static void runner_free(runner *R) {
     free(R->logits);
 }
 
-static const char *workload_names[] = {"prefill", "decode", "decode_ctx8k", "batch8", "batch32", "batch8_ctx8k", "train_step"};
+/* Every workload, in the order they run and are reported. */
+static const struct {
+    workload w;
+    const char *name;
+} workloads[] = {{W_PREFILL, "prefill"}, {W_DECODE, "decode"},   {W_CTX, "decode_ctx8k"},        {W_BATCH8, "batch8"},
+                 {W_BATCH32, "batch32"}, {W_BATCH8_CTX, "batch8_ctx8k"}, {W_TRAIN, "train_step"}};
+enum { N_WORKLOADS = sizeof workloads / sizeof *workloads };
 
 bool bench_workload_known(const char *name) {
-    for (size_t i = 0; i < sizeof workload_names / sizeof *workload_names; i++)
-        if (!strcmp(name, workload_names[i])) return true;
+    for (int i = 0; i < N_WORKLOADS; i++)
+        if (!strcmp(name, workloads[i].name)) return true;
     return false;
+}
+
+void bench_workload_names(char *buf, size_t cap) {
+    size_t len = 0;
+    if (cap > 0) buf[0] = '\0';
+    for (int i = 0; i < N_WORKLOADS && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", workloads[i].name);
 }
 
 /* Whether o->only (comma-separated) names the workload. */
@@ -415,24 +428,16 @@ int bench_run_model(const s1c_model *m, const bench_limits *lim, const bench_opt
     runner R = {.m = m, .o = o, .lim = lim, .kv_dtype = kv, .k = model_costs(m, lim, kv)};
     int rc = runner_init(&R, m, o, err);
     const char *type = bench_model_type_name(m), *kv_name = s1c_dtype_name(kv);
-    static const struct { workload w; const char *name; } list[] = {
-        {W_PREFILL, "prefill"}, {W_DECODE, "decode"}, {W_CTX, "decode_ctx8k"}, {W_BATCH8, "batch8"}, {W_BATCH32, "batch32"},
-        {W_BATCH8_CTX, "batch8_ctx8k"}};
     /* the prompt's K/V (for the decodes) comes from a prefill: it runs first (once, untimed,
      * when it is not asked for) */
-    for (size_t i = 0; rc == 0 && i < sizeof list / sizeof *list; i++) {
-        bench_result r = {.name = list[i].name, .type = type, .kv = kv_name};
-        if (!selected(o, list[i].name)) {
+    for (int i = 0; rc == 0 && i < N_WORKLOADS; i++) {
+        bench_result r = {.name = workloads[i].name, .type = type, .kv = kv_name};
+        if (!selected(o, workloads[i].name)) {
             tally t = {0};
-            if (list[i].w == W_PREFILL && prefill_once(&R, &t, err) < 0) rc = -1;
+            if (workloads[i].w == W_PREFILL && prefill_once(&R, &t, err) < 0) rc = -1;
             continue;
         }
-        rc = run_workload(&R, list[i].w, &r, err);
-        if (rc == 0) emit(user, &r);
-    }
-    if (rc == 0 && selected(o, "train_step")) {
-        bench_result r = {.name = "train_step", .type = type, .kv = kv_name};
-        rc = bench_train_step(&R, &r, err);
+        rc = workloads[i].w == W_TRAIN ? bench_train_step(&R, &r, err) : run_workload(&R, workloads[i].w, &r, err);
         if (rc == 0) emit(user, &r);
     }
     runner_free(&R);

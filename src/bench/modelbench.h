@@ -36,8 +36,11 @@ typedef struct bench_opts {
     int kv_dtype;     /* the KV cache's element type (S1C_KV_AUTO by default, F32, F16, BF16) */
 } bench_opts;
 
-/* Whether name is one of the workloads (prefill, decode, decode_ctx8k, batch8, batch32, train_step). */
+/* Whether name is one of the workloads (prefill, decode, decode_ctx8k, batch8, batch32,
+ * batch8_ctx8k, train_step). */
 bool bench_workload_known(const char *name);
+/* Their names, ", "-separated, into buf (cut at cap - 1 characters). */
+void bench_workload_names(char *buf, size_t cap);
 
 /* The full run's settings, and --quick's (seconds on the tiny preset). */
 bench_opts bench_opts_default(void);

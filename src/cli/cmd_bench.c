@@ -160,8 +160,11 @@ int cmd_bench(int argc, char **argv) {
         if (strlen(only) >= sizeof list) return cli_error("bench: --only '%s' is too long", only);
         strcpy(list, only);
         for (char *t = strtok(list, ","); t; t = strtok(NULL, ","))
-            if (!bench_workload_known(t))
-                return cli_error("bench: --only: unknown workload '%s' (prefill, decode, decode_ctx8k, batch8, batch32, batch8_ctx8k, train_step)", t);
+            if (!bench_workload_known(t)) {
+                char names[160];
+                bench_workload_names(names, sizeof names);
+                return cli_error("bench: --only: unknown workload '%s' (%s)", t, names);
+            }
         o.only = only;
     }
     s1c_err err = {{0}};
