@@ -335,6 +335,12 @@ double bench_peak_bf16(s1c_pool *pool) {
     return 0;
 }
 
+double bench_peak_amx_bf16(s1c_pool *pool) {
+    if (kern_family() == KERN_AVX512 && pk_amx_on()) return run_peak(pool, pk_amx_bf16_peak_loop);
+    (void)pool;
+    return 0;
+}
+
 double bench_peak_int8(s1c_pool *pool, const char **isa) {
     if (isa) *isa = "none";
 #if HAVE_X86
@@ -358,6 +364,7 @@ void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int 
     l->f32_flops = bench_peak_f32(pool, &l->isa);
     l->bf16_flops = bench_peak_bf16(pool);
     l->int8_ops = bench_peak_int8(pool, &l->int8_isa);
+    l->amx_bf16_flops = bench_peak_amx_bf16(pool);
 }
 
 static bool grow(double *best, double now) {
@@ -371,5 +378,6 @@ bool bench_limits_keep_best(bench_limits *best, const bench_limits *now) {
     g |= grow(&best->f32_flops, now->f32_flops);
     g |= grow(&best->bf16_flops, now->bf16_flops);
     g |= grow(&best->int8_ops, now->int8_ops);
+    g |= grow(&best->amx_bf16_flops, now->amx_bf16_flops);
     return g;
 }

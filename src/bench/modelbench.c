@@ -100,7 +100,13 @@ static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dty
     k.kv_bytes_per_pos = (double)s1c_kv_block_bytes(c, 1, kv_dtype);
     int dt = bench_model_dtype(m);
     bool quant = !s1c_dtype_is_float(dt);
-    k.peak = dt == S1C_BF16 && lim->bf16_flops > 0 ? lim->bf16_flops : quant && lim->int8_ops > 0 ? lim->int8_ops : lim->f32_flops;
+    /* a BF16 model's peak: of the instruction its matmuls use (AMX tiles, vdpbf16ps, or f32 FMA
+     * on widened weights) */
+    bool dot = dt == S1C_BF16 && s1c_model_bf16_dot(m);
+    k.peak = dot && lim->amx_bf16_flops > 0 ? lim->amx_bf16_flops
+             : dot && lim->bf16_flops > 0   ? lim->bf16_flops
+             : quant && lim->int8_ops > 0   ? lim->int8_ops
+                                            : lim->f32_flops;
     k.bw = lim->read_bytes_s;
     return k;
 }

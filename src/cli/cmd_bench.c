@@ -87,18 +87,26 @@ static void emit(void *user, const bench_result *r) {
     fflush(stdout);
 }
 
+/* ", AMX bf16 tiles N GFLOP/s" where the BF16 kernel uses them, else "". */
+static const char *amx_note(const bench_limits *l) {
+    static char s[64];
+    if (l->amx_bf16_flops <= 0) return "";
+    snprintf(s, sizeof s, ", AMX bf16 tiles %.0f GFLOP/s", l->amx_bf16_flops / 1e9);
+    return s;
+}
+
 /* The limits in use; `again`: the best of the measurements so far, after one more that raised
  * some (the results after this line are fractions of these). */
 static void print_machine(const bench_limits *l, bool json, bool again) {
     if (json)
         printf("{\"name\":\"machine\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",\"int8_isa\":\"%s\",\"read_gb_s\":%.2f,"
-               "\"f32_gflops\":%.1f,\"bf16_gflops\":%.1f,\"int8_gops\":%.1f%s}\n",
+               "\"f32_gflops\":%.1f,\"bf16_gflops\":%.1f,\"int8_gops\":%.1f,\"amx_bf16_gflops\":%.1f%s}\n",
                l->threads, kern_name(), l->isa, l->int8_isa, l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->bf16_flops / 1e9,
-               l->int8_ops / 1e9, again ? ",\"best_so_far\":true" : "");
+               l->int8_ops / 1e9, l->amx_bf16_flops / 1e9, again ? ",\"best_so_far\":true" : "");
     else
-        printf("machine%s: %d threads, kernels %s; read %.1f GB/s; f32 FMA %.0f GFLOP/s (%s), bf16 dot %.0f GFLOP/s, int8 %.0f GOP/s (%s)\n",
+        printf("machine%s: %d threads, kernels %s; read %.1f GB/s; f32 FMA %.0f GFLOP/s (%s), bf16 dot %.0f GFLOP/s, int8 %.0f GOP/s (%s)%s\n",
                again ? " (best so far)" : "", l->threads, kern_name(), l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->isa,
-               l->bf16_flops / 1e9, l->int8_ops / 1e9, l->int8_isa);
+               l->bf16_flops / 1e9, l->int8_ops / 1e9, l->int8_isa, amx_note(l));
     fflush(stdout);
 }
 

@@ -185,6 +185,20 @@ void pk_avx2_tile(const pk_tile *t, int dtype, int mr, int nv);
  * allows (-1, the default); returns whether they will. For tests and benchmarks (both ways give
  * the same bits). */
 bool pk_avx2_vnni(int mode);
+/* The AMX tile (packed_amx.c): up to 32 rows x 2 panels of BF16 weights on bf16 activations (xb;
+ * k0/k1 in pairs). pk_amx sets whether packed.c takes it: on (1, where the CPU and the OS allow
+ * AMX), off (0), or the default (-1: on where allowed, unless $S1C_AMX is 0), for tests and
+ * benchmarks; returns the setting. pk_amx_on reads it (the first call of either reads the CPU
+ * and asks the OS for the tile state). */
+bool pk_amx(int mode);
+bool pk_amx_on(void);
+/* Returns this thread's tiles to their initial state (TILERELEASE), so that a context switch
+ * saves and restores no tile data; the next tile call configures them again. */
+void pk_amx_release(void);
+/* The tile's peak loop for bench_peak_bf16 (limits.c): iters steps of its four tile products;
+ * returns the FLOPs (0 where not built). Only where pk_amx_on. */
+double pk_amx_bf16_peak_loop(long iters);
+void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
  * s1c_f32_to_bf16 rounds it. */

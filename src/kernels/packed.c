@@ -75,32 +75,45 @@ static bool avx2_tiles(int dtype) {
     return f == KERN_AVX2 || (f == KERN_AVX512 && kern_is_qmatmul_dtype(dtype) && !kern_avx512vnni_supported());
 }
 
-/* Tile shape and k slice per type: mr rows x nv panels, kc steps. */
+/* Tile shape and k slice per type: mr rows x nv panels, kc steps; amx: the AMX tiles
+ * (packed_amx.c). */
 typedef struct pk_shape {
     int mr, nv, kc;
+    bool amx;
 } pk_shape;
+
+/* The AMX tiles take BF16 dot products at every row count: their sums' order differs from
+ * vdpbf16ps's, and a row must come out the same alone or in a batch. (Q8_0 / Q4_0 on int8 tiles
+ * were measured and left: each 32-block's 16 x 16 integer sums must leave the tile to be scaled,
+ * and on this Xeon the tile products with their stores (61 ns per 32 rows x 32 outputs x block)
+ * and the AVX-512 scaling (70 ns) did not overlap: no faster than vpdpbusd.) */
+static bool amx_takes(const kern_packed *p) {
+    return p->dtype == S1C_BF16 && p->bf16_dot && kern_family() == KERN_AVX512 && pk_amx_on();
+}
 
 /* One activation row (decode) on quantized weights: one panel per tile, so a thread reads its
  * panels as one sequential stream (a 3-panel tile reads three streams of a few KiB each, which
  * the prefetchers pick up late: ~1.4x slower from memory at 896 x 4864, bench_packed's
  * packed_cold). Nothing to share a weight load with, and the integer dots of consecutive blocks
  * overlap out of order. Every lane's operations are those of any other tile shape: same bits. */
-static pk_shape shape_of(int dtype, int n_rows) {
+static pk_shape shape_of(const kern_packed *p, int n_rows) {
+    int dtype = p->dtype;
+    if (amx_takes(p)) return (pk_shape){32, 2, 512, true};
     if (avx2_tiles(dtype)) { /* packed_avx2.c: panels of two 8-row halves */
         bool fl = dtype == S1C_F32 || dtype == S1C_BF16;
         /* one float row: 4 panels, 8 FMA chains (packed_avx2.c); BF16 batches 5 rows: 6 x 2
          * accumulators left its widening no registers (spills: 32 rows, one thread, 63 GFLOP/s;
          * 5 rows 119, 4 rows 112) */
-        if (n_rows == 1) return (pk_shape){1, fl ? 4 : 1, 1 << 20};
-        if (fl) return (pk_shape){dtype == S1C_BF16 ? 5 : 6, 1, 512};
-        return (pk_shape){dtype == S1C_Q6_K ? 3 : 4, 1, 128};
+        if (n_rows == 1) return (pk_shape){1, fl ? 4 : 1, 1 << 20, false};
+        if (fl) return (pk_shape){dtype == S1C_BF16 ? 5 : 6, 1, 512, false};
+        return (pk_shape){dtype == S1C_Q6_K ? 3 : 4, 1, 128, false};
     }
-    if (dtype == S1C_F32) return (pk_shape){6, 4, 512};
-    if (dtype == S1C_BF16) return (pk_shape){6, 4, 512};
-    if (n_rows == 1) return (pk_shape){1, 1, 1 << 20};
+    if (dtype == S1C_F32) return (pk_shape){6, 4, 512, false};
+    if (dtype == S1C_BF16) return (pk_shape){6, 4, 512, false};
+    if (n_rows == 1) return (pk_shape){1, 1, 1 << 20, false};
     /* Q6_K keeps two integer accumulators per output (its two 16-element scales): 2 panels */
-    if (dtype == S1C_Q6_K) return (pk_shape){4, 2, 128};
-    return (pk_shape){4, 3, 128};
+    if (dtype == S1C_Q6_K) return (pk_shape){4, 2, 128, false};
+    return (pk_shape){4, 3, 128, false};
 }
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
@@ -461,9 +474,10 @@ static pk_pf next_slice(const kern_packed *p, pk_shape s, int pg, int k1, pk_fol
  * 128 + 24), so a slice's passes have as many steps to prefetch the next one in as it has lines
  * (next_slice). */
 static pk_shape shape_for(const kern_packed *p, int n_rows) {
-    pk_shape s = shape_of(p->dtype, n_rows);
+    pk_shape s = shape_of(p, n_rows);
     int slices = (p->steps + s.kc - 1) / s.kc;
     s.kc = (p->steps + slices - 1) / slices;
+    if (s.amx) s.kc = (s.kc + 15) & ~15; /* whole tile steps but in the last slice */
     return s;
 }
 
@@ -495,7 +509,10 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                 int mr = imin(s.mr, n_rows - r);
                 t.pf = next.hi > 0 ? pass_share(next, r / s.mr, G, t.k1 - t.k0) : (pk_pf){0};
                 t.out = out + (size_t)r * p->d + (size_t)pg * PANEL;
-                if (avx2 && (p->dtype == S1C_F32 || p->dtype == S1C_BF16)) {
+                if (s.amx) {
+                    t.xb = xp->xb + (size_t)r * ldx;
+                    pk_amx_tile_bf16(&t, mr, nv);
+                } else if (avx2 && (p->dtype == S1C_F32 || p->dtype == S1C_BF16)) {
                     t.x = xp->x + (size_t)r * ldx;
                     pk_avx2_tile(&t, p->dtype, mr, nv);
                 } else if (p->dtype == S1C_F32) {
@@ -547,7 +564,7 @@ typedef struct pk_job {
 /* The thread split's units: the panel groups one tile takes (single panels for quantized decode,
  * so the split is even to a panel). */
 static int groups_of(const kern_packed *p, int n_rows) {
-    int nv = shape_of(p->dtype, n_rows).nv;
+    int nv = shape_of(p, n_rows).nv;
     return (p->panels + nv - 1) / nv;
 }
 
@@ -555,7 +572,7 @@ static int groups_of(const kern_packed *p, int n_rows) {
  * are in the caches (element-wise: the same bits as one pass over the whole output). */
 static void run_glu_unit(const pk_job *j, int u) {
     const kern_packed *g = j->p[0], *up = j->p[1];
-    int nv = shape_of(g->dtype, j->n_rows).nv, pa = u * nv, pb = imin(g->panels, pa + nv);
+    int nv = shape_of(g, j->n_rows).nv, pa = u * nv, pb = imin(g->panels, pa + nv);
     run_panels(g, j->xp, j->out[0], j->n_rows, pa, pb, (pk_follow){up, 0});
     run_panels(up, j->xp, j->out[1], j->n_rows, pa, pb, (pk_follow){g, nv});
     int c0 = pa * PANEL, cols = imin(pb * PANEL, g->d) - c0;
@@ -575,7 +592,7 @@ static void run_units(const pk_job *j, int a, int b) {
         int g = groups_of(j->p[i], j->n_rows), lo = a - base, hi = imin(b - base, g);
         if (lo >= g || hi <= 0) continue;
         if (lo < 0) lo = 0;
-        int nv = shape_of(j->p[i]->dtype, j->n_rows).nv;
+        int nv = shape_of(j->p[i], j->n_rows).nv;
         run_panels(j->p[i], j->xp, j->out[i], j->n_rows, lo * nv, imin(j->p[i]->panels, hi * nv), (pk_follow){0});
     }
 }
@@ -604,6 +621,7 @@ static void pk_task(void *ctx, int task, int n_tasks) {
         pk_range *r = &j->range[(task + k) % n_tasks];
         for (int a, b; (a = claim(r, j->chunk, n_tasks, &b)) < r->end;) run_units(j, a, b);
     }
+    pk_amx_release();
 }
 
 /* Shares of the units for T tasks, and the chunk: about 128 KiB of weights (long enough for the
@@ -615,7 +633,7 @@ static void pk_split(pk_job *j, int T) {
         j->range[t].end = imin(j->units, (t + 1) * per);
     }
     const kern_packed *p = j->p[0];
-    size_t unit_bytes = p->pstride * (size_t)shape_of(p->dtype, j->n_rows).nv * (j->glu ? 2 : 1);
+    size_t unit_bytes = p->pstride * (size_t)shape_of(p, j->n_rows).nv * (j->glu ? 2 : 1);
     int by_bytes = (int)((128u << 10) / unit_bytes) + 1;
     j->chunk = imin(by_bytes, (per + 3) / 4);
     if (j->chunk < 1) j->chunk = 1;

@@ -16,8 +16,9 @@
  * Batch invariance, bitwise: each row of an M-row call equals the same row in a 1-row call, for
  * 1, 2 and 3 threads (one row on quantized weights runs other tiles: 1 row x 1 panel, the Q4_0
  * high nibbles in a second accumulator; several matrices in one call, split by single panels). Skipped (with a message) where the CPU has no packed kernel.
- * All of it under each family that packs: avx512 (every type) and avx2 (F32, BF16 widened, Q8_0,
- * Q4_0; its tiles also bitwise against avx512's: test_packed_families). */
+ * All of it under each family that packs: avx512 (every type; with and without the AMX BF16 tile
+ * where the CPU has AMX) and avx2 (F32, BF16 widened, Q8_0, Q4_0; its tiles also bitwise against
+ * avx512's: test_packed_families). */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -453,9 +454,14 @@ static void test_packed_fallback(void **state) {
     free(w); free(wf); free(x);
 }
 
-/* Every test once per family that packs (avx512, avx2), the family selected for the group. */
+/* Every test once per family that packs (avx512, avx2), the family selected for the group; on
+ * a CPU with AMX the avx512 group runs twice, with the AMX BF16 tile (the default there) and
+ * without it (the AVX-512 bf16 tile). */
+static bool amx_group;
+
 static int select_family(void **state) {
     (void)state;
+    pk_amx(amx_group ? 1 : 0);
     return kern_select(family);
 }
 
@@ -471,14 +477,19 @@ int main(void) {
         cmocka_unit_test(test_packed_fallback),
         cmocka_unit_test(test_packed_families),
     };
-    static const char *families[] = {"avx512", "avx2"};
+    static const char *families[] = {"avx512", "avx512", "avx2"};
+    static const char *names[] = {"avx512+amx", "avx512", "avx2"};
+    bool have_amx = pk_amx(1);
     int failed = 0, ran = 0;
-    for (int f = 0; f < 2; f++) {
+    for (int f = 0; f < 3; f++) {
         family = families[f];
-        if (kern_select(family) != 0) continue;
-        failed += cmocka_run_group_tests_name(family, tests, select_family, NULL);
+        amx_group = f == 0;
+        if (kern_select(family) != 0 || (amx_group && !have_amx)) continue;
+        failed += cmocka_run_group_tests_name(names[f], tests, select_family, NULL);
         ran++;
     }
+    if (!have_amx) printf("# no AMX on this CPU (or not allowed by the OS): the AMX tile was not tested\n");
+    pk_amx(-1);
     if (!ran) { /* no packing family: the quantizer and fallback tests still run (the rest skip) */
         family = "auto";
         failed += cmocka_run_group_tests_name("auto", tests, select_family, NULL);

@@ -1,0 +1,207 @@
+/* The AMX tile for the packed BF16 kernel (Intel Sapphire Rapids and later: TMUL's 16 x 16
+ * matrix products on eight 1 KiB tile registers). The BF16 panel layout (packed.c) is already
+ * AMX's: a panel's k-pair rows, [16 rows][2] bf16 each, are a B tile's rows, 16 pairs (1 KiB) a
+ * tile; the bf16 activation pairs are the A tiles, loaded with their row stride.
+ *
+ * One call computes up to 32 activation rows x 2 panels as four 16 x 16 C tiles (tile 2g + v:
+ * rows 16g.., panel v) from two A tiles and two B tiles per step, each operand used twice. C
+ * accumulates in f32 over the call's k range, 16 pairs a step (tdpbf16ps); a range whose length
+ * is not a multiple of 16 ends with the AVX-512 bf16 tile on the stored partial sums. The
+ * products are the bf16 ones of vdpbf16ps, summed in another order (and with denormals flushed),
+ * so the results differ from the AVX-512 tile's by rounding; packed.c takes this tile for every
+ * row count, so a row's result is the same alone or in any batch. Tiles are configured per
+ * thread (LDTILECFG) when a call's shape differs from the thread's last one. */
+#include "kern_internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && (defined(__clang__) ? __clang_major__ >= 12 : __GNUC__ >= 11)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TX __attribute__((target("amx-tile,amx-int8,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
+
+/* Linux's opt-in for the tile data state (arch/x86/include/uapi/asm/prctl.h): a process must ask
+ * before its first tile instruction, or that instruction faults. */
+enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+
+static bool amx_hw, amx_default;
+static _Atomic bool amx_on;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+/* CPUID leaf 7: AMX-BF16 (EDX bit 22), AMX-TILE (24), AMX-INT8 (25); the OS saves the tile
+ * state (XCR0 bits 17, 18) and lets this process use it (arch_prctl). S1C_AMX=0 leaves it off. */
+static void read_amx(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)) || !(d & (1u << 25))) return;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return; /* OSXSAVE: xgetbv allowed */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return;
+    amx_hw = kern_avx512bf16_supported() && kern_avx512vnni_supported();
+    const char *e = getenv("S1C_AMX");
+    amx_default = amx_hw && !(e && strcmp(e, "0") == 0);
+    amx_on = amx_default;
+}
+
+bool pk_amx(int mode) {
+    pthread_once(&amx_once, read_amx);
+    atomic_store(&amx_on, mode < 0 ? amx_default : mode > 0 && amx_hw);
+    return amx_on;
+}
+
+bool pk_amx_on(void) {
+    pthread_once(&amx_once, read_amx);
+    return atomic_load_explicit(&amx_on, memory_order_relaxed);
+}
+
+/* The tile configuration (palette 1) of a call: tiles 0-3 C[g][v] (tile 2g + v: rows[g] x cols[v]
+ * f32), 4-5 A[g] (rows[g] activation rows x 16 k-pairs), 6-7 B[v] (16 k-pairs x cols[v] outputs);
+ * rows[g]: activation rows in row group g, cols[v]: outputs of panel v (0: unused). */
+typedef struct tile_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_cfg;
+
+static _Thread_local tile_cfg cur_cfg;
+
+TX static void configure(const int rows[2], const int cols[2]) {
+    tile_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int g = 0; g < 2; g++) {
+        if (rows[g]) c.rows[4 + g] = (uint8_t)rows[g], c.colsb[4 + g] = 64;
+        for (int v = 0; v < 2; v++)
+            if (rows[g] && cols[v]) c.rows[2 * g + v] = (uint8_t)rows[g], c.colsb[2 * g + v] = (uint16_t)(4 * cols[v]);
+    }
+    for (int v = 0; v < 2; v++)
+        if (cols[v]) c.rows[6 + v] = 16, c.colsb[6 + v] = (uint16_t)(4 * cols[v]);
+    if (memcmp(&c, &cur_cfg, sizeof c) != 0) {
+        _tile_loadconfig(&c);
+        cur_cfg = c;
+    }
+}
+
+TX void pk_amx_release(void) {
+    if (!cur_cfg.palette) return;
+    _tile_release();
+    memset(&cur_cfg, 0, sizeof cur_cfg);
+}
+
+/* The call's row groups and panels: rows[g], cols[v] as configure takes them. */
+static void tile_shape(const pk_tile *t, int mr, int nv, int rows[2], int cols[2]) {
+    rows[0] = mr < 16 ? mr : 16;
+    rows[1] = mr - rows[0];
+    cols[0] = t->cols < 16 ? t->cols : 16;
+    cols[1] = nv > 1 ? t->cols - 16 : 0;
+}
+
+/* Tile numbers are spelled into the instructions (GCC's intrinsics paste them as text): OP(C
+ * tile, its A tile, its B tile, row group, panel) for each C tile in use. */
+#define FOR_C(rows, cols, OP)                                          \
+    do {                                                               \
+        if ((rows)[0] && (cols)[0]) OP(0, 4, 6, 0, 0);                 \
+        if ((rows)[0] && (cols)[1]) OP(1, 4, 7, 0, 1);                 \
+        if ((rows)[1] && (cols)[0]) OP(2, 5, 6, 1, 0);                 \
+        if ((rows)[1] && (cols)[1]) OP(3, 5, 7, 1, 1);                 \
+    } while (0)
+
+/* One or two rows (decode) stream the weights from memory with little to hide the latency, and a
+ * tile load waits for all 16 of its lines: each step asks for its panels' lines AMX_AHEAD bytes on.
+ * bench_packed packed_cold, one row, 2 threads (noisy; interleaved with the AVX-512 tile): with
+ * no prefetch the AMX tile was ~1.3x slower; 16 KiB ahead ~1.2x, 8 KiB 0.95-1.15x, 4 KiB 0.9-1.1x;
+ * whole model (s1c bench --types bf16 --only decode, 4 rounds) 31.3-32.4 tok/s against the AVX-512
+ * tile's 29.7-33.1. */
+enum { AMX_AHEAD = 4096 };
+
+TX void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) {
+    int rows[2], cols[2];
+    tile_shape(t, mr, nv, rows, cols);
+    int kmain = t->k0 + (t->k1 - t->k0) / 16 * 16;
+    size_t ldo = (size_t)t->ldo * sizeof(float), ldx = (size_t)t->ldx * sizeof(uint32_t);
+    if (kmain > t->k0) {
+        configure(rows, cols);
+        float *o = t->out;
+#define C_START(T, A, B, G, V)                                                       \
+    do {                                                                       \
+        if (t->k0 > 0) _tile_loadd(T, o + (size_t)(G) * 16 * t->ldo + 16 * (V), ldo); \
+        else _tile_zero(T);                                                    \
+    } while (0)
+        FOR_C(rows, cols, C_START);
+        const uint32_t *xa = t->xb, *xb1 = rows[1] ? t->xb + (size_t)16 * t->ldx : t->xb;
+        const uint8_t *w0 = t->pw, *w1 = cols[1] ? t->pw + t->pstride : t->pw;
+        for (int k = t->k0; k < kmain; k += 16) {
+            if (mr <= 2)
+                for (int l = 0; l < 16; l++) {
+                    __builtin_prefetch(w0 + (size_t)k * 64 + AMX_AHEAD + 64 * l, 0, 3);
+                    if (cols[1]) __builtin_prefetch(w1 + (size_t)k * 64 + AMX_AHEAD + 64 * l, 0, 3);
+                }
+            _tile_loadd(4, xa + k, ldx);
+            if (rows[1]) _tile_loadd(5, xb1 + k, ldx);
+            _tile_loadd(6, w0 + (size_t)k * 64, 64);
+            if (cols[1]) _tile_loadd(7, w1 + (size_t)k * 64, 64);
+#define C_DOT(T, A, B, G, V) _tile_dpbf16ps(T, A, B)
+            FOR_C(rows, cols, C_DOT);
+        }
+#define C_STORE(T, A, B, G, V) _tile_stored(T, o + (size_t)(G) * 16 * t->ldo + 16 * (V), ldo)
+        FOR_C(rows, cols, C_STORE);
+    }
+    if (kmain == t->k1) return;
+    /* the last pairs (fewer than 16) on the AVX-512 tile, from the stored sums, 6 rows at a time */
+    for (int r = 0; r < mr; r += 6) {
+        pk_tile u = *t;
+        u.k0 = kmain;
+        u.xb = t->xb + (size_t)r * t->ldx;
+        u.out = t->out + (size_t)r * t->ldo;
+        pk_tile_bf16(&u, mr - r < 6 ? mr - r : 6, nv);
+    }
+}
+
+/* The tile's peak: its four products per step on operands already in the tiles (the kernel's
+ * configuration, so the thread's cached one stays true). Returns the FLOPs done. */
+TX double pk_amx_bf16_peak_loop(long iters) {
+    static const int rows[2] = {16, 16}, cols[2] = {16, 16};
+    _Alignas(64) static const uint16_t zeros[16 * 32]; /* no overflow, no denormals */
+    configure(rows, cols);
+    _tile_loadd(4, zeros, 64);
+    _tile_loadd(5, zeros, 64);
+    _tile_loadd(6, zeros, 64);
+    _tile_loadd(7, zeros, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (long i = 0; i < iters; i++) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _Alignas(64) float sink[16 * 16];
+    _tile_stored(0, sink, 64);
+    volatile float keep = sink[0];
+    (void)keep;
+    pk_amx_release();
+    return 4.0 * 16 * 16 * 32 * 2 * (double)iters;
+}
+
+#else
+double pk_amx_bf16_peak_loop(long iters) {
+    (void)iters;
+    return 0;
+}
+bool pk_amx(int mode) {
+    (void)mode;
+    return false;
+}
+bool pk_amx_on(void) { return false; }
+void pk_amx_release(void) {}
+void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
+#endif
