@@ -146,10 +146,13 @@ enum { OUT_AHEAD = 144 };
  * Q4_K_M 0.5B 102-131 -> 118-169 tok/s (3 rounds), Q8_0 / Q4_0 ahead of 4 KiB in each of 4 rounds. */
 enum { DECODE_AHEAD = 8192 };
 
-/* The prefetch for a block's `bytes` at `at` (decode). */
-static inline void decode_ahead(const uint8_t *at, size_t bytes) {
-    for (size_t l = 0; l < (bytes + 63) / 64; l++) __builtin_prefetch(at + DECODE_AHEAD + 64 * l, 0, 3);
+/* The lines of [at, at + bytes) moved `ahead` bytes on, asked for into L1 (prefetcht0). */
+static inline void prefetch_ahead(const uint8_t *at, size_t bytes, size_t ahead) {
+    for (size_t l = 0; l < (bytes + 63) / 64; l++) __builtin_prefetch(at + ahead + 64 * l, 0, 3);
 }
+
+/* The prefetch for a block's `bytes` at `at` (decode). */
+static inline void decode_ahead(const uint8_t *at, size_t bytes) { prefetch_ahead(at, bytes, DECODE_AHEAD); }
 
 /* The packed multi-row kernels (packed_avx512.c, packed_avx2.c; see kern_pack in kernels.h). pw: the tile's
  * first panel; pstride: bytes from one panel to the next. Rows t of the activations: x (f32), xb (bf16

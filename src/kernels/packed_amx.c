@@ -24,7 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define TX __attribute__((target("amx-tile,amx-int8,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
+#define TX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
 
 /* Linux's opt-in for the tile data state (arch/x86/include/uapi/asm/prctl.h): a process must ask
  * before its first tile instruction, or that instruction faults. */
@@ -34,17 +34,18 @@ static bool amx_hw, amx_default;
 static _Atomic bool amx_on;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
-/* CPUID leaf 7: AMX-BF16 (EDX bit 22), AMX-TILE (24), AMX-INT8 (25); the OS saves the tile
- * state (XCR0 bits 17, 18) and lets this process use it (arch_prctl). S1C_AMX=0 leaves it off. */
+/* CPUID leaf 7: AMX-BF16 (EDX bit 22) and AMX-TILE (24); the OS saves the tile state (XCR0 bits
+ * 17, 18) and lets this process use it (arch_prctl); AVX512_BF16 for the k tails' tile. S1C_AMX=0
+ * leaves it off. */
 static void read_amx(void) {
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)) || !(d & (1u << 25))) return;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24))) return;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return; /* OSXSAVE: xgetbv allowed */
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     if ((lo & (3u << 17)) != (3u << 17)) return;
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return;
-    amx_hw = kern_avx512bf16_supported() && kern_avx512vnni_supported();
+    amx_hw = kern_avx512bf16_supported();
     const char *e = getenv("S1C_AMX");
     amx_default = amx_hw && !(e && strcmp(e, "0") == 0);
     amx_on = amx_default;
@@ -138,11 +139,10 @@ TX void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) {
         const uint32_t *xa = t->xb, *xb1 = rows[1] ? t->xb + (size_t)16 * t->ldx : t->xb;
         const uint8_t *w0 = t->pw, *w1 = cols[1] ? t->pw + t->pstride : t->pw;
         for (int k = t->k0; k < kmain; k += 16) {
-            if (mr <= 2)
-                for (int l = 0; l < 16; l++) {
-                    __builtin_prefetch(w0 + (size_t)k * 64 + AMX_AHEAD + 64 * l, 0, 3);
-                    if (cols[1]) __builtin_prefetch(w1 + (size_t)k * 64 + AMX_AHEAD + 64 * l, 0, 3);
-                }
+            if (mr <= 2) { /* each panel's 1 KiB of this step, AMX_AHEAD on */
+                prefetch_ahead(w0 + (size_t)k * 64, 1024, AMX_AHEAD);
+                if (cols[1]) prefetch_ahead(w1 + (size_t)k * 64, 1024, AMX_AHEAD);
+            }
             _tile_loadd(4, xa + k, ldx);
             if (rows[1]) _tile_loadd(5, xb1 + k, ldx);
             _tile_loadd(6, w0 + (size_t)k * 64, 64);
