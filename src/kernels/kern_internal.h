@@ -202,6 +202,14 @@ void pk_amx_release(void);
  * returns the FLOPs (0 where not built). Only where pk_amx_on. */
 double pk_amx_bf16_peak_loop(long iters);
 void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv);
+/* The Q4_0 tile (packed_amx.c; AMX-INT8, where pk_amx_int8_on): the same bits as pk_tile_q.
+ * pk_amx_q4_blocks writes blocks [k0, k1) of t's nv (1..2) panels as signed B tiles into bs (nv *
+ * (k1 - k0) * 512 bytes, 64-aligned; at most PK_AMX_Q_KC blocks), which pk_amx_tile_q4 then takes
+ * for up to 32 rows (xq, xd) x nv panels. */
+enum { PK_AMX_Q_KC = 32 };
+bool pk_amx_int8_on(void);
+void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv);
+void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
  * s1c_f32_to_bf16 rounds it. */

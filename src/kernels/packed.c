@@ -91,6 +91,15 @@ static bool amx_takes(const kern_packed *p) {
     return p->dtype == S1C_BF16 && p->bf16_dot && kern_family() == KERN_AVX512 && pk_amx_on();
 }
 
+/* Q4_0 on the int8 tiles (pk_amx_tile_q4): the same bits as pk_tile_q, so only where they are
+ * faster, from AMX_Q_ROWS rows on. Qwen2.5-0.5B Q4_0, 2 threads, 5 interleaved rounds (s1c bench
+ * --only prefill, 512 rows): 373 -> 440 tok/s (medians); in-cache 896 x 4864, 128 rows: 1.6x the
+ * AVX-512 tile, 32 rows 1.1-1.2x, but batch32 of the whole model (weights from memory) no faster. */
+enum { AMX_Q_ROWS = 64 };
+static bool amx_q_takes(const kern_packed *p, int n_rows) {
+    return p->dtype == S1C_Q4_0 && n_rows >= AMX_Q_ROWS && kern_family() == KERN_AVX512 && pk_amx_int8_on();
+}
+
 /* One activation row (decode) on quantized weights: one panel per tile, so a thread reads its
  * panels as one sequential stream (a 3-panel tile reads three streams of a few KiB each, which
  * the prefetchers pick up late: ~1.4x slower from memory at 896 x 4864, bench_packed's
@@ -99,6 +108,7 @@ static bool amx_takes(const kern_packed *p) {
 static pk_shape shape_of(const kern_packed *p, int n_rows) {
     int dtype = p->dtype;
     if (amx_takes(p)) return (pk_shape){32, 2, 512, true};
+    if (amx_q_takes(p, n_rows)) return (pk_shape){32, 2, PK_AMX_Q_KC, true};
     if (avx2_tiles(dtype)) { /* packed_avx2.c: panels of two 8-row halves */
         bool fl = dtype == S1C_F32 || dtype == S1C_BF16;
         /* one float row: 4 panels, 8 FMA chains (packed_avx2.c); BF16 batches 5 rows: 6 x 2
@@ -477,7 +487,7 @@ static pk_shape shape_for(const kern_packed *p, int n_rows) {
     pk_shape s = shape_of(p, n_rows);
     int slices = (p->steps + s.kc - 1) / s.kc;
     s.kc = (p->steps + slices - 1) / slices;
-    if (s.amx) s.kc = (s.kc + 15) & ~15; /* whole tile steps but in the last slice */
+    if (s.amx && p->dtype == S1C_BF16) s.kc = (s.kc + 15) & ~15; /* whole tile steps but in the last slice */
     return s;
 }
 
@@ -497,6 +507,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     bool kq = kern_is_kquant_dtype(p->dtype), q5x = kern_is_q5x_dtype(p->dtype), q = kern_is_qmatmul_dtype(p->dtype) && !kq && !q5x;
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
     bool avx2 = avx2_tiles(p->dtype);
+    _Alignas(64) int8_t bs[2 * PK_AMX_Q_KC * 512]; /* the int8 tiles' signed slice (pk_amx_q4_blocks) */
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
@@ -504,12 +515,18 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
         for (t.k0 = 0; t.k0 < p->steps; t.k0 += s.kc) {
             t.k1 = imin(p->steps, t.k0 + s.kc);
             int G = (n_rows + s.mr - 1) / s.mr; /* passes over the slice */
-            pk_pf next = G > 1 && (q || kq || q5x) ? next_slice(p, s, pg, t.k1, fw) : (pk_pf){0};
+            /* (the int8 tiles read the slice once to make it signed: even one pass prefetches) */
+            pk_pf next = (G > 1 || s.amx) && (q || kq || q5x) ? next_slice(p, s, pg, t.k1, fw) : (pk_pf){0};
+            if (s.amx && q) pk_amx_q4_blocks(bs, &t, nv);
             for (int r = 0; r < n_rows; r += s.mr) {
                 int mr = imin(s.mr, n_rows - r);
                 t.pf = next.hi > 0 ? pass_share(next, r / s.mr, G, t.k1 - t.k0) : (pk_pf){0};
                 t.out = out + (size_t)r * p->d + (size_t)pg * PANEL;
-                if (s.amx) {
+                if (s.amx && q) {
+                    t.xq = xp->xq.q + (size_t)r * ldx;
+                    t.xd = xp->xq.d + (size_t)r * nb;
+                    pk_amx_tile_q4(&t, bs, mr, nv);
+                } else if (s.amx) {
                     t.xb = xp->xb + (size_t)r * ldx;
                     pk_amx_tile_bf16(&t, mr, nv);
                 } else if (avx2 && (p->dtype == S1C_F32 || p->dtype == S1C_BF16)) {

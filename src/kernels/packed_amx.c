@@ -25,16 +25,17 @@
 #include <unistd.h>
 
 #define TX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
+#define TXI __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 
 /* Linux's opt-in for the tile data state (arch/x86/include/uapi/asm/prctl.h): a process must ask
  * before its first tile instruction, or that instruction faults. */
 enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 
-static bool amx_hw, amx_default;
+static bool amx_hw, amx_int8_hw, amx_default;
 static _Atomic bool amx_on;
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
-/* CPUID leaf 7: AMX-BF16 (EDX bit 22) and AMX-TILE (24); the OS saves the tile state (XCR0 bits
+/* CPUID leaf 7: AMX-BF16 (EDX bit 22), AMX-TILE (24) and AMX-INT8 (25, for the Q4_0 tile); the OS saves the tile state (XCR0 bits
  * 17, 18) and lets this process use it (arch_prctl); AVX512_BF16 for the k tails' tile. S1C_AMX=0
  * leaves it off. */
 static void read_amx(void) {
@@ -46,6 +47,7 @@ static void read_amx(void) {
     if ((lo & (3u << 17)) != (3u << 17)) return;
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return;
     amx_hw = kern_avx512bf16_supported();
+    amx_int8_hw = amx_hw && (d & (1u << 25)) && kern_avx512vnni_supported();
     const char *e = getenv("S1C_AMX");
     amx_default = amx_hw && !(e && strcmp(e, "0") == 0);
     amx_on = amx_default;
@@ -62,6 +64,8 @@ bool pk_amx_on(void) {
     return atomic_load_explicit(&amx_on, memory_order_relaxed);
 }
 
+bool pk_amx_int8_on(void) { return pk_amx_on() && amx_int8_hw; }
+
 /* The tile configuration (palette 1) of a call: tiles 0-3 C[g][v] (tile 2g + v: rows[g] x cols[v]
  * f32), 4-5 A[g] (rows[g] activation rows x 16 k-pairs), 6-7 B[v] (16 k-pairs x cols[v] outputs);
  * rows[g]: activation rows in row group g, cols[v]: outputs of panel v (0: unused). */
@@ -72,6 +76,14 @@ typedef struct tile_cfg {
 } tile_cfg;
 
 static _Thread_local tile_cfg cur_cfg;
+
+/* Loads c unless it is the thread's configuration already. */
+TX static void load_cfg(const tile_cfg *c) {
+    if (memcmp(c, &cur_cfg, sizeof *c) != 0) {
+        _tile_loadconfig(c);
+        cur_cfg = *c;
+    }
+}
 
 TX static void configure(const int rows[2], const int cols[2]) {
     tile_cfg c;
@@ -84,10 +96,7 @@ TX static void configure(const int rows[2], const int cols[2]) {
     }
     for (int v = 0; v < 2; v++)
         if (cols[v]) c.rows[6 + v] = 16, c.colsb[6 + v] = (uint16_t)(4 * cols[v]);
-    if (memcmp(&c, &cur_cfg, sizeof c) != 0) {
-        _tile_loadconfig(&c);
-        cur_cfg = c;
-    }
+    load_cfg(&c);
 }
 
 TX void pk_amx_release(void) {
@@ -164,6 +173,116 @@ TX void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) {
     }
 }
 
+/* The Q4_0 tile (AMX-INT8). A block of a panel holds [4 k-quads][16 outputs][4 k] of nibble
+ * pairs (packed.c: quad j's low nibbles are k 4j.., its high ones k 16 + 4j..); pk_amx_q4_blocks
+ * spreads a slice of them once, for all the slice's row passes, into B tiles' shape, [8
+ * k-quads][16][4] signed bytes (the values less 8). Per block one tdpbssd gives the 16 x 16 exact
+ * integer dots of a row group and a panel, which go through memory (there is no tile-to-register
+ * move) to pk_tile_q's f32 steps: acc = fma(isum, ws * xd, acc). The integers are pk_tile_q's
+ * (its bias correction gives the same signed sums), and so are the float steps, in the same
+ * order: the same bits as the AVX-512 tile at every row count, so packed.c takes this tile only
+ * where it is faster. The accumulators of one row group and panel stay in registers across the
+ * blocks; C takes tiles 0-3 in turn (A 4/5, B 6/7) so that the products of the next two blocks
+ * run while one block is scaled.
+ * (Q8_0 on the same tile, its bytes made signed by an xor, was measured and left: in-cache
+ * 896 x 4864 at 512 rows it ran 1.2-1.4x the AVX-512 tile, but the whole model's prefill was no
+ * faster, 0.91x in 5 interleaved rounds: vpdpbusd on Q8_0 has no nibbles to unpack.) */
+TXI void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv) {
+    const int nblk = t->k1 - t->k0;
+    const __m512i low4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+    for (int v = 0; v < nv; v++)
+        for (int b = t->k0; b < t->k1; b++) {
+            const uint8_t *wb = t->pw + (size_t)v * t->pstride + q0_block_at(true, b);
+            int8_t *o = bs + ((size_t)v * nblk + (size_t)(b - t->k0)) * 512;
+            for (int j = 0; j < 4; j++) {
+                __m512i raw = _mm512_loadu_si512(wb + 64 * j);
+                _mm512_store_si512(o + 64 * j, _mm512_sub_epi8(_mm512_and_si512(raw, low4), eight));
+                _mm512_store_si512(o + 64 * (4 + j), _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(raw, 4), low4), eight));
+            }
+        }
+}
+
+/* Tiles 0-3 C (rows x 16 int32), 4-5 A (rows x 32 int8: one block's k), 6-7 B (8 k-quads x 64). */
+TXI static void configure_q(int rows) {
+    tile_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int u = 0; u < 4; u++) c.rows[u] = (uint8_t)rows, c.colsb[u] = 64;
+    for (int u = 0; u < 2; u++) {
+        c.rows[4 + u] = (uint8_t)rows, c.colsb[4 + u] = 32;
+        c.rows[6 + u] = 8, c.colsb[6 + u] = 64;
+    }
+    load_cfg(&c);
+}
+
+/* acc[r] += isum[r] * (ws * xd[r]) for the rows < rg of block B. */
+#define Q_SCALE(CB, B)                                                                                                \
+    do {                                                                                                             \
+        __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sv + q0_scales_at(true, (B)))));              \
+        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) if (r < rg) acc[r] =                                  \
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((CB)[r])), _mm512_mul_ps(ws, _mm512_set1_ps(xd[(size_t)r * nb + (B)])), acc[r]); \
+    } while (0)
+
+/* Rows [16g, 16g + rg) x panel v over the call's blocks; bsv: the panel's signed blocks, sv: its
+ * packed bytes (for the scales). */
+TXI static void q4_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, int g, int rg, int v, bool pf_here) {
+    const int nb = t->ldx / 32;
+    const size_t ldx = (size_t)t->ldx;
+    const int8_t *xa = t->xq + (size_t)16 * g * ldx;
+    const float *xd = t->xd + (size_t)16 * g * nb;
+    float *o = t->out + (size_t)16 * g * t->ldo + 16 * v;
+    const int cols = t->cols - 16 * v;
+    const __mmask16 m = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
+    __m512 acc[16];
+    if (t->k0 == 0) /* the output lines of the tiles that follow, for writing (as ACC_START) */
+        for (int r = 0; r < rg; r++) __builtin_prefetch(o + (size_t)r * t->ldo + OUT_AHEAD, 1, 3);
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++) acc[r] = t->k0 > 0 && r < rg ? _mm512_maskz_loadu_ps(m, o + (size_t)r * t->ldo) : _mm512_setzero_ps();
+    _Alignas(64) int32_t cb[4][16][16];
+    pf_cursor pf = pf_here ? pf_start(&t->pf) : (pf_cursor){0};
+    const int nblk = t->k1 - t->k0;
+    /* block i (from k0): C tile i % 4 into cb[i % 4], A and B tiles 4 + i % 2 and 6 + i % 2; the
+     * products run two blocks ahead of the scaling */
+#define Q_ISSUE(C, A, B, I)                                                      \
+    do {                                                                         \
+        if ((I) < nblk) {                                                        \
+            pf_step(&pf);                                                        \
+            _tile_loadd(A, xa + (size_t)32 * (t->k0 + (I)), ldx);                \
+            _tile_loadd(B, bsv + (size_t)(I) * 512, 64);                         \
+            _tile_zero(C);                                                       \
+            _tile_dpbssd(C, A, B);                                               \
+            _tile_stored(C, cb[C], 64);                                          \
+        }                                                                        \
+    } while (0)
+    Q_ISSUE(0, 4, 6, 0);
+    Q_ISSUE(1, 5, 7, 1);
+    for (int i = 0; i < nblk; i += 4) {
+        Q_ISSUE(2, 4, 6, i + 2);
+        Q_SCALE(cb[0], t->k0 + i);
+        if (i + 1 >= nblk) break;
+        Q_ISSUE(3, 5, 7, i + 3);
+        Q_SCALE(cb[1], t->k0 + i + 1);
+        if (i + 2 >= nblk) break;
+        Q_ISSUE(0, 4, 6, i + 4);
+        Q_SCALE(cb[2], t->k0 + i + 2);
+        if (i + 3 >= nblk) break;
+        Q_ISSUE(1, 5, 7, i + 5);
+        Q_SCALE(cb[3], t->k0 + i + 3);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++)
+        if (r < rg) _mm512_mask_storeu_ps(o + (size_t)r * t->ldo, m, acc[r]);
+}
+
+TXI void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv) {
+    const size_t nblk = (size_t)(t->k1 - t->k0);
+    for (int g = 0; 16 * g < mr; g++) {
+        int rg = mr - 16 * g < 16 ? mr - 16 * g : 16;
+        configure_q(rg);
+        for (int v = 0; v < nv; v++) q4_rows(t, bs + (size_t)v * nblk * 512, t->pw + (size_t)v * t->pstride, g, rg, v, g == 0 && v == 0);
+    }
+}
+
 /* The tile's peak: its four products per step on operands already in the tiles (the kernel's
  * configuration, so the thread's cached one stays true). Returns the FLOPs done. */
 TX double pk_amx_bf16_peak_loop(long iters) {
@@ -202,6 +321,9 @@ bool pk_amx(int mode) {
     return false;
 }
 bool pk_amx_on(void) { return false; }
+bool pk_amx_int8_on(void) { return false; }
+void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv) { (void)bs, (void)t, (void)nv; }
+void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv) { (void)t, (void)bs, (void)mr, (void)nv; }
 void pk_amx_release(void) {}
 void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 #endif
