@@ -341,6 +341,12 @@ double bench_peak_amx_bf16(s1c_pool *pool) {
     return 0;
 }
 
+double bench_peak_amx_int8(s1c_pool *pool) {
+    if (kern_packed_amx_int8_rows(S1C_Q4_0) > 0) return run_peak(pool, pk_amx_int8_peak_loop);
+    (void)pool;
+    return 0;
+}
+
 double bench_peak_int8(s1c_pool *pool, const char **isa) {
     if (isa) *isa = "none";
 #if HAVE_X86
@@ -365,6 +371,7 @@ void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int 
     l->bf16_flops = bench_peak_bf16(pool);
     l->int8_ops = bench_peak_int8(pool, &l->int8_isa);
     l->amx_bf16_flops = bench_peak_amx_bf16(pool);
+    l->amx_int8_ops = bench_peak_amx_int8(pool);
 }
 
 static bool grow(double *best, double now) {
@@ -379,5 +386,6 @@ bool bench_limits_keep_best(bench_limits *best, const bench_limits *now) {
     g |= grow(&best->bf16_flops, now->bf16_flops);
     g |= grow(&best->int8_ops, now->int8_ops);
     g |= grow(&best->amx_bf16_flops, now->amx_bf16_flops);
+    g |= grow(&best->amx_int8_ops, now->amx_int8_ops);
     return g;
 }

@@ -14,7 +14,9 @@
  * (the AVX2 tiles' step). A type the family cannot run reports 0. Where the packed BF16 kernel
  * runs on AMX tiles (an Intel Xeon since Sapphire Rapids; pk_amx_on), the BF16 models' peak is
  * the tile's: its four 16 x 16 x 32 tile products per step (tdpbf16ps, 2 FLOPs per bf16 pair),
- * every thread, the best of 5 runs (amx_bf16_flops; 0 elsewhere). */
+ * every thread, the best of 5 runs (amx_bf16_flops; 0 elsewhere). Where Q4_0 batches run on the
+ * AMX int8 tile (kern_packed_amx_int8_rows), their peak is its: four 16 x 16 x 32 tdpbssd per step
+ * (2 ops per s8 x s8 pair), likewise (amx_int8_ops). */
 #ifndef S1C_BENCH_LIMITS_H
 #define S1C_BENCH_LIMITS_H
 
@@ -28,6 +30,7 @@ typedef struct bench_limits {
     double bf16_flops;    /* FLOP/s with the BF16 dot product (0: not on this CPU) */
     double int8_ops;      /* op/s with int8 dot products (0: none for this family) */
     double amx_bf16_flops; /* FLOP/s of the AMX BF16 tile products (0: the kernels do not use them) */
+    double amx_int8_ops;   /* op/s of the AMX int8 tile products (0: the kernels do not use them) */
     const char *isa;      /* the vector width the f32 loop used: "avx512", "avx2", "scalar" */
     const char *int8_isa; /* the int8 loop: "avx512vnni", "avxvnni", "avx2", "none" */
 } bench_limits;
@@ -39,6 +42,7 @@ double bench_read_bandwidth(s1c_pool *pool, size_t bytes, int reps);
 double bench_peak_f32(s1c_pool *pool, const char **isa);
 double bench_peak_bf16(s1c_pool *pool);
 double bench_peak_amx_bf16(s1c_pool *pool);
+double bench_peak_amx_int8(s1c_pool *pool);
 double bench_peak_int8(s1c_pool *pool, const char **isa);
 /* All of the above; bw_bytes: the bandwidth buffer's size. */
 void bench_measure_limits(bench_limits *l, s1c_pool *pool, size_t bw_bytes, int bw_reps);

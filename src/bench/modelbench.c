@@ -81,6 +81,8 @@ typedef struct costs {
     double attn_flops_per_pos;        /* per row and context position, all layers */
     double kv_bytes_per_pos;          /* K and V of one position, all layers, in the cache's type */
     double peak, bw;                  /* the limits that apply */
+    double peak_wide;                 /* the peak of calls of wide_rows rows or more (0: none) */
+    int wide_rows;                    /* (Q4_0 batches on AMX int8 tiles: kern_packed_amx_int8_rows) */
 } costs;
 
 static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dtype) {
@@ -107,6 +109,9 @@ static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dty
              : dot && lim->bf16_flops > 0   ? lim->bf16_flops
              : quant && lim->int8_ops > 0   ? lim->int8_ops
                                             : lim->f32_flops;
+    /* Q4_0 prompts on AMX int8 tiles: those calls against the tile's peak */
+    k.wide_rows = lim->amx_int8_ops > 0 ? kern_packed_amx_int8_rows(dt) : 0;
+    k.peak_wide = k.wide_rows > 0 ? lim->amx_int8_ops : 0;
     k.bw = lim->read_bytes_s;
     return k;
 }
@@ -114,6 +119,8 @@ static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dty
 /* FLOPs and bytes of the forward calls of one run. */
 typedef struct tally {
     double rows, flops, bytes;
+    double wide_flops;               /* of calls against costs.peak_wide */
+    double rows_before, flops_before; /* the totals at the last tally_call */
 } tally;
 
 static void tally_row(tally *t, const costs *k, int pos, bool logits) {
@@ -122,10 +129,17 @@ static void tally_row(tally *t, const costs *k, int pos, bool logits) {
     t->bytes += k->kv_bytes_per_pos * (pos + 1);
 }
 
-static void tally_call(tally *t, const costs *k, bool logits) { t->bytes += k->layer_bytes + (logits ? k->head_bytes : 0); }
+/* One forward call, of the rows tallied since the last. */
+static void tally_call(tally *t, const costs *k, bool logits) {
+    t->bytes += k->layer_bytes + (logits ? k->head_bytes : 0);
+    if (k->wide_rows > 0 && t->rows - t->rows_before >= k->wide_rows) t->wide_flops += t->flops - t->flops_before;
+    t->rows_before = t->rows;
+    t->flops_before = t->flops;
+}
 
 static void finish(bench_result *r, const costs *k, const tally *t) {
-    double by_compute = k->peak * t->rows / t->flops, by_bw = k->bw * t->rows / t->bytes;
+    double compute_s = (t->flops - t->wide_flops) / k->peak + (t->wide_flops > 0 ? t->wide_flops / k->peak_wide : 0);
+    double by_compute = t->rows / compute_s, by_bw = k->bw * t->rows / t->bytes;
     r->limit_tok_s = by_compute < by_bw ? by_compute : by_bw;
     r->bound = by_compute < by_bw ? "compute" : "bandwidth";
     r->fraction = r->limit_tok_s > 0 ? r->tok_s / r->limit_tok_s : 0;

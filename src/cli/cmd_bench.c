@@ -87,11 +87,13 @@ static void emit(void *user, const bench_result *r) {
     fflush(stdout);
 }
 
-/* ", AMX bf16 tiles N GFLOP/s" where the BF16 kernel uses them, else "". */
+/* ", AMX bf16 tiles N GFLOP/s, AMX int8 tiles N GOP/s" for the tiles the kernels use, else "". */
 static const char *amx_note(const bench_limits *l) {
-    static char s[64];
-    if (l->amx_bf16_flops <= 0) return "";
-    snprintf(s, sizeof s, ", AMX bf16 tiles %.0f GFLOP/s", l->amx_bf16_flops / 1e9);
+    static char s[96];
+    int k = 0;
+    s[0] = 0;
+    if (l->amx_bf16_flops > 0) k = snprintf(s, sizeof s, ", AMX bf16 tiles %.0f GFLOP/s", l->amx_bf16_flops / 1e9);
+    if (l->amx_int8_ops > 0) snprintf(s + k, sizeof s - (size_t)k, ", AMX int8 tiles %.0f GOP/s", l->amx_int8_ops / 1e9);
     return s;
 }
 
@@ -100,9 +102,9 @@ static const char *amx_note(const bench_limits *l) {
 static void print_machine(const bench_limits *l, bool json, bool again) {
     if (json)
         printf("{\"name\":\"machine\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",\"int8_isa\":\"%s\",\"read_gb_s\":%.2f,"
-               "\"f32_gflops\":%.1f,\"bf16_gflops\":%.1f,\"int8_gops\":%.1f,\"amx_bf16_gflops\":%.1f%s}\n",
+               "\"f32_gflops\":%.1f,\"bf16_gflops\":%.1f,\"int8_gops\":%.1f,\"amx_bf16_gflops\":%.1f,\"amx_int8_gops\":%.1f%s}\n",
                l->threads, kern_name(), l->isa, l->int8_isa, l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->bf16_flops / 1e9,
-               l->int8_ops / 1e9, l->amx_bf16_flops / 1e9, again ? ",\"best_so_far\":true" : "");
+               l->int8_ops / 1e9, l->amx_bf16_flops / 1e9, l->amx_int8_ops / 1e9, again ? ",\"best_so_far\":true" : "");
     else
         printf("machine%s: %d threads, kernels %s; read %.1f GB/s; f32 FMA %.0f GFLOP/s (%s), bf16 dot %.0f GFLOP/s, int8 %.0f GOP/s (%s)%s\n",
                again ? " (best so far)" : "", l->threads, kern_name(), l->read_bytes_s / 1e9, l->f32_flops / 1e9, l->isa,

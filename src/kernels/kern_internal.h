@@ -210,6 +210,9 @@ enum { PK_AMX_Q_KC = 32 };
 bool pk_amx_int8_on(void);
 void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv);
 void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv);
+/* The int8 tile's peak loop for bench_peak_amx_int8 (limits.c), as pk_amx_bf16_peak_loop: returns
+ * the ops (0 where not built). Only where pk_amx_int8_on. */
+double pk_amx_int8_peak_loop(long iters);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
  * s1c_f32_to_bf16 rounds it. */

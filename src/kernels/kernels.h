@@ -69,6 +69,10 @@ enum { KERN_PACK_BF16_DOT = 1 };
 int kern_pack(kern_packed **out, const void *w, int dtype, int n, int d, int flags, s1c_err *err);
 /* Whether KERN_PACK_BF16_DOT packs here (the AVX-512 family on a CPU with AVX512_BF16). */
 bool kern_packs_bf16_dot(void);
+/* The row count from which packed matmuls of dtype run on AMX int8 tiles (Q4_0 batches on an
+ * Intel Xeon with AMX; the same bits as below it), 0 where they never do. For the benchmark's
+ * limits. */
+int kern_packed_amx_int8_rows(int dtype);
 void kern_packed_free(kern_packed *p);
 size_t kern_packed_bytes(const kern_packed *p);
 /* Scratch for the converted activations, reused from call to call (a multi-megabyte buffer

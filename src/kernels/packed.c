@@ -96,8 +96,13 @@ static bool amx_takes(const kern_packed *p) {
  * --only prefill, 512 rows): 373 -> 440 tok/s (medians); in-cache 896 x 4864, 128 rows: 1.6x the
  * AVX-512 tile, 32 rows 1.1-1.2x, but batch32 of the whole model (weights from memory) no faster. */
 enum { AMX_Q_ROWS = 64 };
+int kern_packed_amx_int8_rows(int dtype) {
+    return dtype == S1C_Q4_0 && kern_family() == KERN_AVX512 && pk_amx_int8_on() ? AMX_Q_ROWS : 0;
+}
+
 static bool amx_q_takes(const kern_packed *p, int n_rows) {
-    return p->dtype == S1C_Q4_0 && n_rows >= AMX_Q_ROWS && kern_family() == KERN_AVX512 && pk_amx_int8_on();
+    int from = kern_packed_amx_int8_rows(p->dtype);
+    return from > 0 && n_rows >= from;
 }
 
 /* One activation row (decode) on quantized weights: one panel per tile, so a thread reads its

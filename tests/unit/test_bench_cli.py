@@ -83,10 +83,11 @@ if rows:
     m = rows[0]
     check("machine line first", m.get("name") == "machine" and m.get("threads", 0) >= 1, m)
     check("machine limits measured", m.get("read_gb_s", 0) > 0 and m.get("f32_gflops", 0) > 0
-          and m.get("bf16_gflops", -1) >= 0 and m.get("int8_gops", -1) >= 0 and m.get("amx_bf16_gflops", -1) >= 0, m)
+          and m.get("bf16_gflops", -1) >= 0 and m.get("int8_gops", -1) >= 0 and m.get("amx_bf16_gflops", -1) >= 0
+          and m.get("amx_int8_gops", -1) >= 0, m)
     # the machine measured again before each later type: a line only where a limit grew, the best so far
     again = [r for r in rows[1:] if r.get("name") == "machine"]
-    limits = ("read_gb_s", "f32_gflops", "bf16_gflops", "int8_gops", "amx_bf16_gflops")
+    limits = ("read_gb_s", "f32_gflops", "bf16_gflops", "int8_gops", "amx_bf16_gflops", "amx_int8_gops")
     prev = m
     for a in again:
         check("machine again: the best so far", a.get("best_so_far") is True

@@ -40,13 +40,14 @@ static void test_peaks_follow_family(void **state) {
     assert_int_equal(kern_select("ref"), 0);
     check_rate(bench_peak_f32(NULL, &isa), "ref f32");
     assert_string_equal(isa, "scalar");
-    assert_true(bench_peak_bf16(NULL) == 0.0 && bench_peak_int8(NULL, &i8) == 0.0 && bench_peak_amx_bf16(NULL) == 0.0);
+    assert_true(bench_peak_bf16(NULL) == 0.0 && bench_peak_int8(NULL, &i8) == 0.0 && bench_peak_amx_bf16(NULL) == 0.0 &&
+                bench_peak_amx_int8(NULL) == 0.0);
     assert_string_equal(i8, "none");
     if (kern_select("avx2") == 0) {
         check_rate(bench_peak_f32(NULL, &isa), "avx2 f32");
         assert_string_equal(isa, "avx2");
         assert_true(bench_peak_bf16(NULL) == 0.0); /* its BF16 is widened: the f32 peak serves */
-        assert_true(bench_peak_amx_bf16(NULL) == 0.0);
+        assert_true(bench_peak_amx_bf16(NULL) == 0.0 && bench_peak_amx_int8(NULL) == 0.0);
         check_rate(bench_peak_int8(NULL, &i8), "avx2 int8");
         assert_string_equal(i8, kern_cpu_has_avxvnni() ? "avxvnni" : "avx2");
     }
@@ -57,6 +58,9 @@ static void test_peaks_follow_family(void **state) {
         /* the AMX tile's peak where the BF16 kernel uses it (an Intel Xeon since Sapphire Rapids) */
         if (pk_amx_on()) check_rate(bench_peak_amx_bf16(NULL), "amx bf16");
         else assert_true(bench_peak_amx_bf16(NULL) == 0.0);
+        /* and the int8 tile's where Q4_0 batches use it */
+        if (pk_amx_int8_on()) check_rate(bench_peak_amx_int8(NULL), "amx int8");
+        else assert_true(bench_peak_amx_int8(NULL) == 0.0);
         double r = bench_peak_int8(NULL, &i8);
         if (kern_avx512vnni_supported()) {
             check_rate(r, "avx512 int8");
