@@ -283,31 +283,42 @@ TXI void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv) {
     }
 }
 
-/* The tile's peak: its four products per step on operands already in the tiles (the kernel's
- * configuration, so the thread's cached one stays true). Returns the FLOPs done. */
-TX double pk_amx_bf16_peak_loop(long iters) {
-    static const int rows[2] = {16, 16}, cols[2] = {16, 16};
-    _Alignas(64) static const uint16_t zeros[16 * 32]; /* no overflow, no denormals */
-    configure(rows, cols);
-    _tile_loadd(4, zeros, 64);
-    _tile_loadd(5, zeros, 64);
+/* The peak loops' operands: A tiles (4, 5; rows a_stride bytes apart) and B tiles (6, 7) of
+ * zeros (no overflow, no denormals), C tiles (0-3) zeroed, in the configuration loaded. */
+TX static void peak_operands(size_t a_stride) {
+    _Alignas(64) static const uint8_t zeros[16 * 64];
+    _tile_loadd(4, zeros, a_stride);
+    _tile_loadd(5, zeros, a_stride);
     _tile_loadd(6, zeros, 64);
     _tile_loadd(7, zeros, 64);
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
+}
+
+/* A C tile stored where the compiler cannot drop it, and the tiles released. */
+TX static void peak_done(void) {
+    _Alignas(64) int32_t sink[16 * 16];
+    _tile_stored(0, sink, 64);
+    volatile int32_t keep = sink[0];
+    (void)keep;
+    pk_amx_release();
+}
+
+/* The BF16 tile's peak: its four products per step on operands already in the tiles (the
+ * kernel's configuration, so the thread's cached one stays true). Returns the FLOPs done. */
+TX double pk_amx_bf16_peak_loop(long iters) {
+    static const int rows[2] = {16, 16}, cols[2] = {16, 16};
+    configure(rows, cols);
+    peak_operands(64);
     for (long i = 0; i < iters; i++) {
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _Alignas(64) float sink[16 * 16];
-    _tile_stored(0, sink, 64);
-    volatile float keep = sink[0];
-    (void)keep;
-    pk_amx_release();
+    peak_done();
     return 4.0 * 16 * 16 * 32 * 2 * (double)iters;
 }
 
@@ -315,27 +326,15 @@ TX double pk_amx_bf16_peak_loop(long iters) {
  * 32-block of k: half the k of a full tile, as the kernel runs it). Returns the ops done (2 per
  * multiply-add). */
 TXI double pk_amx_int8_peak_loop(long iters) {
-    _Alignas(64) static const int8_t zeros[16 * 64];
     configure_q(16);
-    _tile_loadd(4, zeros, 32);
-    _tile_loadd(5, zeros, 32);
-    _tile_loadd(6, zeros, 64);
-    _tile_loadd(7, zeros, 64);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    peak_operands(32);
     for (long i = 0; i < iters; i++) {
         _tile_dpbssd(0, 4, 6);
         _tile_dpbssd(1, 5, 7);
         _tile_dpbssd(2, 4, 7);
         _tile_dpbssd(3, 5, 6);
     }
-    _Alignas(64) int32_t sink[16 * 16];
-    _tile_stored(0, sink, 64);
-    volatile int32_t keep = sink[0];
-    (void)keep;
-    pk_amx_release();
+    peak_done();
     return 4.0 * 16 * 16 * 32 * 2 * (double)iters;
 }
 
