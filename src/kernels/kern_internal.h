@@ -136,6 +136,10 @@ static inline void pf_step(pf_cursor *c) {
  * are harmless. */
 enum { OUT_AHEAD = 144 };
 
+/* The write prefetch above for a tile's outputs in one row, starting at `row`: the line
+ * OUT_AHEAD floats on, computed as an address (it may lie past the output's end). */
+static inline void out_ahead(const float *row) { __builtin_prefetch((const void *)((uintptr_t)row + 4 * OUT_AHEAD), 1, 3); }
+
 /* One row's quantized tile (decode) streams its panel from memory with nothing else to hide the
  * latency: per block it asks for the lines DECODE_AHEAD bytes past the block's share of the
  * panel (into the next panel near the end, usually this thread's next). bench_packed packed_cold,

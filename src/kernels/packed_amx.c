@@ -235,7 +235,7 @@ TXI static void q4_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, 
     const __mmask16 m = cols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << cols) - 1);
     __m512 acc[16];
     if (t->k0 == 0) /* the output lines of the tiles that follow, for writing (as ACC_START) */
-        for (int r = 0; r < rg; r++) __builtin_prefetch(o + (size_t)r * t->ldo + OUT_AHEAD, 1, 3);
+        for (int r = 0; r < rg; r++) out_ahead(o + (size_t)r * t->ldo);
 #pragma GCC unroll 16
     for (int r = 0; r < 16; r++) acc[r] = t->k0 > 0 && r < rg ? _mm512_maskz_loadu_ps(m, o + (size_t)r * t->ldo) : _mm512_setzero_ps();
     _Alignas(64) int32_t cb[4][16][16];

@@ -48,7 +48,7 @@ INL __m256i lanes_below(int cols) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(
         _Pragma("GCC unroll 2") for (int h = 0; h < (NH); h++) M[h] = lanes_below((T)->cols - 8 * ((H0) + h)); \
         if ((T)->k0 == 0 && (H0) == 0)                                                                      \
             _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                         \
-                __builtin_prefetch((const void *)((uintptr_t)((T)->out + (size_t)r * (T)->ldo) + 4 * OUT_AHEAD), 1, 3); \
+                out_ahead((T)->out + (size_t)r * (T)->ldo);                                                \
         _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                             \
             _Pragma("GCC unroll 2") for (int h = 0; h < (NH); h++) ACC[r][h] =                            \
                 (T)->k0 > 0 ? _mm256_maskload_ps((T)->out + (size_t)r * (T)->ldo + 8 * ((H0) + h), M[h])   \

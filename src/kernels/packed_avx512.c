@@ -25,8 +25,7 @@ static inline __mmask16 col_mask(int cols) { return cols >= 16 ? (__mmask16)0xff
         if ((T)->k0 == 0)                                                                                  \
             _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                        \
                 _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++)                                    \
-                    __builtin_prefetch(                                                                   \
-                        (const void *)((uintptr_t)((T)->out + (size_t)r * (T)->ldo + 16 * v) + 4 * OUT_AHEAD), 1, 3); \
+                    out_ahead((T)->out + (size_t)r * (T)->ldo + 16 * v);                                \
         _Pragma("GCC unroll 6") for (int r = 0; r < (MR); r++)                                            \
             _Pragma("GCC unroll 4") for (int v = 0; v < (NV); v++) ACC[r][v] =                           \
                 (T)->k0 > 0 ? _mm512_maskz_loadu_ps(M[v], (T)->out + (size_t)r * (T)->ldo + 16 * v)      \
