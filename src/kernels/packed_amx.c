@@ -223,6 +223,15 @@ TXI static void configure_q(int rows) {
             _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((CB)[r])), _mm512_mul_ps(ws, _mm512_set1_ps(xd[(size_t)r * nb + (B)])), acc[r]); \
     } while (0)
 
+/* The line after the one holding [a, a + 32) in each of 16 rows ldx bytes apart, into L1: the
+ * next two blocks of an A tile's rows. (A tile's rows read from L2 at 512 rows x 896 or x 4864,
+ * one thread, interleaved in one process: this ahead 1.05-1.09x per block, 4 and 8 blocks ahead
+ * 1.04x and 1.02x, 16 ahead slower; bench/results/2026-11-28-s18.) Addresses as integers: the
+ * last row group's lines past the activations are only asked for, never read. */
+TXI static inline void a_ahead(const int8_t *a, size_t ldx) {
+    for (int r = 0; r < 16; r++) _mm_prefetch((const char *)((uintptr_t)a + (size_t)r * ldx + 64), _MM_HINT_T0);
+}
+
 /* Rows [16g, 16g + rg) x panel v over the call's blocks; bsv: the panel's signed blocks, sv: its
  * packed bytes (for the scales). */
 TXI static void q4_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, int g, int rg, int v, bool pf_here) {
@@ -242,11 +251,14 @@ TXI static void q4_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, 
     pf_cursor pf = pf_here ? pf_start(&t->pf) : (pf_cursor){0};
     const int nblk = t->k1 - t->k0;
     /* block i (from k0): C tile i % 4 into cb[i % 4], A and B tiles 4 + i % 2 and 6 + i % 2; the
-     * products run two blocks ahead of the scaling */
+     * products run two blocks ahead of the scaling. The first panel's pass reads the row group's
+     * activations from L2 (the slice's 512 rows x 1 KiB do not stay in L1 between passes): at
+     * every other block it asks for each row's next line, the next two blocks' A (a_ahead). */
 #define Q_ISSUE(C, A, B, I)                                                      \
     do {                                                                         \
         if ((I) < nblk) {                                                        \
             pf_step(&pf);                                                        \
+            if (v == 0 && (I) % 2 == 0) a_ahead(xa + (size_t)32 * (t->k0 + (I)), ldx); \
             _tile_loadd(A, xa + (size_t)32 * (t->k0 + (I)), ldx);                \
             _tile_loadd(B, bsv + (size_t)(I) * 512, 64);                         \
             _tile_zero(C);                                                       \
