@@ -123,12 +123,15 @@ static void tile_shape(const pk_tile *t, int mr, int nv, int rows[2], int cols[2
         if ((rows)[1] && (cols)[1]) OP(3, 5, 7, 1, 1);                 \
     } while (0)
 
-/* One or two rows (decode) stream the weights from memory with little to hide the latency, and a
- * tile load waits for all 16 of its lines: each step asks for its panels' lines AMX_AHEAD bytes on.
+/* A tile load waits for all 16 of its lines, and a slice's first row pass streams the weights
+ * from memory: each step asks for its panels' lines AMX_AHEAD bytes on, at every row count.
  * bench_packed packed_cold, one row, 2 threads (noisy; interleaved with the AVX-512 tile): with
  * no prefetch the AMX tile was ~1.3x slower; 16 KiB ahead ~1.2x, 8 KiB 0.95-1.15x, 4 KiB 0.9-1.1x;
  * whole model (s1c bench --types bf16 --only decode, 4 rounds) 31.3-32.4 tok/s against the AVX-512
- * tile's 29.7-33.1. */
+ * tile's 29.7-33.1. Batches asked for nothing until session 18 (decode's one or two rows only):
+ * asking at every row count, s1c bench --only batch8,batch32,prefill, 3 interleaved rounds,
+ * batch32 281-311 -> 337-382 tok/s, batch8 124-139 -> 145-161, prefill (its later passes read
+ * the slice from L2) 349-369 -> 346-365; 8 KiB ahead no different from 4 for batches. */
 enum { AMX_AHEAD = 4096 };
 
 TX void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) {
@@ -148,10 +151,8 @@ TX void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) {
         const uint32_t *xa = t->xb, *xb1 = rows[1] ? t->xb + (size_t)16 * t->ldx : t->xb;
         const uint8_t *w0 = t->pw, *w1 = cols[1] ? t->pw + t->pstride : t->pw;
         for (int k = t->k0; k < kmain; k += 16) {
-            if (mr <= 2) { /* each panel's 1 KiB of this step, AMX_AHEAD on */
-                prefetch_ahead(w0 + (size_t)k * 64, 1024, AMX_AHEAD);
-                if (cols[1]) prefetch_ahead(w1 + (size_t)k * 64, 1024, AMX_AHEAD);
-            }
+            prefetch_ahead(w0 + (size_t)k * 64, 1024, AMX_AHEAD); /* each panel's 1 KiB of this step */
+            if (cols[1]) prefetch_ahead(w1 + (size_t)k * 64, 1024, AMX_AHEAD);
             _tile_loadd(4, xa + k, ldx);
             if (rows[1]) _tile_loadd(5, xb1 + k, ldx);
             _tile_loadd(6, w0 + (size_t)k * 64, 64);
