@@ -14,7 +14,7 @@
  * (the AVX2 tiles' step). A type the family cannot run reports 0. Where the packed BF16 kernel
  * runs on AMX tiles (an Intel Xeon since Sapphire Rapids; pk_amx_on), the BF16 models' peak is
  * the tile's: its four 16 x 16 x 32 tile products per step (tdpbf16ps, 2 FLOPs per bf16 pair),
- * every thread, the best of 5 runs (amx_bf16_flops; 0 elsewhere). Where Q4_0 batches run on the
+ * every thread, the best of 5 runs (amx_bf16_flops; 0 elsewhere). Where Q4_0/Q8_0 batches run on the
  * AMX int8 tile (kern_packed_amx_int8_rows), their peak is its: four 16 x 16 x 32 tdpbssd per step
  * (2 ops per s8 x s8 pair), likewise (amx_int8_ops). */
 #ifndef S1C_BENCH_LIMITS_H

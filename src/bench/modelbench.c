@@ -82,7 +82,7 @@ typedef struct costs {
     double kv_bytes_per_pos;          /* K and V of one position, all layers, in the cache's type */
     double peak, bw;                  /* the limits that apply */
     double peak_wide;                 /* the peak of calls of wide_rows rows or more (0: none) */
-    int wide_rows;                    /* (Q4_0 batches on AMX int8 tiles: kern_packed_amx_int8_rows) */
+    int wide_rows;                    /* (Q4_0/Q8_0 batches on AMX int8 tiles: kern_packed_amx_int8_rows) */
 } costs;
 
 static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dtype) {
@@ -109,7 +109,7 @@ static costs model_costs(const s1c_model *m, const bench_limits *lim, int kv_dty
              : dot && lim->bf16_flops > 0   ? lim->bf16_flops
              : quant && lim->int8_ops > 0   ? lim->int8_ops
                                             : lim->f32_flops;
-    /* Q4_0 prompts on AMX int8 tiles: those calls against the tile's peak */
+    /* Q4_0/Q8_0 prompts on AMX int8 tiles: those calls against the tile's peak */
     k.wide_rows = lim->amx_int8_ops > 0 ? kern_packed_amx_int8_rows(dt) : 0;
     k.peak_wide = k.wide_rows > 0 ? lim->amx_int8_ops : 0;
     k.bw = lim->read_bytes_s;

@@ -206,14 +206,14 @@ void pk_amx_release(void);
  * returns the FLOPs (0 where not built). Only where pk_amx_on. */
 double pk_amx_bf16_peak_loop(long iters);
 void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv);
-/* The Q4_0 tile (packed_amx.c; AMX-INT8, where pk_amx_int8_on): the same bits as pk_tile_q.
- * pk_amx_q4_blocks writes blocks [k0, k1) of t's nv (1..2) panels as signed B tiles into bs (nv *
- * (k1 - k0) * 512 bytes, 64-aligned; at most PK_AMX_Q_KC blocks), which pk_amx_tile_q4 then takes
- * for up to 32 rows (xq, xd) x nv panels. */
+/* The Q4_0 (q4) and Q8_0 tile (packed_amx.c; AMX-INT8, where pk_amx_int8_on): the same bits as
+ * pk_tile_q. pk_amx_q_blocks writes blocks [k0, k1) of t's nv (1..2) panels as signed B tiles
+ * into bs (nv * (k1 - k0) * 512 bytes, 64-aligned; at most PK_AMX_Q_KC blocks), which
+ * pk_amx_tile_q then takes for up to 32 rows (xq, xd) x nv panels. */
 enum { PK_AMX_Q_KC = 32 };
 bool pk_amx_int8_on(void);
-void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv);
-void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv);
+void pk_amx_q_blocks(int8_t *bs, const pk_tile *t, int nv, bool q4);
+void pk_amx_tile_q(const pk_tile *t, const int8_t *bs, int mr, int nv, bool q4);
 /* The int8 tile's peak loop for bench_peak_amx_int8 (limits.c), as pk_amx_bf16_peak_loop: returns
  * the ops (0 where not built). Only where pk_amx_int8_on. */
 double pk_amx_int8_peak_loop(long iters);

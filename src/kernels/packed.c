@@ -91,13 +91,14 @@ static bool amx_takes(const kern_packed *p) {
     return p->dtype == S1C_BF16 && p->bf16_dot && kern_family() == KERN_AVX512 && pk_amx_on();
 }
 
-/* Q4_0 on the int8 tiles (pk_amx_tile_q4): the same bits as pk_tile_q, so only where they are
- * faster, from AMX_Q_ROWS rows on. Qwen2.5-0.5B Q4_0, 2 threads, 5 interleaved rounds (s1c bench
- * --only prefill, 512 rows): 373 -> 440 tok/s (medians); in-cache 896 x 4864, 128 rows: 1.6x the
- * AVX-512 tile, 32 rows 1.1-1.2x, but batch32 of the whole model (weights from memory) no faster. */
+/* Q4_0 and Q8_0 on the int8 tiles (pk_amx_tile_q): the same bits as pk_tile_q, so only where
+ * they are faster, from AMX_Q_ROWS rows on. Qwen2.5-0.5B Q4_0, 2 threads, 5 interleaved rounds (s1c
+ * bench --only prefill, 512 rows): 373 -> 440 tok/s (medians); in-cache 896 x 4864, 128 rows: 1.6x
+ * the AVX-512 tile, 32 rows 1.1-1.2x, but batch32 of the whole model (weights from memory) no
+ * faster. (Q8_0: packed_amx.c.) */
 enum { AMX_Q_ROWS = 64 };
 int kern_packed_amx_int8_rows(int dtype) {
-    return dtype == S1C_Q4_0 && kern_family() == KERN_AVX512 && pk_amx_int8_on() ? AMX_Q_ROWS : 0;
+    return (dtype == S1C_Q4_0 || dtype == S1C_Q8_0) && kern_family() == KERN_AVX512 && pk_amx_int8_on() ? AMX_Q_ROWS : 0;
 }
 
 static bool amx_q_takes(const kern_packed *p, int n_rows) {
@@ -512,7 +513,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
     bool kq = kern_is_kquant_dtype(p->dtype), q5x = kern_is_q5x_dtype(p->dtype), q = kern_is_qmatmul_dtype(p->dtype) && !kq && !q5x;
     int ldx = p->bf16_dot ? p->steps : p->n, nb = p->n / 32;
     bool avx2 = avx2_tiles(p->dtype);
-    _Alignas(64) int8_t bs[2 * PK_AMX_Q_KC * 512]; /* the int8 tiles' signed slice (pk_amx_q4_blocks) */
+    _Alignas(64) int8_t bs[2 * PK_AMX_Q_KC * 512]; /* the int8 tiles' signed slice (pk_amx_q_blocks) */
     for (int pg = pa; pg < pb; pg += s.nv) {
         int nv = imin(s.nv, pb - pg);
         pk_tile t = {.pw = p->data + (size_t)pg * p->pstride, .pstride = p->pstride, .ldx = ldx, .ldo = p->d,
@@ -522,7 +523,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
             int G = (n_rows + s.mr - 1) / s.mr; /* passes over the slice */
             /* (the int8 tiles read the slice once to make it signed: even one pass prefetches) */
             pk_pf next = (G > 1 || s.amx) && (q || kq || q5x) ? next_slice(p, s, pg, t.k1, fw) : (pk_pf){0};
-            if (s.amx && q) pk_amx_q4_blocks(bs, &t, nv);
+            if (s.amx && q) pk_amx_q_blocks(bs, &t, nv, p->dtype == S1C_Q4_0);
             for (int r = 0; r < n_rows; r += s.mr) {
                 int mr = imin(s.mr, n_rows - r);
                 t.pf = next.hi > 0 ? pass_share(next, r / s.mr, G, t.k1 - t.k0) : (pk_pf){0};
@@ -530,7 +531,7 @@ static void run_panels(const kern_packed *p, const pk_prep *xp, float *out, int 
                 if (s.amx && q) {
                     t.xq = xp->xq.q + (size_t)r * ldx;
                     t.xd = xp->xq.d + (size_t)r * nb;
-                    pk_amx_tile_q4(&t, bs, mr, nv);
+                    pk_amx_tile_q(&t, bs, mr, nv, p->dtype == S1C_Q4_0);
                 } else if (s.amx) {
                     t.xb = xp->xb + (size_t)r * ldx;
                     pk_amx_tile_bf16(&t, mr, nv);

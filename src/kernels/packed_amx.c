@@ -174,21 +174,24 @@ TX void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) {
     }
 }
 
-/* The Q4_0 tile (AMX-INT8). A block of a panel holds [4 k-quads][16 outputs][4 k] of nibble
- * pairs (packed.c: quad j's low nibbles are k 4j.., its high ones k 16 + 4j..); pk_amx_q4_blocks
- * spreads a slice of them once, for all the slice's row passes, into B tiles' shape, [8
- * k-quads][16][4] signed bytes (the values less 8). Per block one tdpbssd gives the 16 x 16 exact
- * integer dots of a row group and a panel, which go through memory (there is no tile-to-register
- * move) to pk_tile_q's f32 steps: acc = fma(isum, ws * xd, acc). The integers are pk_tile_q's
- * (its bias correction gives the same signed sums), and so are the float steps, in the same
- * order: the same bits as the AVX-512 tile at every row count, so packed.c takes this tile only
- * where it is faster. The accumulators of one row group and panel stay in registers across the
- * blocks; C takes tiles 0-3 in turn (A 4/5, B 6/7) so that the products of the next two blocks
- * run while one block is scaled.
- * (Q8_0 on the same tile, its bytes made signed by an xor, was measured and left: in-cache
- * 896 x 4864 at 512 rows it ran 1.2-1.4x the AVX-512 tile, but the whole model's prefill was no
- * faster, 0.91x in 5 interleaved rounds: vpdpbusd on Q8_0 has no nibbles to unpack.) */
-TXI void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv) {
+/* The Q4_0 and Q8_0 tile (AMX-INT8). A block of a panel holds [8 k-quads][16 outputs][4 k] bytes
+ * (Q8_0: the values plus 128, for vpdpbusd) or [4 k-quads][16][4] nibble pairs (Q4_0, packed.c:
+ * quad j's low nibbles are k 4j.., its high ones k 16 + 4j..); pk_amx_q_blocks spreads a slice of
+ * them once, for all the slice's row passes, into B tiles' shape, [8 k-quads][16][4] signed
+ * bytes (the values: Q8_0's bytes xor 0x80, Q4_0's nibbles less 8). Per block one tdpbssd gives
+ * the 16 x 16 exact integer dots of a row group and a panel, which go through memory (there is
+ * no tile-to-register move) to pk_tile_q's f32 steps: acc = fma(isum, ws * xd, acc). The
+ * integers are pk_tile_q's (its bias correction gives the same signed sums), and so are the
+ * float steps, in the same order: the same bits as the AVX-512 tile at every row count, so
+ * packed.c takes this tile only where it is faster. The accumulators of one row group and panel
+ * stay in registers across the blocks; C takes tiles 0-3 in turn (A 4/5, B 6/7) so that the
+ * products of the next two blocks run while one block is scaled.
+ * Q8_0, left on vpdpbusd in session 17 (whole-model prefill 0.91x in 5 rounds), is taken since
+ * the A lines are asked for ahead (a_ahead): in cache (s17's amx_q4_microbench.c, 2 threads,
+ * interleaved medians) 1.12-1.34x vpdpbusd at 128 and 512 rows, as Q4_0's 1.15-1.39x; whole-model
+ * prefill, 17 interleaved rounds with the machine's AMX at half speed: median ratio 1.04 (0.89 to
+ * 1.33), bench/results/2026-11-28-s18. */
+TXI static void q4_slice(int8_t *bs, const pk_tile *t, int nv) {
     const int nblk = t->k1 - t->k0;
     const __m512i low4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
     for (int v = 0; v < nv; v++)
@@ -203,6 +206,21 @@ TXI void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv) {
         }
 }
 
+TXI static void q8_slice(int8_t *bs, const pk_tile *t, int nv) {
+    const int nblk = t->k1 - t->k0;
+    const __m512i sign = _mm512_set1_epi8((char)0x80);
+    for (int v = 0; v < nv; v++)
+        for (int b = t->k0; b < t->k1; b++) {
+            const uint8_t *wb = t->pw + (size_t)v * t->pstride + q0_block_at(false, b);
+            int8_t *o = bs + ((size_t)v * nblk + (size_t)(b - t->k0)) * 512;
+            for (int j = 0; j < 8; j++) _mm512_store_si512(o + 64 * j, _mm512_xor_si512(_mm512_loadu_si512(wb + 64 * j), sign));
+        }
+}
+
+TXI void pk_amx_q_blocks(int8_t *bs, const pk_tile *t, int nv, bool q4) {
+    if (q4) q4_slice(bs, t, nv);
+    else q8_slice(bs, t, nv);
+}
 /* Tiles 0-3 C (rows x 16 int32), 4-5 A (rows x 32 int8: one block's k), 6-7 B (8 k-quads x 64). */
 TXI static void configure_q(int rows) {
     tile_cfg c;
@@ -219,7 +237,7 @@ TXI static void configure_q(int rows) {
 /* acc[r] += isum[r] * (ws * xd[r]) for the rows < rg of block B. */
 #define Q_SCALE(CB, B)                                                                                                \
     do {                                                                                                             \
-        __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sv + q0_scales_at(true, (B)))));              \
+        __m512 ws = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sv + q0_scales_at(q4, (B)))));              \
         _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) if (r < rg) acc[r] =                                  \
             _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((CB)[r])), _mm512_mul_ps(ws, _mm512_set1_ps(xd[(size_t)r * nb + (B)])), acc[r]); \
     } while (0)
@@ -235,7 +253,7 @@ TXI static inline void a_ahead(const int8_t *a, size_t ldx) {
 
 /* Rows [16g, 16g + rg) x panel v over the call's blocks; bsv: the panel's signed blocks, sv: its
  * packed bytes (for the scales). */
-TXI static void q4_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, int g, int rg, int v, bool pf_here) {
+TXI static void q_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, int g, int rg, int v, bool pf_here, bool q4) {
     const int nb = t->ldx / 32;
     const size_t ldx = (size_t)t->ldx;
     const int8_t *xa = t->xq + (size_t)16 * g * ldx;
@@ -287,12 +305,12 @@ TXI static void q4_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, 
         if (r < rg) _mm512_mask_storeu_ps(o + (size_t)r * t->ldo, m, acc[r]);
 }
 
-TXI void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv) {
+TXI void pk_amx_tile_q(const pk_tile *t, const int8_t *bs, int mr, int nv, bool q4) {
     const size_t nblk = (size_t)(t->k1 - t->k0);
     for (int g = 0; 16 * g < mr; g++) {
         int rg = mr - 16 * g < 16 ? mr - 16 * g : 16;
         configure_q(rg);
-        for (int v = 0; v < nv; v++) q4_rows(t, bs + (size_t)v * nblk * 512, t->pw + (size_t)v * t->pstride, g, rg, v, g == 0 && v == 0);
+        for (int v = 0; v < nv; v++) q_rows(t, bs + (size_t)v * nblk * 512, t->pw + (size_t)v * t->pstride, g, rg, v, g == 0 && v == 0, q4);
     }
 }
 
@@ -366,8 +384,8 @@ bool pk_amx(int mode) {
 }
 bool pk_amx_on(void) { return false; }
 bool pk_amx_int8_on(void) { return false; }
-void pk_amx_q4_blocks(int8_t *bs, const pk_tile *t, int nv) { (void)bs, (void)t, (void)nv; }
-void pk_amx_tile_q4(const pk_tile *t, const int8_t *bs, int mr, int nv) { (void)t, (void)bs, (void)mr, (void)nv; }
+void pk_amx_q_blocks(int8_t *bs, const pk_tile *t, int nv, bool q4) { (void)bs, (void)t, (void)nv, (void)q4; }
+void pk_amx_tile_q(const pk_tile *t, const int8_t *bs, int mr, int nv, bool q4) { (void)t, (void)bs, (void)mr, (void)nv, (void)q4; }
 void pk_amx_release(void) {}
 void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 #endif

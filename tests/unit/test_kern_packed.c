@@ -434,16 +434,16 @@ static void test_packed_families(void **state) {
     assert_int_equal(kern_select(family), 0);
 }
 
-/* The AMX Q4_0 tile (packed_amx.c; batches of 64 rows on) against the AVX-512 tile on one packed
- * copy: the same bits, for 1-2 threads, rows in row groups of 16 with tails (70: 32 + 32 + 6),
+/* The AMX Q4_0 and Q8_0 tile (packed_amx.c; batches of 64 rows on) against the AVX-512 tile on one
+ * packed copy: the same bits, for 1-2 threads, rows in row groups of 16 with tails (70: 32 + 32 + 6),
  * k in one slice of 5 blocks and in slices of 17 + 16 (1056), 31 + 30 (4832: 151 blocks, a
  * slice starting inside a pair record) and 30 (4800), odd panel counts (d 40: three panels, a
  * group of one; 17, 33: a partly used last panel). Activations at +-127 on every other row
- * (blocks of extreme sums). Also check_shape on two of them (the reference, rows alone). */
-static void test_packed_amx_q4(void **state) {
-    (void)state;
-    if (!amx_group || !pk_amx_int8_on() || !have_packed(S1C_Q4_0, 0)) {
-        if (amx_group) printf("# no AMX-INT8 here: the Q4_0 tile was not tested\n");
+ * (blocks of extreme sums; Q8_0's raw bytes include -128). Also check_shape on two of them (the
+ * reference, rows alone). */
+static void amx_q_matches(int dt) {
+    if (!amx_group || !pk_amx_int8_on() || !have_packed(dt, 0) || kern_packed_amx_int8_rows(dt) != 64) {
+        if (amx_group) printf("# no AMX-INT8 here: the %s tile was not tested\n", s1c_dtype_name(dt));
         return;
     }
     static const int shapes[][3] = {{96, 160, 17}, {70, 1056, 40}, {64, 4832, 24}, {65, 4800, 33}};
@@ -451,13 +451,13 @@ static void test_packed_amx_q4(void **state) {
     s1c_rng_seed(&r, 21);
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         int M = shapes[k][0], n = shapes[k][1], d = shapes[k][2];
-        void *w = raw_q(&r, S1C_Q4_0, n, d);
+        void *w = raw_q(&r, dt, n, d);
         float *x = randv(&r, (size_t)M * n, 1.0f);
         for (int t = 0; t < M; t += 2)
             for (int j = 0; j < n; j++) x[(size_t)t * n + j] = s1c_rng_u64(&r) & 1 ? 1.0f : -1.0f;
         kern_packed *p;
         s1c_err err;
-        assert_int_equal(kern_pack(&p, w, S1C_Q4_0, n, d, 0, &err), 0);
+        assert_int_equal(kern_pack(&p, w, dt, n, d, 0, &err), 0);
         size_t sz = (size_t)M * d * sizeof(float);
         float *a = malloc(sz), *b = malloc(sz);
         for (int threads = 1; threads <= 2; threads++) {
@@ -467,14 +467,25 @@ static void test_packed_amx_q4(void **state) {
             pk_amx(1);
             memset(b, 0xff, sz);
             kern_matmul_packed(pool, b, x, M, p, NULL);
-            if (memcmp(a, b, sz) != 0) fail_msg("q4_0 M=%d n=%d d=%d threads=%d: the AMX tile differs from the AVX-512 one", M, n, d, threads);
+            if (memcmp(a, b, sz) != 0)
+                fail_msg("%s M=%d n=%d d=%d threads=%d: the AMX tile differs from the AVX-512 one", s1c_dtype_name(dt), M, n, d, threads);
             s1c_pool_free(pool);
         }
         kern_packed_free(p);
         free(a); free(b); free(w); free(x);
     }
-    check_shape(&r, S1C_Q4_0, 0, 70, 1056, 40);
-    check_shape(&r, S1C_Q4_0, 0, 65, 4832, 24);
+    check_shape(&r, dt, 0, 70, 1056, 40);
+    check_shape(&r, dt, 0, 65, 4832, 24);
+}
+
+static void test_packed_amx_q4(void **state) {
+    (void)state;
+    amx_q_matches(S1C_Q4_0);
+}
+
+static void test_packed_amx_q8(void **state) {
+    (void)state;
+    amx_q_matches(S1C_Q8_0);
 }
 
 /* With another family selected, the packed matrix falls back to the row-major weights. */
@@ -499,7 +510,7 @@ static void test_packed_fallback(void **state) {
 }
 
 /* Every test once per family that packs (avx512, avx2), the family selected for the group; on
- * a CPU with AMX the avx512 group runs twice, with the AMX tiles (BF16, and Q4_0 from 64 rows; the
+ * a CPU with AMX the avx512 group runs twice, with the AMX tiles (BF16, and Q4_0/Q8_0 from 64 rows; the
  * default there) and without them (the AVX-512 tiles). */
 static int select_family(void **state) {
     (void)state;
@@ -519,6 +530,7 @@ int main(void) {
         cmocka_unit_test(test_packed_fallback),
         cmocka_unit_test(test_packed_families),
         cmocka_unit_test(test_packed_amx_q4),
+        cmocka_unit_test(test_packed_amx_q8),
     };
     static const char *families[] = {"avx512", "avx512", "avx2"};
     static const char *names[] = {"avx512+amx", "avx512", "avx2"};
