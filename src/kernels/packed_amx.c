@@ -221,6 +221,7 @@ TXI void pk_amx_q_blocks(int8_t *bs, const pk_tile *t, int nv, bool q4) {
     if (q4) q4_slice(bs, t, nv);
     else q8_slice(bs, t, nv);
 }
+
 /* Tiles 0-3 C (rows x 16 int32), 4-5 A (rows x 32 int8: one block's k), 6-7 B (8 k-quads x 64). */
 TXI static void configure_q(int rows) {
     tile_cfg c;
@@ -252,7 +253,7 @@ TXI static inline void a_ahead(const int8_t *a, size_t ldx) {
 }
 
 /* Rows [16g, 16g + rg) x panel v over the call's blocks; bsv: the panel's signed blocks, sv: its
- * packed bytes (for the scales). */
+ * packed bytes (for the scales, laid out as Q4_0's where q4, else Q8_0's). */
 TXI static void q_rows(const pk_tile *t, const int8_t *bsv, const uint8_t *sv, int g, int rg, int v, bool pf_here, bool q4) {
     const int nb = t->ldx / 32;
     const size_t ldx = (size_t)t->ldx;
