@@ -5,8 +5,10 @@
  * (one layer's attention for one token, median of reps, and the best), the K/V bytes read per
  * second and that as a fraction of the machine's read bandwidth (the bound at long contexts), and
  * GFLOP/s (2 x 2 x heads x positions x head_dim).
- * usage: bench_attention [reps=15] [types=f32,f16,bf16,bf16dot] [ctx=640,8192,32768] [layers=24]
- *        (bf16: a BF16 cache in f32 arithmetic; bf16dot: in bf16 dot products, kern_attn_args.bf16_dot)
+ * usage: bench_attention [reps=15] [types=f32,f16,bf16,bf16dot,bf16tiles] [ctx=640,8192,32768] [layers=24]
+ *        (bf16: a BF16 cache in f32 arithmetic; bf16dot: in bf16 dot products, kern_attn_args.bf16_dot;
+ *        bf16tiles: bf16dot on a cache in the tile layout, AMX tiles where kern_attention_tiles, as
+ *        the engine lays out a BF16 cache there; elsewhere skipped) (the values are random either way)
  *        (layers=1: one cache read again and again, from the caches at short contexts) */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +28,7 @@ typedef struct {
     const int32_t *blocks;
     int n, dtype;
     size_t es;
-    bool dot;
+    bool dot, tiles;
     size_t nblk; /* blocks per KV head's slab */
 } job;
 
@@ -39,9 +41,10 @@ static void task(void *ctx, int t, int n_tasks) {
                             .k = (const uint8_t *)j->k + (size_t)g * j->nblk * HD * BS * j->es,
                             .v = (const uint8_t *)j->v + (size_t)g * j->nblk * HD * BS * j->es,
                             .blocks = j->blocks, .block_stride = (size_t)BS * HD, .ld = HD,
-                            .scale = 0.125f, .scratch = j->scratch + (size_t)t * KERN_ATTN_SCRATCH, .bf16_dot = j->dot};
+                            .scale = 0.125f, .scratch = j->scratch + (size_t)t * KERN_ATTN_SCRATCH, .bf16_dot = j->dot, .tiles = j->tiles};
         kern_attention(&a);
     }
+    kern_attention_done();
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -61,7 +64,7 @@ static void fill(void *dst, int dtype, size_t n, s1c_rng *rng) {
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 15;
     char types[64], ctxs[128];
-    snprintf(types, sizeof types, "%s", argc > 2 ? argv[2] : "f32,f16,bf16,bf16dot");
+    snprintf(types, sizeof types, "%s", argc > 2 ? argv[2] : "f32,f16,bf16,bf16dot,bf16tiles");
     snprintf(ctxs, sizeof ctxs, "%s", argc > 3 ? argv[3] : "640,8192,32768");
     int LAYERS = argc > 4 ? atoi(argv[4]) : 24;
     if (LAYERS < 1 || LAYERS > MAX_LAYERS) LAYERS = 24;
@@ -75,7 +78,8 @@ int main(int argc, char **argv) {
     float *scratch = malloc(sizeof(float) * (size_t)T * KERN_ATTN_SCRATCH);
     for (int i = 0; i < KV_HEADS * GROUP * HD; i++) q[i] = s1c_rng_normal(&rng);
     for (char *ts = NULL, *tn = strtok_r(types, ",", &ts); tn; tn = strtok_r(NULL, ",", &ts)) {
-        bool dot = !strcmp(tn, "bf16dot");
+        bool tiles = !strcmp(tn, "bf16tiles"), dot = tiles || !strcmp(tn, "bf16dot");
+        if (tiles && !kern_attention_tiles(S1C_BF16, GROUP, HD, BS)) continue;
         int dt = !strcmp(tn, "f16") ? S1C_F16 : !strcmp(tn, "bf16") || dot ? S1C_BF16 : S1C_F32;
         size_t es = dt == S1C_F32 ? 4 : 2;
         char cl[128];
@@ -104,7 +108,7 @@ int main(int argc, char **argv) {
                 for (int r = 0; r < reps; r++) {
                     double t0 = s1c_now();
                     for (int l = 0; l < LAYERS; l++) {
-                        job j = {q, out, scratch, k[l], v[l], blocks, n, dt, es, dot, (size_t)nblk};
+                        job j = {q, out, scratch, k[l], v[l], blocks, n, dt, es, dot, tiles, (size_t)nblk};
                         if (T <= 1) task(&j, 0, 1);
                         else s1c_pool_run(pool, T, task, &j);
                     }

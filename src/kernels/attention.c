@@ -40,18 +40,26 @@ static inline float elem(const void *base, int dtype, size_t i) {
     return ((const float *)base)[i];
 }
 
-/* Position j's V row as f32: in place (F32) or converted into buf. */
+/* Position j's V row as f32: in place (F32) or converted into buf (the tile layout: its elements
+ * bs apart). */
 static const float *value_f32(const kern_attn_args *a, int j, float *buf) {
+    if (a->tiles) {
+        size_t r = key_at(a, j);
+        for (int i = 0; i < a->hd; i++) buf[i] = elem(a->v, a->dtype, r + (size_t)i * (size_t)a->bs);
+        return buf;
+    }
     size_t r = row_at(a, j);
     if (a->dtype == S1C_F32) return (const float *)a->v + r;
     for (int i = 0; i < a->hd; i++) buf[i] = elem(a->v, a->dtype, r + (size_t)i);
     return buf;
 }
 
-/* Position j's key as f32, gathered into buf (its elements are bs apart). */
+/* Position j's key as f32, gathered into buf (its elements are bs apart; a row in the tile
+ * layout). */
 static const float *key_f32(const kern_attn_args *a, int j, float *buf) {
-    size_t r = key_at(a, j);
-    for (int i = 0; i < a->hd; i++) buf[i] = elem(a->k, a->dtype, r + (size_t)i * (size_t)a->bs);
+    size_t r = a->tiles ? (size_t)a->blocks[j / a->bs] * a->block_stride + (size_t)(j % a->bs) * (size_t)a->hd : key_at(a, j);
+    size_t st = a->tiles ? 1 : (size_t)a->bs;
+    for (int i = 0; i < a->hd; i++) buf[i] = elem(a->k, a->dtype, r + (size_t)i * st);
     return buf;
 }
 
@@ -160,6 +168,12 @@ static inline void kv_ahead_plan(kv_ahead *f, const kern_attn_args *a, int c0, i
     for (int j = c0, end = a->n - c0 < CHUNK ? a->n : c0 + CHUNK; j < end;) {
         int off = j % a->bs, cnt = a->bs - off < end - j ? a->bs - off : end - j;
         size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride;
+        if (a->tiles) { /* the chunk's key rows, one run; the block's transposed values whole */
+            kv_ahead_add(f, (const char *)a->k + (blk + (size_t)off * hd) * es, (size_t)cnt * hd * es);
+            kv_ahead_add(f, (const char *)a->v + blk * es, bs * hd * es);
+            j += cnt;
+            continue;
+        }
         const char *k = (const char *)a->k + blk * es, *v = (const char *)a->v + (blk + (size_t)off * a->ld) * es;
         /* the block's keys whole: all of them are read, or its rows are a line or two apart
          * anyway (a sequence's last block, filled to cnt) */
@@ -619,6 +633,222 @@ static TA void attn_avx512(const kern_attn_args *a, bool dot) {
         }
     }
 }
+
+/* ---- The AMX steps, on a cache in the tile layout (kern_attn_args.tiles: per block K [bs][hd],
+ * V [hd][bs]; bf16_dot). The group's heads are the columns of every tile (N = nh <= 16), a
+ * 16-position group of the chunk the rows: S^T = K . Q^T takes a group's 16 key rows as an A
+ * tile straight from the block (16 element pairs a tile) against Q^T's pairs (B, written once
+ * per call); the softmax runs on score rows, one position per vector with the heads in lanes
+ * (maxima and sums across positions are vertical: no reduction across lanes); O^T += V^T . P^T
+ * takes a group's transposed values as A tiles straight from the block (16 elements x 8 position
+ * pairs) against the weights' pairs P^T (B: positions 2p and 2p + 1 of every head, interleaved
+ * in registers). O^T ([hd][16] f32, lanes = heads) goes through memory between chunks, 4 C tiles
+ * of 16 elements at a time. The products are vdpbf16ps's (bf16 query, bf16 weights), summed in
+ * another order than the AVX-512 dot steps; the same online softmax (SHIFT_SLACK), vectorized
+ * over heads. One chunk is pipelined ahead: chunk c + 1's scores run on the tiles between chunk
+ * c's weight stores and the weighted sum that loads them (a tile load waits for every older
+ * store to reach the cache; without it 0.83-0.94x). A group past the sequence's end takes its
+ * values from a copy with zeros past n (0 x NaN would be NaN: a block's free slots may hold
+ * anything); its keys' extra rows give scores that are never read. Nothing depends on other rows
+ * or the thread split. */
+#if defined(__clang__) ? __clang_major__ >= 12 : __GNUC__ >= 11
+#define TT __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
+#define INLT static inline __attribute__((always_inline)) TT
+
+enum { TILE_GROUPS = CHUNK / 16 };
+
+typedef struct tile_state {
+    const kern_attn_args *a;
+    float *s[2], *ot;      /* scores of two chunks ([CHUNK][16], a row per position); O^T [hd][16] */
+    uint32_t *qt, *pt[2];  /* Q^T pairs [hd / 2][nh]; P^T pairs of two chunks [CHUNK / 2][nh] */
+    uint16_t *vtail;       /* a partial group's values, [hd][16] */
+    __m512 m, sum;         /* per head (lanes): the shift, the weights' sum */
+    __mmask16 hm;          /* the heads' lanes */
+} tile_state;
+
+/* Group g of the chunk at c0 (16 positions from c0 + 16 g): its key rows and transposed values
+ * in place, and the values' row stride; the sequence's partial last group's values from a copy
+ * with zeros past n. Returns the groups the chunk has. */
+INLT int tile_groups(const tile_state *t, int c0, const uint16_t **kb, const uint16_t **vb, size_t *vst) {
+    const kern_attn_args *a = t->a;
+    int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK, ng = (len + 15) / 16;
+    for (int g = 0; g < ng; g++) {
+        int j = c0 + 16 * g;
+        size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride, off = (size_t)(j % a->bs);
+        kb[g] = (const uint16_t *)a->k + blk + off * (size_t)a->hd;
+        vb[g] = (const uint16_t *)a->v + blk + off;
+        vst[g] = (size_t)a->bs;
+        if (a->n - j < 16) {
+            __mmask16 keep = (__mmask16)((1u << (a->n - j)) - 1);
+            for (int i = 0; i < a->hd; i++)
+                _mm256_storeu_si256((__m256i *)(t->vtail + 16 * i), _mm256_maskz_loadu_epi16(keep, vb[g] + (size_t)i * a->bs));
+            vb[g] = t->vtail, vst[g] = 16;
+        }
+    }
+    return ng;
+}
+
+/* C tile g += group g's key rows (element pairs 16 kt .. 16 kt + 15) . Q^T's slice kt; tile
+ * numbers are immediates, so the groups are spelled out. */
+#define TILE_SCORE(g)                                                       \
+    do {                                                                    \
+        if (ng > (g)) {                                                     \
+            _tile_loadd(4, kb[g] + 32 * (size_t)kt, 2 * a->hd);             \
+            _tile_dpbf16ps(g, 4, 6);                                        \
+        }                                                                   \
+    } while (0)
+
+TT static void tile_scores(const tile_state *t, int c0, float *s) {
+    const kern_attn_args *a = t->a;
+    const uint16_t *kb[TILE_GROUPS], *vb[TILE_GROUPS];
+    size_t vst[TILE_GROUPS];
+    int ng = tile_groups(t, c0, kb, vb, vst);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int kt = 0; kt < a->hd / 32; kt++) {
+        _tile_loadd(6, t->qt + (size_t)kt * 16 * a->nh, 4 * a->nh);
+        TILE_SCORE(0);
+        TILE_SCORE(1);
+        TILE_SCORE(2);
+        TILE_SCORE(3);
+    }
+    _tile_stored(0, s, 64);
+    if (ng > 1) _tile_stored(1, s + 16 * 16, 64);
+    if (ng > 2) _tile_stored(2, s + 32 * 16, 64);
+    if (ng > 3) _tile_stored(3, s + 48 * 16, 64);
+}
+#undef TILE_SCORE
+
+/* The online softmax of the chunk at c0 on its score rows: the shift where a head's maximum
+ * passed m + SLACK (O^T's rows and the sum rescaled by one vector), the weights rounded to bf16
+ * as P^T's pairs (pt), summed two per lane as the AVX-512 dot steps do; kv_ahead stepped once a
+ * pair. */
+INLT void tile_softmax(tile_state *t, int c0, const float *s, uint32_t *pt, kv_ahead *pf) {
+    const kern_attn_args *a = t->a;
+    int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK, pairs = (len + 15) / 16 * 8;
+    __m512 sc = _mm512_set1_ps(a->scale), mx = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < len; j++) mx = _mm512_max_ps(mx, _mm512_mul_ps(_mm512_loadu_ps(s + 16 * j), sc));
+    __mmask16 grow = _mm512_mask_cmp_ps_mask(t->hm, mx, _mm512_add_ps(t->m, _mm512_set1_ps(SHIFT_SLACK)), _CMP_GT_OQ);
+    if (grow) {
+        __m512 nm = _mm512_mask_mov_ps(t->m, grow, mx);
+        __mmask16 had = _mm512_cmp_ps_mask(t->m, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+        __m512 cv = _mm512_mask_mov_ps(_mm512_set1_ps(1.0f), grow, _mm512_maskz_mov_ps(had, exp16(_mm512_sub_ps(t->m, nm))));
+        t->sum = _mm512_mul_ps(t->sum, cv);
+        for (int i = 0; i < a->hd; i++) _mm512_storeu_ps(t->ot + 16 * i, _mm512_mul_ps(_mm512_loadu_ps(t->ot + 16 * i), cv));
+        t->m = nm;
+    }
+    /* (w[2p][h], w[2p + 1][h]) per head: the two rows' bf16 (one vcvtne2ps2bf16) interleaved */
+    const __m512i il = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3,
+                                        18, 2, 17, 1, 16, 0);
+    const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3f80);
+    for (int p = 0; p < pairs; p++) {
+        kv_ahead_step(pf);
+        __m512 w0 = 2 * p < len ? exp16_weights(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s + 32 * p), sc), t->m)) : _mm512_setzero_ps();
+        __m512 w1 = 2 * p + 1 < len ? exp16_weights(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(s + 32 * p + 16), sc), t->m)) : _mm512_setzero_ps();
+        __m512i pr = _mm512_permutexvar_epi16(il, (__m512i)_mm512_cvtne2ps_pbh(w1, w0));
+        t->sum = _mm512_dpbf16_ps(t->sum, (__m512bh)pr, ones);
+        _mm512_mask_storeu_epi32(pt + (size_t)p * a->nh, t->hm, pr);
+    }
+}
+
+/* O^T tile c (elements 16 (r0 + c) ..) += group g's transposed values . P^T's pairs of the group. */
+#define TILE_PV(c)                                                                             \
+    do {                                                                                       \
+        if (nr > (c)) {                                                                        \
+            _tile_loadd(5, vb[g] + (size_t)(r0 + (c)) * 16 * vst[g], 2 * vst[g]);              \
+            _tile_dpbf16ps(c, 5, 7);                                                           \
+        }                                                                                      \
+    } while (0)
+#define TILE_OT(op, c)                                                                         \
+    do {                                                                                       \
+        if (nr > (c)) op(c, t->ot + (size_t)(r0 + (c)) * 16 * 16, 64);                         \
+    } while (0)
+
+TT static void tile_pv(const tile_state *t, int c0, const uint32_t *pt) {
+    const kern_attn_args *a = t->a;
+    const uint16_t *kb[TILE_GROUPS], *vb[TILE_GROUPS];
+    size_t vst[TILE_GROUPS];
+    int ng = tile_groups(t, c0, kb, vb, vst);
+    for (int r0 = 0; r0 < a->hd / 16; r0 += 4) {
+        int nr = a->hd / 16 - r0 < 4 ? a->hd / 16 - r0 : 4;
+        TILE_OT(_tile_loadd, 0);
+        TILE_OT(_tile_loadd, 1);
+        TILE_OT(_tile_loadd, 2);
+        TILE_OT(_tile_loadd, 3);
+        for (int g = 0; g < ng; g++) {
+            _tile_loadd(7, pt + (size_t)g * 8 * a->nh, 4 * a->nh);
+            TILE_PV(0);
+            TILE_PV(1);
+            TILE_PV(2);
+            TILE_PV(3);
+        }
+        TILE_OT(_tile_stored, 0);
+        TILE_OT(_tile_stored, 1);
+        TILE_OT(_tile_stored, 2);
+        TILE_OT(_tile_stored, 3);
+    }
+}
+#undef TILE_PV
+#undef TILE_OT
+
+/* Tiles 0-3 C (16 positions or elements x nh f32), 4 K rows (16 x 16 pairs), 5 V^T (16 x 8
+ * pairs), 6 Q^T (16 pairs x nh), 7 P^T (8 pairs x nh). */
+TT static void tile_config(int nh) {
+    uint8_t rows[8] = {16, 16, 16, 16, 16, 16, 16, 8};
+    uint16_t colsb[8];
+    for (int i = 0; i < 8; i++) colsb[i] = (uint16_t)(4 * nh);
+    colsb[4] = 64, colsb[5] = 32;
+    pk_amx_config(rows, colsb);
+}
+
+TT static void attn_tiles(const kern_attn_args *a) {
+    int nh = a->nh, hd = a->hd;
+    tile_state t = {.a = a, .hm = (__mmask16)((1u << nh) - 1)};
+    t.s[0] = a->scratch, t.s[1] = t.s[0] + CHUNK * 16, t.ot = t.s[1] + CHUNK * 16;
+    t.qt = (uint32_t *)(t.ot + (size_t)hd * 16), t.pt[0] = t.qt + (size_t)hd / 2 * nh, t.pt[1] = t.pt[0] + CHUNK / 2 * nh;
+    t.vtail = (uint16_t *)(t.pt[1] + CHUNK / 2 * nh);
+    t.m = _mm512_set1_ps(-INFINITY), t.sum = _mm512_setzero_ps();
+    tile_config(nh);
+    /* Q^T's pairs: head h's row rounded to bf16 (32 elements a vcvtne2ps2bf16), pair i to qt[i][h] */
+    const __m512i col = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(nh));
+    for (int h = 0; h < nh; h++)
+        for (int i0 = 0; i0 < hd; i0 += 32) {
+            const float *q = a->q + (size_t)h * hd + i0;
+            __m512i b = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + 16), _mm512_loadu_ps(q));
+            _mm512_i32scatter_epi32(t.qt + (size_t)i0 / 2 * nh + h, col, b, 4);
+        }
+    memset(t.ot, 0, (size_t)hd * 16 * sizeof(float));
+    for (int c = 0; c < PF_AHEAD * CHUNK; c += CHUNK) prefetch_kv(a, c);
+    int nch = (a->n + CHUNK - 1) / CHUNK;
+    kv_ahead pf;
+    kv_ahead_plan(&pf, a, PF_AHEAD * CHUNK, CHUNK / 2);
+    tile_scores(&t, 0, t.s[0]);
+    tile_softmax(&t, 0, t.s[0], t.pt[0], &pf);
+    kv_ahead_finish(&pf);
+    for (int c = 0; c < nch; c++) {
+        int c1 = (c + 1) * CHUNK;
+        if (c + 1 < nch) tile_scores(&t, c1, t.s[(c + 1) & 1]);
+        tile_pv(&t, c * CHUNK, t.pt[c & 1]);
+        if (c + 1 < nch) {
+            kv_ahead_plan(&pf, a, c1 + PF_AHEAD * CHUNK, CHUNK / 2);
+            tile_softmax(&t, c1, t.s[(c + 1) & 1], t.pt[(c + 1) & 1], &pf);
+            kv_ahead_finish(&pf);
+        }
+    }
+    /* out[h][i] = O^T[i][h] / sum[h] */
+    _Alignas(64) float inv[16];
+    _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), t.sum));
+    const __m512i rows16 = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(16));
+    for (int h = 0; h < nh; h++)
+        for (int i0 = 0; i0 < hd; i0 += 16) {
+            __m512 o = _mm512_i32gather_ps(_mm512_add_epi32(rows16, _mm512_set1_epi32(h)), t.ot + (size_t)i0 * 16, 4);
+            _mm512_storeu_ps(a->out + (size_t)h * hd + i0, _mm512_mul_ps(o, _mm512_set1_ps(inv[h])));
+        }
+}
+#define HAVE_ATTN_TILES 1
+#endif
 #endif
 
 /* ---- The AVX2 steps: attn_avx512's f32 steps 8 lanes wide (scores of 8 positions per vector
@@ -862,14 +1092,39 @@ static T2A void attn_avx2(const kern_attn_args *a) {
 
 static bool takes_avx512(const kern_attn_args *a) { return a->hd <= KERN_ATTN_CONV_HD && kern_family() == KERN_AVX512; }
 
+bool kern_attention_tiles(int dtype, int nh, int hd, int bs) {
+#ifdef HAVE_ATTN_TILES
+    return dtype == S1C_BF16 && nh >= 1 && nh <= 16 && hd % 32 == 0 && hd > 0 && hd <= 128 && bs % 16 == 0 && bs > 0 &&
+           kern_family() == KERN_AVX512 && kern_avx512bf16_supported() && pk_amx_on();
+#else
+    (void)dtype, (void)nh, (void)hd, (void)bs;
+    return false;
+#endif
+}
+
+/* The AMX steps for a cache in the tile layout (else the generic steps read it). */
+static bool tiles_run(const kern_attn_args *a) { return a->tiles && a->bf16_dot && kern_attention_tiles(a->dtype, a->nh, a->hd, a->bs); }
+
+void kern_attention_done(void) { pk_amx_release(); }
+
 /* The dot steps' conditions once the avx512 steps are taken. */
 static bool dot_in_avx512(const kern_attn_args *a) {
     return a->dtype == S1C_BF16 && a->bf16_dot && a->hd % 2 == 0 && kern_avx512bf16_supported();
 }
 
-bool kern_attention_dot(const kern_attn_args *a) { return takes_avx512(a) && dot_in_avx512(a); }
+bool kern_attention_dot(const kern_attn_args *a) { return a->tiles ? tiles_run(a) : takes_avx512(a) && dot_in_avx512(a); }
 
 void kern_attention(const kern_attn_args *a) {
+#ifdef HAVE_ATTN_TILES
+    if (tiles_run(a)) {
+        attn_tiles(a);
+        return;
+    }
+#endif
+    if (a->tiles) { /* read element by element */
+        attn_generic(a);
+        return;
+    }
 #if defined(__x86_64__) && defined(__GNUC__)
     if (takes_avx512(a)) {
         attn_avx512(a, dot_in_avx512(a));

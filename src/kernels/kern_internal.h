@@ -217,6 +217,9 @@ void pk_amx_tile_q(const pk_tile *t, const int8_t *bs, int mr, int nv, bool q4);
 /* The int8 tile's peak loop for bench_peak_amx_int8 (limits.c), as pk_amx_bf16_peak_loop: returns
  * the ops (0 where not built). Only where pk_amx_int8_on. */
 double pk_amx_int8_peak_loop(long iters);
+/* Tiles 0-7 configured as rows[i] x colsb[i] bytes (palette 1) for this thread, unless they are
+ * already (attention.c's AMX steps; the packed tiles configure their own shapes). */
+void pk_amx_config(const uint8_t rows[8], const uint16_t colsb[8]);
 /* Rows [t0, t1) of x ([rows][n]) as bf16 pairs for the BF16 dot tiles (xb: [rows][n2], n2 =
  * ceil(n / 2); element 2j in the low half, 2j + 1 in the high, 0 past n), each value as
  * s1c_f32_to_bf16 rounds it. */

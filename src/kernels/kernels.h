@@ -126,11 +126,23 @@ typedef struct kern_attn_args {
                      * rounded to bf16, vdpbf16ps (attention.c); else f32 arithmetic */
     int n_cached;   /* positions [0, n_cached) are expected in the caches (other rows of the batch
                      * read them too): not prefetched. A hint: the result does not depend on it */
+    bool tiles;     /* the cache's tile layout (kern_attention_tiles): within a block K [bs][hd]
+                     * (rows) and V [hd][bs] (transposed), what AMX tiles load in place; element i
+                     * of position j's key at k[B + (j % bs) * hd + i], of its value at
+                     * v[B + i * bs + j % bs] (ld unused) */
 } kern_attn_args;
 void kern_attention(const kern_attn_args *a);
 /* Whether kern_attention takes the bf16 dot steps for a (bf16_dot asked for, a BF16 cache, an
- * even head size, the avx512 family on a CPU with AVX512_BF16). */
+ * even head size, the avx512 family on a CPU with AVX512_BF16; in the tile layout: the AMX steps). */
 bool kern_attention_dot(const kern_attn_args *a);
+/* Whether a KV cache of this type and shape takes the tile layout: BF16, groups of at most 16
+ * heads, hd a multiple of 32 up to 128, blocks of a multiple of 16 positions, where the packed
+ * kernels take AMX (avx512 family, AVX512_BF16). Its attention then runs the bf16 dot steps on AMX
+ * tiles, the keys and values read in place (with bf16_dot; without, the generic steps). */
+bool kern_attention_tiles(int dtype, int nh, int hd, int bs);
+/* The end of a task that called kern_attention: the thread's AMX tiles returned (TILERELEASE), as
+ * the packed kernels' tasks do, so that no thread waits or is switched out with tiles in use. */
+void kern_attention_done(void);
 
 /* RoPE for position pos: kern_rope_angles gives cs[i], sn[i] = cos, sin of pos / theta^(2i /
  * head_dim) for i < head_dim / 2 (HF's fp32 inv_freq), the same for every head, layer, q and k;

@@ -99,6 +99,14 @@ TX static void configure(const int rows[2], const int cols[2]) {
     load_cfg(&c);
 }
 
+TX void pk_amx_config(const uint8_t rows[8], const uint16_t colsb[8]) {
+    tile_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 8; i++) c.rows[i] = rows[i], c.colsb[i] = colsb[i];
+    load_cfg(&c);
+}
+
 TX void pk_amx_release(void) {
     if (!cur_cfg.palette) return;
     _tile_release();
@@ -388,5 +396,6 @@ bool pk_amx_int8_on(void) { return false; }
 void pk_amx_q_blocks(int8_t *bs, const pk_tile *t, int nv, bool q4) { (void)bs, (void)t, (void)nv, (void)q4; }
 void pk_amx_tile_q(const pk_tile *t, const int8_t *bs, int mr, int nv, bool q4) { (void)t, (void)bs, (void)mr, (void)nv, (void)q4; }
 void pk_amx_release(void) {}
+void pk_amx_config(const uint8_t rows[8], const uint16_t colsb[8]) { (void)rows, (void)colsb; }
 void pk_amx_tile_bf16(const pk_tile *t, int mr, int nv) { (void)t, (void)mr, (void)nv; }
 #endif

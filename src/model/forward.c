@@ -169,7 +169,7 @@ static void attn_task(void *ctx, int task, int n_tasks) {
             .q = j->f->q + (size_t)t * q_dim + (size_t)h0 * hd,
             .out = j->f->xb2 + (size_t)t * q_dim + (size_t)h0 * hd,
             .nh = nh, .hd = hd, .n = j->b->pos[row] + 1, .bs = kv->block_size, .dtype = kv->dtype,
-            /* KV head g's slab: per block K [hd][bs], V [bs][hd] */
+            /* KV head g's slab: per block K [hd][bs], V [bs][hd] (the tile layout: K [bs][hd], V [hd][bs]) */
             .k = kv_head_base(kv, false, j->layer, g), .v = kv_head_base(kv, true, j->layer, g),
             .blocks = j->b->seqs[j->b->seq[row]].blocks,
             .block_stride = (size_t)kv->block_size * hd, .ld = (size_t)hd,
@@ -177,9 +177,11 @@ static void attn_task(void *ctx, int task, int n_tasks) {
             .scratch = j->f->att + (size_t)task * KERN_ATTN_SCRATCH,
             .bf16_dot = j->f->m->bf16_dot, /* a BF16 cache: bf16 arithmetic as the model's BF16 weights get */
             .n_cached = j->f->cached[t],
+            .tiles = kv->tiles,
         };
         kern_attention(&a);
     }
+    kern_attention_done();
 }
 
 static void attend_all(s1c_fwd *f, s1c_kv *kv, int layer, const s1c_batch *b, int r0, int n) {

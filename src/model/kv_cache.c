@@ -13,10 +13,18 @@
  * prefetch, 8K positions from memory in order, bf16 dot, 2 threads, 215 -> 168 us a layer
  * (bench_attention); one token's attention per layer in Q8_0 0.5B decode at 512-640 positions,
  * timed in place, 20-26 -> 16-17 us; s1c bench decode_ctx8k 64.9 -> 66.7 tok/s (4 interleaved
- * rounds). */
+ * rounds).
+ *
+ * The tile layout (kv->tiles, where kern_attention_tiles says so: a BF16 cache of a suitable
+ * shape on a CPU whose kernels take AMX) swaps the two: K [bs][hd] (a 16-position group's keys
+ * are an AMX A tile as stored, for S^T = K Q^T) and V [hd][bs] (its values transposed, an A tile
+ * for O^T = V^T P^T), so the tiles load both in place. Writing the pairs the tiles need for every
+ * call instead ran only 1.13-1.18x the AVX-512 dot steps with both cores busy, the tile layout
+ * ~2-2.7x (bench/results/2026-11-28-s19). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "kv_internal.h"
 
 uint64_t s1c_kv_block_bytes(const s1c_config *c, int block_size, int dtype) {
@@ -37,6 +45,7 @@ int s1c_kv_new(s1c_kv **out, const s1c_config *c, int block_size, int n_blocks, 
     kv->n_blocks = n_blocks;
     kv->dtype = dtype;
     kv->elem_size = dtype == S1C_F32 ? 4 : 2;
+    kv->tiles = c->n_kv_heads > 0 && kern_attention_tiles(dtype, c->n_heads / c->n_kv_heads, c->head_dim, block_size);
     uint64_t half = s1c_kv_block_bytes(c, block_size, dtype) / 2 * (uint64_t)n_blocks;
     kv->k = s1c_alloc_huge(half); /* a token reads every layer's rows: huge pages keep it a stream */
     kv->v = s1c_alloc_huge(half);
@@ -104,12 +113,13 @@ static void put_run(const s1c_kv *kv, uint8_t *base, size_t i0, size_t stride, c
 }
 
 /* Per KV head: K transposed (element e of a block's positions bs apart: e * bs + off), V by row
- * (off * hd + i). */
+ * (off * hd + i); in the tile layout K by row and V transposed. */
 void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const float *v) {
     size_t bs = (size_t)kv->block_size, hd = (size_t)kv->head_dim;
+    size_t at_t = (size_t)off, at_r = (size_t)off * hd; /* a transposed run's start, a row's */
     for (int h = 0; h < kv->kv_dim / kv->head_dim; h++) {
-        put_run(kv, block_at(kv, kv->k, layer, h, block), (size_t)off, bs, k + (size_t)h * hd, hd);
-        put_run(kv, block_at(kv, kv->v, layer, h, block), (size_t)off * hd, 1, v + (size_t)h * hd, hd);
+        put_run(kv, block_at(kv, kv->k, layer, h, block), kv->tiles ? at_r : at_t, kv->tiles ? 1 : bs, k + (size_t)h * hd, hd);
+        put_run(kv, block_at(kv, kv->v, layer, h, block), kv->tiles ? at_t : at_r, kv->tiles ? bs : 1, v + (size_t)h * hd, hd);
     }
 }
 

@@ -6,6 +6,7 @@
 struct s1c_kv {
     int n_layers, kv_dim, head_dim, block_size, n_blocks;
     int dtype;
+    bool tiles; /* the tile layout (kern_attention_tiles): per block K [bs][hd], V [hd][bs] */
     size_t elem_size;
     void *k, *v;
     int32_t *refcount;
@@ -19,7 +20,7 @@ void kv_store(s1c_kv *kv, int layer, int block, int off, const float *k, const f
 
 /* KV head `head` of layer `layer`, its K (or V) at block 0: block b starts b * block_size *
  * head_dim elements further; inside a block K is [head_dim][block_size], V [block_size][head_dim]
- * (kern_attention reads blocks in place). */
+ * (kern_attention reads blocks in place), or in the tile layout the other way round. */
 const void *kv_head_base(const s1c_kv *kv, bool is_v, int layer, int head);
 
 #endif

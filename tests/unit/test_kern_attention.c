@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kern_internal.h" /* pk_amx_on */
 #include "kernels/kernels.h"
 #include "testutil.h"
 
@@ -18,6 +19,7 @@ static const char *families[] = {"ref", "avx2", "avx512"};
 
 typedef struct cache {
     int dtype, bs, n_blocks, kv_dim;
+    bool tiles; /* the tile layout */
     void *k, *v;
     int32_t *blocks; /* the sequence's table: a permutation of the blocks */
 } cache;
@@ -35,20 +37,30 @@ static double get(const void *base, int dtype, size_t i) {
 }
 
 /* The KV cache's layout (src/model/kv_cache.c), written here from its description: per block,
- * K [kv_dim][bs] (transposed), V [kv_heads][bs][hd]. Element i of position j, KV head g: */
-static size_t k_at(const cache *c, int j, int g, int hd, int i) {
+ * K [kv_dim][bs] (transposed), V [kv_heads][bs][hd]; in the tile layout (kern_attn_args.tiles)
+ * K [kv_heads][bs][hd], V [kv_dim][bs]. Element i of position j, KV head g: */
+static size_t transposed_at(const cache *c, int j, int g, int hd, int i) {
     return (size_t)c->blocks[j / c->bs] * c->bs * c->kv_dim + ((size_t)g * hd + (size_t)i) * c->bs + (size_t)(j % c->bs);
 }
 
-static size_t v_at(const cache *c, int j, int g, int hd, int i) {
+static size_t row_at(const cache *c, int j, int g, int hd, int i) {
     return (size_t)c->blocks[j / c->bs] * c->bs * c->kv_dim + ((size_t)g * c->bs + (size_t)(j % c->bs)) * hd + (size_t)i;
+}
+
+static size_t k_at(const cache *c, int j, int g, int hd, int i) { return c->tiles ? row_at(c, j, g, hd, i) : transposed_at(c, j, g, hd, i); }
+static size_t v_at(const cache *c, int j, int g, int hd, int i) { return c->tiles ? transposed_at(c, j, g, hd, i) : row_at(c, j, g, hd, i); }
+
+static bool check_layout(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv, bool dot, bool tiles);
+
+static bool check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv, bool dot) {
+    return check_layout(r, dtype, bs, nh, hd, n, n_kv, dot, false);
 }
 
 /* dot: ask for the bf16 dot steps; where they are taken the reference's query is rounded to
  * bf16 as theirs is, and the tolerance is that of the softmax weights rounded to bf16 (relative
  * 2^-9 each: the output moves by at most ~2^-8 of the values' range). Returns whether they were. */
-static bool check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv, bool dot) {
-    cache c = {dtype, bs, (n + bs - 1) / bs + 1, n_kv * hd, NULL, NULL, NULL};
+static bool check_layout(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv, bool dot, bool tiles) {
+    cache c = {dtype, bs, (n + bs - 1) / bs + 1, n_kv * hd, tiles, NULL, NULL, NULL};
     size_t es = dtype == S1C_F32 ? 4 : 2, elems = (size_t)c.n_blocks * c.bs * c.kv_dim;
     c.k = malloc(elems * es);
     c.v = malloc(elems * es);
@@ -70,7 +82,7 @@ static bool check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv
     int g = n_kv - 1; /* the last KV head: offsets inside a row are exercised */
     kern_attn_args a = {q, out, nh, hd, n, c.bs, dtype, (const uint8_t *)c.k + (size_t)g * hd * c.bs * es,
                         (const uint8_t *)c.v + (size_t)g * c.bs * hd * es, c.blocks, (size_t)c.bs * c.kv_dim, (size_t)hd,
-                        1.0f / sqrtf((float)hd), scratch, dot, 0};
+                        1.0f / sqrtf((float)hd), scratch, dot, 0, tiles};
     bool dotted = kern_attention_dot(&a);
     double tol = dotted ? 1.0 / 256 : 1e-5;
     if (dotted)
@@ -98,8 +110,8 @@ static bool check(s1c_rng *r, int dtype, int bs, int nh, int hd, int n, int n_kv
             }
             double got = out[h * hd + i];
             if (!(fabs(got - o) <= tol * (1 + vmax)))
-                fail_msg("%s %s%s bs=%d nh=%d hd=%d n=%d: out[%d][%d] = %.9g, reference %.9g", kern_name(), s1c_dtype_name(dtype),
-                         dotted ? " dot" : "", bs, nh, hd, n, h, i, got, o);
+                fail_msg("%s %s%s%s bs=%d nh=%d hd=%d n=%d: out[%d][%d] = %.9g, reference %.9g", kern_name(), s1c_dtype_name(dtype),
+                         dotted ? " dot" : "", tiles ? " tiles" : "", bs, nh, hd, n, h, i, got, o);
         }
     }
     free(w); free(q); free(out); free(out2); free(scratch); free(c.k); free(c.v); free(c.blocks);
@@ -134,6 +146,84 @@ static void test_attention(void **state) {
     assert_int_equal(kern_select("auto"), 0);
 }
 
+/* A cache in the tile layout (kern_attn_args.tiles: K rows, V transposed): where the CPU and
+ * the shape allow (kern_attention_tiles, AMX) the bf16 dot steps on tiles, else (another family,
+ * f32 arithmetic, a shape the tiles do not take) the generic steps reading it element by element;
+ * against the double reference, with NaN past n in the last block as everywhere. Head sizes 32 to
+ * 128 (O^T in one or two passes of 4 C tiles), groups of 1 to 16 heads, blocks of 16, 32 and 48
+ * (groups inside a block at every offset), lengths around groups, chunks and blocks. */
+static void test_attention_tiles(void **state) {
+    (void)state;
+    static const int hds[][2] = {{64, 7}, {128, 5}, {64, 16}, {32, 12}, {96, 3}, {64, 1}, {128, 8}};
+    static const int ns[] = {1, 2, 15, 16, 17, 31, 33, 63, 64, 65, 130, 300};
+    static const int bss[] = {16, 32, 48};
+    s1c_rng r;
+    s1c_rng_seed(&r, 29);
+    int on_tiles = 0, cases = 0;
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        if (kern_select(families[f]) != 0) continue;
+        for (int dot = 0; dot < 2; dot++)
+            for (size_t h = 0; h < sizeof hds / sizeof *hds; h++)
+                for (size_t i = 0; i < sizeof ns / sizeof *ns; i++)
+                    for (size_t b = 0; b < sizeof bss / sizeof *bss; b++) {
+                        bool amx = dot && kern_attention_tiles(S1C_BF16, hds[h][1], hds[h][0], bss[b]);
+                        bool dotted = check_layout(&r, S1C_BF16, bss[b], hds[h][1], hds[h][0], ns[i], 2, dot, true);
+                        assert_true(dotted == amx); /* the tiles take the dot steps, nothing else does in this layout */
+                        on_tiles += amx;
+                        cases++;
+                    }
+    }
+    printf("attention, tile layout: %d cases, %d on AMX tiles%s\n", cases, on_tiles, on_tiles ? "" : " (this CPU or build has no AMX)");
+    assert_int_equal(kern_select("auto"), 0);
+    if (kern_select("avx512") == 0 && kern_avx512bf16_supported() && pk_amx_on()) assert_int_equal(on_tiles, 7 * 12 * 3);
+    /* the layout needs AMX and the shapes above */
+    assert_false(kern_attention_tiles(S1C_F32, 7, 64, 16));
+    assert_false(kern_attention_tiles(S1C_BF16, 17, 64, 16));
+    assert_false(kern_attention_tiles(S1C_BF16, 7, 48, 16));
+    assert_false(kern_attention_tiles(S1C_BF16, 7, 64, 8));
+    assert_int_equal(kern_select("auto"), 0);
+}
+
+/* The tile steps' online softmax per head (lanes): scores that climb at a different rate for
+ * each of 7 heads (0.05 to 0.35 a position: 3.2 to 22 a chunk, so heads move their shift in
+ * different chunks, some under the slack of 8 for several chunks), over 700 positions in the tile
+ * layout, against a softmax in double on the bf16 values the kernel reads. */
+static void test_attention_tiles_climb(void **state) {
+    (void)state;
+    enum { HD = 64, NH = 7, N = 700, NB = (N + 15) / 16 };
+    static uint16_t k[NB * 16 * HD], v[NB * 16 * HD];
+    float q[NH * HD], out[NH * HD];
+    static float scratch[KERN_ATTN_SCRATCH];
+    int32_t blocks[NB];
+    for (int i = 0; i < NB; i++) blocks[i] = NB - 1 - i;
+    memset(k, 0, sizeof k);
+    for (int j = 0; j < NB * 16; j++) { /* block b's K rows [16][HD], V [HD][16] */
+        size_t blk = (size_t)blocks[j / 16] * 16 * HD, off = (size_t)(j % 16);
+        k[blk + off * HD] = s1c_f32_to_bf16(j < N ? (float)j : 0.0f); /* element 0 of key j */
+        for (int i = 0; i < HD; i++) v[blk + (size_t)i * 16 + off] = s1c_f32_to_bf16((float)((j * 7 + i) % 13) - 6.0f);
+    }
+    memset(q, 0, sizeof q);
+    for (int h = 0; h < NH; h++) q[h * HD] = 0.05f * (float)(h + 1); /* the reference rounds it to bf16 as the tiles do */
+    for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
+        if (kern_select(families[f]) != 0) continue;
+        kern_attn_args a = {q, out, NH, HD, N, 16, S1C_BF16, k, v, blocks, 16 * HD, HD, 1.0f, scratch, true, 0, true};
+        kern_attention(&a);
+        bool dotted = kern_attention_dot(&a);
+        for (int h = 0; h < NH; h++) {
+            double qh = dotted ? s1c_bf16_to_f32(s1c_f32_to_bf16(q[h * HD])) : q[h * HD], w[N], mx = -INFINITY, sum = 0;
+            for (int j = 0; j < N; j++) mx = fmax(mx, w[j] = qh * s1c_bf16_to_f32(k[(size_t)blocks[j / 16] * 16 * HD + (size_t)(j % 16) * HD]));
+            for (int j = 0; j < N; j++) sum += (w[j] = exp(w[j] - mx));
+            for (int i = 0; i < HD; i++) {
+                double ref = 0;
+                for (int j = 0; j < N; j++) ref += w[j] / sum * s1c_bf16_to_f32(v[(size_t)blocks[j / 16] * 16 * HD + (size_t)i * 16 + (size_t)(j % 16)]);
+                if (!(fabs(out[h * HD + i] - ref) <= (dotted ? 6.0 / 256 : 1e-5 * 7)))
+                    fail_msg("%s%s: out[%d][%d] = %.9g, reference %.9g", kern_name(), dotted ? " tiles" : "", h, i, out[h * HD + i], ref);
+            }
+        }
+    }
+    assert_int_equal(kern_select("auto"), 0);
+}
+
 /* Scores far apart (a huge first score, then much larger ones): the running max is replaced and
  * earlier sums rescaled without overflow or NaN. */
 static void test_attention_rescale(void **state) {
@@ -153,10 +243,10 @@ static void test_attention_rescale(void **state) {
     for (int i = 0; i < NB * 16 * HD; i++) kb[i] = s1c_f32_to_bf16(k[i]), vb[i] = s1c_f32_to_bf16(v[i]);
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
         if (kern_select(families[f]) != 0) continue;
-        kern_attn_args a = {q, out, 1, HD, N, 16, S1C_F32, k, v, blocks, 16 * HD, HD, 1.0f, scratch, false, 0};
+        kern_attn_args a = {q, out, 1, HD, N, 16, S1C_F32, k, v, blocks, 16 * HD, HD, 1.0f, scratch, false, 0, false};
         kern_attention(&a);
         for (int i = 0; i < HD; i++) assert_true(fabsf(out[i] - 1.0f) < 1e-6f);
-        a = (kern_attn_args){q, out, 1, HD, N, 16, S1C_BF16, kb, vb, blocks, 16 * HD, HD, 1.0f, scratch, true, 0};
+        a = (kern_attn_args){q, out, 1, HD, N, 16, S1C_BF16, kb, vb, blocks, 16 * HD, HD, 1.0f, scratch, true, 0, false};
         kern_attention(&a);
         for (int i = 0; i < HD; i++) assert_true(fabsf(out[i] - 1.0f) < 1e-6f);
     }
@@ -194,8 +284,8 @@ static void test_attention_slow_climb(void **state) {
             for (int i = 0; i < HD; i++) ref[i] += w[j] / sum * (dot ? s1c_bf16_to_f32(vb[j * HD + i]) : v[j * HD + i]);
         for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
             if (kern_select(families[f]) != 0) continue;
-            kern_attn_args a = dot ? (kern_attn_args){q, out, 1, HD, N, 16, S1C_BF16, kb, vb, blocks, 16 * HD, HD, 1.0f, scratch, true, 0}
-                                   : (kern_attn_args){q, out, 1, HD, N, 16, S1C_F32, k, v, blocks, 16 * HD, HD, 1.0f, scratch, false, 0};
+            kern_attn_args a = dot ? (kern_attn_args){q, out, 1, HD, N, 16, S1C_BF16, kb, vb, blocks, 16 * HD, HD, 1.0f, scratch, true, 0, false}
+                                   : (kern_attn_args){q, out, 1, HD, N, 16, S1C_F32, k, v, blocks, 16 * HD, HD, 1.0f, scratch, false, 0, false};
             kern_attention(&a);
             double tol = kern_attention_dot(&a) ? 6.0 / 256 : 1e-5 * 7;
             for (int i = 0; i < HD; i++)
@@ -233,6 +323,8 @@ static void test_swiglu(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_tiles),
+        cmocka_unit_test(test_attention_tiles_climb),
         cmocka_unit_test(test_attention_rescale),
         cmocka_unit_test(test_attention_slow_climb),
         cmocka_unit_test(test_swiglu),
