@@ -666,16 +666,20 @@ typedef struct tile_state {
     __mmask16 hm;          /* the heads' lanes */
 } tile_state;
 
-/* Group g of the chunk at c0 (16 positions from c0 + 16 g): its key rows and transposed values
- * in place, and the values' row stride; the sequence's partial last group's values from a copy
- * with zeros past n. Returns the groups the chunk has. */
+/* Group g of the chunk at c0 (16 positions from c0 + 16 g): its key rows in place (kb, for the
+ * scores), or its transposed values in place and their row stride (vb, vst, for the weighted
+ * sum; the other NULL), the sequence's partial last group's values from a copy with zeros past
+ * n. Returns the groups the chunk has. */
 INLT int tile_groups(const tile_state *t, int c0, const uint16_t **kb, const uint16_t **vb, size_t *vst) {
     const kern_attn_args *a = t->a;
     int len = a->n - c0 < CHUNK ? a->n - c0 : CHUNK, ng = (len + 15) / 16;
     for (int g = 0; g < ng; g++) {
         int j = c0 + 16 * g;
         size_t blk = (size_t)a->blocks[j / a->bs] * a->block_stride, off = (size_t)(j % a->bs);
-        kb[g] = (const uint16_t *)a->k + blk + off * (size_t)a->hd;
+        if (kb) {
+            kb[g] = (const uint16_t *)a->k + blk + off * (size_t)a->hd;
+            continue;
+        }
         vb[g] = (const uint16_t *)a->v + blk + off;
         vst[g] = (size_t)a->bs;
         if (a->n - j < 16) {
@@ -700,9 +704,8 @@ INLT int tile_groups(const tile_state *t, int c0, const uint16_t **kb, const uin
 
 TT static void tile_scores(const tile_state *t, int c0, float *s) {
     const kern_attn_args *a = t->a;
-    const uint16_t *kb[TILE_GROUPS], *vb[TILE_GROUPS];
-    size_t vst[TILE_GROUPS];
-    int ng = tile_groups(t, c0, kb, vb, vst);
+    const uint16_t *kb[TILE_GROUPS];
+    int ng = tile_groups(t, c0, kb, NULL, NULL);
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -768,9 +771,9 @@ INLT void tile_softmax(tile_state *t, int c0, const float *s, uint32_t *pt, kv_a
 
 TT static void tile_pv(const tile_state *t, int c0, const uint32_t *pt) {
     const kern_attn_args *a = t->a;
-    const uint16_t *kb[TILE_GROUPS], *vb[TILE_GROUPS];
+    const uint16_t *vb[TILE_GROUPS];
     size_t vst[TILE_GROUPS];
-    int ng = tile_groups(t, c0, kb, vb, vst);
+    int ng = tile_groups(t, c0, NULL, vb, vst);
     for (int r0 = 0; r0 < a->hd / 16; r0 += 4) {
         int nr = a->hd / 16 - r0 < 4 ? a->hd / 16 - r0 : 4;
         TILE_OT(_tile_loadd, 0);
